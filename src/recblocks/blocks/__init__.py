@@ -1,0 +1,3 @@
+"""recblocks.blocks"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""recblocks.blocks/backbone"""
+
+__all__: list[str] = []

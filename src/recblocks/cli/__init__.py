@@ -1,0 +1,3 @@
+"""recblocks.cli"""
+
+__all__: list[str] = []

@@ -1,0 +1,36 @@
+"""Errors, registry, typed params and static shapes: the base every other package builds on."""
+
+from recblocks.core.errors import (
+    ConfigError,
+    DataError,
+    RecBlocksError,
+    SchemaError,
+    ShapeError,
+    did_you_mean,
+    format_message,
+)
+from recblocks.core.params import Params, join_path, parse_params
+from recblocks.core.registry import COMPONENTS, Registry, RegistryEntry
+from recblocks.core.shapes import META_BATCH, Spec, TensorSpec, describe_spec, spec_from_value, spec_to_meta
+
+__all__ = [
+    "COMPONENTS",
+    "ConfigError",
+    "DataError",
+    "META_BATCH",
+    "Params",
+    "RecBlocksError",
+    "Registry",
+    "RegistryEntry",
+    "SchemaError",
+    "ShapeError",
+    "Spec",
+    "TensorSpec",
+    "describe_spec",
+    "did_you_mean",
+    "format_message",
+    "join_path",
+    "parse_params",
+    "spec_from_value",
+    "spec_to_meta",
+]

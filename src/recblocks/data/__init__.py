@@ -1,0 +1,3 @@
+"""recblocks.data"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""recblocks.datasets"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""recblocks.export"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""recblocks.features"""
+
+__all__: list[str] = []

@@ -1,0 +1,237 @@
+"""Feature schema: what each input column is and how it is embedded.
+
+Kinds (``kind`` field of each entry):
+
+* ``sparse``     — categorical id with a vocabulary fitted on train (``min_count``).
+* ``hashed``     — categorical id hashed into ``hash_bucket_size`` buckets by a stable hash.
+* ``multi``      — multi-valued ids (a list column or a ``separator``-joined string), pooled.
+* ``sequence``   — ordered ids (behaviour history), padded to ``max_len``, kept as a sequence.
+* ``dense``      — a number, filled when missing and normalised with statistics fitted on train.
+* ``bucketized`` — a number turned into a bucket id by given ``boundaries`` or fitted quantiles.
+
+Local id layout shared by every id kind (what the preprocessor emits and the embedding
+tables are sized for): ``0`` = padding (multi/sequence only), ``1`` = out-of-vocabulary or
+missing, ``2..`` = known values / hash buckets / buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from recblocks.core.errors import ConfigError, SchemaError
+from recblocks.core.params import Params, join_path, parse_params
+
+__all__ = [
+    "PADDING_ID",
+    "OOV_ID",
+    "FIRST_ID",
+    "SparseFeature",
+    "HashedFeature",
+    "MultiFeature",
+    "SequenceFeature",
+    "DenseFeature",
+    "BucketizedFeature",
+    "FeatureConfig",
+    "ID_KINDS",
+    "Schema",
+]
+
+PADDING_ID = 0
+OOV_ID = 1
+FIRST_ID = 2
+
+ID_KINDS = ("sparse", "hashed", "multi", "sequence", "bucketized")
+
+
+class _FeatureBase(Params):
+    name: str = Field(min_length=1)
+    column: str | None = None
+    embedding_dim: int | None = Field(default=None, gt=0)
+    embedding_name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @property
+    def source_column(self) -> str:
+        """Column read from the data (defaults to the feature name)."""
+        return self.column or self.name
+
+    @property
+    def table_name(self) -> str:
+        """Embedding table key: features with the same ``embedding_name`` share one table."""
+        return self.embedding_name or self.name
+
+    @property
+    def is_id(self) -> bool:
+        return self.kind in ID_KINDS  # type: ignore[attr-defined]
+
+
+class SparseFeature(_FeatureBase):
+    """Categorical id with a vocabulary fitted on train; ids seen fewer than ``min_count`` times are OOV."""
+
+    kind: Literal["sparse"] = "sparse"
+    min_count: int = Field(default=1, ge=1)
+    max_vocab_size: int | None = Field(default=None, gt=0)
+
+
+class HashedFeature(_FeatureBase):
+    """Categorical id hashed (stable across processes and runs) into ``hash_bucket_size`` buckets."""
+
+    kind: Literal["hashed"] = "hashed"
+    hash_bucket_size: int = Field(gt=0)
+
+
+class _ListFeature(_FeatureBase):
+    separator: str | None = None
+    max_len: int = Field(default=16, gt=0)
+    hash_bucket_size: int | None = Field(default=None, gt=0)
+    min_count: int = Field(default=1, ge=1)
+
+
+class MultiFeature(_ListFeature):
+    """Multi-valued ids (list column or ``separator``-joined string), pooled by ``pooling``."""
+
+    kind: Literal["multi"] = "multi"
+    pooling: Literal["sum", "mean"] = "mean"
+
+
+class SequenceFeature(_ListFeature):
+    """Ordered ids kept as a padded sequence (B, L) for attention components; pooled in plain groups."""
+
+    kind: Literal["sequence"] = "sequence"
+    pooling: Literal["sum", "mean"] = "mean"
+
+
+class DenseFeature(_FeatureBase):
+    """A number: missing/unparseable -> ``fill_value``; then ``normalization`` fitted on train."""
+
+    kind: Literal["dense"] = "dense"
+    fill_value: float = 0.0
+    normalization: Literal["none", "standard", "minmax", "log1p"] = "none"
+    allow_missing: bool = True
+
+
+class BucketizedFeature(_FeatureBase):
+    """A number bucketized by ``boundaries`` (given) or ``num_buckets`` quantiles fitted on train."""
+
+    kind: Literal["bucketized"] = "bucketized"
+    boundaries: list[float] | None = None
+    num_buckets: int | None = Field(default=None, gt=1)
+    fill_value: float = 0.0
+
+    @model_validator(mode="after")
+    def _one_source_of_boundaries(self) -> "BucketizedFeature":
+        if (self.boundaries is None) == (self.num_buckets is None):
+            raise ValueError("set exactly one of 'boundaries' or 'num_buckets'")
+        if self.boundaries is not None and list(self.boundaries) != sorted(set(self.boundaries)):
+            raise ValueError("'boundaries' must be strictly increasing")
+        return self
+
+
+FeatureConfig = Annotated[
+    Union[SparseFeature, HashedFeature, MultiFeature, SequenceFeature, DenseFeature, BucketizedFeature],
+    Field(discriminator="kind"),
+]
+
+_KINDS = {
+    "sparse": SparseFeature,
+    "hashed": HashedFeature,
+    "multi": MultiFeature,
+    "sequence": SequenceFeature,
+    "dense": DenseFeature,
+    "bucketized": BucketizedFeature,
+}
+
+
+def parse_feature(data: object, where: str) -> FeatureConfig:
+    """Validate one feature entry; the error names the entry and the bad key."""
+    if isinstance(data, tuple(_KINDS.values())):
+        return data  # type: ignore[return-value]
+    if not isinstance(data, dict):
+        raise ConfigError(where, "a feature must be a mapping", "a mapping with 'name' and 'kind'", type(data).__name__)
+    kind = data.get("kind")
+    if kind not in _KINDS:
+        raise ConfigError(join_path(where, "kind"), "unknown feature kind", f"one of {sorted(_KINDS)}",
+                          repr(kind), choices=_KINDS)
+    return parse_params(_KINDS[kind], data, where)
+
+
+class Schema:
+    """An ordered collection of features with name lookup (and did-you-mean on misses).
+
+    Example:
+        >>> s = Schema([{"name": "user_id", "kind": "sparse", "embedding_dim": 8}])
+        >>> s["user_id"].kind
+        'sparse'
+    """
+
+    def __init__(self, features: Iterable[object], where: str = "features") -> None:
+        self.features: list = []
+        seen: set[str] = set()
+        for i, raw in enumerate(features):
+            feature = parse_feature(raw, join_path(where, i))
+            if feature.name in seen:
+                raise ConfigError(join_path(where, i, "name"), "duplicate feature name", "unique names",
+                                  repr(feature.name))
+            seen.add(feature.name)
+            self.features.append(feature)
+        self._by_name = {f.name: f for f in self.features}
+        self._check_shared_tables(where)
+
+    def _check_shared_tables(self, where: str) -> None:
+        tables: dict[str, object] = {}
+        for f in self.features:
+            if not f.is_id or f.embedding_name is None:
+                continue
+            first = tables.setdefault(f.table_name, f)
+            if first is f:
+                continue
+            a = (first.embedding_dim, getattr(first, "hash_bucket_size", None), first.kind == "bucketized")
+            b = (f.embedding_dim, getattr(f, "hash_bucket_size", None), f.kind == "bucketized")
+            if a != b:
+                raise SchemaError(
+                    f"feature '{f.name}'",
+                    f"shares embedding table '{f.table_name}' with '{first.name}' but differs",
+                    f"the same embedding_dim/hash_bucket_size as '{first.name}' {a[:2]}",
+                    b[:2],
+                )
+
+    def __getitem__(self, name: str):
+        feature = self._by_name.get(name)
+        if feature is None:
+            raise SchemaError(f"feature '{name}'", "unknown feature", f"one of {self.names()}", repr(name),
+                              choices=self._by_name)
+        return feature
+
+    def get(self, name: str, where: str):
+        """Like ``schema[name]`` but the error names ``where`` (a config path)."""
+        if name not in self._by_name:
+            raise ConfigError(where, "unknown feature", f"one of {self.names()}", repr(name), choices=self._by_name)
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def select_by_tag(self, tag: str) -> list:
+        return [f for f in self.features if tag in f.tags]
+
+    def select_by_name(self, names: Sequence[str]) -> list:
+        return [self[n] for n in names]
+
+    def to_config(self) -> list[dict]:
+        """Plain-data form that rebuilds this schema."""
+        return [f.model_dump(mode="json", exclude_defaults=True) | {"name": f.name, "kind": f.kind}
+                for f in self.features]
+
+

@@ -1,0 +1,3 @@
+"""recblocks.layers"""
+
+__all__: list[str] = []

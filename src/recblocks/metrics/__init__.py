@@ -1,0 +1,3 @@
+"""recblocks.metrics"""
+
+__all__: list[str] = []

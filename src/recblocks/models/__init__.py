@@ -1,0 +1,3 @@
+"""recblocks.models"""
+
+__all__: list[str] = []

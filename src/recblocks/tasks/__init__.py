@@ -1,0 +1,3 @@
+"""recblocks.tasks"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""recblocks.training"""
+
+__all__: list[str] = []
