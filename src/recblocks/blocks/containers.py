@@ -1,0 +1,116 @@
+"""Containers that combine built components: sequential chains, recurrent and repeat bodies.
+
+They hold already-built children (widths known), so they plan no shapes themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["SequentialBlock", "RecurrentBlock", "RepeatBlock", "LambdaModule"]
+
+
+class LambdaModule(nn.Module):
+    """Wraps a compiled (safe) expression so it can sit in a chain.
+
+    Args:
+        fn: the compiled callable.
+        text: the source expression (kept for printing and configs).
+    """
+
+    def __init__(self, fn: Callable[..., Any], text: str) -> None:
+        super().__init__()
+        self.fn = fn
+        self.text = text
+
+    def forward(self, x: Any) -> Any:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return repr(self.text)
+
+
+class SequentialBlock(nn.Module):
+    """Applies children in order; the output of child i feeds child i+1.
+
+    Shape:
+        - Input: whatever the first child takes.
+        - Output: whatever the last child returns.
+    """
+
+    def __init__(self, children: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(children)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class RecurrentBlock(nn.Module):
+    """``num_steps`` separate instances applied in turn (EasyRec ``recurrent``).
+
+    Without ``fixed_input_index`` the steps are chained: ``L_{n-1}(...L_0(x))``. With
+    ``fixed_input_index = k`` the input is a list; every step receives the whole list and its
+    output (or its j-th element when it returns a list) replaces every slot but ``k``; slot ``k``
+    is removed at the end and a single remaining value is unwrapped. DCN-v2:
+    ``x1 = C(x0, x0), x2 = C(x0, x1), x3 = C(x0, x2)``. The input list is never mutated.
+
+    Shape:
+        - Input: a tensor, or a list when ``fixed_input_index`` is set.
+        - Output: as the last step returns (without the fixed slot).
+    """
+
+    def __init__(self, steps: list[nn.Module], fixed_input_index: int | None) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(steps)
+        self.fixed_input_index = fixed_input_index
+
+    def forward(self, x: Any) -> Any:
+        if self.fixed_input_index is None:
+            for step in self.steps:
+                x = step(x)
+            return x
+        values = list(x)
+        fixed = self.fixed_input_index % len(values)
+        for step in self.steps:
+            out = step(values)
+            values = [
+                values[j] if j == fixed else (out[j] if isinstance(out, (list, tuple)) else out)
+                for j in range(len(values))
+            ]
+        del values[fixed]
+        return values[0] if len(values) == 1 else values
+
+
+class RepeatBlock(nn.Module):
+    """``num_repeat`` separate instances on the same input (EasyRec ``repeat``, "multi-head").
+
+    Repetition ``i`` sees ``select(x, i)`` (from ``input_slice``/``input_fn`` taking ``i``) or the
+    input itself. A single repetition returns its output unwrapped; with
+    ``output_concat_axis`` the outputs are concatenated, otherwise a list is returned.
+
+    Shape:
+        - Input: the block input.
+        - Output: ``out_0`` | ``cat(out_i, axis)`` | ``[out_0, ..., out_{n-1}]``.
+    """
+
+    def __init__(self, heads: list[nn.Module], select: Callable[[Any, int], Any] | None,
+                 output_concat_axis: int | None) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.select = select
+        self.output_concat_axis = output_concat_axis
+
+    def forward(self, x: Any) -> Any:
+        outputs = [head(self.select(x, i) if self.select else x) for i, head in enumerate(self.heads)]
+        if len(outputs) == 1:
+            return outputs[0]
+        if self.output_concat_axis is not None:
+            return torch.cat(outputs, dim=self.output_concat_axis)
+        return outputs

@@ -1,0 +1,205 @@
+"""Fused embedding lookups for every feature a model reads.
+
+All id features whose tables have the same width live in ONE ``nn.Embedding`` (tables are
+row ranges of it, found through per-feature offsets), so a batch costs one lookup per
+distinct width, not a Python call per feature. Multi-valued features are pooled with a
+padding mask; sequence features keep ``(B, L, D)`` and their lengths. Dense features are
+passed through as ``(B, 1)`` or projected to ``D`` (value x learned vector) when they declare
+an ``embedding_dim``.
+
+Two namespaces exist: ``deep`` (each feature's own ``embedding_dim``) and ``wide``
+(width ``wide_output_dim`` for WIDE groups, separate tables).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from recblocks.core.errors import SchemaError
+from recblocks.features.schema import PADDING_ID
+
+__all__ = ["EmbeddingSlot", "FeatureEmbeddings", "EmbeddingCollection"]
+
+
+@dataclass(frozen=True)
+class EmbeddingSlot:
+    """One feature embedded in one namespace.
+
+    Args:
+        feature: feature name (key in ``Batch.features``).
+        namespace: ``deep`` or ``wide``.
+        kind: the feature kind (``sparse``, ``hashed``, ``multi``, ``sequence``, ``bucketized``, ``dense``).
+        dim: output width ``D`` (1 for a raw dense value).
+        table: table key (features with the same key share rows); ``None`` for dense.
+        num_embeddings: rows of the table (ids are local to it); 0 for dense.
+        pooling: ``sum`` or ``mean`` for multi/sequence features.
+        project: dense only: multiply the value by a learned ``D``-vector.
+        max_len: multi/sequence only: padded length ``L``.
+    """
+
+    feature: str
+    namespace: str
+    kind: str
+    dim: int
+    table: str | None = None
+    num_embeddings: int = 0
+    pooling: str = "mean"
+    project: bool = False
+    max_len: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.feature)
+
+    @property
+    def is_list(self) -> bool:
+        return self.kind in ("multi", "sequence")
+
+
+@dataclass
+class FeatureEmbeddings:
+    """What one forward of :class:`EmbeddingCollection` produces.
+
+    ``pooled[(namespace, feature)]`` is ``(B, D)``; ``sequences[(namespace, feature)]`` is
+    ``(B, L, D)`` with ``lengths[(namespace, feature)]`` ``(B,)`` for sequence features;
+    ``looked_up`` holds every looked-up embedding tensor (for embedding regularization).
+    """
+
+    pooled: dict
+    sequences: dict
+    lengths: dict
+    looked_up: list
+
+
+class _FusedTable(nn.Module):
+    """One embedding matrix for every table of one width; offsets locate each table."""
+
+    def __init__(self, dim: int, slots: list[EmbeddingSlot], sparse: bool, init_std: float) -> None:
+        super().__init__()
+        self.dim = dim
+        self.slots = slots
+        offsets: dict[str, int] = {}
+        rows = 0
+        for slot in slots:
+            table = f"{slot.namespace}:{slot.table}"
+            if table not in offsets:
+                offsets[table] = rows
+                rows += slot.num_embeddings
+        self.table_offsets = offsets
+        self.weight = nn.Parameter(torch.empty(rows, dim))
+        nn.init.normal_(self.weight, std=init_std)
+        self.sparse = sparse
+        # (S,) offsets for the concatenated id columns of a batch, built lazily per max_len layout
+        self.widths = [0] * len(slots)
+        self._offsets_cache: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def slot_offsets(self, widths: tuple[int, ...]) -> torch.Tensor:
+        cached = self._offsets_cache.get(widths)
+        if cached is None:
+            parts = [
+                torch.full((w,), self.table_offsets[f"{s.namespace}:{s.table}"], dtype=torch.int64)
+                for s, w in zip(self.slots, widths)
+            ]
+            cached = torch.cat(parts)
+            self._offsets_cache[widths] = cached
+        return cached
+
+    def forward(self, features: dict[str, torch.Tensor], out: FeatureEmbeddings) -> None:
+        columns = []
+        widths = []
+        for slot in self.slots:
+            ids = features[slot.feature]
+            if ids.dim() == 1:
+                ids = ids.unsqueeze(1)
+            columns.append(ids)
+            widths.append(ids.shape[1])
+        local = torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]
+        offsets = self.slot_offsets(tuple(widths)).to(local.device)
+        vectors = nn.functional.embedding(local + offsets, self.weight, sparse=self.sparse)
+        out.looked_up.append(vectors)
+        start = 0
+        for slot, width in zip(self.slots, widths):
+            chunk = vectors[:, start : start + width]
+            start += width
+            if not slot.is_list:
+                out.pooled[slot.key] = chunk.squeeze(1)
+                continue
+            ids = local[:, start - width : start]
+            mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
+            masked = chunk * mask
+            total = masked.sum(dim=1)
+            if slot.pooling == "mean":
+                total = total / mask.sum(dim=1).clamp_min(1.0)
+            out.pooled[slot.key] = total
+            if slot.kind == "sequence":
+                out.sequences[slot.key] = masked
+                out.lengths[slot.key] = mask.squeeze(-1).sum(dim=1).to(torch.int64)
+
+
+class EmbeddingCollection(nn.Module):
+    """Every embedding of a model, looked up with one fused call per width.
+
+    Args:
+        slots: the features to embed (see :class:`EmbeddingSlot`).
+        sparse: produce sparse gradients for tables (row-wise optimizer updates).
+        init_std: standard deviation of the normal initializer of table rows.
+
+    Shape:
+        - Input: ``Batch.features`` — ids ``(B,)`` / ``(B, L)`` int64, dense ``(B,)`` float.
+        - Output: :class:`FeatureEmbeddings` with ``(B, D)`` per slot.
+    """
+
+    def __init__(self, slots: list[EmbeddingSlot], sparse: bool = True, init_std: float = 1e-2) -> None:
+        super().__init__()
+        self.slots = {slot.key: slot for slot in slots}
+        id_slots = [s for s in slots if s.kind != "dense"]
+        self._check_tables(id_slots)
+        by_dim: dict[int, list[EmbeddingSlot]] = {}
+        for slot in id_slots:
+            by_dim.setdefault(slot.dim, []).append(slot)
+        self.fused = nn.ModuleDict(
+            {f"dim{d}": _FusedTable(d, group, sparse, init_std) for d, group in sorted(by_dim.items())}
+        )
+        self.dense_raw = [s for s in slots if s.kind == "dense" and not s.project]
+        projected = [s for s in slots if s.kind == "dense" and s.project]
+        self.dense_projections = nn.ParameterDict()
+        self._projected: dict[int, list[EmbeddingSlot]] = {}
+        for slot in projected:
+            self._projected.setdefault(slot.dim, []).append(slot)
+        for dim, group in sorted(self._projected.items()):
+            weight = nn.Parameter(torch.empty(len(group), dim))
+            nn.init.normal_(weight, std=init_std)
+            self.dense_projections[f"dim{dim}"] = weight
+
+    @staticmethod
+    def _check_tables(slots: list[EmbeddingSlot]) -> None:
+        seen: dict[tuple[str, str | None], EmbeddingSlot] = {}
+        for slot in slots:
+            other = seen.setdefault((slot.namespace, slot.table), slot)
+            if (other.dim, other.num_embeddings) != (slot.dim, slot.num_embeddings):
+                raise SchemaError(
+                    f"feature '{slot.feature}'",
+                    f"shares table '{slot.table}' with '{other.feature}' but the sizes differ",
+                    f"dim {other.dim} x {other.num_embeddings} rows",
+                    f"dim {slot.dim} x {slot.num_embeddings} rows",
+                )
+
+    def table_parameters(self) -> list[nn.Parameter]:
+        """The (fused) embedding tables: the parameters that get sparse, row-wise updates."""
+        return [t.weight for t in self.fused.values()]
+
+    def forward(self, features: dict[str, torch.Tensor]) -> FeatureEmbeddings:
+        out = FeatureEmbeddings({}, {}, {}, [])
+        for table in self.fused.values():
+            table(features, out)
+        for slot in self.dense_raw:
+            out.pooled[slot.key] = features[slot.feature].unsqueeze(1).to(torch.float32)
+        for dim, group in self._projected.items():
+            values = torch.stack([features[s.feature] for s in group], dim=1).to(torch.float32)
+            vectors = values.unsqueeze(-1) * self.dense_projections[f"dim{dim}"]
+            for i, slot in enumerate(group):
+                out.pooled[slot.key] = vectors[:, i]
+        return out

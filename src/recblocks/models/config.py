@@ -1,0 +1,50 @@
+"""The model section of a config: feature groups, backbone, tasks and regularization."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from recblocks.core.params import Params
+
+__all__ = ["ModelParams", "ModelConfig"]
+
+
+class ModelParams(Params):
+    """EasyRec ``model_params``: ``l2_regularization`` on dense kernels."""
+
+    l2_regularization: float = Field(default=0.0, ge=0.0)
+
+
+class ModelConfig(Params):
+    """Everything that defines a model apart from the feature schema.
+
+    ``tasks`` lists prediction heads; ``task`` is accepted as a shorthand for one task.
+    ``embedding_dim`` is the width of id features that do not set their own.
+    ``embedding_regularization`` is EasyRec's: ``coef * sum(e^2) / 2`` over the embeddings
+    looked up in the batch; ``model_params.l2_regularization`` is ``coef * sum(W^2) / 2`` over
+    dense kernels (weights of rank >= 2 outside the embedding tables).
+    """
+
+    model_class: Literal["RankModel"] = "RankModel"
+    model_name: str | None = None
+    feature_groups: list[dict[str, Any]]
+    backbone: dict[str, Any]
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    model_params: ModelParams = Field(default_factory=ModelParams)
+    embedding_regularization: float = Field(default=0.0, ge=0.0)
+    embedding_dim: int = Field(default=16, gt=0)
+    embedding_init_std: float = Field(default=0.01, gt=0.0)
+    sparse_embeddings: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_task(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "task" in data:
+            data = dict(data)
+            task = data.pop("task")
+            if data.get("tasks"):
+                raise ValueError("set either 'task' or 'tasks', not both")
+            data["tasks"] = [task]
+        return data

@@ -1,0 +1,181 @@
+"""RankModel = fused embeddings + input layers + compiled backbone + task heads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from recblocks.blocks.backbone.builder import build_backbone, referenced_groups, wide_output_dim
+from recblocks.blocks.backbone.config import parse_backbone
+from recblocks.core.errors import ConfigError, SchemaError, ShapeError
+from recblocks.core.params import join_path, parse_params
+from recblocks.core.shapes import TensorSpec, describe_spec
+from recblocks.features.groups import FeatureGroups
+from recblocks.features.schema import Schema
+from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
+from recblocks.layers.input_layer import GroupInput, InputLayerConfig
+from recblocks.models.config import ModelConfig
+from recblocks.tasks import build_task
+
+__all__ = ["RankModel", "build_slots"]
+
+
+def build_slots(schema: Schema, groups: FeatureGroups, used: list[str], vocab_sizes: Mapping[str, int],
+                default_dim: int, wide_dim: int) -> dict[tuple[str, str], EmbeddingSlot]:
+    """One embedding slot per (namespace, feature) read by the used groups."""
+    slots: dict[tuple[str, str], EmbeddingSlot] = {}
+    for group_name in used:
+        group = groups[group_name]
+        namespace = "wide" if group.wide_deep == "WIDE" else "deep"
+        for name in group.feature_names:
+            if (namespace, name) in slots:
+                continue
+            feature = schema[name]
+            if feature.kind == "dense":
+                dim = wide_dim if namespace == "wide" else (feature.embedding_dim or 1)
+                project = namespace == "wide" or feature.embedding_dim is not None
+                slots[(namespace, name)] = EmbeddingSlot(name, namespace, "dense", dim, project=project)
+                continue
+            if name not in vocab_sizes:
+                raise SchemaError(f"feature '{name}'", "no fitted table size", "a fitted preprocessor entry",
+                                  "none")
+            dim = wide_dim if namespace == "wide" else (feature.embedding_dim or default_dim)
+            slots[(namespace, name)] = EmbeddingSlot(
+                name, namespace, feature.kind, dim, table=feature.table_name,
+                num_embeddings=int(vocab_sizes[name]), pooling=getattr(feature, "pooling", "mean"),
+                max_len=getattr(feature, "max_len", 0))
+    return slots
+
+
+class _GroupInputs:
+    """Builds input-layer modules for the backbone from the model's slots."""
+
+    def __init__(self, groups: FeatureGroups, slots: dict[tuple[str, str], EmbeddingSlot], used: list[str]):
+        self.groups = groups
+        self.slots = slots
+        self.group_names = groups.names()
+        self.used = used
+
+    def build(self, group: str, options: InputLayerConfig) -> GroupInput:
+        config = self.groups[group]
+        namespace = "wide" if config.wide_deep == "WIDE" else "deep"
+        return GroupInput(group, [self.slots[(namespace, f)] for f in config.feature_names], options)
+
+
+class RankModel(nn.Module):
+    """A ranking model built from a config: embeddings -> backbone -> one head per task.
+
+    Args:
+        schema: the feature schema.
+        config: the model section (:class:`ModelConfig` or a mapping).
+        vocab_sizes: table rows per id feature (from the fitted preprocessor).
+
+    Shape:
+        - Input: ``Batch.features`` (ids ``(B,)``/``(B, L)``, dense ``(B,)``).
+        - Output: ``{task name: logits}``, ``(B,)`` for binary/regression, ``(B, C)`` multi-class.
+    """
+
+    def __init__(self, schema: Schema, config: ModelConfig | Mapping[str, Any],
+                 vocab_sizes: Mapping[str, int], where: str = "model") -> None:
+        super().__init__()
+        cfg = config if isinstance(config, ModelConfig) else parse_params(ModelConfig, config, where)
+        self.config = cfg
+        self.schema = schema
+        self.groups = FeatureGroups(cfg.feature_groups, schema, join_path(where, "feature_groups"))
+        backbone_cfg = parse_backbone(cfg.backbone, join_path(where, "backbone"))
+        used = [g for g in referenced_groups(backbone_cfg) if g in self.groups]
+        slots = build_slots(schema, self.groups, used, vocab_sizes, cfg.embedding_dim,
+                            wide_output_dim(backbone_cfg, join_path(where, "backbone")) or 1)
+        self.embeddings = EmbeddingCollection(list(slots.values()), sparse=cfg.sparse_embeddings,
+                                              init_std=cfg.embedding_init_std)
+        self.backbone = build_backbone(backbone_cfg, _GroupInputs(self.groups, slots, used),
+                                       join_path(where, "backbone"))
+        if not cfg.tasks:
+            raise ConfigError(join_path(where, "tasks"), "the model has no task", "at least one task", "none")
+        self.tasks = nn.ModuleList([build_task(t, join_path(where, "tasks", i)) for i, t in enumerate(cfg.tasks)])
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ConfigError(join_path(where, "tasks"), "task names must be unique", "unique names", names)
+        self.heads = nn.ModuleDict()
+        self._task_inputs = self._plan_heads(where)
+        self._l2 = cfg.model_params.l2_regularization
+        self._emb_reg = cfg.embedding_regularization
+        self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
+        self._last_lookups: list[torch.Tensor] = []
+
+    def _plan_heads(self, where: str) -> list[int | None]:
+        """Attach a Linear head where the backbone width differs from the task's output width."""
+        spec = self.backbone.output_spec
+        per_task: list[Any]
+        index: list[int | None]
+        if isinstance(spec, list):
+            if len(spec) == len(self.tasks):
+                per_task, index = spec, list(range(len(spec)))
+            elif len(self.tasks) == 1:
+                raise ShapeError(join_path(where, "backbone.output_blocks"),
+                                 "a single task needs one backbone output", "one output (use concat_blocks)",
+                                 describe_spec(spec))
+            else:
+                raise ShapeError(join_path(where, "backbone.output_blocks"),
+                                 "the number of backbone outputs and tasks must be equal",
+                                 f"{len(self.tasks)} outputs", len(spec))
+        else:
+            per_task, index = [spec] * len(self.tasks), [None] * len(self.tasks)
+        for task, out in zip(self.tasks, per_task):
+            if not isinstance(out, TensorSpec) or out.rank != 2:
+                raise ShapeError(join_path(where, "backbone"), f"task '{task.name}' needs a (B, D) backbone output",
+                                 "(B, D)", describe_spec(out))
+            if out.last_dim != task.output_dim:
+                self.heads[task.name] = nn.Linear(out.last_dim, task.output_dim)
+        return index
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        emb = self.embeddings(features)
+        self._last_lookups = emb.looked_up
+        out = self.backbone(emb)
+        results = {}
+        for task, idx in zip(self.tasks, self._task_inputs):
+            x = out[idx] if idx is not None else out
+            if task.name in self.heads:
+                x = self.heads[task.name](x)
+            results[task.name] = x.squeeze(-1) if task.output_dim == 1 else x
+        return results
+
+    def predict(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Activated outputs (probabilities / values / class probabilities) per task."""
+        logits = self.forward(features)
+        return {t.name: t.activate(logits[t.name]) for t in self.tasks}
+
+    # ------------------------------------------------------------------ training support
+    def regularization_loss(self) -> torch.Tensor:
+        """l2 on dense kernels plus embedding regularization of the last forward's lookups."""
+        total = torch.zeros(())
+        if self._l2 > 0 and self._kernels:
+            total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
+        if self._emb_reg > 0 and self._last_lookups:
+            total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in self._last_lookups)
+        return total
+
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        """Embedding tables (sparse gradients, row-wise optimizer updates)."""
+        return self.embeddings.table_parameters()
+
+    def dense_parameters(self) -> list[nn.Parameter]:
+        """Every other trainable parameter."""
+        tables = {id(p) for p in self.embedding_parameters()}
+        return [p for p in self.parameters() if id(p) not in tables]
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Plan rows (block, body, inputs, output shape, parameters) plus embeddings and heads."""
+        rows = [{"scope": "model", "block": "embeddings", "body": "fused lookup",
+                 "inputs": [f"{len(self.embeddings.slots)} slots"], "output": "per feature (B, D)",
+                 "params": sum(p.numel() for p in self.embeddings.parameters())}]
+        rows += self.backbone.describe()
+        for name, head in self.heads.items():
+            rows.append({"scope": "model", "block": f"head:{name}", "body": "Linear", "inputs": ["backbone"],
+                         "output": f"(B, {head.out_features})", "params": sum(p.numel() for p in head.parameters())})
+        return rows
