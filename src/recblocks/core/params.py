@@ -46,13 +46,13 @@ def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Names valid at ``loc`` inside ``model`` (for did-you-mean); best effort."""
     current: Any = model
     for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:
                 return []
             current = _inner_model(field.annotation)
-        elif isinstance(part, int):
-            continue
         else:
             return []
     if isinstance(current, type) and issubclass(current, BaseModel):
@@ -93,7 +93,9 @@ def parse_params(model: type[P], data: Mapping[str, Any] | None, where: str) -> 
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        extra = [e for e in errors if e.get("type") == "extra_forbidden"]
+        first = extra[0] if extra else errors[0]
         loc = tuple(first.get("loc", ()))
         path = join_path(where, *loc)
         kind = first.get("type", "")

@@ -196,8 +196,9 @@ def _link(graph: DagGraph, package_reads: dict[str, set[str]]) -> None:
 
 def _order(graph: DagGraph, path: str) -> None:
     """Kahn's algorithm, ready nodes taken in config order; a cycle is named in full."""
-    rank = {g: -1 for g in graph.auto_groups}
-    rank.update({name: i for name, (i, _) in graph.blocks.items()})
+    rank: dict[str, float] = {name: i for name, (i, _) in graph.blocks.items()}
+    for group in graph.auto_groups:  # an auto input node sorts just before its first consumer
+        rank[group] = min(rank[c] for c in graph.successors[group]) - 0.5
     indegree = {n: 0 for n in graph.successors}
     for outs in graph.successors.values():
         for n in outs:
