@@ -1,3 +1,96 @@
-"""recblocks.layers"""
+"""The component library: every module here registers its components in ``COMPONENTS``.
 
-__all__: list[str] = []
+Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
+"""
+
+from recblocks.layers import activations, base, cross, dot, fm, keras, mlp, normalization
+from recblocks.layers.activations import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    Dice,
+    activation_key,
+    check_activation,
+    initialize,
+    initializer_key,
+    make_activation,
+)
+from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
+from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.fm import FM, FMParams
+from recblocks.layers.keras import (
+    Activation,
+    ActivationParams,
+    Add,
+    AddParams,
+    Concatenate,
+    ConcatenateParams,
+    Dense,
+    DenseParams,
+    Dropout,
+    DropoutParams,
+    Flatten,
+    FlattenParams,
+    SameShape,
+    float_tensor_spec,
+    tensor_list_spec,
+)
+from recblocks.layers.mlp import MLP, MLPParams
+from recblocks.layers.normalization import (
+    BatchNormalization,
+    BatchNormalizationParams,
+    LayerNormalization,
+    LayerNormalizationParams,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "Activation",
+    "ActivationParams",
+    "Add",
+    "AddParams",
+    "BatchNormalization",
+    "BatchNormalizationParams",
+    "Component",
+    "Concatenate",
+    "ConcatenateParams",
+    "Cross",
+    "CrossNet",
+    "CrossNetParams",
+    "CrossParams",
+    "Dense",
+    "DenseParams",
+    "Dice",
+    "DotInteraction",
+    "DotInteractionParams",
+    "Dropout",
+    "DropoutParams",
+    "FM",
+    "FMParams",
+    "Flatten",
+    "FlattenParams",
+    "LayerNormalization",
+    "LayerNormalizationParams",
+    "MLP",
+    "MLPParams",
+    "SameShape",
+    "activation_key",
+    "activations",
+    "base",
+    "check_activation",
+    "cross",
+    "dot",
+    "field_list_spec",
+    "float_tensor_spec",
+    "fm",
+    "initialize",
+    "initializer_key",
+    "keras",
+    "make_activation",
+    "mlp",
+    "normalization",
+    "stack_fields",
+    "tensor_list_spec",
+    "tensor_spec",
+]

@@ -89,8 +89,8 @@ class _FusedTable(nn.Module):
                 offsets[table] = rows
                 rows += slot.num_embeddings
         self.table_offsets = offsets
-        self.weight = nn.Parameter(torch.empty(rows, dim))
-        nn.init.normal_(self.weight, std=init_std)
+        self.table = nn.Embedding(rows, dim, sparse=sparse)
+        nn.init.normal_(self.table.weight, std=init_std)
         self.sparse = sparse
         # (S,) offsets for the concatenated id columns of a batch, built lazily per max_len layout
         self.widths = [0] * len(slots)
@@ -118,7 +118,7 @@ class _FusedTable(nn.Module):
             widths.append(ids.shape[1])
         local = torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]
         offsets = self.slot_offsets(tuple(widths)).to(local.device)
-        vectors = nn.functional.embedding(local + offsets, self.weight, sparse=self.sparse)
+        vectors = nn.functional.embedding(local + offsets, self.table.weight, sparse=self.sparse)
         out.looked_up.append(vectors)
         start = 0
         for slot, width in zip(self.slots, widths):
@@ -189,7 +189,7 @@ class EmbeddingCollection(nn.Module):
 
     def table_parameters(self) -> list[nn.Parameter]:
         """The (fused) embedding tables: the parameters that get sparse, row-wise updates."""
-        return [t.weight for t in self.fused.values()]
+        return [t.table.weight for t in self.fused.values()]
 
     def forward(self, features: dict[str, torch.Tensor]) -> FeatureEmbeddings:
         out = FeatureEmbeddings({}, {}, {}, [])

@@ -1,0 +1,264 @@
+"""A run from a config: read data, fit preprocessing, build the model, train, evaluate, save.
+
+This is what ``recblocks train | evaluate | predict | validate`` call. Everything checkable
+without data (config keys, names, shapes) is checked before any file is read, and everything
+checkable without training before the first step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.params import Params, join_path, parse_params
+from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
+from recblocks.data.readers import DataSource, as_source, read_table
+from recblocks.data.report import format_report
+from recblocks.datasets.synthetic import SyntheticConfig, bayes_auc, make_synthetic
+from recblocks.datasets.splits import random_split
+from recblocks.features.batch import Batch
+from recblocks.features.preprocess import Preprocessor
+from recblocks.features.schema import Schema
+from recblocks.models.config import ModelConfig
+from recblocks.models.rank_model import RankModel
+from recblocks.training.config import TrainConfig
+from recblocks.training.run_dir import RunDir
+from recblocks.training.trainer import Trainer
+
+__all__ = ["DataConfig", "RunConfig", "RunResult", "parse_run_config", "build_model", "train_run",
+           "evaluate_run", "predict_run", "plan_rows", "label_columns"]
+
+log = logging.getLogger("recblocks")
+
+
+class DataConfig(Params):
+    """Where the data comes from: files (``train``/``valid``/``test``) or a synthetic generator.
+
+    ``passthrough`` columns are carried next to predictions; ``max_bad_fraction`` turns too many
+    dropped rows into a DataError; ``streaming`` reads the train set chunk by chunk.
+    """
+
+    train: DataSource | None = None
+    valid: DataSource | None = None
+    test: DataSource | None = None
+    synthetic: SyntheticConfig | None = None
+    synthetic_split: list[float] = Field(default_factory=lambda: [0.8, 0.1, 0.1])
+    passthrough: list[str] = Field(default_factory=list)
+    max_bad_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    streaming: bool = False
+    rows_per_chunk: int = Field(default=262_144, gt=0)
+
+    def __init__(self, **data: Any) -> None:
+        for key in ("train", "valid", "test"):
+            if isinstance(data.get(key), (str, Path)):
+                data[key] = {"path": str(data[key])}
+        super().__init__(**data)
+
+
+class RunConfig(Params):
+    """A whole run: ``data``, ``features``, ``model`` and ``train`` sections."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: list[dict[str, Any]]
+    model: ModelConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def parse_run_config(raw: dict[str, Any]) -> tuple[RunConfig, Schema]:
+    """Validate every section; the schema errors name ``features[i]``."""
+    config = parse_params(RunConfig, raw, "")
+    return config, Schema(config.features, "features")
+
+
+def label_columns(model_config: ModelConfig) -> dict[str, str]:
+    """Label column -> dtype for every task of the model section."""
+    from recblocks.tasks import build_task
+
+    labels: dict[str, str] = {}
+    for i, task in enumerate(model_config.tasks):
+        built = build_task(task, join_path("model.tasks", i))
+        labels[built.label] = built.label_dtype
+    return labels
+
+
+def _placeholder_vocab(schema: Schema) -> dict[str, int]:
+    sizes = {}
+    for f in schema:
+        if f.kind == "dense":
+            continue
+        size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
+                                                        getattr(f, "num_buckets", None) or 1)
+        sizes[f.name] = int(size) + 2
+    return sizes
+
+
+def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None) -> RankModel:
+    """The model; without a fitted preprocessor, tables get placeholder sizes (shapes still exact)."""
+    if preprocessor is None:
+        vocab = _placeholder_vocab(schema)
+    else:
+        vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.kind != "dense"}
+    return RankModel(schema, config.model, vocab, where="model")
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    valid_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    best_epoch: int | None
+    samples_per_second: float
+    bayes_auc: dict[str, float] = field(default_factory=dict)
+    data_report: str = ""
+
+
+def _synthetic_tables(data: DataConfig) -> dict[str, pa.Table]:
+    table = make_synthetic(data.synthetic)
+    names = ["train", "valid", "test"][: len(data.synthetic_split)]
+    return dict(zip(names, random_split(table, data.synthetic_split, seed=data.synthetic.seed)))  # type: ignore[union-attr]
+
+
+def _extras(config: RunConfig) -> list[str]:
+    extras = list(config.data.passthrough)
+    if config.train.gauc_group and config.train.gauc_group not in extras:
+        extras.append(config.train.gauc_group)
+    return extras
+
+
+def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) -> RunResult:
+    """Train the run described by ``raw`` (a config mapping) into ``output``."""
+    config, schema = parse_run_config(raw)
+    build_model(config, schema)  # every config error before any data is read
+    labels = label_columns(config.model)
+    extras = _extras(config)
+    data = config.data
+    if data.synthetic is None and data.train is None:
+        raise ConfigError("data.train", "no training data", "a path (data.train or --train) or data.synthetic", "none")
+    run_dir = RunDir(output, overwrite=overwrite)
+    run_dir.write_config(raw)
+    preprocessor = Preprocessor(schema)
+    tables: dict[str, pa.Table] = {}
+    bayes: dict[str, float] = {}
+    if data.synthetic is not None:
+        tables = _synthetic_tables(data)
+        bayes = {name: bayes_auc(t) for name, t in tables.items()}
+        preprocessor.fit(tables["train"])
+    else:
+        columns = [*preprocessor.required_columns()]
+        preprocessor.fit(read_table(data.train, columns))  # type: ignore[arg-type]
+    preprocessor.save(run_dir.preprocess_path)
+    model = build_model(config, schema, preprocessor)
+    batch_size = config.train.batch_size
+    eval_size = config.train.eval_batch_size or max(batch_size, 4096)
+
+    def batch_of(split: str, source: DataSource | None) -> Batch | None:
+        if split in tables:
+            return preprocessor.transform(tables[split], labels, extras)[0]
+        if source is None:
+            return None
+        return load_batch(source, preprocessor, labels, extras, data.max_bad_fraction)[0]
+
+    if data.streaming and data.train is not None:
+        train_loader: Any = StreamingLoader(data.train, preprocessor, labels, extras, batch_size=batch_size,
+                                            shuffle=True, seed=config.train.seed, rows_per_chunk=data.rows_per_chunk)
+    else:
+        train_batch = batch_of("train", data.train)
+        train_loader = InMemoryLoader(train_batch, batch_size, shuffle=True, seed=config.train.seed)  # type: ignore[arg-type]
+    valid_batch = batch_of("valid", data.valid)
+    test_batch = batch_of("test", data.test)
+    valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
+    trainer = Trainer(model, config.train, run_dir)
+    history = trainer.fit(train_loader, valid_loader)
+    valid_metrics = trainer.evaluate(valid_loader) if valid_loader is not None else {}
+    test_metrics = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
+    report = format_report(preprocessor.report_, "data")
+    best_epoch = getattr(history, "best_epoch", None)
+    speed = getattr(history, "samples_per_second", 0.0) or 0.0
+    run_dir.write_metrics({"valid": valid_metrics, "test": test_metrics, "best_epoch": best_epoch,
+                           "train_samples_per_second": speed, "bayes_auc": bayes,
+                           "data_report": preprocessor.report_.to_dict() if hasattr(preprocessor.report_, "to_dict")
+                           else report})
+    return RunResult(run_dir.path, valid_metrics, test_metrics, best_epoch, speed, bayes, report)
+
+
+def _open_run(run_dir: str | Path) -> tuple[RunDir, RunConfig, Schema, Preprocessor, RankModel]:
+    run = RunDir.open(run_dir)
+    raw = run.read_config()
+    config, schema = parse_run_config(raw)
+    preprocessor = Preprocessor.load(run.preprocess_path)
+    model = build_model(config, schema, preprocessor)
+    run.load_weights(model)
+    model.eval()
+    return run, config, schema, preprocessor, model
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any]) -> tuple[dict[str, float], str]:
+    """Metrics of a trained run on ``data`` with the run's fitted preprocessing."""
+    run, config, _, preprocessor, model = _open_run(run_dir)
+    preprocessor.reset_report()
+    batch, _ = load_batch(as_source(data, "--data"), preprocessor, label_columns(config.model), _extras(config),
+                          config.data.max_bad_fraction)
+    trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
+    metrics = trainer.evaluate(InMemoryLoader(batch, 8192, shuffle=False))
+    return metrics, format_report(preprocessor.report_, "data")
+
+
+def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: str | Path,
+                passthrough: list[str] | None = None) -> tuple[int, str]:
+    """Write one score column per task (plus passthrough columns) to Parquet or CSV."""
+    run, config, _, preprocessor, model = _open_run(run_dir)
+    preprocessor.reset_report()
+    source = as_source(data, "--data")
+    keep = list(passthrough or config.data.passthrough)
+    table = read_table(source, list(dict.fromkeys([*preprocessor.required_columns(), *keep])))
+    batch, _ = preprocessor.transform(table, None, [])
+    if preprocessor.report_.bad_rows:
+        raise DataError(str(source.path), "rows were dropped while predicting", "no dropped rows",
+                        preprocessor.report_.bad_rows)
+    trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
+    scores = trainer.predict(InMemoryLoader(batch, 8192, shuffle=False))
+    columns = {name: table.column(name) for name in keep}
+    for name, values in scores.items():
+        if getattr(values, "ndim", 1) == 2:
+            for c in range(values.shape[1]):
+                columns[f"{name}_{c}"] = pa.array(values[:, c])
+        else:
+            columns[name] = pa.array(values)
+    out = pa.table(columns)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(out, path, pacsv.WriteOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(out, path)
+    return out.num_rows, format_report(preprocessor.report_, "data")
+
+
+def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[RankModel, list[dict[str, Any]], str]:
+    """Validate a config and return the model plan; fits vocabularies when the train file exists."""
+    config, schema = parse_run_config(raw)
+    model = build_model(config, schema)
+    note = "embedding rows are placeholders (no training data found to fit vocabularies)"
+    source = config.data.train
+    if fit_data and source is not None:
+        try:
+            preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))
+            model = build_model(config, schema, preprocessor)
+            note = f"embedding rows fitted on {source.path}"
+        except DataError as exc:
+            note = f"embedding rows are placeholders ({exc})"
+    elif config.data.synthetic is not None:
+        note = "embedding rows are placeholders (synthetic data is generated at train time)"
+    return model, model.summary_rows(), note
