@@ -1,3 +1,43 @@
-"""recblocks.datasets"""
+"""Ready-made datasets: MovieLens (GroupLens layouts), a planted-model synthetic CTR set, splits."""
 
-__all__: list[str] = []
+from recblocks.datasets.movielens import (
+    GENRES_100K,
+    OUTPUT_COLUMNS,
+    apply_label,
+    detect_layout,
+    load_movielens,
+    prepare_movielens,
+)
+from recblocks.datasets.splits import random_split, split_sizes, temporal_split
+from recblocks.datasets.synthetic import (
+    CRITEO_LIKE_VOCAB_SIZES,
+    DEFAULT_SYNTHETIC,
+    TRUE_PROB_COLUMN,
+    MultiValuedConfig,
+    SyntheticConfig,
+    bayes_auc,
+    make_synthetic,
+    synthetic_schema,
+    write_synthetic,
+)
+
+__all__ = [
+    "CRITEO_LIKE_VOCAB_SIZES",
+    "DEFAULT_SYNTHETIC",
+    "GENRES_100K",
+    "MultiValuedConfig",
+    "OUTPUT_COLUMNS",
+    "SyntheticConfig",
+    "TRUE_PROB_COLUMN",
+    "apply_label",
+    "bayes_auc",
+    "detect_layout",
+    "load_movielens",
+    "make_synthetic",
+    "prepare_movielens",
+    "random_split",
+    "split_sizes",
+    "synthetic_schema",
+    "temporal_split",
+    "write_synthetic",
+]

@@ -14,7 +14,7 @@ from recblocks.core.shapes import TensorSpec
 from recblocks.layers.activations import check_activation, initialize, make_activation
 from recblocks.layers.base import Component
 from recblocks.layers.keras import float_tensor_spec
-from recblocks.layers.normalization import KERAS_BN_EPSILON, KERAS_BN_MOMENTUM
+from recblocks.layers.normalization import KERAS_BN_EPSILON
 
 __all__ = ["MLP", "MLPParams"]
 
@@ -33,6 +33,7 @@ class MLPParams(Params):
     dropout: float = 0.0
     initializer: str = "he_uniform"
     use_bn_after_activation: bool = False
+    bn_momentum: float = 0.9
 
 
 def _check_params(params: MLPParams, where: str) -> list[float]:
@@ -54,6 +55,9 @@ def _check_params(params: MLPParams, where: str) -> list[float]:
         if any(not 0.0 <= p < 1.0 for p in values):
             raise ConfigError(join_path(where, name), f"invalid {name}", "values in [0, 1)",
                               getattr(params, name))
+    if not 0.0 <= params.bn_momentum < 1.0:
+        raise ConfigError(join_path(where, "bn_momentum"), "invalid bn_momentum", "a value in [0, 1)",
+                          params.bn_momentum)
     check_activation(params.activation, join_path(where, "activation"))
     check_activation(params.final_activation, join_path(where, "final_activation"))
     if params.dropout_ratio:
@@ -70,8 +74,9 @@ class MLP(Component):
     ``final`` settings (``use_final_bn``, ``final_activation``, ``use_final_bias``). Defaults are
     EasyRec's: every layer, the last one included, has BN + ReLU and no bias; for logits set
     ``final_activation=None``, ``use_final_bn=False``, ``use_final_bias=True``.
-    BN is Keras-parity: epsilon 1e-3, Keras momentum 0.99 (torch ``momentum=0.01``); biases
-    start at zero.
+    BN uses epsilon 1e-3 (Keras) and ``bn_momentum`` 0.9 in Keras terms (torch ``momentum=0.1``):
+    EasyRec's Keras 0.99 leaves the running statistics far from the data in short runs (a few
+    hundred steps), so evaluation disagrees with training; biases start at zero.
 
     Args:
         hidden_units: widths ``H_1..H_n`` of the layers (required, non-empty, positive).
@@ -87,6 +92,8 @@ class MLP(Component):
             ``dropout_ratio``). Ratios must lie in ``[0, 1)``.
         initializer: kernel initializer (Keras semantics; default ``he_uniform``).
         use_bn_after_activation: apply BN after the activation instead of before.
+        bn_momentum: Keras-style momentum of the BN running statistics, in ``[0, 1)``:
+            ``running = m * running + (1 - m) * batch``.
 
     Shape:
         - Input: ``(B, ..., D)``; acts on the last axis (leading axes are flattened for BN).
@@ -121,7 +128,7 @@ class MLP(Component):
             if use_bias:
                 nn.init.zeros_(linear.bias)
             layers.append(linear)
-            norm = nn.BatchNorm1d(units, eps=KERAS_BN_EPSILON, momentum=1.0 - KERAS_BN_MOMENTUM) if use_bn else None
+            norm = nn.BatchNorm1d(units, eps=KERAS_BN_EPSILON, momentum=1.0 - params.bn_momentum) if use_bn else None
             act = make_activation(act_name, act_where, width=units)
             if norm is not None and not params.use_bn_after_activation:
                 layers.append(norm)

@@ -1,0 +1,218 @@
+"""Columnar loaders that cut :class:`Batch` objects out of transformed data.
+
+* :class:`InMemoryLoader` — the whole transformed dataset is one Batch; each epoch gathers
+  rows by a permutation derived from ``(seed, epoch)``.
+* :class:`StreamingLoader` — reads chunks from disk, transforms each, and shuffles inside a
+  buffer; for data larger than memory.
+* :func:`load_batch` — read and transform a whole source at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from recblocks.core.errors import ConfigError
+from recblocks.data.readers import DataSource, as_source, file_format, iter_tables, list_files, read_table
+from recblocks.data.report import check_bad_rows
+from recblocks.features.batch import Batch
+from recblocks.features.preprocess import Preprocessor
+from recblocks.features.stats import TransformReport
+
+__all__ = ["InMemoryLoader", "StreamingLoader", "load_batch", "epoch_seed", "needed_columns", "id_columns"]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed derived from ``(seed, epoch)`` (numpy SeedSequence), the same in every process."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF]).generate_state(2, np.uint64)
+               [0] >> np.uint64(1))
+
+
+def _permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    return torch.randperm(n, generator=generator)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ConfigError("batch_size", "must be a positive integer", "> 0", batch_size)
+
+
+def needed_columns(preprocessor: Preprocessor, labels: Mapping[str, str] | Sequence[str] | None,
+                   extras: Sequence[str]) -> list[str]:
+    """Columns to read: the schema's source columns, the labels and the extras."""
+    return list(dict.fromkeys([*preprocessor.required_columns(), *(labels or {}), *extras]))
+
+
+def id_columns(preprocessor: Preprocessor) -> list[str]:
+    """Source columns of id features, to pass as ``string_columns`` so CSV ids keep their spelling.
+
+    Pass them everywhere the same data is read (the fit read, the loaders, prediction): mixing
+    inferred and verbatim reads makes ``"007"`` (text) and ``7`` (inferred int) different ids.
+    """
+    return list(dict.fromkeys(f.source_column for f in preprocessor.schema if f.kind not in ("dense", "bucketized")))
+
+
+class InMemoryLoader:
+    """Batches of ``batch_size`` rows from one in-memory :class:`Batch`.
+
+    With ``shuffle``, epoch ``e`` visits rows in a permutation seeded by ``(seed, e)``: the same
+    in every run, different between epochs. The epoch advances at each ``iter()``; call
+    :meth:`set_epoch` to choose it (e.g. when resuming).
+
+    Example:
+        >>> data = Batch({"x": torch.arange(10)})
+        >>> [len(b) for b in InMemoryLoader(data, batch_size=4, shuffle=False)]
+        [4, 4, 2]
+    """
+
+    def __init__(self, batch: Batch, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False) -> None:
+        _check_batch_size(batch_size)
+        self.batch = batch
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next ``iter()`` uses."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.batch)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        n = len(self.batch)
+        order = _permutation(n, self.seed, epoch) if self.shuffle else None
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            end = min(start + self.batch_size, n)
+            yield self.batch.take(order[start:end]) if order is not None else self.batch.slice(start, end)
+
+
+class StreamingLoader:
+    """Read, transform and batch a source chunk by chunk (data larger than memory).
+
+    Each chunk of ``rows_per_chunk`` rows is transformed by the (fitted) ``preprocessor``;
+    transformed rows fill a buffer of ``shuffle_buffer_rows`` rows that is shuffled and cut
+    into batches. Every kept row is yielded exactly once per epoch.
+
+    Limits: shuffling is only within the buffer (plus the order of the files, shuffled per
+    epoch), so rows far apart in one file never meet in a batch unless the buffer holds the
+    whole file. The length is unknown before reading (bad rows are only found then), so the
+    loader has no ``__len__`` (``len()`` raises TypeError); :meth:`estimate_rows` gives an
+    upper bound from parquet metadata. The counters of the last epoch are in ``report_``
+    (and accumulate on ``preprocessor.report_``).
+
+    Args:
+        source: a :class:`DataSource`, a path or a mapping of its fields.
+        preprocessor: a fitted :class:`Preprocessor`.
+        labels: label column -> ``"float"``/``"long"``.
+        extras: passthrough columns.
+        batch_size: rows per batch.
+        shuffle: shuffle files and rows within the buffer, by ``(seed, epoch)``.
+        seed: base seed.
+        rows_per_chunk: rows read and transformed at a time.
+        shuffle_buffer_rows: rows shuffled together (default: ``rows_per_chunk``).
+        drop_last: drop the last incomplete batch of the epoch.
+        max_bad_fraction: raise DataError at the end of an epoch if more rows were dropped.
+        string_columns: CSV columns read as text instead of inferred (see :func:`id_columns`).
+    """
+
+    def __init__(self, source: DataSource | str | Path | Mapping[str, Any], preprocessor: Preprocessor,
+                 labels: Mapping[str, str] | Sequence[str] | None = None, extras: Sequence[str] = (),
+                 batch_size: int = 1024, shuffle: bool = True, seed: int = 0, rows_per_chunk: int = 100_000,
+                 shuffle_buffer_rows: int | None = None, drop_last: bool = False,
+                 max_bad_fraction: float | None = None, string_columns: Sequence[str] = ()) -> None:
+        _check_batch_size(batch_size)
+        self.source = as_source(source)
+        self.preprocessor = preprocessor
+        self.labels = labels
+        self.extras = list(extras)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rows_per_chunk = rows_per_chunk
+        self.shuffle_buffer_rows = max(shuffle_buffer_rows or rows_per_chunk, batch_size)
+        self.drop_last = drop_last
+        self.max_bad_fraction = max_bad_fraction
+        self.string_columns = list(string_columns)
+        self.epoch = 0
+        self.report_ = TransformReport()
+        self.files = list_files(self.source)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next ``iter()`` uses."""
+        self.epoch = int(epoch)
+
+    def estimate_rows(self) -> int | None:
+        """Rows in the files before bad rows are dropped (parquet metadata); None for CSV."""
+        total = 0
+        for path in self.files:
+            if file_format(self.source, path)[0] != "parquet":
+                return None
+            total += pq.ParquetFile(path).metadata.num_rows
+        return total
+
+    def _cut(self, buffer: Batch, order: torch.Tensor | None, end: int) -> Iterator[Batch]:
+        for start in range(0, end, self.batch_size):
+            stop = start + self.batch_size
+            yield buffer.take(order[start:stop]) if order is not None else buffer.slice(start, stop)
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        self.report_ = TransformReport()
+        files = list(self.files)
+        if self.shuffle and len(files) > 1:
+            files = [files[i] for i in np.random.default_rng(epoch_seed(self.seed, epoch)).permutation(len(files))]
+        columns = needed_columns(self.preprocessor, self.labels, self.extras)
+        pending: list[Batch] = []
+        pending_rows = 0
+        flushes = 0
+        for table in iter_tables(self.source, columns, self.rows_per_chunk, files=files,
+                                 string_columns=self.string_columns):
+            batch, report = self.preprocessor.transform(table, self.labels, self.extras)
+            self.report_ = self.report_.merge(report)
+            if len(batch):
+                pending.append(batch)
+                pending_rows += len(batch)
+            if pending_rows >= self.shuffle_buffer_rows:
+                buffer = Batch.concat(pending)
+                order = _permutation(len(buffer), self.seed, epoch * 1_000_003 + flushes) if self.shuffle else None
+                flushes += 1
+                full = len(buffer) // self.batch_size * self.batch_size
+                yield from self._cut(buffer, order, full)
+                rest = order[full:] if order is not None else torch.arange(full, len(buffer))
+                pending = [buffer.take(rest)] if len(rest) else []
+                pending_rows = len(rest)
+        if pending_rows:
+            buffer = Batch.concat(pending)
+            order = _permutation(len(buffer), self.seed, epoch * 1_000_003 + flushes) if self.shuffle else None
+            end = len(buffer) // self.batch_size * self.batch_size if self.drop_last else len(buffer)
+            yield from self._cut(buffer, order, end)
+        check_bad_rows(self.report_, self.max_bad_fraction, self.source.path)
+
+
+def load_batch(source: DataSource | str | Path | Mapping[str, Any], preprocessor: Preprocessor,
+               labels: Mapping[str, str] | Sequence[str] | None = None, extras: Sequence[str] = (),
+               max_bad_fraction: float | None = None,
+               string_columns: Sequence[str] = ()) -> tuple[Batch, TransformReport]:
+    """Read the needed columns of the whole source and transform them.
+
+    ``string_columns``: CSV columns read as text instead of inferred (see :func:`id_columns`).
+    Raises DataError (naming the source) when every row is dropped, or more than
+    ``max_bad_fraction`` of them.
+    """
+    source = as_source(source)
+    table = read_table(source, needed_columns(preprocessor, labels, extras), string_columns)
+    batch, report = preprocessor.transform(table, labels, extras)
+    check_bad_rows(report, max_bad_fraction, source.path)
+    return batch, report

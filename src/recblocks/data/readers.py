@@ -1,0 +1,258 @@
+"""Read parquet and CSV files (one file, a directory of shards, or a glob) into pyarrow tables.
+
+Only the requested columns are read. :func:`read_table` loads everything at once;
+:func:`iter_tables` streams chunks (parquet row-group batches, CSV blocks) so a dataset
+larger than memory can be transformed piece by piece.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.params import Params, parse_params
+
+__all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns", "read_table", "iter_tables"]
+
+_PARQUET = (".parquet", ".pq")
+_CSV = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+
+
+class DataSource(Params):
+    """Where rows come from and how to parse them.
+
+    Args:
+        path: a file, a directory of shards (every parquet/CSV/TSV file in it, sorted), or a
+            glob such as ``data/part-*.parquet``.
+        format: ``auto`` (by suffix: ``.parquet``/``.pq``, ``.csv``, ``.tsv``), ``parquet`` or ``csv``.
+        delimiter: CSV field separator (default ``,``; tab for ``.tsv``).
+        header: whether CSV files start with a header line.
+        column_names: names of the CSV columns: for header-less files (``f0, f1, ...`` when
+            omitted), or to rename the columns of a file whose header line is then skipped.
+        null_values: CSV cells read as null (pyarrow's defaults when omitted; ``""`` is always null).
+        block_size: bytes per CSV block read at a time (streaming granularity, type inference).
+    """
+
+    path: str
+    format: Literal["auto", "parquet", "csv"] = "auto"
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    header: bool = True
+    column_names: list[str] | None = None
+    null_values: list[str] | None = None
+    block_size: int = Field(default=16 << 20, gt=0)
+
+
+def as_source(source: DataSource | str | Path | Mapping[str, Any], where: str = "data") -> DataSource:
+    """A :class:`DataSource` from itself, a path, or a mapping of its fields."""
+    if isinstance(source, DataSource):
+        return source
+    if isinstance(source, (str, Path)):
+        return DataSource(path=str(source))
+    return parse_params(DataSource, source, where)
+
+
+def _is_data_file(path: Path) -> bool:
+    name = path.name
+    if name.startswith((".", "_")) or not path.is_file():
+        return False
+    return _suffix(path) in (*_PARQUET, *_CSV)
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def list_files(source: DataSource | str | Path) -> list[Path]:
+    """The files of the source, sorted; DataError naming the path when there are none."""
+    source = as_source(source)
+    path = Path(source.path).expanduser()
+    if any(ch in source.path for ch in "*?["):
+        files = sorted(Path(p) for p in globlib.glob(str(path)) if Path(p).is_file())
+        problem = "the glob matches no file"
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if _is_data_file(p))
+        problem = "the directory holds no parquet/csv/tsv file"
+    elif path.is_file():
+        files = [path]
+        problem = ""
+    else:
+        raise DataError(source.path, "no such file or directory", "an existing file, directory or glob", "nothing")
+    if not files:
+        raise DataError(source.path, problem, "at least one data file", "none")
+    return files
+
+
+def file_format(source: DataSource, path: Path) -> tuple[str, str]:
+    """``(format, delimiter)`` of one file of the source."""
+    suffix = _suffix(path)
+    fmt = source.format
+    if fmt == "auto":
+        if suffix in _PARQUET:
+            fmt = "parquet"
+        elif suffix in _CSV:
+            fmt = "csv"
+        else:
+            raise DataError(str(path), "cannot tell the file format from its suffix",
+                            "a .parquet, .pq, .csv or .tsv file, or format set to 'parquet'/'csv'", repr(suffix))
+    delimiter = source.delimiter or _CSV.get(suffix, ",")
+    return fmt, delimiter
+
+
+def _csv_options(source: DataSource, delimiter: str, columns: Sequence[str] | None,
+                 string_columns: Sequence[str] = ()):
+    names = list(source.column_names) if source.column_names else None
+    read = pacsv.ReadOptions(
+        column_names=names,
+        skip_rows=1 if source.header and names else 0,
+        autogenerate_column_names=not source.header and not names,
+        block_size=source.block_size,
+    )
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    convert_kwargs: dict[str, Any] = {"strings_can_be_null": True}
+    if string_columns:
+        convert_kwargs["column_types"] = {name: pa.string() for name in string_columns}
+    if columns is not None:
+        convert_kwargs["include_columns"] = list(columns)
+    if source.null_values is not None:
+        convert_kwargs["null_values"] = list(dict.fromkeys(["", *source.null_values]))
+    return read, parse, pacsv.ConvertOptions(**convert_kwargs)
+
+
+def read_columns(source: DataSource | str | Path, path: Path | None = None) -> list[str]:
+    """Column names of one file of the source (the first one by default), without reading rows."""
+    source = as_source(source)
+    path = path or list_files(source)[0]
+    fmt, delimiter = file_format(source, path)
+    try:
+        if fmt == "parquet":
+            return list(pq.read_schema(path).names)
+        if source.column_names:
+            return list(source.column_names)
+        read, parse, convert = _csv_options(source, delimiter, None)
+        with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            return list(reader.schema.names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(str(path), f"cannot read the file ({_first_line(exc)})", f"a readable {fmt} file") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_columns(path: Path, available: list[str], columns: Sequence[str] | None) -> None:
+    if columns is None:
+        return
+    for name in columns:
+        if name not in available:
+            shown = available if len(available) <= 12 else f"{available[:12]} and {len(available) - 12} more"
+            raise DataError(f"{path}", f"column '{name}' is missing", f"one of {shown}", repr(name),
+                            choices=available)
+
+
+def _read_file(source: DataSource, path: Path, columns: Sequence[str] | None,
+               string_columns: Sequence[str]) -> pa.Table:
+    fmt, delimiter = file_format(source, path)
+    _check_columns(path, read_columns(source, path), columns)
+    try:
+        if fmt == "parquet":
+            return pq.read_table(path, columns=list(columns) if columns is not None else None)
+        read, parse, convert = _csv_options(source, delimiter, columns, string_columns)
+        return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(str(path), f"cannot read the file ({_first_line(exc)})", f"a readable {fmt} file") from None
+
+
+def _unique(columns: Sequence[str] | None) -> list[str] | None:
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        raise ConfigError("columns", "expected a list of column names", "a list", repr(columns))
+    return list(dict.fromkeys(columns))
+
+
+def read_table(source: DataSource | str | Path | Mapping[str, Any], columns: Sequence[str] | None = None,
+               string_columns: Sequence[str] = ()) -> pa.Table:
+    """All rows of the source (every shard, concatenated), reading only ``columns``.
+
+    CSV columns named in ``string_columns`` are read as text, not inferred (ids such as
+    ``"007"`` keep their leading zeros); parquet columns keep their stored types.
+    """
+    source = as_source(source)
+    columns = _unique(columns)
+    tables = [_read_file(source, path, columns, string_columns) for path in list_files(source)]
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(source.path, f"shards do not share one schema ({_first_line(exc)})",
+                        "the same columns and compatible types in every file") from None
+
+
+def iter_tables(
+    source: DataSource | str | Path | Mapping[str, Any],
+    columns: Sequence[str] | None = None,
+    rows_per_chunk: int = 100_000,
+    files: Sequence[Path] | None = None,
+    string_columns: Sequence[str] = (),
+) -> Iterator[pa.Table]:
+    """Stream the source as tables of at most ``rows_per_chunk`` rows (a chunk never spans two files).
+
+    Parquet is read batch by batch across row groups; CSV block by block (``block_size``).
+    ``files`` overrides the order of the source's files (e.g. shuffled per epoch);
+    ``string_columns`` as in :func:`read_table`.
+    """
+    if rows_per_chunk <= 0:
+        raise ConfigError("rows_per_chunk", "must be positive", "> 0", rows_per_chunk)
+    source = as_source(source)
+    columns = _unique(columns)
+    for path in list(files) if files is not None else list_files(source):
+        yield from _rechunk(_iter_batches(source, path, columns, rows_per_chunk, string_columns), rows_per_chunk)
+
+
+def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, rows_per_chunk: int,
+                  string_columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    fmt, delimiter = file_format(source, path)
+    _check_columns(path, read_columns(source, path), columns)
+    try:
+        if fmt == "parquet":
+            with pq.ParquetFile(path) as reader:
+                yield from reader.iter_batches(batch_size=rows_per_chunk, columns=columns)
+            return
+        read, parse, convert = _csv_options(source, delimiter, columns, string_columns)
+        with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            yield from reader
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(str(path), f"cannot read the file ({_first_line(exc)})",
+                        f"a readable {fmt} file (for CSV whose column types change after the first block, "
+                        "raise block_size)") from None
+
+
+def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)

@@ -1,0 +1,201 @@
+"""MovieLens ML-100K and ML-1M (GroupLens layouts) as one CTR table.
+
+Columns of the output: ``label, user_id, movie_id, rating, gender, age, job_id, zip_id,
+title, genres, year, timestamp``; ids, ``age``, ``year`` and ``genres`` (``|``-joined) are
+strings, ``label``, ``rating`` and ``timestamp`` int64. ``year`` comes from the title
+``"... (1995)"`` or else the release date, ``"unknown"`` when absent.
+
+Label protocols: ``"easyrec"`` (rating 4-5 -> 1, 1-2 -> 0, rating 3 dropped) or
+``{"threshold": N}`` (label = rating >= N, every row kept).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from recblocks.core.errors import ConfigError, DataError
+from recblocks.datasets.splits import random_split, temporal_split
+
+__all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "detect_layout", "load_movielens", "apply_label", "prepare_movielens"]
+
+#: Genre flag order of ML-100K ``u.item``.
+GENRES_100K = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+               "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+               "War", "Western")
+
+OUTPUT_COLUMNS = ("label", "user_id", "movie_id", "rating", "gender", "age", "job_id", "zip_id", "title", "genres",
+                  "year", "timestamp")
+
+_LAYOUTS = {"ml-100k": ("u.data", "u.user", "u.item"), "ml-1m": ("ratings.dat", "users.dat", "movies.dat")}
+_SEP = "\x1f"  # stands in for the two-character "::" of ML-1M files
+
+
+def detect_layout(source_dir: str | Path) -> str:
+    """``"ml-100k"`` or ``"ml-1m"`` from the files present; DataError naming the directory otherwise."""
+    directory = Path(source_dir)
+    for layout, files in _LAYOUTS.items():
+        if all((directory / f).is_file() for f in files):
+            return layout
+    found = sorted(p.name for p in directory.iterdir())[:12] if directory.is_dir() else "no such directory"
+    raise DataError(str(directory), "not a MovieLens directory",
+                    "u.data, u.user, u.item (ML-100K) or ratings.dat, users.dat, movies.dat (ML-1M)", found)
+
+
+def _read(data: Path | io.BytesIO, names: Sequence[str], delimiter: str, types: Mapping[str, pa.DataType],
+          encoding: str = "utf8", where: str = "") -> pa.Table:
+    try:
+        return pacsv.read_csv(
+            data,
+            read_options=pacsv.ReadOptions(column_names=list(names), encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            convert_options=pacsv.ConvertOptions(column_types=dict(types), strings_can_be_null=True,
+                                                 null_values=[""]),
+        )
+    except pa.ArrowInvalid as exc:
+        raise DataError(where, f"cannot parse the file ({str(exc).splitlines()[0]})",
+                        f"{len(names)} fields separated by {delimiter!r}") from None
+
+
+def _read_dat(path: Path, names: Sequence[str], types: Mapping[str, pa.DataType]) -> pa.Table:
+    text = path.read_bytes().decode("latin-1").replace("::", _SEP)
+    return _read(io.BytesIO(text.encode("utf-8")), names, _SEP, types, where=str(path))
+
+
+def _strings(names: Sequence[str]) -> dict[str, pa.DataType]:
+    return {n: pa.string() for n in names}
+
+
+def _genres_from_flags(flags: np.ndarray) -> pa.Array:
+    rows, cols = np.nonzero(flags)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=flags.shape[0]))]).astype(np.int32)
+    names = pa.array(np.asarray(GENRES_100K, dtype=object)[cols], type=pa.string())
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), names), "|")
+
+
+def _read_100k(directory: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
+    ratings = _read(directory / "u.data", ["user_id", "movie_id", "rating", "timestamp"], "\t",
+                    {"user_id": pa.string(), "movie_id": pa.string(), "rating": pa.int64(), "timestamp": pa.int64()},
+                    where=str(directory / "u.data"))
+    users = _read(directory / "u.user", ["user_id", "age", "gender", "job_id", "zip_id"], "|",
+                  _strings(["user_id", "age", "gender", "job_id", "zip_id"]), where=str(directory / "u.user"))
+    item_names = ["movie_id", "title", "release_date", "video_release_date", "url", *[f"g{i}" for i in range(19)]]
+    items = _read(directory / "u.item", item_names, "|",
+                  _strings(item_names[:5]) | {f"g{i}": pa.int8() for i in range(19)}, encoding="latin-1",
+                  where=str(directory / "u.item"))
+    flags = np.stack([pc.fill_null(items[f"g{i}"], 0).to_numpy() for i in range(19)], axis=1)
+    movies = pa.table({"movie_id": items["movie_id"], "title": items["title"],
+                       "genres": _genres_from_flags(flags), "release_date": items["release_date"]})
+    return ratings, users, movies
+
+
+def _read_1m(directory: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
+    ratings = _read_dat(directory / "ratings.dat", ["user_id", "movie_id", "rating", "timestamp"],
+                        {"user_id": pa.string(), "movie_id": pa.string(), "rating": pa.int64(),
+                         "timestamp": pa.int64()})
+    users = _read_dat(directory / "users.dat", ["user_id", "gender", "age", "job_id", "zip_id"],
+                      _strings(["user_id", "gender", "age", "job_id", "zip_id"]))
+    movies = _read_dat(directory / "movies.dat", ["movie_id", "title", "genres"],
+                       _strings(["movie_id", "title", "genres"]))
+    movies = movies.append_column("release_date", pa.nulls(movies.num_rows, pa.string()))
+    return ratings, users, movies
+
+
+def _year(title: pa.ChunkedArray, release_date: pa.ChunkedArray) -> pa.Array:
+    title, release_date = title.combine_chunks(), release_date.combine_chunks()
+    from_title = pc.struct_field(pc.extract_regex(pc.fill_null(title, ""), r"\((?P<year>\d{4})\)\s*$"), "year")
+    from_date = pc.struct_field(pc.extract_regex(pc.fill_null(release_date, ""), r"(?P<year>\d{4})\s*$"), "year")
+    return pc.fill_null(pc.coalesce(from_title, from_date), "unknown")
+
+
+def apply_label(table: pa.Table, label: str | Mapping[str, Any] = "easyrec") -> pa.Table:
+    """Add the ``label`` column from ``rating`` by the protocol (dropping rating-3 rows for ``easyrec``)."""
+    rating = table["rating"]
+    if label == "easyrec":
+        table = table.filter(pc.not_equal(rating, 3))
+        positive = pc.greater_equal(table["rating"], 4)
+    elif isinstance(label, Mapping) and set(label) == {"threshold"} and isinstance(label["threshold"], (int, float)):
+        positive = pc.greater_equal(rating, label["threshold"])
+    else:
+        raise ConfigError("label", "unknown label protocol", "'easyrec' or {'threshold': N}", repr(label))
+    labels = pc.cast(positive, pa.int64())
+    if "label" in table.column_names:
+        table = table.drop_columns(["label"])
+    return table.add_column(0, "label", labels)
+
+
+def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "easyrec") -> pa.Table:
+    """Ratings joined with users and movies, labelled by ``label`` (see the module docstring)."""
+    directory = Path(source_dir)
+    layout = detect_layout(directory)
+    ratings, users, movies = _read_100k(directory) if layout == "ml-100k" else _read_1m(directory)
+    user_rows = pc.index_in(ratings["user_id"], value_set=users["user_id"].combine_chunks())
+    movie_rows = pc.index_in(ratings["movie_id"], value_set=movies["movie_id"].combine_chunks())
+    users = users.take(user_rows)
+    movies = movies.take(movie_rows)
+    table = pa.table({
+        "user_id": ratings["user_id"],
+        "movie_id": ratings["movie_id"],
+        "rating": ratings["rating"],
+        "gender": users["gender"],
+        "age": users["age"],
+        "job_id": users["job_id"],
+        "zip_id": users["zip_id"],
+        "title": movies["title"],
+        "genres": movies["genres"],
+        "year": _year(movies["title"], movies["release_date"]),
+        "timestamp": ratings["timestamp"],
+    })
+    return apply_label(table, label).select(list(OUTPUT_COLUMNS))
+
+
+def prepare_movielens(
+    source_dir: str | Path,
+    output_path: str | Path,
+    label: str | Mapping[str, Any] = "easyrec",
+    split: str | None = None,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+) -> dict[str, Path]:
+    """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
+
+    Args:
+        source_dir: a GroupLens ML-100K or ML-1M directory.
+        output_path: the parquet file, or (with a split) the output directory.
+        label: label protocol.
+        split: ``None``, ``"random"`` (seeded) or ``"temporal"`` (by ``timestamp``).
+        seed: seed of the random split.
+        fractions: train/valid/test fractions (three values summing to 1).
+
+    Returns:
+        Part name (``all`` or ``train``/``valid``/``test``) -> written path.
+    """
+    table = load_movielens(source_dir, label)
+    output = Path(output_path)
+    if split is None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, output)
+        return {"all": output}
+    if len(fractions) != 3:
+        raise ConfigError("fractions", "three fractions are needed for train/valid/test", 3, len(fractions))
+    if split == "random":
+        parts = random_split(table, fractions, seed)
+    elif split == "temporal":
+        parts = temporal_split(table, fractions, "timestamp")
+    else:
+        raise ConfigError("split", "unknown split", "None, 'random' or 'temporal'", repr(split),
+                          choices=["random", "temporal"])
+    output.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, part in zip(("train", "valid", "test"), parts):
+        written[name] = output / f"{name}.parquet"
+        pq.write_table(part, written[name])
+    return written

@@ -1,0 +1,243 @@
+"""Vectorized column operations on pyarrow arrays used by the preprocessor.
+
+Every function here works on a whole column at once (pyarrow.compute and numpy); none
+loops over rows in Python. Errors name the feature (``where``) and the arrow type.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recblocks.core.errors import DataError
+
+__all__ = [
+    "NUMBER_PATTERN",
+    "as_array",
+    "to_strings",
+    "is_missing_string",
+    "to_numbers",
+    "to_lists",
+    "stable_hash",
+    "lookup_ids",
+    "hash_ids",
+    "pad_lists",
+    "encode_extra",
+]
+
+#: What a numeric cell may look like once trimmed (the grammar arrow's float parser accepts).
+NUMBER_PATTERN = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
+
+_HASH_KEY = "0123456789123456"
+_INT_PATTERN = r"^[+-]?\d{1,18}$"
+
+
+def as_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array from a (possibly chunked) column."""
+    if isinstance(column, pa.ChunkedArray):
+        if column.num_chunks == 1:
+            return column.chunk(0)
+        if column.num_chunks == 0:
+            return pa.array([], type=column.type)
+        return column.combine_chunks()
+    return column
+
+
+def _is_textual(t: pa.DataType) -> bool:
+    is_view = getattr(pa.types, "is_string_view", lambda _: False)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or is_view(t)
+
+
+def to_strings(array: pa.Array, where: str) -> pa.Array:
+    """The string form of a scalar column (ints as ``"12"``, ``1.0`` as ``"1"``); lists are an error."""
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = pc.cast(array, t.value_type) if _is_textual(t.value_type) else array.dictionary_decode()
+        t = array.type
+    if pa.types.is_string(t):
+        return array
+    if _is_textual(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) \
+            or pa.types.is_decimal(t) or pa.types.is_null(t):
+        return pc.cast(array, pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        try:
+            return pc.cast(array, pa.string())
+        except pa.ArrowInvalid:
+            pass
+    raise DataError(where, "column type cannot be read as ids", "strings or numbers", f"arrow type {t}")
+
+
+def is_missing_string(strings: pa.Array) -> np.ndarray:
+    """Boolean mask of null or empty cells of a string array."""
+    empty = pc.equal(pc.utf8_length(strings), 0)
+    return np.asarray(pc.fill_null(empty, True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _parse_strings(strings: pa.Array) -> np.ndarray:
+    trimmed = pc.utf8_trim_whitespace(strings)
+    valid = pc.fill_null(pc.match_substring_regex(trimmed, NUMBER_PATTERN, ignore_case=True), False)
+    kept = pc.if_else(valid, trimmed, pa.scalar(None, pa.string()))
+    try:
+        values = pc.cast(kept, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a form arrow rejects: parse with pandas
+        obj = kept.to_numpy(zero_copy_only=False)
+        return pd.to_numeric(pd.Series(obj, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    return values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def to_numbers(array: pa.Array, where: str) -> tuple[np.ndarray, int]:
+    """Float64 values of a scalar column (null and unparseable -> NaN) and the unparseable count.
+
+    Numeric and boolean columns are cast; string columns are parsed (empty cells are
+    missing, not unparseable). Lists and other types, or a string column none of whose
+    non-empty cells is a number, raise DataError naming ``where`` and the arrow type.
+    """
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.dictionary_decode()
+        t = array.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t) \
+            or pa.types.is_null(t):
+        values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64), 0
+    if _is_textual(t):
+        strings = pc.cast(array, pa.string())
+        values = _parse_strings(strings)
+        present = ~is_missing_string(strings)
+        bad = int(np.count_nonzero(present & np.isnan(values)
+                                   & ~np.asarray(_nan_literal(strings), dtype=bool)))
+        if bad and bad == int(np.count_nonzero(present)):
+            raise DataError(where, "no value of the column is a number", "numbers or numeric strings",
+                            f"arrow type {t} (e.g. {_first_present(strings, present)!r})")
+        return values, bad
+    raise DataError(where, "column type cannot be read as numbers", "a numeric or string column",
+                    f"arrow type {t}")
+
+
+def _nan_literal(strings: pa.Array) -> np.ndarray:
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(strings))
+    return pc.fill_null(pc.match_substring_regex(lowered, r"^[+-]?nan$"), False).to_numpy(zero_copy_only=False)
+
+
+def _first_present(strings: pa.Array, present: np.ndarray) -> str:
+    return strings[int(np.flatnonzero(present)[0])].as_py()
+
+
+def to_lists(array: pa.Array, separator: str | None, where: str) -> pa.Array:
+    """A list-of-strings array from a list column or a ``separator``-joined string column."""
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.dictionary_decode()
+        t = array.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        values = to_strings(pc.list_flatten(array), where)
+        offsets = _list_offsets(array)
+        mask = pc.is_null(array) if array.null_count else None
+        return pa.ListArray.from_arrays(offsets, values, mask=mask)
+    if _is_textual(t):
+        if separator is None:
+            raise DataError(where, "a string column needs 'separator' to be split into ids",
+                            "a list column or a feature with 'separator' set", f"arrow type {t}")
+        return pc.split_pattern(pc.cast(array, pa.string()), pattern=separator)
+    raise DataError(where, "column type cannot be read as a list of ids",
+                    "a list column or a separator-joined string column", f"arrow type {t}")
+
+
+def _list_offsets(array: pa.Array) -> pa.Array:
+    """int32 offsets (length N+1) of the list array, relative to its flattened values."""
+    lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise DataError("list column", "too many list elements in one chunk", "< 2**31", int(offsets[-1]))
+    return pa.array(offsets.astype(np.int32))
+
+
+def stable_hash(strings: pa.Array) -> np.ndarray:
+    """Process- and run-independent uint64 hash of each string (nulls hash like ``""``).
+
+    SipHash via ``pandas.util.hash_array`` over the distinct values only (dictionary encoding
+    first), so cost grows with the number of distinct values rather than rows.
+    """
+    encoded = pc.dictionary_encode(pc.fill_null(strings, ""))
+    uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    hashed = pd.util.hash_array(uniques, hash_key=_HASH_KEY, categorize=False)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return hashed[codes] if len(codes) else np.zeros(0, dtype=np.uint64)
+
+
+def lookup_ids(strings: pa.Array, vocabulary: pa.Array) -> tuple[np.ndarray, int, int]:
+    """Vocabulary ids (``index + 2``; unseen, null and empty -> 1) plus (oov count, missing count)."""
+    index = pc.index_in(strings, value_set=vocabulary)
+    ids = np.asarray(pc.fill_null(index, -1).to_numpy(zero_copy_only=False), dtype=np.int64) + 2
+    missing = int(np.count_nonzero(is_missing_string(strings)))
+    oov = int(np.count_nonzero(ids == 1)) - missing
+    return ids, oov, missing
+
+
+def hash_ids(strings: pa.Array, bucket_size: int) -> tuple[np.ndarray, int]:
+    """Hashed ids (``hash % bucket_size + 2``; null and empty -> 1) plus the missing count."""
+    missing_mask = is_missing_string(strings)
+    ids = (stable_hash(strings) % np.uint64(bucket_size)).astype(np.int64) + 2
+    ids[missing_mask] = 1
+    return ids, int(np.count_nonzero(missing_mask))
+
+
+def pad_lists(lists: pa.Array, element_ids, max_len: int, keep_last: bool) -> tuple[np.ndarray, int, int, int]:
+    """Map list elements to ids and pad/truncate every row to ``max_len`` (0 = padding).
+
+    ``element_ids(strings) -> (ids, oov)`` maps the non-empty elements. Rows without any
+    element become ``[1, 0, ...]`` (missing). ``keep_last`` keeps the last ``max_len`` elements
+    (most recent, for sequences) instead of the first. Returns ``(ids (N, max_len) int64,
+    oov count, missing rows, number of elements looked up)``.
+    """
+    n = len(lists)
+    flat = pc.list_flatten(lists)
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+    present = ~is_missing_string(flat)
+    flat = flat.filter(pa.array(present))
+    parents = parents[present]
+    ids, oov = element_ids(flat)
+    counts = np.bincount(parents, minlength=n)
+    starts = np.cumsum(counts) - counts
+    pos = np.arange(len(parents), dtype=np.int64) - starts[parents]
+    if keep_last:
+        col = pos - np.maximum(counts[parents] - max_len, 0)
+        keep = col >= 0
+    else:
+        col = pos
+        keep = col < max_len
+    out = np.zeros((n, max_len), dtype=np.int64)
+    out[parents[keep], col[keep]] = ids[keep]
+    empty = counts == 0
+    out[empty, 0] = 1
+    return out, oov, int(np.count_nonzero(empty)), int(len(parents))
+
+
+def encode_extra(array: pa.Array, where: str = "extra column") -> np.ndarray:
+    """int64 codes of a passthrough column, stable across chunks, files and processes.
+
+    A value that is an integer (an integer column, an integral float, or a string such as
+    ``"42"``) keeps its value; any other value gets a 63-bit stable hash of its string form;
+    null becomes ``-1``.
+    """
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.dictionary_decode()
+        t = array.type
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return np.asarray(pc.fill_null(pc.cast(array, pa.int64()), -1).to_numpy(zero_copy_only=False), np.int64)
+    strings = to_strings(array, where)
+    codes = (stable_hash(strings) >> np.uint64(1)).astype(np.int64)
+    is_int = pc.fill_null(pc.match_substring_regex(strings, _INT_PATTERN), False)
+    if pa.types.is_floating(t):
+        values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+        integral = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**62)
+        codes[integral] = values[integral].astype(np.int64)
+    elif pc.any(is_int).as_py():
+        mask = np.asarray(is_int.to_numpy(zero_copy_only=False), dtype=bool)
+        codes[mask] = np.asarray(pc.cast(strings.filter(is_int), pa.int64()).to_numpy(zero_copy_only=False))
+    codes[np.asarray(pc.is_null(array).to_numpy(zero_copy_only=False), dtype=bool)] = -1
+    return codes

@@ -1,0 +1,386 @@
+"""Fit feature statistics on train and turn pyarrow tables into :class:`Batch` tensors.
+
+:class:`Preprocessor` follows the schema's local id layout (``0`` padding, ``1`` unseen or
+missing, ``2..`` values). Every column is processed whole with pyarrow.compute and numpy;
+no Python code runs per row. Fitted state lives in attributes ending with ``_``:
+
+* ``vocabularies_`` — embedding table name -> values (features sharing ``embedding_name``
+  share one vocabulary fitted over the union of their columns);
+* ``dense_stats_`` — dense feature -> ``{"mean", "std"}`` or ``{"min", "max"}``;
+* ``boundaries_`` — bucketized feature -> increasing boundaries (given or fitted quantiles);
+* ``report_`` — a :class:`TransformReport` accumulated over every ``transform`` call since
+  ``fit`` (or :meth:`Preprocessor.reset_report`), so a whole run can be summarised at the end.
+
+``transform`` returns ``(batch, report)``; the report covers that call only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from recblocks.core.errors import ConfigError, DataError, SchemaError
+from recblocks.features.batch import Batch
+from recblocks.features.columns import (
+    as_array,
+    encode_extra,
+    hash_ids,
+    lookup_ids,
+    pad_lists,
+    to_lists,
+    to_numbers,
+    to_strings,
+)
+from recblocks.features.schema import Schema
+from recblocks.features.stats import (
+    FeatureCounts,
+    TransformReport,
+    fit_moments,
+    fit_quantiles,
+    fit_range,
+    fit_vocabulary,
+)
+
+__all__ = ["Preprocessor", "LABEL_TYPES"]
+
+#: Label dtypes accepted by ``transform(labels=...)``.
+LABEL_TYPES = {"float": torch.float32, "long": torch.int64}
+
+_FORMAT = "recblocks.Preprocessor"
+_VERSION = 1
+
+
+def _mode(feature: Any) -> str:
+    """How a feature becomes numbers: ``vocab``, ``hash``, ``bucket`` or ``dense``."""
+    if feature.kind == "dense":
+        return "dense"
+    if feature.kind == "bucketized":
+        return "bucket"
+    if feature.kind == "hashed" or getattr(feature, "hash_bucket_size", None):
+        return "hash"
+    return "vocab"
+
+
+def _where(feature: Any) -> str:
+    return f"feature '{feature.name}'"
+
+
+def _tensor(values: np.ndarray, dtype: Any) -> torch.Tensor:
+    array = np.ascontiguousarray(values, dtype=dtype)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
+class Preprocessor:
+    """Fits vocabularies and statistics on train; transforms tables into :class:`Batch`.
+
+    Args:
+        schema: a :class:`Schema` or its config (a list of feature mappings).
+
+    Example:
+        >>> import pyarrow as pa
+        >>> p = Preprocessor([{"name": "user_id", "kind": "sparse"}])
+        >>> p = p.fit(pa.table({"user_id": ["a", "b", "a"]}))
+        >>> batch, report = p.transform(pa.table({"user_id": ["a", "z", None]}))
+        >>> batch.features["user_id"].tolist(), p.num_embeddings("user_id")
+        ([2, 1, 1], 4)
+    """
+
+    def __init__(self, schema: Schema | Iterable[object]) -> None:
+        self.schema = schema if isinstance(schema, Schema) else Schema(schema)
+        self.vocabularies_: dict[str, list[str]] = {}
+        self.dense_stats_: dict[str, dict[str, float]] = {}
+        self.boundaries_: dict[str, list[float]] = {}
+        self.report_ = TransformReport()
+        self._fitted = False
+        self._value_sets: dict[str, pa.Array] = {}
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def is_fitted(self) -> bool:
+        """True after :meth:`fit` or when loaded from a state dict."""
+        return self._fitted
+
+    def required_columns(self) -> list[str]:
+        """Source columns the schema reads, in schema order without repeats."""
+        return list(dict.fromkeys(f.source_column for f in self.schema))
+
+    def _tables(self) -> dict[str, list[Any]]:
+        """Embedding table name -> member features, for features that need a vocabulary."""
+        tables: dict[str, list[Any]] = {}
+        for f in self.schema:
+            if _mode(f) == "vocab":
+                tables.setdefault(f.table_name, []).append(f)
+        return tables
+
+    def _require_fitted(self) -> None:
+        if not self._fitted:
+            raise ConfigError("preprocessor", "not fitted yet", "fit(train_table) or Preprocessor.load(path) first",
+                              "an unfitted preprocessor")
+
+    def num_embeddings(self, feature_name: str) -> int:
+        """Rows of the feature's embedding table: 2 reserved ids + values/buckets (shared tables agree)."""
+        feature = self.schema[feature_name]
+        mode = _mode(feature)
+        if mode == "dense":
+            raise SchemaError(_where(feature), "a dense feature has no embedding table",
+                              "an id feature (sparse, hashed, multi, sequence, bucketized)", "kind 'dense'")
+        if mode == "hash":
+            return 2 + int(feature.hash_bucket_size)
+        self._require_fitted()
+        if mode == "vocab":
+            return 2 + len(self.vocabularies_[feature.table_name])
+        members = [f for f in self.schema if f.kind == "bucketized" and f.table_name == feature.table_name]
+        return 2 + max(len(self.boundaries_[f.name]) + 1 for f in members)
+
+    def vocabulary(self, feature_name: str) -> list[str]:
+        """Values of the feature's vocabulary; value ``i`` has id ``i + 2``."""
+        feature = self.schema[feature_name]
+        if _mode(feature) != "vocab":
+            raise SchemaError(_where(feature), "the feature has no vocabulary", "a sparse, multi or sequence "
+                              "feature without hash_bucket_size", f"kind '{feature.kind}'")
+        self._require_fitted()
+        return list(self.vocabularies_[feature.table_name])
+
+    def _column(self, table: pa.Table, feature: Any) -> pa.Array:
+        name = feature.source_column
+        if name not in table.column_names:
+            raise DataError(_where(feature), f"column '{name}' is missing from the data",
+                            f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
+        return as_array(table.column(name))
+
+    # ----------------------------------------------------------------------- fit
+    def fit(self, table: pa.Table) -> "Preprocessor":
+        """Fit vocabularies, dense statistics and quantile boundaries on ``table`` (train only)."""
+        for f in self.schema:
+            self._column(table, f)
+        vocabularies: dict[str, list[str]] = {}
+        for table_name, members in self._tables().items():
+            arrays = []
+            for f in members:
+                column = self._column(table, f)
+                if f.kind == "sparse":
+                    arrays.append(to_strings(column, _where(f)))
+                else:
+                    arrays.append(pc.list_flatten(to_lists(column, f.separator, _where(f))))
+            owner = members[0]
+            vocabularies[table_name] = fit_vocabulary(arrays, owner.min_count, getattr(owner, "max_vocab_size", None))
+        dense_stats: dict[str, dict[str, float]] = {}
+        boundaries: dict[str, list[float]] = {}
+        for f in self.schema:
+            if f.kind == "dense":
+                values, _ = to_numbers(self._column(table, f), _where(f))
+                if f.normalization == "standard":
+                    mean, std = fit_moments(values)
+                    dense_stats[f.name] = {"mean": mean, "std": std}
+                elif f.normalization == "minmax":
+                    low, high = fit_range(values)
+                    dense_stats[f.name] = {"min": low, "max": high}
+            elif f.kind == "bucketized":
+                if f.boundaries is not None:
+                    boundaries[f.name] = [float(b) for b in f.boundaries]
+                else:
+                    values, _ = to_numbers(self._column(table, f), _where(f))
+                    boundaries[f.name] = fit_quantiles(values, f.num_buckets)
+        self.vocabularies_, self.dense_stats_, self.boundaries_ = vocabularies, dense_stats, boundaries
+        self._value_sets = {}
+        self.report_ = TransformReport()
+        self._fitted = True
+        return self
+
+    # ----------------------------------------------------------------- transform
+    def _value_set(self, table_name: str) -> pa.Array:
+        if table_name not in self._value_sets:
+            self._value_sets[table_name] = pa.array(self.vocabularies_[table_name], type=pa.string())
+        return self._value_sets[table_name]
+
+    def _encode(self, feature: Any, column: pa.Array) -> tuple[torch.Tensor, FeatureCounts]:
+        where, n, mode = _where(feature), len(column), _mode(feature)
+        if feature.kind in ("multi", "sequence"):
+            lists = to_lists(column, feature.separator, where)
+            if mode == "hash":
+                def element_ids(flat: pa.Array) -> tuple[np.ndarray, int]:
+                    return hash_ids(flat, feature.hash_bucket_size)[0], 0
+            else:
+                value_set = self._value_set(feature.table_name)
+
+                def element_ids(flat: pa.Array) -> tuple[np.ndarray, int]:
+                    ids, oov, _ = lookup_ids(flat, value_set)
+                    return ids, oov
+            ids, oov, missing, looked_up = pad_lists(lists, element_ids, feature.max_len,
+                                                     keep_last=feature.kind == "sequence")
+            return _tensor(ids, np.int64), FeatureCounts(n, looked_up, oov, missing)
+        if mode == "vocab":
+            ids, oov, missing = lookup_ids(to_strings(column, where), self._value_set(feature.table_name))
+            return _tensor(ids, np.int64), FeatureCounts(n, n, oov, missing)
+        if mode == "hash":
+            ids, missing = hash_ids(to_strings(column, where), feature.hash_bucket_size)
+            return _tensor(ids, np.int64), FeatureCounts(n, n, 0, missing)
+        values, unparseable = to_numbers(column, where)
+        bad = ~np.isfinite(values)
+        missing = int(np.count_nonzero(bad))
+        counts = FeatureCounts(n, n, 0, missing, unparseable)
+        if missing:
+            if feature.kind == "dense" and not feature.allow_missing:
+                raise DataError(where, f"{missing} missing values (null, NaN, inf or not a number) while "
+                                "allow_missing is false", "no missing value", f"{missing} of {n} rows")
+            values = np.where(bad, feature.fill_value, values)
+        if mode == "bucket":
+            ids = np.searchsorted(np.asarray(self.boundaries_[feature.name], dtype=np.float64), values,
+                                  side="right") + 2
+            return _tensor(ids, np.int64), counts
+        return _tensor(self._normalize(feature, values), np.float32), counts
+
+    def _normalize(self, feature: Any, values: np.ndarray) -> np.ndarray:
+        kind = feature.normalization
+        if kind == "standard":
+            stats = self.dense_stats_[feature.name]
+            return (values - stats["mean"]) / (stats["std"] or 1.0)
+        if kind == "minmax":
+            stats = self.dense_stats_[feature.name]
+            return (values - stats["min"]) / ((stats["max"] - stats["min"]) or 1.0)
+        if kind == "log1p":
+            return np.sign(values) * np.log1p(np.abs(values))
+        return values
+
+    def _labels(self, table: pa.Table, labels: Mapping[str, str]) -> tuple[dict[str, np.ndarray], np.ndarray,
+                                                                            dict[str, int]]:
+        values: dict[str, np.ndarray] = {}
+        bad = np.zeros(table.num_rows, dtype=bool)
+        bad_by_label: dict[str, int] = {}
+        for name, kind in labels.items():
+            where = f"label '{name}'"
+            if kind not in LABEL_TYPES:
+                raise ConfigError(f"labels.{name}", "unknown label type", f"one of {sorted(LABEL_TYPES)}",
+                                  repr(kind), choices=LABEL_TYPES)
+            if name not in table.column_names:
+                raise DataError(where, f"column '{name}' is missing from the data",
+                                f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
+            column = as_array(table.column(name))
+            if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+                raise DataError(where, "a label column must hold numbers", "a numeric column",
+                                f"arrow type {column.type}")
+            v, _ = to_numbers(column, where)
+            b = ~np.isfinite(v)
+            if kind == "long":
+                b |= np.where(b, 0.0, v) != np.round(np.where(b, 0.0, v))
+            values[name] = v
+            bad_by_label[name] = int(np.count_nonzero(b))
+            bad |= b
+        return values, bad, bad_by_label
+
+    def transform(
+        self,
+        table: pa.Table,
+        labels: Mapping[str, str] | Sequence[str] | None = None,
+        extras: Sequence[str] = (),
+    ) -> tuple[Batch, TransformReport]:
+        """Turn ``table`` into a :class:`Batch`; rows with a bad label are dropped and counted.
+
+        Args:
+            table: rows to transform (extra columns are ignored).
+            labels: label column -> ``"float"`` or ``"long"`` (a list of names means float).
+            extras: passthrough columns, emitted as int64 codes (see :func:`encode_extra`).
+
+        Returns:
+            ``(batch, report)``: the report of this call; it is also merged into ``report_``.
+        """
+        self._require_fitted()
+        if labels is None:
+            labels = {}
+        elif not isinstance(labels, Mapping):
+            labels = {str(name): "float" for name in labels}
+        for f in self.schema:
+            self._column(table, f)
+        for name in extras:
+            if name not in table.column_names:
+                raise DataError(f"extra '{name}'", f"column '{name}' is missing from the data",
+                                f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
+        rows = table.num_rows
+        label_values, bad, bad_by_label = self._labels(table, labels)
+        bad_rows = int(np.count_nonzero(bad))
+        if bad_rows:
+            keep = ~bad
+            table = table.filter(pa.array(keep))
+            label_values = {k: v[keep] for k, v in label_values.items()}
+        features: dict[str, torch.Tensor] = {}
+        counts: dict[str, FeatureCounts] = {}
+        for f in self.schema:
+            features[f.name], counts[f.name] = self._encode(f, self._column(table, f))
+        label_tensors = {k: _tensor(v, np.float32 if labels[k] == "float" else np.int64)
+                         for k, v in label_values.items()}
+        extra_tensors = {k: _tensor(encode_extra(as_array(table.column(k)), f"extra '{k}'"), np.int64) for k in extras}
+        report = TransformReport(rows, bad_rows, bad_by_label, counts)
+        self.report_ = self.report_.merge(report)
+        return Batch(features, label_tensors, extra_tensors), report
+
+    def reset_report(self) -> TransformReport:
+        """Return the accumulated report and start a new one."""
+        report, self.report_ = self.report_, TransformReport()
+        return report
+
+    # --------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serializable fitted state plus the schema config."""
+        self._require_fitted()
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "schema": self.schema.to_config(),
+            "vocabularies": {k: list(v) for k, v in self.vocabularies_.items()},
+            "dense_stats": {k: dict(v) for k, v in self.dense_stats_.items()},
+            "boundaries": {k: list(v) for k, v in self.boundaries_.items()},
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> "Preprocessor":
+        """Rebuild a fitted preprocessor from :meth:`state_dict` output."""
+        if not isinstance(state, Mapping) or state.get("format") != _FORMAT:
+            got = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+            raise ConfigError("preprocessor state", "not a preprocessor state dict", f"format '{_FORMAT}'", repr(got))
+        if state.get("version") != _VERSION:
+            raise ConfigError("preprocessor state.version", "unsupported version", _VERSION, state.get("version"))
+        p = cls(Schema(state["schema"]))
+        p.vocabularies_ = {str(k): [str(x) for x in v] for k, v in state["vocabularies"].items()}
+        p.dense_stats_ = {str(k): {s: float(x) for s, x in v.items()} for k, v in state["dense_stats"].items()}
+        p.boundaries_ = {str(k): [float(x) for x in v] for k, v in state["boundaries"].items()}
+        missing = [t for t in p._tables() if t not in p.vocabularies_]
+        missing += [f.name for f in p.schema if f.kind == "bucketized" and f.name not in p.boundaries_]
+        if missing:
+            raise ConfigError("preprocessor state", "fitted state is missing for some features",
+                              "state for every feature of the schema", missing)
+        p._fitted = True
+        return p
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` as JSON (UTF-8) and return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.state_dict(), ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Preprocessor":
+        """Read a preprocessor written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(str(path), "preprocessor file not found", "a JSON file written by Preprocessor.save",
+                            "no such file")
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(str(path), f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_state_dict(state)
+
+
+def _preview(names: Sequence[str], limit: int = 12) -> list[str] | str:
+    names = list(names)
+    return names if len(names) <= limit else f"{names[:limit]} and {len(names) - limit} more"

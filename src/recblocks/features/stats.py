@@ -1,0 +1,163 @@
+"""Statistics the preprocessor fits on train (vocabularies, moments, quantiles) and counts
+while transforming (unseen ids, missing values, dropped rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "fit_vocabulary",
+    "fit_moments",
+    "fit_range",
+    "fit_quantiles",
+    "FeatureCounts",
+    "TransformReport",
+]
+
+
+def fit_vocabulary(arrays: Sequence[pa.Array], min_count: int = 1, max_vocab_size: int | None = None) -> list[str]:
+    """Values seen at least ``min_count`` times over the string ``arrays`` (null and ``""`` ignored).
+
+    Ordered by descending frequency, then by value; capped at ``max_vocab_size``.
+
+    Example:
+        >>> fit_vocabulary([pa.array(["b", "a", "b", None, "", "c", "a", "b"])], min_count=2)
+        ['b', 'a']
+    """
+    arrays = [a for a in arrays if len(a)]
+    if not arrays:
+        return []
+    values = pa.concat_arrays(arrays) if len(arrays) > 1 else arrays[0]
+    counted = pc.value_counts(values)
+    table = pa.table({"value": counted.field("values"), "count": counted.field("counts")})
+    table = table.filter(pc.and_(pc.is_valid(table["value"]), pc.greater(pc.utf8_length(table["value"]), 0)))
+    table = table.filter(pc.greater_equal(table["count"], min_count))
+    order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("value", "ascending")])
+    if max_vocab_size is not None:
+        order = order[:max_vocab_size]
+    return table["value"].take(order).to_pylist()
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
+
+
+def fit_moments(values: np.ndarray) -> tuple[float, float]:
+    """Mean and population std of the finite values (0, 1 when there are none)."""
+    finite = _finite(values)
+    if finite.size == 0:
+        return 0.0, 1.0
+    return float(finite.mean()), float(finite.std())
+
+
+def fit_range(values: np.ndarray) -> tuple[float, float]:
+    """Min and max of the finite values (0, 0 when there are none)."""
+    finite = _finite(values)
+    if finite.size == 0:
+        return 0.0, 0.0
+    return float(finite.min()), float(finite.max())
+
+
+def fit_quantiles(values: np.ndarray, num_buckets: int) -> list[float]:
+    """Inner quantile boundaries cutting the finite values into ``num_buckets`` (duplicates removed).
+
+    Example:
+        >>> fit_quantiles(np.arange(1.0, 9.0), 4)
+        [2.75, 4.5, 6.25]
+    """
+    finite = _finite(values)
+    if finite.size == 0:
+        return []
+    qs = np.quantile(finite, np.linspace(0.0, 1.0, num_buckets + 1)[1:-1])
+    return [float(q) for q in np.unique(qs)]
+
+
+@dataclass
+class FeatureCounts:
+    """What one feature met while transforming.
+
+    ``rows``: rows transformed; ``values``: ids looked up (list elements for multi/sequence,
+    else rows); ``oov``: ids absent from the vocabulary; ``missing``: null/empty/NaN/inf or
+    unparseable cells (rows without any element for lists); ``unparseable``: the part of
+    ``missing`` that was text but not a number.
+    """
+
+    rows: int = 0
+    values: int = 0
+    oov: int = 0
+    missing: int = 0
+    unparseable: int = 0
+
+    def merge(self, other: "FeatureCounts") -> "FeatureCounts":
+        """Sum of both counters."""
+        return FeatureCounts(self.rows + other.rows, self.values + other.values, self.oov + other.oov,
+                             self.missing + other.missing, self.unparseable + other.unparseable)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.2f}%" if whole else "n/a"
+
+
+@dataclass
+class TransformReport:
+    """Counters of one or more transform calls; merge the reports of chunks with :meth:`merge`.
+
+    ``rows``: rows read; ``bad_rows``: rows dropped because a label was null, NaN or not a
+    number (``bad_rows_by_label`` per label column; a row bad in two labels counts once in
+    ``bad_rows``); ``features``: :class:`FeatureCounts` by feature name.
+
+    Example:
+        >>> r = TransformReport(rows=100, features={"user_id": FeatureCounts(rows=100, values=100, oov=3)})
+        >>> r.merge(r).summary_lines()
+        ['200 rows read, 0 bad rows dropped (0.00%)', 'user_id: 6 unseen ids (3.00%)']
+    """
+
+    rows: int = 0
+    bad_rows: int = 0
+    bad_rows_by_label: dict[str, int] = field(default_factory=dict)
+    features: dict[str, FeatureCounts] = field(default_factory=dict)
+
+    @property
+    def kept_rows(self) -> int:
+        """Rows that reached the batch."""
+        return self.rows - self.bad_rows
+
+    def merge(self, other: "TransformReport") -> "TransformReport":
+        """A new report with the counters of both (neither input is changed)."""
+        features = dict(self.features)
+        for name, counts in other.features.items():
+            features[name] = features[name].merge(counts) if name in features else counts
+        labels = dict(self.bad_rows_by_label)
+        for name, count in other.bad_rows_by_label.items():
+            labels[name] = labels.get(name, 0) + count
+        return TransformReport(self.rows + other.rows, self.bad_rows + other.bad_rows, labels, features)
+
+    def summary_lines(self) -> list[str]:
+        """Human-readable lines: rows read and dropped, then each feature with something to report."""
+        lines = [f"{self.rows} rows read, {self.bad_rows} bad rows dropped ({_pct(self.bad_rows, self.rows)})"]
+        for label, count in self.bad_rows_by_label.items():
+            if count:
+                lines.append(f"label '{label}': {count} rows with a null, NaN or non-numeric value "
+                             f"({_pct(count, self.rows)})")
+        for name, c in self.features.items():
+            if c.oov:
+                lines.append(f"{name}: {c.oov} unseen ids ({_pct(c.oov, c.values)})")
+            if c.missing:
+                extra = f", {c.unparseable} of them not numbers" if c.unparseable else ""
+                lines.append(f"{name}: {c.missing} missing values ({_pct(c.missing, c.rows)}{extra})")
+        return lines
+
+    def to_dict(self) -> dict:
+        """Plain-data form (JSON-serializable)."""
+        return {
+            "rows": self.rows,
+            "bad_rows": self.bad_rows,
+            "bad_rows_by_label": dict(self.bad_rows_by_label),
+            "features": {n: vars(c).copy() for n, c in self.features.items()},
+        }
