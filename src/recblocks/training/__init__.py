@@ -1,3 +1,57 @@
-"""recblocks.training"""
+"""Training: the trainer, optimizers (sparse vs dense groups), schedules, checkpoints, run dirs.
 
-__all__: list[str] = []
+Talks to the model only through :class:`TrainableModel`; never imports ``recblocks.models``.
+"""
+
+from recblocks.training.callbacks import Callback
+from recblocks.training.checkpoint import copy_state_dict, load_state_dict, save_state_dict
+from recblocks.training.config import OPTIMIZER_NAMES, EarlyStoppingConfig, OptimizerConfig, TrainConfig
+from recblocks.training.easyrec import train_config_from_easyrec
+from recblocks.training.errors import NonFiniteLossError, RunDirExistsError
+from recblocks.training.history import EpochRecord, History
+from recblocks.training.optimizers import (
+    CompositeOptimizer,
+    build_optimizer,
+    clip_grad_norm,
+    make_dense_optimizer,
+    make_sparse_optimizer,
+    sparse_parameter_ids,
+)
+from recblocks.training.progress import progress_bar
+from recblocks.training.protocol import TrainableModel, check_trainable
+from recblocks.training.run_dir import RUN_FILES, RunDir
+from recblocks.training.schedules import ConstantSchedule, ExponentialDecaySchedule, Schedule, normalize_schedule
+from recblocks.training.trainer import Trainer, seed_everything
+
+__all__ = [
+    "OPTIMIZER_NAMES",
+    "RUN_FILES",
+    "Callback",
+    "CompositeOptimizer",
+    "ConstantSchedule",
+    "EarlyStoppingConfig",
+    "EpochRecord",
+    "ExponentialDecaySchedule",
+    "History",
+    "NonFiniteLossError",
+    "OptimizerConfig",
+    "RunDir",
+    "RunDirExistsError",
+    "Schedule",
+    "TrainConfig",
+    "TrainableModel",
+    "Trainer",
+    "build_optimizer",
+    "check_trainable",
+    "clip_grad_norm",
+    "copy_state_dict",
+    "load_state_dict",
+    "make_dense_optimizer",
+    "make_sparse_optimizer",
+    "normalize_schedule",
+    "progress_bar",
+    "save_state_dict",
+    "seed_everything",
+    "sparse_parameter_ids",
+    "train_config_from_easyrec",
+]

@@ -1,0 +1,118 @@
+"""Accumulators: collect predictions batch by batch, compute the configured metrics once.
+
+Updates only keep references to the (detached) batch tensors; the conversion to numpy and
+every metric computation happen in :meth:`MetricCollection.compute`, so evaluation loops
+stay cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from recblocks.core.errors import ConfigError, DataError
+from recblocks.metrics.catalog import MetricSpec, resolve_metrics
+
+__all__ = ["MetricCollection"]
+
+
+def _to_numpy(parts: list[Any]) -> np.ndarray:
+    if all(isinstance(p, torch.Tensor) for p in parts):
+        joined = torch.cat([p.reshape(p.shape[0], -1) if p.dim() > 1 else p for p in parts])
+        if joined.dtype in (torch.bfloat16, torch.float16):
+            joined = joined.float()
+        return joined.cpu().numpy()
+    arrays = [p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else np.asarray(p) for p in parts]
+    return np.concatenate(arrays)
+
+
+class MetricCollection:
+    """The metrics of one task, accumulated over batches.
+
+    Args:
+        names: metric names (canonical or alias, see :data:`recblocks.metrics.METRICS`).
+        task_kind: ``"binary"``, ``"regression"`` or ``"multiclass"``; decides which metrics fit.
+        group_key: name of the column that holds the group ids (needed by ``gauc``; used in
+            messages only — the caller passes the ids to :meth:`update`).
+        where: config path used in error messages.
+
+    Raises:
+        ConfigError: unknown metric (with a did-you-mean), a metric that does not fit the task
+            kind, or ``gauc`` without a ``group_key``.
+
+    Example:
+        >>> m = MetricCollection(["auc", "logloss"], "binary")
+        >>> m.update(torch.tensor([0.1, 0.4]), torch.tensor([0.0, 0.0]))
+        >>> m.update(torch.tensor([0.35, 0.8]), torch.tensor([1.0, 1.0]))
+        >>> m.compute()["auc"]
+        0.75
+    """
+
+    def __init__(self, names: Sequence[str], task_kind: str, group_key: str | None = None,
+                 where: str = "metrics") -> None:
+        if isinstance(names, str):
+            names = [names]
+        self.task_kind = task_kind
+        self.group_key = group_key
+        self.where = where
+        self.specs: list[MetricSpec] = resolve_metrics(names, task_kind, where)
+        self.needs_groups = any(s.needs_groups for s in self.specs)
+        if self.needs_groups and not group_key:
+            raise ConfigError(where, "gauc needs a group column", "a group key (train.gauc_group)", "none")
+        self._preds: list[Any] = []
+        self._labels: list[Any] = []
+        self._groups: list[Any] = []
+
+    @property
+    def names(self) -> list[str]:
+        """Canonical metric names, in the order they are reported."""
+        return [s.name for s in self.specs]
+
+    def __len__(self) -> int:
+        return sum(int(p.shape[0]) for p in self._preds)
+
+    def reset(self) -> None:
+        """Forget everything collected so far."""
+        self._preds.clear()
+        self._labels.clear()
+        self._groups.clear()
+
+    def update(self, preds: Any, labels: Any, groups: Any | None = None) -> None:
+        """Add one batch: activated predictions, labels and (for gauc) group ids."""
+        if isinstance(preds, torch.Tensor):
+            preds = preds.detach()
+        if isinstance(labels, torch.Tensor):
+            labels = labels.detach()
+        if self.needs_groups:
+            if groups is None:
+                raise DataError(self.where, f"gauc needs the group ids of column '{self.group_key}'",
+                                "group ids with every batch", "none")
+            self._groups.append(groups.detach() if isinstance(groups, torch.Tensor) else groups)
+        self._preds.append(preds)
+        self._labels.append(labels)
+
+    def compute(self) -> dict[str, float]:
+        """``{name: value}`` over everything collected since the last :meth:`reset`.
+
+        Undefined values (AUC with one class only) come back as ``nan``.
+        """
+        if not self._preds:
+            raise DataError(self.where, "no predictions were collected", "update() before compute()", "nothing")
+        preds = _to_numpy(self._preds)
+        labels = _to_numpy(self._labels)
+        if self.task_kind != "multiclass" and preds.ndim == 2 and preds.shape[1] == 1:
+            preds = preds[:, 0]
+        groups = _to_numpy(self._groups) if self.needs_groups else None
+        results: dict[str, float] = {}
+        for spec in self.specs:
+            if spec.needs_groups:
+                results[spec.name] = float(spec.fn(labels, preds, groups))
+            else:
+                results[spec.name] = float(spec.fn(labels, preds))
+        return results
+
+    def __repr__(self) -> str:
+        return f"MetricCollection({self.names}, task_kind={self.task_kind!r}, group_key={self.group_key!r})"

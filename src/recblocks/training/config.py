@@ -1,0 +1,207 @@
+"""``TrainConfig``: optimizers, schedule, epochs, early stopping (one source of every default)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from recblocks.core.errors import did_you_mean
+from recblocks.core.params import Params
+from recblocks.metrics.catalog import METRIC_ALIASES, METRICS, metric_mode
+from recblocks.training.schedules import ConstantSchedule, Schedule, normalize_schedule
+
+__all__ = ["OptimizerConfig", "EarlyStoppingConfig", "TrainConfig", "OPTIMIZER_NAMES"]
+
+OPTIMIZER_NAMES = ("adam", "adamw", "adagrad", "sgd")
+
+
+class OptimizerConfig(Params):
+    """One optimizer.
+
+    Args:
+        name: ``adam`` | ``adamw`` | ``adagrad`` | ``sgd``.
+        lr: base learning rate (``learning_rate`` accepted); a schedule scales it.
+        weight_decay: L2 (adam, adagrad, sgd) or decoupled (adamw) decay. Not applied to sparse
+            embedding tables (see :mod:`recblocks.training.optimizers`).
+        betas: Adam/AdamW betas.
+        eps: None means torch's default of the optimizer (1e-8 Adam, 1e-10 Adagrad).
+        momentum, nesterov: SGD only.
+        initial_accumulator_value: Adagrad only (TF/EasyRec use 0.1, torch 0).
+    """
+
+    name: str = "adam"
+    lr: float = Field(default=1e-3, gt=0.0, validation_alias=AliasChoices("lr", "learning_rate"))
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float | None = Field(default=None, gt=0.0)
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    initial_accumulator_value: float = Field(default=0.0, ge=0.0)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            key = value.strip().lower().removesuffix("_optimizer")
+            if key in OPTIMIZER_NAMES:
+                return key
+            suggestion = did_you_mean(key, OPTIMIZER_NAMES)
+            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+            raise PydanticCustomError("optimizer", f"unknown optimizer; expected one of {list(OPTIMIZER_NAMES)}{hint}")
+        return value
+
+    @field_validator("betas")
+    @classmethod
+    def _check_betas(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in value):
+            raise PydanticCustomError("betas", "betas must lie in [0, 1)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> "OptimizerConfig":
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise PydanticCustomError("nesterov", "nesterov needs name 'sgd' and momentum > 0")
+        if self.momentum and self.name != "sgd":
+            raise PydanticCustomError("momentum", "momentum is an sgd option; {name} has none", {"name": self.name})
+        return self
+
+
+class EarlyStoppingConfig(Params):
+    """Stop when the validation ``metric`` has not improved for ``patience`` epochs in a row.
+
+    Args:
+        metric: a reported key: ``auc``, ``ctr/auc`` (task-qualified), ``loss``...
+            A bare name refers to the first task.
+        mode: ``max`` or ``min``; None infers it from the metric (auc -> max, logloss -> min).
+        patience: epochs without improvement before stopping (>= 1).
+        min_delta: an improvement must exceed this.
+    """
+
+    metric: str = "auc"
+    mode: Literal["max", "min"] | None = None
+    patience: int = Field(default=2, ge=1)
+    min_delta: float = Field(default=0.0, ge=0.0)
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, value: str) -> str:
+        prefix, _, base = value.rpartition("/")
+        if base != "loss" and base not in METRICS:
+            if base in METRIC_ALIASES:
+                return f"{prefix}/{METRIC_ALIASES[base]}" if prefix else METRIC_ALIASES[base]
+            choices = ["loss", *METRICS, *METRIC_ALIASES]
+            suggestion = did_you_mean(base, choices)
+            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+            raise PydanticCustomError("metric", f"unknown metric; expected one of {['loss', *sorted(METRICS)]}{hint}")
+        return value
+
+    @property
+    def resolved_mode(self) -> str:
+        """``mode`` or the natural direction of ``metric``."""
+        return self.mode or metric_mode(self.metric)
+
+
+class TrainConfig(Params):
+    """How to train (EasyRec ``train_config`` + ``data_config.batch_size/num_epochs``).
+
+    Fields (EasyRec spellings accepted: ``num_epochs``, ``num_steps``, ``log_step_count_steps``,
+    ``gradient_clipping_by_norm``; 0 for the last two means off, as in EasyRec):
+        epochs, max_steps: stop after ``epochs`` passes or ``max_steps`` optimizer steps.
+        batch_size, eval_batch_size: for the caller that builds loaders (None: batch_size).
+        seed: seeds python, numpy and torch at the start of ``fit``.
+        optimizer: for dense parameters.
+        embedding_optimizer: for embedding tables; None means the dense optimizer's kind and
+            learning rate in its sparse-capable form, without weight decay or momentum.
+        lr_schedule: ``{"type": "constant"}`` or ``{"type": "exponential_decay", ...}``
+            (EasyRec ``exponential_decay_learning_rate {...}`` accepted).
+        early_stopping: None (off) or :class:`EarlyStoppingConfig`.
+        restore_best: load the best epoch's weights at the end of ``fit``.
+        gauc_group: extras column with group ids; adds ``gauc`` to binary tasks' metrics.
+        log_every: steps between loss syncs (progress bar, NaN check, callbacks).
+        progress: show a tqdm bar (only on a terminal).
+        num_threads: ``torch.set_num_threads`` when set.
+        grad_clip_norm: clip the global gradient norm when set.
+    """
+
+    epochs: int = Field(default=1, ge=1, validation_alias=AliasChoices("epochs", "num_epochs"))
+    max_steps: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("max_steps", "num_steps"))
+    batch_size: int = Field(default=1024, ge=1)
+    eval_batch_size: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    embedding_optimizer: OptimizerConfig | None = None
+    lr_schedule: Schedule = Field(default_factory=ConstantSchedule)
+    early_stopping: EarlyStoppingConfig | None = None
+    restore_best: bool = True
+    gauc_group: str | None = None
+    log_every: int = Field(default=100, ge=1, validation_alias=AliasChoices("log_every", "log_step_count_steps"))
+    progress: bool = True
+    num_threads: int | None = Field(default=None, ge=1)
+    grad_clip_norm: float | None = Field(
+        default=None, gt=0.0, validation_alias=AliasChoices("grad_clip_norm", "gradient_clipping_by_norm"))
+
+    @field_validator("lr_schedule", mode="before")
+    @classmethod
+    def _normalize_schedule(cls, value: Any) -> Any:
+        return normalize_schedule(value)
+
+    @field_validator("max_steps", "grad_clip_norm", mode="before")
+    @classmethod
+    def _zero_means_off(cls, value: Any) -> Any:
+        return None if value == 0 else value
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_stopping_shortcuts(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        if isinstance(value, str):
+            return {"metric": value}
+        return value
+
+    @model_validator(mode="after")
+    def _check_learning_rate(self) -> "TrainConfig":
+        scheduled = self.lr_schedule.base_learning_rate
+        if scheduled is not None and "lr" in self.optimizer.model_fields_set and self.optimizer.lr != scheduled:
+            raise PydanticCustomError(
+                "learning_rate", "the learning rate is set twice: optimizer.lr={lr} and the schedule's {s}; "
+                "set it in one place", {"lr": self.optimizer.lr, "s": scheduled})
+        return self
+
+    @property
+    def base_learning_rate(self) -> float:
+        """Learning rate of the dense optimizer at step 0 (the schedule's, else ``optimizer.lr``)."""
+        scheduled = self.lr_schedule.base_learning_rate
+        return scheduled if scheduled is not None else self.optimizer.lr
+
+    @property
+    def embedding_learning_rate(self) -> float:
+        """Base learning rate of the embedding optimizer (its own ``lr`` when set explicitly)."""
+        emb = self.embedding_optimizer
+        if emb is not None and "lr" in emb.model_fields_set:
+            return emb.lr
+        return self.base_learning_rate
+
+    def learning_rate_multiplier(self, step: int) -> float:
+        """Factor every optimizer group's base learning rate gets at the 0-based ``step``."""
+        return self.lr_schedule.multiplier(step, self.base_learning_rate)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Non-default fields; the schedule always keeps its ``type``."""
+        data = super().to_dict()
+        if "lr_schedule" in data or not isinstance(self.lr_schedule, ConstantSchedule):
+            data["lr_schedule"] = {"type": self.lr_schedule.type, **self.lr_schedule.to_dict()}
+        return data
+
+    @classmethod
+    def from_easyrec(cls, train_config: dict[str, Any], data_config: dict[str, Any] | None = None,
+                     where: str = "train_config") -> "TrainConfig":
+        """Translate EasyRec's ``train_config`` (and ``data_config``) dicts; see
+        :func:`recblocks.training.easyrec.train_config_from_easyrec`."""
+        from recblocks.training.easyrec import train_config_from_easyrec
+
+        return train_config_from_easyrec(train_config, data_config, where)

@@ -1,0 +1,79 @@
+"""What ``Trainer.fit`` returns: one record per epoch plus the best epoch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["EpochRecord", "History"]
+
+
+@dataclass
+class EpochRecord:
+    """One epoch: 0-based ``epoch``, mean training loss (incl. regularization), throughput,
+    the learning rate at the end, and the validation metrics (empty without a loader)."""
+
+    epoch: int
+    steps: int
+    samples: int
+    train_loss: float
+    seconds: float
+    samples_per_s: float
+    lr: float
+    valid: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self, epochs: int) -> str:
+        """One log line: ``epoch 2/5: train loss 0.41, 812,000 samples/s, lr 0.001, valid auc ...``."""
+        text = (f"epoch {self.epoch + 1}/{epochs}: train loss {self.train_loss:.5f}, "
+                f"{self.samples_per_s:,.0f} samples/s, lr {self.lr:.3g}")
+        if self.valid:
+            text += ", valid " + " ".join(f"{k} {v:.5f}" for k, v in self.valid.items())
+        return text
+
+
+@dataclass
+class History:
+    """Records of a ``fit`` call.
+
+    ``monitor`` is the validation key used to pick the best epoch (``mode`` max or min);
+    ``best_epoch`` is None when there was no validation or no finite value.
+    """
+
+    monitor: str | None = None
+    mode: str = "max"
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    stopped_early: bool = False
+    global_step: int = 0
+
+    @property
+    def train_loss(self) -> list[float]:
+        return [r.train_loss for r in self.epochs]
+
+    @property
+    def valid_metrics(self) -> list[dict[str, float]]:
+        return [r.valid for r in self.epochs]
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training throughput over all epochs (evaluation time excluded)."""
+        seconds = sum(r.seconds for r in self.epochs)
+        return sum(r.samples for r in self.epochs) / seconds if seconds > 0 else 0.0
+
+    @property
+    def best(self) -> EpochRecord | None:
+        """The best epoch's record (None without one)."""
+        for record in self.epochs:
+            if record.epoch == self.best_epoch:
+                return record
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "mode": self.mode, "best_epoch": self.best_epoch,
+                "best_value": self.best_value, "stopped_early": self.stopped_early,
+                "global_step": self.global_step,
+                "samples_per_second": self.samples_per_second, "epochs": [r.to_dict() for r in self.epochs]}

@@ -1,0 +1,231 @@
+"""Optimizers for dense weights and (sparse) embedding tables, owned by one composite.
+
+Embedding tables built with ``sparse=True`` produce sparse gradients holding only the rows
+looked up in the batch; they get a row-wise optimizer so a 10^6-row table never costs a
+dense step:
+
+* ``adam`` / ``adamw`` -> :class:`torch.optim.SparseAdam` ("lazy Adam": the moments of a row
+  are updated only when the row is looked up). SparseAdam has **no weight decay**; for
+  ``adamw`` the decoupled decay is **not applied to tables at all** — regularize tables with
+  the model's ``embedding_regularization``, which acts on the looked-up rows (EasyRec's way).
+* ``adagrad`` -> :class:`torch.optim.Adagrad` (handles sparse gradients; no weight decay).
+* ``sgd`` -> :class:`torch.optim.SGD` without momentum (a momentum buffer would move rows
+  that were not looked up, and grow to the full table).
+
+An explicit ``embedding_optimizer`` with ``weight_decay`` or ``momentum`` on sparse tables is a
+ConfigError; the derived one (``embedding_optimizer: None``) silently drops both.
+Tables whose gradients are dense (``nn.Embedding(sparse=False)``) get the dense variant: with
+no ``embedding_optimizer`` they simply join the dense optimizer.
+
+Which tables are sparse: ``sparse=None`` (default) finds the ``nn.Embedding`` /
+``nn.EmbeddingBag`` modules built with ``sparse=True``; ``sparse=True``/``False`` forces all
+embedding parameters one way. The trainer checks the first step's gradients against this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from recblocks.core.errors import ConfigError
+from recblocks.training.config import OptimizerConfig, TrainConfig
+
+__all__ = ["CompositeOptimizer", "build_optimizer", "make_dense_optimizer", "make_sparse_optimizer",
+           "sparse_parameter_ids", "clip_grad_norm"]
+
+
+def make_dense_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    """The torch optimizer for ``cfg`` over parameters with dense gradients."""
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8, weight_decay=cfg.weight_decay)
+    if cfg.name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, eps=cfg.eps or 1e-10, weight_decay=cfg.weight_decay,
+                                   initial_accumulator_value=cfg.initial_accumulator_value)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           nesterov=cfg.nesterov)
+
+
+def make_sparse_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    """The row-wise optimizer for ``cfg`` over tables with sparse gradients (see module doc)."""
+    if cfg.name in ("adam", "adamw"):
+        return torch.optim.SparseAdam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8)
+    if cfg.name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, eps=cfg.eps or 1e-10,
+                                   initial_accumulator_value=cfg.initial_accumulator_value)
+    return torch.optim.SGD(params, lr=lr)
+
+
+def sparse_parameter_ids(model: nn.Module) -> set[int]:
+    """``id`` of every weight of an ``nn.Embedding``/``nn.EmbeddingBag`` built with ``sparse=True``."""
+    return {id(m.weight) for m in model.modules()
+            if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and getattr(m, "sparse", False)}
+
+
+def _names(model: nn.Module) -> dict[int, str]:
+    return {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+
+
+def build_optimizer(model: Any, config: TrainConfig, sparse: bool | None = None) -> "CompositeOptimizer":
+    """A :class:`CompositeOptimizer` for a model following the TrainableModel protocol.
+
+    Groups (empty ones are left out): ``dense`` (dense parameters, plus dense-gradient tables
+    when there is no ``embedding_optimizer``), ``embedding`` (sparse tables, row-wise
+    optimizer) and ``embedding_dense`` (dense-gradient tables with an ``embedding_optimizer``).
+
+    Raises:
+        ConfigError: a parameter in both lists or in neither, or an option with no row-wise
+            form (weight decay, momentum) set on the embedding optimizer of sparse tables.
+    """
+    names = _names(model)
+    dense = [p for p in model.dense_parameters() if p.requires_grad]
+    tables = [p for p in model.embedding_parameters() if p.requires_grad]
+    dense_ids, table_ids = {id(p) for p in dense}, {id(p) for p in tables}
+    both = dense_ids & table_ids
+    if both:
+        raise ConfigError("model", "a parameter is both an embedding and a dense parameter",
+                          "disjoint embedding_parameters() and dense_parameters()",
+                          sorted(names.get(i, "?") for i in both))
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in dense_ids | table_ids]
+    if missing:
+        raise ConfigError("model", "trainable parameters missing from embedding_parameters() and "
+                          "dense_parameters()", "every trainable parameter in one of them", missing)
+    if sparse is None:
+        sparse_ids = sparse_parameter_ids(model) & table_ids
+    else:
+        sparse_ids = set(table_ids) if sparse else set()
+    sparse_tables = [p for p in tables if id(p) in sparse_ids]
+    dense_tables = [p for p in tables if id(p) not in sparse_ids]
+
+    emb_cfg = config.embedding_optimizer
+    if emb_cfg is not None and sparse_tables:
+        if emb_cfg.weight_decay:
+            raise ConfigError("train.embedding_optimizer.weight_decay", "sparse embedding tables get no weight decay; "
+                              "use the model's embedding_regularization", "0", emb_cfg.weight_decay)
+        if emb_cfg.momentum:
+            raise ConfigError("train.embedding_optimizer.momentum", "sparse embedding tables get no momentum",
+                              "0", emb_cfg.momentum)
+    optimizers: dict[str, torch.optim.Optimizer] = {}
+    dense_group = dense + (dense_tables if emb_cfg is None else [])
+    if dense_group:
+        optimizers["dense"] = make_dense_optimizer(dense_group, config.optimizer, config.base_learning_rate)
+    emb_lr = config.embedding_learning_rate
+    if sparse_tables:
+        optimizers["embedding"] = make_sparse_optimizer(sparse_tables, emb_cfg or config.optimizer, emb_lr)
+    if dense_tables and emb_cfg is not None:
+        optimizers["embedding_dense"] = make_dense_optimizer(dense_tables, emb_cfg, emb_lr)
+    if not optimizers:
+        raise ConfigError("model", "the model has no trainable parameters", "at least one", "none")
+    return CompositeOptimizer(optimizers, names)
+
+
+class CompositeOptimizer:
+    """Several torch optimizers stepped together (TFRS ``CompositeOptimizer`` pattern).
+
+    Every param group remembers its base learning rate as ``initial_lr``;
+    :meth:`set_lr_multiplier` sets ``lr = initial_lr * m`` in all of them, so one schedule
+    drives dense and embedding learning rates together.
+    """
+
+    def __init__(self, optimizers: Mapping[str, torch.optim.Optimizer], names: Mapping[int, str] | None = None) -> None:
+        if not optimizers:
+            raise ConfigError("optimizer", "no optimizer given", "at least one", "none")
+        self.optimizers = dict(optimizers)
+        self._names = dict(names or {})
+        self.lr_multiplier = 1.0
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [g for opt in self.optimizers.values() for g in opt.param_groups]
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        for group in self.param_groups:
+            yield from group["params"]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for opt in self.optimizers.values():
+            opt.step()
+
+    def set_lr_multiplier(self, multiplier: float) -> None:
+        """Set every group's ``lr`` to ``initial_lr * multiplier`` (no-op when unchanged)."""
+        if multiplier == self.lr_multiplier:
+            return
+        self.lr_multiplier = multiplier
+        for group in self.param_groups:
+            group["lr"] = group["initial_lr"] * multiplier
+
+    def learning_rates(self) -> dict[str, float]:
+        """Current learning rate of each optimizer (first group)."""
+        return {name: float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()}
+
+    def check_gradients(self) -> None:
+        """After the first backward: each optimizer must see the gradient layout it supports."""
+        for group_name, opt in self.optimizers.items():
+            wants_sparse = isinstance(opt, torch.optim.SparseAdam)
+            for p in (p for g in opt.param_groups for p in g["params"]):
+                if p.grad is None:
+                    continue
+                name = self._names.get(id(p), "a parameter")
+                if wants_sparse and not p.grad.is_sparse:
+                    raise ConfigError(name, "this embedding table got a dense gradient but is updated row-wise by "
+                                      "SparseAdam; build it with sparse=True or pass sparse=False to the Trainer",
+                                      "a sparse gradient", "a dense gradient")
+                if p.grad.is_sparse and group_name != "embedding":
+                    raise ConfigError(name, "this parameter got a sparse gradient but is not an embedding table "
+                                      "with a row-wise optimizer; list it in embedding_parameters()",
+                                      "a dense gradient", "a sparse gradient")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "lr_multiplier": self.lr_multiplier}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = state.get("optimizers", {})
+        if set(saved) != set(self.optimizers):
+            raise ConfigError("optimizer state", "the saved optimizers do not match this model's",
+                              sorted(self.optimizers), sorted(saved))
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(saved[key])
+        self.lr_multiplier = float(state.get("lr_multiplier", 1.0))
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={type(o).__name__}(lr={o.param_groups[0]['lr']:g})" for k, o in self.optimizers.items())
+        return f"CompositeOptimizer({parts})"
+
+
+def clip_grad_norm(params: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Scale all gradients so their global L2 norm is at most ``max_norm``; sparse grads work.
+
+    Sparse gradients are coalesced first (duplicate rows summed) so the norm is exact.
+    Returns the norm before clipping.
+    """
+    grads = []
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if g.is_sparse:
+            if not g.is_coalesced():
+                g = p.grad = g.coalesce()
+            grads.append((g, g._values()))
+        else:
+            grads.append((g, g))
+    if not grads:
+        return torch.zeros(())
+    norms = torch.stack([v.detach().norm(2.0).float() for _, v in grads])
+    total = norms.norm(2.0)
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g, values in grads:
+        values.mul_(coef.to(values.dtype))
+    return total
