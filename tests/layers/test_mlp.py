@@ -51,7 +51,8 @@ def test_easyrec_defaults_and_layer_order() -> None:
     assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU"]
     assert all(lin.bias is None for lin in linears(mlp))
     bn = mlp.net[1]
-    assert bn.eps == pytest.approx(1e-3) and bn.momentum == pytest.approx(0.01)
+    assert bn.eps == pytest.approx(1e-3) and bn.momentum == pytest.approx(0.1)  # bn_momentum 0.9 (Keras terms)
+    assert build(hidden_units=[4], spec=TensorSpec((5,)), bn_momentum=0.99).net[1].momentum == pytest.approx(0.01)
     bound = (6 / 5) ** 0.5  # he_uniform on fan_in 5
     assert float(linears(mlp)[0].weight.detach().abs().max()) <= bound
 

@@ -29,6 +29,8 @@ def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str 
     by_lower = {c.lower(): c for c in options}
     if name.lower() in by_lower:
         return by_lower[name.lower()]
+    if len(name) <= 3:  # one wrong letter in a short name is a large relative change
+        cutoff = min(cutoff, 0.5)
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[close[0]] if close else None
 

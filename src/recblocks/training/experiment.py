@@ -18,7 +18,7 @@ from pydantic import Field
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
-from recblocks.data.readers import DataSource, as_source, read_table
+from recblocks.data.readers import DataSource, as_source, read_columns, read_table
 from recblocks.data.report import format_report
 from recblocks.datasets.synthetic import SyntheticConfig, bayes_auc, make_synthetic
 from recblocks.datasets.splits import random_split
@@ -32,7 +32,7 @@ from recblocks.training.run_dir import RunDir
 from recblocks.training.trainer import Trainer
 
 __all__ = ["DataConfig", "RunConfig", "RunResult", "parse_run_config", "build_model", "train_run",
-           "evaluate_run", "predict_run", "plan_rows", "label_columns"]
+           "evaluate_run", "predict_run", "plan_rows", "label_columns", "check_columns"]
 
 log = logging.getLogger("recblocks")
 
@@ -133,6 +133,19 @@ def _extras(config: RunConfig) -> list[str]:
     return extras
 
 
+def check_columns(source: DataSource, preprocessor: Preprocessor, labels: dict[str, str],
+                  extras: list[str]) -> None:
+    """Every feature, label and passthrough column exists in ``source`` (checked on its first file)."""
+    available = read_columns(source)
+    wanted = [(f"feature '{f.name}'", f.source_column) for f in preprocessor.schema]
+    wanted += [(f"label '{name}'", name) for name in labels] + [(f"column '{name}'", name) for name in extras]
+    for where, column in wanted:
+        if column not in available:
+            shown = available if len(available) <= 12 else [*available[:12], "..."]
+            raise DataError(where, f"column '{column}' is missing from {source.path}", f"one of {shown}",
+                            repr(column), choices=available)
+
+
 def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) -> RunResult:
     """Train the run described by ``raw`` (a config mapping) into ``output``."""
     config, schema = parse_run_config(raw)
@@ -142,9 +155,13 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) 
     data = config.data
     if data.synthetic is None and data.train is None:
         raise ConfigError("data.train", "no training data", "a path (data.train or --train) or data.synthetic", "none")
+    preprocessor = Preprocessor(schema)
+    if data.synthetic is None:
+        for source in (data.train, data.valid, data.test):
+            if source is not None:
+                check_columns(source, preprocessor, labels, extras)
     run_dir = RunDir(output, overwrite=overwrite)
     run_dir.write_config(raw)
-    preprocessor = Preprocessor(schema)
     tables: dict[str, pa.Table] = {}
     bayes: dict[str, float] = {}
     if data.synthetic is not None:
@@ -204,8 +221,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any]) -> tupl
     """Metrics of a trained run on ``data`` with the run's fitted preprocessing."""
     run, config, _, preprocessor, model = _open_run(run_dir)
     preprocessor.reset_report()
-    batch, _ = load_batch(as_source(data, "--data"), preprocessor, label_columns(config.model), _extras(config),
-                          config.data.max_bad_fraction)
+    source, labels, extras = as_source(data, "--data"), label_columns(config.model), _extras(config)
+    check_columns(source, preprocessor, labels, extras)
+    batch, _ = load_batch(source, preprocessor, labels, extras, config.data.max_bad_fraction)
     trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
     metrics = trainer.evaluate(InMemoryLoader(batch, 8192, shuffle=False))
     return metrics, format_report(preprocessor.report_, "data")
@@ -218,6 +236,7 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
     preprocessor.reset_report()
     source = as_source(data, "--data")
     keep = list(passthrough or config.data.passthrough)
+    check_columns(source, preprocessor, {}, keep)
     table = read_table(source, list(dict.fromkeys([*preprocessor.required_columns(), *keep])))
     batch, _ = preprocessor.transform(table, None, [])
     if preprocessor.report_.bad_rows:
