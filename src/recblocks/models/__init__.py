@@ -1,3 +1,6 @@
-"""recblocks.models"""
+"""Models: RankModel = fused embeddings + input layers + compiled backbone + task heads."""
 
-__all__: list[str] = []
+from recblocks.models.config import ModelConfig, ModelParams
+from recblocks.models.rank_model import RankModel, build_slots
+
+__all__ = ["ModelConfig", "ModelParams", "RankModel", "build_slots"]

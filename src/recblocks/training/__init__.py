@@ -22,6 +22,16 @@ from recblocks.training.protocol import TrainableModel, check_trainable
 from recblocks.training.run_dir import RUN_FILES, RunDir
 from recblocks.training.schedules import ConstantSchedule, ExponentialDecaySchedule, Schedule, normalize_schedule
 from recblocks.training.trainer import Trainer, seed_everything
+from recblocks.training.config_file import apply_overrides, load_config_file
+from recblocks.training.experiment import (
+    DataConfig,
+    RunConfig,
+    RunResult,
+    evaluate_run,
+    plan_rows,
+    predict_run,
+    train_run,
+)
 
 __all__ = [
     "OPTIMIZER_NAMES",
@@ -54,4 +64,13 @@ __all__ = [
     "seed_everything",
     "sparse_parameter_ids",
     "train_config_from_easyrec",
+    "DataConfig",
+    "RunConfig",
+    "RunResult",
+    "apply_overrides",
+    "evaluate_run",
+    "load_config_file",
+    "plan_rows",
+    "predict_run",
+    "train_run",
 ]
