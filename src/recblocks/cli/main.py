@@ -57,6 +57,7 @@ def _load(config: str | None, demo: bool, overrides: tuple[str, ...]) -> dict[st
 def cli() -> None:
     """Compose, train, evaluate and ship deep recommendation models."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("recblocks").setLevel(logging.INFO)  # epoch summaries and early stopping
 
 
 @cli.command()
