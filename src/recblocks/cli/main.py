@@ -131,11 +131,16 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...]) 
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
 @click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also draw the model graph to PATH: .png, .svg or .mmd (Mermaid text).")
 @_handle_errors
-def validate(config: str, overrides: tuple[str, ...], no_data: bool) -> None:
+def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None) -> None:
     """Check CONFIG without training and print the execution plan."""
+    from recblocks.blocks.backbone.diagram import check_plot_path, plot_model
     from recblocks.training.experiment import plan_rows
 
+    if plot_path:
+        check_plot_path(plot_path)  # fail before building the model
     raw = _load(config, False, overrides)
     model, rows, note = plan_rows(raw, fit_data=not no_data)
     widths = {"block": 18, "body": 30, "output": 28}
@@ -148,6 +153,9 @@ def validate(config: str, overrides: tuple[str, ...], no_data: bool) -> None:
                    f"{row['params']:>9,}  {', '.join(row['inputs'])}")
     total = sum(p.numel() for p in model.parameters())
     click.echo(f"\nconfig OK: {len(rows)} steps, {total:,} parameters ({note})")
+    if plot_path:
+        written = plot_model(model, plot_path)
+        click.echo(f"model graph written to {written}")
 
 
 @cli.command()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ from torch import nn
 
 from recblocks.blocks.backbone.builder import build_backbone, referenced_groups, wide_output_dim
 from recblocks.blocks.backbone.config import parse_backbone
+from recblocks.blocks.backbone.diagram import format_summary, plot_model
 from recblocks.core.errors import ConfigError, SchemaError, ShapeError
 from recblocks.core.params import join_path, parse_params
 from recblocks.core.shapes import TensorSpec, describe_spec
@@ -179,3 +181,14 @@ class RankModel(nn.Module):
             rows.append({"scope": "model", "block": f"head:{name}", "body": "Linear", "inputs": ["backbone"],
                          "output": f"(B, {head.out_features})", "params": sum(p.numel() for p in head.parameters())})
         return rows
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a table of the blocks, their output shapes and parameter counts (see summary_rows)."""
+        print_fn(format_summary(self.summary_rows(), total=sum(p.numel() for p in self.parameters())))
+
+    def plot(self, path: str | Path) -> Path:
+        """Draw the model graph to ``path`` (.png, .svg or Mermaid .mmd); returns the file written.
+
+        PNG/SVG need matplotlib; without it Mermaid text is written next to ``path`` instead.
+        """
+        return plot_model(self, path)
