@@ -32,6 +32,7 @@ from recblocks.training.experiment import (
     predict_run,
     train_run,
 )
+from recblocks.training.model_runner import ExperimentRunner  # registers the runner behind Model.fit
 
 __all__ = [
     "OPTIMIZER_NAMES",
@@ -65,6 +66,7 @@ __all__ = [
     "sparse_parameter_ids",
     "train_config_from_easyrec",
     "DataConfig",
+    "ExperimentRunner",
     "RunConfig",
     "RunResult",
     "apply_overrides",

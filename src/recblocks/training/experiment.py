@@ -29,7 +29,7 @@ from recblocks.models.config import ModelConfig
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
 from recblocks.training.run_dir import RunDir
-from recblocks.training.trainer import Trainer
+from recblocks.training.trainer import Trainer, seed_everything
 
 __all__ = ["DataConfig", "RunConfig", "RunResult", "parse_run_config", "build_model", "train_run",
            "evaluate_run", "predict_run", "plan_rows", "label_columns", "check_columns"]
@@ -172,6 +172,7 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) 
         columns = [*preprocessor.required_columns()]
         preprocessor.fit(read_table(data.train, columns))  # type: ignore[arg-type]
     preprocessor.save(run_dir.preprocess_path)
+    seed_everything(config.train.seed)  # initial weights depend only on the config's seed
     model = build_model(config, schema, preprocessor)
     batch_size = config.train.batch_size
     eval_size = config.train.eval_batch_size or max(batch_size, 4096)

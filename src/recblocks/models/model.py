@@ -1,0 +1,322 @@
+"""``Model(body, task)``: a Python-composed body + tasks that compiles to the config (Merlin).
+
+The body (a :class:`~recblocks.blocks.compose.Block`) compiles to the backbone config, and the
+network is built through :class:`~recblocks.models.RankModel` exactly as a YAML config is:
+``to_config()`` gives the ``features`` and ``model`` sections that ``recblocks train``
+accepts (``to_run_config`` adds ``data``/``train``), and :meth:`Model.from_config` rebuilds a
+model from them (the loaded backbone becomes a :class:`~recblocks.blocks.compose.BackboneBlock`
+that Python blocks can extend).
+
+``fit``/``evaluate``/``predict`` delegate to a *runner*: the models layer cannot import the
+training layer, so ``recblocks.training`` registers one with :func:`set_runner` when it is
+imported (``import recblocks`` does it), reusing the code path of ``recblocks train``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
+from recblocks.core.errors import ConfigError, RecBlocksError, SchemaError, ShapeError
+from recblocks.core.params import join_path, parse_params
+from recblocks.features.schema import Schema
+from recblocks.models.config import ModelConfig
+from recblocks.models.rank_model import RankModel
+from recblocks.tasks import LogitsTemperatureScaler, Task, build_task
+
+__all__ = ["Model", "ModelRunner", "set_runner", "get_runner", "placeholder_vocab"]
+
+_SECTION_KEYS = ("feature_groups", "backbone", "task", "tasks")
+
+
+class ModelRunner(Protocol):
+    """What :class:`Model` delegates training, evaluation and prediction to."""
+
+    def fit(self, model: "Model", train: Any, valid: Any = None, test: Any = None, **kwargs: Any) -> Any: ...
+
+    def evaluate(self, model: "Model", data: Any, batch_size: int | None = None) -> dict[str, float]: ...
+
+    def predict(self, model: "Model", data: Any, batch_size: int | None = None) -> dict[str, Any]: ...
+
+
+_RUNNER: ModelRunner | None = None
+
+
+def set_runner(runner: ModelRunner | None) -> None:
+    """Register the object behind ``Model.fit/evaluate/predict`` (done by ``recblocks.training``)."""
+    global _RUNNER
+    _RUNNER = runner
+
+
+def get_runner() -> ModelRunner:
+    """The registered runner; ConfigError when the training layer was never imported."""
+    if _RUNNER is None:
+        raise ConfigError("Model.fit", "no trainer is registered", "`import recblocks` or `import recblocks.training`",
+                          "none")
+    return _RUNNER
+
+
+def placeholder_vocab(schema: Schema) -> dict[str, int]:
+    """Table sizes to build a model before vocabularies are fitted (shapes are still exact)."""
+    sizes = {}
+    for f in schema:
+        if f.kind == "dense":
+            continue
+        size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
+                                                        getattr(f, "num_buckets", None) or 1)
+        sizes[f.name] = int(size) + 2
+    return sizes
+
+
+def _find_schema(body: Block) -> Schema | None:
+    found = [s for b in body.walk() if (s := getattr(b, "schema", None)) is not None]
+    return found[0] if found else None
+
+
+def _task_config(task: Task, index: int) -> dict[str, Any]:
+    """The task's config; a LogitsTemperatureScaler ``pre`` becomes ``logits_temperature``."""
+    data = task.to_config()
+    pre = task.pre
+    if pre is not None and task.config.logits_temperature == 1.0:
+        if not isinstance(pre, LogitsTemperatureScaler):
+            raise ConfigError(f"tasks[{index}] '{task.name}'.pre", "this pre transform cannot be saved in a config",
+                              "a LogitsTemperatureScaler (or logits_temperature=T)", type(pre).__name__)
+        data["logits_temperature"] = pre.temperature
+    return data
+
+
+class Model:
+    """A ranking model from a composed body and one or more tasks (Merlin's ``Model``).
+
+    Args:
+        body: the :class:`~recblocks.blocks.compose.Block` applied to the raw features.
+        tasks: a task or a list of tasks (:mod:`recblocks.tasks` objects or their config
+            dicts). With several tasks and a dict output holding every task name, each task
+            reads its own entry; otherwise every task reads the (concatenated) output.
+        schema: the feature schema (a :class:`Schema` or its list of entries); default: the
+            schema an input block of the body was built ``from_schema`` with.
+        **options: other ``model`` section keys: ``embedding_dim`` (default width of id
+            features), ``embedding_regularization``, ``model_params`` (or
+            ``l2_regularization``), ``model_name``, ``embedding_init_std``, ``sparse_embeddings``.
+
+    Raises:
+        ConfigError / SchemaError: at construction, for anything wrong in the body (unknown
+            features, a Filter naming a missing branch...) or the options; shape problems are
+            raised by :meth:`build`, naming the block.
+    """
+
+    def __init__(self, body: Block, tasks: Task | Mapping[str, Any] | Sequence[Task | Mapping[str, Any]],
+                 schema: Schema | Sequence[Mapping[str, Any]] | None = None, **options: Any) -> None:
+        if not isinstance(body, Block):
+            raise ConfigError("Model.body", "the body must be a block", "a recblocks.blocks.compose Block",
+                              type(body).__name__)
+        self.body = body
+        items = [tasks] if isinstance(tasks, (Task, Mapping)) else list(tasks)
+        if not items:
+            raise ConfigError("Model.tasks", "the model has no task", "at least one task", "none")
+        self.tasks: list[Task] = [build_task(t, f"tasks[{i}]") for i, t in enumerate(items)]
+        schema = schema if schema is not None else _find_schema(body)
+        if schema is None:
+            raise SchemaError("Model.schema", "no schema", "Model(..., schema=...) or an input block built "
+                              "from_schema", "none")
+        self.schema = schema if isinstance(schema, Schema) else Schema(schema, "schema")
+        if "l2_regularization" in options:
+            options = dict(options)
+            l2 = options.pop("l2_regularization")
+            options["model_params"] = {**dict(options.get("model_params") or {}), "l2_regularization": l2}
+        bad = sorted(set(options) & set(_SECTION_KEYS))
+        if bad:
+            raise ConfigError("Model", "these keys come from the body and the tasks", "other model options", bad)
+        parse_params(ModelConfig, {"feature_groups": [], "backbone": {}, **options}, "model")
+        self.options = copy.deepcopy(options)
+        for task in self.tasks:
+            if task.label in self.schema:
+                raise ConfigError(f"task '{task.name}'", f"label '{task.label}' is also an input feature",
+                                  "a label column that is not a feature", repr(task.label))
+        self.data_config: dict[str, Any] | None = None
+        self.train_config: dict[str, Any] | None = None
+        self.module: RankModel | None = None
+        self.preprocessor: Any = None
+        self.run_dir: Path | None = None
+        self.fitted_train_config: dict[str, Any] | None = None
+        self._compiled = self.compile()
+
+    # ------------------------------------------------------------------ config
+    def compile(self) -> CompiledBody:
+        """Compile the body: feature groups, backbone mapping and embedding widths."""
+        return compile_body(self.body, self.schema, [t.name for t in self.tasks])
+
+    def feature_configs(self) -> list[dict[str, Any]]:
+        """The ``features`` section: the schema with widths set by input blocks."""
+        features = self.schema.to_config()
+        for entry in features:
+            if entry["name"] in self._compiled.dims:
+                entry["embedding_dim"] = self._compiled.dims[entry["name"]]
+        Schema(features, "features")  # e.g. shared tables now of different widths
+        return features
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"features": [...], "model": {...}}``: plain, YAML-serializable data."""
+        compiled = self._compiled
+        model: dict[str, Any] = {}
+        for key in ("model_class", "model_name", "embedding_dim"):
+            if key in self.options:
+                model[key] = copy.deepcopy(self.options[key])
+        model["feature_groups"] = copy.deepcopy(compiled.feature_groups)
+        model["backbone"] = copy.deepcopy(compiled.backbone)
+        model["tasks"] = [_task_config(t, i) for i, t in enumerate(self.tasks)]
+        model.update({k: copy.deepcopy(v) for k, v in self.options.items() if k not in model})
+        return {"features": self.feature_configs(), "model": model}
+
+    def to_run_config(self, data: Mapping[str, Any] | None = None,
+                      train: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A whole run config (``data``, ``features``, ``model``, ``train``) for ``recblocks train``.
+
+        ``data``/``train`` default to the sections the model was loaded with (if any).
+        """
+        run: dict[str, Any] = {}
+        data = data if data is not None else self.data_config
+        if data is not None:
+            run["data"] = {k: str(v) if isinstance(v, Path) else copy.deepcopy(v) for k, v in dict(data).items()}
+        run.update(self.to_config())
+        train = train if train is not None else self.train_config
+        if train is not None:
+            run["train"] = copy.deepcopy(dict(train))
+        return run
+
+    def save_config(self, path: str | Path, data: Mapping[str, Any] | None = None,
+                    train: Mapping[str, Any] | None = None) -> Path:
+        """Write :meth:`to_run_config` as YAML."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(self.to_run_config(data, train), sort_keys=False), encoding="utf-8")
+        return out
+
+    @staticmethod
+    def from_config(config: Mapping[str, Any] | str | Path) -> "Model":
+        """Rebuild from a run config (mapping or YAML path) holding ``features`` and ``model``.
+
+        The backbone becomes a :class:`BackboneBlock` (emitted verbatim by ``to_config``);
+        ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`.
+        """
+        if isinstance(config, (str, Path)):
+            path = Path(config)
+            if not path.is_file():
+                raise ConfigError(str(path), "config file not found", "an existing YAML file", str(path))
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(config, Mapping):
+            raise ConfigError("config", "a config must be a mapping", "a mapping", type(config).__name__)
+        for key in ("features", "model"):
+            if key not in config:
+                raise ConfigError(key, "required section is missing", f"a '{key}' section", "none")
+        section = config["model"]
+        if not isinstance(section, Mapping):
+            raise ConfigError("model", "the model section must be a mapping", "a mapping", type(section).__name__)
+        parsed = parse_params(ModelConfig, dict(section), "model")
+        schema = Schema(config["features"], "features")
+        body = BackboneBlock(section["backbone"], section["feature_groups"], "model")
+        tasks = [build_task(t, join_path("model.tasks", i)) for i, t in enumerate(parsed.tasks)]
+        options = {k: copy.deepcopy(v) for k, v in section.items() if k not in _SECTION_KEYS}
+        model = Model(body, tasks, schema, **options)
+        model.data_config = copy.deepcopy(dict(config["data"])) if config.get("data") is not None else None
+        model.train_config = copy.deepcopy(dict(config["train"])) if config.get("train") is not None else None
+        return model
+
+    # ------------------------------------------------------------------ building
+    def build(self, vocab_sizes: Mapping[str, int] | Any = None) -> RankModel:
+        """Build (and keep as :attr:`module`) the network: shapes are planned here.
+
+        Args:
+            vocab_sizes: table rows per id feature, or a fitted ``Preprocessor``; None uses
+                placeholder sizes (shapes are exact, vocabularies are not).
+
+        Raises:
+            ShapeError / ConfigError: blocks whose shapes cannot meet, named with the Python
+                block they come from.
+        """
+        cfg = self.to_config()
+        schema = Schema(cfg["features"], "features")
+        if vocab_sizes is None:
+            vocab = placeholder_vocab(schema)
+        elif hasattr(vocab_sizes, "num_embeddings"):
+            vocab = {f.name: vocab_sizes.num_embeddings(f.name) for f in schema if f.kind != "dense"}
+        else:
+            vocab = dict(vocab_sizes)
+        try:
+            module = RankModel(schema, cfg["model"], vocab, where="model")
+        except (ConfigError, ShapeError, SchemaError) as exc:
+            raise self._with_origin(exc) from None
+        self.module = module
+        return module
+
+    def _with_origin(self, exc: RecBlocksError) -> RecBlocksError:
+        for name, origin in self._compiled.origins.items():
+            if f"block '{name}'" in str(exc.where):
+                new = type(exc)(f"{exc.where} from {origin}", exc.problem, exc.expected, exc.got)
+                new.suggestion = exc.suggestion
+                new.args = (str(exc).replace(exc.where, new.where, 1),)
+                return new
+        return exc
+
+    def _built(self) -> RankModel:
+        return self.module if self.module is not None else self.build()
+
+    def __call__(self, features: Mapping[str, Any]) -> Any:
+        """Logits of the built network, ``{task name: (B,)}``."""
+        return self._built()(features)
+
+    def summary(self, print_fn: Any = print) -> str:
+        """A table of blocks, inputs, output shapes and parameter counts (builds if needed)."""
+        rows = self._built().summary_rows()
+        head = ("block", "body", "inputs", "output", "params")
+        cells = [(r["block"] if r["scope"] in ("backbone", "model") else f"{r['scope']}/{r['block']}", r["body"],
+                  ", ".join(r["inputs"]), r["output"], f"{r['params']:,}") for r in rows]
+        widths = [min(48, max(len(h), *(len(c[i]) for c in cells))) for i, h in enumerate(head)]
+
+        def line(values: Sequence[str]) -> str:
+            return "  ".join((v if len(v) <= w else v[: w - 3] + "...").ljust(w) for v, w in zip(values, widths))
+
+        total = sum(p.numel() for p in self._built().parameters())
+        text = "\n".join([line(head), line(["-" * w for w in widths]), *map(line, cells),
+                          f"total parameters: {total:,}"])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ------------------------------------------------------------------ training (delegated)
+    def fit(self, train: Any = None, valid: Any = None, test: Any = None, *, output: str | Path | None = None,
+            overwrite: bool = False, data: Mapping[str, Any] | None = None, **train_config: Any) -> Any:
+        """Train through the registered runner (the ``recblocks train`` code path).
+
+        Args:
+            train, valid, test: paths, data-source mappings, or in-memory tables (pyarrow or
+                pandas; written to temporary Parquet files). None for all three: the ``data``
+                section the model was loaded with.
+            output: keep the run directory there (default: a temporary one, removed); its
+                config refers to the data as given (temporary files for tables).
+            data: other ``data`` options (``passthrough``, ``max_bad_fraction``...).
+            **train_config: ``train`` section keys (``epochs``, ``batch_size``, ``optimizer``,
+                ``embedding_optimizer``, ``seed``...), over the loaded ``train`` section.
+
+        Returns:
+            The run result (valid/test metrics, best epoch); the trained network is
+            :attr:`module` and the fitted preprocessing :attr:`preprocessor`.
+        """
+        return get_runner().fit(self, train, valid, test, output=output, overwrite=overwrite, data=data,
+                                train_config=train_config)
+
+    def evaluate(self, data: Any, batch_size: int | None = None) -> dict[str, float]:
+        """Metrics of the trained model on ``data`` (same preprocessing as training)."""
+        return get_runner().evaluate(self, data, batch_size)
+
+    def predict(self, data: Any, batch_size: int | None = None) -> dict[str, Any]:
+        """Activated outputs per task (numpy arrays, data order)."""
+        return get_runner().predict(self, data, batch_size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.body!r}, {[t.name for t in self.tasks]})"

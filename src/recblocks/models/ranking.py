@@ -1,0 +1,145 @@
+"""``Ranking``: TFRS's configurable DLRM/DCN ranking model as a composed :class:`Model`.
+
+``tfrs.experimental.models.Ranking(embedding_layer, bottom_stack, feature_interaction,
+top_stack, concat_dense, task)``: dense features go through the bottom stack; the sparse
+embeddings (sorted by feature name) plus the bottom output appended LAST feed the feature
+interaction; with ``concat_dense`` the bottom output is concatenated before the interaction
+output; the top stack scores the result. It compiles to a backbone config like any body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from recblocks.blocks.compose import (
+    Block,
+    CompileContext,
+    ContinuousFeatures,
+    DotInteractionBlock,
+    MLPBlock,
+    Named,
+    RawFeatures,
+    Ref,
+)
+from recblocks.blocks.compose.compile import Value
+from recblocks.core.errors import ConfigError
+from recblocks.features.schema import Schema
+from recblocks.models.model import Model
+from recblocks.tasks import BinaryClassificationTask, Task
+
+__all__ = ["Ranking", "RankingBody"]
+
+
+class RankingBody(Block):
+    """The TFRS ranking graph as one block.
+
+    ``d = bottom_stack(dense_layer(x))``; ``z = feature_interaction([*embeddings, d])`` (the
+    embeddings in sorted feature order, ``d`` last); ``z = concat([d, z])`` when
+    ``concat_dense``; output ``top_stack(z)``. Without dense features (no ``dense_layer`` and
+    none in the schema) the interaction sees the embeddings only.
+
+    Shape:
+        - Input: the raw features.
+        - Output: the top stack's output, ``(B, 1)`` by default.
+    """
+
+    default_name = "ranking"
+
+    def __init__(self, embedding_layer: Block, dense_layer: Block | None, bottom_stack: Block,
+                 feature_interaction: Block, top_stack: Block, concat_dense: bool = True) -> None:
+        super().__init__(None)
+        for label, block in (("embedding_layer", embedding_layer), ("bottom_stack", bottom_stack),
+                             ("feature_interaction", feature_interaction), ("top_stack", top_stack),
+                             ("dense_layer", dense_layer)):
+            if block is not None and not isinstance(block, Block):
+                raise ConfigError(f"Ranking.{label}", "not a block", "a recblocks.blocks.compose Block",
+                                  type(block).__name__)
+        self.embedding_layer = embedding_layer
+        self.dense_layer = dense_layer
+        self.bottom_stack = bottom_stack
+        self.feature_interaction = feature_interaction
+        self.top_stack = top_stack
+        self.concat_dense = concat_dense
+
+    def children(self) -> tuple[Block, ...]:
+        blocks = (self.embedding_layer, self.dense_layer, self.bottom_stack, self.feature_interaction, self.top_stack)
+        return tuple(b for b in blocks if b is not None)
+
+    def _args(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in ("embedding_layer", "bottom_stack",
+                                                                  "feature_interaction", "top_stack"))
+
+    def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
+        where = self.where()
+        sparse = ctx.resolve(ctx.compile(self.embedding_layer, value, "embeddings"), where)
+        dense_layer = self.dense_layer
+        if dense_layer is None and isinstance(value, RawFeatures):
+            names = value.names or ctx.schema.names()
+            if any(ctx.schema[n].kind == "dense" for n in names):
+                dense_layer = ContinuousFeatures(name="dense_features")
+        d = None
+        if dense_layer is not None:
+            d = ctx.single(ctx.compile(self.bottom_stack, ctx.compile(dense_layer, value, "dense_features"),
+                                       "bottom_stack"), where)
+        if isinstance(sparse, Named):
+            entries = sparse.items() + ([("dense", Ref((d,)))] if d is not None else [])
+            fields: Value = Named(tuple(entries), ordered=True)
+        else:
+            fields = Ref(sparse.edges + ((d,) if d is not None else ()), into_list=sparse.into_list)
+        z = ctx.single(ctx.compile(self.feature_interaction, fields, "interaction"), where)
+        top_in: Value = Ref((z,))
+        if self.concat_dense and d is not None:
+            top_in = Named((("dense", Ref((d,))), ("interaction", Ref((z,)))), ordered=True)
+        return ctx.compile(self.top_stack, top_in, hint or "top_stack")
+
+
+class Ranking(Model):
+    """A configurable ranking model (TFRS ``Ranking``); DLRM by default, DCN with a Cross interaction.
+
+    Args:
+        embedding_layer: the sparse embeddings, e.g. ``EmbeddingFeatures(embedding_dim=16)``.
+        bottom_stack: applied to the dense features; default ``MLPBlock([256, 64, 16])``, ReLU
+            on every layer (TFRS). For DLRM its width must equal the embedding width.
+        feature_interaction: default ``DotInteractionBlock()``; DCN:
+            ``ConcatFeatures().connect(CrossBlock())``.
+        top_stack: default ``MLPBlock([512, 256, 1], no_activation_last_layer=True)``: TFRS ends
+            with a sigmoid, here the last layer is linear because the task applies the sigmoid
+            (and computes the loss from logits).
+        concat_dense: concatenate the bottom output before the interaction output.
+        task: default ``BinaryClassificationTask("label")`` (binary cross-entropy); e.g.
+            ``RegressionTask("rating")`` for rating prediction.
+        dense_layer: where the dense features come from; default ``ContinuousFeatures()`` (every
+            dense feature) when the schema has any.
+        schema, **options: as :class:`Model`.
+
+    Attributes:
+        embedding_trainable_variables: embedding tables of the built network.
+        dense_trainable_variables: every other parameter. Training gives them different
+            optimizers/learning rates with ``fit(..., embedding_optimizer={...})``.
+    """
+
+    def __init__(self, embedding_layer: Block, bottom_stack: Block | None = None,
+                 feature_interaction: Block | None = None, top_stack: Block | None = None,
+                 concat_dense: bool = True, task: Task | Sequence[Task] | Mapping[str, Any] | None = None, *,
+                 dense_layer: Block | None = None, schema: Schema | Sequence[Mapping[str, Any]] | None = None,
+                 **options: Any) -> None:
+        body = RankingBody(
+            embedding_layer, dense_layer,
+            bottom_stack if bottom_stack is not None else MLPBlock([256, 64, 16]),
+            feature_interaction if feature_interaction is not None else DotInteractionBlock(),
+            top_stack if top_stack is not None else MLPBlock([512, 256, 1], no_activation_last_layer=True),
+            concat_dense)
+        super().__init__(body, task if task is not None else BinaryClassificationTask("label"), schema, **options)
+
+    @property
+    def embedding_trainable_variables(self) -> list[nn.Parameter]:
+        """The embedding tables (built with placeholder sizes if the model is not built yet)."""
+        return list(self._built().embedding_parameters())
+
+    @property
+    def dense_trainable_variables(self) -> list[nn.Parameter]:
+        """Every trainable parameter that is not an embedding table."""
+        return [p for p in self._built().dense_parameters() if p.requires_grad]

@@ -1,0 +1,32 @@
+"""Every composition block documents its shapes; every public name is exported."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+import recblocks.blocks.compose as compose
+from recblocks.blocks.compose import Block
+from recblocks.models import ranking
+
+BLOCKS = sorted({obj for name in compose.__all__ if inspect.isclass(obj := getattr(compose, name))
+                 and issubclass(obj, Block)} | {ranking.RankingBody}, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", BLOCKS, ids=lambda c: c.__name__)
+def test_block_docstring_has_a_shape_section(cls):
+    doc = inspect.getdoc(cls) or ""
+    assert doc.splitlines()[0].strip(), f"{cls.__name__} needs a summary line"
+    assert re.search(r"^Shape:\s*$", doc, re.MULTILINE), f"{cls.__name__} needs a 'Shape:' section"
+
+
+def test_public_names_are_exported():
+    for module in (compose.base, compose.compile, compose.components, compose.containers, compose.inputs,
+                   compose.wrappers, compose.config_block):
+        public = {n for n, o in vars(module).items() if inspect.isclass(o) and o.__module__ == module.__name__
+                  and not n.startswith("_")}
+        assert public <= set(module.__all__), (module.__name__, public - set(module.__all__))
+        assert set(module.__all__) <= set(compose.__all__) | {"check_block_name", "check_merge", "Value",
+                                                               "describe_value"}
