@@ -29,9 +29,12 @@ def test_readme_config_is_about_20_lines_and_trains(tmp_path: Path) -> None:
     assert result.test_metrics["auc"] > 0.6
 
 
-def test_readme_python_example_runs(capsys) -> None:
+def test_readme_python_example_runs_and_saves_a_trainable_config(capsys, tmp_path: Path, monkeypatch) -> None:
     code = _example("python")
-    assert len(code.strip().splitlines()) <= 18
+    assert len(code.strip().splitlines()) <= 16
+    monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
-    best_epoch, best_value = capsys.readouterr().out.split()
-    assert float(best_value) > 0.6
+    assert float(capsys.readouterr().out.split()[-1]) > 0.7
+    saved = yaml.safe_load((tmp_path / "dlrm.yaml").read_text())
+    _, rows, _ = plan_rows(saved, fit_data=False)
+    assert any(r["body"] == "DotInteraction" for r in rows)
