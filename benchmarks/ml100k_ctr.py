@@ -71,7 +71,7 @@ def run_one(config_path: Path, seed: int, overrides: list[str]) -> dict[str, Any
     best = metrics.get("best_epoch")
     return {"auc": result.test_metrics["auc"], "logloss": result.test_metrics["logloss"],
             "valid_auc": result.valid_metrics.get("auc", float("nan")),
-            "best_epoch": None if best is None else int(best) + 1, "epochs_run": len(epochs),
+            "best_epoch": None if best is None else int(best), "epochs_run": len(epochs),
             "samples_per_s": float(speed), "wall_s": wall}
 
 

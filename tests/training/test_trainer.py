@@ -71,7 +71,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fake, tmp_path):
     assert all(torch.equal(reloaded.state_dict()[k], snapshots.states[0][k]) for k in state)
     assert len(run.read_epochs()) == 3
     summary = run.read_metrics()
-    assert summary["best_epoch"] == 0 and summary["stopped_early"] is True
+    assert summary["best_epoch"] == 1 and summary["stopped_early"] is True  # files count epochs from 1
     assert summary["valid"]["auc"] == pytest.approx(aucs[0])
     assert run.optimizer_path.is_file()
 

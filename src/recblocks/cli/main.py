@@ -143,7 +143,8 @@ def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: 
         check_plot_path(plot_path)  # fail before building the model
     raw = _load(config, False, overrides)
     model, rows, note = plan_rows(raw, fit_data=not no_data)
-    widths = {"block": 18, "body": 30, "output": 28}
+    widths = {"block": max(18, *(len(r["block"]) + len(r["scope"]) + 1 for r in rows)),
+              "body": max(30, *(len(r["body"]) for r in rows)), "output": max(28, *(len(r["output"]) for r in rows))}
     header = f"{'block':<{widths['block']}} {'body':<{widths['body']}} {'output':<{widths['output']}} {'params':>9}  inputs"
     click.echo(header)
     click.echo("-" * len(header))
@@ -201,7 +202,13 @@ def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed
     if label.startswith("threshold:"):
         label_spec = {"threshold": int(label.split(":", 1)[1])}
     info = prepare_movielens(source, output, label=label_spec, split=None if split == "none" else split, seed=seed)
-    click.echo(json.dumps(info, indent=2, default=str) if isinstance(info, (dict, list)) else str(info))
+    import pyarrow.parquet as pq
+
+    for name, path in dict(info).items():
+        meta = pq.read_metadata(path)
+        labels = pq.read_table(path, columns=["label"]).column("label").to_numpy()
+        rate = float(labels.mean()) if len(labels) else float("nan")
+        click.echo(f"{name}: {path} ({meta.num_rows:,} rows, positive rate {rate:.3f})")
 
 
 def main() -> None:

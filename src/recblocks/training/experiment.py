@@ -198,7 +198,7 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) 
     valid_metrics = trainer.evaluate(valid_loader) if valid_loader is not None else {}
     test_metrics = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
     report = format_report(preprocessor.report_, "data")
-    best_epoch = getattr(history, "best_epoch", None)
+    best_epoch = None if history.best_epoch is None else history.best_epoch + 1  # 1-based, as printed
     speed = getattr(history, "samples_per_second", 0.0) or 0.0
     run_dir.write_metrics({"valid": valid_metrics, "test": test_metrics, "best_epoch": best_epoch,
                            "train_samples_per_second": speed, "bayes_auc": bayes,
@@ -270,8 +270,9 @@ def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[RankModel, li
     """Validate a config and return the model plan; fits vocabularies when the train file exists."""
     config, schema = parse_run_config(raw)
     model = build_model(config, schema)
-    note = "embedding rows are placeholders (no training data found to fit vocabularies)"
     source = config.data.train
+    note = ("embedding rows are placeholders (vocabularies not fitted)" if not fit_data or source is None
+            else "embedding rows are placeholders")
     if fit_data and source is not None:
         try:
             preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))

@@ -23,7 +23,8 @@ class EpochRecord:
     valid: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain form for files; epochs are numbered from 1 there, as on screen."""
+        return {**asdict(self), "epoch": self.epoch + 1}
 
     def describe(self, epochs: int) -> str:
         """One log line: ``epoch 2/5: train loss 0.41, 812,000 samples/s, lr 0.001, valid auc ...``."""
@@ -73,7 +74,8 @@ class History:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"monitor": self.monitor, "mode": self.mode, "best_epoch": self.best_epoch,
+        best = None if self.best_epoch is None else self.best_epoch + 1  # 1-based, as on screen
+        return {"monitor": self.monitor, "mode": self.mode, "best_epoch": best,
                 "best_value": self.best_value, "stopped_early": self.stopped_early,
                 "global_step": self.global_step,
                 "samples_per_second": self.samples_per_second, "epochs": [r.to_dict() for r in self.epochs]}

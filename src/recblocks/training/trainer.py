@@ -197,7 +197,8 @@ class Trainer:
             if history.best_epoch is None:
                 self._save_checkpoint()
             best = history.best
-            self.run_dir.write_metrics({"best_epoch": history.best_epoch, "monitor": history.monitor,
+            self.run_dir.write_metrics({"best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
+                                        "monitor": history.monitor,
                                         "best_value": history.best_value, "stopped_early": history.stopped_early,
                                         "global_step": self.global_step, "valid": best.valid if best else {}})
         for callback in self.callbacks:
