@@ -12,7 +12,8 @@ from recblocks.blocks.compose import CrossBlock, EmbeddingFeatures, MLPBlock
 from recblocks.features.schema import Schema
 from recblocks.models import Model, Ranking
 from recblocks.tasks import BinaryClassificationTask, LogitsTemperatureScaler
-from recblocks.training.experiment import _placeholder_vocab, parse_run_config
+from recblocks.models.model import placeholder_vocab
+from recblocks.training.experiment import parse_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,7 @@ def assert_same_network(first: Model, second: Model) -> None:
     config = first.to_config()
     assert second.to_config() == config
     schema = Schema(config["features"])
-    vocab = _placeholder_vocab(schema)
+    vocab = placeholder_vocab(schema)
     torch.manual_seed(0)
     a = first.build(vocab)
     torch.manual_seed(1)

@@ -26,6 +26,7 @@ from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.schema import Schema
 from recblocks.models.config import ModelConfig
+from recblocks.models.model import placeholder_vocab
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
 from recblocks.training.run_dir import RunDir
@@ -87,21 +88,10 @@ def label_columns(model_config: ModelConfig) -> dict[str, str]:
     return labels
 
 
-def _placeholder_vocab(schema: Schema) -> dict[str, int]:
-    sizes = {}
-    for f in schema:
-        if f.kind == "dense":
-            continue
-        size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
-                                                        getattr(f, "num_buckets", None) or 1)
-        sizes[f.name] = int(size) + 2
-    return sizes
-
-
 def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None) -> RankModel:
     """The model; without a fitted preprocessor, tables get placeholder sizes (shapes still exact)."""
     if preprocessor is None:
-        vocab = _placeholder_vocab(schema)
+        vocab = placeholder_vocab(schema)
     else:
         vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.kind != "dense"}
     return RankModel(schema, config.model, vocab, where="model")
