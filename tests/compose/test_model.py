@@ -142,3 +142,16 @@ def test_a_loaded_config_fits_on_its_own_data_section():
     result = model.fit(data={"synthetic": synthetic}, epochs=1, max_steps=5, progress=False)
     assert set(result.test_metrics) >= {"auc", "loss"} and model.module is not None
     assert model.fitted_train_config["max_steps"] == 5
+
+
+def test_model_plot_draws_the_built_graph(tmp_path):
+    from recblocks.blocks.compose import EmbeddingFeatures, MLPBlock
+    from recblocks.models import Model
+    from recblocks.tasks import BinaryClassificationTask
+
+    features = [{"name": "u", "kind": "sparse", "embedding_dim": 4}, {"name": "i", "kind": "sparse", "embedding_dim": 4}]
+    model = Model(EmbeddingFeatures().connect(MLPBlock([8], use_bn=False)), BinaryClassificationTask("label"), features)
+    text = model.plot(tmp_path / "m.mmd").read_text()
+    assert "flowchart TD" in text and "MLP" in text
+    png = model.plot(tmp_path / "m.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -288,6 +288,10 @@ class Model:
             print_fn(text)
         return text
 
+    def plot(self, path: str | Path) -> Path:
+        """Draw the model graph to ``path`` (.png, .svg or Mermaid .mmd); returns the file written."""
+        return self._built().plot(path)
+
     # ------------------------------------------------------------------ training (delegated)
     def fit(self, train: Any = None, valid: Any = None, test: Any = None, *, output: str | Path | None = None,
             overwrite: bool = False, data: Mapping[str, Any] | None = None, **train_config: Any) -> Any:
