@@ -120,14 +120,14 @@ class _FusedTable(nn.Module):
         offsets = self.slot_offsets(tuple(widths)).to(local.device)
         vectors = nn.functional.embedding(local + offsets, self.table.weight, sparse=self.sparse)
         out.looked_up.append(vectors)
-        start = 0
-        for slot, width in zip(self.slots, widths):
-            chunk = vectors[:, start : start + width]
-            start += width
+        # one split (its backward is a single concat) instead of a slice per feature, whose
+        # backward would allocate and fill a full-size zero gradient each
+        chunks = torch.split(vectors, widths, dim=1)
+        id_chunks = torch.split(local, widths, dim=1)
+        for slot, chunk, ids in zip(self.slots, chunks, id_chunks):
             if not slot.is_list:
                 out.pooled[slot.key] = chunk.squeeze(1)
                 continue
-            ids = local[:, start - width : start]
             mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
             masked = chunk * mask
             total = masked.sum(dim=1)
@@ -200,6 +200,6 @@ class EmbeddingCollection(nn.Module):
         for dim, group in self._projected.items():
             values = torch.stack([features[s.feature] for s in group], dim=1).to(torch.float32)
             vectors = values.unsqueeze(-1) * self.dense_projections[f"dim{dim}"]
-            for i, slot in enumerate(group):
-                out.pooled[slot.key] = vectors[:, i]
+            for slot, vector in zip(group, torch.unbind(vectors, dim=1)):
+                out.pooled[slot.key] = vector
         return out
