@@ -1,0 +1,185 @@
+"""Shared harness of the hostile-input suite (``tests/malformed/``).
+
+Every case builds real files under ``tmp_path`` and asserts, as it applies: the error class,
+the place the message names, the exit status (2 for user errors, never a traceback), and for
+file cases that no user file changed (SHA-256 of every file before and after).
+
+Fixtures:
+    hostile: a :class:`Hostile` bound to ``tmp_path`` (data, configs, CLI calls, checks).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+ROWS = 64
+
+BASE: dict[str, Any] = {
+    "features": [
+        {"name": "user", "kind": "sparse", "embedding_dim": 4},
+        {"name": "item", "kind": "sparse", "embedding_dim": 4},
+        {"name": "tags", "kind": "multi", "separator": "|", "max_len": 3, "embedding_dim": 4},
+        {"name": "price", "kind": "dense"},
+    ],
+    "model": {
+        "feature_groups": [
+            {"group_name": "all", "feature_names": ["user", "item", "tags"]},
+            {"group_name": "num", "feature_names": ["price"]},
+        ],
+        "backbone": {
+            "blocks": [
+                {"name": "fields", "inputs": [{"feature_group_name": "all"}],
+                 "input_layer": {"output_2d_tensor_and_feature_list": True}},
+                {"name": "fm", "inputs": [{"block_name": "fields", "input_slice": "[1]"}],
+                 "component": {"class_name": "FM"}},
+                {"name": "deep", "inputs": [{"block_name": "fields", "input_slice": "[0]"}, {"feature_group_name": "num"}],
+                 "component": {"class_name": "MLP", "params": {"hidden_units": [8, 1], "use_final_bn": False,
+                                                               "final_activation": "linear"}}},
+                {"name": "out", "inputs": [{"block_name": "fm"}, {"block_name": "deep"}],
+                 "merge_inputs_into_list": True, "component": {"class_name": "Add"}},
+            ],
+            "concat_blocks": ["out"],
+        },
+        "task": {"type": "binary", "label": "label"},
+    },
+    "train": {"epochs": 1, "batch_size": 16, "progress": False},
+}
+
+
+def small_table(rows: int = ROWS, seed: int = 0) -> pa.Table:
+    """label, user, item, tags (``|``-separated), price: every column BASE needs."""
+    rng = np.random.default_rng(seed)
+    return pa.table({
+        "label": rng.integers(0, 2, rows),
+        "user": [f"u{i % 7}" for i in range(rows)],
+        "item": [f"i{i % 11}" for i in range(rows)],
+        "tags": (["a|b", "b", "c|a|d", ""] * (rows // 4 + 1))[:rows],
+        "price": rng.normal(size=rows),
+    })
+
+
+def blocks(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The backbone blocks of a BASE-like config."""
+    return config["model"]["backbone"]["blocks"]
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file under ``root`` (symlinks by target text)."""
+    out: dict[str, str] = {}
+    if root.is_file():
+        return {root.name: hashlib.sha256(root.read_bytes()).hexdigest()}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = "link:" + os.readlink(path)
+        elif path.is_file():
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+class Hostile:
+    """Files, configs and CLI calls under one temporary folder (see module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- files ------------------------------------------------------------------------------
+    def data(self, name: str = "train.parquet", table: pa.Table | None = None) -> Path:
+        """Write ``table`` (default :func:`small_table`) as Parquet, or CSV for a ``.csv`` name."""
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = small_table() if table is None else table
+        if path.suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, path)
+        else:
+            pq.write_table(table, path)
+        return path
+
+    def config(self, edit: Callable[[dict[str, Any]], Any] | None = None, *, data: Path | None = None,
+               valid: bool = True) -> dict[str, Any]:
+        """BASE with ``data.train`` (and ``data.valid``) pointing at ``data`` (written if not given)."""
+        config = copy.deepcopy(BASE)
+        path = data if data is not None else self.data()
+        config["data"] = {"train": str(path), **({"valid": str(path)} if valid else {})}
+        if edit is not None:
+            edit(config)
+        return config
+
+    def write_config(self, config: dict[str, Any] | str, name: str = "config.yaml") -> Path:
+        """A config file: a mapping is dumped as YAML, a string is written as it is."""
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def trained_run(self, name: str = "run", edit: Callable[[dict[str, Any]], Any] | None = None) -> Path:
+        """A finished run directory trained with the CLI from BASE (1 epoch, 64 rows)."""
+        run = self.root / name
+        config = self.write_config(self.config(edit), f"{name}.yaml")
+        result = self.cli(["train", str(config), "--output", str(run)])
+        assert result.exit_code == 0, result.output
+        return run
+
+    # -- CLI --------------------------------------------------------------------------------
+    def cli(self, args: Sequence[str], cwd: Path | None = None) -> Result:
+        """``recblocks ARGS`` in-process (click's runner), from ``cwd`` (default the temp folder)."""
+        from recblocks.cli.main import cli
+
+        old = Path.cwd()
+        os.chdir(cwd or self.root)
+        try:
+            return CliRunner().invoke(cli, list(args), catch_exceptions=True)
+        finally:
+            os.chdir(old)
+
+    def subprocess(self, args: Sequence[str], timeout: float = 120, cwd: Path | None = None,
+                   **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """``python -m recblocks.cli.main ARGS`` as a real process (for kill, lock, memory cases)."""
+        command = [sys.executable, "-m", "recblocks.cli.main", *args]
+        return subprocess.run(command, cwd=cwd or self.root, capture_output=True, text=True, timeout=timeout,
+                              **kwargs)
+
+    # -- checks -----------------------------------------------------------------------------
+    @staticmethod
+    def expect_error(result: Result | subprocess.CompletedProcess[str], error: str, *parts: str,
+                     status: int = 2) -> str:
+        """The call failed with ``status`` and one line ``error (<error>): ...`` holding ``parts``;
+        no traceback. Returns the line."""
+        if isinstance(result, subprocess.CompletedProcess):
+            code, text = result.returncode, result.stdout + result.stderr
+        else:
+            code, text = result.exit_code, result.output
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                raise AssertionError(f"uncaught {type(result.exception).__name__}: {result.exception}\n{text}")
+        assert "Traceback" not in text, text
+        assert code == status, f"exit {code}, expected {status}: {text}"
+        lines = [line for line in text.splitlines() if line.startswith("error (")]
+        assert len(lines) == 1, f"expected one error line: {text}"
+        line = lines[0]
+        assert line.startswith(f"error ({error}):"), line
+        assert len(line) < 2000, f"error line of {len(line)} characters"
+        for part in parts:
+            assert part in line, f"{part!r} not in {line!r}"
+        return line
+
+
+@pytest.fixture()
+def hostile(tmp_path: Path) -> Hostile:
+    return Hostile(tmp_path)
