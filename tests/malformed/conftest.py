@@ -183,3 +183,25 @@ class Hostile:
 @pytest.fixture()
 def hostile(tmp_path: Path) -> Hostile:
     return Hostile(tmp_path)
+
+
+# -- run directories and output paths (test_run_dirs.py, test_output_paths.py) ---------------------
+@pytest.fixture(scope="session")
+def run_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run directory, trained once per session from BASE (its config reads the
+    ``train.parquet`` next to it). Copy it before changing anything in it."""
+    return Hostile(tmp_path_factory.mktemp("run-template")).trained_run("run")
+
+
+@pytest.fixture()
+def runs(run_template: Path) -> Any:
+    """Helpers of the run-directory cases: ``template`` (the finished run), ``copy(dest)`` (a
+    byte-identical copy: its manifest stays valid), ``checksums``, ``small_table``, ``BASE``."""
+    import shutil
+    from types import SimpleNamespace
+
+    def copy(destination: Path) -> Path:
+        shutil.copytree(run_template, destination)
+        return destination
+
+    return SimpleNamespace(template=run_template, copy=copy, checksums=checksums, small_table=small_table, BASE=BASE)

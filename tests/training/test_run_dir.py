@@ -17,19 +17,19 @@ from recblocks.training import (
 
 def test_refuses_a_non_empty_directory_without_overwrite(tmp_path):
     root = tmp_path / "run"
-    RunDir(root, config={"a": 1})
-    (root / "model.safetensors").write_bytes(b"old")
+    with RunDir(root, config={"a": 1}) as run:
+        run.save_weights({"w": torch.ones(2)})
     with pytest.raises(RunDirExistsError) as err:
         RunDir(root)
     assert isinstance(err.value, ConfigError)
-    assert "--overwrite" in str(err.value)
-    run = RunDir(root, overwrite=True)
-    assert list(run.path.iterdir()) == []
+    assert "--overwrite" in str(err.value) and "status complete" in str(err.value)
+    with RunDir(root, overwrite=True) as run:  # only the files the manifest lists are removed
+        assert sorted(p.name for p in run.path.iterdir()) == ["run.json"]
 
 
 def test_overwrite_never_empties_a_directory_without_run_files(tmp_path):
     (tmp_path / "thesis.tex").write_text("precious")
-    with pytest.raises(RunDirExistsError, match="refusing to empty"):
+    with pytest.raises(RunDirExistsError, match="has no run.json"):
         RunDir(tmp_path, overwrite=True)
     assert (tmp_path / "thesis.tex").read_text() == "precious"
     (tmp_path / "file").write_text("x")
@@ -37,9 +37,19 @@ def test_overwrite_never_empties_a_directory_without_run_files(tmp_path):
         RunDir(tmp_path / "file")
 
 
+def test_overwrite_refuses_a_run_that_also_holds_a_user_file(tmp_path):
+    with RunDir(tmp_path / "run", config={"a": 1}) as run:
+        pass
+    (run.path / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirExistsError, match="did not write.*notes.txt"):
+        RunDir(run.path, overwrite=True)
+    assert (run.path / "notes.txt").read_text() == "mine" and run.config_path.is_file()
+
+
 def test_empty_existing_directory_is_fine_and_open_needs_a_directory(tmp_path):
     run = RunDir(tmp_path)
     assert run.path == tmp_path
+    run.finish()
     with pytest.raises(DataError, match="run directory not found"):
         RunDir.open(tmp_path / "missing")
     with pytest.raises(DataError, match="model weights not found"):
@@ -57,8 +67,8 @@ def test_config_epochs_and_metrics_files(tmp_path):
     run.write_metrics({"test": {"auc": 0.74}, "data": {"rows": 10}})
     assert run.read_metrics() == {"best_epoch": 1, "valid": {"auc": 0.75}, "test": {"auc": 0.74}, "data": {"rows": 10}}
     json.loads(run.metrics_path.read_text())
-    run.preprocess_path.write_text("{}")
-    assert RunDir.open(run.path).preprocess_path.read_text() == "{}"
+    run.finish()
+    assert RunDir.open(run.path).read_metrics()["best_epoch"] == 1
 
 
 class Tied(nn.Module):
@@ -90,9 +100,9 @@ def test_weights_and_optimizer_round_trip(tmp_path, fake):
     features = {"user": torch.tensor([1, 2]), "x1": torch.ones(2), "x2": torch.ones(2)}
     model(features)["ctr"].sum().backward()
     opt.step()
-    run = RunDir(tmp_path / "r")
-    run.save_weights(model)
-    run.save_optimizer(opt)
+    with RunDir(tmp_path / "r") as run:
+        run.save_weights(model)
+        run.save_optimizer(opt)
     other = RunDir.open(run.path).load_weights(fake.Model())
     assert all(torch.equal(other.state_dict()[k], v) for k, v in model.state_dict().items())
     fresh_opt = build_optimizer(other, TrainConfig())

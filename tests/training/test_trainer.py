@@ -67,6 +67,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fake, tmp_path):
     assert all(torch.equal(state[k], snapshots.states[0][k]) for k in state)
     assert not torch.equal(state["dense.weight"], snapshots.states[2]["dense.weight"])
     # the run directory holds the best weights, epochs and the summary
+    run.finish()
     reloaded = RunDir.open(run.path).load_weights(fake.Model())
     assert all(torch.equal(reloaded.state_dict()[k], snapshots.states[0][k]) for k in state)
     assert len(run.read_epochs()) == 3

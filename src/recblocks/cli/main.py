@@ -1,7 +1,18 @@
 """The ``recblocks`` command line: train, evaluate, predict, validate, components, datasets.
 
-User errors (bad config, bad data) exit with status 2 and one short message naming the
-place; ``--debug`` shows the full traceback instead.
+Errors end in one line on stderr:
+
+- a user error (bad config, data, paths, run directories; any :class:`RecBlocksError`)
+  prints ``error (<Class>): <message>`` and exits with status 2;
+- an OS error that reached the command (permission, disk full, a file in the way) prints
+  ``error (FileAccessError): <path>: <problem>`` and exits 2; recblocks converts these where
+  the file is touched, so this is the last resort;
+- anything else is a bug in recblocks, not in the input: ``internal error (<Type>): <first
+  line>`` with a hint to rerun with ``--debug``, exit status 1 (so a script, and the test
+  suite, can tell bugs from user errors);
+- ``--debug`` shows the full traceback instead, for every kind; Ctrl-C (and SIGTERM during
+  ``train`` and ``predict``) prints ``interrupted`` and exits 130, after marking the run
+  ``failed`` or removing the temporary output file.
 """
 
 from __future__ import annotations
@@ -9,7 +20,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +33,12 @@ import click
 
 from recblocks.core.errors import RecBlocksError
 
-__all__ = ["main", "cli"]
+__all__ = ["main", "cli", "default_output"]
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,11 +52,55 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"error ({type(exc).__name__}): {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:
+            if debug:
+                raise
+            from recblocks.core.files import file_access_error
+
+            error = file_access_error(exc, exc.filename or f"recblocks {fn.__name__}", "access")
+            click.echo(f"error ({type(error).__name__}): {error}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            click.echo(f"internal error ({type(exc).__name__}): {_one_line(str(exc))}; this is a bug in recblocks, "
+                       "not in your input: rerun with --debug for the traceback and report it", err=True)
+            sys.exit(1)
 
     return click.option("--debug", is_flag=True, help="Show the full traceback on errors.")(wrapper)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt, so a terminated training marks its run failed."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("terminated by SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def default_output(config: str | None, demo: bool = False) -> str:
+    """``runs/<name>`` for a config file: its stem with anything but letters, digits, ``_``,
+    ``-`` and ``.`` replaced by ``_`` and leading dots dropped, so no name (``...yaml``,
+    ``..yaml``, ``.yaml``) can point outside ``runs/``; ``run`` when nothing is left."""
+    if demo:
+        return "runs/demo"
+    name = re.sub(r"[^\w.-]", "_", Path(config or "run").stem).lstrip(".")
+    return f"runs/{name or 'run'}"
 
 
 def _load(config: str | None, demo: bool, overrides: tuple[str, ...]) -> dict[str, Any]:
@@ -68,7 +132,8 @@ def cli() -> None:
 @click.option("--test", "test_path", help="Test data (overrides data.test).")
 @click.option("--output", "-o", help="Run directory [default: runs/<config name>].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=3.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier recblocks run in --output (only the files its run.json lists).")
 @_handle_errors
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
           output: str | None, overrides: tuple[str, ...], overwrite: bool) -> None:
@@ -79,8 +144,8 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
     for key, value in (("train", train_path), ("valid", valid_path), ("test", test_path)):
         if value:
             raw.setdefault("data", {})[key] = value
-    name = "demo" if demo else Path(config or "run").stem
-    result = train_run(raw, output or f"runs/{name}", overwrite=overwrite)
+    with _sigterm_as_interrupt():
+        result = train_run(raw, output or default_output(config, demo), overwrite=overwrite, command="train")
     click.echo("")
     if result.valid_metrics:
         click.echo("valid: " + _fmt(result.valid_metrics))
@@ -97,31 +162,46 @@ def _fmt(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
+_ALLOW_UNFINISHED = click.option(
+    "--allow-unfinished", is_flag=True,
+    help="Use a run whose training did not finish (killed, crashed, failed, still running), with a warning.")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir")
 @click.option("--data", required=True, help="Data to score (Parquet or CSV).")
+@_ALLOW_UNFINISHED
 @_handle_errors
-def evaluate(run_dir: str, data: str) -> None:
+def evaluate(run_dir: str, data: str, allow_unfinished: bool) -> None:
     """Evaluate a trained RUN_DIR on --data with its fitted preprocessing."""
     from recblocks.training.experiment import evaluate_run
 
-    metrics, report = evaluate_run(run_dir, data)
+    metrics, report = evaluate_run(run_dir, data, allow_unfinished=allow_unfinished, warn=_warn)
     click.echo(_fmt(metrics))
     if report:
         click.echo(report)
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir")
 @click.option("--data", required=True, help="Data to score (Parquet or CSV).")
-@click.option("--output", "-o", required=True, help="Where to write scores (.parquet or .csv).")
+@click.option("--output", "-o", required=True, help="Where to write scores: a new .parquet, .csv or .tsv file.")
 @click.option("--passthrough", multiple=True, help="Input column to copy next to the scores (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier recblocks prediction file (Parquet only).")
+@_ALLOW_UNFINISHED
 @_handle_errors
-def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...]) -> None:
+def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], overwrite: bool,
+            allow_unfinished: bool) -> None:
     """Score --data with a trained RUN_DIR; one column per task."""
     from recblocks.training.experiment import predict_run
 
-    rows, report = predict_run(run_dir, data, output, list(passthrough) or None)
+    with _sigterm_as_interrupt():  # a terminated predict removes its temporary file
+        rows, report = predict_run(run_dir, data, output, list(passthrough) or None, overwrite=overwrite,
+                                   allow_unfinished=allow_unfinished, warn=_warn)
     click.echo(f"wrote {rows} rows to {output}")
     if report:
         click.echo(report)
@@ -200,7 +280,13 @@ def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed
 
     label_spec: Any = label
     if label.startswith("threshold:"):
-        label_spec = {"threshold": int(label.split(":", 1)[1])}
+        value = label.split(":", 1)[1].strip()
+        if not value.lstrip("-").isdigit():
+            from recblocks.core.errors import ConfigError
+
+            raise ConfigError("--label", "the threshold is not an integer", "threshold:N with an integer rating N, "
+                              "e.g. threshold:4", repr(label[:40]))
+        label_spec = {"threshold": int(value)}
     info = prepare_movielens(source, output, label=label_spec, split=None if split == "none" else split, seed=seed)
     import pyarrow.parquet as pq
 

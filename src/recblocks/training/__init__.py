@@ -7,7 +7,13 @@ from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict, load_state_dict, save_state_dict
 from recblocks.training.config import OPTIMIZER_NAMES, EarlyStoppingConfig, OptimizerConfig, TrainConfig
 from recblocks.training.easyrec import train_config_from_easyrec
-from recblocks.training.errors import NonFiniteLossError, RunDirExistsError
+from recblocks.training.errors import (
+    NonFiniteLossError,
+    OutputPathError,
+    RunDirExistsError,
+    RunLockedError,
+    UnfinishedRunError,
+)
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.optimizers import (
     CompositeOptimizer,
@@ -19,6 +25,7 @@ from recblocks.training.optimizers import (
 )
 from recblocks.training.progress import progress_bar
 from recblocks.training.protocol import TrainableModel, check_trainable
+from recblocks.training.manifest import MANIFEST, RunManifest
 from recblocks.training.run_dir import RUN_FILES, RunDir
 from recblocks.training.schedules import ConstantSchedule, ExponentialDecaySchedule, Schedule, normalize_schedule
 from recblocks.training.trainer import Trainer, seed_everything
@@ -35,6 +42,7 @@ from recblocks.training.experiment import (
 from recblocks.training.model_runner import ExperimentRunner  # registers the runner behind Model.fit
 
 __all__ = [
+    "MANIFEST",
     "OPTIMIZER_NAMES",
     "RUN_FILES",
     "Callback",
@@ -46,12 +54,16 @@ __all__ = [
     "History",
     "NonFiniteLossError",
     "OptimizerConfig",
+    "OutputPathError",
     "RunDir",
     "RunDirExistsError",
+    "RunLockedError",
+    "RunManifest",
     "Schedule",
     "TrainConfig",
     "TrainableModel",
     "Trainer",
+    "UnfinishedRunError",
     "build_optimizer",
     "check_trainable",
     "clip_grad_norm",

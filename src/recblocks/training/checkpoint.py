@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
 from recblocks.core.errors import DataError
+from recblocks.core.files import atomic_write, file_access_error, os_error_from
 
 __all__ = ["save_state_dict", "load_state_dict", "copy_state_dict", "ALIASES_KEY"]
 
@@ -61,23 +62,40 @@ def save_state_dict(path: str | os.PathLike[str], state: Mapping[str, torch.Tens
     if isinstance(state, nn.Module):
         state = state.state_dict()
     tensors, aliases = _prepare(state)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", ALIASES_KEY: json.dumps(aliases)})
-    os.replace(tmp, path)
-    return path
+    metadata = {"format": "pt", ALIASES_KEY: json.dumps(aliases)}
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as exc:  # an I/O error in Rust: raise it as the OSError it is
+            raise (os_error_from(exc) or exc) from None
+
+    return atomic_write(path, write)
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a file written by :func:`save_state_dict` (aliases restored, CPU tensors)."""
+    """Read a file written by :func:`save_state_dict` (aliases restored, CPU tensors).
+
+    Raises:
+        DataError: naming the file when it is missing, unreadable, or not a valid safetensors
+            file (empty, truncated, garbage, bad alias metadata).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "weights file not found", "a model.safetensors file", "nothing")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        state = {key: handle.get_tensor(key) for key in handle.keys()}
-    for alias, target in json.loads(metadata.get(ALIASES_KEY, "{}")).items():
-        state[alias] = state[target]
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+        aliases = json.loads(metadata.get(ALIASES_KEY, "{}"))
+        for alias, target in aliases.items():
+            state[alias] = state[target]
+    except OSError as exc:
+        raise file_access_error(exc, path, "read") from None
+    except (SafetensorError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        text = str(exc).strip().splitlines()
+        raise DataError(str(path), f"not a valid safetensors weights file ({text[0][:200] if text else exc!r})",
+                        "the model.safetensors written by training", f"{path.stat().st_size} bytes") from None
     return state
 
 

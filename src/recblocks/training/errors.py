@@ -1,14 +1,29 @@
-"""Errors raised by training and run directories."""
+"""Errors raised by training, run directories and their outputs."""
 
 from __future__ import annotations
 
 from recblocks.core.errors import ConfigError, DataError
 
-__all__ = ["RunDirExistsError", "NonFiniteLossError"]
+__all__ = ["RunDirExistsError", "RunLockedError", "UnfinishedRunError", "OutputPathError", "NonFiniteLossError"]
 
 
 class RunDirExistsError(ConfigError):
-    """A run directory is not empty (pass ``--overwrite`` / ``overwrite=True`` to replace it)."""
+    """A run directory cannot be written: it is not empty, or ``--overwrite`` would delete files
+    recblocks did not write (it replaces only a recognised recblocks run)."""
+
+
+class RunLockedError(DataError):
+    """Another process holds the run directory's lock (a training writing it, or a reader)."""
+
+
+class UnfinishedRunError(DataError):
+    """A run directory's training did not finish (killed, crashed, failed, or no manifest);
+    ``--allow-unfinished`` (``allow_unfinished=True``) uses it anyway, with a warning."""
+
+
+class OutputPathError(ConfigError):
+    """An output path is refused: it is an input, a run file, a folder, a file recblocks did not
+    write, or has an unknown extension."""
 
 
 class NonFiniteLossError(DataError):

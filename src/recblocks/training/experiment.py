@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 from pydantic import Field
 
-from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
 from recblocks.data.readers import DataSource, as_source, read_columns, read_table
@@ -29,6 +29,7 @@ from recblocks.models.config import ModelConfig
 from recblocks.models.model import placeholder_vocab
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
+from recblocks.training.predictions import check_prediction_output, write_predictions
 from recblocks.training.run_dir import RunDir
 from recblocks.training.trainer import Trainer, seed_everything
 
@@ -136,8 +137,14 @@ def check_columns(source: DataSource, preprocessor: Preprocessor, labels: dict[s
                             repr(column), choices=available)
 
 
-def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) -> RunResult:
-    """Train the run described by ``raw`` (a config mapping) into ``output``."""
+def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, command: str = "python") -> RunResult:
+    """Train the run described by ``raw`` (a config mapping) into ``output``.
+
+    The run directory is created only after the config is valid and the data columns are
+    checked; it is locked while training writes it and its manifest ends ``complete``, or
+    ``failed`` with the error when training raises (see :class:`RunDir` for ``overwrite``).
+    ``command`` is recorded in the manifest as what wrote the run.
+    """
     config, schema = parse_run_config(raw)
     build_model(config, schema)  # every config error before any data is read
     labels = label_columns(config.model)
@@ -150,7 +157,13 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) 
         for source in (data.train, data.valid, data.test):
             if source is not None:
                 check_columns(source, preprocessor, labels, extras)
-    run_dir = RunDir(output, overwrite=overwrite)
+    with RunDir(output, overwrite=overwrite, command=command) as run_dir:  # complete, or failed on error
+        return _train_into(run_dir, raw, config, schema, preprocessor, labels, extras)
+
+
+def _train_into(run_dir: RunDir, raw: dict[str, Any], config: RunConfig, schema: Schema, preprocessor: Preprocessor,
+                labels: dict[str, str], extras: list[str]) -> RunResult:
+    data = config.data
     run_dir.write_config(raw)
     tables: dict[str, pa.Table] = {}
     bayes: dict[str, float] = {}
@@ -161,7 +174,7 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) 
     else:
         columns = [*preprocessor.required_columns()]
         preprocessor.fit(read_table(data.train, columns))  # type: ignore[arg-type]
-    preprocessor.save(run_dir.preprocess_path)
+    run_dir.write_preprocessor(preprocessor)
     seed_everything(config.train.seed)  # initial weights depend only on the config's seed
     model = build_model(config, schema, preprocessor)
     batch_size = config.train.batch_size
@@ -197,20 +210,36 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) 
     return RunResult(run_dir.path, valid_metrics, test_metrics, best_epoch, speed, bayes, report)
 
 
-def _open_run(run_dir: str | Path) -> tuple[RunDir, RunConfig, Schema, Preprocessor, RankModel]:
-    run = RunDir.open(run_dir)
-    raw = run.read_config()
-    config, schema = parse_run_config(raw)
-    preprocessor = Preprocessor.load(run.preprocess_path)
-    model = build_model(config, schema, preprocessor)
-    run.load_weights(model)
+def _open_run(run_dir: str | Path, allow_unfinished: bool = False, warn: Callable[[str], None] | None = None
+              ) -> tuple[RunDir, RunConfig, Schema, Preprocessor, RankModel]:
+    """Config, preprocessing and weights of a finished run (see :meth:`RunDir.open` for
+    ``allow_unfinished``); every damaged file is a DataError naming it."""
+    with RunDir.open(run_dir, allow_unfinished=allow_unfinished, warn=warn) as run:
+        raw = run.read_config()
+        try:
+            config, schema = parse_run_config(raw)
+        except RecBlocksError as exc:
+            raise DataError(str(run.config_path), f"the run's config is not valid ({exc})",
+                            "the config training wrote", "an invalid config") from None
+        preprocessor = run.read_preprocessor()
+        fitted, wanted = [f.name for f in preprocessor.schema], [f.name for f in schema]
+        if fitted != wanted:
+            raise DataError(str(run.preprocess_path), "the preprocessing was fitted for other features than the "
+                            "run's config.yaml names", f"features {wanted[:8]}", fitted[:8])
+        model = build_model(config, schema, preprocessor)
+        run.load_weights(model)
     model.eval()
     return run, config, schema, preprocessor, model
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any]) -> tuple[dict[str, float], str]:
-    """Metrics of a trained run on ``data`` with the run's fitted preprocessing."""
-    run, config, _, preprocessor, model = _open_run(run_dir)
+def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_unfinished: bool = False,
+                 warn: Callable[[str], None] | None = None) -> tuple[dict[str, float], str]:
+    """Metrics of a trained run on ``data`` with the run's fitted preprocessing.
+
+    An unfinished or damaged run is refused unless ``allow_unfinished`` (then ``warn`` - default
+    a log warning - is told why).
+    """
+    run, config, _, preprocessor, model = _open_run(run_dir, allow_unfinished, warn)
     preprocessor.reset_report()
     source, labels, extras = as_source(data, "--data"), label_columns(config.model), _extras(config)
     check_columns(source, preprocessor, labels, extras)
@@ -221,12 +250,22 @@ def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any]) -> tupl
 
 
 def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: str | Path,
-                passthrough: list[str] | None = None) -> tuple[int, str]:
-    """Write one score column per task (plus passthrough columns) to Parquet or CSV."""
-    run, config, _, preprocessor, model = _open_run(run_dir)
-    preprocessor.reset_report()
+                passthrough: list[str] | None = None, overwrite: bool = False, allow_unfinished: bool = False,
+                warn: Callable[[str], None] | None = None) -> tuple[int, str]:
+    """Write one score column per task (plus passthrough columns) to ``.parquet``, ``.csv`` or ``.tsv``.
+
+    The output is checked before any work (:func:`check_prediction_output`: never an input,
+    a run file, a folder, or a file recblocks did not write; ``overwrite`` replaces only
+    recblocks' own earlier Parquet output) and written through a temporary file renamed into
+    place. A passthrough column named like a score column is a ConfigError.
+    """
     source = as_source(data, "--data")
-    keep = list(passthrough or config.data.passthrough)
+    path = check_prediction_output(output, [source], Path(run_dir), overwrite)
+    run, config, _, preprocessor, model = _open_run(run_dir, allow_unfinished, warn)
+    preprocessor.reset_report()
+    where = "--passthrough" if passthrough else "data.passthrough"
+    keep = list(dict.fromkeys(passthrough or config.data.passthrough))
+    _check_passthrough(keep, [task.name for task in model.tasks], where)
     check_columns(source, preprocessor, {}, keep)
     table = read_table(source, list(dict.fromkeys([*preprocessor.required_columns(), *keep])))
     batch, _ = preprocessor.transform(table, None, [])
@@ -235,25 +274,26 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
                         preprocessor.report_.bad_rows)
     trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
     scores = trainer.predict(InMemoryLoader(batch, 8192, shuffle=False))
-    columns = {name: table.column(name) for name in keep}
+    columns: dict[str, Any] = {}
     for name, values in scores.items():
         if getattr(values, "ndim", 1) == 2:
             for c in range(values.shape[1]):
                 columns[f"{name}_{c}"] = pa.array(values[:, c])
         else:
             columns[name] = pa.array(values)
-    out = pa.table(columns)
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(out, path, pacsv.WriteOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(out, path)
+    _check_passthrough(keep, list(columns), where)
+    out = pa.table({**{name: table.column(name) for name in keep}, **columns})
+    write_predictions(out, path, run.path)
     return out.num_rows, format_report(preprocessor.report_, "data")
+
+
+def _check_passthrough(keep: list[str], scores: list[str], where: str) -> None:
+    """A passthrough column may not share a name with a score column (it would be replaced)."""
+    for name in keep:
+        if name in scores:
+            raise ConfigError(f"{where} {name}", f"the passthrough column '{name}' has the name of the score column "
+                              f"'{name}', which would replace it", f"passthrough columns other than {scores}",
+                              repr(name))
 
 
 def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[RankModel, list[dict[str, Any]], str]:

@@ -90,10 +90,10 @@ class ExperimentRunner:
             raw = model.to_run_config(data=data_section, train=train_section)
             seed_everything(seed)
             result = train_run(raw, output if output is not None else scratch / "run", overwrite=overwrite)
-            run = RunDir.open(result.run_dir)
-            preprocessor = Preprocessor.load(run.preprocess_path)
-            module = model.build(preprocessor)
-            run.load_weights(module)
+            with RunDir.open(result.run_dir) as run:
+                preprocessor = run.read_preprocessor()
+                module = model.build(preprocessor)
+                run.load_weights(module)
             module.eval()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

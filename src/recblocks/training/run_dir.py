@@ -1,23 +1,44 @@
-"""The run directory: everything one training run leaves behind.
+"""The run directory: everything one training run leaves behind, and nothing else.
 
 ::
 
     run/
-      config.yaml         the resolved config (written by the caller)
-      preprocess.json     fitted preprocessing state (written by the caller: preprocess_path)
+      run.json            the manifest: every file recblocks wrote, by what, and the run's
+                          status (running -> complete | failed); see recblocks.training.manifest
+      config.yaml         the resolved config
+      preprocess.json     fitted preprocessing state
       model.safetensors   best weights
       optimizer.pt        optimizer state at the best epoch (torch.save)
       epochs.jsonl        one JSON object of metrics per epoch
       metrics.json        final summary: best epoch, valid/test metrics, data report
+
+Rules (the user's files are never at risk):
+
+- ``RunDir(path)`` writes only into a new or empty folder. ``overwrite=True`` (``--overwrite``)
+  replaces only a recognised recblocks run: it deletes the files its ``run.json`` lists (and
+  the temporary files of their writes), and refuses, deleting nothing, a folder without a
+  manifest, or a run folder that also holds files recblocks did not write or whose listed
+  files were changed since. Paths are resolved (``~``, ``..``, symlinks) before any check.
+- The writer holds an exclusive lock on the folder (:class:`DirectoryLock`) until
+  :meth:`RunDir.finish` / :meth:`RunDir.fail` (or the end of a ``with`` block, or the end of
+  the process); a second writer refuses at once, naming the process.
+- Every file is written atomically (temporary file in the folder, ``fsync``, rename) and is
+  listed in the manifest before its first byte is written; the status ``complete`` is
+  written last.
+- ``RunDir.open(path)`` (evaluate, predict, ``Model.fit`` reading back) refuses a run that is
+  locked, unfinished (killed, crashed, failed, no manifest) or whose files changed since it
+  finished, unless ``allow_unfinished=True`` (``--allow-unfinished``), which only warns.
+- Reading a damaged file (truncated weights, invalid YAML, corrupt JSON, garbage optimizer
+  state) raises a one-line :class:`DataError` naming the file.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import logging
 import os
-import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +46,29 @@ import torch
 import yaml
 from torch import nn
 
-from recblocks.core.errors import DataError
+from recblocks.core.errors import DataError, RecBlocksError
+from recblocks.core.files import (TEMP_PATTERN, atomic_write, atomic_write_text, file_access_error, make_dirs,
+                                  path_kind, resolve_path)
+from recblocks.features.preprocess import Preprocessor
 from recblocks.training.checkpoint import load_state_dict, save_state_dict
-from recblocks.training.errors import RunDirExistsError
+from recblocks.training.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
+from recblocks.training.manifest import MANIFEST, FileEntry, RunManifest, now, read_manifest, write_manifest
+from recblocks.training.run_files import (
+    first_line,
+    jsonable,
+    load_optimizer_file,
+    read_config_file,
+    read_json_lines,
+    read_json_object,
+    read_preprocessor_file,
+    read_text,
+    torch_save,
+)
+from recblocks.training.run_lock import DirectoryLock
 
-__all__ = ["RunDir", "RUN_FILES"]
+__all__ = ["RunDir", "RUN_FILES", "MANIFEST", "jsonable"]
+
+log = logging.getLogger("recblocks")
 
 CONFIG = "config.yaml"
 PREPROCESS = "preprocess.json"
@@ -37,86 +76,132 @@ WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
 EPOCHS = "epochs.jsonl"
 METRICS = "metrics.json"
-#: The files a run directory may hold.
+#: The files a training run writes (besides its manifest ``run.json``).
 RUN_FILES = (CONFIG, PREPROCESS, WEIGHTS, OPTIMIZER, EPOCHS, METRICS)
+_FORCE = "pass --allow-unfinished (allow_unfinished=True) to use it anyway"
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: NaN/inf -> None, numpy/torch values -> Python, tuples -> lists."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, int):
-        return int(value)
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return jsonable(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    return value
+def _preview(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _forceable(kind: type[RecBlocksError], where: str, reason: str, expected: str, got: str) -> RecBlocksError:
+    """An error whose message ends with the --allow-unfinished hint; ``reason`` is kept for the warning."""
+    error = kind(where, f"{reason}; {_FORCE}", expected, got)
+    error.reason = reason  # type: ignore[attr-defined]
+    return error
 
 
 class RunDir:
     """A run directory (see module docstring).
 
-    ``RunDir(path)`` creates it; an existing non-empty directory raises
-    :class:`RunDirExistsError` unless ``overwrite=True``, which empties it first. As a guard
-    against typos, ``overwrite`` only empties a directory that already holds a run file.
-    ``RunDir.open(path)`` opens an existing run for evaluation or prediction.
+    ``RunDir(path)`` creates it for writing (lock + manifest ``running``); use it as a context
+    manager, or call :meth:`finish` / :meth:`fail`, to record the outcome. ``RunDir.open(path)``
+    opens a finished run for reading.
+
+    Args:
+        path: the folder (created with its parents when missing).
+        overwrite: replace a recognised recblocks run there (see module docstring).
+        config: written to ``config.yaml`` at once when given.
+        command: recorded in the manifest as what wrote the run.
 
     Example:
         >>> import tempfile
-        >>> run = RunDir(tempfile.mkdtemp() + "/run", config={"train": {"epochs": 1}})
-        >>> run.read_config()
+        >>> with RunDir(tempfile.mkdtemp() + "/run", config={"train": {"epochs": 1}}) as run:
+        ...     run.write_metrics({"best_epoch": 1})
+        >>> RunDir.open(run.path).read_config()
         {'train': {'epochs': 1}}
     """
 
     def __init__(self, path: str | os.PathLike[str], *, overwrite: bool = False,
-                 config: Mapping[str, Any] | Any | None = None) -> None:
-        root = Path(path)
-        if root.exists() and not root.is_dir():
-            raise RunDirExistsError(str(root), "the run directory path is a file", "a directory", "a file")
-        if root.is_dir():
-            entries = sorted(p.name for p in root.iterdir())
-            if entries and not overwrite:
-                raise RunDirExistsError(str(root), "the run directory is not empty; pass --overwrite "
-                                        "(overwrite=True) to replace it", "an empty or new directory",
-                                        ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else ""))
-            if entries and not set(entries) & set(RUN_FILES):
-                raise RunDirExistsError(str(root), "refusing to empty a directory that holds no run files; "
-                                        "remove it yourself or choose another path",
-                                        f"a run directory (with one of {list(RUN_FILES)})", ", ".join(entries[:5]))
-            for child in root.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-        root.mkdir(parents=True, exist_ok=True)
-        self.path = root
+                 config: Mapping[str, Any] | Any | None = None, command: str = "python") -> None:
+        self._given = str(path)
+        self.path = resolve_path(path)
+        self.unfinished: str | None = None
+        self._manifest: RunManifest | None = None
+        if path_kind(self.path) == "file":
+            raise RunDirExistsError(self._where(), "the run directory path is a file", "a folder or nothing there",
+                                    f"the file {self.path}")
+        make_dirs(self.path)
+        self._lock = DirectoryLock(self.path)
+        if not self._lock.acquire(exclusive=True):
+            raise self._locked(writing=True)
+        try:
+            self._clear(overwrite)
+            self._manifest = RunManifest(command=command)
+            write_manifest(self.manifest_path, self._manifest)
+        except BaseException:
+            self._lock.release()
+            raise
         if config is not None:
             self.write_config(config)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> "RunDir":
-        """An existing run directory (nothing is created or emptied)."""
-        root = Path(path)
-        if not root.is_dir():
-            raise DataError(str(root), "run directory not found", "a directory written by training", "nothing")
+    def open(cls, path: str | os.PathLike[str], *, allow_unfinished: bool = False,
+             warn: Callable[[str], None] | None = None) -> "RunDir":
+        """An existing run for reading (shared lock held until :meth:`close` / the ``with`` block ends).
+
+        Raises:
+            DataError: no folder there, a file instead, a corrupt manifest, a run file changed
+                since the run finished (unless ``allow_unfinished``).
+            RunLockedError: a training is writing it (unless ``allow_unfinished``).
+            UnfinishedRunError: killed, crashed, failed or without manifest (unless ``allow_unfinished``;
+                then ``warn`` - default: a log warning - is told why and :attr:`unfinished` says it).
+        """
         run = cls.__new__(cls)
-        run.path = root
+        run._given, run.path, run._manifest, run.unfinished = str(path), resolve_path(path), None, None
+        kind = path_kind(run.path)
+        if kind == "missing":
+            raise DataError(run._where(), "run directory not found", "a folder written by recblocks train", "nothing")
+        if kind == "file":
+            raise DataError(run._where(), "the run directory path is a file, not a folder",
+                            "a folder written by recblocks train", f"the file {run.path}")
+        run._lock = DirectoryLock(run.path)
+        free = run._lock.acquire(exclusive=False)
+        problem = run._problem(free)
+        if problem is not None:
+            if not allow_unfinished:
+                run._lock.release()
+                raise problem
+            run.unfinished = getattr(problem, "reason", str(problem))
+            (warn or log.warning)(f"{problem.where}: using the run anyway (--allow-unfinished): {run.unfinished}")
         return run
+
+    # -- life cycle -------------------------------------------------------------------------
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self._manifest is None:
+            self.close()
+        elif exc is None:
+            self.finish()
+        else:
+            self.fail(exc)
+
+    def finish(self) -> None:
+        """Mark the run ``complete`` (written last, durably) and release the lock."""
+        if self._manifest is not None and self._lock.held:
+            self._manifest.status, self._manifest.error, self._manifest.finished = "complete", None, now()
+            write_manifest(self.manifest_path, self._manifest)
+        self.close()
+
+    def fail(self, exc: BaseException | str) -> None:
+        """Mark the run ``failed`` with the error's first line and release the lock (never raises:
+        the caller is already handling an error)."""
+        if self._manifest is not None and self._lock.held:
+            line = exc if isinstance(exc, str) else f"{type(exc).__name__}: {first_line(exc)}"
+            self._manifest.status, self._manifest.error, self._manifest.finished = "failed", line[:500], now()
+            try:
+                write_manifest(self.manifest_path, self._manifest)
+            except (RecBlocksError, OSError) as error:
+                log.warning("%s: could not mark the run failed (%s)", self.path, error)
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock without changing the manifest."""
+        self._lock.release()
 
     def __repr__(self) -> str:
         return f"RunDir('{self.path}')"
@@ -124,7 +209,117 @@ class RunDir:
     def __fspath__(self) -> str:
         return str(self.path)
 
-    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> RunManifest | None:
+        """The manifest as written by this object, or as read from ``run.json`` (None without one)."""
+        if self._manifest is not None:
+            return self._manifest
+        try:
+            return read_manifest(self.manifest_path)
+        except DataError:
+            return None
+
+    # -- checks -----------------------------------------------------------------------------
+    def _where(self) -> str:
+        return self._given if Path(self._given) == self.path else f"{self._given} (= {self.path})"
+
+    def _clear(self, overwrite: bool) -> None:
+        """Empty the folder for a new run as the module docstring allows, or refuse."""
+        try:
+            entries = sorted(os.listdir(self.path))
+        except OSError as exc:
+            raise file_access_error(exc, self.path, "list the run directory") from None
+        if not entries:
+            return
+        try:
+            manifest, broken = read_manifest(self.manifest_path), None
+        except DataError as exc:
+            manifest, broken = None, exc
+        if not overwrite:
+            problem = (f"the folder holds a recblocks run (status {manifest.status}); pass --overwrite "
+                       "(overwrite=True) to replace it" if manifest is not None else
+                       "the folder is not empty and holds no recblocks run; recblocks writes only into a new or "
+                       "empty folder (--overwrite replaces only a recblocks run)")
+            raise RunDirExistsError(self._where(), problem, "a new or empty folder", _preview(entries))
+        if manifest is None:
+            why = f"its run.json is unreadable ({broken.problem})" if broken else "it has no run.json"
+            raise RunDirExistsError(self._where(), f"--overwrite replaces only a recblocks run and {why}, so "
+                                    "recblocks did not write these files; it deletes nothing: move them away or "
+                                    "choose another folder", "a folder written by recblocks train", _preview(entries))
+        listed = set(manifest.files)
+        temps = [e for e in entries if (m := TEMP_PATTERN.match(e)) and m["target"] in listed | {MANIFEST}]
+        foreign = [e for e in entries if e not in listed and e != MANIFEST and e not in temps]
+        if foreign:
+            raise RunDirExistsError(self._where(), "the run directory also holds files recblocks did not write; "
+                                    "--overwrite deletes nothing it did not write: move them away or choose "
+                                    "another folder", "only the files its run.json lists", _preview(foreign))
+        ours = [e for e in entries if e in listed]
+        changed = [f"{name} ({problem})" for name in ours
+                   if (problem := manifest.files[name].mismatch(self.path / name))
+                   and problem != "was being written when the run stopped"]
+        if changed:
+            raise RunDirExistsError(self._where(), "files of the run changed since recblocks wrote them, so they "
+                                    "may be yours now; --overwrite deletes nothing: move them away or choose "
+                                    "another folder", "the files as the run wrote them", _preview(changed))
+        for name in [*ours, *temps]:
+            try:
+                (self.path / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise file_access_error(exc, self.path / name, "delete the old run file") from None
+
+    def _locked(self, writing: bool) -> RunLockedError:
+        """The error for a lock held by someone else, naming the writer when the manifest does."""
+        try:
+            manifest = read_manifest(self.manifest_path)
+        except DataError:
+            manifest = None
+        if manifest is not None and manifest.status == "running":
+            holder = manifest.writer_text() + (" - this process" if manifest.pid == os.getpid() else "")
+            reason = f"the run directory is being written by {holder}"
+        else:
+            reason = "the run directory is locked by another recblocks process (reading or writing it)"
+        if writing:
+            return RunLockedError(self._where(), f"{reason}; wait for it to finish or choose another folder",
+                                  "a run directory no other process holds", "a held lock")
+        return _forceable(RunLockedError, self._where(), reason, "a finished run", "a run still being written")
+
+    def _problem(self, free: bool) -> RecBlocksError | None:
+        """Why the run cannot be used as it is (an error with a ``reason``), or None for a complete,
+        intact run."""
+        try:
+            manifest = read_manifest(self.manifest_path)
+        except DataError as exc:
+            return _forceable(DataError, exc.where, exc.problem, exc.expected, exc.got)
+        if not free:
+            return self._locked(writing=False)
+        where, expected = self._where(), "a run whose run.json says complete"
+        if manifest is None:
+            return _forceable(UnfinishedRunError, where, "not a finished recblocks run: it has no run manifest "
+                              "(run.json), so its training never finished or another program wrote it",
+                              expected, "no run.json")
+        if manifest.status == "running":
+            return _forceable(UnfinishedRunError, where, "the run is unfinished: its manifest still says running but "
+                              "no process holds its lock, so the training was killed, crashed or never marked finished; it was "
+                              "written by "
+                              f"{manifest.writer_text()}", expected, "status running")
+        if manifest.status == "failed":
+            return _forceable(UnfinishedRunError, where, f"the run is unfinished: its training failed "
+                              f"({manifest.error})", expected, "status failed")
+        for name, entry in manifest.files.items():
+            problem = entry.mismatch(self.path / name) if "/" not in name and name not in (".", "..") else "bad name"
+            if problem is not None:
+                what = "is missing" if problem == "missing" else "changed after the run finished"
+                return _forceable(DataError, str(self.path / name), f"the run file {what}",
+                                  "the file as the run's manifest records it", problem)
+        return None
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
     @property
     def config_path(self) -> Path:
         return self.path / CONFIG
@@ -154,19 +349,70 @@ class RunDir:
             raise DataError(str(path), f"{what} not found in the run directory", f"{path.name}", "nothing")
         return path
 
-    # -- config -----------------------------------------------------------------------------
+    # -- writing ----------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self, name: str, writer: str) -> Iterator[Path]:
+        """List ``name`` as being written, let the caller write it atomically, then record it."""
+        if self._manifest is None or not self._lock.held:
+            raise RuntimeError(f"{self!r} is not open for writing (created by RunDir.open, or finished)")
+        self._manifest.files[name] = FileEntry(writer=writer)
+        write_manifest(self.manifest_path, self._manifest, durable=False)
+        yield self.path / name
+        self._manifest.files[name] = FileEntry.of(self.path / name, writer)
+        write_manifest(self.manifest_path, self._manifest, durable=False)
+
+    def _write_text(self, name: str, text: str, writer: str) -> Path:
+        with self._writing(name, writer) as path:
+            atomic_write_text(path, text)
+        return path
+
     def write_config(self, config: Mapping[str, Any] | Any) -> None:
         """Write the resolved config (a mapping or a pydantic model) as YAML."""
-        data = jsonable(config)
-        _write_text(self.config_path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        text = yaml.safe_dump(jsonable(config), sort_keys=False, allow_unicode=True)
+        self._write_text(CONFIG, text, "RunDir.write_config")
 
-    def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load(self._need(self.config_path, "config.yaml").read_text(encoding="utf-8")) or {}
+    def write_preprocessor(self, preprocessor: Preprocessor) -> Path:
+        """Write a fitted preprocessor's state to ``preprocess.json``."""
+        text = json.dumps(preprocessor.state_dict(), ensure_ascii=False)
+        return self._write_text(PREPROCESS, text, "RunDir.write_preprocessor")
 
-    # -- weights ----------------------------------------------------------------------------
     def save_weights(self, state: nn.Module | Mapping[str, torch.Tensor]) -> Path:
         """Write a module's (or a state dict's) weights to ``model.safetensors``."""
-        return save_state_dict(self.weights_path, state)
+        with self._writing(WEIGHTS, "RunDir.save_weights") as path:
+            save_state_dict(path, state)
+        return path
+
+    def save_optimizer(self, optimizer: Any) -> Path:
+        """``torch.save`` of ``optimizer.state_dict()`` to ``optimizer.pt``."""
+        state = optimizer.state_dict()
+        with self._writing(OPTIMIZER, "RunDir.save_optimizer") as path:
+            atomic_write(path, lambda tmp: torch_save(state, tmp))
+        return path
+
+    def append_epoch(self, record: Mapping[str, Any]) -> None:
+        """Add one JSON line to ``epochs.jsonl`` (the file is rewritten atomically)."""
+        old = read_text(self.epochs_path) if EPOCHS in self._own_files() else ""
+        self._write_text(EPOCHS, old + json.dumps(jsonable(record)) + "\n", "RunDir.append_epoch")
+
+    def write_metrics(self, metrics: Mapping[str, Any], merge: bool = True) -> None:
+        """Write ``metrics.json``; with ``merge`` the top-level keys update what this run wrote
+        there before (training writes ``best_epoch``/``valid``, the caller adds ``test``/``data``)."""
+        data = self.read_metrics() if merge and METRICS in self._own_files() else {}
+        data.update(jsonable(metrics))
+        self._write_text(METRICS, json.dumps(data, indent=2) + "\n", "RunDir.write_metrics")
+
+    def _own_files(self) -> set[str]:
+        return set(self._manifest.files) if self._manifest is not None else set()
+
+    # -- reading ----------------------------------------------------------------------------
+    def read_config(self) -> dict[str, Any]:
+        """The run's config (a mapping); DataError naming ``config.yaml`` when it is not one."""
+        return read_config_file(self._need(self.config_path, "config.yaml"))
+
+    def read_preprocessor(self) -> Preprocessor:
+        """The fitted preprocessor of ``preprocess.json``; DataError naming the file when it is
+        missing, not JSON, or not a preprocessing state."""
+        return read_preprocessor_file(self._need(self.preprocess_path, "preprocess.json (the fitted preprocessing)"))
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
         """The saved weights as a state dict (CPU tensors)."""
@@ -180,44 +426,19 @@ class RunDir:
         except RuntimeError as exc:
             own = set(model.state_dict())
             missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
-            detail = f"missing {missing[:5]}, unexpected {unexpected[:5]}" if (missing or unexpected) else str(exc)
+            detail = f"missing {missing[:5]}, unexpected {unexpected[:5]}" if (missing or unexpected) else first_line(exc)
             raise DataError(str(self.weights_path), "the saved weights do not fit this model",
                             "the state dict of the same model config", detail) from None
         return model
 
-    def save_optimizer(self, optimizer: Any) -> Path:
-        """``torch.save`` of ``optimizer.state_dict()`` to ``optimizer.pt``."""
-        tmp = self.optimizer_path.with_name(OPTIMIZER + ".tmp")
-        torch.save(optimizer.state_dict(), tmp)
-        os.replace(tmp, self.optimizer_path)
-        return self.optimizer_path
-
     def load_optimizer(self, optimizer: Any) -> Any:
         """Load ``optimizer.pt`` into ``optimizer`` (anything with ``load_state_dict``)."""
-        state = torch.load(self._need(self.optimizer_path, "optimizer state"), weights_only=True)
-        optimizer.load_state_dict(state)
-        return optimizer
-
-    # -- metrics ----------------------------------------------------------------------------
-    def append_epoch(self, record: Mapping[str, Any]) -> None:
-        """Append one JSON line to ``epochs.jsonl``."""
-        with self.epochs_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(jsonable(record)) + "\n")
+        return load_optimizer_file(self._need(self.optimizer_path, "optimizer state"), optimizer)
 
     def read_epochs(self) -> list[dict[str, Any]]:
-        if not self.epochs_path.is_file():
-            return []
-        lines = self.epochs_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def write_metrics(self, metrics: Mapping[str, Any], merge: bool = True) -> None:
-        """Write ``metrics.json``; with ``merge`` the top-level keys update the existing file
-        (so training writes ``best_epoch``/``valid`` and the caller adds ``test``/``data``)."""
-        data = self.read_metrics() if merge else {}
-        data.update(jsonable(metrics))
-        _write_text(self.metrics_path, json.dumps(data, indent=2) + "\n")
+        """The per-epoch records of ``epochs.jsonl`` ([] without the file)."""
+        return read_json_lines(self.epochs_path) if self.epochs_path.is_file() else []
 
     def read_metrics(self) -> dict[str, Any]:
-        if not self.metrics_path.is_file():
-            return {}
-        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+        """The summary of ``metrics.json`` ({} without the file)."""
+        return read_json_object(self.metrics_path) if self.metrics_path.is_file() else {}
