@@ -162,10 +162,11 @@ def test_really_read_only_output_folder(hostile: Any, runs: Any) -> None:
         locked.chmod(0o700)
 
 
-def test_the_run_folder_is_created_only_after_the_config_is_valid(hostile: Any) -> None:
+def test_the_run_folder_is_created_only_after_the_config_is_valid(hostile: Any, runs: Any) -> None:
     config = hostile.write_config(hostile.config(lambda c: c["train"].update(epoch=2)), "cfg.yaml")
+    before = runs.checksums(hostile.root)
     hostile.expect_error(hostile.cli(["train", str(config), "--output", "new/run"]), "ConfigError", "train.epoch")
-    assert not (hostile.root / "new").exists()
+    assert not (hostile.root / "new").exists() and runs.checksums(hostile.root) == before
 
 
 # -- train: --overwrite of a real run ------------------------------------------------------------------

@@ -28,6 +28,11 @@ from recblocks.training import RunDir, RunLockedError, TrainConfig, UnfinishedRu
 from recblocks.training.experiment import evaluate_run, predict_run
 
 
+def _outside(sums: dict[str, str], folder: str) -> dict[str, str]:
+    """Checksums of the files outside ``folder`` (the run a case lets recblocks write)."""
+    return {k: v for k, v in sums.items() if not k.startswith(folder + "/")}
+
+
 def _manifest(run: Path) -> dict[str, Any]:
     return json.loads((run / "run.json").read_text())
 
@@ -138,7 +143,9 @@ def test_a_crash_during_training_marks_the_run_failed(hostile: Any, runs: Any, m
 
     monkeypatch.setattr(Trainer, "evaluate", crash)
     config = hostile.write_config(hostile.config(), "cfg.yaml")
+    before = runs.checksums(hostile.root)
     result = hostile.cli(["train", str(config), "--output", "crashed"])
+    assert _outside(runs.checksums(hostile.root), "crashed") == before
     assert result.exit_code == 1 and "internal error (RuntimeError)" in result.output and "--debug" in result.output
     assert "Traceback" not in result.output
     manifest = _manifest(hostile.root / "crashed")
@@ -286,8 +293,10 @@ def test_preprocess_json_of_other_features(hostile: Any, runs: Any, run: Path) -
 def test_missing_preprocess_json_when_forced(hostile: Any, runs: Any, run: Path) -> None:
     (run / "preprocess.json").unlink()
     data = hostile.root / "score.parquet"
+    before = runs.checksums(hostile.root)
     hostile.expect_error(hostile.cli(["evaluate", str(run), "--data", str(data), "--allow-unfinished"]),
                          "DataError", "preprocess.json", "not found in the run directory")
+    assert runs.checksums(hostile.root) == before
 
 
 MANIFESTS = [
@@ -324,20 +333,24 @@ OPTIMIZER = [
 
 
 @pytest.mark.parametrize("name,content,problem", OPTIMIZER, ids=[o[0] for o in OPTIMIZER])
-def test_damaged_optimizer_state(hostile: Any, run: Path, fake_model: Any, name: str, content: bytes,
+def test_damaged_optimizer_state(runs: Any, run: Path, fake_model: Any, name: str, content: bytes,
                                  problem: str) -> None:
     (run / "optimizer.pt").write_bytes(content)
+    before = runs.checksums(run)
     opened = RunDir.open(run, allow_unfinished=True, warn=lambda message: None)
     with pytest.raises(DataError, match=problem) as info:
         opened.load_optimizer(build_optimizer(fake_model, TrainConfig()))
     assert "optimizer.pt" in str(info.value) and "\n" not in str(info.value)
+    assert runs.checksums(run) == before
 
 
-def test_optimizer_state_of_another_model(hostile: Any, run: Path, fake_model: Any) -> None:
+def test_optimizer_state_of_another_model(runs: Any, run: Path, fake_model: Any) -> None:
     torch.save({"state": {}, "param_groups": [{"params": [0, 1, 2, 3, 4, 5, 6, 7]}]}, run / "optimizer.pt")
+    before = runs.checksums(run)
     opened = RunDir.open(run, allow_unfinished=True, warn=lambda message: None)
     with pytest.raises(DataError, match="does not fit this optimizer"):
         opened.load_optimizer(build_optimizer(fake_model, TrainConfig()))
+    assert runs.checksums(run) == before
 
 
 @pytest.fixture()
@@ -386,8 +399,10 @@ def test_disk_full_while_saving_weights_leaves_a_failed_run_and_no_partial_file(
 
     monkeypatch.setattr(checkpoint, "save_file", full)
     config = hostile.write_config(hostile.config(), "cfg.yaml")
+    before = runs.checksums(hostile.root)
     hostile.expect_error(hostile.cli(["train", str(config), "--output", "run"]), "FileAccessError",
                          "model.safetensors", "no space left on the device")
+    assert _outside(runs.checksums(hostile.root), "run") == before
     run = hostile.root / "run"
     assert not (run / "model.safetensors").exists()
     assert [p.name for p in run.iterdir() if p.name.endswith(".tmp")] == []
@@ -444,8 +459,10 @@ def test_permission_denied_reading_the_data(hostile: Any, runs: Any, run: Path,
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
     monkeypatch.setattr(pq, "read_schema", denied)
+    before = runs.checksums(hostile.root)
     hostile.expect_error(hostile.cli(["evaluate", str(run), "--data", str(hostile.root / "score.parquet")]),
                          "DataError", "score.parquet", "Permission denied")
+    assert runs.checksums(hostile.root) == before
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")

@@ -1,4 +1,4 @@
-"""Errors, registry, typed params and static shapes: the base every other package builds on."""
+"""Errors, registry, typed params, static shapes and safe file writes: the base every other package builds on."""
 
 from recblocks.core.errors import (
     ConfigError,
@@ -9,6 +9,7 @@ from recblocks.core.errors import (
     did_you_mean,
     format_message,
 )
+from recblocks.core.files import FileAccessError, atomic_write, resolve_path
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.core.registry import COMPONENTS, Registry, RegistryEntry
 from recblocks.core.shapes import META_BATCH, Spec, TensorSpec, describe_spec, spec_from_value, spec_to_meta
@@ -17,6 +18,7 @@ __all__ = [
     "COMPONENTS",
     "ConfigError",
     "DataError",
+    "FileAccessError",
     "META_BATCH",
     "Params",
     "RecBlocksError",
@@ -26,11 +28,13 @@ __all__ = [
     "ShapeError",
     "Spec",
     "TensorSpec",
+    "atomic_write",
     "describe_spec",
     "did_you_mean",
     "format_message",
     "join_path",
     "parse_params",
+    "resolve_path",
     "spec_from_value",
     "spec_to_meta",
 ]

@@ -1,6 +1,7 @@
 """Files on disk: resolved paths, atomic writes, and OS errors as one-line recblocks errors.
 
-Every file recblocks writes goes through :func:`atomic_write`: the content is written to a
+Every file of a run directory and every prediction output goes through :func:`atomic_write`:
+the content is written to a
 temporary file in the same folder (``.<name>.<8 hex>.tmp``), flushed to disk with ``fsync``
 when ``durable``, and renamed over the target with :func:`os.replace`, so a reader (or a
 crash) sees either the old file or the whole new one, never a truncated one. On any error
@@ -9,8 +10,8 @@ naming the path and the problem in words ("no space left on the device", "permis
 denied", "a file is in the way: ..."), never an OS traceback.
 
 Paths are compared only after :func:`resolve_path` (``~`` expanded, ``..`` and symlinks
-resolved), so ``x/missing/..``, a symlink to another folder, or ``runs/..`` are checked as
-the folder they really name.
+resolved, names over 255 bytes or paths over 4095 refused), so ``x/missing/..``, a symlink
+to another folder, or ``runs/..`` are checked as the folder they really name.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 naming the path and why) an output that:
 
 - is an existing folder;
-- is one of the ``--data`` files, or lies in an input folder, or matches an input glob;
+- is one of the ``--data`` files (also through a symlink, ``..`` or a hard link), or lies in
+  an input folder, or matches an input glob;
 - lies inside the run directory being used, or inside any other recblocks run directory
   (a folder with a recblocks ``run.json``): weights, ``preprocess.json``, the config...;
 - has an extension other than ``.parquet``, ``.csv`` or ``.tsv`` (case-insensitive);
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +71,14 @@ def _inputs(sources: Sequence[DataSource]) -> tuple[list[Path], list[Path], list
     return files, folders, globs
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (hard links, case-insensitive file systems)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def check_prediction_output(output: str | Path, sources: Sequence[DataSource], run_dir: Path,
                             overwrite: bool = False, where: str = "--output") -> Path:
     """The resolved output path, or :class:`OutputPathError` (see module docstring)."""
@@ -79,7 +89,7 @@ def check_prediction_output(output: str | Path, sources: Sequence[DataSource], r
         raise OutputPathError(label, "the output is an existing folder", "a file path such as "
                               f"{Path(str(output)) / 'scores.parquet'}", "a folder")
     files, folders, globs = _inputs(sources)
-    if path in files:
+    if path in files or (kind == "file" and any(_same_file(path, f) for f in files)):
         raise OutputPathError(label, "the output is an input of this prediction; it would be overwritten",
                               "a path that is not one of the --data files", "the input file")
     for folder in folders:
