@@ -205,3 +205,10 @@ def runs(run_template: Path) -> Any:
         return destination
 
     return SimpleNamespace(template=run_template, copy=copy, checksums=checksums, small_table=small_table, BASE=BASE)
+
+
+# -- generated files (test_generated_files.py) -------------------------------------------------
+@pytest.fixture()
+def file_checksums() -> Callable[[Path], dict[str, str]]:
+    """:func:`checksums` (relative path -> SHA-256 of every file under a folder)."""
+    return checksums

@@ -211,16 +211,17 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
 @click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="PATH",
+@click.option("--plot", "plot_path", metavar="PATH",
               help="Also draw the model graph to PATH: .png, .svg or .mmd (Mermaid text).")
+@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH.")
 @_handle_errors
-def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None) -> None:
+def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None, overwrite: bool) -> None:
     """Check CONFIG without training and print the execution plan."""
     from recblocks.blocks.backbone.diagram import check_plot_path, plot_model
     from recblocks.training.experiment import plan_rows
 
     if plot_path:
-        check_plot_path(plot_path)  # fail before building the model
+        check_plot_path(plot_path, overwrite)  # fail before building the model
     raw = _load(config, False, overrides)
     model, rows, note = plan_rows(raw, fit_data=not no_data)
     widths = {"block": max(18, *(len(r["block"]) + len(r["scope"]) + 1 for r in rows)),
@@ -235,7 +236,7 @@ def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: 
     total = sum(p.numel() for p in model.parameters())
     click.echo(f"\nconfig OK: {len(rows)} steps, {total:,} parameters ({note})")
     if plot_path:
-        written = plot_model(model, plot_path)
+        written = plot_model(model, plot_path, overwrite)
         click.echo(f"model graph written to {written}")
 
 
@@ -273,8 +274,9 @@ def prepare() -> None:
 @click.option("--label", default="easyrec", show_default=True, help="'easyrec' (4-5 -> 1, 1-2 -> 0, 3 dropped) or 'threshold:N'.")
 @click.option("--split", type=click.Choice(["none", "random", "temporal"]), default="none", show_default=True)
 @click.option("--seed", default=2024, show_default=True, type=int)
+@click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
 @_handle_errors
-def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int) -> None:
+def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int, overwrite: bool) -> None:
     """Read MovieLens in GroupLens layout into EasyRec's columns."""
     from recblocks.datasets.movielens import prepare_movielens
 
@@ -287,7 +289,8 @@ def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed
             raise ConfigError("--label", "the threshold is not an integer", "threshold:N with an integer rating N, "
                               "e.g. threshold:4", repr(label[:40]))
         label_spec = {"threshold": int(value)}
-    info = prepare_movielens(source, output, label=label_spec, split=None if split == "none" else split, seed=seed)
+    info = prepare_movielens(source, output, label=label_spec, split=None if split == "none" else split, seed=seed,
+                             overwrite=overwrite)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

@@ -24,13 +24,15 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from recblocks.core.errors import DataError, RecBlocksError
+from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 
 __all__ = [
     "FileAccessError",
+    "OutputPathError",
     "TEMP_PATTERN",
     "atomic_write",
     "atomic_write_text",
+    "check_output_file",
     "describe_os_error",
     "file_access_error",
     "file_in_the_way",
@@ -70,6 +72,11 @@ _ERRNO_IN_TEXT = re.compile(r"(?:\[errno |errno |os error )(\d+)", re.IGNORECASE
 
 class FileAccessError(DataError):
     """An OS error reading or writing a named path: permission, space, a file in the way..."""
+
+
+class OutputPathError(ConfigError):
+    """An output path is refused: it is an input, a run file, a folder, a file recblocks did not
+    write, or has an unknown extension."""
 
 
 def os_error_from(exc: BaseException) -> OSError | None:
@@ -247,3 +254,27 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_output_file(output: str | os.PathLike[str], *, is_own: Callable[[Path], bool], overwrite: bool,
+                      what: str, where: str = "--output") -> Path:
+    """The resolved path of a file recblocks is about to write (a plot, a prepared dataset...).
+
+    Refused with :class:`OutputPathError`: an existing folder; an existing file unless
+    ``overwrite`` is given *and* ``is_own(path)`` says recblocks wrote it (each writer marks its
+    files: Parquet metadata, a PNG/SVG creator field, a comment line). ``what`` names the output
+    in messages ("the model graph", "the dataset").
+    """
+    path = resolve_path(output)
+    label = f"{where} {output}" if Path(os.fspath(output)) == path else f"{where} {output} (= {path})"
+    kind = path_kind(path)
+    if kind == "folder":
+        raise OutputPathError(_short(label), f"{what} would replace an existing folder", "a file path", "a folder")
+    if kind == "file":
+        if not is_own(path):
+            raise OutputPathError(_short(label), f"refusing to overwrite a file recblocks did not write with {what}",
+                                  "a new path", "an existing file")
+        if not overwrite:
+            raise OutputPathError(_short(label), f"the file exists (recblocks' own earlier {what}); pass "
+                                  "--overwrite (overwrite=True) to replace it", "a new path", "an existing file")
+    return path

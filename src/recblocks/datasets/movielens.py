@@ -12,6 +12,7 @@ Label protocols: ``"easyrec"`` (rating 4-5 -> 1, 1-2 -> 0, rating 3 dropped) or
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.files import atomic_write, check_output_file, make_dirs
 from recblocks.datasets.splits import random_split, temporal_split
 
-__all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "detect_layout", "load_movielens", "apply_label", "prepare_movielens"]
+__all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "DATASET_KEY", "detect_layout", "load_movielens", "apply_label",
+           "prepare_movielens", "is_prepared_file"]
+
+#: Parquet schema metadata key marking a file written by :func:`prepare_movielens`.
+DATASET_KEY = b"recblocks.dataset"
 
 #: Genre flag order of ML-100K ``u.item``.
 GENRES_100K = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -157,6 +163,14 @@ def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "eas
     return apply_label(table, label).select(list(OUTPUT_COLUMNS))
 
 
+def is_prepared_file(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file :func:`prepare_movielens` wrote (see :data:`DATASET_KEY`)."""
+    try:
+        return DATASET_KEY in (pq.read_schema(path).metadata or {})
+    except (pa.ArrowException, OSError, ValueError):
+        return False
+
+
 def prepare_movielens(
     source_dir: str | Path,
     output_path: str | Path,
@@ -164,8 +178,14 @@ def prepare_movielens(
     split: str | None = None,
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
+
+    Every output is checked before the source is read: an existing file is replaced only when
+    this function wrote it (its Parquet metadata carries :data:`DATASET_KEY`) and ``overwrite``
+    is set; anything else is an OutputPathError. Files are written through a temporary file
+    renamed into place; other files in the output folder are never touched.
 
     Args:
         source_dir: a GroupLens ML-100K or ML-1M directory.
@@ -174,28 +194,33 @@ def prepare_movielens(
         split: ``None``, ``"random"`` (seeded) or ``"temporal"`` (by ``timestamp``).
         seed: seed of the random split.
         fractions: train/valid/test fractions (three values summing to 1).
+        overwrite: replace files an earlier call wrote.
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
     """
-    table = load_movielens(source_dir, label)
-    output = Path(output_path)
-    if split is None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, output)
-        return {"all": output}
-    if len(fractions) != 3:
-        raise ConfigError("fractions", "three fractions are needed for train/valid/test", 3, len(fractions))
-    if split == "random":
-        parts = random_split(table, fractions, seed)
-    elif split == "temporal":
-        parts = temporal_split(table, fractions, "timestamp")
-    else:
+    if split not in (None, "random", "temporal"):
         raise ConfigError("split", "unknown split", "None, 'random' or 'temporal'", repr(split),
                           choices=["random", "temporal"])
-    output.mkdir(parents=True, exist_ok=True)
+    if split is not None and len(fractions) != 3:
+        raise ConfigError("fractions", "three fractions are needed for train/valid/test", 3, len(fractions))
+    output = Path(output_path)
+    names = ["all"] if split is None else ["train", "valid", "test"]
+    targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
+                                       is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
+               for name in names}
+    table = load_movielens(source_dir, label)
+    if split is None:
+        parts = [table]
+    elif split == "random":
+        parts = random_split(table, fractions, seed)
+    else:
+        parts = temporal_split(table, fractions, "timestamp")
+    mark = {DATASET_KEY: json.dumps({"source": "movielens", "label": label, "split": split, "seed": seed}).encode()}
     written = {}
-    for name, part in zip(("train", "valid", "test"), parts):
-        written[name] = output / f"{name}.parquet"
-        pq.write_table(part, written[name])
+    for (name, path), part in zip(targets.items(), parts):
+        make_dirs(path.parent)
+        part = part.replace_schema_metadata({**(part.schema.metadata or {}), **mark})
+        atomic_write(path, lambda tmp, part=part: pq.write_table(part, tmp))
+        written[name] = path
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.files import OutputPathError
 
 __all__ = ["RunDirExistsError", "RunLockedError", "UnfinishedRunError", "OutputPathError", "NonFiniteLossError"]
 
@@ -20,10 +21,6 @@ class UnfinishedRunError(DataError):
     """A run directory's training did not finish (killed, crashed, failed, or no manifest);
     ``--allow-unfinished`` (``allow_unfinished=True``) uses it anyway, with a warning."""
 
-
-class OutputPathError(ConfigError):
-    """An output path is refused: it is an input, a run file, a folder, a file recblocks did not
-    write, or has an unknown extension."""
 
 
 class NonFiniteLossError(DataError):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recblocks.core.errors import ConfigError
+from recblocks.core.files import atomic_write, atomic_write_text, check_output_file, make_dirs
 from recblocks.core.shapes import describe_spec
 
 __all__ = [
@@ -291,7 +292,7 @@ def to_mermaid(obj: Any) -> str:
         left, right = shapes.get(node.kind, ('["', '"]'))
         return f"{ids[node.id]}{left}{text}{right}"
 
-    out = ["flowchart TD"]
+    out = ["flowchart TD", f"    %% {PICTURE_MARK}"]
     if graph.title:
         out.insert(0, f"%% {graph.title}")
     for node in graph.nodes.values():
@@ -317,37 +318,59 @@ def to_mermaid(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- files
-def check_plot_path(path: str | Path) -> Path:
-    """Raise ConfigError unless ``path`` ends in .png, .svg or .mmd."""
-    path = Path(path)
-    if path.suffix.lower() not in PICTURE_SUFFIXES:
+#: What marks a picture as drawn by recblocks (PNG ``Software`` text chunk, SVG creator,
+#: a Mermaid comment line): :func:`plot_model` replaces only pictures carrying it.
+PICTURE_MARK = "drawn by recblocks"
+
+
+def check_plot_path(path: str | Path, overwrite: bool = True) -> Path:
+    """The resolved picture path; ConfigError unless it ends in .png, .svg or .mmd, and
+    OutputPathError for a folder or an existing file recblocks did not draw (or, with
+    ``overwrite=False``, any existing file)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in PICTURE_SUFFIXES:
         raise ConfigError(f"plot path '{path}'", "unsupported picture format", " / ".join(PICTURE_SUFFIXES),
-                          repr(path.suffix or "no suffix"))
-    return path
+                          repr(Path(path).suffix or "no suffix"))
+    return check_output_file(path, is_own=is_own_picture, overwrite=overwrite, what="the model graph",
+                             where="plot path")
 
 
-def plot_model(obj: Any, path: str | Path) -> Path:
+def is_own_picture(path: Path) -> bool:
+    """Whether ``path`` is a picture :func:`plot_model` drew (it carries :data:`PICTURE_MARK`)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return False
+    if path.suffix.lower() == ".png":
+        return b"Software\x00" + PICTURE_MARK.encode() in head
+    return PICTURE_MARK.encode() in head
+
+
+def plot_model(obj: Any, path: str | Path, overwrite: bool = True) -> Path:
     """Draw a model/backbone graph to ``path`` and return the file actually written.
 
     ``.mmd`` writes Mermaid text; ``.png`` / ``.svg`` are drawn with matplotlib. When
     matplotlib is not installed, Mermaid text is written to ``path`` with suffix ``.mmd``
-    instead, with a warning.
+    instead, with a warning. An existing file is replaced only when recblocks drew it (and
+    ``overwrite``); anything else there is refused with OutputPathError, nothing written.
+    The file is written through a temporary file renamed into place.
     """
-    path = check_plot_path(path)
+    path = check_plot_path(path, overwrite)
     graph = describe_graph(obj)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     if path.suffix.lower() == ".mmd":
-        path.write_text(to_mermaid(graph), encoding="utf-8")
+        atomic_write_text(path, to_mermaid(graph), durable=False)
         return path
     try:
         from recblocks.blocks.backbone.render import render_graph
     except ImportError:
-        fallback = path.with_suffix(".mmd")
-        fallback.write_text(to_mermaid(graph), encoding="utf-8")
+        fallback = check_plot_path(path.with_suffix(".mmd"), overwrite)
+        atomic_write_text(fallback, to_mermaid(graph), durable=False)
         logger.warning("matplotlib is not installed, so %s was not drawn; wrote Mermaid text to %s instead "
                        "(pip install matplotlib, or paste it into a Mermaid viewer)", path, fallback)
         return fallback
-    render_graph(graph, path)
+    atomic_write(path, lambda tmp: render_graph(graph, tmp, picture_format=path.suffix.lower()[1:]), durable=False)
     return path
 
 

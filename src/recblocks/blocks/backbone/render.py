@@ -23,7 +23,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.textpath import TextPath
 
-from recblocks.blocks.backbone.diagram import GraphNode, ModelGraph, node_lines
+from recblocks.blocks.backbone.diagram import PICTURE_MARK, GraphNode, ModelGraph, node_lines
 
 __all__ = ["Layout", "layered_layout", "render_graph"]
 
@@ -322,7 +322,7 @@ def _label_spot(points: list[tuple[float, float]], size: tuple[float, float],
     return candidates[0]
 
 
-def render_graph(graph: ModelGraph, path: str | Path, dpi: int = 150) -> Path:
+def render_graph(graph: ModelGraph, path: str | Path, dpi: int = 150, picture_format: str | None = None) -> Path:
     """Draw ``graph`` to ``path`` (.png or .svg) and return the path."""
     path = Path(path)
     layout, sizes, boxes = compute_layout(graph)
@@ -380,6 +380,8 @@ def render_graph(graph: ModelGraph, path: str | Path, dpi: int = 150) -> Path:
                     ha="center", va="top", zorder=4)
             y += size * 1.35
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"Date": None} if path.suffix.lower() == ".svg" else None  # reproducible SVG files
-    fig.savefig(path, dpi=dpi, facecolor="white", metadata=metadata)
+    kind = (picture_format or path.suffix.lower().lstrip(".")).lower()
+    # the creator mark lets plot_model recognise its own pictures; no date: reproducible SVG files
+    metadata = {"Date": None, "Creator": PICTURE_MARK} if kind == "svg" else {"Software": PICTURE_MARK}
+    fig.savefig(path, dpi=dpi, facecolor="white", metadata=metadata, format=kind)
     return path
