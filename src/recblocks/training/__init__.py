@@ -7,7 +7,12 @@ from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict, load_state_dict, save_state_dict
 from recblocks.training.config import OPTIMIZER_NAMES, EarlyStoppingConfig, OptimizerConfig, TrainConfig
 from recblocks.training.easyrec import train_config_from_easyrec
-from recblocks.training.errors import NonFiniteLossError, RunDirExistsError
+from recblocks.training.errors import (
+    NonFiniteLossError,
+    NonFiniteScoresError,
+    NonFiniteWeightsError,
+    RunDirExistsError,
+)
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.optimizers import (
     CompositeOptimizer,
@@ -45,6 +50,8 @@ __all__ = [
     "ExponentialDecaySchedule",
     "History",
     "NonFiniteLossError",
+    "NonFiniteScoresError",
+    "NonFiniteWeightsError",
     "OptimizerConfig",
     "RunDir",
     "RunDirExistsError",
