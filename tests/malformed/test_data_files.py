@@ -128,7 +128,7 @@ def test_a_ragged_csv_row_is_named_by_its_line(hostile: Hostile, edit: Any, fiel
     lines[20] = edit(lines[20])
     data = _write_lines(hostile, "ragged.csv", lines)
     _train_checked(hostile, data, "DataError", f"{data}, row 21", f"the row has {fields} fields",
-                   "the header has 5", edit=lambda c: c["data"].update(streaming=streaming))
+                   "the first row has 5", edit=lambda c: c["data"].update(streaming=streaming))
 
 
 def test_an_unterminated_quote_in_predict_data(hostile: Hostile) -> None:

@@ -188,7 +188,7 @@ def _first_line(exc: BaseException) -> str:
 def _bad_csv_row(source: DataSource, path: Path, delimiter: str) -> tuple[int | None, int, int, str] | None:
     """``(row number, expected fields, actual fields, text)`` of the first ragged CSV row, or None.
 
-    A second, single-threaded pass (arrow numbers rows only then); the header is row 1.
+    A second, single-threaded pass (arrow numbers rows only then); row 1 is the file's first line.
     """
     found: list[tuple[int | None, int, int, str]] = []
 
@@ -220,8 +220,8 @@ def _read_error(source: DataSource, path: Path, fmt: str, delimiter: str, exc: B
         if row is not None:
             number, expected, actual, line = row
             where = f"{path}, row {number}" if number is not None else str(path)
-            return DataError(where, f"the row has {actual} fields but the header has {expected} (row numbers "
-                             "count the header as row 1)", f"{expected} fields separated by {delimiter!r}",
+            return DataError(where, f"the row has {actual} fields but the first row has {expected} (row 1 is "
+                             "the file's first line)", f"{expected} fields separated by {delimiter!r}",
                              short_repr(line, 120))
     match = re.match(r"In CSV column #(\d+): (.*)", text)
     if fmt == "csv" and match:

@@ -228,30 +228,33 @@ class Preprocessor:
         if mode == "hash":
             ids, missing = hash_ids(to_strings(column, where), feature.hash_bucket_size)
             return _tensor(ids, np.int64), FeatureCounts(n, n, 0, missing)
+        return self._encode_numbers(feature, column, row_offset, kept_rows)
+
+    def _encode_numbers(self, feature: Any, column: pa.Array, row_offset: int,
+                        kept_rows: np.ndarray | None) -> tuple[torch.Tensor, FeatureCounts]:
+        """Dense values or bucket ids; unusable numbers (see :meth:`transform`) are filled or refused."""
+        where, n = _where(feature), len(column)
         values, unparseable = parse_numbers(column, where)
-        missing_mask, out_of_range = unusable_numbers(values)
-        values = self._fill(feature, values, missing_mask | out_of_range)
-        if mode == "bucket":
-            ids = np.searchsorted(np.asarray(self.boundaries_[feature.name], dtype=np.float64), values,
+        missing, out_of_range = unusable_numbers(values)
+        values = self._fill(feature, values, missing | out_of_range)
+        if feature.kind == "bucketized":
+            out = np.searchsorted(np.asarray(self.boundaries_[feature.name], dtype=np.float64), values,
                                   side="right") + 2
-            counts = _numeric_counts(n, missing_mask, out_of_range, unparseable)
         else:
-            normalized = self._normalize(feature, values)
-            overflow = ~(np.abs(normalized) <= FLOAT32_MAX)  # huge after normalization (tiny fitted std)
-            if overflow.any():
-                out_of_range |= overflow
-                normalized = self._normalize(feature, self._fill(feature, values, overflow))
-            counts = _numeric_counts(n, missing_mask, out_of_range, unparseable)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self._normalize(feature, values)
+                overflow = ~(np.abs(out) <= FLOAT32_MAX)  # beyond float32 only once normalized (tiny fitted std)
+                if overflow.any():
+                    out_of_range |= overflow
+                    out = self._normalize(feature, self._fill(feature, values, overflow))
+        counts = _numeric_counts(n, missing, out_of_range, unparseable)
         if counts.missing and feature.kind == "dense" and not feature.allow_missing:
-            bad = missing_mask | out_of_range
-            first = int(np.flatnonzero(bad)[0])
-            first = first if kept_rows is None else int(kept_rows[first])
+            first = int(np.flatnonzero(missing | out_of_range)[0])
+            row = row_offset + (first if kept_rows is None else int(kept_rows[first])) + 1
             raise DataError(where, f"{counts.missing} missing values (null, NaN, not a number, inf or beyond "
-                            f"float32 range; first at data row {row_offset + first + 1}) while allow_missing is false", "finite numbers within float32 range (|x| <= 3.4e38)",
-                            f"{counts.missing} of {n} rows")
-        if mode == "bucket":
-            return _tensor(ids, np.int64), counts
-        return _tensor(normalized, np.float32), counts
+                            f"float32 range; first at data row {row}) while allow_missing is false",
+                            "finite numbers within float32 range (|x| <= 3.4e38)", f"{counts.missing} of {n} rows")
+        return _tensor(out, np.int64 if feature.kind == "bucketized" else np.float32), counts
 
     @staticmethod
     def _fill(feature: Any, values: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -386,7 +389,8 @@ class Preprocessor:
         return cls.from_state_dict(state)
 
 
-def _numeric_counts(rows: int, missing: np.ndarray, out_of_range: np.ndarray, unparseable: np.ndarray) -> FeatureCounts:
+def _numeric_counts(rows: int, missing: np.ndarray, out_of_range: np.ndarray,
+                    unparseable: np.ndarray) -> FeatureCounts:
     return FeatureCounts(rows, rows, 0, int(np.count_nonzero(missing | out_of_range)),
                          int(np.count_nonzero(unparseable)), int(np.count_nonzero(out_of_range)))
 
