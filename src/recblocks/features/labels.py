@@ -132,8 +132,9 @@ def _check_one(name: str, column: pa.Array, kind: LabelKind,
         count = int(np.count_nonzero(fractional))
         first = _first_row(fractional, row_offset)
         raise DataError(where, f"{count} fractional binary labels (first at data row {first}, value "
-                        f"{float(values[first - row_offset - 1]):g}); set data.soft_labels: true to train and "
-                        "evaluate on soft labels", "labels 0 or 1", f"{count} of {len(values)} rows")
+                        f"{float(values[first - row_offset - 1]):g}); to train and evaluate on soft labels set "
+                        "data.soft_labels: true in the run's config", "labels 0 or 1",
+                        f"{count} of {len(values)} rows")
     elif kind.name == "soft_binary":
         counts.soft = int(np.count_nonzero(fractional))
     counts.reasons = {reason: int(np.count_nonzero(mask)) for reason, mask in reasons.items() if mask.any()}
