@@ -138,9 +138,3 @@ def test_unknown_command_data_file_is_a_short_error(files, run_dir: Path) -> Non
     result = CliRunner().invoke(cli, ["evaluate", str(run_dir), "--data", str(files["root"] / "missing.parquet")])
     assert result.exit_code == 2 and "missing.parquet" in result.output
 
-
-def test_prepare_movielens_label_threshold_must_be_an_integer(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["datasets", "prepare", "movielens", "--source", str(tmp_path), "--output",
-                                      str(tmp_path / "ml.parquet"), "--label", "threshold:abc"])
-    assert result.exit_code == 2 and "error (ConfigError): --label: the threshold is not an integer" in result.output
-    assert "Traceback" not in result.output and not (tmp_path / "ml.parquet").exists()

@@ -280,17 +280,8 @@ def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed
     """Read MovieLens in GroupLens layout into EasyRec's columns."""
     from recblocks.datasets.movielens import prepare_movielens
 
-    label_spec: Any = label
-    if label.startswith("threshold:"):
-        value = label.split(":", 1)[1].strip()
-        if not value.lstrip("-").isdigit():
-            from recblocks.core.errors import ConfigError
-
-            raise ConfigError("--label", "the threshold is not an integer", "threshold:N with an integer rating N, "
-                              "e.g. threshold:4", repr(label[:40]))
-        label_spec = {"threshold": int(value)}
-    info = prepare_movielens(source, output, label=label_spec, split=None if split == "none" else split, seed=seed,
-                             overwrite=overwrite)
+    info = prepare_movielens(source, output, label=_label_protocol(label), split=None if split == "none" else split,
+                             seed=seed, overwrite=overwrite)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():
@@ -298,6 +289,29 @@ def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed
         labels = pq.read_table(path, columns=["label"]).column("label").to_numpy()
         rate = float(labels.mean()) if len(labels) else float("nan")
         click.echo(f"{name}: {path} ({meta.num_rows:,} rows, positive rate {rate:.3f})")
+
+
+def _label_protocol(text: str) -> Any:
+    """``--label`` of ``datasets prepare movielens``: ``easyrec`` or ``{"threshold": N}`` from ``threshold:N``."""
+    from recblocks.core.errors import ConfigError
+
+    kind, colon, value = text.partition(":")
+    if text == "easyrec":
+        return text
+    if kind != "threshold" or not colon:
+        raise ConfigError("--label", "unknown label protocol", "'easyrec' or 'threshold:N' (e.g. threshold:4)",
+                          repr(text[:60]), choices=["easyrec", "threshold"])
+    try:
+        threshold = int(value)
+    except ValueError:
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = float("nan")
+    if threshold != threshold or threshold in (float("inf"), float("-inf")):
+        raise ConfigError("--label", "the rating threshold must be a number", "threshold:N with a number N, "
+                          "e.g. threshold:4", repr(text[:60]))
+    return {"threshold": threshold}
 
 
 def main() -> None:

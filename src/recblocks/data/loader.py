@@ -5,11 +5,17 @@
 * :class:`StreamingLoader` — reads chunks from disk, transforms each, and shuffles inside a
   buffer; for data larger than memory.
 * :func:`load_batch` — read and transform a whole source at once.
+
+**A last batch of one row is never produced** (unless the whole epoch has one row, or
+``batch_size`` is 1): when the rows of an epoch leave a remainder of exactly one row, that
+row joins the batch before it, which then has ``batch_size + 1`` rows. Every row is still
+visited once per epoch, and batch norm, which cannot normalise a single row in training
+mode, never meets one mid-epoch. (With ``drop_last`` the remainder is dropped as before.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +24,22 @@ import pyarrow.parquet as pq
 import torch
 
 from recblocks.core.errors import ConfigError
-from recblocks.data.readers import DataSource, as_source, file_format, iter_tables, list_files, read_table
+from recblocks.data.readers import (
+    DataSource,
+    as_source,
+    file_format,
+    iter_file_tables,
+    list_files,
+    naming_source,
+    read_table,
+)
 from recblocks.data.report import check_bad_rows
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.stats import TransformReport
 
-__all__ = ["InMemoryLoader", "StreamingLoader", "load_batch", "epoch_seed", "needed_columns", "id_columns"]
+__all__ = ["InMemoryLoader", "StreamingLoader", "load_batch", "batch_bounds", "epoch_seed", "needed_columns",
+           "id_columns"]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -41,6 +56,37 @@ def _permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 def _check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ConfigError("batch_size", "must be a positive integer", "> 0", batch_size)
+
+
+def batch_bounds(rows: int, batch_size: int, drop_last: bool = False) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each batch of an epoch of ``rows`` rows.
+
+    A trailing remainder of a single row joins the batch before it (see the module
+    docstring); ``drop_last`` drops any incomplete last batch instead.
+
+    Example:
+        >>> batch_bounds(9, 4), batch_bounds(10, 4), batch_bounds(9, 4, drop_last=True)
+        ([(0, 4), (4, 9)], [(0, 4), (4, 8), (8, 10)], [(0, 4), (4, 8)])
+    """
+    stop = rows // batch_size * batch_size if drop_last else rows
+    bounds = [(start, min(start + batch_size, stop)) for start in range(0, stop, batch_size)]
+    if batch_size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return bounds
+
+
+def _merge_single_rows(batches: Iterable[Batch], batch_size: int) -> Iterator[Batch]:
+    """``batches`` one step late, with a batch of one row joined to the batch before it."""
+    held: Batch | None = None
+    for batch in batches:
+        if held is not None and len(batch) == 1 and batch_size > 1:
+            held = Batch.concat([held, batch])
+            continue
+        if held is not None:
+            yield held
+        held = batch
+    if held is not None:
+        yield held
 
 
 def needed_columns(preprocessor: Preprocessor, labels: Mapping[str, str] | Sequence[str] | None,
@@ -63,12 +109,15 @@ class InMemoryLoader:
 
     With ``shuffle``, epoch ``e`` visits rows in a permutation seeded by ``(seed, e)``: the same
     in every run, different between epochs. The epoch advances at each ``iter()``; call
-    :meth:`set_epoch` to choose it (e.g. when resuming).
+    :meth:`set_epoch` to choose it (e.g. when resuming). A remainder of one row joins the last
+    batch (see the module docstring).
 
     Example:
         >>> data = Batch({"x": torch.arange(10)})
         >>> [len(b) for b in InMemoryLoader(data, batch_size=4, shuffle=False)]
         [4, 4, 2]
+        >>> [len(b) for b in InMemoryLoader(Batch({"x": torch.arange(9)}), batch_size=4, shuffle=False)]
+        [4, 5]
     """
 
     def __init__(self, batch: Batch, batch_size: int, shuffle: bool = True, seed: int = 0,
@@ -86,15 +135,13 @@ class InMemoryLoader:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        n = len(self.batch)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(batch_bounds(len(self.batch), self.batch_size, self.drop_last))
 
     def __iter__(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         n = len(self.batch)
         order = _permutation(n, self.seed, epoch) if self.shuffle else None
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            end = min(start + self.batch_size, n)
+        for start, end in batch_bounds(n, self.batch_size, self.drop_last):
             yield self.batch.take(order[start:end]) if order is not None else self.batch.slice(start, end)
 
 
@@ -168,6 +215,9 @@ class StreamingLoader:
             yield buffer.take(order[start:stop]) if order is not None else buffer.slice(start, stop)
 
     def __iter__(self) -> Iterator[Batch]:
+        return _merge_single_rows(self._batches(), self.batch_size)
+
+    def _batches(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         self.report_ = TransformReport()
         files = list(self.files)
@@ -177,9 +227,13 @@ class StreamingLoader:
         pending: list[Batch] = []
         pending_rows = 0
         flushes = 0
-        for table in iter_tables(self.source, columns, self.rows_per_chunk, files=files,
-                                 string_columns=self.string_columns):
-            batch, report = self.preprocessor.transform(table, self.labels, self.extras)
+        offsets: dict[Path, int] = {}
+        for path, table in iter_file_tables(self.source, columns, self.rows_per_chunk, files=files,
+                                            string_columns=self.string_columns):
+            offset = offsets.get(path, 0)
+            offsets[path] = offset + table.num_rows
+            with naming_source(path):
+                batch, report = self.preprocessor.transform(table, self.labels, self.extras, row_offset=offset)
             self.report_ = self.report_.merge(report)
             if len(batch):
                 pending.append(batch)
@@ -208,11 +262,12 @@ def load_batch(source: DataSource | str | Path | Mapping[str, Any], preprocessor
     """Read the needed columns of the whole source and transform them.
 
     ``string_columns``: CSV columns read as text instead of inferred (see :func:`id_columns`).
-    Raises DataError (naming the source) when every row is dropped, or more than
-    ``max_bad_fraction`` of them.
+    Raises DataError (naming the source) when there are no rows, every row is dropped, or more
+    than ``max_bad_fraction`` of them; errors about a feature or label name the source too.
     """
     source = as_source(source)
     table = read_table(source, needed_columns(preprocessor, labels, extras), string_columns)
-    batch, report = preprocessor.transform(table, labels, extras)
+    with naming_source(source.path):
+        batch, report = preprocessor.transform(table, labels, extras)
     check_bad_rows(report, max_bad_fraction, source.path)
     return batch, report

@@ -8,7 +8,9 @@ larger than memory can be transformed piece by piece.
 from __future__ import annotations
 
 import glob as globlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,8 +21,10 @@ from pydantic import Field
 
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.params import Params, parse_params
+from recblocks.features.columns import short_repr
 
-__all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns", "read_table", "iter_tables"]
+__all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns", "read_table", "iter_tables",
+           "iter_file_tables", "naming_source"]
 
 _PARQUET = (".parquet", ".pq")
 _CSV = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -131,25 +135,127 @@ def _csv_options(source: DataSource, delimiter: str, columns: Sequence[str] | No
 
 
 def read_columns(source: DataSource | str | Path, path: Path | None = None) -> list[str]:
-    """Column names of one file of the source (the first one by default), without reading rows."""
+    """Column names of one file of the source (the first one by default), without reading rows.
+
+    DataError naming the file when it is empty, unreadable, or names a column twice.
+    """
     source = as_source(source)
     path = path or list_files(source)[0]
     fmt, delimiter = file_format(source, path)
+    _check_not_empty(path, fmt)
     try:
         if fmt == "parquet":
-            return list(pq.read_schema(path).names)
-        if source.column_names:
-            return list(source.column_names)
-        read, parse, convert = _csv_options(source, delimiter, None)
-        with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
-            return list(reader.schema.names)
+            names = list(pq.read_schema(path).names)
+        elif source.column_names:
+            names = list(source.column_names)
+        else:
+            read, parse, convert = _csv_options(source, delimiter, None)
+            with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+                names = list(reader.schema.names)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(str(path), f"cannot read the file ({_first_line(exc)})", f"a readable {fmt} file") from None
+        raise _read_error(source, path, fmt, delimiter, exc) from None
+    _check_unique(path, names)
+    return names
+
+
+def _check_not_empty(path: Path, fmt: str) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(str(path), f"cannot read the file ({exc.strerror or type(exc).__name__})",
+                        f"a readable {fmt} file", "an OS error") from None
+    if size == 0:
+        raise DataError(str(path), "the file is empty", f"a {fmt} file with a header and data rows", "0 bytes")
+
+
+def _check_unique(path: Path, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(str(path), f"column {short_repr(name)} appears more than once in the header",
+                            "unique column names", f"{list(names).count(name)} columns named {short_repr(name)}")
+        seen.add(name)
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0]
+    return line if len(line) <= 200 else f"{line[:200]}..."
+
+
+def _bad_csv_row(source: DataSource, path: Path, delimiter: str) -> tuple[int | None, int, int, str] | None:
+    """``(row number, expected fields, actual fields, text)`` of the first ragged CSV row, or None.
+
+    A second, single-threaded pass (arrow numbers rows only then); row 1 is the file's first line.
+    """
+    found: list[tuple[int | None, int, int, str]] = []
+
+    def record(row: Any) -> str:
+        found.append((row.number, row.expected_columns, row.actual_columns, row.text or ""))
+        return "error"
+
+    read, parse, _ = _csv_options(source, delimiter, None)
+    read.use_threads = False
+    read.encoding = "latin-1"  # every byte decodes: arrow hands the row's text to ``record`` even for binary junk
+    parse.invalid_row_handler = record
+    try:
+        with pacsv.open_csv(path, read_options=read, parse_options=parse) as reader:
+            for _ in reader:
+                pass
+    except (pa.ArrowInvalid, OSError):
+        pass
+    return found[0] if found else None
+
+
+def _read_error(source: DataSource, path: Path, fmt: str, delimiter: str, exc: BaseException) -> DataError:
+    """One DataError naming the file (and the row or column arrow complains about) for a read error."""
+    text = _first_line(exc)
+    if fmt == "csv" and _starts_with(path, _GZIP_MAGIC) and not path.name.lower().endswith(".gz"):
+        return DataError(str(path), "the file is gzip-compressed but its name does not end in .gz",
+                         "a plain CSV file, or a compressed one named like data.csv.gz", "gzip bytes")
+    if fmt == "csv" and "CSV parse error" in text:
+        row = _bad_csv_row(source, path, delimiter)
+        if row is not None:
+            number, expected, actual, line = row
+            where = f"{path}, row {number}" if number is not None else str(path)
+            return DataError(where, f"the row has {actual} fields but the first row has {expected} (row 1 is "
+                             "the file's first line)", f"{expected} fields separated by {delimiter!r}",
+                             short_repr(line, 120))
+    match = re.match(r"In CSV column #(\d+): (.*)", text)
+    if fmt == "csv" and match:
+        names = source.column_names or _header(source, path, delimiter)
+        index = int(match.group(1))
+        column = names[index] if names and index < len(names) else f"#{index}"
+        return DataError(f"{path}, column {short_repr(column)}", f"a value does not fit the column's type "
+                         f"({match.group(2)})", "one type per column (for CSV whose column types change after "
+                         "the first block, raise block_size)", "mixed types")
+    if fmt == "parquet" and re.search(r"magic bytes|footer|file size|Parquet file", text, re.IGNORECASE):
+        return DataError(str(path), f"not a Parquet file, or a truncated one ({text})", "a complete Parquet file",
+                         "unreadable bytes")
+    return DataError(str(path), f"cannot read the file ({text})", f"a readable {fmt} file", type(exc).__name__)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _header(source: DataSource, path: Path, delimiter: str) -> list[str] | None:
+    try:
+        read, parse, _ = _csv_options(source, delimiter, None)
+        with pacsv.open_csv(path, read_options=read, parse_options=parse,
+                            convert_options=pacsv.ConvertOptions(include_columns=[])) as reader:
+            return list(reader.schema.names)
+    except (pa.ArrowInvalid, OSError):
+        return None
 
 
 def _check_columns(path: Path, available: list[str], columns: Sequence[str] | None) -> None:
@@ -172,7 +278,7 @@ def _read_file(source: DataSource, path: Path, columns: Sequence[str] | None,
         read, parse, convert = _csv_options(source, delimiter, columns, string_columns)
         return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(str(path), f"cannot read the file ({_first_line(exc)})", f"a readable {fmt} file") from None
+        raise _read_error(source, path, fmt, delimiter, exc) from None
 
 
 def _unique(columns: Sequence[str] | None) -> list[str] | None:
@@ -215,12 +321,25 @@ def iter_tables(
     ``files`` overrides the order of the source's files (e.g. shuffled per epoch);
     ``string_columns`` as in :func:`read_table`.
     """
+    for _, table in iter_file_tables(source, columns, rows_per_chunk, files, string_columns):
+        yield table
+
+
+def iter_file_tables(
+    source: DataSource | str | Path | Mapping[str, Any],
+    columns: Sequence[str] | None = None,
+    rows_per_chunk: int = 100_000,
+    files: Sequence[Path] | None = None,
+    string_columns: Sequence[str] = (),
+) -> Iterator[tuple[Path, pa.Table]]:
+    """Like :func:`iter_tables`, with the file each chunk comes from: ``(path, table)``."""
     if rows_per_chunk <= 0:
         raise ConfigError("rows_per_chunk", "must be positive", "> 0", rows_per_chunk)
     source = as_source(source)
     columns = _unique(columns)
     for path in list(files) if files is not None else list_files(source):
-        yield from _rechunk(_iter_batches(source, path, columns, rows_per_chunk, string_columns), rows_per_chunk)
+        for table in _rechunk(_iter_batches(source, path, columns, rows_per_chunk, string_columns), rows_per_chunk):
+            yield path, table
 
 
 def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, rows_per_chunk: int,
@@ -236,9 +355,7 @@ def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, row
         with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
             yield from reader
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(str(path), f"cannot read the file ({_first_line(exc)})",
-                        f"a readable {fmt} file (for CSV whose column types change after the first block, "
-                        "raise block_size)") from None
+        raise _read_error(source, path, fmt, delimiter, exc) from None
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -256,3 +373,17 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
             pending, count = rest.to_batches(), rest.num_rows
     if count:
         yield pa.Table.from_batches(pending)
+
+
+@contextmanager
+def naming_source(path: str | Path) -> Iterator[None]:
+    """A plain DataError raised inside gets ``path`` in front of its place (feature, label, row),
+    so errors found while transforming a file's rows name the file."""
+    try:
+        yield
+    except DataError as exc:
+        where = str(path)
+        if type(exc) is not DataError or exc.where.startswith(where):
+            raise
+        raise DataError(f"{where}, {exc.where}" if exc.where else where, exc.problem, exc.expected,
+                        exc.got) from None

@@ -18,23 +18,26 @@ _LOG = logging.getLogger("recblocks.data")
 
 
 def check_bad_rows(report: TransformReport, max_bad_fraction: float | None = None, where: str = "data") -> None:
-    """Raise DataError when every row was dropped, or more than ``max_bad_fraction`` of them.
+    """Raise DataError when there were no rows, every row was dropped, or more than
+    ``max_bad_fraction`` of them; the message gives the count, the fraction and the reasons.
 
     Example:
         >>> check_bad_rows(TransformReport(rows=10, bad_rows=10), where="train.parquet")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        recblocks.core.errors.DataError: train.parquet: every row was dropped ...; expected ..., got 10 bad rows of 10
+        recblocks.core.errors.DataError: train.parquet: every row was dropped for a bad label...; expected ..., got 10 bad rows of 10
     """
     if report.rows == 0:
-        return
+        raise DataError(where, "the data has no rows", "at least one data row", "0 rows (an empty or header-only file)")
+    reasons = report.bad_reasons()
+    detail = f" ({reasons})" if reasons else ""
     if report.kept_rows == 0:
-        raise DataError(where, "every row was dropped for a null or non-numeric label",
-                        "at least one usable row", f"{report.bad_rows} bad rows of {report.rows}")
+        raise DataError(where, f"every row was dropped for a bad label{detail}",
+                        "at least one row with a valid label", f"{report.bad_rows} bad rows of {report.rows}")
     fraction = report.bad_rows / report.rows
     if max_bad_fraction is not None and fraction > max_bad_fraction:
-        raise DataError(where, "too many rows dropped for a null or non-numeric label",
-                        f"at most {100 * max_bad_fraction:.2f}% bad rows",
+        raise DataError(where, f"too many rows dropped for a bad label{detail}",
+                        f"at most {100 * max_bad_fraction:.2f}% bad rows (data.max_bad_fraction)",
                         f"{report.bad_rows} of {report.rows} ({100 * fraction:.2f}%)")
 
 

@@ -128,7 +128,8 @@ def apply_label(table: pa.Table, label: str | Mapping[str, Any] = "easyrec") -> 
     if label == "easyrec":
         table = table.filter(pc.not_equal(rating, 3))
         positive = pc.greater_equal(table["rating"], 4)
-    elif isinstance(label, Mapping) and set(label) == {"threshold"} and isinstance(label["threshold"], (int, float)):
+    elif isinstance(label, Mapping) and set(label) == {"threshold"} and isinstance(label["threshold"], (int, float)) \
+            and not isinstance(label["threshold"], bool) and np.isfinite(label["threshold"]):
         positive = pc.greater_equal(rating, label["threshold"])
     else:
         raise ConfigError("label", "unknown label protocol", "'easyrec' or {'threshold': N}", repr(label))

@@ -15,10 +15,14 @@ from recblocks.core.errors import DataError
 
 __all__ = [
     "NUMBER_PATTERN",
+    "FLOAT32_MAX",
     "as_array",
     "to_strings",
     "is_missing_string",
+    "parse_numbers",
     "to_numbers",
+    "unusable_numbers",
+    "short_repr",
     "to_lists",
     "stable_hash",
     "lookup_ids",
@@ -29,6 +33,9 @@ __all__ = [
 
 #: What a numeric cell may look like once trimmed (the grammar arrow's float parser accepts).
 NUMBER_PATTERN = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
+
+#: The largest finite float32 value; dense inputs beyond it cannot be held by the model's tensors.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _HASH_KEY = "0123456789123456"
 _INT_PATTERN = r"^[+-]?\d{1,18}$"
@@ -65,8 +72,18 @@ def to_strings(array: pa.Array, where: str) -> pa.Array:
         try:
             return pc.cast(array, pa.string())
         except pa.ArrowInvalid:
-            pass
+            example = next((v for v in (x.as_py() for x in array) if v is not None and not _is_utf8(v)), b"")
+            raise DataError(where, "the column holds bytes that are not valid UTF-8 text", "UTF-8 text (ids)",
+                            f"arrow type {t} (e.g. {short_repr(example)})") from None
     raise DataError(where, "column type cannot be read as ids", "strings or numbers", f"arrow type {t}")
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_missing_string(strings: pa.Array) -> np.ndarray:
@@ -87,8 +104,8 @@ def _parse_strings(strings: pa.Array) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
-def to_numbers(array: pa.Array, where: str) -> tuple[np.ndarray, int]:
-    """Float64 values of a scalar column (null and unparseable -> NaN) and the unparseable count.
+def parse_numbers(array: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 values of a scalar column (null and unparseable -> NaN) and the unparseable mask.
 
     Numeric and boolean columns are cast; string columns are parsed (empty cells are
     missing, not unparseable). Lists and other types, or a string column none of whose
@@ -101,19 +118,43 @@ def to_numbers(array: pa.Array, where: str) -> tuple[np.ndarray, int]:
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t) \
             or pa.types.is_null(t):
         values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
-        return np.asarray(values, dtype=np.float64), 0
+        return np.asarray(values, dtype=np.float64), np.zeros(len(array), dtype=bool)
     if _is_textual(t):
         strings = pc.cast(array, pa.string())
         values = _parse_strings(strings)
         present = ~is_missing_string(strings)
-        bad = int(np.count_nonzero(present & np.isnan(values)
-                                   & ~np.asarray(_nan_literal(strings), dtype=bool)))
-        if bad and bad == int(np.count_nonzero(present)):
+        bad = present & np.isnan(values) & ~np.asarray(_nan_literal(strings), dtype=bool)
+        if bad.any() and int(np.count_nonzero(bad)) == int(np.count_nonzero(present)):
             raise DataError(where, "no value of the column is a number", "numbers or numeric strings",
-                            f"arrow type {t} (e.g. {_first_present(strings, present)!r})")
+                            f"arrow type {t} (e.g. {short_repr(_first_present(strings, present))})")
         return values, bad
     raise DataError(where, "column type cannot be read as numbers", "a numeric or string column",
                     f"arrow type {t}")
+
+
+def to_numbers(array: pa.Array, where: str) -> tuple[np.ndarray, int]:
+    """Like :func:`parse_numbers`, with the count of unparseable cells instead of the mask."""
+    values, unparseable = parse_numbers(array, where)
+    return values, int(np.count_nonzero(unparseable))
+
+
+def unusable_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(missing, out_of_range)`` masks of float64 values bound for float32 tensors.
+
+    ``missing``: NaN (null, empty, unparseable, ``nan``); ``out_of_range``: ±inf and finite
+    values whose magnitude exceeds float32's largest value (about 3.4e38), which would become
+    inf in a float32 tensor.
+    """
+    missing = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        out_of_range = ~missing & ~(np.abs(values) <= FLOAT32_MAX)
+    return missing, out_of_range
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (values quoted in error messages)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _nan_literal(strings: pa.Array) -> np.ndarray:
@@ -131,6 +172,8 @@ def to_lists(array: pa.Array, separator: str | None, where: str) -> pa.Array:
     if pa.types.is_dictionary(t):
         array = array.dictionary_decode()
         t = array.type
+    if pa.types.is_null(t):  # e.g. a CSV column empty in every row: every row has no element
+        return pa.nulls(len(array), pa.list_(pa.string()))
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         values = to_strings(pc.list_flatten(array), where)
         offsets = _list_offsets(array)
@@ -185,13 +228,14 @@ def hash_ids(strings: pa.Array, bucket_size: int) -> tuple[np.ndarray, int]:
     return ids, int(np.count_nonzero(missing_mask))
 
 
-def pad_lists(lists: pa.Array, element_ids, max_len: int, keep_last: bool) -> tuple[np.ndarray, int, int, int]:
+def pad_lists(lists: pa.Array, element_ids, max_len: int,
+              keep_last: bool) -> tuple[np.ndarray, int, int, int, int]:
     """Map list elements to ids and pad/truncate every row to ``max_len`` (0 = padding).
 
     ``element_ids(strings) -> (ids, oov)`` maps the non-empty elements. Rows without any
     element become ``[1, 0, ...]`` (missing). ``keep_last`` keeps the last ``max_len`` elements
     (most recent, for sequences) instead of the first. Returns ``(ids (N, max_len) int64,
-    oov count, missing rows, number of elements looked up)``.
+    oov count, missing rows, number of elements looked up, rows truncated to max_len)``.
     """
     n = len(lists)
     flat = pc.list_flatten(lists)
@@ -213,7 +257,8 @@ def pad_lists(lists: pa.Array, element_ids, max_len: int, keep_last: bool) -> tu
     out[parents[keep], col[keep]] = ids[keep]
     empty = counts == 0
     out[empty, 0] = 1
-    return out, oov, int(np.count_nonzero(empty)), int(len(parents))
+    truncated = int(np.count_nonzero(counts > max_len))
+    return out, oov, int(np.count_nonzero(empty)), int(len(parents)), truncated
 
 
 def encode_extra(array: pa.Array, where: str = "extra column") -> np.ndarray:

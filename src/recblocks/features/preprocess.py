@@ -29,15 +29,19 @@ import torch
 from recblocks.core.errors import ConfigError, DataError, SchemaError
 from recblocks.features.batch import Batch
 from recblocks.features.columns import (
+    FLOAT32_MAX,
     as_array,
     encode_extra,
     hash_ids,
     lookup_ids,
     pad_lists,
+    parse_numbers,
     to_lists,
     to_numbers,
     to_strings,
+    unusable_numbers,
 )
+from recblocks.features.labels import LABEL_TYPES, encode_labels, label_dtype
 from recblocks.features.schema import Schema
 from recblocks.features.stats import (
     FeatureCounts,
@@ -49,9 +53,6 @@ from recblocks.features.stats import (
 )
 
 __all__ = ["Preprocessor", "LABEL_TYPES"]
-
-#: Label dtypes accepted by ``transform(labels=...)``.
-LABEL_TYPES = {"float": torch.float32, "long": torch.int64}
 
 _FORMAT = "recblocks.Preprocessor"
 _VERSION = 1
@@ -202,7 +203,10 @@ class Preprocessor:
             self._value_sets[table_name] = pa.array(self.vocabularies_[table_name], type=pa.string())
         return self._value_sets[table_name]
 
-    def _encode(self, feature: Any, column: pa.Array) -> tuple[torch.Tensor, FeatureCounts]:
+    def _encode(self, feature: Any, column: pa.Array, row_offset: int = 0,
+                kept_rows: np.ndarray | None = None) -> tuple[torch.Tensor, FeatureCounts]:
+        """Ids or values of one feature; ``kept_rows`` maps ``column``'s rows to the table's when
+        rows were dropped (so errors name the data row of the file)."""
         where, n, mode = _where(feature), len(column), _mode(feature)
         if feature.kind in ("multi", "sequence"):
             lists = to_lists(column, feature.separator, where)
@@ -215,29 +219,46 @@ class Preprocessor:
                 def element_ids(flat: pa.Array) -> tuple[np.ndarray, int]:
                     ids, oov, _ = lookup_ids(flat, value_set)
                     return ids, oov
-            ids, oov, missing, looked_up = pad_lists(lists, element_ids, feature.max_len,
-                                                     keep_last=feature.kind == "sequence")
-            return _tensor(ids, np.int64), FeatureCounts(n, looked_up, oov, missing)
+            ids, oov, missing, looked_up, truncated = pad_lists(lists, element_ids, feature.max_len,
+                                                                keep_last=feature.kind == "sequence")
+            return _tensor(ids, np.int64), FeatureCounts(n, looked_up, oov, missing, truncated=truncated)
         if mode == "vocab":
             ids, oov, missing = lookup_ids(to_strings(column, where), self._value_set(feature.table_name))
             return _tensor(ids, np.int64), FeatureCounts(n, n, oov, missing)
         if mode == "hash":
             ids, missing = hash_ids(to_strings(column, where), feature.hash_bucket_size)
             return _tensor(ids, np.int64), FeatureCounts(n, n, 0, missing)
-        values, unparseable = to_numbers(column, where)
-        bad = ~np.isfinite(values)
-        missing = int(np.count_nonzero(bad))
-        counts = FeatureCounts(n, n, 0, missing, unparseable)
-        if missing:
-            if feature.kind == "dense" and not feature.allow_missing:
-                raise DataError(where, f"{missing} missing values (null, NaN, inf or not a number) while "
-                                "allow_missing is false", "no missing value", f"{missing} of {n} rows")
-            values = np.where(bad, feature.fill_value, values)
-        if mode == "bucket":
-            ids = np.searchsorted(np.asarray(self.boundaries_[feature.name], dtype=np.float64), values,
+        return self._encode_numbers(feature, column, row_offset, kept_rows)
+
+    def _encode_numbers(self, feature: Any, column: pa.Array, row_offset: int,
+                        kept_rows: np.ndarray | None) -> tuple[torch.Tensor, FeatureCounts]:
+        """Dense values or bucket ids; unusable numbers (see :meth:`transform`) are filled or refused."""
+        where, n = _where(feature), len(column)
+        values, unparseable = parse_numbers(column, where)
+        missing, out_of_range = unusable_numbers(values)
+        values = self._fill(feature, values, missing | out_of_range)
+        if feature.kind == "bucketized":
+            out = np.searchsorted(np.asarray(self.boundaries_[feature.name], dtype=np.float64), values,
                                   side="right") + 2
-            return _tensor(ids, np.int64), counts
-        return _tensor(self._normalize(feature, values), np.float32), counts
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self._normalize(feature, values)
+                overflow = ~(np.abs(out) <= FLOAT32_MAX)  # beyond float32 only once normalized (tiny fitted std)
+                if overflow.any():
+                    out_of_range |= overflow
+                    out = self._normalize(feature, self._fill(feature, values, overflow))
+        counts = _numeric_counts(n, missing, out_of_range, unparseable)
+        if counts.missing and feature.kind == "dense" and not feature.allow_missing:
+            first = int(np.flatnonzero(missing | out_of_range)[0])
+            row = row_offset + (first if kept_rows is None else int(kept_rows[first])) + 1
+            raise DataError(where, f"{counts.missing} missing values (null, NaN, not a number, inf or beyond "
+                            f"float32 range; first at data row {row}) while allow_missing is false",
+                            "finite numbers within float32 range (|x| <= 3.4e38)", f"{counts.missing} of {n} rows")
+        return _tensor(out, np.int64 if feature.kind == "bucketized" else np.float32), counts
+
+    @staticmethod
+    def _fill(feature: Any, values: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        return np.where(bad, feature.fill_value, values) if bad.any() else values
 
     def _normalize(self, feature: Any, values: np.ndarray) -> np.ndarray:
         kind = feature.normalization
@@ -251,44 +272,27 @@ class Preprocessor:
             return np.sign(values) * np.log1p(np.abs(values))
         return values
 
-    def _labels(self, table: pa.Table, labels: Mapping[str, str]) -> tuple[dict[str, np.ndarray], np.ndarray,
-                                                                            dict[str, int]]:
-        values: dict[str, np.ndarray] = {}
-        bad = np.zeros(table.num_rows, dtype=bool)
-        bad_by_label: dict[str, int] = {}
-        for name, kind in labels.items():
-            where = f"label '{name}'"
-            if kind not in LABEL_TYPES:
-                raise ConfigError(f"labels.{name}", "unknown label type", f"one of {sorted(LABEL_TYPES)}",
-                                  repr(kind), choices=LABEL_TYPES)
-            if name not in table.column_names:
-                raise DataError(where, f"column '{name}' is missing from the data",
-                                f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
-            column = as_array(table.column(name))
-            if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-                raise DataError(where, "a label column must hold numbers", "a numeric column",
-                                f"arrow type {column.type}")
-            v, _ = to_numbers(column, where)
-            b = ~np.isfinite(v)
-            if kind == "long":
-                b |= np.where(b, 0.0, v) != np.round(np.where(b, 0.0, v))
-            values[name] = v
-            bad_by_label[name] = int(np.count_nonzero(b))
-            bad |= b
-        return values, bad, bad_by_label
-
     def transform(
         self,
         table: pa.Table,
         labels: Mapping[str, str] | Sequence[str] | None = None,
         extras: Sequence[str] = (),
+        row_offset: int = 0,
     ) -> tuple[Batch, TransformReport]:
         """Turn ``table`` into a :class:`Batch`; rows with a bad label are dropped and counted.
 
+        Numeric inputs (dense, bucketized) that are null, NaN, not a number, ±inf or beyond
+        float32's range (|x| > 3.4e38, which a float32 tensor would hold as inf) are missing:
+        counted per feature and filled with ``fill_value``, or refused (DataError naming the
+        feature and the first data row) for a dense feature with ``allow_missing: false``.
+        Multi/sequence rows longer than ``max_len`` are truncated and counted.
+
         Args:
             table: rows to transform (extra columns are ignored).
-            labels: label column -> ``"float"`` or ``"long"`` (a list of names means float).
+            labels: label column -> kind (``float``, ``long``, ``binary``, ``soft_binary`` or
+                ``classes:N``; see :mod:`recblocks.features.labels`); a list of names means float.
             extras: passthrough columns, emitted as int64 codes (see :func:`encode_extra`).
+            row_offset: data rows before ``table`` in its file, so errors name the file's rows.
 
         Returns:
             ``(batch, report)``: the report of this call; it is also merged into ``report_``.
@@ -305,20 +309,24 @@ class Preprocessor:
                 raise DataError(f"extra '{name}'", f"column '{name}' is missing from the data",
                                 f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
         rows = table.num_rows
-        label_values, bad, bad_by_label = self._labels(table, labels)
+        label_values, bad, label_counts = encode_labels(table, labels, row_offset)
         bad_rows = int(np.count_nonzero(bad))
+        kept_rows = None
         if bad_rows:
             keep = ~bad
+            kept_rows = np.flatnonzero(keep)
             table = table.filter(pa.array(keep))
             label_values = {k: v[keep] for k, v in label_values.items()}
         features: dict[str, torch.Tensor] = {}
         counts: dict[str, FeatureCounts] = {}
         for f in self.schema:
-            features[f.name], counts[f.name] = self._encode(f, self._column(table, f))
-        label_tensors = {k: _tensor(v, np.float32 if labels[k] == "float" else np.int64)
+            features[f.name], counts[f.name] = self._encode(f, self._column(table, f), row_offset, kept_rows)
+        label_tensors = {k: _tensor(v, np.float32 if label_dtype(labels[k]) == torch.float32 else np.int64)
                          for k, v in label_values.items()}
         extra_tensors = {k: _tensor(encode_extra(as_array(table.column(k)), f"extra '{k}'"), np.int64) for k in extras}
-        report = TransformReport(rows, bad_rows, bad_by_label, counts)
+        report = TransformReport(rows, bad_rows, {k: c.bad for k, c in label_counts.items()}, counts,
+                                 {k: c.reasons for k, c in label_counts.items()},
+                                 {k: c.soft for k, c in label_counts.items() if c.soft})
         self.report_ = self.report_.merge(report)
         return Batch(features, label_tensors, extra_tensors), report
 
@@ -379,6 +387,12 @@ class Preprocessor:
         except json.JSONDecodeError as exc:
             raise DataError(str(path), f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return cls.from_state_dict(state)
+
+
+def _numeric_counts(rows: int, missing: np.ndarray, out_of_range: np.ndarray,
+                    unparseable: np.ndarray) -> FeatureCounts:
+    return FeatureCounts(rows, rows, 0, int(np.count_nonzero(missing | out_of_range)),
+                         int(np.count_nonzero(unparseable)), int(np.count_nonzero(out_of_range)))
 
 
 def _preview(names: Sequence[str], limit: int = 12) -> list[str] | str:

@@ -84,7 +84,7 @@ class HashedFeature(_FeatureBase):
 
 
 class _ListFeature(_FeatureBase):
-    separator: str | None = None
+    separator: str | None = Field(default=None, min_length=1)  # "" cannot split a string
     max_len: int = Field(default=16, gt=0)
     hash_bucket_size: int | None = Field(default=None, gt=0)
     min_count: int = Field(default=1, ge=1)
@@ -155,7 +155,14 @@ def parse_feature(data: object, where: str) -> FeatureConfig:
     if kind not in _KINDS:
         raise ConfigError(join_path(where, "kind"), "unknown feature kind", f"one of {sorted(_KINDS)}",
                           repr(kind), choices=_KINDS)
-    return parse_params(_KINDS[kind], data, where)
+    try:
+        return parse_params(_KINDS[kind], data, where)
+    except ConfigError as exc:
+        name = data.get("name")
+        if not isinstance(name, str) or not name or exc.where == where:
+            raise
+        raise ConfigError(f"{exc.where} (feature '{name[:60]}')", exc.problem, exc.expected, exc.got,
+                          choices=[exc.suggestion] if exc.suggestion else None) from None
 
 
 class Schema:

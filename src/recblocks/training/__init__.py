@@ -9,6 +9,8 @@ from recblocks.training.config import OPTIMIZER_NAMES, EarlyStoppingConfig, Opti
 from recblocks.training.easyrec import train_config_from_easyrec
 from recblocks.training.errors import (
     NonFiniteLossError,
+    NonFiniteScoresError,
+    NonFiniteWeightsError,
     OutputPathError,
     RunDirExistsError,
     RunLockedError,
@@ -53,6 +55,8 @@ __all__ = [
     "ExponentialDecaySchedule",
     "History",
     "NonFiniteLossError",
+    "NonFiniteScoresError",
+    "NonFiniteWeightsError",
     "OptimizerConfig",
     "OutputPathError",
     "RunDir",

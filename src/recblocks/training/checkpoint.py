@@ -19,8 +19,9 @@ from torch import nn
 
 from recblocks.core.errors import DataError
 from recblocks.core.files import atomic_write, file_access_error, os_error_from
+from recblocks.training.errors import NonFiniteWeightsError
 
-__all__ = ["save_state_dict", "load_state_dict", "copy_state_dict", "ALIASES_KEY"]
+__all__ = ["save_state_dict", "load_state_dict", "copy_state_dict", "check_finite_state", "ALIASES_KEY"]
 
 #: safetensors metadata key holding ``{alias name: stored name}`` as JSON.
 ALIASES_KEY = "recblocks.aliases"
@@ -96,7 +97,29 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         text = str(exc).strip().splitlines()
         raise DataError(str(path), f"not a valid safetensors weights file ({text[0][:200] if text else exc!r})",
                         "the model.safetensors written by training", f"{path.stat().st_size} bytes") from None
+    check_finite_state(state, str(path))
     return state
+
+
+def check_finite_state(state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Raise :class:`NonFiniteWeightsError` naming ``where`` (a file, a step) and the first tensor
+    of ``state`` that holds NaN or inf; integer tensors (e.g. batch-norm counters) are skipped.
+
+    Used on every weights file loaded and on every checkpoint before it is written, so NaN
+    weights are never saved and never scored with.
+    """
+    bad: list[tuple[str, int, int]] = []
+    floating = 0
+    for name, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor) or not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        floating += 1
+        finite = torch.isfinite(tensor.detach())
+        if not bool(finite.all()):
+            bad.append((name, int((~finite).sum()), tensor.numel()))
+    if bad:
+        name, count, size = bad[0]
+        raise NonFiniteWeightsError(where, name, count, size, len(bad), floating)
 
 
 def copy_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ from pydantic import Field
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
-from recblocks.data.readers import DataSource, as_source, read_columns, read_table
+from recblocks.data.readers import DataSource, as_source, naming_source, read_columns, read_table
 from recblocks.data.report import format_report
 from recblocks.datasets.synthetic import SyntheticConfig, bayes_auc, make_synthetic
 from recblocks.datasets.splits import random_split
@@ -43,7 +43,9 @@ class DataConfig(Params):
     """Where the data comes from: files (``train``/``valid``/``test``) or a synthetic generator.
 
     ``passthrough`` columns are carried next to predictions; ``max_bad_fraction`` turns too many
-    dropped rows into a DataError; ``streaming`` reads the train set chunk by chunk.
+    dropped rows into a DataError; ``streaming`` reads the train set chunk by chunk;
+    ``soft_labels`` lets binary labels be fractional (in [0, 1]) for training and evaluation
+    instead of refusing them (see :mod:`recblocks.features.labels`).
     """
 
     train: DataSource | None = None
@@ -55,6 +57,7 @@ class DataConfig(Params):
     max_bad_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     streaming: bool = False
     rows_per_chunk: int = Field(default=262_144, gt=0)
+    soft_labels: bool = False
 
     def __init__(self, **data: Any) -> None:
         for key in ("train", "valid", "test"):
@@ -78,14 +81,20 @@ def parse_run_config(raw: dict[str, Any]) -> tuple[RunConfig, Schema]:
     return config, Schema(config.features, "features")
 
 
-def label_columns(model_config: ModelConfig) -> dict[str, str]:
-    """Label column -> dtype for every task of the model section."""
+def label_columns(model_config: ModelConfig, soft_labels: bool = False) -> dict[str, str]:
+    """Label column -> label kind for every task of the model section: ``binary`` (0/1, or
+    ``soft_binary`` with ``soft_labels``), ``classes:N`` for multiclass, else the task's dtype."""
     from recblocks.tasks import build_task
 
     labels: dict[str, str] = {}
     for i, task in enumerate(model_config.tasks):
         built = build_task(task, join_path("model.tasks", i))
-        labels[built.label] = built.label_dtype
+        if built.task_type == "binary":
+            labels[built.label] = "soft_binary" if soft_labels else "binary"
+        elif built.task_type == "multiclass":
+            labels[built.label] = f"classes:{built.output_dim}"
+        else:
+            labels[built.label] = built.label_dtype
     return labels
 
 
@@ -147,9 +156,9 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     """
     config, schema = parse_run_config(raw)
     build_model(config, schema)  # every config error before any data is read
-    labels = label_columns(config.model)
-    extras = _extras(config)
     data = config.data
+    labels = label_columns(config.model, data.soft_labels)
+    extras = _extras(config)
     if data.synthetic is None and data.train is None:
         raise ConfigError("data.train", "no training data", "a path (data.train or --train) or data.synthetic", "none")
     preprocessor = Preprocessor(schema)
@@ -173,7 +182,13 @@ def _train_into(run_dir: RunDir, raw: dict[str, Any], config: RunConfig, schema:
         preprocessor.fit(tables["train"])
     else:
         columns = [*preprocessor.required_columns()]
-        preprocessor.fit(read_table(data.train, columns))  # type: ignore[arg-type]
+        fit_table = read_table(data.train, columns)  # type: ignore[arg-type]
+        if fit_table.num_rows == 0:
+            raise DataError(data.train.path, "the training data has no rows",  # type: ignore[union-attr]
+                            "at least one data row",
+                            "0 rows (an empty or header-only file)")
+        with naming_source(data.train.path):  # type: ignore[union-attr]
+            preprocessor.fit(fit_table)
     run_dir.write_preprocessor(preprocessor)
     seed_everything(config.train.seed)  # initial weights depend only on the config's seed
     model = build_model(config, schema, preprocessor)
@@ -189,7 +204,8 @@ def _train_into(run_dir: RunDir, raw: dict[str, Any], config: RunConfig, schema:
 
     if data.streaming and data.train is not None:
         train_loader: Any = StreamingLoader(data.train, preprocessor, labels, extras, batch_size=batch_size,
-                                            shuffle=True, seed=config.train.seed, rows_per_chunk=data.rows_per_chunk)
+                                            shuffle=True, seed=config.train.seed, rows_per_chunk=data.rows_per_chunk,
+                                            max_bad_fraction=data.max_bad_fraction)
     else:
         train_batch = batch_of("train", data.train)
         train_loader = InMemoryLoader(train_batch, batch_size, shuffle=True, seed=config.train.seed)  # type: ignore[arg-type]
@@ -241,11 +257,12 @@ def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_u
     """
     run, config, _, preprocessor, model = _open_run(run_dir, allow_unfinished, warn)
     preprocessor.reset_report()
-    source, labels, extras = as_source(data, "--data"), label_columns(config.model), _extras(config)
+    source, extras = as_source(data, "--data"), _extras(config)
+    labels = label_columns(config.model, config.data.soft_labels)
     check_columns(source, preprocessor, labels, extras)
     batch, _ = load_batch(source, preprocessor, labels, extras, config.data.max_bad_fraction)
     trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
-    metrics = trainer.evaluate(InMemoryLoader(batch, 8192, shuffle=False))
+    metrics = trainer.evaluate(InMemoryLoader(batch, 8192, shuffle=False), where=f"evaluation of {source.path}")
     return metrics, format_report(preprocessor.report_, "data")
 
 
@@ -268,12 +285,16 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
     _check_passthrough(keep, [task.name for task in model.tasks], where)
     check_columns(source, preprocessor, {}, keep)
     table = read_table(source, list(dict.fromkeys([*preprocessor.required_columns(), *keep])))
-    batch, _ = preprocessor.transform(table, None, [])
+    if table.num_rows == 0:
+        raise DataError(str(source.path), "no rows to score", "at least one data row",
+                        "0 rows (an empty or header-only file)")
+    with naming_source(source.path):
+        batch, _ = preprocessor.transform(table, None, [])
     if preprocessor.report_.bad_rows:
         raise DataError(str(source.path), "rows were dropped while predicting", "no dropped rows",
                         preprocessor.report_.bad_rows)
     trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
-    scores = trainer.predict(InMemoryLoader(batch, 8192, shuffle=False))
+    scores = trainer.predict(InMemoryLoader(batch, 8192, shuffle=False), where=f"prediction of {source.path}")
     columns: dict[str, Any] = {}
     for name, values in scores.items():
         if getattr(values, "ndim", 1) == 2:

@@ -11,7 +11,9 @@ __all__ = ["EpochRecord", "History"]
 @dataclass
 class EpochRecord:
     """One epoch: 0-based ``epoch``, mean training loss (incl. regularization), throughput,
-    the learning rate at the end, and the validation metrics (empty without a loader)."""
+    the learning rate at the end, the validation metrics (empty without a loader), and the
+    training warnings raised during the epoch (``{"kind", "epoch", "step", "message"}``, e.g.
+    a diverging loss; see :mod:`recblocks.training.divergence`)."""
 
     epoch: int
     steps: int
@@ -21,6 +23,7 @@ class EpochRecord:
     samples_per_s: float
     lr: float
     valid: dict[str, float] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain form for files; epochs are numbered from 1 there, as on screen."""
@@ -66,6 +69,11 @@ class History:
         return sum(r.samples for r in self.epochs) / seconds if seconds > 0 else 0.0
 
     @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """Every epoch's training warnings, in order."""
+        return [w for r in self.epochs for w in r.warnings]
+
+    @property
     def best(self) -> EpochRecord | None:
         """The best epoch's record (None without one)."""
         for record in self.epochs:
@@ -78,4 +86,5 @@ class History:
         return {"monitor": self.monitor, "mode": self.mode, "best_epoch": best,
                 "best_value": self.best_value, "stopped_early": self.stopped_early,
                 "global_step": self.global_step,
-                "samples_per_second": self.samples_per_second, "epochs": [r.to_dict() for r in self.epochs]}
+                "samples_per_second": self.samples_per_second, "warnings": self.warnings,
+                "epochs": [r.to_dict() for r in self.epochs]}

@@ -10,6 +10,13 @@ The inner loop is lean on purpose: the loss is kept as a tensor and synchronised
 and gradients are reset with ``set_to_none``. Everything checkable is checked on the first
 batch before the first update: label columns and values, output names and shapes, a finite
 scalar loss, and that each optimizer receives the gradient layout it supports.
+
+Numerical safety: a diverging loss or a validation AUC at chance is warned about (see
+:mod:`recblocks.training.divergence`; the warnings land in the epoch records and in
+``metrics.json``); weights holding NaN/inf are never written as a checkpoint
+(:class:`NonFiniteWeightsError`); evaluation and prediction refuse NaN/inf scores
+(:class:`NonFiniteScoresError`, naming the output, the count and the first row); a training
+batch of one row for a model with batch norm is a clear error instead of torch's.
 """
 
 from __future__ import annotations
@@ -28,10 +35,19 @@ from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.params import parse_params
 from recblocks.metrics import METRIC_ALIASES, MetricCollection, metric_mode
 from recblocks.training.callbacks import Callback
-from recblocks.training.checkpoint import copy_state_dict
-from recblocks.training.checks import check_batch, check_extras, check_first_loss, check_outputs
+from recblocks.training.checkpoint import check_finite_state, copy_state_dict
+from recblocks.training.checks import (
+    check_batch,
+    check_batch_norm_rows,
+    check_extras,
+    check_first_loss,
+    check_outputs,
+    has_batch_norm,
+    non_finite_rows,
+)
 from recblocks.training.config import TrainConfig
-from recblocks.training.errors import NonFiniteLossError
+from recblocks.training.divergence import DivergenceMonitor
+from recblocks.training.errors import NonFiniteLossError, NonFiniteScoresError
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.optimizers import build_optimizer, clip_grad_norm
 from recblocks.training.progress import progress_bar
@@ -85,6 +101,9 @@ class Trainer:
         self._checked = False
         self._plan = [(t.name, t.label, float(t.weight), getattr(t, "pre", None), t.loss, t) for t in self.tasks]
         self._device = torch.device("cpu")
+        #: Divergence rules (replace to change the thresholds); see recblocks.training.divergence.
+        self.divergence = DivergenceMonitor()
+        self._epoch_warnings: list[dict[str, Any]] = []
 
     # -- setup ------------------------------------------------------------------------------
     def _model_device(self) -> torch.device:
@@ -154,6 +173,8 @@ class Trainer:
         self.stop_training = False
         best_state: dict[str, torch.Tensor] | None = None
         bad_epochs = 0
+        # batch norm needs 2+ rows per training batch: the loader's batch size, checked per batch
+        batch_norm_size = getattr(train_loader, "batch_size", cfg.batch_size) if has_batch_norm(self.model) else None
         self.optimizer.set_lr_multiplier(cfg.learning_rate_multiplier(self.global_step))
         for callback in self.callbacks:
             callback.on_fit_start(self)
@@ -164,9 +185,10 @@ class Trainer:
                 train_loader.set_epoch(epoch)
             for callback in self.callbacks:
                 callback.on_epoch_start(self, epoch)
-            record = self._train_epoch(train_loader, epoch)
+            record = self._train_epoch(train_loader, epoch, batch_norm_size)
             if valid_loader is not None:
                 record.valid = self.evaluate(valid_loader)
+                record.warnings += self.divergence.check_validation(record.valid, self.global_step, epoch)
                 value = record.valid.get(self.monitor, float("nan"))
                 if self._improved(value, history.best_value):
                     history.best_epoch, history.best_value, bad_epochs = epoch, value, 0
@@ -200,7 +222,8 @@ class Trainer:
             self.run_dir.write_metrics({"best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
                                         "monitor": history.monitor,
                                         "best_value": history.best_value, "stopped_early": history.stopped_early,
-                                        "global_step": self.global_step, "valid": best.valid if best else {}})
+                                        "global_step": self.global_step, "valid": best.valid if best else {},
+                                        "warnings": history.warnings})
         for callback in self.callbacks:
             callback.on_fit_end(self, history)
         return history
@@ -215,6 +238,7 @@ class Trainer:
 
     def _save_checkpoint(self) -> None:
         if self.run_dir is not None:
+            check_finite_state(self.model.state_dict(), f"model weights at train step {self.global_step}")
             self.run_dir.save_weights(self.model)
             self.run_dir.save_optimizer(self.optimizer)
 
@@ -230,7 +254,7 @@ class Trainer:
         if self.config.gauc_group and any(c.needs_groups for c in self._collections()):
             check_extras(first, [self.config.gauc_group], "train.gauc_group")
 
-    def _train_epoch(self, loader: Iterable[Any], epoch: int) -> EpochRecord:
+    def _train_epoch(self, loader: Iterable[Any], epoch: int, batch_norm_size: int | None = None) -> EpochRecord:
         cfg, model, opt, plan = self.config, self.model, self.optimizer, self._plan
         model.train()
         first_label = self.tasks[0].label
@@ -239,6 +263,8 @@ class Trainer:
         clip_params = list(opt.parameters()) if clip else []
         move = self._device.type != "cpu"
         window: list[torch.Tensor] = []
+        self._epoch_warnings = []
+        batch_norm = batch_norm_size is not None
         steps = samples = 0
         loss_total = 0.0
         bar = progress_bar(loader, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
@@ -249,6 +275,8 @@ class Trainer:
             if move:
                 batch = batch.to(self._device)
             labels = batch.labels
+            if batch_norm and len(batch) < 2:
+                check_batch_norm_rows(len(batch), batch_norm_size, self.global_step + 1, epoch)
             if not self._checked:
                 check_batch(self.tasks, batch)
             outputs = model(batch.features)
@@ -261,7 +289,8 @@ class Trainer:
                 term = loss_fn(logits if pre is None else pre(logits), labels[label])
                 loss = loss + term if weight == 1.0 else loss + weight * term
             if not self._checked:
-                check_first_loss(loss, regularization, self.global_step + 1, epoch)
+                first = check_first_loss(loss, regularization, self.global_step + 1, epoch, batch, outputs)
+                self.divergence.start(first)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if not self._checked:
@@ -289,10 +318,10 @@ class Trainer:
         lrs = opt.learning_rates()
         return EpochRecord(epoch=epoch, steps=steps, samples=samples, train_loss=loss_total / steps,
                            seconds=seconds, samples_per_s=samples / max(seconds, 1e-9),
-                           lr=lrs.get("dense", next(iter(lrs.values()))))
+                           lr=lrs.get("dense", next(iter(lrs.values()))), warnings=list(self._epoch_warnings))
 
     def _flush(self, window: list[torch.Tensor], epoch: int, bar: Any, samples: int, start: float) -> float:
-        """Sync the losses of the last steps: NaN check, progress bar, callbacks."""
+        """Sync the losses of the last steps: NaN check, divergence check, progress bar, callbacks."""
         stacked = torch.stack(window)
         total = float(stacked.sum())
         count = len(window)
@@ -301,6 +330,9 @@ class Trainer:
             raise NonFiniteLossError(self.global_step - count + bad + 1, epoch, float(stacked[bad]))
         window.clear()
         mean = total / count
+        warning = self.divergence.check_loss(mean, self.global_step, epoch)
+        if warning is not None:
+            self._epoch_warnings.append(warning)
         if not bar.disable:
             rate = samples / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{mean:.4f}", samples_per_s=f"{rate:,.0f}", refresh=False)
@@ -310,13 +342,17 @@ class Trainer:
         return total
 
     # -- evaluate / predict --------------------------------------------------------------------
-    def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
-        """Metrics and loss of every task over ``loader`` (eval mode, no gradients)."""
+    def evaluate(self, loader: Iterable[Any], where: str = "evaluation") -> dict[str, float]:
+        """Metrics and loss of every task over ``loader`` (eval mode, no gradients).
+
+        Raises NonFiniteScoresError (naming ``where``, the output, the count and the first row)
+        when the model scores any row NaN or inf."""
         model = self.model
         self._device = self._model_device()
         collections = self._collections()
         group_key = self.config.gauc_group if any(c.needs_groups for c in collections) else None
         loss_sums = [torch.zeros((), dtype=torch.float64) for _ in self.tasks]
+        bad_scores: list[tuple[int, int]] = [(0, 0) for _ in self.tasks]  # (rows, first row) per task
         rows = 0
         was_training = model.training
         model.eval()
@@ -340,12 +376,20 @@ class Trainer:
                             logits = pre(logits)
                         y = batch.labels[label]
                         loss_sums[j] += loss_fn(logits, y).double().cpu() * count
-                        collections[j].update(task.activate(logits), y, groups)
+                        scores = task.activate(logits)
+                        bad, first = non_finite_rows(scores)
+                        if bad:
+                            seen, earlier = bad_scores[j]
+                            bad_scores[j] = (seen + bad, earlier or rows + first)
+                        collections[j].update(scores, y, groups)
                     rows += count
         finally:
             model.train(was_training)
         if rows == 0:
             raise DataError("evaluation", "the loader produced no batches", "at least one batch", "none")
+        for task, (bad, first) in zip(self.tasks, bad_scores):
+            if bad:
+                raise NonFiniteScoresError(where, task.name, bad, rows, first)
         results: dict[str, float] = {}
         total = 0.0
         single = len(self.tasks) == 1
@@ -359,9 +403,13 @@ class Trainer:
             results["loss"] = total
         return results
 
-    def predict(self, loader: Iterable[Any], extras: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    def predict(self, loader: Iterable[Any], extras: Sequence[str] = (),
+                where: str = "prediction") -> dict[str, np.ndarray]:
         """Activated outputs per task name (probabilities or values; no ``pre``), plus the
-        requested ``extras`` columns passed through, as numpy arrays in loader order."""
+        requested ``extras`` columns passed through, as numpy arrays in loader order.
+
+        Raises NonFiniteScoresError (naming ``where``, the output, the count and the first row)
+        when any score is NaN or inf."""
         clash = sorted(set(extras) & {t.name for t in self.tasks})
         if clash:
             raise ConfigError("predict.extras", "an extras column has the name of a task output",
@@ -387,5 +435,10 @@ class Trainer:
                         parts[name].append(batch.extras[name].cpu())
         finally:
             model.train(was_training)
-        return {name: torch.cat(chunks).numpy() if chunks else np.empty(0) for name, chunks in parts.items()}
+        results = {name: torch.cat(chunks).numpy() if chunks else np.empty(0) for name, chunks in parts.items()}
+        for task in self.tasks:
+            bad, first = non_finite_rows(torch.from_numpy(results[task.name]))
+            if bad:
+                raise NonFiniteScoresError(where, task.name, bad, len(results[task.name]), first)
+        return results
 
