@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import yaml
 
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
+from recblocks.core.config_loader import load_config_path
 from recblocks.core.errors import ConfigError, RecBlocksError, SchemaError, ShapeError
 from recblocks.core.params import join_path, parse_params
 from recblocks.features.schema import Schema
@@ -205,10 +206,7 @@ class Model:
         ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`.
         """
         if isinstance(config, (str, Path)):
-            path = Path(config)
-            if not path.is_file():
-                raise ConfigError(str(path), "config file not found", "an existing YAML file", str(path))
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+            config = load_config_path(config)
         if not isinstance(config, Mapping):
             raise ConfigError("config", "a config must be a mapping", "a mapping", type(config).__name__)
         for key in ("features", "model"):
