@@ -16,6 +16,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.limits import MAX_ROWS_PER_CHUNK
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
 from recblocks.data.readers import DataSource, as_source, read_columns, read_table
@@ -53,7 +54,8 @@ class DataConfig(Params):
     passthrough: list[str] = Field(default_factory=list)
     max_bad_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     streaming: bool = False
-    rows_per_chunk: int = Field(default=262_144, gt=0)
+    rows_per_chunk: int = Field(default=262_144, gt=0, le=MAX_ROWS_PER_CHUNK,
+                                description=f"rows read at a time when streaming, at most {MAX_ROWS_PER_CHUNK:,}")
 
     def __init__(self, **data: Any) -> None:
         for key in ("train", "valid", "test"):
