@@ -62,7 +62,7 @@ MAX_LAYERS = 1_000
 #: ``num_repeat`` of a repeat body and ``num_steps`` of a recurrent body.
 MAX_BODY_REPEATS = 1_000
 #: Components a whole backbone may plan (blocks, layers, repeats and recurrent steps together).
-MAX_PLANNED_STEPS = 10_000
+MAX_PLANNED_STEPS = 5_000
 #: ``train.num_threads``: torch starts that many threads per parallel region.
 MAX_THREADS = 1_024
 #: ``train.epochs``.
