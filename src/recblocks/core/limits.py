@@ -94,7 +94,9 @@ _FALLBACK_MEMORY = 8 * GB
 
 
 def format_bytes(count: float) -> str:
-    """``count`` bytes in GB (10**9 bytes) with one decimal, or MB below 0.1 GB."""
+    """``count`` bytes in GB (10**9 bytes) with one decimal; MB below 0.1 GB, KB below 0.1 MB."""
+    if count < 1e5:
+        return f"{count / 1e3:,.1f} KB"
     if count < 0.1 * GB:
         return f"{count / 1e6:,.1f} MB"
     return f"{count / GB:,.1f} GB"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import Field
@@ -30,6 +30,7 @@ from recblocks.models.config import ModelConfig
 from recblocks.models.model import placeholder_vocab
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
+from recblocks.training.memory_plan import check_run_memory
 from recblocks.training.run_dir import RunDir
 from recblocks.training.trainer import Trainer, seed_everything
 
@@ -90,13 +91,24 @@ def label_columns(model_config: ModelConfig) -> dict[str, str]:
     return labels
 
 
-def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None) -> RankModel:
-    """The model; without a fitted preprocessor, tables get placeholder sizes (shapes still exact)."""
+def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None,
+                purpose: Literal["train", "evaluate"] = "train", meta: bool = False) -> RankModel:
+    """The model; without a fitted preprocessor, tables get placeholder sizes (shapes still exact).
+
+    The model is first planned on the meta device and its memory for ``purpose`` checked
+    against ``train.memory_limit_gb`` (:func:`~recblocks.training.memory_plan.check_run_memory`);
+    ``meta=True`` returns that storage-less model instead of building the real one.
+    """
     if preprocessor is None:
         vocab = placeholder_vocab(schema)
     else:
         vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.kind != "dense"}
-    return RankModel(schema, config.model, vocab, where="model")
+
+    def factory() -> RankModel:
+        return RankModel(schema, config.model, vocab, where="model")
+
+    planned = check_run_memory(factory, config.train, purpose, config.data.synthetic)
+    return planned if meta else factory()
 
 
 @dataclass
@@ -141,7 +153,7 @@ def check_columns(source: DataSource, preprocessor: Preprocessor, labels: dict[s
 def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False) -> RunResult:
     """Train the run described by ``raw`` (a config mapping) into ``output``."""
     config, schema = parse_run_config(raw)
-    build_model(config, schema)  # every config error before any data is read
+    build_model(config, schema, meta=True)  # every config error and the memory plan before any data is read
     labels = label_columns(config.model)
     extras = _extras(config)
     data = config.data
@@ -204,7 +216,7 @@ def _open_run(run_dir: str | Path) -> tuple[RunDir, RunConfig, Schema, Preproces
     raw = run.read_config()
     config, schema = parse_run_config(raw)
     preprocessor = Preprocessor.load(run.preprocess_path)
-    model = build_model(config, schema, preprocessor)
+    model = build_model(config, schema, preprocessor, purpose="evaluate")
     run.load_weights(model)
     model.eval()
     return run, config, schema, preprocessor, model
@@ -261,17 +273,18 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
 def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[RankModel, list[dict[str, Any]], str]:
     """Validate a config and return the model plan; fits vocabularies when the train file exists."""
     config, schema = parse_run_config(raw)
-    model = build_model(config, schema)
+    build_model(config, schema, meta=True)  # config errors and the memory plan before any data is read
     source = config.data.train
     note = ("embedding rows are placeholders (vocabularies not fitted)" if not fit_data or source is None
             else "embedding rows are placeholders")
+    preprocessor = None
     if fit_data and source is not None:
         try:
             preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))
-            model = build_model(config, schema, preprocessor)
             note = f"embedding rows fitted on {source.path}"
         except DataError as exc:
             note = f"embedding rows are placeholders ({exc})"
     elif config.data.synthetic is not None:
         note = "embedding rows are placeholders (synthetic data is generated at train time)"
+    model = build_model(config, schema, preprocessor)
     return model, model.summary_rows(), note
