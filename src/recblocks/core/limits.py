@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from recblocks.core.errors import ConfigError, shorten
+
 __all__ = [
     "MAX_TABLE_ROWS",
     "MAX_EMBEDDING_DIM",
@@ -169,6 +171,10 @@ def memory_limit(limit_gb: float | None, setting: str = "train.memory_limit_gb")
         >>> memory_limit(2.5).bytes
         2500000000
     """
+    if limit_gb is not None and (isinstance(limit_gb, bool) or not isinstance(limit_gb, (int, float))
+                                 or not 0 <= limit_gb <= 1e9):
+        raise ConfigError(setting, "invalid memory limit", "a number of GB from 0 (no limit) to 1e9, or None",
+                          shorten(repr(limit_gb)))
     if limit_gb is None:
         total, what = machine_memory()
         return MemoryLimit(int(total * DEFAULT_MEMORY_FRACTION), f"half of {what}, {format_bytes(total)}")

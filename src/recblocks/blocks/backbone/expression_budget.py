@@ -32,7 +32,7 @@ from torch import Tensor
 __all__ = [
     "PYTHON_ELEMENTS", "TENSOR_ELEMENTS_PER_SAMPLE", "TENSOR_WORK_PER_SAMPLE", "TENSOR_OPERANDS", "MAX_INT_BITS",
     "ExpressionLimitError", "WorkBudget", "batch_of", "charge", "safe_add", "safe_mul", "safe_pow", "metered",
-    "metered_binary",
+    "metered_binary", "metered_call", "metered_subscript", "metered_unary",
 ]
 
 #: Python elements (list items, range steps, loop turns) one evaluation may build.
@@ -214,3 +214,39 @@ def metered_binary(env: list, op: Callable[[Any, Any], Any], a: Any, b: Any, wha
     if not (isinstance(a, Tensor) or isinstance(b, Tensor)):
         return _check_int(op(a, b), what)
     return metered(env, op, (a, b), {}, what, "matmul" if op is operator.matmul else "elements")
+
+
+# --------------------------------------------------------------------------- closures for the compiler
+Closure = Callable[[list], Any]
+
+
+def metered_call(func: Callable[..., Any], name: str, method: bool, args_of: Closure,
+                 keywords: dict[str, Closure]) -> Closure:
+    """A closure calling ``func(*args_of(env), **keywords)`` through :func:`metered`."""
+    what = f"'.{name}()'" if method else f"'{name}'"
+    short = name.rsplit(".", 1)[-1]
+    kind = "matmul" if short in ("matmul", "bmm") else "einsum" if short == "einsum" else "elements"
+    items = list(keywords.items())
+    return lambda env: metered(env, func, tuple(args_of(env)), {k: v(env) for k, v in items}, what, kind)
+
+
+def metered_subscript(value: Closure, index: Closure) -> Closure:
+    """``value[index]``; indexing a tensor is metered (advanced indexing can build a larger one)."""
+
+    def subscript(env: list) -> Any:
+        container = value(env)
+        if isinstance(container, Tensor):
+            return metered(env, operator.getitem, (container, index(env)), {}, "indexing")
+        return container[index(env)]
+
+    return subscript
+
+
+def metered_unary(op: Callable[[Any], Any], operand: Closure) -> Closure:
+    """``op(operand)``; metered when the operand is a tensor."""
+
+    def unary(env: list) -> Any:
+        value = operand(env)
+        return metered(env, op, (value,), {}, "a unary operator") if isinstance(value, Tensor) else op(value)
+
+    return unary

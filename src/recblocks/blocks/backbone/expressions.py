@@ -2,11 +2,9 @@
 
 The text is parsed with :func:`ast.parse` and compiled, against the allow-list of
 :mod:`~recblocks.blocks.backbone.expression_functions`, into a tree of small closures; ``eval``,
-``exec`` and ``compile`` never see it, so a config can never run arbitrary code. Every
-evaluation runs under a fresh :class:`~recblocks.blocks.backbone.expression_budget.WorkBudget`
-(Python elements, tensor elements per sample, tensor operands, integer size): going over it is
-a :class:`~recblocks.core.errors.ConfigError`; other evaluation failures are re-raised as
-:class:`~recblocks.core.errors.ShapeError`. Both name the config path and the expression.
+``exec`` and ``compile`` never see it. Each evaluation runs under a fresh work budget
+(:mod:`~recblocks.blocks.backbone.expression_budget`): going over it is a ConfigError, other
+failures a ShapeError, both naming the config path and the expression.
 
 Example:
     >>> import torch
@@ -27,8 +25,8 @@ from typing import Any, NoReturn
 import torch
 
 from recblocks.blocks.backbone import expression_functions as fx
-from recblocks.blocks.backbone.expression_budget import ExpressionLimitError, WorkBudget, batch_of, metered, \
-    metered_binary
+from recblocks.blocks.backbone.expression_budget import (ExpressionLimitError, WorkBudget, batch_of, metered_binary,
+                                                         metered_call, metered_subscript, metered_unary)
 from recblocks.blocks.backbone.expression_functions import ALLOWED_FUNCTIONS, describe_allowed
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
 
@@ -318,7 +316,7 @@ class _Compiler:
             if not (kw.arg == "name" and dotted and dotted.startswith("tf.")):  # TF op names mean nothing here
                 keywords[kw.arg] = self.expr(kw.value)
         if dotted not in fx.UNMETERED:  # tensor work is metered (see expression_budget)
-            return self.metered_call(func, name, dotted is None, self.sequence(positional, head), keywords)
+            return metered_call(func, name, dotted is None, self.sequence(positional, head), keywords)
         if head is None and not keywords and len(positional) <= 2 and not any(map(_starred, positional)):
             parts = [self.expr(a) for a in positional]  # fast paths for the common f(), f(x) and f(x, y)
             if len(parts) == 2:
@@ -332,29 +330,11 @@ class _Compiler:
             return lambda env: func(*args_of(env))
         return lambda env: func(*args_of(env), **{k: v(env) for k, v in items})
 
-    @staticmethod
-    def metered_call(func: Callable[..., Any], name: str, method: bool, args_of: Closure,
-                     keywords: dict[str, Closure]) -> Closure:
-        """``func(*args, **keywords)`` with its tensor operands, work and output charged to the budget."""
-        what = f"'.{name}()'" if method else f"'{name}'"
-        short = name.rsplit(".", 1)[-1]
-        kind = "matmul" if short in ("matmul", "bmm") else "einsum" if short == "einsum" else "elements"
-        items = list(keywords.items())
-        return lambda env: metered(env, func, tuple(args_of(env)), {k: v(env) for k, v in items}, what, kind)
-
     # ----------------------------------------------------------------- compound values
     def c_Subscript(self, node: ast.Subscript) -> Closure:
         value = self.expr(node.value)
         ok, key = self.literal(node.slice)
-        index = (lambda env: key) if ok else self.expr(node.slice)
-
-        def subscript(env: list) -> Any:
-            container = value(env)
-            if isinstance(container, torch.Tensor):  # advanced indexing can build a larger tensor
-                return metered(env, operator.getitem, (container, index(env)), {}, "indexing")
-            return container[index(env)]
-
-        return subscript
+        return metered_subscript(value, (lambda env: key) if ok else self.expr(node.slice))
 
     def c_Slice(self, node: ast.Slice) -> Closure:
         lo, hi, st = [(lambda env: None) if p is None else self.expr(p) for p in (node.lower, node.upper, node.step)]
@@ -403,13 +383,7 @@ class _Compiler:
         return lambda env: metered_binary(env, op, left(env), right(env), what)
 
     def c_UnaryOp(self, node: ast.UnaryOp) -> Closure:
-        operand, op = self.expr(node.operand), _UNARY_OPS[type(node.op)]
-
-        def unary(env: list) -> Any:
-            value = operand(env)
-            return metered(env, op, (value,), {}, "a unary operator") if isinstance(value, torch.Tensor) else op(value)
-
-        return unary
+        return metered_unary(_UNARY_OPS[type(node.op)], self.expr(node.operand))
 
     def c_Compare(self, node: ast.Compare) -> Closure:
         first = self.expr(node.left)
