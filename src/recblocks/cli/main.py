@@ -125,7 +125,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.argument("config", required=False)
 @click.option("--demo", is_flag=True, help="Train DeepFM on the built-in synthetic dataset.")
 @click.option("--train", "train_path", help="Training data (overrides data.train).")
 @click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
@@ -208,7 +208,7 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
 @click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
 @click.option("--plot", "plot_path", metavar="PATH",
@@ -269,7 +269,7 @@ def prepare() -> None:
 
 
 @prepare.command("movielens")
-@click.option("--source", required=True, type=click.Path(file_okay=False), help="GroupLens ML-100K or ML-1M folder.")
+@click.option("--source", required=True, help="GroupLens ML-100K or ML-1M folder.")
 @click.option("--output", "-o", required=True, help="A .parquet file, or a folder when --split is given.")
 @click.option("--label", default="easyrec", show_default=True, help="'easyrec' (4-5 -> 1, 1-2 -> 0, 3 dropped) or 'threshold:N'.")
 @click.option("--split", type=click.Choice(["none", "random", "temporal"]), default="none", show_default=True)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from recblocks.core.errors import ConfigError
+from recblocks.core.errors import ConfigError, shorten
 
 __all__ = ["Params", "parse_params", "join_path"]
 
@@ -112,5 +112,6 @@ def parse_params(model: type[P], data: Mapping[str, Any] | None, where: str) -> 
             raise ConfigError(path, "required parameter is missing", "a value", "nothing") from None
         message = str(first.get("msg", "invalid value")).rstrip(".")
         if "input" in first and not isinstance(first["input"], Mapping):
-            message += f" (got {first['input']!r})"
+            value = first["input"]
+            message += f" (got {shorten(repr(value)) if isinstance(value, str) else shorten(value)})"
         raise ConfigError(path, message) from None

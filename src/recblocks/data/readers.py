@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from recblocks.core.errors import ConfigError, DataError
+from recblocks.core.limits import MAX_CSV_BLOCK_BYTES
 from recblocks.core.params import Params, parse_params
 from recblocks.features.columns import short_repr
 
@@ -43,7 +44,8 @@ class DataSource(Params):
         column_names: names of the CSV columns: for header-less files (``f0, f1, ...`` when
             omitted), or to rename the columns of a file whose header line is then skipped.
         null_values: CSV cells read as null (pyarrow's defaults when omitted; ``""`` is always null).
-        block_size: bytes per CSV block read at a time (streaming granularity, type inference).
+        block_size: bytes per CSV block read at a time (streaming granularity, type inference);
+            at most 1 GiB (pyarrow's reader takes a 32-bit size).
     """
 
     path: str
@@ -52,7 +54,8 @@ class DataSource(Params):
     header: bool = True
     column_names: list[str] | None = None
     null_values: list[str] | None = None
-    block_size: int = Field(default=16 << 20, gt=0)
+    block_size: int = Field(default=16 << 20, gt=0, le=MAX_CSV_BLOCK_BYTES,
+                            description=f"bytes per CSV block, at most {MAX_CSV_BLOCK_BYTES:,}")
 
 
 def as_source(source: DataSource | str | Path | Mapping[str, Any], where: str = "data") -> DataSource:

@@ -51,7 +51,10 @@ def detect_layout(source_dir: str | Path) -> str:
     for layout, files in _LAYOUTS.items():
         if all((directory / f).is_file() for f in files):
             return layout
-    found = sorted(p.name for p in directory.iterdir())[:12] if directory.is_dir() else "no such directory"
+    if directory.is_dir():
+        found: object = sorted(p.name for p in directory.iterdir())[:12]
+    else:
+        found = "a file, not a directory" if directory.exists() else "no such directory"
     raise DataError(str(directory), "not a MovieLens directory",
                     "u.data, u.user, u.item (ML-100K) or ratings.dat, users.dat, movies.dat (ML-1M)", found)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,8 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from recblocks.core.errors import DataError
+from recblocks.core.limits import (MAX_SEED, MAX_SEQUENCE_LENGTH, MAX_SYNTHETIC_FIELDS, MAX_SYNTHETIC_ROWS,
+                                   MAX_SYNTHETIC_VOCAB)
 from recblocks.core.params import Params
 from recblocks.datasets.splits import random_split
 
@@ -62,23 +64,31 @@ class MultiValuedConfig(Params):
     """The optional multi-valued field: ``name``, ``vocab`` size, 1..``max_len`` ids per row."""
 
     name: str = "tags"
-    vocab: int = Field(default=100, gt=1)
-    max_len: int = Field(default=5, gt=0)
+    vocab: int = Field(default=100, gt=1, le=MAX_SYNTHETIC_VOCAB,
+                       description=f"distinct ids, at most {MAX_SYNTHETIC_VOCAB:,}")
+    max_len: int = Field(default=5, gt=0, le=MAX_SEQUENCE_LENGTH,
+                         description=f"most ids per row, at most {MAX_SEQUENCE_LENGTH:,}")
     separator: str = Field(default="|", min_length=1)
 
 
 class SyntheticConfig(Params):
     """Sizes, seed and signal of :func:`make_synthetic` (see the module docstring)."""
 
-    num_rows: int = Field(default=100_000, gt=0)
-    num_dense: int = Field(default=13, ge=0)
-    vocab_sizes: list[int] = Field(default_factory=lambda: list(CRITEO_LIKE_VOCAB_SIZES))
+    num_rows: int = Field(default=100_000, gt=0, le=MAX_SYNTHETIC_ROWS,
+                          description=f"rows generated in memory, at most {MAX_SYNTHETIC_ROWS:,}")
+    num_dense: int = Field(default=13, ge=0, le=MAX_SYNTHETIC_FIELDS,
+                           description=f"dense columns, at most {MAX_SYNTHETIC_FIELDS:,}")
+    vocab_sizes: list[Annotated[int, Field(gt=0, le=MAX_SYNTHETIC_VOCAB)]] = Field(
+        default_factory=lambda: list(CRITEO_LIKE_VOCAB_SIZES), max_length=MAX_SYNTHETIC_FIELDS,
+        description=f"one vocabulary per categorical column: at most {MAX_SYNTHETIC_FIELDS:,} columns of at most "
+                    f"{MAX_SYNTHETIC_VOCAB:,} ids")
     multi_valued: MultiValuedConfig | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=f"0 to {MAX_SEED:,}")
     zipf_exponent: float = Field(default=1.1, gt=0)
     missing_rate: float = Field(default=0.05, ge=0, lt=1)
-    interaction_fields: int = Field(default=4, ge=0)
-    interaction_rank: int = Field(default=4, gt=0)
+    interaction_fields: int = Field(default=4, ge=0, le=100,
+                                    description="fields with planted pairwise interactions, at most 100")
+    interaction_rank: int = Field(default=4, gt=0, le=1024, description="width of planted vectors, at most 1,024")
     signal_std: float = Field(default=1.6, gt=0)
     positive_rate: float = Field(default=0.3, gt=0, lt=1)
 

@@ -22,6 +22,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from recblocks.core.errors import ConfigError, SchemaError
+from recblocks.core.limits import MAX_BUCKETS, MAX_EMBEDDING_DIM, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path, parse_params
 
 __all__ = [
@@ -49,7 +50,8 @@ ID_KINDS = ("sparse", "hashed", "multi", "sequence", "bucketized")
 class _FeatureBase(Params):
     name: str = Field(min_length=1)
     column: str | None = None
-    embedding_dim: int | None = Field(default=None, gt=0)
+    embedding_dim: int | None = Field(default=None, gt=0, le=MAX_EMBEDDING_DIM,
+                                      description=f"embedding width, at most {MAX_EMBEDDING_DIM:,}")
     embedding_name: str | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -73,20 +75,23 @@ class SparseFeature(_FeatureBase):
 
     kind: Literal["sparse"] = "sparse"
     min_count: int = Field(default=1, ge=1)
-    max_vocab_size: int | None = Field(default=None, gt=0)
+    max_vocab_size: int | None = Field(default=None, gt=0, le=MAX_TABLE_ROWS,
+                                       description=f"largest vocabulary kept, at most {MAX_TABLE_ROWS:,}")
 
 
 class HashedFeature(_FeatureBase):
     """Categorical id hashed (stable across processes and runs) into ``hash_bucket_size`` buckets."""
 
     kind: Literal["hashed"] = "hashed"
-    hash_bucket_size: int = Field(gt=0)
+    hash_bucket_size: int = Field(gt=0, le=MAX_TABLE_ROWS, description=f"buckets, at most {MAX_TABLE_ROWS:,}")
 
 
 class _ListFeature(_FeatureBase):
     separator: str | None = Field(default=None, min_length=1)  # "" cannot split a string
-    max_len: int = Field(default=16, gt=0)
-    hash_bucket_size: int | None = Field(default=None, gt=0)
+    max_len: int = Field(default=16, gt=0, le=MAX_SEQUENCE_LENGTH,
+                         description=f"padded length, at most {MAX_SEQUENCE_LENGTH:,}")
+    hash_bucket_size: int | None = Field(default=None, gt=0, le=MAX_TABLE_ROWS,
+                                         description=f"buckets, at most {MAX_TABLE_ROWS:,}")
     min_count: int = Field(default=1, ge=1)
 
 
@@ -117,8 +122,10 @@ class BucketizedFeature(_FeatureBase):
     """A number bucketized by ``boundaries`` (given) or ``num_buckets`` quantiles fitted on train."""
 
     kind: Literal["bucketized"] = "bucketized"
-    boundaries: list[float] | None = None
-    num_buckets: int | None = Field(default=None, gt=1)
+    boundaries: list[float] | None = Field(default=None, max_length=MAX_BUCKETS - 1,
+                                           description=f"bucket boundaries, at most {MAX_BUCKETS - 1:,}")
+    num_buckets: int | None = Field(default=None, gt=1, le=MAX_BUCKETS,
+                                    description=f"quantile buckets, at most {MAX_BUCKETS:,}")
     fill_value: float = 0.0
 
     @model_validator(mode="after")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ConfigError, ShapeError
+from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
@@ -21,7 +23,8 @@ __all__ = ["Cross", "CrossParams", "CrossNet", "CrossNetParams"]
 class CrossParams(Params):
     """Parameters of :class:`Cross` (TFRS/EasyRec names and defaults)."""
 
-    projection_dim: int | None = None
+    projection_dim: int | None = Field(default=None, le=MAX_LAYER_WIDTH,
+                                       description=f"rank of the low-rank kernel, at most {MAX_LAYER_WIDTH:,}")
     diag_scale: float = 0.0
     use_bias: bool = True
     preactivation: str | None = None
@@ -126,7 +129,7 @@ class Cross(Component):
 class CrossNetParams(Params):
     """Parameters of :class:`CrossNet`."""
 
-    num_layers: int = 3
+    num_layers: int = Field(default=3, le=MAX_LAYERS, description=f"cross layers, at most {MAX_LAYERS:,}")
     kernel_initializer: str = "glorot_normal"
     bias_initializer: str = "zeros"
 

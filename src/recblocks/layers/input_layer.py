@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from recblocks.core.errors import SchemaError
+from recblocks.core.limits import MAX_EMBEDDING_DIM
 from recblocks.core.params import Params
 from recblocks.core.shapes import TensorSpec
 from recblocks.layers.embedding import EmbeddingSlot, FeatureEmbeddings
@@ -39,7 +40,8 @@ class InputLayerConfig(Params):
     only_output_3d_tensor: bool = False
     output_2d_tensor_and_feature_list: bool = False
     output_seq_and_normal_feature: bool = False
-    wide_output_dim: int | None = Field(default=None, gt=0)
+    wide_output_dim: int | None = Field(default=None, gt=0, le=MAX_EMBEDDING_DIM,
+                                        description=f"width of WIDE groups, at most {MAX_EMBEDDING_DIM:,}")
     concat_seq_feature: bool = True
 
     @model_validator(mode="after")

@@ -13,9 +13,11 @@ import math
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ConfigError, ShapeError
+from recblocks.core.limits import MAX_LAYER_WIDTH
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
@@ -67,7 +69,7 @@ def _keras_axis(axis: int, rank: int, where: str) -> int:
 class DenseParams(Params):
     """Parameters of :class:`Dense` (Keras names)."""
 
-    units: int
+    units: int = Field(le=MAX_LAYER_WIDTH, description=f"output width, at most {MAX_LAYER_WIDTH:,}")
     activation: str | None = None
     use_bias: bool = True
     kernel_initializer: str = "glorot_uniform"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ConfigError
+from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec
@@ -22,7 +24,8 @@ __all__ = ["MLP", "MLPParams"]
 class MLPParams(Params):
     """Parameters of :class:`MLP` (EasyRec ``MLP`` message; same names and defaults)."""
 
-    hidden_units: list[int]
+    hidden_units: list[Annotated[int, Field(le=MAX_LAYER_WIDTH)]] = Field(
+        max_length=MAX_LAYERS, description=f"layer widths: at most {MAX_LAYERS:,} layers of at most {MAX_LAYER_WIDTH:,}")
     activation: str | None = "relu"
     use_bn: bool = True
     use_final_bn: bool = True

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from recblocks.core.limits import MAX_EMBEDDING_DIM
 from recblocks.core.params import Params
 
 __all__ = ["ModelParams", "ModelConfig"]
@@ -34,7 +35,8 @@ class ModelConfig(Params):
     tasks: list[dict[str, Any]] = Field(default_factory=list)
     model_params: ModelParams = Field(default_factory=ModelParams)
     embedding_regularization: float = Field(default=0.0, ge=0.0)
-    embedding_dim: int = Field(default=16, gt=0)
+    embedding_dim: int = Field(default=16, gt=0, le=MAX_EMBEDDING_DIM,
+                               description=f"default width of id features, at most {MAX_EMBEDDING_DIM:,}")
     embedding_init_std: float = Field(default=0.01, gt=0.0)
     sparse_embeddings: bool = True
 

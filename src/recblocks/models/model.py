@@ -22,16 +22,21 @@ from typing import Any, Protocol
 import yaml
 
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
+from recblocks.core.config_loader import load_config_path
 from recblocks.core.errors import ConfigError, RecBlocksError, SchemaError, ShapeError
+from recblocks.core.limits import memory_limit
 from recblocks.core.params import join_path, parse_params
 from recblocks.features.schema import Schema
 from recblocks.models.config import ModelConfig
+from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.rank_model import RankModel
 from recblocks.tasks import LogitsTemperatureScaler, Task, build_task
 
 __all__ = ["Model", "ModelRunner", "set_runner", "get_runner", "placeholder_vocab"]
 
 _SECTION_KEYS = ("feature_groups", "backbone", "task", "tasks")
+#: Rows of the batch whose activations :meth:`Model.build` plans for.
+PLANNED_BATCH = 1024
 
 
 class ModelRunner(Protocol):
@@ -205,10 +210,7 @@ class Model:
         ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`.
         """
         if isinstance(config, (str, Path)):
-            path = Path(config)
-            if not path.is_file():
-                raise ConfigError(str(path), "config file not found", "an existing YAML file", str(path))
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+            config = load_config_path(config)
         if not isinstance(config, Mapping):
             raise ConfigError("config", "a config must be a mapping", "a mapping", type(config).__name__)
         for key in ("features", "model"):
@@ -228,16 +230,22 @@ class Model:
         return model
 
     # ------------------------------------------------------------------ building
-    def build(self, vocab_sizes: Mapping[str, int] | Any = None) -> RankModel:
+    def build(self, vocab_sizes: Mapping[str, int] | Any = None, memory_limit_gb: float | None = None) -> RankModel:
         """Build (and keep as :attr:`module`) the network: shapes are planned here.
+
+        The network is planned on the meta device first: its parameters and the activations
+        of one batch of 1,024 rows must fit ``memory_limit_gb`` before anything is allocated.
 
         Args:
             vocab_sizes: table rows per id feature, or a fitted ``Preprocessor``; None uses
                 placeholder sizes (shapes are exact, vocabularies are not).
+            memory_limit_gb: the most memory (GB, 10**9 bytes) the planned network may need;
+                None: the loaded ``train`` section's ``memory_limit_gb``, else half of the
+                machine's memory; 0: no limit.
 
         Raises:
             ShapeError / ConfigError: blocks whose shapes cannot meet, named with the Python
-                block they come from.
+                block they come from; a network above the memory limit.
         """
         cfg = self.to_config()
         schema = Schema(cfg["features"], "features")
@@ -247,8 +255,17 @@ class Model:
             vocab = {f.name: vocab_sizes.num_embeddings(f.name) for f in schema if f.kind != "dense"}
         else:
             vocab = dict(vocab_sizes)
+        if memory_limit_gb is None:
+            memory_limit_gb = (self.train_config or {}).get("memory_limit_gb")
+
+        def factory() -> RankModel:
+            return RankModel(schema, cfg["model"], vocab, where="model")
+
         try:
-            module = RankModel(schema, cfg["model"], vocab, where="model")
+            plan = plan_memory(build_on_meta(factory), PLANNED_BATCH, training=False)
+            check_memory(plan, memory_limit(memory_limit_gb, "memory_limit_gb"), "Model.build",
+                         setting="Model.build(memory_limit_gb=...) or fit(memory_limit_gb=...)")
+            module = factory()
         except (ConfigError, ShapeError, SchemaError) as exc:
             raise self._with_origin(exc) from None
         self.module = module

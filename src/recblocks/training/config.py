@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from recblocks.core.errors import did_you_mean
+from recblocks.core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LOG_EVERY, MAX_SEED, MAX_STEPS, MAX_THREADS
 from recblocks.core.params import Params
 from recblocks.metrics.catalog import METRIC_ALIASES, METRICS, metric_mode
 from recblocks.training.schedules import ConstantSchedule, Schedule, normalize_schedule
@@ -121,24 +122,41 @@ class TrainConfig(Params):
         gauc_group: extras column with group ids; adds ``gauc`` to binary tasks' metrics.
         log_every: steps between loss syncs (progress bar, NaN check, callbacks).
         progress: show a tqdm bar (only on a terminal).
-        num_threads: ``torch.set_num_threads`` when set.
+        num_threads: ``torch.set_num_threads`` when set (at most 1,024).
+        memory_limit_gb: the most memory, in GB (10**9 bytes), that the planned model may need
+            (parameters, gradients, optimizer state, one batch's activations), checked before
+            anything is allocated. None (default): half of the machine's memory (or of the
+            container's limit); 0: no limit. See :mod:`recblocks.training.memory_plan`.
+        Sizes are bounded (see :mod:`recblocks.core.limits`): epochs 1e6, max_steps 1e12,
+        batch sizes 2**24, seed 0..2**64-1, log_every 1e9.
         grad_clip_norm: clip the global gradient norm when set.
     """
 
-    epochs: int = Field(default=1, ge=1, validation_alias=AliasChoices("epochs", "num_epochs"))
-    max_steps: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("max_steps", "num_steps"))
-    batch_size: int = Field(default=1024, ge=1)
-    eval_batch_size: int | None = Field(default=None, ge=1)
-    seed: int = 0
+    epochs: int = Field(default=1, ge=1, le=MAX_EPOCHS, validation_alias=AliasChoices("epochs", "num_epochs"),
+                        description=f"passes over the data, at most {MAX_EPOCHS:,}")
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS,
+                                  validation_alias=AliasChoices("max_steps", "num_steps"),
+                                  description=f"optimizer steps, at most {MAX_STEPS:,}")
+    batch_size: int = Field(default=1024, ge=1, le=MAX_BATCH_SIZE, description=f"rows, at most {MAX_BATCH_SIZE:,}")
+    eval_batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH_SIZE,
+                                        description=f"rows, at most {MAX_BATCH_SIZE:,}")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description=f"0 to {MAX_SEED:,} (what torch accepts)")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     embedding_optimizer: OptimizerConfig | None = None
     lr_schedule: Schedule = Field(default_factory=ConstantSchedule)
     early_stopping: EarlyStoppingConfig | None = None
     restore_best: bool = True
     gauc_group: str | None = None
-    log_every: int = Field(default=100, ge=1, validation_alias=AliasChoices("log_every", "log_step_count_steps"))
+    log_every: int = Field(default=100, ge=1, le=MAX_LOG_EVERY,
+                           validation_alias=AliasChoices("log_every", "log_step_count_steps"),
+                           description=f"steps between loss syncs, at most {MAX_LOG_EVERY:,}")
     progress: bool = True
-    num_threads: int | None = Field(default=None, ge=1)
+    num_threads: int | None = Field(default=None, ge=1, le=MAX_THREADS,
+                                    description=f"torch threads, at most {MAX_THREADS:,}")
+    memory_limit_gb: float | None = Field(
+        default=None, ge=0.0, le=1e9,
+        description="most memory (GB, 10**9 bytes) the planned model may need; None: half of the machine's "
+                    "memory; 0: no limit")
     grad_clip_norm: float | None = Field(
         default=None, gt=0.0, validation_alias=AliasChoices("grad_clip_norm", "gradient_clipping_by_norm"))
 

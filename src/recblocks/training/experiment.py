@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import pyarrow as pa
 from pydantic import Field
 
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
+from recblocks.core.limits import MAX_ROWS_PER_CHUNK
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
 from recblocks.data.readers import DataSource, as_source, naming_source, read_columns, read_table
@@ -29,6 +30,7 @@ from recblocks.models.config import ModelConfig
 from recblocks.models.model import placeholder_vocab
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
+from recblocks.training.memory_plan import check_run_memory
 from recblocks.training.predictions import check_prediction_output, write_predictions
 from recblocks.training.run_dir import RunDir
 from recblocks.training.trainer import Trainer, seed_everything
@@ -56,7 +58,8 @@ class DataConfig(Params):
     passthrough: list[str] = Field(default_factory=list)
     max_bad_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     streaming: bool = False
-    rows_per_chunk: int = Field(default=262_144, gt=0)
+    rows_per_chunk: int = Field(default=262_144, gt=0, le=MAX_ROWS_PER_CHUNK,
+                                description=f"rows read at a time when streaming, at most {MAX_ROWS_PER_CHUNK:,}")
     soft_labels: bool = False
 
     def __init__(self, **data: Any) -> None:
@@ -98,13 +101,24 @@ def label_columns(model_config: ModelConfig, soft_labels: bool = False) -> dict[
     return labels
 
 
-def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None) -> RankModel:
-    """The model; without a fitted preprocessor, tables get placeholder sizes (shapes still exact)."""
+def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None,
+                purpose: Literal["train", "evaluate"] = "train", meta: bool = False) -> RankModel:
+    """The model; without a fitted preprocessor, tables get placeholder sizes (shapes still exact).
+
+    The model is first planned on the meta device and its memory for ``purpose`` checked
+    against ``train.memory_limit_gb`` (:func:`~recblocks.training.memory_plan.check_run_memory`);
+    ``meta=True`` returns that storage-less model instead of building the real one.
+    """
     if preprocessor is None:
         vocab = placeholder_vocab(schema)
     else:
         vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.kind != "dense"}
-    return RankModel(schema, config.model, vocab, where="model")
+
+    def factory() -> RankModel:
+        return RankModel(schema, config.model, vocab, where="model")
+
+    planned = check_run_memory(factory, config.train, purpose, config.data.synthetic)
+    return planned if meta else factory()
 
 
 @dataclass
@@ -155,7 +169,7 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     ``command`` is recorded in the manifest as what wrote the run.
     """
     config, schema = parse_run_config(raw)
-    build_model(config, schema)  # every config error before any data is read
+    build_model(config, schema, meta=True)  # every config error and the memory plan before any data is read
     data = config.data
     labels = label_columns(config.model, data.soft_labels)
     extras = _extras(config)
@@ -242,7 +256,7 @@ def _open_run(run_dir: str | Path, allow_unfinished: bool = False, warn: Callabl
         if fitted != wanted:
             raise DataError(str(run.preprocess_path), "the preprocessing was fitted for other features than the "
                             "run's config.yaml names", f"features {wanted[:8]}", fitted[:8])
-        model = build_model(config, schema, preprocessor)
+        model = build_model(config, schema, preprocessor, purpose="evaluate")
         run.load_weights(model)
     model.eval()
     return run, config, schema, preprocessor, model
@@ -320,17 +334,18 @@ def _check_passthrough(keep: list[str], scores: list[str], where: str) -> None:
 def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[RankModel, list[dict[str, Any]], str]:
     """Validate a config and return the model plan; fits vocabularies when the train file exists."""
     config, schema = parse_run_config(raw)
-    model = build_model(config, schema)
+    build_model(config, schema, meta=True)  # config errors and the memory plan before any data is read
     source = config.data.train
     note = ("embedding rows are placeholders (vocabularies not fitted)" if not fit_data or source is None
             else "embedding rows are placeholders")
+    preprocessor = None
     if fit_data and source is not None:
         try:
             preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))
-            model = build_model(config, schema, preprocessor)
             note = f"embedding rows fitted on {source.path}"
         except DataError as exc:
             note = f"embedding rows are placeholders ({exc})"
     elif config.data.synthetic is not None:
         note = "embedding rows are placeholders (synthetic data is generated at train time)"
+    model = build_model(config, schema, preprocessor)
     return model, model.summary_rows(), note

@@ -77,7 +77,7 @@ class ExperimentRunner:
             raise ConfigError("fit(train=...)", "no training data", "a path, a table, or a loaded data section",
                               "None")
         train_section = {**(model.train_config or {}), **dict(train_config or {})}
-        seed = parse_params(TrainConfig, train_section, "train").seed
+        train_cfg = parse_params(TrainConfig, train_section, "train")
         scratch = Path(tempfile.mkdtemp(prefix="recblocks-fit-"))
         try:
             given = train is not None
@@ -88,11 +88,11 @@ class ExperimentRunner:
                 if value is not None:
                     data_section[split] = _source(value, scratch / "data", split)
             raw = model.to_run_config(data=data_section, train=train_section)
-            seed_everything(seed)
+            seed_everything(train_cfg.seed)
             result = train_run(raw, output if output is not None else scratch / "run", overwrite=overwrite)
             with RunDir.open(result.run_dir) as run:
                 preprocessor = run.read_preprocessor()
-                module = model.build(preprocessor)
+                module = model.build(preprocessor, memory_limit_gb=train_cfg.memory_limit_gb)
                 run.load_weights(module)
             module.eval()
         finally:

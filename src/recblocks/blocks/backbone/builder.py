@@ -19,12 +19,13 @@ from recblocks.blocks.backbone.graph import DagGraph, build_graph
 from recblocks.blocks.backbone.merge import plan_merge
 from recblocks.blocks.backbone.module import Backbone, DagPlan, EdgePlan, PackageCall, StepPlan
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
+from recblocks.core.limits import MAX_PLANNED_STEPS
 from recblocks.core.params import join_path, parse_params
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import describe_spec, spec_from_value, spec_to_meta
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 
-__all__ = ["GroupInputFactory", "build_backbone", "wide_output_dim", "referenced_groups"]
+__all__ = ["GroupInputFactory", "build_backbone", "wide_output_dim", "referenced_groups", "planned_steps"]
 
 
 class GroupInputFactory(Protocol):
@@ -66,6 +67,32 @@ def referenced_groups(config: BackboneConfig) -> list[str]:
             if edge.feature_group_name and edge.feature_group_name not in groups:
                 groups.append(edge.feature_group_name)
     return groups
+
+
+def _body_steps(body: Any) -> int:
+    """Components one block or layer body builds: ``num_repeat``/``num_steps`` instances, or one."""
+    if getattr(body, "layers", None):
+        return sum(_body_steps(layer) for layer in body.layers)
+    if body.repeat is not None:
+        return body.repeat.num_repeat
+    if body.recurrent is not None:
+        return body.recurrent.num_steps
+    return 1
+
+
+def planned_steps(config: BackboneConfig, path: str = "model.backbone") -> int:
+    """Components the backbone will build (each package once); ConfigError above MAX_PLANNED_STEPS.
+
+    Counted from the config alone, so a plan of a million steps is refused before any is built.
+    """
+    total = 0
+    for bpath, block in _all_blocks(config):
+        total += _body_steps(block)
+        if total > MAX_PLANNED_STEPS:
+            raise ConfigError(join_path(path, bpath), "the backbone plans too many steps (blocks, layers, repeats "
+                              "and recurrent steps together)", f"at most {MAX_PLANNED_STEPS:,}",
+                              f"more than {MAX_PLANNED_STEPS:,} by this block")
+    return total
 
 
 class _Builder:
@@ -303,6 +330,7 @@ def _call(fn: Any, value: Any, where: str, what: str) -> Any:
 def build_backbone(config: Any, groups: GroupInputFactory, path: str = "model.backbone") -> Backbone:
     """Validate ``config`` (a mapping or BackboneConfig) and compile it into a Backbone."""
     cfg = parse_backbone(config, path)
+    planned_steps(cfg, path)
     builder = _Builder(cfg, groups, path)
     main_graph = builder.graphs()
     modules = nn.ModuleDict()

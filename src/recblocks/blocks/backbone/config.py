@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from recblocks.core.errors import ConfigError
+from recblocks.core.limits import MAX_BODY_REPEATS
 from recblocks.core.params import Params, parse_params
 from recblocks.layers.input_layer import InputLayerConfig
 
@@ -78,7 +79,8 @@ class LambdaConfig(Params):
 class RecurrentConfig(Params):
     """``num_steps`` separate instances applied in a chain; ``fixed_input_index`` stays constant."""
 
-    num_steps: int = Field(default=1, ge=1)
+    num_steps: int = Field(default=1, ge=1, le=MAX_BODY_REPEATS,
+                           description=f"chained instances, at most {MAX_BODY_REPEATS:,}")
     fixed_input_index: int | None = None
     component: ComponentConfig
 
@@ -91,7 +93,8 @@ class RecurrentConfig(Params):
 class RepeatConfig(Params):
     """``num_repeat`` separate instances on the same input (multi-head)."""
 
-    num_repeat: int = Field(default=1, ge=1)
+    num_repeat: int = Field(default=1, ge=1, le=MAX_BODY_REPEATS,
+                            description=f"parallel instances, at most {MAX_BODY_REPEATS:,}")
     output_concat_axis: int | None = None
     input_slice: str | None = None
     input_fn: str | None = None

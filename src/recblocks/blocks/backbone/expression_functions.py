@@ -18,39 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from recblocks.blocks.backbone.expression_budget import charge, safe_add, safe_mul, safe_pow
+
 __all__ = [
     "ALLOWED_FUNCTIONS", "BUDGETED", "CONSTANTS", "FUNCTIONS", "MODULE_ROOTS", "SYNTAX", "TENSOR_ATTRIBUTES",
-    "TENSOR_METHODS", "WORK_BUDGET", "boolean", "charge", "compare_chain", "comprehension", "describe_allowed",
+    "TENSOR_METHODS", "UNMETERED", "boolean", "charge", "compare_chain", "comprehension", "describe_allowed",
     "require_tensor", "safe_add", "safe_mod", "safe_mul", "safe_pow", "unpacking_list",
 ]
 
-#: Python elements (list items, range steps, loop turns) one evaluation may build.
-WORK_BUDGET = 1_000_000
-_MAX_POW_BITS = 4096  # largest Python integer a power may build
 _SEQUENCES = (list, tuple, str, bytes)
-
-
-def charge(env: list, count: int) -> None:
-    """Spend ``count`` units of the evaluation's work budget (slot 0 of ``env``)."""
-    env[0] -= count
-    if env[0] < 0:
-        raise ValueError(f"the expression builds more than {WORK_BUDGET} Python elements")
-
-
-def safe_add(env: list, a: Any, b: Any) -> Any:
-    """``a + b``; list/tuple/str concatenation is charged to the work budget."""
-    out = a + b
-    if isinstance(out, _SEQUENCES):
-        charge(env, len(out))
-    return out
-
-
-def safe_mul(env: list, a: Any, b: Any) -> Any:
-    """``a * b``; sequence repetition is charged before it is built."""
-    if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
-        seq, times = (a, b) if isinstance(a, _SEQUENCES) else (b, a)
-        charge(env, len(seq) * max(operator.index(times), 0))
-    return a * b
 
 
 def safe_mod(a: Any, b: Any) -> Any:
@@ -58,13 +34,6 @@ def safe_mod(a: Any, b: Any) -> Any:
     if isinstance(a, (str, bytes)):
         raise TypeError("string formatting with '%' is not allowed")
     return a % b
-
-
-def safe_pow(a: Any, b: Any) -> Any:
-    """``a ** b`` refusing Python integers of more than 4096 bits."""
-    if type(a) is int and type(b) is int and b > 0 and max(a.bit_length(), 1) * b > _MAX_POW_BITS:
-        raise ValueError(f"integer power {a} ** {b} is too large")
-    return a**b
 
 
 # --------------------------------------------------------------------------- closure pieces
@@ -362,6 +331,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 #: Functions that build Python sequences: called as ``fn(env, *args)`` to charge the budget.
 BUDGETED = frozenset({"range", "list", "tuple"})
+#: Builtins that do no tensor work: called without metering tensor operands (see expression_budget).
+UNMETERED = frozenset({"len", "int", "float", "bool", "zip", "enumerate", "reversed", *BUDGETED})
 #: Names that may only start a dotted function or constant name.
 MODULE_ROOTS = frozenset({"tf", "torch", "F"})
 #: Dotted names that are values, not functions.

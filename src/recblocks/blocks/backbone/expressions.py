@@ -2,8 +2,9 @@
 
 The text is parsed with :func:`ast.parse` and compiled, against the allow-list of
 :mod:`~recblocks.blocks.backbone.expression_functions`, into a tree of small closures; ``eval``,
-``exec`` and ``compile`` never see it, so a config can never run arbitrary code. Evaluation
-failures are re-raised as :class:`~recblocks.core.errors.ShapeError` naming the config path.
+``exec`` and ``compile`` never see it. Each evaluation runs under a fresh work budget
+(:mod:`~recblocks.blocks.backbone.expression_budget`): going over it is a ConfigError, other
+failures a ShapeError, both naming the config path and the expression.
 
 Example:
     >>> import torch
@@ -24,6 +25,8 @@ from typing import Any, NoReturn
 import torch
 
 from recblocks.blocks.backbone import expression_functions as fx
+from recblocks.blocks.backbone.expression_budget import (ExpressionLimitError, WorkBudget, batch_of, metered_binary,
+                                                         metered_call, metered_subscript, metered_unary)
 from recblocks.blocks.backbone.expression_functions import ALLOWED_FUNCTIONS, describe_allowed
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
 
@@ -33,9 +36,9 @@ MAX_LENGTH = 2000
 MAX_DEPTH = 50
 Closure = Callable[[list], Any]
 _CONSTANT_TYPES = (int, float, complex, str, bool, type(None), type(Ellipsis))
-_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Sub: operator.sub, ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv,
-    ast.Mod: fx.safe_mod, ast.Pow: fx.safe_pow, ast.MatMult: operator.matmul,
+_BINOPS: dict[type, tuple[Callable[[Any, Any], Any], str]] = {
+    ast.Sub: (operator.sub, "'-'"), ast.Div: (operator.truediv, "'/'"), ast.FloorDiv: (operator.floordiv, "'//'"),
+    ast.Mod: (fx.safe_mod, "'%'"), ast.Pow: (fx.safe_pow, "'**'"), ast.MatMult: (operator.matmul, "'@'"),
 }
 _BUDGETED_BINOPS = {ast.Add: fx.safe_add, ast.Mult: fx.safe_mul}
 _UNARY_OPS = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
@@ -67,9 +70,13 @@ class CompiledExpression:
             raise ConfigError(self.where, f"expression '{self.text}' takes {self.arity} argument(s)",
                               self.arity, len(args))
         try:
-            return self._body([fx.WORK_BUDGET, *args, *self._pad])
+            return self._body([WorkBudget(batch_of(args)), *args, *self._pad])
         except RecBlocksError:
             raise
+        except ExpressionLimitError as exc:
+            shown = self.text if len(self.text) <= 120 else self.text[:117] + "..."
+            raise ConfigError(self.where, f"expression '{shown}' is too expensive: {exc.problem}", exc.expected,
+                              exc.got) from None
         except Exception as exc:  # noqa: BLE001 - every failure becomes a ShapeError naming the config
             message = (str(exc).strip().splitlines() or [""])[0][:300]
             raise ShapeError(self.where, f"expression '{self.text}' failed: {type(exc).__name__}: {message}") from exc
@@ -294,9 +301,11 @@ class _Compiler:
         if dotted is None:  # tensor method: Tensor.<method>(value, ...)
             func = getattr(torch.Tensor, func_node.attr)
             head = fx.require_tensor(self.expr(func_node.value), f"method '.{func_node.attr}()'")
+            name = func_node.attr
         else:
             func = fx.FUNCTIONS[dotted]
             head = (lambda env: env) if dotted in fx.BUDGETED else None  # budgeted builtins charge the budget
+            name = dotted
         keywords: dict[str, Closure] = {}
         for kw in node.keywords:
             if kw.arg is None:
@@ -306,6 +315,8 @@ class _Compiler:
                 self.reject(kw, "keyword 'out' is not allowed", "functions that return new values", "out=")
             if not (kw.arg == "name" and dotted and dotted.startswith("tf.")):  # TF op names mean nothing here
                 keywords[kw.arg] = self.expr(kw.value)
+        if dotted not in fx.UNMETERED:  # tensor work is metered (see expression_budget)
+            return metered_call(func, name, dotted is None, self.sequence(positional, head), keywords)
         if head is None and not keywords and len(positional) <= 2 and not any(map(_starred, positional)):
             parts = [self.expr(a) for a in positional]  # fast paths for the common f(), f(x) and f(x, y)
             if len(parts) == 2:
@@ -323,10 +334,7 @@ class _Compiler:
     def c_Subscript(self, node: ast.Subscript) -> Closure:
         value = self.expr(node.value)
         ok, key = self.literal(node.slice)
-        if ok:
-            return lambda env: value(env)[key]
-        index = self.expr(node.slice)
-        return lambda env: value(env)[index(env)]
+        return metered_subscript(value, (lambda env: key) if ok else self.expr(node.slice))
 
     def c_Slice(self, node: ast.Slice) -> Closure:
         lo, hi, st = [(lambda env: None) if p is None else self.expr(p) for p in (node.lower, node.upper, node.step)]
@@ -371,19 +379,18 @@ class _Compiler:
             return lambda env: charged(env, left(env), right(env))
         if kind not in _BINOPS:
             self.reject(node, "operator not allowed", "+ - * / // % ** @", kind.__name__)
-        op = _BINOPS[kind]
-        return lambda env: op(left(env), right(env))
+        op, what = _BINOPS[kind]
+        return lambda env: metered_binary(env, op, left(env), right(env), what)
 
     def c_UnaryOp(self, node: ast.UnaryOp) -> Closure:
-        operand, op = self.expr(node.operand), _UNARY_OPS[type(node.op)]
-        return lambda env: op(operand(env))
+        return metered_unary(_UNARY_OPS[type(node.op)], self.expr(node.operand))
 
     def c_Compare(self, node: ast.Compare) -> Closure:
         first = self.expr(node.left)
         rest = [(_COMPARE_OPS[type(o)], self.expr(c)) for o, c in zip(node.ops, node.comparators)]
         if len(rest) == 1:
             ((op, get),) = rest
-            return lambda env: op(first(env), get(env))
+            return lambda env: metered_binary(env, op, first(env), get(env), "a comparison")
         return fx.compare_chain(first, rest)
 
     def c_BoolOp(self, node: ast.BoolOp) -> Closure:
