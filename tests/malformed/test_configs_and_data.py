@@ -10,7 +10,6 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,51 +18,12 @@ from click.testing import CliRunner
 from recblocks.cli.main import cli
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError, SchemaError, ShapeError
 from recblocks.training.experiment import train_run
+from tests.malformed.conftest import BASE, ROWS, small_table
 
-ROWS = 64
 
 
 def _table(rows: int = ROWS) -> pa.Table:
-    rng = np.random.default_rng(0)
-    return pa.table({
-        "label": rng.integers(0, 2, rows),
-        "user": [f"u{i % 7}" for i in range(rows)],
-        "item": [f"i{i % 11}" for i in range(rows)],
-        "tags": ["a|b", "b", "c|a|d", ""] * (rows // 4),
-        "price": rng.normal(size=rows),
-    })
-
-
-BASE: dict[str, Any] = {
-    "features": [
-        {"name": "user", "kind": "sparse", "embedding_dim": 4},
-        {"name": "item", "kind": "sparse", "embedding_dim": 4},
-        {"name": "tags", "kind": "multi", "separator": "|", "max_len": 3, "embedding_dim": 4},
-        {"name": "price", "kind": "dense"},
-    ],
-    "model": {
-        "feature_groups": [
-            {"group_name": "all", "feature_names": ["user", "item", "tags"]},
-            {"group_name": "num", "feature_names": ["price"]},
-        ],
-        "backbone": {
-            "blocks": [
-                {"name": "fields", "inputs": [{"feature_group_name": "all"}],
-                 "input_layer": {"output_2d_tensor_and_feature_list": True}},
-                {"name": "fm", "inputs": [{"block_name": "fields", "input_slice": "[1]"}],
-                 "component": {"class_name": "FM"}},
-                {"name": "deep", "inputs": [{"block_name": "fields", "input_slice": "[0]"}, {"feature_group_name": "num"}],
-                 "component": {"class_name": "MLP", "params": {"hidden_units": [8, 1], "use_final_bn": False,
-                                                               "final_activation": "linear"}}},
-                {"name": "out", "inputs": [{"block_name": "fm"}, {"block_name": "deep"}],
-                 "merge_inputs_into_list": True, "component": {"class_name": "Add"}},
-            ],
-            "concat_blocks": ["out"],
-        },
-        "task": {"type": "binary", "label": "label"},
-    },
-    "train": {"epochs": 1, "batch_size": 16, "progress": False},
-}
+    return small_table(rows)
 
 
 @pytest.fixture()
