@@ -1,38 +1,79 @@
-"""The backbone config: EasyRec's ``BackboneTower`` as typed, validated data.
+"""The backbone config: EasyRec's ``BackboneTower`` as typed, validated data (the backbone IR).
 
-Field names and defaults are EasyRec's (see docs/easyrec.md). Accepted spellings beyond the
-canonical ones: ``keras_layer`` and ``module`` (TorchEasyRec) for ``component``; inside a
-component, ``st_params`` or a typed message key (``mlp``, ``senet``, ...) for ``params``.
+A YAML/JSON mapping parses into these objects (:func:`parse_backbone`), and the Python
+composition API builds them directly; either way the builder receives the same objects. The
+semantics are described in ``docs/backbone.md``. Field names and defaults are EasyRec's.
+Accepted spellings beyond the canonical ones: ``keras_layer`` and ``module`` (TorchEasyRec)
+for ``component``; inside a component, ``st_params`` or a typed message key (``mlp``,
+``senet``...) for ``params``.
+
+What a block's body can be is the :data:`~recblocks.blocks.backbone.kinds.BLOCK_KINDS`
+registry: the built-in kinds are fields of :class:`BlockConfig`; a kind registered later is
+accepted under its registered key and kept beside the fields.
+
+Every node serialises with :meth:`ConfigNode.to_dict`: canonical spellings, and only what the
+config set (no defaults spelled out that it did not have), so ``parse(to_dict(x)) == x``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, create_model, model_serializer, model_validator
 
+from recblocks.blocks.backbone.kinds import BLOCK_KINDS
 from recblocks.core.errors import ConfigError
-from recblocks.core.limits import MAX_BODY_REPEATS
-from recblocks.core.params import Params, parse_params
+from recblocks.core.limits import MAX_BODY_REPEATS, MAX_EMBEDDING_DIM
+from recblocks.core.params import Params, join_path, parse_params
+from recblocks.core.registry import COMPONENTS, RegistryEntry
 from recblocks.layers.input_layer import InputLayerConfig
+from recblocks.layers.mlp import MLPParams
 
 __all__ = [
+    "ConfigNode",
     "ComponentConfig",
     "LambdaConfig",
     "RecurrentConfig",
     "RepeatConfig",
+    "RawInputConfig",
+    "EmbeddingLayerConfig",
     "LayerConfig",
     "BlockInputConfig",
     "BlockConfig",
     "PackageConfig",
     "BackboneConfig",
     "parse_backbone",
+    "bind_backbone",
 ]
 
 _COMPONENT_KEYS = ("component", "keras_layer", "module")
 
 
-def _normalise_component_key(data: Any, where: str) -> Any:
+class ConfigNode(Params):
+    """Base of the IR nodes: one serialiser, and equality on the config's fields only.
+
+    Derived facts kept beside the fields (a component's validated params, a block's origin)
+    do not take part in equality: a parsed config equals the one it was written from.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML/JSON-serialisable): canonical keys, only the fields that were set."""
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (self.__dict__,)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._compared() == other._compared()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _normalise_component_key(data: Any) -> Any:
     """Rename ``keras_layer``/``module`` to ``component``; two spellings at once is an error."""
     if not isinstance(data, dict):
         return data
@@ -45,38 +86,82 @@ def _normalise_component_key(data: Any, where: str) -> Any:
     return data
 
 
-class ComponentConfig(Params):
-    """A registered component: ``class_name`` plus its parameters."""
+class ComponentConfig(ConfigNode):
+    """A registered component: ``class_name`` plus its parameters (kept as written).
+
+    Binding (:meth:`bind`, done once by :func:`parse_backbone`) looks the name up in the
+    registry and validates ``params`` with the component's params model; the typed result is
+    :attr:`typed_params`, so the builder never parses params again.
+    """
 
     class_name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    _typed: Params | None = PrivateAttr(default=None)
+    _entry: RegistryEntry | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
     def _easyrec_params(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = dict(data)
         extra = [k for k in data if k not in ("class_name", "params")]
         if len(extra) > 1:
             raise ValueError(f"a component takes one parameter section, got {extra}")
         if extra:
             if "params" in data:
                 raise ValueError(f"both 'params' and {extra[0]!r} are set")
-            section = data.pop(extra[0])
-            data["params"] = section if section is not None else {}
-        if data.get("params") is None:
-            data["params"] = {}
+            data = dict(data)
+            data["params"] = data.pop(extra[0])
+        if "params" in data and data["params"] is None:
+            data = {**data, "params": {}}
         return data
 
+    @classmethod
+    def create(cls, class_name: str, params: Params | Mapping[str, Any] | None, where: str) -> "ComponentConfig":
+        """A bound config from Python: the canonical name and the params without their defaults."""
+        entry = COMPONENTS.get(class_name, join_path(where, "class_name"))
+        typed = params if isinstance(params, entry.params) else parse_params(entry.params, params,
+                                                                                join_path(where, "params"))
+        data = typed.to_dict()
+        config = cls(class_name=entry.name, **({"params": data} if data else {}))
+        config._typed, config._entry = typed, entry
+        return config
 
-class LambdaConfig(Params):
+    def bind(self, path: str) -> "ComponentConfig":
+        """Validate against the registry once (errors name ``path``); a bound config is kept as is."""
+        if self._typed is None:
+            entry = COMPONENTS.get(self.class_name, join_path(path, "class_name"))
+            self._typed = parse_params(entry.params, self.params, join_path(path, "params"))
+            self._entry = entry
+        return self
+
+    @property
+    def is_bound(self) -> bool:
+        return self._typed is not None
+
+    @property
+    def typed_params(self) -> Params:
+        """The validated params (an instance of the component's params model)."""
+        if self._typed is None:
+            raise ConfigError(f"component {self.class_name!r}", "the component config is not bound",
+                              "a config from parse_model_config/parse_backbone", "an unbound ComponentConfig")
+        return self._typed
+
+    @property
+    def entry(self) -> RegistryEntry:
+        """The registry entry (class, params model, aliases) of a bound config."""
+        if self._entry is None:
+            self.typed_params  # noqa: B018 - raises the "not bound" error
+        return self._entry  # type: ignore[return-value]
+
+
+class LambdaConfig(ConfigNode):
     """A lambda body: ``expression`` is a safe lambda over the merged input."""
 
     expression: str
 
 
-class RecurrentConfig(Params):
+class RecurrentConfig(ConfigNode):
     """``num_steps`` separate instances applied in a chain; ``fixed_input_index`` stays constant."""
 
     num_steps: int = Field(default=1, ge=1, le=MAX_BODY_REPEATS,
@@ -87,10 +172,10 @@ class RecurrentConfig(Params):
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "recurrent")
+        return _normalise_component_key(data)
 
 
-class RepeatConfig(Params):
+class RepeatConfig(ConfigNode):
     """``num_repeat`` separate instances on the same input (multi-head)."""
 
     num_repeat: int = Field(default=1, ge=1, le=MAX_BODY_REPEATS,
@@ -103,30 +188,113 @@ class RepeatConfig(Params):
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "repeat")
+        return _normalise_component_key(data)
 
 
-_BODY_KEYS = ("input_layer", "lambda_", "component", "recurrent", "repeat", "raw_input", "embedding_layer")
+class RawInputConfig(ConfigNode):
+    """EasyRec ``RawInputLayer``: the group's raw values without embedding (not supported yet)."""
 
 
-class LayerConfig(Params):
+class EmbeddingLayerConfig(ConfigNode):
+    """EasyRec ``EmbeddingLayer``: one shared lookup over the whole group (not supported yet)."""
+
+    embedding_dim: int = Field(gt=0, le=MAX_EMBEDDING_DIM)
+    vocab_size: int | None = Field(default=None, gt=0)
+    combiner: str = "weight"
+    concat: bool = True
+
+
+@lru_cache(maxsize=64)
+def _registered_bodies_model(kinds: tuple[tuple[str, type], ...]) -> type[ConfigNode]:
+    """A model with one optional field per registered key (errors then carry the key's path)."""
+    fields: dict[str, Any] = {key: (params | None, None) for key, params in kinds}
+    return create_model("RegisteredBodies", __base__=ConfigNode, **fields)
+
+
+class _BodyHolder(ConfigNode):
+    """What holds a body (a block, or one element of ``layers``); dispatched through BLOCK_KINDS."""
+
+    #: Whether kinds registered later (no field of their own) must declare ``in_layers``.
+    layer_element: ClassVar[bool] = False
+    _more_bodies: dict[str, ConfigNode] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        return _normalise_component_key(data)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _registered_bodies(cls, data: Any, handler: Any) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        more = {k: v for k, v in data.items() if k not in known and k in BLOCK_KINDS
+                and BLOCK_KINDS.get(k).cls.attribute is None and cls._accepts(BLOCK_KINDS.get(k))}
+        if not more:
+            return handler(data)
+        node = handler({k: v for k, v in data.items() if k not in more})
+        entries = {k: BLOCK_KINDS.get(k) for k in more}
+        model = _registered_bodies_model(tuple((k, e.params) for k, e in entries.items()))
+        parsed = model.model_validate(more)
+        node._more_bodies = {entries[k].name: getattr(parsed, k) for k in more}
+        return node
+
+    @model_serializer(mode="wrap")
+    def _dump_bodies(self, handler: Any, info: Any) -> Any:
+        data = handler(self)
+        for key, body in self._more_bodies.items():
+            data[key] = body.model_dump(mode=info.mode, by_alias=info.by_alias, exclude_unset=info.exclude_unset,
+                                        exclude_defaults=info.exclude_defaults, exclude_none=info.exclude_none)
+        return data
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (self.__dict__, self._more_bodies)
+
+    @classmethod
+    def _accepts(cls, entry: RegistryEntry) -> bool:
+        attribute = entry.cls.attribute
+        if attribute is not None:
+            return attribute in cls.model_fields
+        return entry.cls.in_layers or not cls.layer_element
+
+    def body_entries(self) -> list[tuple[RegistryEntry, Any]]:
+        """``(kind, its config)`` for every body that is set (one, in a valid config)."""
+        found = []
+        for entry in BLOCK_KINDS.entries():
+            if not self._accepts(entry):
+                continue
+            attribute = entry.cls.attribute
+            value = getattr(self, attribute) if attribute is not None else self._more_bodies.get(entry.name)
+            if entry.cls.is_set(value):
+                found.append((entry, value))
+        return found
+
+    def bodies(self) -> list[str]:
+        """Registered names of the bodies that are set."""
+        return [entry.name for entry, _ in self.body_entries()]
+
+    def set_body(self, kind: str, config: Any) -> None:
+        """Set the body of ``kind`` (a registered name) to ``config`` (the Python API's way in)."""
+        entry = BLOCK_KINDS.get(kind, f"{type(self).__name__}.set_body")
+        if entry.cls.attribute is not None:
+            setattr(self, entry.cls.attribute, config)
+        else:
+            self._more_bodies[entry.name] = config
+
+
+class LayerConfig(_BodyHolder):
     """One element of a sequential ``layers`` list: exactly one body."""
+
+    layer_element: ClassVar[bool] = True
 
     lambda_: LambdaConfig | None = Field(default=None, alias="lambda")
     component: ComponentConfig | None = None
     recurrent: RecurrentConfig | None = None
     repeat: RepeatConfig | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "layer")
 
-    def bodies(self) -> list[str]:
-        return [k for k in ("lambda_", "component", "recurrent", "repeat") if getattr(self, k) is not None]
-
-
-class BlockInputConfig(Params):
+class BlockInputConfig(ConfigNode):
     """One input edge: a feature group, a block or a package, with optional slice/fn."""
 
     feature_group_name: str | None = None
@@ -161,8 +329,13 @@ class BlockInputConfig(Params):
         return self.feature_group_name or self.block_name or self.package_name or ""
 
 
-class BlockConfig(Params):
-    """A named node of the DAG: inputs, merge options and at most one body."""
+class BlockConfig(_BodyHolder):
+    """A named node of the DAG: inputs, merge options and at most one body.
+
+    ``origin`` says where a block built by the Python API came from (e.g.
+    ``MLPBlock([64], name='deep')``); it is not part of the config (not serialised, not
+    compared) and :meth:`where` appends it to the place errors name.
+    """
 
     name: str = Field(min_length=1)
     inputs: list[BlockInputConfig] = Field(default_factory=list)
@@ -175,26 +348,41 @@ class BlockConfig(Params):
     component: ComponentConfig | None = None
     recurrent: RecurrentConfig | None = None
     repeat: RepeatConfig | None = None
-    raw_input: dict[str, Any] | None = None
-    embedding_layer: dict[str, Any] | None = None
+    raw_input: RawInputConfig | None = None
+    embedding_layer: EmbeddingLayerConfig | None = None
+    _origin: str | None = PrivateAttr(default=None)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "block")
+    @property
+    def origin(self) -> str | None:
+        """The Python block this block was built from, or None (written in a config)."""
+        return self._origin
 
-    def bodies(self) -> list[str]:
-        found = [k.rstrip("_") for k in _BODY_KEYS if getattr(self, k) is not None]
-        if self.layers:
-            found.append("layers")
-        return found
+    @origin.setter
+    def origin(self, value: str | None) -> None:
+        self._origin = value
+
+    def where(self, path: str) -> str:
+        """How errors name this block: ``block 'deep' (model.backbone.blocks[2]) from MLPBlock(...)``."""
+        text = f"block '{self.name}' ({path})"
+        return f"{text} from {self._origin}" if self._origin else text
 
     @property
     def is_input_block(self) -> bool:
-        return self.input_layer is not None or self.raw_input is not None or self.embedding_layer is not None
+        """Whether the body reads a feature group itself (``input_layer`` and the like)."""
+        return any(entry.cls.reads_group for entry, _ in self.body_entries())
 
 
-class PackageConfig(Params):
+def _listify_outputs(data: Any) -> Any:
+    """EasyRec text configs allow ``concat_blocks: 'x'``; accept a single string."""
+    if isinstance(data, dict):
+        data = dict(data)
+        for key in ("concat_blocks", "output_blocks"):
+            if isinstance(data.get(key), str):
+                data[key] = [data[key]]
+    return data
+
+
+class PackageConfig(ConfigNode):
     """A sub-DAG whose every call shares parameters (EasyRec ``BlockPackage``)."""
 
     name: str = Field(min_length=1)
@@ -208,35 +396,46 @@ class PackageConfig(Params):
         return _listify_outputs(data)
 
 
-class BackboneConfig(Params):
+class BackboneConfig(ConfigNode):
     """The whole backbone: packages, blocks, output selection and an optional ``top_mlp``."""
 
     packages: list[PackageConfig] = Field(default_factory=list)
     blocks: list[BlockConfig] = Field(default_factory=list)
     concat_blocks: list[str] = Field(default_factory=list)
     output_blocks: list[str] = Field(default_factory=list)
-    top_mlp: dict[str, Any] | None = None
+    top_mlp: MLPParams | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _listify(cls, data: Any) -> Any:
         return _listify_outputs(data)
 
+    def all_blocks(self) -> Iterator[tuple[tuple[Any, ...], BlockConfig]]:
+        """``(path parts, block)`` for the main blocks, then each package's blocks."""
+        for i, block in enumerate(self.blocks):
+            yield ("blocks", i), block
+        for p, package in enumerate(self.packages):
+            for i, block in enumerate(package.blocks):
+                yield ("packages", p, "blocks", i), block
 
-def _listify_outputs(data: Any) -> Any:
-    """EasyRec text configs allow ``concat_blocks: 'x'``; accept a single string."""
-    if isinstance(data, dict):
-        data = dict(data)
-        for key in ("concat_blocks", "output_blocks"):
-            if isinstance(data.get(key), str):
-                data[key] = [data[key]]
-    return data
+
+def bind_backbone(config: BackboneConfig, where: str = "model.backbone") -> BackboneConfig:
+    """Bind every component of ``config`` once (registry lookup + params validation).
+
+    Components are found through the kinds' registrations; errors name the dotted path,
+    e.g. ``model.backbone.blocks[2].component.params.hiden_units``. Bound components are kept.
+    """
+    for parts, block in config.all_blocks():
+        for entry, body in block.body_entries():
+            for rel, component in entry.cls.components(body):
+                component.bind(join_path(where, *parts, entry.name, *rel))
+    return config
 
 
 def parse_backbone(data: Any, where: str = "model.backbone") -> BackboneConfig:
-    """Validate a backbone mapping; errors name the dotted path of the bad entry."""
+    """Validate and bind a backbone mapping; errors name the dotted path of the bad entry."""
     if isinstance(data, BackboneConfig):
-        return data
-    if not isinstance(data, dict):
+        return bind_backbone(data, where)
+    if not isinstance(data, Mapping):
         raise ConfigError(where, "the backbone must be a mapping", "a mapping with 'blocks'", type(data).__name__)
-    return parse_params(BackboneConfig, data, where)
+    return bind_backbone(parse_params(BackboneConfig, data, where), where)
