@@ -4,6 +4,7 @@ Each kind builds its body for a known input spec: ``component``, ``lambda``, ``r
 ``repeat`` and sequential ``layers`` transform the merged input; ``input_layer`` reads a
 feature group; ``raw_input`` and ``embedding_layer`` are parsed but refused at build time.
 The builder never names a kind: it asks the registry (see :mod:`~recblocks.blocks.backbone.kinds`).
+Semantics: docs/backbone.md, "Bodies".
 """
 
 from __future__ import annotations
