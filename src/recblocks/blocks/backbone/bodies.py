@@ -90,7 +90,7 @@ class ComponentKind(BlockKind):
 
     @classmethod
     def label(cls, config: ComponentConfig) -> str:
-        units = config.params.get("hidden_units")
+        units = getattr(config.typed_params, "hidden_units", None) if config.is_bound else None
         return f"{config.class_name} {list(units)}" if units else config.class_name
 
     @classmethod
@@ -236,7 +236,7 @@ class LayersKind(BlockKind):
             lpath = join_path(path, i)
             found = layer.body_entries()
             if len(found) != 1:
-                names = [e.name for e in BLOCK_KINDS.entries() if LayerConfig._accepts(e)]
+                names = [e.name for e in BLOCK_KINDS.entries() if LayerConfig.accepts(e)]
                 raise ConfigError(lpath, f"a layer needs exactly one of {', '.join(names)}", "one body",
                                   [e.name for e, _ in found] or "none")
             entry, body = found[0]

@@ -84,7 +84,7 @@ class _BodyHolder(ConfigNode):
             return handler(data)
         known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
         more = {k: v for k, v in data.items() if k not in known and k in BLOCK_KINDS
-                and BLOCK_KINDS.get(k).cls.attribute is None and cls._accepts(BLOCK_KINDS.get(k))}
+                and BLOCK_KINDS.get(k).cls.attribute is None and cls.accepts(BLOCK_KINDS.get(k))}
         if not more:
             return handler(data)
         node = handler({k: v for k, v in data.items() if k not in more})
@@ -106,7 +106,8 @@ class _BodyHolder(ConfigNode):
         return (self.__dict__, self._more_bodies)
 
     @classmethod
-    def _accepts(cls, entry: RegistryEntry) -> bool:
+    def accepts(cls, entry: RegistryEntry) -> bool:
+        """Whether this config can hold a body of the registered kind ``entry``."""
         attribute = entry.cls.attribute
         if attribute is not None:
             return attribute in cls.model_fields
@@ -116,7 +117,7 @@ class _BodyHolder(ConfigNode):
         """``(kind, its config)`` for every body that is set (one, in a valid config)."""
         found = []
         for entry in BLOCK_KINDS.entries():
-            if not self._accepts(entry):
+            if not self.accepts(entry):
                 continue
             attribute = entry.cls.attribute
             value = getattr(self, attribute) if attribute is not None else self._more_bodies.get(entry.name)
@@ -131,7 +132,7 @@ class _BodyHolder(ConfigNode):
     def set_body(self, kind: str, config: Any) -> None:
         """Set the body of ``kind`` (a registered name) to ``config`` (the Python API's way in)."""
         entry = BLOCK_KINDS.get(kind, f"{type(self).__name__}.set_body")
-        if not self._accepts(entry):
+        if not self.accepts(entry):
             raise ConfigError(f"{type(self).__name__}.set_body", f"a '{entry.name}' body cannot be set here",
                               "a kind this config holds", repr(kind))
         if entry.cls.attribute is not None:
