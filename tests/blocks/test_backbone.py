@@ -9,6 +9,7 @@ import yaml
 import recblocks.layers  # noqa: F401  (registers components)
 from recblocks.core.errors import ConfigError, ShapeError
 from recblocks.features.schema import Schema
+from recblocks.models.config import parse_model_config
 from recblocks.models.rank_model import RankModel
 
 FEATURES = ["user_id", "movie_id", "gender", "age"]
@@ -34,7 +35,7 @@ GROUPS = [
 def build(backbone: str | dict, **extra) -> RankModel:
     config = {"feature_groups": GROUPS, "backbone": yaml.safe_load(backbone) if isinstance(backbone, str) else backbone,
               **({} if "tasks" in extra else {"task": {"type": "binary", "label": "label"}}), **extra}
-    return RankModel(SCHEMA, config, VOCAB)
+    return RankModel(SCHEMA, parse_model_config(config), VOCAB)
 
 
 def batch(size: int = 6) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ import recblocks.layers  # noqa: F401  (registers components)
 from recblocks.blocks.backbone.diagram import describe_graph, plot_model, to_mermaid
 from recblocks.cli.main import cli
 from recblocks.features.schema import Schema
+from recblocks.models.config import parse_model_config
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config_file import load_config_file
 from recblocks.training.experiment import plan_rows
@@ -59,7 +60,7 @@ def deepfm() -> RankModel:
 def packaged() -> RankModel:
     config = {"feature_groups": GROUPS, "backbone": yaml.safe_load(PACKAGE_BACKBONE),
               "tasks": [{"name": "t1", "type": "binary", "label": "y1"}, {"name": "t2", "type": "binary", "label": "y2"}]}
-    return RankModel(SCHEMA, config, VOCAB)
+    return RankModel(SCHEMA, parse_model_config(config), VOCAB)
 
 
 def _params(module) -> int:
@@ -97,7 +98,7 @@ blocks:
 concat_blocks: [deep, skip]
 top_mlp: {hidden_units: [4]}
 """)}
-    model = RankModel(SCHEMA, config, VOCAB)
+    model = RankModel(SCHEMA, parse_model_config(config), VOCAB)
     graph = describe_graph(model.backbone)  # a Backbone alone: no tasks, features read from the input layer
     assert "user" not in graph.nodes  # the auto input step is drawn as its group
     group = graph.nodes["group:user"]

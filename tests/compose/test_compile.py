@@ -1,4 +1,8 @@
-"""What Python blocks compile to: the backbone config (names, inputs, merge rules, errors)."""
+"""What Python blocks compile to: the typed backbone config (names, inputs, merge rules, errors).
+
+Assertions read the typed objects through their one serialiser (``to_dict``), i.e. exactly
+what ``Model.to_config`` writes.
+"""
 
 from __future__ import annotations
 
@@ -33,12 +37,12 @@ from recblocks.features.schema import Schema
 
 
 def blocks_by_name(compiled) -> dict:
-    return {b["name"]: b for b in compiled.backbone["blocks"]}
+    return {b["name"]: b for b in compiled.backbone.to_dict()["blocks"]}
 
 
 def test_dlrm_compiles_to_the_expected_backbone(make_dlrm, seed_features):
     compiled = compile_body(make_dlrm(), Schema(seed_features))
-    assert compiled.feature_groups == [
+    assert [g.to_dict() for g in compiled.feature_groups] == [
         {"group_name": "embeddings", "feature_names": ["gender", "movieId", "title", "userId"]},
         {"group_name": "continuous", "feature_names": ["TE_movieId_rating", "TE_zipcode_rating"]},
     ]
@@ -54,7 +58,7 @@ def test_dlrm_compiles_to_the_expected_backbone(make_dlrm, seed_features):
     assert blocks["concat"]["inputs"] == [{"block_name": "deep_continuous"}, {"block_name": "dot_interaction"}]
     assert blocks["concat"]["component"] == {"class_name": "Concatenate"}
     assert blocks["mlp"]["inputs"] == [{"block_name": "concat"}]
-    assert compiled.backbone["concat_blocks"] == ["mlp"]
+    assert compiled.backbone.concat_blocks == ["mlp"]
     assert compiled.dims == {"gender": 64, "movieId": 64, "title": 64, "userId": 64}
 
 
@@ -84,7 +88,7 @@ def test_filter_naming_a_missing_branch_raises_with_the_choices(make_dlrm, seed_
 
 def test_filter_on_raw_features_selects_features(seed_features):
     body = Filter(["userId", "gender"]).connect(EmbeddingFeatures())
-    assert compile_body(body, Schema(seed_features)).feature_groups[0]["feature_names"] == ["gender", "userId"]
+    assert compile_body(body, Schema(seed_features)).feature_groups[0].feature_names == ["gender", "userId"]
     with pytest.raises(SchemaError, match="did you mean 'userId'"):
         compile_body(Filter("userid").connect(EmbeddingFeatures()), Schema(seed_features))
 
@@ -168,10 +172,10 @@ def test_input_blocks_select_by_tags_and_names(seed_features):
     assert feature_tags(schema["hist"]) == {"item", "categorical", "sequence", "list"}
     compiled = compile_body(ParallelBlock({"e": EmbeddingFeatures(), "c": ContinuousFeatures(tags="continuous")}),
                             schema)
-    assert [g["feature_names"] for g in compiled.feature_groups] == [
+    assert [g.feature_names for g in compiled.feature_groups] == [
         ["gender", "movieId", "title", "userId"], ["TE_movieId_rating", "TE_zipcode_rating"]]
     seq = compile_body(SequenceEmbeddingFeatures(tags="item"), schema)
-    assert seq.backbone["blocks"][0]["input_layer"] == {"output_seq_and_normal_feature": True,
+    assert seq.backbone.to_dict()["blocks"][0]["input_layer"] == {"output_seq_and_normal_feature": True,
                                                        "concat_seq_feature": False}
     with pytest.raises(SchemaError, match="dense feature cannot be read here"):
         compile_body(EmbeddingFeatures(["TE_zipcode_rating"]), schema)
@@ -216,9 +220,9 @@ def test_cross_repeat_recurrent_and_lambda_blocks(seed_features):
 def test_multi_task_dict_output_feeds_each_task(seed_features):
     towers = ParallelBlock({"ctr": MLPBlock([4]), "cvr": MLPBlock([4])})
     compiled = compile_body(InputBlock().connect(towers), Schema(seed_features), ["cvr", "ctr"])
-    assert compiled.backbone["output_blocks"] == ["cvr", "ctr"]
+    assert compiled.backbone.output_blocks == ["cvr", "ctr"]
     single = compile_body(InputBlock().connect(towers), Schema(seed_features), ["ctr"])
-    assert single.backbone["concat_blocks"] == ["ctr", "cvr"]
+    assert single.backbone.concat_blocks == ["ctr", "cvr"]
 
 
 def test_loaded_backbone_extends_and_keeps_its_names(seed_features):
@@ -228,11 +232,11 @@ def test_loaded_backbone_extends_and_keeps_its_names(seed_features):
     groups = [{"group_name": "all", "feature_names": ["userId", "gender"]}]
     loaded = BackboneBlock(backbone, groups)
     alone = compile_body(loaded, Schema(seed_features))
-    assert alone.backbone == {"blocks": backbone["blocks"], "top_mlp": {"hidden_units": [4]}}
+    assert alone.backbone.to_dict() == {"blocks": backbone["blocks"], "top_mlp": {"hidden_units": [4]}}
     extended = compile_body(SequentialBlock(loaded, AddBlock().named("all")), Schema(seed_features))
-    names = [b["name"] for b in extended.backbone["blocks"]]
+    names = [b.name for b in extended.backbone.blocks]
     assert names == ["mlp", "top_mlp", "all_1"]  # 'all' is the loaded group's name
-    assert extended.backbone["blocks"][1]["inputs"] == [{"block_name": "mlp"}]
+    assert extended.backbone.to_dict()["blocks"][1]["inputs"] == [{"block_name": "mlp"}]
     with pytest.raises(ConfigError, match="reads its feature groups itself"):
         compile_body(ContinuousFeatures().connect(loaded), Schema(seed_features))
     with pytest.raises(ConfigError, match=r"model\.backbone\.blocks\[0\]"):
@@ -248,5 +252,5 @@ def test_connect_branch_gives_a_dict_or_an_aggregate(seed_features):
     assert blocks["a"]["inputs"] == blocks["b"]["inputs"] == [{"block_name": "continuous"}]
     as_dict = ContinuousFeatures().connect_branch(MLPBlock([4]), DenseBlock(2)).connect(Filter("branch_1"))
     compiled = compile_body(as_dict, schema)
-    assert compiled.backbone["concat_blocks"] == ["branch_1"]
+    assert compiled.backbone.concat_blocks == ["branch_1"]
     assert blocks_by_name(compiled)["branch_1"]["component"]["class_name"] == "Dense"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,14 @@ def test_public_names_are_exported():
         assert public <= set(module.__all__), (module.__name__, public - set(module.__all__))
         assert set(module.__all__) <= set(compose.__all__) | {"check_block_name", "check_merge", "Value",
                                                                "describe_value"}
+
+
+def test_docs_cited_by_the_code_exist():
+    """Docstrings point at docs/backbone.md (our own words), never at a page that is not there."""
+    root = Path(__file__).resolve().parents[2]
+    cited = set()
+    for path in (root / "src" / "recblocks").rglob("*.py"):
+        cited |= set(re.findall(r"docs/[\w./-]+\.md", path.read_text(encoding="utf-8")))
+    assert "docs/backbone.md" in cited
+    missing = sorted(c for c in cited if not (root / c).is_file())
+    assert not missing, missing

@@ -1,7 +1,7 @@
-"""Blocks: containers (sequential, recurrent, repeat) and the EasyRec-style backbone."""
+"""Blocks: containers (sequential, recurrent, repeat layers) and the EasyRec-style backbone."""
 
-from recblocks.blocks.backbone import Backbone, build_backbone, parse_backbone
-from recblocks.blocks.containers import LambdaModule, RecurrentBlock, RepeatBlock, SequentialBlock
+from recblocks.blocks.backbone import BLOCK_KINDS, Backbone, BackboneConfig, build_backbone, parse_backbone
+from recblocks.blocks.containers import LambdaLayer, RecurrentLayers, RepeatLayers, SequentialLayers, run_recurrent
 
-__all__ = ["Backbone", "LambdaModule", "RecurrentBlock", "RepeatBlock", "SequentialBlock", "build_backbone",
-           "parse_backbone"]
+__all__ = ["BLOCK_KINDS", "Backbone", "BackboneConfig", "LambdaLayer", "RecurrentLayers", "RepeatLayers",
+           "SequentialLayers", "build_backbone", "parse_backbone", "run_recurrent"]

@@ -1,6 +1,13 @@
-"""Containers that combine built components: sequential chains, recurrent and repeat bodies.
+"""Modules that combine built components: sequential chains, recurrent and repeat bodies.
 
-They hold already-built children (widths known), so they plan no shapes themselves.
+They hold already-built children (widths known), so they plan no shapes themselves. Their
+names end in ``Layers``/``Layer`` so they are never confused with the Python composition
+blocks of :mod:`recblocks.blocks.compose` (``SequentialBlock``, ``RecurrentBlock``...), which
+are descriptions that compile to a config, not modules.
+
+The recurrent rule is written once, in :func:`run_recurrent`: the builder plans output shapes
+with it (each step maps input specs to output specs) and :class:`RecurrentLayers` runs it on
+tensors, so planning and running cannot disagree.
 """
 
 from __future__ import annotations
@@ -11,15 +18,47 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["SequentialBlock", "RecurrentBlock", "RepeatBlock", "LambdaModule"]
+__all__ = ["SequentialLayers", "RecurrentLayers", "RepeatLayers", "LambdaLayer", "run_recurrent"]
 
 
-class LambdaModule(nn.Module):
+def run_recurrent(step: Callable[[int, Any], Any], x: Any, num_steps: int, fixed_input_index: int | None) -> Any:
+    """EasyRec's ``recurrent`` rule: apply ``step(i, value)`` for ``i < num_steps``.
+
+    Without ``fixed_input_index`` the steps are chained: ``L_{n-1}(...L_0(x))``. With
+    ``fixed_input_index = k``, ``x`` is a list; every step receives the whole list and its
+    output (or its j-th element when it returns a list) replaces every slot but ``k``; slot ``k``
+    is removed at the end and a single remaining value is unwrapped. DCN-v2:
+    ``x1 = C(x0, x0), x2 = C(x0, x1), x3 = C(x0, x2)``. ``x`` is never mutated.
+
+    ``step`` may map tensors to tensors (running) or shape specs to shape specs (planning).
+
+    Example:
+        >>> run_recurrent(lambda i, v: [v[0], v[0] + v[1]], [1, 1], 3, 0)
+        4
+    """
+    if fixed_input_index is None:
+        for i in range(num_steps):
+            x = step(i, x)
+        return x
+    values = list(x)
+    fixed = fixed_input_index % len(values)
+    for i in range(num_steps):
+        out = step(i, values)
+        many = isinstance(out, (list, tuple))
+        values = [values[j] if j == fixed else (out[j] if many else out) for j in range(len(values))]
+    del values[fixed]
+    return values[0] if len(values) == 1 else values
+
+
+class LambdaLayer(nn.Module):
     """Wraps a compiled (safe) expression so it can sit in a chain.
 
     Args:
         fn: the compiled callable.
-        text: the source expression (kept for printing and configs).
+        text: the source expression (kept for printing).
+
+    Shape:
+        - Input: whatever the expression takes. - Output: whatever it returns.
     """
 
     def __init__(self, fn: Callable[..., Any], text: str) -> None:
@@ -34,8 +73,8 @@ class LambdaModule(nn.Module):
         return repr(self.text)
 
 
-class SequentialBlock(nn.Module):
-    """Applies children in order; the output of child i feeds child i+1.
+class SequentialLayers(nn.Module):
+    """Applies children in order; the output of child i feeds child i+1 (backbone ``layers``).
 
     Shape:
         - Input: whatever the first child takes.
@@ -52,14 +91,8 @@ class SequentialBlock(nn.Module):
         return x
 
 
-class RecurrentBlock(nn.Module):
-    """``num_steps`` separate instances applied in turn (EasyRec ``recurrent``).
-
-    Without ``fixed_input_index`` the steps are chained: ``L_{n-1}(...L_0(x))``. With
-    ``fixed_input_index = k`` the input is a list; every step receives the whole list and its
-    output (or its j-th element when it returns a list) replaces every slot but ``k``; slot ``k``
-    is removed at the end and a single remaining value is unwrapped. DCN-v2:
-    ``x1 = C(x0, x0), x2 = C(x0, x1), x3 = C(x0, x2)``. The input list is never mutated.
+class RecurrentLayers(nn.Module):
+    """``num_steps`` separate instances applied in turn (backbone ``recurrent``; see :func:`run_recurrent`).
 
     Shape:
         - Input: a tensor, or a list when ``fixed_input_index`` is set.
@@ -71,25 +104,15 @@ class RecurrentBlock(nn.Module):
         self.steps = nn.ModuleList(steps)
         self.fixed_input_index = fixed_input_index
 
+    def _step(self, i: int, x: Any) -> Any:
+        return self.steps[i](x)
+
     def forward(self, x: Any) -> Any:
-        if self.fixed_input_index is None:
-            for step in self.steps:
-                x = step(x)
-            return x
-        values = list(x)
-        fixed = self.fixed_input_index % len(values)
-        for step in self.steps:
-            out = step(values)
-            values = [
-                values[j] if j == fixed else (out[j] if isinstance(out, (list, tuple)) else out)
-                for j in range(len(values))
-            ]
-        del values[fixed]
-        return values[0] if len(values) == 1 else values
+        return run_recurrent(self._step, x, len(self.steps), self.fixed_input_index)
 
 
-class RepeatBlock(nn.Module):
-    """``num_repeat`` separate instances on the same input (EasyRec ``repeat``, "multi-head").
+class RepeatLayers(nn.Module):
+    """``num_repeat`` separate instances on the same input (backbone ``repeat``, "multi-head").
 
     Repetition ``i`` sees ``select(x, i)`` (from ``input_slice``/``input_fn`` taking ``i``) or the
     input itself. A single repetition returns its output unwrapped; with

@@ -1,10 +1,10 @@
 """Models: RankModel = fused embeddings + input layers + compiled backbone + task heads;
 ``Model`` (a composed body + tasks, rebuilt from its config) and TFRS-style ``Ranking``."""
 
-from recblocks.models.config import ModelConfig, ModelParams
+from recblocks.models.config import ModelConfig, ModelParams, parse_model_config
 from recblocks.models.model import Model, ModelRunner, get_runner, placeholder_vocab, set_runner
 from recblocks.models.rank_model import RankModel, build_slots
 from recblocks.models.ranking import Ranking, RankingBody
 
 __all__ = ["Model", "ModelConfig", "ModelParams", "ModelRunner", "RankModel", "Ranking", "RankingBody", "build_slots",
-           "get_runner", "placeholder_vocab", "set_runner"]
+           "get_runner", "parse_model_config", "placeholder_vocab", "set_runner"]

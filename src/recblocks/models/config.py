@@ -1,15 +1,26 @@
-"""The model section of a config: feature groups, backbone, tasks and regularization."""
+"""The model section of a config, typed: feature groups, backbone, tasks and regularization.
+
+:func:`parse_model_config` is the one place a ``model`` mapping becomes a :class:`ModelConfig`
+(pydantic validation, then one binding pass that validates every component's params against
+its registration). The Python composition API builds the same objects directly; the model
+classes receive them as they are, and :meth:`ModelConfig.to_dict` writes them back.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from recblocks.blocks.backbone.config import BackboneConfig, ConfigNode, bind_backbone
+from recblocks.core.errors import ConfigError
 from recblocks.core.limits import MAX_EMBEDDING_DIM
-from recblocks.core.params import Params
+from recblocks.core.params import Params, join_path, parse_params
+from recblocks.features.groups import FeatureGroupConfig
+from recblocks.tasks import TaskConfig
 
-__all__ = ["ModelParams", "ModelConfig"]
+__all__ = ["ModelParams", "ModelConfig", "parse_model_config"]
 
 
 class ModelParams(Params):
@@ -18,7 +29,7 @@ class ModelParams(Params):
     l2_regularization: float = Field(default=0.0, ge=0.0)
 
 
-class ModelConfig(Params):
+class ModelConfig(ConfigNode):
     """Everything that defines a model apart from the feature schema.
 
     ``tasks`` lists prediction heads; ``task`` is accepted as a shorthand for one task.
@@ -30,9 +41,9 @@ class ModelConfig(Params):
 
     model_class: Literal["RankModel"] = "RankModel"
     model_name: str | None = None
-    feature_groups: list[dict[str, Any]]
-    backbone: dict[str, Any]
-    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    feature_groups: list[FeatureGroupConfig]
+    backbone: BackboneConfig
+    tasks: list[TaskConfig] = Field(default_factory=list)
     model_params: ModelParams = Field(default_factory=ModelParams)
     embedding_regularization: float = Field(default=0.0, ge=0.0)
     embedding_dim: int = Field(default=16, gt=0, le=MAX_EMBEDDING_DIM,
@@ -50,3 +61,46 @@ class ModelConfig(Params):
                 raise ValueError("set either 'task' or 'tasks', not both")
             data["tasks"] = [task]
         return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``model`` section as plain data: what was set, canonical spellings, field order.
+
+        Each task writes itself (``TaskConfig.to_dict``); everything else is the IR's own
+        serialisation, so ``parse_model_config(cfg.to_dict()) == cfg``.
+        """
+        data = self.model_dump(mode="json", exclude_unset=True, by_alias=True, exclude={"tasks"})
+        if "tasks" in self.model_fields_set or self.tasks:
+            data["tasks"] = [task.to_dict() for task in self.tasks]
+        return {key: data[key] for key in type(self).model_fields if key in data}
+
+
+def parse_model_config(raw: Mapping[str, Any] | ModelConfig, where: str = "model") -> ModelConfig:
+    """The typed model section for ``raw``; every error names its dotted path under ``where``.
+
+    Pieces that are already typed (a ``BackboneConfig``, ``FeatureGroupConfig`` or task config
+    built by the Python API) are taken as they are; components not bound yet are bound here.
+
+    Example:
+        >>> raw = {"feature_groups": [{"group_name": "all", "feature_names": ["a"]}],
+        ...        "backbone": {"blocks": [{"name": "x", "inputs": [{"feature_group_name": "all"}],
+        ...                                 "component": {"class_name": "MLP", "params": {"hiden_units": [4]}}}]},
+        ...        "task": {"type": "binary", "label": "y"}}
+        >>> parse_model_config(raw)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        recblocks.core.errors.ConfigError: model.backbone.blocks[0].component.params.hiden_units: unknown ...; did you mean 'hidden_units'?
+        >>> raw["backbone"]["blocks"][0]["component"]["params"] = {"hidden_units": [4]}
+        >>> config = parse_model_config(raw)
+        >>> config.backbone.blocks[0].component.typed_params.hidden_units
+        [4]
+        >>> parse_model_config(config.to_dict()) == config
+        True
+    """
+    if isinstance(raw, ModelConfig):
+        config = raw
+    elif isinstance(raw, Mapping):
+        config = parse_params(ModelConfig, raw, where)
+    else:
+        raise ConfigError(where, "the model section must be a mapping", "a mapping", type(raw).__name__)
+    bind_backbone(config.backbone, join_path(where, "backbone"))
+    return config

@@ -1,11 +1,13 @@
-"""``Model(body, task)``: a Python-composed body + tasks that compiles to the config (Merlin).
+"""``Model(body, task)``: a Python-composed body + tasks, held as the typed model config (Merlin).
 
-The body (a :class:`~recblocks.blocks.compose.Block`) compiles to the backbone config, and the
-network is built through :class:`~recblocks.models.RankModel` exactly as a YAML config is:
-``to_config()`` gives the ``features`` and ``model`` sections that ``recblocks train``
-accepts (``to_run_config`` adds ``data``/``train``), and :meth:`Model.from_config` rebuilds a
-model from them (the loaded backbone becomes a :class:`~recblocks.blocks.compose.BackboneBlock`
-that Python blocks can extend).
+The body (a :class:`~recblocks.blocks.compose.Block`) compiles straight into the typed
+:class:`~recblocks.models.config.ModelConfig` (:attr:`Model.config`), the same objects a YAML
+config parses into, and the network is built from it by :class:`~recblocks.models.RankModel`
+with no round trip through dicts. ``to_config()`` serialises it into the ``features`` and
+``model`` sections that ``recblocks train`` accepts (``to_run_config`` adds ``data``/``train``),
+and :meth:`Model.from_config` parses them once (the loaded backbone becomes a
+:class:`~recblocks.blocks.compose.BackboneBlock` that Python blocks can extend). A build error
+in a block that a Python block made names that Python block (the block config's ``origin``).
 
 ``fit``/``evaluate``/``predict`` delegate to a *runner*: the models layer cannot import the
 training layer, so ``recblocks.training`` registers one with :func:`set_runner` when it is
@@ -23,14 +25,14 @@ import yaml
 
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
 from recblocks.core.config_loader import load_config_path
-from recblocks.core.errors import ConfigError, RecBlocksError, SchemaError, ShapeError
+from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.limits import memory_limit
-from recblocks.core.params import join_path, parse_params
+from recblocks.core.params import join_path
 from recblocks.features.schema import Schema
-from recblocks.models.config import ModelConfig
+from recblocks.models.config import ModelConfig, parse_model_config
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.rank_model import RankModel
-from recblocks.tasks import LogitsTemperatureScaler, Task, build_task
+from recblocks.tasks import LogitsTemperatureScaler, Task, TaskConfig, build_task
 
 __all__ = ["Model", "ModelRunner", "set_runner", "get_runner", "placeholder_vocab"]
 
@@ -83,16 +85,19 @@ def _find_schema(body: Block) -> Schema | None:
     return found[0] if found else None
 
 
-def _task_config(task: Task, index: int) -> dict[str, Any]:
-    """The task's config; a LogitsTemperatureScaler ``pre`` becomes ``logits_temperature``."""
-    data = task.to_config()
-    pre = task.pre
-    if pre is not None and task.config.logits_temperature == 1.0:
-        if not isinstance(pre, LogitsTemperatureScaler):
-            raise ConfigError(f"tasks[{index}] '{task.name}'.pre", "this pre transform cannot be saved in a config",
-                              "a LogitsTemperatureScaler (or logits_temperature=T)", type(pre).__name__)
-        data["logits_temperature"] = pre.temperature
-    return data
+def _task_config(task: Task, index: int) -> tuple[TaskConfig, ConfigError | None]:
+    """The task's config (a LogitsTemperatureScaler ``pre`` becomes ``logits_temperature``) and,
+    for any other ``pre``, the error that saving or building the model raises."""
+    config, pre = task.config, task.pre
+    if pre is None or config.logits_temperature != 1.0:
+        return config, None
+    if isinstance(pre, LogitsTemperatureScaler):
+        return config.model_copy(update={"logits_temperature": pre.temperature}), None
+    return config, ConfigError(f"tasks[{index}] '{task.name}'.pre", "this pre transform cannot be saved in a config",
+                               "a LogitsTemperatureScaler (or logits_temperature=T)", type(pre).__name__)
+
+
+_SECTIONS = ("feature_groups", "backbone", "tasks")
 
 
 class Model:
@@ -137,7 +142,6 @@ class Model:
         bad = sorted(set(options) & set(_SECTION_KEYS))
         if bad:
             raise ConfigError("Model", "these keys come from the body and the tasks", "other model options", bad)
-        parse_params(ModelConfig, {"feature_groups": [], "backbone": {}, **options}, "model")
         self.options = copy.deepcopy(options)
         for task in self.tasks:
             if task.label in self.schema:
@@ -150,11 +154,21 @@ class Model:
         self.run_dir: Path | None = None
         self.fitted_train_config: dict[str, Any] | None = None
         self._compiled = self.compile()
+        saved = [_task_config(t, i) for i, t in enumerate(self.tasks)]
+        self._unsaveable = [error for _, error in saved if error is not None]
+        #: The typed model section: what :meth:`build` builds and :meth:`to_config` writes.
+        self.config: ModelConfig = parse_model_config(
+            {**self.options, "feature_groups": self._compiled.feature_groups, "backbone": self._compiled.backbone,
+             "tasks": [config for config, _ in saved]}, "model")
 
     # ------------------------------------------------------------------ config
     def compile(self) -> CompiledBody:
-        """Compile the body: feature groups, backbone mapping and embedding widths."""
+        """Compile the body: typed feature groups, typed backbone and embedding widths."""
         return compile_body(self.body, self.schema, [t.name for t in self.tasks])
+
+    def _check_saveable(self) -> None:
+        if self._unsaveable:
+            raise self._unsaveable[0]
 
     def feature_configs(self) -> list[dict[str, Any]]:
         """The ``features`` section: the schema with widths set by input blocks."""
@@ -166,17 +180,9 @@ class Model:
         return features
 
     def to_config(self) -> dict[str, Any]:
-        """``{"features": [...], "model": {...}}``: plain, YAML-serializable data."""
-        compiled = self._compiled
-        model: dict[str, Any] = {}
-        for key in ("model_class", "model_name", "embedding_dim"):
-            if key in self.options:
-                model[key] = copy.deepcopy(self.options[key])
-        model["feature_groups"] = copy.deepcopy(compiled.feature_groups)
-        model["backbone"] = copy.deepcopy(compiled.backbone)
-        model["tasks"] = [_task_config(t, i) for i, t in enumerate(self.tasks)]
-        model.update({k: copy.deepcopy(v) for k, v in self.options.items() if k not in model})
-        return {"features": self.feature_configs(), "model": model}
+        """``{"features": [...], "model": {...}}``: plain, YAML-serializable data (:meth:`ModelConfig.to_dict`)."""
+        self._check_saveable()
+        return {"features": self.feature_configs(), "model": self.config.to_dict()}
 
     def to_run_config(self, data: Mapping[str, Any] | None = None,
                       train: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -206,7 +212,8 @@ class Model:
     def from_config(config: Mapping[str, Any] | str | Path) -> "Model":
         """Rebuild from a run config (mapping or YAML path) holding ``features`` and ``model``.
 
-        The backbone becomes a :class:`BackboneBlock` (emitted verbatim by ``to_config``);
+        The model section is parsed once (:func:`~recblocks.models.config.parse_model_config`);
+        its backbone becomes a :class:`BackboneBlock` (emitted as it is by ``to_config``);
         ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`.
         """
         if isinstance(config, (str, Path)):
@@ -219,11 +226,11 @@ class Model:
         section = config["model"]
         if not isinstance(section, Mapping):
             raise ConfigError("model", "the model section must be a mapping", "a mapping", type(section).__name__)
-        parsed = parse_params(ModelConfig, dict(section), "model")
+        parsed = parse_model_config(section, "model")
         schema = Schema(config["features"], "features")
-        body = BackboneBlock(section["backbone"], section["feature_groups"], "model")
+        body = BackboneBlock(parsed.backbone, parsed.feature_groups, "model")
         tasks = [build_task(t, join_path("model.tasks", i)) for i, t in enumerate(parsed.tasks)]
-        options = {k: copy.deepcopy(v) for k, v in section.items() if k not in _SECTION_KEYS}
+        options = {k: getattr(parsed, k) for k in parsed.model_fields_set if k not in _SECTIONS}
         model = Model(body, tasks, schema, **options)
         model.data_config = copy.deepcopy(dict(config["data"])) if config.get("data") is not None else None
         model.train_config = copy.deepcopy(dict(config["train"])) if config.get("train") is not None else None
@@ -247,8 +254,8 @@ class Model:
             ShapeError / ConfigError: blocks whose shapes cannot meet, named with the Python
                 block they come from; a network above the memory limit.
         """
-        cfg = self.to_config()
-        schema = Schema(cfg["features"], "features")
+        self._check_saveable()
+        schema = Schema(self.feature_configs(), "features")
         if vocab_sizes is None:
             vocab = placeholder_vocab(schema)
         elif hasattr(vocab_sizes, "num_embeddings"):
@@ -259,26 +266,14 @@ class Model:
             memory_limit_gb = (self.train_config or {}).get("memory_limit_gb")
 
         def factory() -> RankModel:
-            return RankModel(schema, cfg["model"], vocab, where="model")
+            return RankModel(schema, self.config, vocab, where="model")
 
-        try:
-            plan = plan_memory(build_on_meta(factory), PLANNED_BATCH, training=False)
-            check_memory(plan, memory_limit(memory_limit_gb, "memory_limit_gb"), "Model.build",
-                         setting="Model.build(memory_limit_gb=...) or fit(memory_limit_gb=...)")
-            module = factory()
-        except (ConfigError, ShapeError, SchemaError) as exc:
-            raise self._with_origin(exc) from None
+        plan = plan_memory(build_on_meta(factory), PLANNED_BATCH, training=False)
+        check_memory(plan, memory_limit(memory_limit_gb, "memory_limit_gb"), "Model.build",
+                     setting="Model.build(memory_limit_gb=...) or fit(memory_limit_gb=...)")
+        module = factory()
         self.module = module
         return module
-
-    def _with_origin(self, exc: RecBlocksError) -> RecBlocksError:
-        for name, origin in self._compiled.origins.items():
-            if f"block '{name}'" in str(exc.where):
-                new = type(exc)(f"{exc.where} from {origin}", exc.problem, exc.expected, exc.got)
-                new.suggestion = exc.suggestion
-                new.args = (str(exc).replace(exc.where, new.where, 1),)
-                return new
-        return exc
 
     def _built(self) -> RankModel:
         return self.module if self.module is not None else self.build()

@@ -10,10 +10,9 @@ import torch
 from torch import nn
 
 from recblocks.blocks.backbone.builder import build_backbone, referenced_groups, wide_output_dim
-from recblocks.blocks.backbone.config import parse_backbone
 from recblocks.blocks.backbone.diagram import format_summary, plot_model
 from recblocks.core.errors import ConfigError, SchemaError, ShapeError
-from recblocks.core.params import join_path, parse_params
+from recblocks.core.params import join_path
 from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.features.groups import FeatureGroups
 from recblocks.features.schema import Schema
@@ -72,7 +71,8 @@ class RankModel(nn.Module):
 
     Args:
         schema: the feature schema.
-        config: the model section (:class:`ModelConfig` or a mapping).
+        config: the parsed model section (:func:`~recblocks.models.config.parse_model_config`
+            of a mapping, or built by the Python API).
         vocab_sizes: table rows per id feature (from the fitted preprocessor).
 
     Shape:
@@ -80,14 +80,17 @@ class RankModel(nn.Module):
         - Output: ``{task name: logits}``, ``(B,)`` for binary/regression, ``(B, C)`` multi-class.
     """
 
-    def __init__(self, schema: Schema, config: ModelConfig | Mapping[str, Any],
-                 vocab_sizes: Mapping[str, int], where: str = "model") -> None:
+    def __init__(self, schema: Schema, config: ModelConfig, vocab_sizes: Mapping[str, int],
+                 where: str = "model") -> None:
         super().__init__()
-        cfg = config if isinstance(config, ModelConfig) else parse_params(ModelConfig, config, where)
+        if not isinstance(config, ModelConfig):
+            raise ConfigError(where, "the model section must be parsed first",
+                              "a ModelConfig (parse_model_config)", type(config).__name__)
+        cfg = config
         self.config = cfg
         self.schema = schema
         self.groups = FeatureGroups(cfg.feature_groups, schema, join_path(where, "feature_groups"))
-        backbone_cfg = parse_backbone(cfg.backbone, join_path(where, "backbone"))
+        backbone_cfg = cfg.backbone
         used = [g for g in referenced_groups(backbone_cfg) if g in self.groups]
         slots = build_slots(schema, self.groups, used, vocab_sizes, cfg.embedding_dim,
                             wide_output_dim(backbone_cfg, join_path(where, "backbone")) or 1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 from recblocks.core.limits import MAX_ROWS_PER_CHUNK
@@ -26,7 +26,7 @@ from recblocks.datasets.splits import random_split
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.schema import Schema
-from recblocks.models.config import ModelConfig
+from recblocks.models.config import ModelConfig, parse_model_config
 from recblocks.models.model import placeholder_vocab
 from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
@@ -76,6 +76,12 @@ class RunConfig(Params):
     features: list[dict[str, Any]]
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _parse_model(cls, value: Any) -> Any:
+        """The model section goes through its one parse entry point (errors name ``model.*``)."""
+        return parse_model_config(value, "model") if isinstance(value, (dict, ModelConfig)) else value
 
 
 def parse_run_config(raw: dict[str, Any]) -> tuple[RunConfig, Schema]:

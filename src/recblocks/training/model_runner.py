@@ -30,7 +30,6 @@ from recblocks.data.loader import InMemoryLoader, load_batch
 from recblocks.data.readers import as_source
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
-from recblocks.models.config import ModelConfig
 from recblocks.models.model import Model, set_runner
 from recblocks.training.config import TrainConfig
 from recblocks.training.experiment import RunResult, check_columns, label_columns, train_run
@@ -107,7 +106,7 @@ class ExperimentRunner:
         if model.module is None or model.preprocessor is None:
             raise ConfigError(f"Model.{what}", "the model is not trained", "call fit(...) first", "an untrained model")
         train_cfg = parse_params(TrainConfig, model.fitted_train_config or {}, "train")
-        labels = label_columns(parse_params(ModelConfig, model.to_config()["model"], "model"))
+        labels = label_columns(model.config)
         return model.module, model.preprocessor, train_cfg.model_copy(update={"progress": False}), labels
 
     def _batch(self, data: Any, preprocessor: Preprocessor, labels: Mapping[str, str], extras: list[str]) -> Batch:

@@ -13,14 +13,14 @@ from typing import Any, Protocol
 from torch import nn
 
 from recblocks.blocks.backbone.bodies import build_body
-from recblocks.blocks.backbone.config import BackboneConfig, BlockConfig, PackageConfig, parse_backbone
+from recblocks.blocks.backbone.config import BackboneConfig, BlockConfig, PackageConfig, bind_backbone
 from recblocks.blocks.backbone.expressions import compile_lambda, compile_slice
 from recblocks.blocks.backbone.graph import DagGraph, build_graph
 from recblocks.blocks.backbone.merge import plan_merge
 from recblocks.blocks.backbone.module import Backbone, DagPlan, EdgePlan, PackageCall, StepPlan
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
 from recblocks.core.limits import MAX_PLANNED_STEPS
-from recblocks.core.params import join_path, parse_params
+from recblocks.core.params import join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import describe_spec, spec_from_value, spec_to_meta
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
@@ -36,23 +36,12 @@ class GroupInputFactory(Protocol):
     def build(self, group: str, options: InputLayerConfig) -> GroupInput: ...
 
 
-def _where(path: str, name: str) -> str:
-    return f"block '{name}' ({path})"
-
-
-def _all_blocks(config: BackboneConfig) -> list[tuple[str, BlockConfig]]:
-    found = [(join_path("blocks", i), b) for i, b in enumerate(config.blocks)]
-    for p, package in enumerate(config.packages):
-        found += [(join_path("packages", p, "blocks", i), b) for i, b in enumerate(package.blocks)]
-    return found
-
-
 def wide_output_dim(config: BackboneConfig, path: str = "model.backbone") -> int | None:
     """The model-wide width of WIDE groups set by input_layer blocks (all must agree)."""
     seen: dict[int, str] = {}
-    for bpath, block in _all_blocks(config):
+    for parts, block in config.all_blocks():
         if block.input_layer is not None and block.input_layer.wide_output_dim is not None:
-            seen.setdefault(block.input_layer.wide_output_dim, join_path(path, bpath))
+            seen.setdefault(block.input_layer.wide_output_dim, join_path(path, *parts))
     if len(seen) > 1:
         raise ConfigError(path, "wide_output_dim must be the same in every input_layer block", "one value",
                           sorted(seen))
@@ -62,22 +51,17 @@ def wide_output_dim(config: BackboneConfig, path: str = "model.backbone") -> int
 def referenced_groups(config: BackboneConfig) -> list[str]:
     """Feature groups the backbone reads, in first-use order."""
     groups: list[str] = []
-    for _, block in _all_blocks(config):
+    for _, block in config.all_blocks():
         for edge in block.inputs:
             if edge.feature_group_name and edge.feature_group_name not in groups:
                 groups.append(edge.feature_group_name)
     return groups
 
 
-def _body_steps(body: Any) -> int:
-    """Components one block or layer body builds: ``num_repeat``/``num_steps`` instances, or one."""
-    if getattr(body, "layers", None):
-        return sum(_body_steps(layer) for layer in body.layers)
-    if body.repeat is not None:
-        return body.repeat.num_repeat
-    if body.recurrent is not None:
-        return body.recurrent.num_steps
-    return 1
+def _body_steps(block: BlockConfig) -> int:
+    """Components a block builds, as its kind counts them (a block without a body: one step)."""
+    found = block.body_entries()
+    return sum(entry.cls.steps(body) for entry, body in found) if found else 1
 
 
 def planned_steps(config: BackboneConfig, path: str = "model.backbone") -> int:
@@ -86,10 +70,10 @@ def planned_steps(config: BackboneConfig, path: str = "model.backbone") -> int:
     Counted from the config alone, so a plan of a million steps is refused before any is built.
     """
     total = 0
-    for bpath, block in _all_blocks(config):
+    for parts, block in config.all_blocks():
         total += _body_steps(block)
         if total > MAX_PLANNED_STEPS:
-            raise ConfigError(join_path(path, bpath), "the backbone plans too many steps (blocks, layers, repeats "
+            raise ConfigError(join_path(path, *parts), "the backbone plans too many steps (blocks, layers, repeats "
                               "and recurrent steps together)", f"at most {MAX_PLANNED_STEPS:,}",
                               f"more than {MAX_PLANNED_STEPS:,} by this block")
     return total
@@ -156,23 +140,20 @@ class _Builder:
 
     def plan_block(self, block: BlockConfig, bpath: str, graph: DagGraph, modules: nn.ModuleDict,
                    scope_meta: dict[str, Any], outer_meta: dict[str, Any] | None, package_input: Any) -> StepPlan:
-        where = _where(bpath, block.name)
-        if block.raw_input is not None or block.embedding_layer is not None:
-            kind = "raw_input" if block.raw_input is not None else "embedding_layer"
-            raise ConfigError(where, f"'{kind}' blocks are not supported yet", "input_layer", kind)
-        if block.input_layer is not None:
+        where = block.where(bpath)
+        found = block.body_entries()
+        if found and found[0][0].cls.reads_group:
+            kind, body_cfg = found[0]
             group = block.inputs[0].feature_group_name or ""
-            module = self.groups.build(group, block.input_layer)
+            module = kind.cls.build_input(body_cfg, group, self.groups, where)
             modules[block.name] = module
             scope_meta[block.name] = spec_to_meta(module.output_spec())
             return StepPlan(block.name, "input", [], output_spec=module.output_spec(),
-                            description=f"input_layer ({block.input_layer.output_format})",
-                            input_names=[f"group:{group}"])
+                            description=kind.cls.describe(body_cfg), input_names=[f"group:{group}"])
         edges, values = [], []
         for j, (edge_cfg, resolved) in enumerate(zip(block.inputs, graph.inputs[block.name])):
             epath = join_path(bpath, "inputs", j)
-            edge, value = self.plan_edge(edge_cfg, resolved, epath, block.name, scope_meta, outer_meta,
-                                         package_input)
+            edge, value = self.plan_edge(edge_cfg, resolved, epath, block, scope_meta, outer_meta, package_input)
             edges.append(edge)
             if not edge.ignore:
                 values.append(value)
@@ -195,9 +176,9 @@ class _Builder:
         scope_meta[block.name] = spec_to_meta(body.output_spec)
         return step
 
-    def plan_edge(self, cfg: Any, resolved: Any, epath: str, block: str, scope_meta: dict[str, Any],
+    def plan_edge(self, cfg: Any, resolved: Any, epath: str, block_cfg: BlockConfig, scope_meta: dict[str, Any],
                   outer_meta: dict[str, Any] | None, package_input: Any) -> tuple[EdgePlan, Any]:
-        where = f"block '{block}' ({epath})"
+        where, block = block_cfg.where(epath), block_cfg.name
         if resolved.kind in ("block", "group"):
             edge, value = EdgePlan("value", resolved.name), scope_meta[resolved.name]
         elif resolved.kind == "outer":
@@ -327,9 +308,12 @@ def _call(fn: Any, value: Any, where: str, what: str) -> Any:
                          ) from None
 
 
-def build_backbone(config: Any, groups: GroupInputFactory, path: str = "model.backbone") -> Backbone:
-    """Validate ``config`` (a mapping or BackboneConfig) and compile it into a Backbone."""
-    cfg = parse_backbone(config, path)
+def build_backbone(config: BackboneConfig, groups: GroupInputFactory, path: str = "model.backbone") -> Backbone:
+    """Check and compile a parsed ``config`` into a Backbone (components not yet bound are bound here)."""
+    if not isinstance(config, BackboneConfig):
+        raise ConfigError(path, "the backbone must be parsed first", "a BackboneConfig (parse_backbone)",
+                          type(config).__name__)
+    cfg = bind_backbone(config, path)
     planned_steps(cfg, path)
     builder = _Builder(cfg, groups, path)
     main_graph = builder.graphs()
@@ -343,7 +327,7 @@ def build_backbone(config: Any, groups: GroupInputFactory, path: str = "model.ba
     top_mlp = None
     if cfg.top_mlp is not None:
         entry = COMPONENTS.get("MLP", join_path(path, "top_mlp"))
-        params = parse_params(entry.params, cfg.top_mlp, join_path(path, "top_mlp"))
+        params = cfg.top_mlp
         in_spec = output_spec
         if isinstance(in_spec, list):
             mode_meta = plan_merge(spec_to_meta(in_spec), False, -1, join_path(path, "top_mlp"))[1]

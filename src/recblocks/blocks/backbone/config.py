@@ -1,132 +1,158 @@
-"""The backbone config: EasyRec's ``BackboneTower`` as typed, validated data.
+"""The backbone config: EasyRec's ``BackboneTower`` as typed, validated data (the backbone IR).
 
-Field names and defaults are EasyRec's (see docs/easyrec.md). Accepted spellings beyond the
-canonical ones: ``keras_layer`` and ``module`` (TorchEasyRec) for ``component``; inside a
-component, ``st_params`` or a typed message key (``mlp``, ``senet``, ...) for ``params``.
+A YAML/JSON mapping parses into these objects (:func:`parse_backbone`), and the Python
+composition API builds them directly; either way the builder receives the same objects. The
+semantics are described in ``docs/backbone.md``. Field names and defaults are EasyRec's.
+Accepted spellings beyond the canonical ones: ``keras_layer`` and ``module`` (TorchEasyRec)
+for ``component``; inside a component, ``st_params`` or a typed message key (``mlp``,
+``senet``...) for ``params``.
+
+What a block's body can be is the :data:`~recblocks.blocks.backbone.kinds.BLOCK_KINDS`
+registry: the built-in kinds are fields of :class:`BlockConfig`; a kind registered later is
+accepted under its registered key and kept beside the fields.
+
+Every node serialises with :meth:`ConfigNode.to_dict`: canonical spellings, and only what the
+config set (no defaults spelled out that it did not have), so ``parse(to_dict(x)) == x``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, create_model, model_serializer, model_validator
 
+from recblocks.blocks.backbone.kinds import BLOCK_KINDS
+from recblocks.blocks.backbone.nodes import (
+    ComponentConfig,
+    ConfigNode,
+    EmbeddingLayerConfig,
+    LambdaConfig,
+    RawInputConfig,
+    RecurrentConfig,
+    RepeatConfig,
+    normalise_component_key,
+)
 from recblocks.core.errors import ConfigError
-from recblocks.core.limits import MAX_BODY_REPEATS
-from recblocks.core.params import Params, parse_params
+from recblocks.core.params import join_path, parse_params
+from recblocks.core.registry import RegistryEntry
 from recblocks.layers.input_layer import InputLayerConfig
+from recblocks.layers.mlp import MLPParams
 
 __all__ = [
+    "ConfigNode",
     "ComponentConfig",
     "LambdaConfig",
     "RecurrentConfig",
     "RepeatConfig",
+    "RawInputConfig",
+    "EmbeddingLayerConfig",
     "LayerConfig",
     "BlockInputConfig",
     "BlockConfig",
     "PackageConfig",
     "BackboneConfig",
     "parse_backbone",
+    "bind_backbone",
 ]
 
-_COMPONENT_KEYS = ("component", "keras_layer", "module")
+
+@lru_cache(maxsize=64)
+def _registered_bodies_model(kinds: tuple[tuple[str, type], ...]) -> type[ConfigNode]:
+    """A model with one optional field per registered key (errors then carry the key's path)."""
+    fields: dict[str, Any] = {key: (params | None, None) for key, params in kinds}
+    return create_model("RegisteredBodies", __base__=ConfigNode, **fields)
 
 
-def _normalise_component_key(data: Any, where: str) -> Any:
-    """Rename ``keras_layer``/``module`` to ``component``; two spellings at once is an error."""
-    if not isinstance(data, dict):
-        return data
-    present = [k for k in _COMPONENT_KEYS if k in data]
-    if len(present) > 1:
-        raise ValueError(f"both {present[0]!r} and {present[1]!r} are set; they are the same field")
-    if present and present[0] != "component":
-        data = dict(data)
-        data["component"] = data.pop(present[0])
-    return data
+class _BodyHolder(ConfigNode):
+    """What holds a body (a block, or one element of ``layers``); dispatched through BLOCK_KINDS."""
 
-
-class ComponentConfig(Params):
-    """A registered component: ``class_name`` plus its parameters."""
-
-    class_name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    #: Whether kinds registered later (no field of their own) must declare ``in_layers``.
+    layer_element: ClassVar[bool] = False
+    _more_bodies: dict[str, ConfigNode] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
-    def _easyrec_params(cls, data: Any) -> Any:
+    def _aliases(cls, data: Any) -> Any:
+        return normalise_component_key(data)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _registered_bodies(cls, data: Any, handler: Any) -> Any:
         if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        extra = [k for k in data if k not in ("class_name", "params")]
-        if len(extra) > 1:
-            raise ValueError(f"a component takes one parameter section, got {extra}")
-        if extra:
-            if "params" in data:
-                raise ValueError(f"both 'params' and {extra[0]!r} are set")
-            section = data.pop(extra[0])
-            data["params"] = section if section is not None else {}
-        if data.get("params") is None:
-            data["params"] = {}
+            return handler(data)
+        known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        more = {k: v for k, v in data.items() if k not in known and k in BLOCK_KINDS
+                and BLOCK_KINDS.get(k).cls.attribute is None and cls.accepts(BLOCK_KINDS.get(k))}
+        if not more:
+            return handler(data)
+        node = handler({k: v for k, v in data.items() if k not in more})
+        entries = {k: BLOCK_KINDS.get(k) for k in more}
+        model = _registered_bodies_model(tuple((k, e.params) for k, e in entries.items()))
+        parsed = model.model_validate(more)
+        node._more_bodies = {entries[k].name: getattr(parsed, k) for k in more}
+        return node
+
+    @model_serializer(mode="wrap")
+    def _dump_bodies(self, handler: Any, info: Any) -> Any:
+        data = handler(self)
+        for key, body in self._more_bodies.items():
+            data[key] = body.model_dump(mode=info.mode, by_alias=info.by_alias, exclude_unset=info.exclude_unset,
+                                        exclude_defaults=info.exclude_defaults, exclude_none=info.exclude_none)
         return data
 
+    def _compared(self) -> tuple[Any, ...]:
+        return (self.__dict__, self._more_bodies)
 
-class LambdaConfig(Params):
-    """A lambda body: ``expression`` is a safe lambda over the merged input."""
-
-    expression: str
-
-
-class RecurrentConfig(Params):
-    """``num_steps`` separate instances applied in a chain; ``fixed_input_index`` stays constant."""
-
-    num_steps: int = Field(default=1, ge=1, le=MAX_BODY_REPEATS,
-                           description=f"chained instances, at most {MAX_BODY_REPEATS:,}")
-    fixed_input_index: int | None = None
-    component: ComponentConfig
-
-    @model_validator(mode="before")
     @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "recurrent")
+    def accepts(cls, entry: RegistryEntry) -> bool:
+        """Whether this config can hold a body of the registered kind ``entry``."""
+        attribute = entry.cls.attribute
+        if attribute is not None:
+            return attribute in cls.model_fields
+        return entry.cls.in_layers or not cls.layer_element
+
+    def body_entries(self) -> list[tuple[RegistryEntry, Any]]:
+        """``(kind, its config)`` for every body that is set (one, in a valid config)."""
+        found = []
+        for entry in BLOCK_KINDS.entries():
+            if not self.accepts(entry):
+                continue
+            attribute = entry.cls.attribute
+            value = getattr(self, attribute) if attribute is not None else self._more_bodies.get(entry.name)
+            if entry.cls.is_set(value):
+                found.append((entry, value))
+        return found
+
+    def bodies(self) -> list[str]:
+        """Registered names of the bodies that are set."""
+        return [entry.name for entry, _ in self.body_entries()]
+
+    def set_body(self, kind: str, config: Any) -> None:
+        """Set the body of ``kind`` (a registered name) to ``config`` (the Python API's way in)."""
+        entry = BLOCK_KINDS.get(kind, f"{type(self).__name__}.set_body")
+        if not self.accepts(entry):
+            raise ConfigError(f"{type(self).__name__}.set_body", f"a '{entry.name}' body cannot be set here",
+                              "a kind this config holds", repr(kind))
+        if entry.cls.attribute is not None:
+            setattr(self, entry.cls.attribute, config)
+        else:
+            self._more_bodies[entry.name] = config
 
 
-class RepeatConfig(Params):
-    """``num_repeat`` separate instances on the same input (multi-head)."""
-
-    num_repeat: int = Field(default=1, ge=1, le=MAX_BODY_REPEATS,
-                            description=f"parallel instances, at most {MAX_BODY_REPEATS:,}")
-    output_concat_axis: int | None = None
-    input_slice: str | None = None
-    input_fn: str | None = None
-    component: ComponentConfig
-
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "repeat")
-
-
-_BODY_KEYS = ("input_layer", "lambda_", "component", "recurrent", "repeat", "raw_input", "embedding_layer")
-
-
-class LayerConfig(Params):
+class LayerConfig(_BodyHolder):
     """One element of a sequential ``layers`` list: exactly one body."""
+
+    layer_element: ClassVar[bool] = True
 
     lambda_: LambdaConfig | None = Field(default=None, alias="lambda")
     component: ComponentConfig | None = None
     recurrent: RecurrentConfig | None = None
     repeat: RepeatConfig | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "layer")
 
-    def bodies(self) -> list[str]:
-        return [k for k in ("lambda_", "component", "recurrent", "repeat") if getattr(self, k) is not None]
-
-
-class BlockInputConfig(Params):
+class BlockInputConfig(ConfigNode):
     """One input edge: a feature group, a block or a package, with optional slice/fn."""
 
     feature_group_name: str | None = None
@@ -161,8 +187,13 @@ class BlockInputConfig(Params):
         return self.feature_group_name or self.block_name or self.package_name or ""
 
 
-class BlockConfig(Params):
-    """A named node of the DAG: inputs, merge options and at most one body."""
+class BlockConfig(_BodyHolder):
+    """A named node of the DAG: inputs, merge options and at most one body.
+
+    ``origin`` says where a block built by the Python API came from (e.g.
+    ``MLPBlock([64], name='deep')``); it is not part of the config (not serialised, not
+    compared) and :meth:`where` appends it to the place errors name.
+    """
 
     name: str = Field(min_length=1)
     inputs: list[BlockInputConfig] = Field(default_factory=list)
@@ -175,26 +206,41 @@ class BlockConfig(Params):
     component: ComponentConfig | None = None
     recurrent: RecurrentConfig | None = None
     repeat: RepeatConfig | None = None
-    raw_input: dict[str, Any] | None = None
-    embedding_layer: dict[str, Any] | None = None
+    raw_input: RawInputConfig | None = None
+    embedding_layer: EmbeddingLayerConfig | None = None
+    _origin: str | None = PrivateAttr(default=None)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        return _normalise_component_key(data, "block")
+    @property
+    def origin(self) -> str | None:
+        """The Python block this block was built from, or None (written in a config)."""
+        return self._origin
 
-    def bodies(self) -> list[str]:
-        found = [k.rstrip("_") for k in _BODY_KEYS if getattr(self, k) is not None]
-        if self.layers:
-            found.append("layers")
-        return found
+    @origin.setter
+    def origin(self, value: str | None) -> None:
+        self._origin = value
+
+    def where(self, path: str) -> str:
+        """How errors name this block: ``block 'deep' (model.backbone.blocks[2]) from MLPBlock(...)``."""
+        text = f"block '{self.name}' ({path})"
+        return f"{text} from {self._origin}" if self._origin else text
 
     @property
     def is_input_block(self) -> bool:
-        return self.input_layer is not None or self.raw_input is not None or self.embedding_layer is not None
+        """Whether the body reads a feature group itself (``input_layer`` and the like)."""
+        return any(entry.cls.reads_group for entry, _ in self.body_entries())
 
 
-class PackageConfig(Params):
+def _listify_outputs(data: Any) -> Any:
+    """EasyRec text configs allow ``concat_blocks: 'x'``; accept a single string."""
+    if isinstance(data, dict):
+        data = dict(data)
+        for key in ("concat_blocks", "output_blocks"):
+            if isinstance(data.get(key), str):
+                data[key] = [data[key]]
+    return data
+
+
+class PackageConfig(ConfigNode):
     """A sub-DAG whose every call shares parameters (EasyRec ``BlockPackage``)."""
 
     name: str = Field(min_length=1)
@@ -208,35 +254,46 @@ class PackageConfig(Params):
         return _listify_outputs(data)
 
 
-class BackboneConfig(Params):
+class BackboneConfig(ConfigNode):
     """The whole backbone: packages, blocks, output selection and an optional ``top_mlp``."""
 
     packages: list[PackageConfig] = Field(default_factory=list)
     blocks: list[BlockConfig] = Field(default_factory=list)
     concat_blocks: list[str] = Field(default_factory=list)
     output_blocks: list[str] = Field(default_factory=list)
-    top_mlp: dict[str, Any] | None = None
+    top_mlp: MLPParams | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _listify(cls, data: Any) -> Any:
         return _listify_outputs(data)
 
+    def all_blocks(self) -> Iterator[tuple[tuple[Any, ...], BlockConfig]]:
+        """``(path parts, block)`` for the main blocks, then each package's blocks."""
+        for i, block in enumerate(self.blocks):
+            yield ("blocks", i), block
+        for p, package in enumerate(self.packages):
+            for i, block in enumerate(package.blocks):
+                yield ("packages", p, "blocks", i), block
 
-def _listify_outputs(data: Any) -> Any:
-    """EasyRec text configs allow ``concat_blocks: 'x'``; accept a single string."""
-    if isinstance(data, dict):
-        data = dict(data)
-        for key in ("concat_blocks", "output_blocks"):
-            if isinstance(data.get(key), str):
-                data[key] = [data[key]]
-    return data
+
+def bind_backbone(config: BackboneConfig, where: str = "model.backbone") -> BackboneConfig:
+    """Bind every component of ``config`` once (registry lookup + params validation).
+
+    Components are found through the kinds' registrations; errors name the dotted path,
+    e.g. ``model.backbone.blocks[2].component.params.hiden_units``. Bound components are kept.
+    """
+    for parts, block in config.all_blocks():
+        for entry, body in block.body_entries():
+            for rel, component in entry.cls.components(body):
+                component.bind(join_path(where, *parts, entry.name, *rel))
+    return config
 
 
 def parse_backbone(data: Any, where: str = "model.backbone") -> BackboneConfig:
-    """Validate a backbone mapping; errors name the dotted path of the bad entry."""
+    """Validate and bind a backbone mapping; errors name the dotted path of the bad entry."""
     if isinstance(data, BackboneConfig):
-        return data
-    if not isinstance(data, dict):
+        return bind_backbone(data, where)
+    if not isinstance(data, Mapping):
         raise ConfigError(where, "the backbone must be a mapping", "a mapping with 'blocks'", type(data).__name__)
-    return parse_params(BackboneConfig, data, where)
+    return bind_backbone(parse_params(BackboneConfig, data, where), where)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recblocks.blocks.backbone.bodies import body_label
 from recblocks.core.errors import ConfigError
 from recblocks.core.files import atomic_write, atomic_write_text, check_output_file, make_dirs
 from recblocks.core.shapes import describe_spec
@@ -114,12 +115,9 @@ def _input_label(cfg: Any, fallback: str) -> tuple[str, bool]:
 
 
 def _body(step: Any, cfg: Any) -> str:
-    text = step.description or step.kind
-    component = getattr(cfg, "component", None) if cfg is not None else None
-    units = component.params.get("hidden_units") if component is not None else None
-    if units:
-        text += " " + str(list(units))
-    return text
+    """The box text: the block kind's picture label (through BLOCK_KINDS), else the plan's description."""
+    label = body_label(cfg) if cfg is not None else None
+    return label or step.description or step.kind
 
 
 class _Describer:
@@ -220,7 +218,7 @@ class _Describer:
             graph.edges.append(GraphEdge(self.ref(None, name), _OUTPUT, label, "output"))
         last = _OUTPUT
         if backbone.top_mlp is not None:
-            units = (cfg.top_mlp or {}).get("hidden_units") if cfg is not None else None
+            units = cfg.top_mlp.hidden_units if cfg is not None and cfg.top_mlp is not None else None
             graph.add(GraphNode(_TOP_MLP, "top_mlp", "top_mlp", "MLP" + (f" {list(units)}" if units else ""),
                                 describe_spec(backbone.output_spec), _params(backbone.top_mlp)))
             graph.edges.append(GraphEdge(_OUTPUT, _TOP_MLP, kind="output"))

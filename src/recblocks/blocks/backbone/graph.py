@@ -1,6 +1,6 @@
 """Name resolution, edges, cycle detection and execution order of a backbone DAG.
 
-Resolution follows EasyRec (docs/easyrec.md §1.3, §1.8): a ``feature_group_name`` resolves to
+Resolution follows EasyRec (docs/backbone.md, "Names"): a ``feature_group_name`` resolves to
 an input block of that name if one exists, else to an auto-created default input node of the
 group; a ``block_name`` must name a block (of this package, or of the main backbone when
 inside a package); a ``package_name`` must name a package. The order is a topological sort
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from recblocks.blocks.backbone.config import BlockConfig
+from recblocks.blocks.backbone.kinds import BLOCK_KINDS
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 
@@ -49,10 +50,6 @@ class DagGraph:
         return [name for name in self.blocks if not self.successors.get(name)]
 
 
-def _where(path: str, name: str) -> str:
-    return f"block '{name}' ({path})"
-
-
 def build_graph(
     blocks: list[BlockConfig],
     path: str,
@@ -77,8 +74,8 @@ def build_graph(
                               "a name not used by a package", repr(block.name))
         bodies = block.bodies()
         if len(bodies) > 1:
-            raise ConfigError(_where(bpath, block.name), "a block can have only one body",
-                              "one of input_layer, lambda, component, recurrent, repeat, layers", bodies)
+            raise ConfigError(block.where(bpath), "a block can have only one body",
+                              f"one of {', '.join(BLOCK_KINDS.names())}", bodies)
         if not block.inputs:
             raise ConfigError(join_path(bpath, "inputs"), f"block '{block.name}' has no inputs",
                               "at least one input", "none")

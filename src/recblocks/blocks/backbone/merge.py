@@ -1,5 +1,7 @@
 """How a block merges several inputs (EasyRec ``merge_inputs``), decided once at plan time.
 
+See docs/backbone.md, "Inputs and merging":
+
 * one input -> itself (even a list or tuple);
 * all inputs lists/tuples -> one list, in order;
 * some lists -> tensors wrapped and everything flattened into one list;

@@ -1,4 +1,7 @@
-"""The Python composition API: blocks that compile to the backbone config (Merlin semantics).
+"""The Python composition API: blocks that build the typed backbone config directly (Merlin semantics).
+
+Expressions (``LambdaBlock``, ``RepeatBlock(input_fn=...)``...) are allow-listed text, checked
+when the block is created; a Python callable is refused, because a model must save as a config.
 
 Example:
     >>> from recblocks.blocks.compose import ContinuousFeatures, EmbeddingFeatures, MLPBlock, ParallelBlock
@@ -45,7 +48,7 @@ from recblocks.blocks.compose.containers import (
     ShortcutBlock,
     WithShortcut,
 )
-from recblocks.blocks.compose.wrappers import LambdaBlock, RecurrentBlock, RepeatBlock, StackFeatures
+from recblocks.blocks.compose.wrappers import LambdaBlock, RecurrentBlock, RepeatBlock, StackFeatures, check_expression
 from recblocks.blocks.compose.inputs import (
     ContinuousFeatures,
     EmbeddingFeatures,
@@ -95,6 +98,7 @@ __all__ = [
     "StackFeatures",
     "Tags",
     "WithShortcut",
+    "check_expression",
     "compile_body",
     "feature_tags",
     "snake_case",

@@ -2,9 +2,9 @@
 
 A block is an immutable *description*: it holds no tensors and no parameters. Connecting
 blocks returns new blocks (nothing is ever mutated, unlike Merlin's in-place append), and a
-body compiles to an EasyRec backbone config (see :mod:`recblocks.blocks.compose.compile`) that
-the model builds exactly as it builds a YAML config. Every use of a block in a body creates
-its own backbone block, hence its own parameters.
+body compiles to the typed backbone config (see :mod:`recblocks.blocks.compose.compile`), the
+very objects a YAML config parses into, which the model builds as it builds a YAML config.
+Every use of a block in a body creates its own backbone block, hence its own parameters.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The compiler: Python blocks -> an EasyRec backbone config made of plain dicts.
+"""The compiler: Python blocks -> the typed backbone config (the same objects a YAML config parses into).
 
 Compiling walks the block tree once with a symbolic *value* standing for what flows between
 blocks (no tensors, no shapes: shapes are planned when the model is built, by the same
@@ -11,19 +11,32 @@ builder as a YAML config, with the same errors):
 * :class:`Named` — a dict of named refs (the output of a ``ParallelBlock``), iterated in sorted
   key order (Merlin) unless built ``ordered``.
 
-A :class:`CompileContext` allocates unique block/group names, collects feature groups,
-blocks, packages and per-feature embedding widths, and turns the final value into the
-backbone's output rule (``concat_blocks`` | ``output_blocks`` | ``top_mlp``).
+A :class:`CompileContext` allocates unique block/group names, collects
+:class:`~recblocks.features.groups.FeatureGroupConfig`, :class:`~recblocks.blocks.backbone.config.BlockConfig`
+and :class:`~recblocks.blocks.backbone.config.PackageConfig` objects and per-feature embedding
+widths, and turns the final value into the backbone's output rule (``concat_blocks`` |
+``output_blocks`` | ``top_mlp``). Each emitted block keeps the Python block it came from as
+its ``origin``, so build errors name it. Nothing is turned into dicts and parsed again.
 """
 
 from __future__ import annotations
 
-import copy
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Union
 
+from recblocks.blocks.backbone.config import (
+    BackboneConfig,
+    BlockConfig,
+    BlockInputConfig,
+    ComponentConfig,
+    LambdaConfig,
+    LayerConfig,
+    PackageConfig,
+)
 from recblocks.core.errors import ConfigError
+from recblocks.features.groups import FeatureGroupConfig
 from recblocks.features.schema import Schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,11 +57,12 @@ class Edge:
     def sliced(self, text: str) -> "Edge":
         return replace(self, input_slice=self.input_slice + text)
 
-    def to_config(self) -> dict[str, Any]:
+    def to_config(self) -> BlockInputConfig:
+        """The typed input edge (only the keys that are set)."""
         data: dict[str, Any] = {("feature_group_name" if self.group else "block_name"): self.source}
         if self.input_slice:
             data["input_slice"] = self.input_slice
-        return data
+        return BlockInputConfig(**data)
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ class Ref:
     """The value a backbone block with these ``edges`` as inputs receives (merge rules apply).
 
     ``outputs`` keeps the verbatim output rule of a loaded backbone (``concat_blocks``,
-    ``output_blocks``, ``top_mlp``) so a config round-trips unchanged.
+    ``output_blocks``, ``top_mlp``: the typed values) so a config round-trips unchanged.
     """
 
     edges: tuple[Edge, ...]
@@ -117,13 +131,12 @@ class CompileContext:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.blocks: list[dict[str, Any]] = []
-        self.packages: list[dict[str, Any]] = []
-        self.groups: list[dict[str, Any]] = []
+        self.blocks: list[BlockConfig] = []
+        self.packages: list[PackageConfig] = []
+        self.groups: list[FeatureGroupConfig] = []
         self.used: set[str] = set()
         self.reserved: set[str] = set()
         self.dims: dict[str, tuple[int, str]] = {}
-        self.origins: dict[str, str] = {}
 
     # ------------------------------------------------------------------ names
     def reserve(self, name: str, where: str) -> None:
@@ -147,23 +160,28 @@ class CompileContext:
     def add_group(self, base: str, feature_names: list[str], wide_deep: str = "DEEP") -> str:
         """A feature group (its name is also free for its input_layer block)."""
         name = self.unique(base)
-        group: dict[str, Any] = {"group_name": name, "feature_names": list(feature_names)}
-        if wide_deep != "DEEP":
-            group["wide_deep"] = wide_deep
-        self.groups.append(group)
+        extra = {"wide_deep": wide_deep} if wide_deep != "DEEP" else {}
+        self.groups.append(FeatureGroupConfig(group_name=name, feature_names=list(feature_names), **extra))
         return name
 
-    def add_block(self, base: str, body: dict[str, Any], inputs: list[Edge], into_list: bool = False,
+    def add_block(self, base: str, body: Mapping[str, Any], inputs: list[Edge], into_list: bool = False,
                   origin: str = "", name: str | None = None) -> Ref:
-        """Emit ``{name, inputs, [merge_inputs_into_list], **body}``; return a ref to it."""
+        """Emit a block with these inputs and ``body``; return a ref to it.
+
+        ``body`` maps registered body kinds (``component``, ``lambda``, ``layers``...) to their
+        typed configs, plus an optional ``extra_input_fn`` text; ``{}`` is a merge-only block.
+        ``origin`` (the Python block) is kept on the block for error messages.
+        """
         name = name or self.unique(base)
-        block: dict[str, Any] = {"name": name, "inputs": [e.to_config() for e in inputs]}
-        if into_list:
-            block["merge_inputs_into_list"] = True
-        block.update(copy.deepcopy(body))
+        block = BlockConfig(name=name, inputs=[e.to_config() for e in inputs],
+                            **({"merge_inputs_into_list": True} if into_list else {}))
+        for kind, config in body.items():
+            if kind == "extra_input_fn":
+                block.extra_input_fn = config
+            else:
+                block.set_body(kind, config)
+        block.origin = origin or None
         self.blocks.append(block)
-        if origin:
-            self.origins[name] = origin
         return Ref((Edge(name),))
 
     def set_dim(self, feature: str, dim: int, where: str) -> None:
@@ -192,9 +210,11 @@ class CompileContext:
         if isinstance(value, Ref) and _pending_top(value):
             outputs = value.outputs or {}
             inputs, into_list = list(value.edges), bool(outputs.get("output_blocks"))
-            mlp = {"component": {"class_name": "MLP", "params": copy.deepcopy(outputs["top_mlp"])}}
-            body = mlp if not into_list else {"layers": [{"component": {"class_name": "Concatenate"}}, mlp]}
-            return self.add_block("top_mlp", body, inputs, into_list, origin="top_mlp of a loaded backbone")
+            origin = "top_mlp of a loaded backbone"
+            mlp = ComponentConfig.create("MLP", outputs["top_mlp"], origin)
+            body: dict[str, Any] = {"component": mlp} if not into_list else {"layers": [
+                LayerConfig(component=ComponentConfig.create("Concatenate", None, origin)), LayerConfig(component=mlp)]}
+            return self.add_block("top_mlp", body, inputs, into_list, origin=origin)
         return value
 
     def inputs(self, value: Value, merge: str, where: str) -> tuple[list[Edge], bool]:
@@ -232,31 +252,31 @@ class CompileContext:
         edges, _ = self.inputs(value, "list", where)
         if how == "concat" and len(edges) == 1:
             return Ref((edges[0],))
-        return self.add_block(base, _AGGREGATIONS[how], edges, True, origin=where)
+        return self.add_block(base, _AGGREGATIONS[how](where), edges, True, origin=where)
 
 
-_AGGREGATIONS: dict[str, dict[str, Any]] = {
-    "concat": {"component": {"class_name": "Concatenate"}},
-    "stack": {"lambda": {"expression": "lambda x: tf.stack(x, axis=1)"}},
-    "sum": {"component": {"class_name": "Add"}},
+#: Bodies merging a dict's entries (given as a list): the stack is allow-listed expression text.
+_AGGREGATIONS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "concat": lambda where: {"component": ComponentConfig.create("Concatenate", None, where)},
+    "stack": lambda where: {"lambda": LambdaConfig(expression="lambda x: tf.stack(x, axis=1)")},
+    "sum": lambda where: {"component": ComponentConfig.create("Add", None, where)},
 }
 _AGGREGATION_ALIASES = {"element-wise-sum": "sum", "add": "sum", "cat": "concat"}
 
 
 @dataclass
 class CompiledBody:
-    """What a body compiles to: feature groups, the backbone mapping and embedding widths."""
+    """What a body compiles to: typed feature groups, the typed backbone and embedding widths."""
 
-    feature_groups: list[dict[str, Any]]
-    backbone: dict[str, Any]
+    feature_groups: list[FeatureGroupConfig]
+    backbone: BackboneConfig
     dims: dict[str, int]
-    origins: dict[str, str]
 
 
 def _output_rule(ctx: CompileContext, value: Value, task_names: list[str]) -> dict[str, Any]:
     where = "model output"
     if isinstance(value, Ref) and value.outputs is not None:
-        return copy.deepcopy(value.outputs)
+        return dict(value.outputs)
     if isinstance(value, Named) and len(task_names) > 1 and set(task_names) <= set(value.keys()):
         entries = dict(value.entries)
         return {"output_blocks": [_plain_block(ctx, entries[t], f"{where} '{t}'") for t in task_names]}
@@ -296,9 +316,5 @@ def compile_body(body: "Block", schema: Schema, task_names: list[str] | None = N
         raise ConfigError(f"body {body!r}", "the body outputs the raw features", "at least one input block",
                           "no input block")
     outputs = _output_rule(ctx, value, list(task_names or []))
-    backbone: dict[str, Any] = {}
-    if ctx.packages:
-        backbone["packages"] = ctx.packages
-    backbone["blocks"] = ctx.blocks
-    backbone.update(outputs)
-    return CompiledBody(ctx.groups, backbone, {k: v[0] for k, v in ctx.dims.items()}, ctx.origins)
+    backbone = BackboneConfig(**({"packages": ctx.packages} if ctx.packages else {}), blocks=ctx.blocks, **outputs)
+    return CompiledBody(ctx.groups, backbone, {k: v[0] for k, v in ctx.dims.items()})

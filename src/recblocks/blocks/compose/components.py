@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recblocks.blocks.backbone.config import ComponentConfig, RecurrentConfig
 from recblocks.blocks.compose.base import Block, snake_case
 from recblocks.blocks.compose.compile import CompileContext, Value
 from recblocks.core.errors import ConfigError
@@ -66,25 +67,28 @@ class ComponentBlock(Block):
         if clash:
             raise ConfigError(f"{where}.params", "a parameter is given twice", "each once", clash)
         self.class_name = entry.name
-        self.params: dict[str, Any] = parse_params(entry.params, {**(params or {}), **kwargs},
-                                                   f"{where}.params").to_dict()
+        self.typed_params = parse_params(entry.params, {**(params or {}), **kwargs}, f"{where}.params")
+        self.params: dict[str, Any] = self.typed_params.to_dict()
         check_merge(merge, where)
         self.merge = merge or ("list" if entry.name in LIST_INPUT_COMPONENTS else "concat")
         self.default_name = snake_case(entry.name)  # type: ignore[misc]
 
+    # ------------------------------------------------------------------ what it compiles to
+    def component_config(self) -> ComponentConfig:
+        """The typed, bound component config (params without defaults)."""
+        return ComponentConfig.create(self.class_name, self.typed_params, self.where())
+
     def to_config(self) -> dict[str, Any]:
         """``{"class_name": ..., "params": {...}}`` (params without defaults)."""
-        data: dict[str, Any] = {"class_name": self.class_name}
-        if self.params:
-            data["params"] = dict(self.params)
-        return data
+        return self.component_config().to_dict()
 
     def _args(self) -> str:
         parts = [repr(self.class_name)] if type(self) is ComponentBlock else []
         return ", ".join(parts + [f"{k}={v!r}" for k, v in self.params.items()])
 
     def body(self) -> dict[str, Any]:
-        return {"component": self.to_config()}
+        """The block body: registered body kind -> its typed config."""
+        return {"component": self.component_config()}
 
     def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
         edges, into_list = ctx.inputs(value, self.merge, self.where())
@@ -206,8 +210,9 @@ class CrossBlock(ComponentBlock):
     def body(self) -> dict[str, Any]:
         if self.depth == 1:
             return super().body()
-        return {"extra_input_fn": "lambda x: [x, x]",
-                "recurrent": {"num_steps": self.depth, "fixed_input_index": 0, "component": self.to_config()}}
+        recurrent = parse_params(RecurrentConfig, {"num_steps": self.depth, "fixed_input_index": 0,
+                                                   "component": self.component_config()}, f"{self.where()}.depth")
+        return {"extra_input_fn": "lambda x: [x, x]", "recurrent": recurrent}
 
 
 class DropoutBlock(ComponentBlock):

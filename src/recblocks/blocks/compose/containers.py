@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from recblocks.blocks.backbone.config import ComponentConfig, LayerConfig
 from recblocks.blocks.compose.base import Block, check_block_name
 from recblocks.blocks.compose.compile import CompileContext, Named, RawFeatures, Ref, Value, describe_value
 from recblocks.core.errors import ConfigError, SchemaError
@@ -255,8 +256,11 @@ class ResidualBlock(Block):
     def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
         x = ctx.single(value, self.where())
         y = ctx.single(ctx.compile(self.block, Ref((x,)), None), self.where())
-        layers: list[dict[str, Any]] = [{"component": {"class_name": "Add"}}]
+        where = self.where()
+        add = ComponentConfig.create("Add", None, where)
         if self.activation:
-            layers.append({"component": {"class_name": "Activation", "params": {"activation": self.activation}}})
-        body: dict[str, Any] = {"layers": layers} if len(layers) > 1 else layers[0]
+            activation = ComponentConfig.create("Activation", {"activation": self.activation}, where)
+            body: dict[str, Any] = {"layers": [LayerConfig(component=add), LayerConfig(component=activation)]}
+        else:
+            body = {"component": add}
         return ctx.add_block(self.name or hint or self.default_name, body, [y, x], True, origin=self.where())

@@ -173,8 +173,8 @@ class EmbeddingFeatures(_FeatureInput):
 
     def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
         group, names = self._group(ctx, value, hint)
-        ref = ctx.add_block(group, {"input_layer": {"only_output_feature_list": True}}, [Edge(group, group=True)],
-                            origin=self.where(), name=group)
+        ref = ctx.add_block(group, {"input_layer": InputLayerConfig(only_output_feature_list=True)},
+                            [Edge(group, group=True)], origin=self.where(), name=group)
         block = ref.edges[0].source
         return Named(tuple((n, Ref((Edge(block, f"[{k}]"),))) for k, n in enumerate(names)))
 
@@ -198,7 +198,7 @@ class SequenceEmbeddingFeatures(_FeatureInput):
 
     def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
         group, names = self._group(ctx, value, hint)
-        body = {"input_layer": {"output_seq_and_normal_feature": True, "concat_seq_feature": False}}
+        body = {"input_layer": InputLayerConfig(output_seq_and_normal_feature=True, concat_seq_feature=False)}
         ref = ctx.add_block(group, body, [Edge(group, group=True)], origin=self.where(), name=group)
         block = ref.edges[0].source
         return Named(tuple((n, Ref((Edge(block, f"[0][{k}]"),))) for k, n in enumerate(names)))
@@ -229,7 +229,8 @@ class ContinuousFeatures(_FeatureInput):
 
     def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
         group, _ = self._group(ctx, value, hint)
-        return ctx.add_block(group, {"input_layer": {}}, [Edge(group, group=True)], origin=self.where(), name=group)
+        return ctx.add_block(group, {"input_layer": InputLayerConfig()}, [Edge(group, group=True)],
+                             origin=self.where(), name=group)
 
 
 class InputBlock(_FeatureInput):
@@ -256,10 +257,11 @@ class InputBlock(_FeatureInput):
                  embedding_dim: int | None = None, wide: bool = False, schema: Schema | None = None,
                  name: str | None = None, **input_layer: Any) -> None:
         super().__init__(names, tags=tags, embedding_dim=embedding_dim, schema=schema, name=name)
-        self.options = parse_params(InputLayerConfig, input_layer, "InputBlock").to_dict()
+        # only the options that differ from the defaults are kept (and written to the config)
+        self.options = InputLayerConfig(**parse_params(InputLayerConfig, input_layer, "InputBlock").to_dict())
         self.wide = wide
 
     def compile(self, ctx: CompileContext, value: Value, hint: str | None) -> Value:
         group, _ = self._group(ctx, value, hint, "WIDE" if self.wide else "DEEP")
-        return ctx.add_block(group, {"input_layer": dict(self.options)}, [Edge(group, group=True)],
+        return ctx.add_block(group, {"input_layer": self.options.model_copy()}, [Edge(group, group=True)],
                              origin=self.where(), name=group)

@@ -1,0 +1,138 @@
+"""BLOCK_KINDS: every body kind is one registration; a kind registered here works end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from pydantic import Field
+from torch import nn
+
+from recblocks.blocks.backbone import BLOCK_KINDS, BlockConfig, BlockKind, BuiltBody, ConfigNode, LayerConfig
+from recblocks.blocks.backbone.diagram import describe_graph
+from recblocks.core.errors import ConfigError
+from recblocks.features.schema import Schema
+from recblocks.models.config import parse_model_config
+from recblocks.models.rank_model import RankModel
+
+SCHEMA = Schema([{"name": f, "kind": "sparse", "embedding_dim": 4} for f in ("u", "i")] + [{"name": "x", "kind": "dense"}])
+VOCAB = {"u": 10, "i": 10}
+GROUPS = [{"group_name": "ids", "feature_names": ["u", "i"]}, {"group_name": "num", "feature_names": ["x"]}]
+
+
+# ---------------------------------------------------------------------------- a kind defined by this test
+class ScaleConfig(ConfigNode):
+    """Multiply the input by ``factor``."""
+
+    factor: float = Field(gt=0)
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+@BLOCK_KINDS.register("scale_by", params=ScaleConfig)
+class ScaleKind(BlockKind):
+    """A body that scales its input (test only)."""
+
+    in_layers = True
+
+    @classmethod
+    def describe(cls, config: ScaleConfig) -> str:
+        return f"scale x{config.factor:g}"
+
+    @classmethod
+    def build(cls, config: ScaleConfig, in_spec: Any, path: str, where: str) -> BuiltBody:
+        return BuiltBody(Scale(config.factor), None, in_spec)
+
+
+def model_config(backbone: str) -> dict:
+    return {"feature_groups": GROUPS, "backbone": yaml.safe_load(backbone), "task": {"type": "binary", "label": "y"}}
+
+
+def features(size: int = 4) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {"u": torch.randint(1, 10, (size,), generator=g), "i": torch.randint(1, 10, (size,), generator=g),
+            "x": torch.randn(size, generator=g)}
+
+
+def test_a_registered_kind_parses_builds_runs_and_round_trips():
+    raw = model_config("""
+blocks:
+  - {name: merged, inputs: [{feature_group_name: ids}]}
+  - {name: doubled, inputs: [{block_name: merged}], scale_by: {factor: 2}}
+  - name: chain
+    inputs: [{block_name: merged}]
+    layers: [{scale_by: {factor: 3}}, {component: {class_name: Dense, params: {units: 2}}}]
+concat_blocks: [doubled, chain]
+""")
+    config = parse_model_config(raw)
+    doubled = config.backbone.blocks[1]
+    assert doubled.bodies() == ["scale_by"] and not doubled.is_input_block
+    assert config.to_dict()["backbone"] == raw["backbone"]
+    assert parse_model_config(config.to_dict()) == config
+    model = RankModel(SCHEMA, config, VOCAB)
+    model.eval()
+    emb = model.embeddings(features())
+    ids = model.backbone.blocks["ids"](emb)
+    seen = {}
+    model.backbone.blocks["doubled"].register_forward_hook(lambda m, i, o: seen.setdefault("doubled", o))
+    model.backbone(emb)
+    torch.testing.assert_close(seen["doubled"], ids * 2)
+    rows = {r["block"]: r["body"] for r in model.summary_rows()}
+    assert rows["doubled"] == "scale x2" and rows["chain"] == "scale x3 -> Dense"
+    assert describe_graph(model).nodes["doubled"].body == "scale x2"
+
+
+def test_a_registered_kind_keeps_the_paths_and_the_one_body_rule():
+    with pytest.raises(ConfigError) as err:
+        parse_model_config(model_config("blocks: [{name: a, inputs: [{feature_group_name: ids}], scale_by: {factr: 2}}]"))
+    assert err.value.where == "model.backbone.blocks[0].scale_by.factr"
+    two = model_config("blocks: [{name: a, inputs: [{feature_group_name: ids}], scale_by: {factor: 2}, "
+                       "lambda: {expression: 'lambda x: x'}}]")
+    with pytest.raises(ConfigError, match="only one body") as err:
+        RankModel(SCHEMA, parse_model_config(two), VOCAB)
+    assert "['lambda', 'scale_by']" in str(err.value) and "scale_by" in err.value.expected
+
+
+def test_unknown_kinds_suggest_the_nearest():
+    with pytest.raises(ConfigError) as err:
+        BLOCK_KINDS.get("recurent", "blocks[0]")
+    assert "did you mean 'recurrent'" in str(err.value)
+    with pytest.raises(ConfigError, match="did you mean 'input_layer'"):
+        BlockConfig(name="a").set_body("input_layr", None)
+
+
+def test_built_in_kinds_name_their_fields():
+    names = {"input_layer", "lambda", "component", "recurrent", "repeat", "layers", "raw_input", "embedding_layer"}
+    assert names <= set(BLOCK_KINDS.names())
+    for name in names:
+        kind = BLOCK_KINDS.get(name).cls
+        assert kind.attribute in BlockConfig.model_fields
+        assert (kind.attribute in LayerConfig.model_fields) == kind.in_layers
+    assert {n for n in names if BLOCK_KINDS.get(n).cls.reads_group} == {"input_layer", "raw_input", "embedding_layer"}
+
+
+@pytest.mark.parametrize("body", ["raw_input: {}", "embedding_layer: {embedding_dim: 8, combiner: mean}"])
+def test_raw_input_and_embedding_layer_are_typed_and_refused_at_build(body):
+    raw = model_config(f"blocks: [{{name: a, inputs: [{{feature_group_name: ids}}], {body}}}]")
+    config = parse_model_config(raw)
+    assert config.to_dict()["backbone"] == raw["backbone"] and config.backbone.blocks[0].is_input_block
+    kind = body.split(":")[0]
+    with pytest.raises(ConfigError) as err:
+        RankModel(SCHEMA, config, VOCAB)
+    assert err.value.where == "block 'a' (model.backbone.blocks[0])" and "not supported yet" in str(err.value)
+    assert err.value.got == kind
+
+
+def test_embedding_layer_params_are_validated_when_parsed():
+    with pytest.raises(ConfigError) as err:
+        parse_model_config(model_config("blocks: [{name: a, inputs: [{feature_group_name: ids}], embedding_layer: {}}]"))
+    assert err.value.where == "model.backbone.blocks[0].embedding_layer.embedding_dim"
