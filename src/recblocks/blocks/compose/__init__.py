@@ -1,5 +1,10 @@
 """The Python composition API: blocks that compile to the backbone config (Merlin semantics).
 
+``<Name>Block`` exists for every registered component (``MLPBlock``, ``FMBlock``,
+``DotInteractionBlock``...): the module resolves these names from the component registry
+(:func:`component_block`), so a component registered later has its block too. They are listed
+in ``__all__`` for the components registered when this module is first imported.
+
 Example:
     >>> from recblocks.blocks.compose import ContinuousFeatures, EmbeddingFeatures, MLPBlock, ParallelBlock
     >>> body = ParallelBlock({"embeddings": EmbeddingFeatures(embedding_dim=8),
@@ -19,21 +24,13 @@ from recblocks.blocks.compose.compile import (
     compile_body,
 )
 from recblocks.blocks.compose.components import (
-    LIST_INPUT_COMPONENTS,
-    ActivationBlock,
-    AddBlock,
-    BatchNormalizationBlock,
+    BoundComponentBlock,
     ComponentBlock,
     ConcatFeatures,
     CrossBlock,
-    CrossNetBlock,
-    DenseBlock,
-    DotInteractionBlock,
-    DropoutBlock,
-    FlattenBlock,
-    FMBlock,
-    LayerNormalizationBlock,
-    MLPBlock,
+    block_for_attribute,
+    component_block,
+    component_block_names,
 )
 from recblocks.blocks.compose.config_block import BackboneBlock
 from recblocks.blocks.compose.containers import (
@@ -56,11 +53,8 @@ from recblocks.blocks.compose.inputs import (
 )
 
 __all__ = [
-    "LIST_INPUT_COMPONENTS",
-    "ActivationBlock",
-    "AddBlock",
     "BackboneBlock",
-    "BatchNormalizationBlock",
+    "BoundComponentBlock",
     "Block",
     "CompileContext",
     "CompiledBody",
@@ -68,20 +62,12 @@ __all__ = [
     "ConcatFeatures",
     "ContinuousFeatures",
     "CrossBlock",
-    "CrossNetBlock",
-    "DenseBlock",
-    "DotInteractionBlock",
-    "DropoutBlock",
     "Edge",
     "EmbeddingFeatures",
-    "FMBlock",
     "Filter",
-    "FlattenBlock",
     "Identity",
     "InputBlock",
     "LambdaBlock",
-    "LayerNormalizationBlock",
-    "MLPBlock",
     "Named",
     "ParallelBlock",
     "RawFeatures",
@@ -95,7 +81,23 @@ __all__ = [
     "StackFeatures",
     "Tags",
     "WithShortcut",
+    "block_for_attribute",
     "compile_body",
+    "component_block",
+    "component_block_names",
     "feature_tags",
     "snake_case",
 ]
+__all__ = sorted({*__all__, *component_block_names()})  # the generated <Name>Block of every component
+
+
+def __getattr__(attribute: str) -> type:
+    """``<Name>Block`` for a registered component ``Name`` (made from its registration)."""
+    block = block_for_attribute(attribute)
+    if block is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    return block
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *component_block_names()})
