@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 
 from recblocks.core.limits import MAX_EMBEDDING_DIM
-from recblocks.core.params import Params
+from recblocks.core.params import Params, join_path
+from recblocks.models.registry import MODEL_CLASSES
+from recblocks.tasks.config import TaskConfig, parse_task_config
 
 __all__ = ["ModelParams", "ModelConfig"]
 
@@ -21,18 +23,20 @@ class ModelParams(Params):
 class ModelConfig(Params):
     """Everything that defines a model apart from the feature schema.
 
-    ``tasks`` lists prediction heads; ``task`` is accepted as a shorthand for one task.
+    ``tasks`` lists prediction heads, each parsed into its type's registered config class
+    (:func:`~recblocks.tasks.parse_task_config`); ``task`` is accepted as a shorthand for one task.
+    ``model_class`` names a registered model class (``MODEL_CLASSES``; ``RankModel`` today).
     ``embedding_dim`` is the width of id features that do not set their own.
     ``embedding_regularization`` is EasyRec's: ``coef * sum(e^2) / 2`` over the embeddings
     looked up in the batch; ``model_params.l2_regularization`` is ``coef * sum(W^2) / 2`` over
     dense kernels (weights of rank >= 2 outside the embedding tables).
     """
 
-    model_class: Literal["RankModel"] = "RankModel"
+    model_class: str = "RankModel"
     model_name: str | None = None
     feature_groups: list[dict[str, Any]]
     backbone: dict[str, Any]
-    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    tasks: list[SerializeAsAny[TaskConfig]] = Field(default_factory=list)
     model_params: ModelParams = Field(default_factory=ModelParams)
     embedding_regularization: float = Field(default=0.0, ge=0.0)
     embedding_dim: int = Field(default=16, gt=0, le=MAX_EMBEDDING_DIM,
@@ -50,3 +54,22 @@ class ModelConfig(Params):
                 raise ValueError("set either 'task' or 'tasks', not both")
             data["tasks"] = [task]
         return data
+
+    @field_validator("model_class", mode="before")
+    @classmethod
+    def _registered_model_class(cls, value: Any, info: ValidationInfo) -> Any:
+        return MODEL_CLASSES.get(value, join_path(_where(info), "model_class")).name
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _typed_tasks(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, (list, tuple)):
+            return value
+        where = join_path(_where(info), "tasks")
+        return [parse_task_config(task, join_path(where, i)) for i, task in enumerate(value)]
+
+
+def _where(info: ValidationInfo) -> str:
+    """The config path of the model section (``model`` unless the caller passes another)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return str(context.get("where") or "model")
