@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from recblocks.core import ConfigError, DataError, ShapeError
+from recblocks.metrics import MetricCollection
 from recblocks.tasks import (
     BinaryClassificationTask,
     LogitsTemperatureScaler,
@@ -177,9 +178,11 @@ class _HingeTask(Task):
 
 def test_a_task_type_registered_later_needs_no_table():
     with TASKS.scoped():
-        TASKS.register("hinge", config=_HingeTaskConfig, default_metrics=("auc",), aliases=("svm",))(_HingeTask)
+        TASKS.register("hinge", config=_HingeTaskConfig, default_metrics=("auc",), aliases=("svm",),
+                       metric_kind="binary")(_HingeTask)
         task = build_task({"type": "SVM", "label": "y", "margin": 2.0})
         assert isinstance(task, _HingeTask) and task.metrics == ["auc"] and task.task_type == "hinge"
+        assert MetricCollection(task.metrics, task.metric_kind).names == ["auc"]
         assert float(task.loss(torch.tensor([1.0, 0.5]), torch.tensor([1, 0]))) == pytest.approx((1.0 + 2.5) / 2)
         assert build_task(task.to_config()).config == task.config
     with pytest.raises(ConfigError, match="unknown task type.*got 'hinge'"):

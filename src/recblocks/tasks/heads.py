@@ -45,7 +45,8 @@ class Task(nn.Module):
     """Base of the task classes; build one with a subclass or :func:`build_task`.
 
     A task type is a subclass registered in ``TASKS`` (``@TASKS.register("binary", config=...,
-    default_metrics=...)``), which sets ``task_type``, ``config_cls`` and ``default_metrics``.
+    default_metrics=...)``), which sets ``task_type``, ``config_cls``, ``default_metrics`` and
+    ``metric_kind``.
 
     Attributes:
         name, label, weight: from the config.
@@ -57,6 +58,7 @@ class Task(nn.Module):
 
     task_type: ClassVar[str]
     config_cls: ClassVar[type[TaskConfig]]
+    metric_kind: ClassVar[str]
     label_dtype: ClassVar[str] = "float"
     default_metrics: ClassVar[tuple[str, ...]] = ()
 

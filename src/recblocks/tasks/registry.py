@@ -33,11 +33,15 @@ class TaskSpec(ClassEntry):
         config: its config class (a :class:`~recblocks.tasks.config.TaskConfig` subclass whose
             ``type`` defaults to the registered name).
         default_metrics: metrics reported when a task's ``metrics`` is not set.
+        metric_kind: the kind of predictions metrics see (``binary`` probabilities,
+            ``multiclass`` probability rows, ``regression`` values; see
+            :data:`recblocks.metrics.METRICS`); default: the type's name.
         aliases: other spellings of the type (EasyRec loss/head names, Merlin names).
     """
 
     config: type[Params]
     default_metrics: tuple[str, ...] = ()
+    metric_kind: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,15 +51,18 @@ class TaskSpec(ClassEntry):
             raise ConfigError(f"{where}.config", "the config class must default its 'type' to the registered name",
                               repr(self.name), None if field is None else repr(field.get_default()))
         object.__setattr__(self, "default_metrics", tuple(self.default_metrics))
+        object.__setattr__(self, "metric_kind", self.metric_kind or self.name)
 
     def attach(self) -> None:
         super().attach()
         self.cls.task_type = self.name  # type: ignore[attr-defined]
         self.cls.config_cls = self.config  # type: ignore[attr-defined]
         self.cls.default_metrics = self.default_metrics  # type: ignore[attr-defined]
+        self.cls.metric_kind = self.metric_kind  # type: ignore[attr-defined]
 
     def facts(self) -> dict[str, Any]:
         return {"config": self.config.__name__, "default_metrics": list(self.default_metrics),
+                "metric_kind": self.metric_kind,
                 "label_dtype": getattr(self.cls, "label_dtype", "float"),
                 "params": [p for p in describe_params(self.config) if p["name"] != "type"]}
 

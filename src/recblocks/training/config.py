@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 from recblocks.core.errors import did_you_mean
 from recblocks.core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LOG_EVERY, MAX_SEED, MAX_STEPS, MAX_THREADS
 from recblocks.core.params import Params
-from recblocks.metrics.catalog import METRIC_ALIASES, METRICS, metric_mode
+from recblocks.metrics.catalog import METRICS, metric_mode
 from recblocks.training.schedules import ConstantSchedule, Schedule, normalize_schedule
 
 __all__ = ["OptimizerConfig", "EarlyStoppingConfig", "TrainConfig", "OPTIMIZER_NAMES"]
@@ -89,14 +89,14 @@ class EarlyStoppingConfig(Params):
     @classmethod
     def _check_metric(cls, value: str) -> str:
         prefix, _, base = value.rpartition("/")
-        if base != "loss" and base not in METRICS:
-            if base in METRIC_ALIASES:
-                return f"{prefix}/{METRIC_ALIASES[base]}" if prefix else METRIC_ALIASES[base]
-            choices = ["loss", *METRICS, *METRIC_ALIASES]
-            suggestion = did_you_mean(base, choices)
+        if base == "loss":
+            return value
+        canonical = METRICS.canonical(base)
+        if canonical is None:
+            suggestion = did_you_mean(base, ["loss", *METRICS.choices()])
             hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-            raise PydanticCustomError("metric", f"unknown metric; expected one of {['loss', *sorted(METRICS)]}{hint}")
-        return value
+            raise PydanticCustomError("metric", f"unknown metric; expected one of {['loss', *METRICS.names()]}{hint}")
+        return f"{prefix}/{canonical}" if prefix else canonical
 
     @property
     def resolved_mode(self) -> str:
