@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import Params, join_path, parse_params
+from recblocks.metrics.catalog import resolve_metrics
 from recblocks.tasks.registry import TASKS
 
 __all__ = ["TaskConfig", "BinaryTaskConfig", "RegressionTaskConfig", "MultiClassTaskConfig", "parse_task_config"]
@@ -126,7 +127,8 @@ class MultiClassTaskConfig(TaskConfig):
 def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") -> TaskConfig:
     """The registered config class of the task's ``type`` (default ``binary``), validated.
 
-    An unknown type is a ConfigError naming ``<where>.type`` with the nearest registered type.
+    An unknown type is a ConfigError naming ``<where>.type`` with the nearest registered type; an
+    unknown metric, or one that does not fit the type's ``metric_kind``, names ``<where>.metrics[i]``.
 
     Example:
         >>> parse_task_config({"type": "classification", "label": "click"})
@@ -141,4 +143,6 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
     if not isinstance(raw, Mapping):
         raise ConfigError(where, "a task must be a mapping", "e.g. {type: binary, label: click}", type(raw).__name__)
     entry = TASKS.get(raw.get("type", DEFAULT_TASK_TYPE), join_path(where, "type"))
-    return parse_params(entry.config, {**raw, "type": entry.name}, where)
+    config = parse_params(entry.config, {**raw, "type": entry.name}, where)
+    resolve_metrics(config.resolved_metrics, entry.metric_kind, join_path(where, "metrics"))  # names and kinds, now
+    return config
