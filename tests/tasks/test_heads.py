@@ -187,3 +187,10 @@ def test_a_task_type_registered_later_needs_no_table():
         assert build_task(task.to_config()).config == task.config
     with pytest.raises(ConfigError, match="unknown task type.*got 'hinge'"):
         build_task({"type": "hinge", "label": "y"})
+
+
+def test_label_kind_comes_from_the_task_class():
+    assert BinaryClassificationTask("y").label_kind() == "binary"
+    assert BinaryClassificationTask("y").label_kind(soft_labels=True) == "soft_binary"
+    assert MultiClassClassificationTask("y", num_classes=3).label_kind() == "classes:3"
+    assert RegressionTask("y").label_kind() == "float"
