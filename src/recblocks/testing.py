@@ -15,7 +15,7 @@ import torch
 
 from recblocks.core.errors import RecBlocksError
 from recblocks.core.params import Params, parse_params
-from recblocks.core.registry import COMPONENTS, RegistryEntry
+from recblocks.core.registry import COMPONENTS, ComponentSpec
 from recblocks.core.shapes import TensorSpec, describe_spec, spec_from_value
 from recblocks.layers.base import Component
 
@@ -45,13 +45,13 @@ def random_inputs(spec: Any, batch: int = 4, generator: torch.Generator | None =
     raise TypeError(f"not a spec: {spec!r}")
 
 
-def _entry(component: str | type) -> RegistryEntry:
+def _entry(component: str | type) -> ComponentSpec:
     if isinstance(component, str):
         return COMPONENTS.get(component)
     name = getattr(component, "registry_name", None)
     if name is None or name not in COMPONENTS or COMPONENTS.get(name).cls is not component:
         raise AssertionError(f"{getattr(component, '__name__', component)!r} is not a registered component; "
-                             "decorate it with @COMPONENTS.register(name, params=...)")
+                             "decorate it with @COMPONENTS.register(name, params=..., examples=...)")
     return COMPONENTS.get(name)
 
 
@@ -173,7 +173,7 @@ def _check_gradients(module: Component, output: Any, no_grad: set[str], generato
     module.zero_grad(set_to_none=True)
 
 
-def _check_round_trip(module: Component, entry: RegistryEntry, parsed: Params, input_spec: Any, inputs: Any,
+def _check_round_trip(module: Component, entry: ComponentSpec, parsed: Params, input_spec: Any, inputs: Any,
                       where: str, name: str) -> None:
     config = module.to_config()
     try:

@@ -114,8 +114,19 @@ def test_components_lists_registry_with_params() -> None:
     for name in ("MLP", "FM", "DotInteraction", "Cross", "CrossNet", "Dense", "Add"):
         assert name in result.output
     assert "hidden_units" in result.output
+    assert "input: fields" in result.output and "python: MLPBlock(hidden_units, activation, ...)" in result.output
     as_json = json.loads(CliRunner().invoke(cli, ["components", "--json"]).output)
     assert {row["name"] for row in as_json} >= {"MLP", "FM"}
+    fm = next(row for row in as_json if row["name"] == "FM")
+    assert (fm["input_kind"], fm["uses_context"], fm["examples"]) == ("fields", False, 2)
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("task", "aliases: classification"), ("metric", "gauc"),
+                                                ("optimizer", "sparse options"), ("schedule", "decay_steps"),
+                                                ("model_class", "RankModel")])
+def test_components_lists_the_other_registries(kind: str, expected: str) -> None:
+    result = CliRunner().invoke(cli, ["components", "--kind", kind])
+    assert result.exit_code == 0 and expected in result.output, result.output
 
 
 def test_datasets_prepare_movielens(tmp_path: Path) -> None:

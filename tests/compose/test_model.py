@@ -41,7 +41,7 @@ def test_seed_dlrm_shapes_and_values(make_dlrm, seed_features, features_of):
     concat, deep = seen["concat"], seen["deep_continuous"]
     assert concat.shape == (5, 74)
     torch.testing.assert_close(concat[:, :64], deep)
-    assert bool((deep >= 0).all())  # ReLU on the last layer too (Merlin's MLPBlock)
+    assert bool((deep >= 0).all())  # ReLU on the last layer too (the MLP component's default)
     fields = torch.stack([deep, *seen["embeddings"]], dim=1)  # sorted: deep_continuous, gender, ...
     gram = fields @ fields.transpose(1, 2)
     rows, cols = torch.triu_indices(5, 5, offset=1)

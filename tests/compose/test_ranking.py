@@ -75,7 +75,7 @@ def test_variable_groups_feed_the_composite_optimizer():
 def test_fit_on_tables_with_separate_embedding_optimizer():
     config = SyntheticConfig(num_rows=3000, num_dense=2, vocab_sizes=[20, 50, 100], seed=3)
     train, valid = random_split(make_synthetic(config), (0.8, 0.2), seed=0)
-    top = MLPBlock([16, 1], no_activation_last_layer=True)
+    top = MLPBlock([16, 1], final_activation=None, use_final_bn=False, use_final_bias=True)
     model = Ranking(EmbeddingFeatures(), bottom_stack=MLPBlock([32, 16]), top_stack=top,
                     task=BinaryClassificationTask("label"), schema=synthetic_schema(config, embedding_dim=16))
     result = model.fit(train, valid, epochs=1, batch_size=256, seed=0, progress=False,

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from recblocks.core import COMPONENTS, ConfigError, Params, RegistryEntry, TensorSpec
+from recblocks.core import COMPONENTS, ConfigError, Params, TensorSpec
+from recblocks.core.registry import ComponentSpec
 from recblocks.layers import MLP, Component
 from recblocks.testing import check_component, random_inputs
 
@@ -64,17 +65,15 @@ class _RandomInit(_Base):
 
 
 @pytest.fixture
-def register(monkeypatch: pytest.MonkeyPatch):
-    """Register a class in COMPONENTS for one test only."""
+def register():
+    """Register a class in COMPONENTS for one test only (the registry's scoped copy)."""
 
     def _register(cls: type) -> type:
-        name = f"_Test{cls.__name__}"
-        monkeypatch.setitem(COMPONENTS._entries, name, RegistryEntry(name, cls, _WidthParams))
-        monkeypatch.setattr(cls, "registry_name", name, raising=False)
-        monkeypatch.setattr(cls, "params_cls", _WidthParams, raising=False)
+        COMPONENTS.add(ComponentSpec(name=f"_Test{cls.__name__}", cls=cls, params=_WidthParams))
         return cls
 
-    return _register
+    with COMPONENTS.scoped():
+        yield _register
 
 
 def test_good_component_passes(register) -> None:

@@ -88,7 +88,21 @@ CONFIG_CASES: list[tuple[str, Callable[[dict[str, Any]], None], type[RecBlocksEr
     ("FM on a 2-D input", lambda c: _blocks(c)[1]["inputs"][0].update(input_slice="[0]"),
      ShapeError, ["block 'fm'"]),
     ("unknown task type", lambda c: c["model"]["task"].update(type="binay"),
-     ConfigError, ["model.tasks[0]", "binary"]),
+     ConfigError, ["model.tasks[0].type: unknown task type", "did you mean 'binary'?"]),
+    ("unknown model class", lambda c: c["model"].update(model_class="RankModle"),
+     ConfigError, ["model.model_class: unknown model class", "did you mean 'RankModel'?"]),
+    ("unknown task metric", lambda c: c["model"]["task"].update(metrics=["auc", "logloos"]),
+     ConfigError, ["model.tasks[0].metrics[1]: unknown metric", "did you mean 'logloss'?"]),
+    ("metric of another task kind", lambda c: c["model"]["task"].update(metrics=["rmse", "accuracy"], type="l2_loss"),
+     ConfigError, ["model.tasks[0].metrics[1]", "does not apply to a regression task"]),
+    ("unknown optimizer", lambda c: c["train"].update(optimizer={"name": "adamm"}),
+     ConfigError, ["train.optimizer.name: unknown optimizer", "did you mean 'adam'?"]),
+    ("unknown embedding optimizer", lambda c: c["train"].update(embedding_optimizer={"name": "sdg"}),
+     ConfigError, ["train.embedding_optimizer.name: unknown optimizer", "did you mean 'sgd'?"]),
+    ("unknown schedule", lambda c: c["train"].update(lr_schedule={"type": "exponential_decai"}),
+     ConfigError, ["train.lr_schedule.type: unknown learning-rate schedule", "did you mean 'exponential_decay'?"]),
+    ("unknown early-stopping metric", lambda c: c["train"].update(early_stopping={"metric": "acu"}),
+     ConfigError, ["train.early_stopping.metric", "did you mean 'auc'?"]),
 ]
 
 

@@ -77,6 +77,6 @@ def test_metric_mode():
     assert metric_mode("auc") == "max"
     assert metric_mode("ctr/logloss") == "min"
     assert metric_mode("rating/loss") == "min"
-    assert {name: spec.mode for name, spec in METRICS.items()}["gauc"] == "max"
+    assert {spec.name: spec.mode for spec in METRICS.entries()}["gauc"] == "max"
     with pytest.raises(ConfigError):
         metric_mode("f2")

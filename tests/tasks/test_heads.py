@@ -1,15 +1,21 @@
 import math
+from typing import Literal
 
 import pytest
 import torch
 
 from recblocks.core import ConfigError, DataError, ShapeError
+from recblocks.metrics import MetricCollection
 from recblocks.tasks import (
     BinaryClassificationTask,
     LogitsTemperatureScaler,
     MultiClassClassificationTask,
     RegressionTask,
     Task,
+    BinaryTaskConfig,
+    MultiClassTaskConfig,
+    RegressionTaskConfig,
+    TASKS,
     TaskConfig,
     build_task,
     build_tasks,
@@ -75,8 +81,10 @@ def test_config_errors_name_the_path():
         build_task({"type": "binay", "label": "y"}, "tasks[1]")
     assert str(err.value).startswith("tasks[1].type: unknown task type")
     assert "did you mean 'binary'" in str(err.value)
-    with pytest.raises(ConfigError, match="num_classes >= 2"):
+    with pytest.raises(ConfigError, match="task.num_classes: required parameter is missing"):
         build_task({"type": "multiclass", "label": "y"})
+    with pytest.raises(ConfigError, match="task.num_classes: Input should be greater than or equal to 2"):
+        build_task({"type": "multiclass", "label": "y", "num_classes": 1})
     with pytest.raises(ConfigError, match="only for multiclass"):
         build_task({"type": "binary", "label": "y", "num_classes": 3})
     with pytest.raises(ConfigError, match="did you mean 'weight'"):
@@ -125,6 +133,64 @@ def test_check_logits():
 
 
 def test_task_config_defaults():
-    cfg = TaskConfig(label="click")
+    cfg = BinaryTaskConfig(label="click")
     assert (cfg.name, cfg.type, cfg.weight, cfg.metrics, cfg.output_dim) == ("ctr", "binary", 1.0, None, 1)
     assert cfg.to_dict() == {"name": "ctr", "type": "binary", "label": "click"}
+    assert cfg.resolved_metrics == ["auc", "logloss", "accuracy"]
+    multi = MultiClassTaskConfig(label="genre", num_class=4)
+    assert multi.to_dict() == {"name": "ctr", "type": "multiclass", "label": "genre", "num_classes": 4}
+    assert multi.output_dim == 4 and isinstance(multi, TaskConfig)
+    assert "num_classes" not in RegressionTaskConfig.model_fields
+
+
+def test_tasks_registry_carries_every_fact():
+    assert TASKS.names() == ["binary", "multiclass", "regression"]
+    assert TASKS.get("Classification").cls is BinaryClassificationTask  # aliases, any case
+    assert TASKS.get("l2_loss").config is RegressionTaskConfig
+    assert TASKS.get("multiclass").default_metrics == ("accuracy", "logloss")
+    assert MultiClassClassificationTask.task_type == "multiclass"
+    assert MultiClassClassificationTask.config_cls is MultiClassTaskConfig
+    rows = {row["name"]: row for row in TASKS.describe()}
+    assert rows["binary"]["aliases"] == ["classification", "binary_classification"]
+    assert [p["name"] for p in rows["multiclass"]["params"]][-1] == "num_classes"
+    assert "num_classes" not in [p["name"] for p in rows["binary"]["params"]]
+    # EasyRec writes num_class: 1 on binary tasks; any other count is refused
+    assert build_task({"type": "binary", "label": "y", "num_class": 1}).output_dim == 1
+
+
+class _HingeTaskConfig(TaskConfig):
+    """A test-only task type's config."""
+
+    type: Literal["hinge"] = "hinge"
+    margin: float = 1.0
+
+
+class _HingeTask(Task):
+    """Hinge loss on {0, 1} labels (test-only)."""
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        signs = labels.to(logits.dtype) * 2 - 1
+        return torch.clamp(self.config.margin - signs * logits, min=0).mean()
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+
+def test_a_task_type_registered_later_needs_no_table():
+    with TASKS.scoped():
+        TASKS.register("hinge", config=_HingeTaskConfig, default_metrics=("auc",), aliases=("svm",),
+                       metric_kind="binary")(_HingeTask)
+        task = build_task({"type": "SVM", "label": "y", "margin": 2.0})
+        assert isinstance(task, _HingeTask) and task.metrics == ["auc"] and task.task_type == "hinge"
+        assert MetricCollection(task.metrics, task.metric_kind).names == ["auc"]
+        assert float(task.loss(torch.tensor([1.0, 0.5]), torch.tensor([1, 0]))) == pytest.approx((1.0 + 2.5) / 2)
+        assert build_task(task.to_config()).config == task.config
+    with pytest.raises(ConfigError, match="unknown task type.*got 'hinge'"):
+        build_task({"type": "hinge", "label": "y"})
+
+
+def test_label_kind_comes_from_the_task_class():
+    assert BinaryClassificationTask("y").label_kind() == "binary"
+    assert BinaryClassificationTask("y").label_kind(soft_labels=True) == "soft_binary"
+    assert MultiClassClassificationTask("y", num_classes=3).label_kind() == "classes:3"
+    assert RegressionTask("y").label_kind() == "float"

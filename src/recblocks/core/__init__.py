@@ -11,11 +11,13 @@ from recblocks.core.errors import (
 )
 from recblocks.core.files import FileAccessError, atomic_write, resolve_path
 from recblocks.core.params import Params, join_path, parse_params
-from recblocks.core.registry import COMPONENTS, Registry, RegistryEntry
+from recblocks.core.registry import COMPONENTS, ClassEntry, ComponentSpec, Registry, RegistryEntry
 from recblocks.core.shapes import META_BATCH, Spec, TensorSpec, describe_spec, spec_from_value, spec_to_meta
 
 __all__ = [
     "COMPONENTS",
+    "ClassEntry",
+    "ComponentSpec",
     "ConfigError",
     "DataError",
     "FileAccessError",

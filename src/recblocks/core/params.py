@@ -91,7 +91,7 @@ def parse_params(model: type[P], data: Mapping[str, Any] | None, where: str) -> 
     if not isinstance(data, Mapping):
         raise ConfigError(where, f"parameters of {model.__name__} must be a mapping", "a mapping", type(data).__name__)
     try:
-        return model.model_validate(dict(data))
+        return model.model_validate(dict(data), context={"where": where})
     except ValidationError as exc:
         errors = exc.errors()
         extra = [e for e in errors if e.get("type") == "extra_forbidden"]

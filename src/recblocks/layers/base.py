@@ -2,13 +2,19 @@
 
 A component is an ``nn.Module`` that
 
-* is registered with ``@COMPONENTS.register("Name", params=NameParams, aliases=(...))``;
+* is registered with ``@COMPONENTS.register("Name", params=NameParams, input_kind=..., examples=[...])``,
+  the one place that holds every fact about it (see :class:`~recblocks.core.registry.ComponentSpec`:
+  params with defaults and ranges, input kind, contract-test examples, aliases, ``uses_context``,
+  positional parameters of its Python block);
 * is built by :meth:`Component.from_spec` from its typed params and the *static* spec of its
   input (so widths are known at build time: no lazy modules);
 * answers :meth:`Component.output_spec` for that input spec without running tensors;
 * keeps its params in ``self.params`` so :meth:`Component.to_config` round-trips.
 
-Inputs are a tensor, or a list of tensors for components that take field lists.
+Inputs are a tensor, or a list of tensors for components that take field lists. A component
+whose registration says ``uses_context=True`` is called as ``module(x, context)`` with the
+per-forward context (extra losses and outputs, labels, training flag); every other one as
+``module(x)``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class Component(nn.Module):
 
     registry_name: ClassVar[str]
     params_cls: ClassVar[type[Params]]
+    #: Set from the registration: the backbone passes the per-forward context when True.
+    uses_context: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         super().__init__()

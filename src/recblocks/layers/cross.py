@@ -32,7 +32,14 @@ class CrossParams(Params):
     bias_initializer: str = "zeros"
 
 
-@COMPONENTS.register("Cross", params=CrossParams)
+@COMPONENTS.register(
+    "Cross", params=CrossParams, input_kind="tensor",
+    examples=[
+        ({}, TensorSpec((4,))),
+        ({}, [TensorSpec((4,)), TensorSpec((4,))]),
+        ({"projection_dim": 2.0, "diag_scale": 0.5, "preactivation": "tanh"}, [TensorSpec((6,)), TensorSpec((6,))]),
+        ({"use_bias": False}, TensorSpec((2, 4))),
+    ])
 class Cross(Component):
     """One DCN-v2 cross layer ``x_{l+1} = x_0 * (W x_l + b) + x_l`` (Wang et al., 2021).
 
@@ -134,7 +141,12 @@ class CrossNetParams(Params):
     bias_initializer: str = "zeros"
 
 
-@COMPONENTS.register("CrossNet", params=CrossNetParams)
+@COMPONENTS.register(
+    "CrossNet", params=CrossNetParams, input_kind="tensor", positional=("num_layers",),
+    examples=[
+        ({}, TensorSpec((5,))),
+        ({"num_layers": 1}, TensorSpec((2, 5))),
+    ])
 class CrossNet(Component):
     """DCN-v1 vector cross network ``x_{l+1} = x_0 (x_l . w_l) + b_l + x_l`` (Wang et al., 2017).
 

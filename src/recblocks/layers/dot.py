@@ -43,7 +43,15 @@ def pair_indices(num_fields: int, self_interaction: bool, order: str) -> tuple[t
     return rows, cols
 
 
-@COMPONENTS.register("DotInteraction", params=DotInteractionParams)
+@COMPONENTS.register(
+    "DotInteraction", params=DotInteractionParams, input_kind="fields",
+    examples=[
+        ({}, [TensorSpec((3,))] * 4),
+        ({}, TensorSpec((4, 3))),
+        ({"self_interaction": True, "order": "tril_row"}, [TensorSpec((2,))] * 3),
+        ({"skip_gather": True}, TensorSpec((3, 2))),
+        ({"self_interaction": True}, [TensorSpec((2,))]),
+    ])
 class DotInteraction(Component):
     """All distinct pairwise dot products of field vectors (DLRM; Naumov et al., 2019, arXiv:1906.00091).
 

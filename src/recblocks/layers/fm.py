@@ -20,7 +20,12 @@ class FMParams(Params):
     use_variant: bool = False
 
 
-@COMPONENTS.register("FM", params=FMParams)
+@COMPONENTS.register(
+    "FM", params=FMParams, input_kind="fields",
+    examples=[
+        ({}, [TensorSpec((4,))] * 3),
+        ({"use_variant": True}, TensorSpec((3, 4))),
+    ])
 class FM(Component):
     """Second-order factorization machine term over field embeddings (Rendle, ICDM 2010).
 

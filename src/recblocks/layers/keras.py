@@ -76,7 +76,14 @@ class DenseParams(Params):
     bias_initializer: str = "zeros"
 
 
-@COMPONENTS.register("Dense", params=DenseParams)
+@COMPONENTS.register(
+    "Dense", params=DenseParams, input_kind="tensor", positional=("units", "activation"),
+    examples=[
+        ({"units": 3}, TensorSpec((4,))),
+        ({"units": 2.0, "activation": "sigmoid", "use_bias": False}, TensorSpec((5, 4))),
+        ({"units": 3, "activation": "prelu", "kernel_initializer": "he_normal", "bias_initializer": "ones"},
+         TensorSpec((4,))),
+    ])
 class Dense(Component):
     """Fully connected layer ``y = act(x W + b)`` (Keras ``Dense``).
 
@@ -159,7 +166,12 @@ class DropoutParams(Params):
     rate: float
 
 
-@COMPONENTS.register("Dropout", params=DropoutParams)
+@COMPONENTS.register(
+    "Dropout", params=DropoutParams, input_kind="tensor", positional=("rate",),
+    examples=[
+        ({"rate": 0.5}, TensorSpec((6,))),
+        ({"rate": 0.0}, TensorSpec((2, 3))),
+    ])
 class Dropout(SameShape):
     """Inverted dropout: zero each value with probability ``rate`` and scale the rest by ``1/(1-rate)``.
 
@@ -196,7 +208,15 @@ class ActivationParams(Params):
     activation: str | None
 
 
-@COMPONENTS.register("Activation", params=ActivationParams)
+@COMPONENTS.register(
+    "Activation", params=ActivationParams, input_kind="tensor", positional=("activation",),
+    examples=[
+        ({"activation": "relu"}, TensorSpec((3,))),
+        ({"activation": "tf.nn.leaky_relu"}, TensorSpec((2, 3))),
+        ({"activation": "prelu"}, TensorSpec((3,))),
+        ({"activation": "dice"}, TensorSpec((2, 3))),
+        ({"activation": "softmax"}, TensorSpec((5,))),
+    ])
 class Activation(SameShape):
     """Apply a named activation element-wise (Keras ``Activation``), e.g. ``sigmoid(x)``.
 
@@ -226,7 +246,12 @@ class FlattenParams(Params):
     """Parameters of :class:`Flatten` (none)."""
 
 
-@COMPONENTS.register("Flatten", params=FlattenParams)
+@COMPONENTS.register(
+    "Flatten", params=FlattenParams, input_kind="tensor",
+    examples=[
+        ({}, TensorSpec((2, 3))),
+        ({}, TensorSpec((4,))),
+    ])
 class Flatten(Component):
     """Flatten every axis but the batch axis (Keras ``Flatten``): ``(B, d1, d2, ...) -> (B, d1*d2*...)``.
 
@@ -266,7 +291,13 @@ class AddParams(Params):
     """Parameters of :class:`Add` (none)."""
 
 
-@COMPONENTS.register("Add", params=AddParams)
+@COMPONENTS.register(
+    "Add", params=AddParams, input_kind="fields",
+    examples=[
+        ({}, [TensorSpec((1,)), TensorSpec((1,))]),
+        ({}, [TensorSpec((1,)), TensorSpec((3,)), TensorSpec((3,))]),
+        ({}, [TensorSpec((2, 3))]),
+    ])
 class Add(Component):
     """Element-wise sum of a list of tensors ``y = x_1 + ... + x_n`` (Keras ``Add``).
 
@@ -317,7 +348,13 @@ class ConcatenateParams(Params):
     axis: int = -1
 
 
-@COMPONENTS.register("Concatenate", params=ConcatenateParams)
+@COMPONENTS.register(
+    "Concatenate", params=ConcatenateParams, input_kind="fields", positional=("axis",),
+    examples=[
+        ({}, [TensorSpec((1,)), TensorSpec((2,)), TensorSpec((3,))]),
+        ({"axis": 1}, [TensorSpec((2, 4)), TensorSpec((3, 4))]),
+        ({"axis": -2}, [TensorSpec((2, 4)), TensorSpec((1, 4))]),
+    ])
 class Concatenate(Component):
     """Concatenate a list of tensors along one axis (Keras ``Concatenate``; the axis counts the batch).
 

@@ -68,7 +68,18 @@ def _check_params(params: MLPParams, where: str) -> list[float]:
     return [params.dropout] * (len(units) - 1) + [0.0]
 
 
-@COMPONENTS.register("MLP", params=MLPParams)
+@COMPONENTS.register(
+    "MLP", params=MLPParams, input_kind="tensor", positional=("hidden_units", "activation"),
+    examples=[
+        ({"hidden_units": [8, 4]}, TensorSpec((5,))),
+        ({"hidden_units": [8.0, 1.0], "use_final_bn": False, "final_activation": "linear", "use_final_bias": True,
+          "dropout_ratio": [0.5]}, TensorSpec((5,))),
+        ({"hidden_units": [6, 3], "use_bn_after_activation": True, "use_bias": True, "activation": "gelu",
+          "dropout": 0.2}, TensorSpec((2, 5))),
+        ({"hidden_units": [4], "use_bn": False, "use_final_bn": False, "initializer": "glorot_normal"},
+         TensorSpec((3,))),
+        ({"hidden_units": [4, 4], "activation": "dice", "final_activation": "prelu"}, TensorSpec((3,))),
+    ])
 class MLP(Component):
     """Stack of fully connected layers with optional batch norm and dropout (EasyRec ``MLP``).
 

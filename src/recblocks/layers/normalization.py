@@ -13,7 +13,7 @@ from torch import nn
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
-from recblocks.core.shapes import TensorSpec  # noqa: F401  (used by the examples)
+from recblocks.core.shapes import TensorSpec
 from recblocks.layers.keras import SameShape
 
 __all__ = [
@@ -35,7 +35,13 @@ class BatchNormalizationParams(Params):
     scale: bool = True
 
 
-@COMPONENTS.register("BatchNormalization", params=BatchNormalizationParams)
+@COMPONENTS.register(
+    "BatchNormalization", params=BatchNormalizationParams, input_kind="tensor",
+    examples=[
+        ({}, TensorSpec((3,))),
+        ({"momentum": 0.9, "epsilon": 1e-5}, TensorSpec((2, 3))),
+        ({"center": False, "scale": False}, TensorSpec((3,))),
+    ])
 class BatchNormalization(SameShape):
     """Batch normalization over the last axis (Ioffe & Szegedy, ICML 2015, arXiv:1502.03167).
 
@@ -85,7 +91,12 @@ class LayerNormalizationParams(Params):
     scale: bool = True
 
 
-@COMPONENTS.register("LayerNormalization", params=LayerNormalizationParams)
+@COMPONENTS.register(
+    "LayerNormalization", params=LayerNormalizationParams, input_kind="tensor",
+    examples=[
+        ({}, TensorSpec((4,))),
+        ({"epsilon": 1e-5, "center": False}, TensorSpec((2, 4))),
+    ])
 class LayerNormalization(SameShape):
     """Layer normalization over the last axis (Ba, Kiros & Hinton, 2016, arXiv:1607.06450).
 

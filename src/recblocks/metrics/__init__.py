@@ -6,10 +6,10 @@ Imports only :mod:`recblocks.core`, numpy and torch.
 from recblocks.metrics.catalog import (
     METRIC_ALIASES,
     METRICS,
-    TASK_KINDS,
     MetricSpec,
     get_metric,
     metric_mode,
+    metric_task_kinds,
     resolve_metrics,
 )
 from recblocks.metrics.functional import (
@@ -29,7 +29,6 @@ from recblocks.metrics.stateful import MetricCollection
 __all__ = [
     "METRICS",
     "METRIC_ALIASES",
-    "TASK_KINDS",
     "MetricCollection",
     "MetricSpec",
     "accuracy",
@@ -40,6 +39,7 @@ __all__ = [
     "mae",
     "max_f1",
     "metric_mode",
+    "metric_task_kinds",
     "mse",
     "multiclass_accuracy",
     "multiclass_logloss",

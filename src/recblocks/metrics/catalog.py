@@ -1,4 +1,4 @@
-"""The metric names recblocks knows, which task kinds they fit, and which direction is better.
+"""``METRICS``: the metrics recblocks knows, which task kinds they fit, and which direction is better.
 
 Names are canonical short names (``auc``, ``logloss``...); EasyRec's ``eval_config`` spellings
 (``root_mean_squared_error``, ``mean_absolute_error``...) are accepted as aliases and resolve to
@@ -7,74 +7,103 @@ the canonical name, which is also the key under which the value is reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from recblocks.core.errors import ConfigError
+from recblocks.core.registry import Registry, RegistryEntry
 from recblocks.metrics import functional as F
 
-__all__ = ["MetricSpec", "METRICS", "METRIC_ALIASES", "TASK_KINDS", "get_metric", "metric_mode", "resolve_metrics"]
-
-#: The task kinds metrics are defined for (the ``type`` of a task).
-TASK_KINDS = ("binary", "regression", "multiclass")
+__all__ = ["MetricSpec", "METRICS", "METRIC_ALIASES", "get_metric", "metric_mode", "resolve_metrics",
+           "metric_task_kinds"]
 
 
 def _logloss_any(labels: Any, preds: Any) -> float:
     return F.multiclass_logloss(labels, preds) if np.ndim(preds) == 2 else F.logloss(labels, preds)
 
 
-@dataclass(frozen=True)
-class MetricSpec:
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec(RegistryEntry):
     """One metric: its function ``fn(labels, preds[, groups])`` and how to read it.
 
     ``preds`` are *activated* outputs: probabilities (binary ``(N,)``, multi-class ``(N, C)``)
     or predicted values (regression).
+
+    Args:
+        fn: the functional metric (see :mod:`recblocks.metrics.functional`).
+        task_kinds: the task kinds (task types' ``metric_kind``) it applies to.
+        higher_is_better: the direction of improvement (early stopping, best epoch).
+        needs_groups: it needs a group column (``gauc``).
+        aliases: other spellings (EasyRec ``eval_config``, Keras); values are reported under ``name``.
     """
 
-    name: str
+    target: ClassVar[str] = "fn"
+
     fn: Callable[..., float]
     task_kinds: tuple[str, ...]
     higher_is_better: bool
     needs_groups: bool = False
-    summary: str = ""
 
     @property
     def mode(self) -> str:
         """``"max"`` when larger is better, else ``"min"``."""
         return "max" if self.higher_is_better else "min"
 
+    def facts(self) -> dict[str, Any]:
+        return {"task_kinds": list(self.task_kinds), "mode": self.mode, "needs_groups": self.needs_groups}
 
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("auc", F.auc, ("binary",), True, summary="ROC AUC (ties count one half)"),
-        MetricSpec("gauc", F.gauc, ("binary",), True, needs_groups=True,
-                   summary="AUC per group weighted by group size; single-class groups skipped"),
-        MetricSpec("logloss", _logloss_any, ("binary", "multiclass"), False,
-                   summary="binary or categorical cross-entropy of the probabilities"),
-        MetricSpec("accuracy", F.accuracy, ("binary", "multiclass"), True,
-                   summary="binary: prob > 0.5 vs label; multi-class: arg-max vs label"),
-        MetricSpec("max_f1", F.max_f1, ("binary",), True, summary="best F1 over score thresholds"),
-        MetricSpec("mse", F.mse, ("regression", "binary"), False, summary="mean squared error"),
-        MetricSpec("rmse", F.rmse, ("regression", "binary"), False, summary="root mean squared error"),
-        MetricSpec("mae", F.mae, ("regression", "binary"), False, summary="mean absolute error"),
-    )
-}
 
-#: Other spellings (EasyRec ``eval_config``, Keras) -> canonical name.
-METRIC_ALIASES: dict[str, str] = {
-    "group_auc": "gauc",
-    "log_loss": "logloss",
-    "cross_entropy": "logloss",
-    "binary_crossentropy": "logloss",
-    "binary_accuracy": "accuracy",
-    "mean_squared_error": "mse",
-    "root_mean_squared_error": "rmse",
-    "mean_absolute_error": "mae",
-}
+METRICS: Registry[MetricSpec] = Registry("metric", MetricSpec)
+"""Every metric recblocks reports, with its aliases (EasyRec ``eval_config`` and Keras spellings)."""
+
+for _spec in (
+    MetricSpec(name="auc", fn=F.auc, task_kinds=("binary",), higher_is_better=True,
+               summary="ROC AUC (ties count one half)"),
+    MetricSpec(name="gauc", fn=F.gauc, task_kinds=("binary",), higher_is_better=True, needs_groups=True,
+               aliases=("group_auc",), summary="AUC per group weighted by group size; single-class groups skipped"),
+    MetricSpec(name="logloss", fn=_logloss_any, task_kinds=("binary", "multiclass"), higher_is_better=False,
+               aliases=("log_loss", "cross_entropy", "binary_crossentropy"),
+               summary="binary or categorical cross-entropy of the probabilities"),
+    MetricSpec(name="accuracy", fn=F.accuracy, task_kinds=("binary", "multiclass"), higher_is_better=True,
+               aliases=("binary_accuracy",), summary="binary: prob > 0.5 vs label; multi-class: arg-max vs label"),
+    MetricSpec(name="max_f1", fn=F.max_f1, task_kinds=("binary",), higher_is_better=True,
+               summary="best F1 over score thresholds"),
+    MetricSpec(name="mse", fn=F.mse, task_kinds=("regression", "binary"), higher_is_better=False,
+               aliases=("mean_squared_error",), summary="mean squared error"),
+    MetricSpec(name="rmse", fn=F.rmse, task_kinds=("regression", "binary"), higher_is_better=False,
+               aliases=("root_mean_squared_error",), summary="root mean squared error"),
+    MetricSpec(name="mae", fn=F.mae, task_kinds=("regression", "binary"), higher_is_better=False,
+               aliases=("mean_absolute_error",), summary="mean absolute error"),
+):
+    METRICS.add(_spec)
+
+
+class _AliasView(Mapping[str, str]):
+    """Alias -> canonical metric name, read live from :data:`METRICS` (no table of its own)."""
+
+    def __getitem__(self, alias: str) -> str:
+        return METRICS.aliases()[alias]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(METRICS.aliases())
+
+    def __len__(self) -> int:
+        return len(METRICS.aliases())
+
+    def __repr__(self) -> str:
+        return f"METRIC_ALIASES({METRICS.aliases()!r})"
+
+
+#: Alias -> canonical name, a read-only view of the registry (prefer ``METRICS.canonical(name)``).
+METRIC_ALIASES: Mapping[str, str] = _AliasView()
+
+
+def metric_task_kinds() -> list[str]:
+    """Task kinds at least one registered metric applies to (sorted)."""
+    return sorted({kind for spec in METRICS.entries() for kind in spec.task_kinds})
 
 
 def get_metric(name: str, where: str = "metrics") -> MetricSpec:
@@ -84,24 +113,19 @@ def get_metric(name: str, where: str = "metrics") -> MetricSpec:
         >>> get_metric("root_mean_squared_error").name
         'rmse'
     """
-    canonical = METRIC_ALIASES.get(name, name)
-    spec = METRICS.get(canonical)
-    if spec is None:
-        raise ConfigError(where, "unknown metric", f"one of {sorted(METRICS)}", repr(name),
-                          choices=[*METRICS, *METRIC_ALIASES])
-    return spec
+    return METRICS.get(name, where)
 
 
 def resolve_metrics(names: Iterable[str], task_kind: str, where: str = "metrics") -> list[MetricSpec]:
     """Specs for ``names`` (duplicates dropped, order kept), each checked against ``task_kind``."""
-    if task_kind not in TASK_KINDS:
-        raise ConfigError(where, "unknown task kind", f"one of {list(TASK_KINDS)}", repr(task_kind),
-                          choices=TASK_KINDS)
+    kinds = metric_task_kinds()
+    if task_kind not in kinds:
+        raise ConfigError(where, "unknown task kind", f"one of {kinds}", repr(task_kind), choices=kinds)
     specs: list[MetricSpec] = []
     for index, name in enumerate(names):
         spec = get_metric(name, f"{where}[{index}]")
         if task_kind not in spec.task_kinds:
-            fitting = sorted(n for n, s in METRICS.items() if task_kind in s.task_kinds)
+            fitting = [s.name for s in METRICS.entries() if task_kind in s.task_kinds]
             raise ConfigError(f"{where}[{index}]", f"metric '{spec.name}' does not apply to a {task_kind} task",
                               f"one of {fitting}", repr(name))
         if spec not in specs:

@@ -4,7 +4,8 @@
 from recblocks.models.config import ModelConfig, ModelParams, parse_model_config
 from recblocks.models.model import Model, ModelRunner, get_runner, placeholder_vocab, set_runner
 from recblocks.models.rank_model import RankModel, build_slots
+from recblocks.models.registry import MODEL_CLASSES, ModelClassSpec
 from recblocks.models.ranking import Ranking, RankingBody
 
-__all__ = ["Model", "ModelConfig", "ModelParams", "ModelRunner", "RankModel", "Ranking", "RankingBody", "build_slots",
-           "get_runner", "parse_model_config", "placeholder_vocab", "set_runner"]
+__all__ = ["MODEL_CLASSES", "Model", "ModelClassSpec", "ModelConfig", "ModelParams", "ModelRunner", "RankModel",
+           "Ranking", "RankingBody", "build_slots", "get_runner", "parse_model_config", "placeholder_vocab", "set_runner"]

@@ -9,16 +9,17 @@ classes receive them as they are, and :meth:`ModelConfig.to_dict` writes them ba
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 
 from recblocks.blocks.backbone.config import BackboneConfig, ConfigNode, bind_backbone
 from recblocks.core.errors import ConfigError
 from recblocks.core.limits import MAX_EMBEDDING_DIM
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.features.groups import FeatureGroupConfig
-from recblocks.tasks import TaskConfig
+from recblocks.models.registry import MODEL_CLASSES
+from recblocks.tasks.config import TaskConfig, parse_task_config
 
 __all__ = ["ModelParams", "ModelConfig", "parse_model_config"]
 
@@ -32,18 +33,20 @@ class ModelParams(Params):
 class ModelConfig(ConfigNode):
     """Everything that defines a model apart from the feature schema.
 
-    ``tasks`` lists prediction heads; ``task`` is accepted as a shorthand for one task.
+    ``tasks`` lists prediction heads, each parsed into its type's registered config class
+    (:func:`~recblocks.tasks.parse_task_config`); ``task`` is accepted as a shorthand for one task.
+    ``model_class`` names a registered model class (``MODEL_CLASSES``; ``RankModel`` today).
     ``embedding_dim`` is the width of id features that do not set their own.
     ``embedding_regularization`` is EasyRec's: ``coef * sum(e^2) / 2`` over the embeddings
     looked up in the batch; ``model_params.l2_regularization`` is ``coef * sum(W^2) / 2`` over
     dense kernels (weights of rank >= 2 outside the embedding tables).
     """
 
-    model_class: Literal["RankModel"] = "RankModel"
+    model_class: str = "RankModel"
     model_name: str | None = None
     feature_groups: list[FeatureGroupConfig]
     backbone: BackboneConfig
-    tasks: list[TaskConfig] = Field(default_factory=list)
+    tasks: list[SerializeAsAny[TaskConfig]] = Field(default_factory=list)
     model_params: ModelParams = Field(default_factory=ModelParams)
     embedding_regularization: float = Field(default=0.0, ge=0.0)
     embedding_dim: int = Field(default=16, gt=0, le=MAX_EMBEDDING_DIM,
@@ -61,6 +64,19 @@ class ModelConfig(ConfigNode):
                 raise ValueError("set either 'task' or 'tasks', not both")
             data["tasks"] = [task]
         return data
+
+    @field_validator("model_class", mode="before")
+    @classmethod
+    def _registered_model_class(cls, value: Any, info: ValidationInfo) -> Any:
+        return MODEL_CLASSES.get(value, join_path(_where(info), "model_class")).name
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _typed_tasks(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, (list, tuple)):
+            return value
+        where = join_path(_where(info), "tasks")
+        return [parse_task_config(task, join_path(where, i)) for i, task in enumerate(value)]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``model`` section as plain data: what was set, canonical spellings, field order.
@@ -104,3 +120,9 @@ def parse_model_config(raw: Mapping[str, Any] | ModelConfig, where: str = "model
         raise ConfigError(where, "the model section must be a mapping", "a mapping", type(raw).__name__)
     bind_backbone(config.backbone, join_path(where, "backbone"))
     return config
+
+
+def _where(info: ValidationInfo) -> str:
+    """The config path of the model section (``model`` unless the caller passes another)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return str(context.get("where") or "model")

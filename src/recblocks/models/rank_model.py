@@ -19,6 +19,7 @@ from recblocks.features.schema import Schema
 from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
+from recblocks.models.registry import MODEL_CLASSES
 from recblocks.tasks import build_task
 
 __all__ = ["RankModel", "build_slots"]
@@ -66,6 +67,7 @@ class _GroupInputs:
         return GroupInput(group, [self.slots[(namespace, f)] for f in config.feature_names], options)
 
 
+@MODEL_CLASSES.register("RankModel")
 class RankModel(nn.Module):
     """A ranking model built from a config: embeddings -> backbone -> one head per task.
 

@@ -18,11 +18,10 @@ from recblocks.blocks.compose import (
     Block,
     CompileContext,
     ContinuousFeatures,
-    DotInteractionBlock,
-    MLPBlock,
     Named,
     RawFeatures,
     Ref,
+    component_block,
 )
 from recblocks.blocks.compose.compile import Value
 from recblocks.core.errors import ConfigError
@@ -30,7 +29,12 @@ from recblocks.features.schema import Schema
 from recblocks.models.model import Model
 from recblocks.tasks import BinaryClassificationTask, Task
 
-__all__ = ["Ranking", "RankingBody"]
+__all__ = ["Ranking", "RankingBody", "TFRS_MLP"]
+
+#: TFRS's ``tfrs.layers.blocks.MLP`` in ``MLP`` component params: Dense layers with bias, Glorot-uniform
+#: kernels, ReLU on every layer (the last too unless ``final_activation=None``), no batch norm.
+TFRS_MLP = {"use_bn": False, "use_final_bn": False, "use_bias": True, "use_final_bias": True,
+            "initializer": "glorot_uniform"}
 
 
 class RankingBody(Block):
@@ -101,13 +105,14 @@ class Ranking(Model):
 
     Args:
         embedding_layer: the sparse embeddings, e.g. ``EmbeddingFeatures(embedding_dim=16)``.
-        bottom_stack: applied to the dense features; default ``MLPBlock([256, 64, 16])``, ReLU
-            on every layer (TFRS). For DLRM its width must equal the embedding width.
+        bottom_stack: applied to the dense features; default TFRS's ``MLP([256, 64, 16])``:
+            ``MLPBlock([256, 64, 16], **TFRS_MLP)`` (bias, Glorot, ReLU on every layer, no batch
+            norm). For DLRM its width must equal the embedding width.
         feature_interaction: default ``DotInteractionBlock()``; DCN:
             ``ConcatFeatures().connect(CrossBlock())``.
-        top_stack: default ``MLPBlock([512, 256, 1], no_activation_last_layer=True)``: TFRS ends
-            with a sigmoid, here the last layer is linear because the task applies the sigmoid
-            (and computes the loss from logits).
+        top_stack: default ``MLPBlock([512, 256, 1], final_activation=None, **TFRS_MLP)``: TFRS
+            ends with a sigmoid, here the last layer is linear because the task applies the
+            sigmoid (and computes the loss from logits).
         concat_dense: concatenate the bottom output before the interaction output.
         task: default ``BinaryClassificationTask("label")`` (binary cross-entropy); e.g.
             ``RegressionTask("rating")`` for rating prediction.
@@ -126,11 +131,12 @@ class Ranking(Model):
                  concat_dense: bool = True, task: Task | Sequence[Task] | Mapping[str, Any] | None = None, *,
                  dense_layer: Block | None = None, schema: Schema | Sequence[Mapping[str, Any]] | None = None,
                  **options: Any) -> None:
+        mlp = component_block("MLP")
         body = RankingBody(
             embedding_layer, dense_layer,
-            bottom_stack if bottom_stack is not None else MLPBlock([256, 64, 16]),
-            feature_interaction if feature_interaction is not None else DotInteractionBlock(),
-            top_stack if top_stack is not None else MLPBlock([512, 256, 1], no_activation_last_layer=True),
+            bottom_stack if bottom_stack is not None else mlp([256, 64, 16], **TFRS_MLP),
+            feature_interaction if feature_interaction is not None else component_block("DotInteraction")(),
+            top_stack if top_stack is not None else mlp([512, 256, 1], final_activation=None, **TFRS_MLP),
             concat_dense)
         super().__init__(body, task if task is not None else BinaryClassificationTask("label"), schema, **options)
 

@@ -1,8 +1,13 @@
-"""Prediction tasks: heads' losses, activations, label columns and metric names."""
+"""Prediction tasks: the ``TASKS`` registry of task types, their configs, losses, activations and metrics."""
 
-from recblocks.tasks.config import DEFAULT_METRICS, TASK_TYPE_ALIASES, TASK_TYPES, TaskConfig, canonical_task_type
+from recblocks.tasks.config import (
+    BinaryTaskConfig,
+    MultiClassTaskConfig,
+    RegressionTaskConfig,
+    TaskConfig,
+    parse_task_config,
+)
 from recblocks.tasks.heads import (
-    TASK_CLASSES,
     BinaryClassificationTask,
     MultiClassClassificationTask,
     RegressionTask,
@@ -10,20 +15,22 @@ from recblocks.tasks.heads import (
     build_task,
     build_tasks,
 )
+from recblocks.tasks.registry import TASKS, TaskSpec
 from recblocks.tasks.transforms import LogitsTemperatureScaler
 
 __all__ = [
-    "DEFAULT_METRICS",
-    "TASK_CLASSES",
-    "TASK_TYPES",
-    "TASK_TYPE_ALIASES",
+    "TASKS",
     "BinaryClassificationTask",
+    "BinaryTaskConfig",
     "LogitsTemperatureScaler",
     "MultiClassClassificationTask",
+    "MultiClassTaskConfig",
     "RegressionTask",
+    "RegressionTaskConfig",
     "Task",
     "TaskConfig",
+    "TaskSpec",
     "build_task",
     "build_tasks",
-    "canonical_task_type",
+    "parse_task_config",
 ]

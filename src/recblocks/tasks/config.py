@@ -1,80 +1,71 @@
-"""``TaskConfig``: the typed description of one prediction task (head + loss + metrics)."""
+"""Task configs: one typed config class per task type, dispatched on ``type`` through ``TASKS``.
+
+``TaskConfig`` holds the fields every task shares; each task type registers its own subclass
+(``BinaryTaskConfig``, ``RegressionTaskConfig``, ``MultiClassTaskConfig``: only the last has
+``num_classes``). :func:`parse_task_config` reads one task section into the right class.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SerializationInfo, field_validator, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
-from recblocks.core.errors import did_you_mean
-from recblocks.core.params import Params
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import Params, join_path, parse_params
+from recblocks.metrics.catalog import resolve_metrics
+from recblocks.tasks.registry import TASKS
 
-__all__ = ["TaskConfig", "TASK_TYPES", "TASK_TYPE_ALIASES", "DEFAULT_METRICS", "canonical_task_type"]
+__all__ = ["TaskConfig", "BinaryTaskConfig", "RegressionTaskConfig", "MultiClassTaskConfig", "parse_task_config"]
 
-#: Canonical task types.
-TASK_TYPES = ("binary", "regression", "multiclass")
-
-#: Other spellings accepted for ``type`` (EasyRec loss/head names, Merlin class names).
-TASK_TYPE_ALIASES = {
-    "classification": "binary",
-    "binary_classification": "binary",
-    "multi_class": "multiclass",
-    "multiclass_classification": "multiclass",
-    "l2_loss": "regression",
-}
-
-#: Metrics reported when ``metrics`` is not set (the trainer adds ``gauc`` for binary tasks
-#: when ``train.gauc_group`` is set).
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("auc", "logloss", "accuracy"),
-    "regression": ("rmse", "mae", "mse"),
-    "multiclass": ("accuracy", "logloss"),
-}
-
-
-def canonical_task_type(name: str) -> str | None:
-    """Canonical type for ``name`` or an alias (case-insensitive); None when unknown."""
-    key = str(name).strip().lower()
-    if key in TASK_TYPES:
-        return key
-    return TASK_TYPE_ALIASES.get(key)
+#: The type a task section without ``type`` gets.
+DEFAULT_TASK_TYPE = "binary"
 
 
 class TaskConfig(Params):
-    """One prediction task.
+    """The fields every task type shares (each type registers a subclass).
 
     Args:
         name: output name (the key of the model's output dict and of predictions).
-        type: ``binary`` (sigmoid + BCE), ``regression`` (identity + MSE) or ``multiclass``
-            (softmax + cross-entropy); EasyRec's ``classification`` is accepted for ``binary``.
+        type: the registered task type (``recblocks.tasks.TASKS``): ``binary`` (sigmoid + BCE),
+            ``regression`` (identity + MSE), ``multiclass`` (softmax + cross-entropy); aliases
+            such as EasyRec's ``classification`` or ``l2_loss`` are accepted.
         label: the label column of the batch.
-        num_classes: number of classes, multiclass only (>= 2). ``num_class`` is accepted.
         weight: weight of this task's loss in the total loss.
-        metrics: metric names; None means the defaults of the type (:data:`DEFAULT_METRICS`).
+        metrics: metric names; None means the defaults of the type (on its registration).
         logits_temperature: divide the logits by this before loss and metrics (train/eval only;
             predictions are not scaled); 1.0 means off.
     """
 
     name: str = "ctr"
-    type: str = "binary"
+    type: str
     label: str
-    num_classes: int | None = Field(default=None, validation_alias=AliasChoices("num_classes", "num_class"))
     weight: float = Field(default=1.0, ge=0.0)
     metrics: list[str] | None = None
     logits_temperature: float = Field(default=1.0, gt=0.0)
 
     @field_validator("type", mode="before")
     @classmethod
-    def _check_type(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        canonical = canonical_task_type(value)
-        if canonical is None:
-            suggestion = did_you_mean(value, [*TASK_TYPES, *TASK_TYPE_ALIASES])
-            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-            raise PydanticCustomError("task_type", f"unknown task type; expected one of {list(TASK_TYPES)}{hint}")
-        return canonical
+    def _canonical_type(cls, value: Any) -> Any:
+        return TASKS.canonical(value) or value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _num_classes_only_where_declared(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "num_classes" in cls.model_fields:
+            return data
+        keys = [k for k in ("num_classes", "num_class") if k in data]
+        if not keys:
+            return data
+        value = data[keys[0]]
+        if value in (None, 1):  # one output: what every other type has (EasyRec writes num_class: 1)
+            return {k: v for k, v in data.items() if k not in keys}
+        kind = cls.model_fields["type"].get_default() or data.get("type")
+        raise PydanticCustomError(
+            "num_classes", "num_classes is only for multiclass tasks; a {kind} task has one output, got {got}",
+            {"kind": kind, "got": value})
 
     @field_validator("name", "label")
     @classmethod
@@ -83,29 +74,75 @@ class TaskConfig(Params):
             raise PydanticCustomError("empty_name", "must not be empty")
         return value
 
-    @model_validator(mode="after")
-    def _check_classes(self) -> "TaskConfig":
-        if self.type == "multiclass":
-            if self.num_classes is None or self.num_classes < 2:
-                raise PydanticCustomError(
-                    "num_classes", "a multiclass task needs num_classes >= 2; got {got}", {"got": self.num_classes})
-        elif self.num_classes not in (None, 1):
-            raise PydanticCustomError(
-                "num_classes", "num_classes is only for multiclass tasks; a {kind} task has one output, got {got}",
-                {"kind": self.type, "got": self.num_classes})
-        return self
+    @model_serializer(mode="wrap")
+    def _name_type_label_always(self, handler: Any, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            return {"name": self.name, "type": self.type, "label": self.label, **data}
+        return data
 
     @property
     def output_dim(self) -> int:
-        """Width of the logits: ``num_classes`` for multiclass, else 1."""
-        return int(self.num_classes) if self.type == "multiclass" and self.num_classes else 1
+        """Width of the logits (1; a multiclass task has ``num_classes``)."""
+        return 1
 
     @property
     def resolved_metrics(self) -> list[str]:
-        """``metrics`` or the defaults of the type."""
-        return list(self.metrics) if self.metrics is not None else list(DEFAULT_METRICS[self.type])
+        """``metrics`` or the default metrics of the type's registration."""
+        return list(self.metrics) if self.metrics is not None else list(TASKS.get(self.type).default_metrics)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that rebuilds this config; ``name``, ``type`` and ``label`` always present."""
-        data = super().to_dict()
-        return {"name": self.name, "type": self.type, "label": self.label, **data}
+        return super().to_dict()
+
+
+class BinaryTaskConfig(TaskConfig):
+    """A binary classification task (see :class:`TaskConfig` for the fields)."""
+
+    type: Literal["binary"] = "binary"
+
+
+class RegressionTaskConfig(TaskConfig):
+    """A regression task (see :class:`TaskConfig` for the fields)."""
+
+    type: Literal["regression"] = "regression"
+
+
+class MultiClassTaskConfig(TaskConfig):
+    """A multi-class classification task.
+
+    Args:
+        num_classes: number of classes C >= 2 (``num_class`` accepted, EasyRec's spelling).
+        Other fields: see :class:`TaskConfig`.
+    """
+
+    type: Literal["multiclass"] = "multiclass"
+    num_classes: int = Field(ge=2, validation_alias=AliasChoices("num_classes", "num_class"))
+
+    @property
+    def output_dim(self) -> int:
+        return int(self.num_classes)
+
+
+def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") -> TaskConfig:
+    """The registered config class of the task's ``type`` (default ``binary``), validated.
+
+    An unknown type is a ConfigError naming ``<where>.type`` with the nearest registered type; an
+    unknown metric, or one that does not fit the type's ``metric_kind``, names ``<where>.metrics[i]``.
+
+    Example:
+        >>> parse_task_config({"type": "classification", "label": "click"})
+        BinaryTaskConfig(name='ctr', type='binary', label='click', weight=1.0, metrics=None, logits_temperature=1.0)
+        >>> parse_task_config({"type": "binay", "label": "y"}, "model.tasks[0]")
+        Traceback (most recent call last):
+        ...
+        recblocks.core.errors.ConfigError: model.tasks[0].type: unknown task type; expected one of ['binary', 'multiclass', 'regression'], got 'binay'; did you mean 'binary'?
+    """
+    if isinstance(raw, TaskConfig):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError(where, "a task must be a mapping", "e.g. {type: binary, label: click}", type(raw).__name__)
+    entry = TASKS.get(raw.get("type", DEFAULT_TASK_TYPE), join_path(where, "type"))
+    config = parse_params(entry.config, {**raw, "type": entry.name}, where)
+    resolve_metrics(config.resolved_metrics, entry.metric_kind, join_path(where, "metrics"))  # names and kinds, now
+    return config

@@ -18,8 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from recblocks.core.errors import ConfigError, DataError, ShapeError
-from recblocks.core.params import join_path, parse_params
-from recblocks.tasks.config import DEFAULT_METRICS, TASK_TYPE_ALIASES, TASK_TYPES, TaskConfig, canonical_task_type
+from recblocks.core.params import join_path
+from recblocks.tasks.config import (
+    BinaryTaskConfig,
+    MultiClassTaskConfig,
+    RegressionTaskConfig,
+    TaskConfig,
+    parse_task_config,
+)
+from recblocks.tasks.registry import TASKS
 from recblocks.tasks.transforms import LogitsTemperatureScaler
 
 __all__ = [
@@ -27,7 +34,6 @@ __all__ = [
     "BinaryClassificationTask",
     "RegressionTask",
     "MultiClassClassificationTask",
-    "TASK_CLASSES",
     "build_task",
     "build_tasks",
 ]
@@ -38,6 +44,10 @@ Pre = Callable[[torch.Tensor], torch.Tensor]
 class Task(nn.Module):
     """Base of the task classes; build one with a subclass or :func:`build_task`.
 
+    A task type is a subclass registered in ``TASKS`` (``@TASKS.register("binary", config=...,
+    default_metrics=...)``), which sets ``task_type``, ``config_cls``, ``default_metrics`` and
+    ``metric_kind``.
+
     Attributes:
         name, label, weight: from the config.
         metrics: metric names to report (config or the type's defaults).
@@ -47,6 +57,8 @@ class Task(nn.Module):
     """
 
     task_type: ClassVar[str]
+    config_cls: ClassVar[type[TaskConfig]]
+    metric_kind: ClassVar[str]
     label_dtype: ClassVar[str] = "float"
     default_metrics: ClassVar[tuple[str, ...]] = ()
 
@@ -94,7 +106,7 @@ class Task(nn.Module):
             return build_task(config, where, pre=pre)
         if isinstance(config, Mapping) and "type" not in config:
             config = {**config, "type": cls.task_type}
-        cfg = config if isinstance(config, TaskConfig) else parse_params(TaskConfig, config, where)
+        cfg = parse_task_config(config, where)
         if cfg.type != cls.task_type:
             raise ConfigError(join_path(where, "type"), f"{cls.__name__} needs a {cls.task_type} task",
                               cls.task_type, cfg.type)
@@ -103,6 +115,10 @@ class Task(nn.Module):
     def to_config(self) -> dict[str, Any]:
         """Plain data that rebuilds this task with :func:`build_task` (``pre`` callables excluded)."""
         return self.config.to_dict()
+
+    def label_kind(self, soft_labels: bool = False) -> str:
+        """What the label column must hold, for the data checks: the label dtype (``float``/``long``)."""
+        return self.label_dtype
 
     # -- math -------------------------------------------------------------------------------
     def prepare(self, logits: torch.Tensor) -> torch.Tensor:
@@ -147,6 +163,8 @@ class Task(nn.Module):
         return f"name={self.name!r}, label={self.label!r}, weight={self.weight}, metrics={self.metrics}"
 
 
+@TASKS.register("binary", config=BinaryTaskConfig, aliases=("classification", "binary_classification"),
+                default_metrics=("auc", "logloss", "accuracy"))
 class BinaryClassificationTask(Task):
     """Binary classification: sigmoid of one logit, binary cross-entropy loss.
 
@@ -165,13 +183,15 @@ class BinaryClassificationTask(Task):
         0.6931
     """
 
-    task_type = "binary"
     label_dtype = "float"
-    default_metrics = DEFAULT_METRICS["binary"]
 
     def __init__(self, label: str | TaskConfig, name: str = "ctr", *, weight: float = 1.0,
                  metrics: Sequence[str] | None = None, logits_temperature: float = 1.0, pre: Pre | None = None) -> None:
         super().__init__(_config(label, "binary", name, weight, metrics, logits_temperature), pre)
+
+    def label_kind(self, soft_labels: bool = False) -> str:
+        """``binary`` (0/1 labels), or ``soft_binary`` (any value in [0, 1]) with ``soft_labels``."""
+        return "soft_binary" if soft_labels else "binary"
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
@@ -188,6 +208,8 @@ class BinaryClassificationTask(Task):
                                 "values in [0, 1]", f"values in [{low:g}, {high:g}]")
 
 
+@TASKS.register("regression", config=RegressionTaskConfig, aliases=("l2_loss",),
+                default_metrics=("rmse", "mae", "mse"))
 class RegressionTask(Task):
     """Regression (e.g. rating prediction): identity activation, mean squared error loss.
 
@@ -201,9 +223,7 @@ class RegressionTask(Task):
         1.0
     """
 
-    task_type = "regression"
     label_dtype = "float"
-    default_metrics = DEFAULT_METRICS["regression"]
 
     def __init__(self, label: str | TaskConfig, name: str = "ctr", *, weight: float = 1.0,
                  metrics: Sequence[str] | None = None, logits_temperature: float = 1.0, pre: Pre | None = None) -> None:
@@ -216,6 +236,8 @@ class RegressionTask(Task):
         return logits
 
 
+@TASKS.register("multiclass", config=MultiClassTaskConfig,
+                aliases=("multi_class", "multiclass_classification"), default_metrics=("accuracy", "logloss"))
 class MultiClassClassificationTask(Task):
     """Multi-class classification: softmax over C logits, categorical cross-entropy loss.
 
@@ -234,9 +256,7 @@ class MultiClassClassificationTask(Task):
         1.0986
     """
 
-    task_type = "multiclass"
     label_dtype = "long"
-    default_metrics = DEFAULT_METRICS["multiclass"]
 
     def __init__(self, label: str | TaskConfig, name: str = "ctr", *, num_classes: int | None = None,
                  weight: float = 1.0, metrics: Sequence[str] | None = None, logits_temperature: float = 1.0,
@@ -248,6 +268,10 @@ class MultiClassClassificationTask(Task):
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits, dim=-1)
+
+    def label_kind(self, soft_labels: bool = False) -> str:
+        """``classes:C``: integer class ids in ``[0, C)``."""
+        return f"classes:{self.output_dim}"
 
     def check_labels(self, labels: torch.Tensor, where: str = "") -> None:
         super().check_labels(labels, where)
@@ -261,14 +285,6 @@ class MultiClassClassificationTask(Task):
                                 f"ids in [{low}, {high}]")
 
 
-#: Canonical task type -> class.
-TASK_CLASSES: dict[str, type[Task]] = {
-    "binary": BinaryClassificationTask,
-    "regression": RegressionTask,
-    "multiclass": MultiClassClassificationTask,
-}
-
-
 def _config(label: str | TaskConfig, kind: str, name: str, weight: float, metrics: Sequence[str] | None,
             logits_temperature: float, num_classes: int | None = None) -> TaskConfig:
     if isinstance(label, TaskConfig):
@@ -279,11 +295,11 @@ def _config(label: str | TaskConfig, kind: str, name: str, weight: float, metric
         data["metrics"] = list(metrics)
     if num_classes is not None:
         data["num_classes"] = num_classes
-    return parse_params(TaskConfig, data, "task")
+    return parse_task_config(data, "task")
 
 
 def build_task(config: TaskConfig | Mapping[str, Any] | Task, where: str = "task", pre: Pre | None = None) -> Task:
-    """The task object for a config dict or :class:`TaskConfig` (a Task is returned as is).
+    """The registered task class of the config's ``type``, built (a Task is returned as is).
 
     Example:
         >>> build_task({"type": "multiclass", "label": "y", "num_classes": 4}).output_dim
@@ -291,13 +307,8 @@ def build_task(config: TaskConfig | Mapping[str, Any] | Task, where: str = "task
     """
     if isinstance(config, Task):
         return config
-    if isinstance(config, Mapping) and isinstance(config.get("type"), str):
-        raw = config["type"]
-        if canonical_task_type(raw) is None:
-            raise ConfigError(join_path(where, "type"), "unknown task type", f"one of {list(TASK_TYPES)}",
-                              repr(raw), choices=[*TASK_TYPES, *TASK_TYPE_ALIASES])
-    cfg = config if isinstance(config, TaskConfig) else parse_params(TaskConfig, config, where)
-    return TASK_CLASSES[cfg.type](cfg, pre=pre)
+    cfg = parse_task_config(config, where)
+    return TASKS.get(cfg.type, join_path(where, "type")).cls(cfg, pre=pre)
 
 
 def build_tasks(configs: Sequence[TaskConfig | Mapping[str, Any] | Task], where: str = "tasks") -> list[Task]:

@@ -5,7 +5,7 @@ Talks to the model only through :class:`TrainableModel`; never imports ``recbloc
 
 from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict, load_state_dict, save_state_dict
-from recblocks.training.config import OPTIMIZER_NAMES, EarlyStoppingConfig, OptimizerConfig, TrainConfig
+from recblocks.training.config import EarlyStoppingConfig, OptimizerConfig, TrainConfig
 from recblocks.training.easyrec import train_config_from_easyrec
 from recblocks.training.errors import (
     NonFiniteLossError,
@@ -18,7 +18,9 @@ from recblocks.training.errors import (
 )
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.optimizers import (
+    OPTIMIZERS,
     CompositeOptimizer,
+    OptimizerSpec,
     build_optimizer,
     clip_grad_norm,
     make_dense_optimizer,
@@ -29,7 +31,15 @@ from recblocks.training.progress import progress_bar
 from recblocks.training.protocol import TrainableModel, check_trainable
 from recblocks.training.manifest import MANIFEST, RunManifest
 from recblocks.training.run_dir import RUN_FILES, RunDir
-from recblocks.training.schedules import ConstantSchedule, ExponentialDecaySchedule, Schedule, normalize_schedule
+from recblocks.training.schedules import (
+    SCHEDULES,
+    ConstantSchedule,
+    ExponentialDecaySchedule,
+    Schedule,
+    ScheduleSpec,
+    normalize_schedule,
+    parse_schedule,
+)
 from recblocks.training.trainer import Trainer, seed_everything
 from recblocks.training.config_file import apply_overrides, load_config_file
 from recblocks.training.experiment import (
@@ -45,8 +55,9 @@ from recblocks.training.model_runner import ExperimentRunner  # registers the ru
 
 __all__ = [
     "MANIFEST",
-    "OPTIMIZER_NAMES",
+    "OPTIMIZERS",
     "RUN_FILES",
+    "SCHEDULES",
     "Callback",
     "CompositeOptimizer",
     "ConstantSchedule",
@@ -58,12 +69,14 @@ __all__ = [
     "NonFiniteScoresError",
     "NonFiniteWeightsError",
     "OptimizerConfig",
+    "OptimizerSpec",
     "OutputPathError",
     "RunDir",
     "RunDirExistsError",
     "RunLockedError",
     "RunManifest",
     "Schedule",
+    "ScheduleSpec",
     "TrainConfig",
     "TrainableModel",
     "Trainer",
@@ -76,6 +89,7 @@ __all__ = [
     "make_dense_optimizer",
     "make_sparse_optimizer",
     "normalize_schedule",
+    "parse_schedule",
     "progress_bar",
     "save_state_dict",
     "seed_everything",

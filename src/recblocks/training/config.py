@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from collections.abc import Mapping
+
+from pydantic import AliasChoices, Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from recblocks.core.errors import did_you_mean
 from recblocks.core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LOG_EVERY, MAX_SEED, MAX_STEPS, MAX_THREADS
-from recblocks.core.params import Params
-from recblocks.metrics.catalog import METRIC_ALIASES, METRICS, metric_mode
-from recblocks.training.schedules import ConstantSchedule, Schedule, normalize_schedule
+from recblocks.core.params import Params, join_path
+from recblocks.metrics.catalog import METRICS, metric_mode
+from recblocks.training.optimizers import OPTIMIZERS
+from recblocks.training.schedules import ConstantSchedule, Schedule, parse_schedule
 
-__all__ = ["OptimizerConfig", "EarlyStoppingConfig", "TrainConfig", "OPTIMIZER_NAMES"]
+__all__ = ["OptimizerConfig", "EarlyStoppingConfig", "TrainConfig"]
 
-OPTIMIZER_NAMES = ("adam", "adamw", "adagrad", "sgd")
+#: Options that only some optimizers take (their registrations list them in ``options``).
+_SPECIFIC_OPTIONS = ("betas", "momentum", "nesterov", "initial_accumulator_value")
 
 
 class OptimizerConfig(Params):
     """One optimizer.
 
     Args:
-        name: ``adam`` | ``adamw`` | ``adagrad`` | ``sgd``.
+        name: a registered optimizer (``OPTIMIZERS``): ``adam`` | ``adamw`` | ``adagrad`` | ``sgd``
+            (EasyRec's ``adam_optimizer``... accepted).
         lr: base learning rate (``learning_rate`` accepted); a schedule scales it.
         weight_decay: L2 (adam, adagrad, sgd) or decoupled (adamw) decay. Not applied to sparse
             embedding tables (see :mod:`recblocks.training.optimizers`).
@@ -45,12 +50,12 @@ class OptimizerConfig(Params):
     @classmethod
     def _check_name(cls, value: Any) -> Any:
         if isinstance(value, str):
-            key = value.strip().lower().removesuffix("_optimizer")
-            if key in OPTIMIZER_NAMES:
-                return key
-            suggestion = did_you_mean(key, OPTIMIZER_NAMES)
-            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-            raise PydanticCustomError("optimizer", f"unknown optimizer; expected one of {list(OPTIMIZER_NAMES)}{hint}")
+            canonical = OPTIMIZERS.canonical(value)
+            if canonical is not None:
+                return canonical
+            suggestion = did_you_mean(value.strip(), OPTIMIZERS.choices())
+            hint = f"; did you mean '{OPTIMIZERS.canonical(suggestion)}'?" if suggestion else ""
+            raise PydanticCustomError("optimizer", f"unknown optimizer; expected one of {OPTIMIZERS.names()}{hint}")
         return value
 
     @field_validator("betas")
@@ -62,10 +67,15 @@ class OptimizerConfig(Params):
 
     @model_validator(mode="after")
     def _check_combination(self) -> "OptimizerConfig":
-        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
-            raise PydanticCustomError("nesterov", "nesterov needs name 'sgd' and momentum > 0")
-        if self.momentum and self.name != "sgd":
-            raise PydanticCustomError("momentum", "momentum is an sgd option; {name} has none", {"name": self.name})
+        spec = OPTIMIZERS.get(self.name)
+        for option in _SPECIFIC_OPTIONS:
+            default = type(self).model_fields[option].get_default()
+            if option not in spec.options and getattr(self, option) != default:
+                owners = "/".join(e.name for e in OPTIMIZERS.entries() if option in e.options) or "no optimizer"
+                raise PydanticCustomError("option", "{option} is an {owners} option; {name} has none",
+                                          {"option": option, "owners": owners, "name": self.name})
+        if self.nesterov and self.momentum <= 0:
+            raise PydanticCustomError("nesterov", "nesterov needs momentum > 0")
         return self
 
 
@@ -89,14 +99,14 @@ class EarlyStoppingConfig(Params):
     @classmethod
     def _check_metric(cls, value: str) -> str:
         prefix, _, base = value.rpartition("/")
-        if base != "loss" and base not in METRICS:
-            if base in METRIC_ALIASES:
-                return f"{prefix}/{METRIC_ALIASES[base]}" if prefix else METRIC_ALIASES[base]
-            choices = ["loss", *METRICS, *METRIC_ALIASES]
-            suggestion = did_you_mean(base, choices)
+        if base == "loss":
+            return value
+        canonical = METRICS.canonical(base)
+        if canonical is None:
+            suggestion = did_you_mean(base, ["loss", *METRICS.choices()])
             hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-            raise PydanticCustomError("metric", f"unknown metric; expected one of {['loss', *sorted(METRICS)]}{hint}")
-        return value
+            raise PydanticCustomError("metric", f"unknown metric; expected one of {['loss', *METRICS.names()]}{hint}")
+        return f"{prefix}/{canonical}" if prefix else canonical
 
     @property
     def resolved_mode(self) -> str:
@@ -115,8 +125,9 @@ class TrainConfig(Params):
         optimizer: for dense parameters.
         embedding_optimizer: for embedding tables; None means the dense optimizer's kind and
             learning rate in its sparse-capable form, without weight decay or momentum.
-        lr_schedule: ``{"type": "constant"}`` or ``{"type": "exponential_decay", ...}``
-            (EasyRec ``exponential_decay_learning_rate {...}`` accepted).
+        lr_schedule: a registered schedule (``SCHEDULES``): ``{"type": "constant"}`` or
+            ``{"type": "exponential_decay", ...}`` (EasyRec ``exponential_decay_learning_rate {...}``
+            accepted).
         early_stopping: None (off) or :class:`EarlyStoppingConfig`.
         restore_best: load the best epoch's weights at the end of ``fit``.
         gauc_group: extras column with group ids; adds ``gauc`` to binary tasks' metrics.
@@ -143,7 +154,7 @@ class TrainConfig(Params):
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description=f"0 to {MAX_SEED:,} (what torch accepts)")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     embedding_optimizer: OptimizerConfig | None = None
-    lr_schedule: Schedule = Field(default_factory=ConstantSchedule)
+    lr_schedule: SerializeAsAny[Schedule] = Field(default_factory=ConstantSchedule)
     early_stopping: EarlyStoppingConfig | None = None
     restore_best: bool = True
     gauc_group: str | None = None
@@ -162,8 +173,19 @@ class TrainConfig(Params):
 
     @field_validator("lr_schedule", mode="before")
     @classmethod
-    def _normalize_schedule(cls, value: Any) -> Any:
-        return normalize_schedule(value)
+    def _registered_schedule(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_schedule(value, join_path(_where(info), "lr_schedule"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registered_optimizers(cls, data: Any, info: ValidationInfo) -> Any:
+        """Unknown optimizer names fail here with the place and a suggestion."""
+        if isinstance(data, Mapping):
+            for key in ("optimizer", "embedding_optimizer"):
+                section = data.get(key)
+                if isinstance(section, Mapping) and isinstance(section.get("name"), str):
+                    OPTIMIZERS.get(section["name"], join_path(_where(info), key, "name"))
+        return data
 
     @field_validator("max_steps", "grad_clip_norm", mode="before")
     @classmethod
@@ -223,3 +245,9 @@ class TrainConfig(Params):
         from recblocks.training.easyrec import train_config_from_easyrec
 
         return train_config_from_easyrec(train_config, data_config, where)
+
+
+def _where(info: ValidationInfo) -> str:
+    """The config path of the train section (``train`` unless the caller passes another)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return str(context.get("where") or "train")

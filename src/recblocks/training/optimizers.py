@@ -17,6 +17,10 @@ ConfigError; the derived one (``embedding_optimizer: None``) silently drops both
 Tables whose gradients are dense (``nn.Embedding(sparse=False)``) get the dense variant: with
 no ``embedding_optimizer`` they simply join the dense optimizer.
 
+Each optimizer is one registration in :data:`OPTIMIZERS` (its dense and row-wise builders and
+the options each honours); an unknown name is a ConfigError with a suggestion when the config
+is read, never a silent fallback.
+
 Which tables are sparse: ``sparse=None`` (default) finds the ``nn.Embedding`` /
 ``nn.EmbeddingBag`` modules built with ``sparse=True``; ``sparse=True``/``False`` forces all
 embedding parameters one way. The trainer checks the first step's gradients against this.
@@ -24,40 +28,114 @@ embedding parameters one way. The trainer checks the first step's gradients agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from recblocks.core.errors import ConfigError
-from recblocks.training.config import OptimizerConfig, TrainConfig
+from recblocks.core.registry import Registry, RegistryEntry
 
-__all__ = ["CompositeOptimizer", "build_optimizer", "make_dense_optimizer", "make_sparse_optimizer",
-           "sparse_parameter_ids", "clip_grad_norm"]
+if TYPE_CHECKING:  # pragma: no cover
+    from recblocks.training.config import OptimizerConfig, TrainConfig
+
+__all__ = ["OPTIMIZERS", "OptimizerSpec", "CompositeOptimizer", "build_optimizer", "make_dense_optimizer",
+           "make_sparse_optimizer", "sparse_parameter_ids", "clip_grad_norm"]
+
+MakeOptimizer = Callable[[list[nn.Parameter], "OptimizerConfig", float], torch.optim.Optimizer]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerSpec(RegistryEntry):
+    """One optimizer: how to build it for dense gradients and, row-wise, for sparse embedding tables.
+
+    Args:
+        dense: ``f(params, config, lr)`` -> the torch optimizer for dense gradients.
+        sparse: ``f(params, config, lr)`` -> the row-wise optimizer for tables with sparse
+            gradients; None when the optimizer has no row-wise form (sparse tables are refused).
+        options: the :class:`~recblocks.training.config.OptimizerConfig` fields it uses besides
+            ``lr`` (a non-default value of another option is a ConfigError).
+        sparse_options: the options its row-wise form still honours.
+    """
+
+    target: ClassVar[str] = "dense"
+
+    dense: MakeOptimizer
+    sparse: MakeOptimizer | None = None
+    options: tuple[str, ...] = ()
+    sparse_options: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, Any]:
+        return {"options": list(self.options), "sparse": self.sparse is not None,
+                "sparse_options": list(self.sparse_options)}
+
+
+OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer", OptimizerSpec, case_sensitive=False)
+"""Optimizers by name (``train.optimizer.name``); EasyRec's ``*_optimizer`` spellings are aliases."""
+
+
+def _adam(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8, weight_decay=cfg.weight_decay)
+
+
+def _adamw(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8, weight_decay=cfg.weight_decay)
+
+
+def _sparse_adam(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SparseAdam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8)
+
+
+def _adagrad(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adagrad(params, lr=lr, eps=cfg.eps or 1e-10, weight_decay=cfg.weight_decay,
+                               initial_accumulator_value=cfg.initial_accumulator_value)
+
+
+def _sparse_adagrad(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adagrad(params, lr=lr, eps=cfg.eps or 1e-10,
+                               initial_accumulator_value=cfg.initial_accumulator_value)
+
+
+def _sgd(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+
+
+def _sparse_sgd(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr)
+
+
+for _spec in (
+    OptimizerSpec(name="adam", dense=_adam, sparse=_sparse_adam, options=("betas", "eps", "weight_decay"),
+                  sparse_options=("betas", "eps"), aliases=("adam_optimizer",),
+                  summary="Adam (L2 weight decay); sparse tables: SparseAdam (lazy Adam, no weight decay)"),
+    OptimizerSpec(name="adamw", dense=_adamw, sparse=_sparse_adam, options=("betas", "eps", "weight_decay"),
+                  sparse_options=("betas", "eps"), aliases=("adamw_optimizer",),
+                  summary="AdamW (decoupled weight decay); sparse tables: SparseAdam without decay"),
+    OptimizerSpec(name="adagrad", dense=_adagrad, sparse=_sparse_adagrad,
+                  options=("eps", "weight_decay", "initial_accumulator_value"),
+                  sparse_options=("eps", "initial_accumulator_value"), aliases=("adagrad_optimizer",),
+                  summary="Adagrad; sparse tables: Adagrad on the looked-up rows (no weight decay)"),
+    OptimizerSpec(name="sgd", dense=_sgd, sparse=_sparse_sgd, options=("momentum", "nesterov", "weight_decay"),
+                  aliases=("sgd_optimizer",),
+                  summary="SGD (momentum, Nesterov); sparse tables: plain SGD on the looked-up rows"),
+):
+    OPTIMIZERS.add(_spec)
 
 
 def make_dense_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
     """The torch optimizer for ``cfg`` over parameters with dense gradients."""
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8, weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8, weight_decay=cfg.weight_decay)
-    if cfg.name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, eps=cfg.eps or 1e-10, weight_decay=cfg.weight_decay,
-                                   initial_accumulator_value=cfg.initial_accumulator_value)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                           nesterov=cfg.nesterov)
+    return OPTIMIZERS.get(cfg.name, "optimizer.name").dense(params, cfg, lr)
 
 
 def make_sparse_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
     """The row-wise optimizer for ``cfg`` over tables with sparse gradients (see module doc)."""
-    if cfg.name in ("adam", "adamw"):
-        return torch.optim.SparseAdam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8)
-    if cfg.name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, eps=cfg.eps or 1e-10,
-                                   initial_accumulator_value=cfg.initial_accumulator_value)
-    return torch.optim.SGD(params, lr=lr)
+    spec = OPTIMIZERS.get(cfg.name, "optimizer.name")
+    if spec.sparse is None:
+        raise ConfigError("train.embedding_optimizer.name", f"{spec.name} has no row-wise form for sparse tables",
+                          f"one of {[e.name for e in OPTIMIZERS.entries() if e.sparse is not None]}", repr(spec.name))
+    return spec.sparse(params, cfg, lr)
 
 
 def sparse_parameter_ids(model: nn.Module) -> set[int]:
@@ -102,11 +180,12 @@ def build_optimizer(model: Any, config: TrainConfig, sparse: bool | None = None)
     dense_tables = [p for p in tables if id(p) not in sparse_ids]
 
     emb_cfg = config.embedding_optimizer
-    if emb_cfg is not None and sparse_tables:
-        if emb_cfg.weight_decay:
+    emb_spec = OPTIMIZERS.get(emb_cfg.name) if emb_cfg is not None else None
+    if emb_cfg is not None and emb_spec is not None and sparse_tables:
+        if emb_cfg.weight_decay and "weight_decay" not in emb_spec.sparse_options:
             raise ConfigError("train.embedding_optimizer.weight_decay", "sparse embedding tables get no weight decay; "
                               "use the model's embedding_regularization", "0", emb_cfg.weight_decay)
-        if emb_cfg.momentum:
+        if emb_cfg.momentum and "momentum" not in emb_spec.sparse_options:
             raise ConfigError("train.embedding_optimizer.momentum", "sparse embedding tables get no momentum",
                               "0", emb_cfg.momentum)
     optimizers: dict[str, torch.optim.Optimizer] = {}

@@ -1,24 +1,72 @@
-"""Learning-rate schedules (EasyRec ``learning_rate`` oneof: constant, exponential decay).
+"""Learning-rate schedules: the ``SCHEDULES`` registry (EasyRec ``learning_rate`` oneof).
 
 A schedule gives the learning rate of the *dense* optimizer at a global step (0-based: the
 step about to be taken). Every optimizer group is scaled by the same factor
 ``lr(step) / lr(0)``, so an embedding optimizer with its own base learning rate decays in step.
+
+A schedule is a :class:`Schedule` subclass registered with ``@SCHEDULES.register("name",
+aliases=(...))``; its ``type`` field defaults to the name. :func:`parse_schedule` reads any of
+EasyRec's spellings into the registered class; an unknown type is a ConfigError with a suggestion.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializationInfo, model_serializer
 
-from recblocks.core.params import Params
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import Params, join_path, parse_params
+from recblocks.core.registry import ClassEntry, Registry, describe_params
 
-__all__ = ["ConstantSchedule", "ExponentialDecaySchedule", "Schedule", "normalize_schedule"]
+__all__ = ["SCHEDULES", "ConstantSchedule", "ExponentialDecaySchedule", "Schedule", "ScheduleSpec",
+           "normalize_schedule", "parse_schedule"]
+
+#: The schedule a train section without ``lr_schedule`` gets.
+DEFAULT_SCHEDULE = "constant"
 
 
-class ConstantSchedule(Params):
+@dataclass(frozen=True, kw_only=True)
+class ScheduleSpec(ClassEntry):
+    """One learning-rate schedule: its :class:`Schedule` class (params with defaults and ranges)."""
+
+    def facts(self) -> dict[str, Any]:
+        return {"params": [p for p in describe_params(self.cls) if p["name"] != "type"]}
+
+
+SCHEDULES: Registry[ScheduleSpec] = Registry("learning-rate schedule", ScheduleSpec, case_sensitive=False)
+
+
+class Schedule(Params):
+    """Base of the learning-rate schedules; a subclass sets ``type`` and the formula."""
+
+    type: str
+
+    @model_serializer(mode="wrap")
+    def _type_always(self, handler: Any, info: SerializationInfo) -> Any:
+        data = handler(self)
+        return {"type": self.type, **data} if isinstance(data, dict) else data
+
+    @property
+    def base_learning_rate(self) -> float | None:
+        """The learning rate this schedule sets itself (None: use ``optimizer.lr``)."""
+        return None
+
+    def learning_rate_at(self, step: int, base_lr: float) -> float:
+        """Learning rate for the 0-based ``step``."""
+        raise NotImplementedError
+
+    def multiplier(self, step: int, base_lr: float) -> float:
+        """Factor applied to every group's base learning rate at ``step``."""
+        lr0 = self.base_learning_rate or base_lr
+        return self.learning_rate_at(step, base_lr) / lr0
+
+
+@SCHEDULES.register("constant", aliases=("constant_learning_rate",))
+class ConstantSchedule(Schedule):
     """A constant learning rate.
 
     Args:
@@ -34,19 +82,18 @@ class ConstantSchedule(Params):
 
     @property
     def base_learning_rate(self) -> float | None:
-        """The learning rate this schedule sets itself (None: use ``optimizer.lr``)."""
         return self.learning_rate
 
     def learning_rate_at(self, step: int, base_lr: float) -> float:
-        """Learning rate for the 0-based ``step``."""
         return self.learning_rate or base_lr
 
     def multiplier(self, step: int, base_lr: float) -> float:
-        """Factor applied to every group's base learning rate at ``step`` (always 1)."""
+        """Always 1."""
         return 1.0
 
 
-class ExponentialDecaySchedule(Params):
+@SCHEDULES.register("exponential_decay", aliases=("exponential_decay_learning_rate", "exponential"))
+class ExponentialDecaySchedule(Schedule):
     """EasyRec ``exponential_decay_learning_rate`` (defaults are EasyRec's).
 
     ``lr(step) = max(lr0 · decay_factor ** p, min_learning_rate)`` with
@@ -75,48 +122,40 @@ class ExponentialDecaySchedule(Params):
 
     @property
     def base_learning_rate(self) -> float | None:
-        """The learning rate this schedule sets itself (None: use ``optimizer.lr``)."""
         return self.initial_learning_rate
 
     def learning_rate_at(self, step: int, base_lr: float) -> float:
-        """Learning rate for the 0-based ``step``."""
         lr0 = self.initial_learning_rate or base_lr
         periods = step / self.decay_steps
         if self.staircase:
             periods = math.floor(periods)
         return max(lr0 * self.decay_factor ** periods, self.min_learning_rate)
 
-    def multiplier(self, step: int, base_lr: float) -> float:
-        """Factor applied to every group's base learning rate at ``step``."""
-        lr0 = self.initial_learning_rate or base_lr
-        return self.learning_rate_at(step, base_lr) / lr0
 
-
-Schedule = Annotated[Union[ConstantSchedule, ExponentialDecaySchedule], Field(discriminator="type")]
-
-_TYPE_ALIASES = {
-    "constant": "constant",
-    "constant_learning_rate": "constant",
-    "exponential_decay": "exponential_decay",
-    "exponential_decay_learning_rate": "exponential_decay",
-    "exponential": "exponential_decay",
-}
-_DECAY_KEYS = {"initial_learning_rate", "decay_steps", "decay_factor", "staircase", "min_learning_rate"}
+def _type_from_keys(keys: set[str]) -> str:
+    """The schedule whose fields cover most of ``keys`` (the default one when none or a tie)."""
+    best, score = DEFAULT_SCHEDULE, 0
+    for entry in SCHEDULES.entries():
+        overlap = len(keys & (set(entry.cls.model_fields) - {"type"}))
+        if overlap > score:
+            best, score = entry.name, overlap
+    return best
 
 
 def normalize_schedule(value: Any) -> Any:
     """Accept EasyRec's spellings: ``{"exponential_decay_learning_rate": {...}}``,
     ``{"learning_rate": {"constant_learning_rate": {...}}}``, a bare type name, or a dict whose
-    keys reveal the type; return a dict with ``type`` (anything else is passed on unchanged).
+    keys reveal the type; return a dict with a canonical ``type`` when it is registered
+    (anything else is passed on unchanged).
 
     Example:
         >>> normalize_schedule({"exponential_decay_learning_rate": {"decay_steps": 10}})
         {'type': 'exponential_decay', 'decay_steps': 10}
     """
     if value is None:
-        return {"type": "constant"}
+        return {"type": DEFAULT_SCHEDULE}
     if isinstance(value, str):
-        return {"type": _TYPE_ALIASES.get(value, value)}
+        return {"type": SCHEDULES.canonical(value) or value}
     if not isinstance(value, Mapping):
         return value
     data = dict(value)
@@ -124,13 +163,30 @@ def normalize_schedule(value: Any) -> Any:
         data = dict(data["learning_rate"])
     if len(data) == 1:
         (key, inner), = data.items()
-        if key in _TYPE_ALIASES and key not in ("constant", "exponential_decay", "exponential") and (
-                inner is None or isinstance(inner, Mapping)):
-            return {"type": _TYPE_ALIASES[key], **dict(inner or {})}
+        canonical = SCHEDULES.canonical(key)
+        if canonical is not None and key != canonical and (inner is None or isinstance(inner, Mapping)):
+            return {"type": canonical, **dict(inner or {})}
     if "type" in data:
-        data["type"] = _TYPE_ALIASES.get(data["type"], data["type"])
-    elif _DECAY_KEYS & set(data):
-        data["type"] = "exponential_decay"
+        data["type"] = SCHEDULES.canonical(data["type"]) or data["type"]
     else:
-        data["type"] = "constant"
+        data["type"] = _type_from_keys(set(data))
     return data
+
+
+def parse_schedule(value: Any, where: str = "train.lr_schedule") -> Schedule:
+    """The registered :class:`Schedule` for ``value`` (any spelling :func:`normalize_schedule` accepts).
+
+    Example:
+        >>> parse_schedule({"type": "exponential_decy"})
+        Traceback (most recent call last):
+        ...
+        recblocks.core.errors.ConfigError: train.lr_schedule.type: unknown learning-rate schedule; expected one of ['constant', 'exponential_decay'], got 'exponential_decy'; did you mean 'exponential_decay'?
+    """
+    if isinstance(value, Schedule):
+        return value
+    data = normalize_schedule(value)
+    if not isinstance(data, Mapping):
+        raise ConfigError(where, "a schedule must be a mapping or a type name",
+                          "e.g. {type: exponential_decay, decay_steps: 1000}", type(value).__name__)
+    entry = SCHEDULES.get(data["type"], join_path(where, "type"))
+    return parse_params(entry.cls, {**data, "type": entry.name}, where)

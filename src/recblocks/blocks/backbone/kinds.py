@@ -31,15 +31,27 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from torch import nn
 
 from recblocks.core.errors import ConfigError
-from recblocks.core.registry import Registry
+from recblocks.core.params import Params
+from recblocks.core.registry import ClassEntry, Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from recblocks.blocks.backbone.config import ComponentConfig
 
-__all__ = ["BLOCK_KINDS", "BlockKind", "BuiltBody"]
+__all__ = ["BLOCK_KINDS", "BlockKind", "BlockKindSpec", "BuiltBody"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockKindSpec(ClassEntry):
+    """A registered body kind: its :class:`BlockKind` class and the config model of its body."""
+
+    params: type[Params]
+
+    def facts(self) -> dict[str, object]:
+        return {"config": self.params.__name__, "in_layers": bool(getattr(self.cls, "in_layers", False))}
+
 
 #: Registered body kinds: name (the config key) -> a :class:`BlockKind` subclass and its config model.
-BLOCK_KINDS = Registry("block kind")
+BLOCK_KINDS: Registry[BlockKindSpec] = Registry("block kind", BlockKindSpec)
 
 
 @dataclass

@@ -3,6 +3,11 @@
 Expressions (``LambdaBlock``, ``RepeatBlock(input_fn=...)``...) are allow-listed text, checked
 when the block is created; a Python callable is refused, because a model must save as a config.
 
+``<Name>Block`` exists for every registered component (``MLPBlock``, ``FMBlock``,
+``DotInteractionBlock``...): the module resolves these names from the component registry
+(:func:`component_block`), so a component registered later has its block too. They are listed
+in ``__all__`` for the components registered when this module is first imported.
+
 Example:
     >>> from recblocks.blocks.compose import ContinuousFeatures, EmbeddingFeatures, MLPBlock, ParallelBlock
     >>> body = ParallelBlock({"embeddings": EmbeddingFeatures(embedding_dim=8),
@@ -22,21 +27,13 @@ from recblocks.blocks.compose.compile import (
     compile_body,
 )
 from recblocks.blocks.compose.components import (
-    LIST_INPUT_COMPONENTS,
-    ActivationBlock,
-    AddBlock,
-    BatchNormalizationBlock,
+    BoundComponentBlock,
     ComponentBlock,
     ConcatFeatures,
     CrossBlock,
-    CrossNetBlock,
-    DenseBlock,
-    DotInteractionBlock,
-    DropoutBlock,
-    FlattenBlock,
-    FMBlock,
-    LayerNormalizationBlock,
-    MLPBlock,
+    block_for_attribute,
+    component_block,
+    component_block_names,
 )
 from recblocks.blocks.compose.config_block import BackboneBlock
 from recblocks.blocks.compose.containers import (
@@ -59,11 +56,8 @@ from recblocks.blocks.compose.inputs import (
 )
 
 __all__ = [
-    "LIST_INPUT_COMPONENTS",
-    "ActivationBlock",
-    "AddBlock",
     "BackboneBlock",
-    "BatchNormalizationBlock",
+    "BoundComponentBlock",
     "Block",
     "CompileContext",
     "CompiledBody",
@@ -71,20 +65,12 @@ __all__ = [
     "ConcatFeatures",
     "ContinuousFeatures",
     "CrossBlock",
-    "CrossNetBlock",
-    "DenseBlock",
-    "DotInteractionBlock",
-    "DropoutBlock",
     "Edge",
     "EmbeddingFeatures",
-    "FMBlock",
     "Filter",
-    "FlattenBlock",
     "Identity",
     "InputBlock",
     "LambdaBlock",
-    "LayerNormalizationBlock",
-    "MLPBlock",
     "Named",
     "ParallelBlock",
     "RawFeatures",
@@ -98,8 +84,24 @@ __all__ = [
     "StackFeatures",
     "Tags",
     "WithShortcut",
+    "block_for_attribute",
     "check_expression",
     "compile_body",
+    "component_block",
+    "component_block_names",
     "feature_tags",
     "snake_case",
 ]
+__all__ = sorted({*__all__, *component_block_names()})  # the generated <Name>Block of every component
+
+
+def __getattr__(attribute: str) -> type:
+    """``<Name>Block`` for a registered component ``Name`` (made from its registration)."""
+    block = block_for_attribute(attribute)
+    if block is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    return block
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *component_block_names()})

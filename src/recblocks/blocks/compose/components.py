@@ -1,36 +1,43 @@
-"""Component blocks: any registered component as a block, plus named conveniences.
+"""Component blocks: every registered component as a Python block, from its registration alone.
 
-``ComponentBlock(class_name, **params)`` works for every component in the registry; its
-params are validated immediately by the component's params class, so a misspelt key fails
-where the block is written. A dict input is concatenated on the last axis (sorted keys)
-unless the component takes a list of fields (``DotInteraction``, ``FM``, ``Add``,
-``Concatenate``...), which receives the entries as a list; ``merge=`` overrides this.
+``ComponentBlock(class_name, **params)`` builds any component in the registry; its params are
+validated immediately by the component's params model, so a misspelt key fails where the block
+is written. ``<Name>Block`` (``MLPBlock``, ``FMBlock``, ``DotInteractionBlock``...) is made from
+the registration by :func:`component_block`: the same block bound to one component, with the
+component's *own* defaults, whose positional arguments fill the parameters the registration
+declares ``positional`` (``MLPBlock([64])`` is ``{class_name: MLP, params: {hidden_units: [64]}}``).
+No table here names a component.
+
+A dict input is merged by the component's ``input_kind``: concatenated on the last axis for a
+``tensor`` component, passed as a list (sorted keys) for a ``fields`` one (``FM``,
+``DotInteraction``, ``Add``, ``Concatenate``...); ``merge=`` overrides this.
+
+Hand-written blocks remain only where they add behaviour: :class:`CrossBlock` (``depth``
+stacked cross layers as a ``recurrent`` body) and :class:`ConcatFeatures` (Merlin's name for
+``Concatenate``, output named ``concat``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+import re
+from typing import Any, ClassVar
 
 from recblocks.blocks.backbone.config import ComponentConfig, RecurrentConfig
 from recblocks.blocks.compose.base import Block, snake_case
 from recblocks.blocks.compose.compile import CompileContext, Value
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import parse_params
-from recblocks.core.registry import COMPONENTS
-from recblocks.layers.activations import check_activation
+from recblocks.core.registry import COMPONENTS, INPUT_KINDS, ComponentSpec
+import recblocks.layers  # noqa: F401  (registers the component library)
 
 __all__ = [
-    "LIST_INPUT_COMPONENTS", "ComponentBlock", "MLPBlock", "DenseBlock", "DotInteractionBlock", "FMBlock",
-    "CrossBlock", "CrossNetBlock", "DropoutBlock", "ActivationBlock", "BatchNormalizationBlock",
-    "LayerNormalizationBlock", "FlattenBlock", "AddBlock", "ConcatFeatures", "check_merge",
+    "BoundComponentBlock", "ComponentBlock", "ConcatFeatures", "CrossBlock", "check_merge", "component_block",
+    "component_block_names",
 ]
 
-#: Components whose input is a list of fields: a dict input reaches them as a list.
-LIST_INPUT_COMPONENTS = frozenset({
-    "DotInteraction", "FM", "Add", "Concatenate", "Multiply", "Average", "Maximum", "Minimum", "Subtract",
-    "Dot", "CIN", "SENet", "Bilinear", "BiLinear", "FiBiNet",
-})
 _MERGES = ("concat", "list")
+_SUFFIX = "Block"
 
 
 def check_merge(merge: str | None, where: str) -> None:
@@ -44,7 +51,8 @@ class ComponentBlock(Block):
     Args:
         class_name: a registered name or alias (unknown names suggest the nearest one).
         params: the component's params (a mapping), merged with ``**kwargs``.
-        merge: how a dict input is merged: ``'concat'`` or ``'list'`` (default by component).
+        merge: how a dict input is merged: ``'concat'`` or ``'list'`` (default: from the
+            component's ``input_kind``).
         name: the backbone block name (default: the branch key, else the snake-cased class).
 
     Shape:
@@ -59,7 +67,7 @@ class ComponentBlock(Block):
     def __init__(self, class_name: str, params: dict[str, Any] | None = None, *, merge: str | None = None,
                  name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name)
-        where = f"{type(self).__name__}({class_name!r})"
+        where = self._where(class_name)
         entry = COMPONENTS.get(class_name, f"{where}.class_name")
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"{where}.params", "params must be a mapping", "a dict", type(params).__name__)
@@ -70,7 +78,7 @@ class ComponentBlock(Block):
         self.typed_params = parse_params(entry.params, {**(params or {}), **kwargs}, f"{where}.params")
         self.params: dict[str, Any] = self.typed_params.to_dict()
         check_merge(merge, where)
-        self.merge = merge or ("list" if entry.name in LIST_INPUT_COMPONENTS else "concat")
+        self.merge = merge or entry.merge
         self.default_name = snake_case(entry.name)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ what it compiles to
@@ -78,13 +86,15 @@ class ComponentBlock(Block):
         """The typed, bound component config (params without defaults)."""
         return ComponentConfig.create(self.class_name, self.typed_params, self.where())
 
+    def _where(self, class_name: str) -> str:
+        return f"{type(self).__name__}({class_name!r})"
+
     def to_config(self) -> dict[str, Any]:
         """``{"class_name": ..., "params": {...}}`` (params without defaults)."""
         return self.component_config().to_dict()
 
     def _args(self) -> str:
-        parts = [repr(self.class_name)] if type(self) is ComponentBlock else []
-        return ", ".join(parts + [f"{k}={v!r}" for k, v in self.params.items()])
+        return ", ".join([repr(self.class_name)] + [f"{k}={v!r}" for k, v in self.params.items()])
 
     def body(self) -> dict[str, Any]:
         """The block body: registered body kind -> its typed config."""
@@ -96,116 +106,153 @@ class ComponentBlock(Block):
                              origin=self.where())
 
 
-class MLPBlock(ComponentBlock):
-    """Fully connected layers with Merlin's defaults (``MLP`` component).
+class BoundComponentBlock(ComponentBlock):
+    """A :class:`ComponentBlock` bound to one registered component (the base of ``<Name>Block``).
 
-    Every layer, the last one included, applies ``activation`` unless
-    ``no_activation_last_layer``; biases on, no batch norm, Glorot-uniform kernels (Merlin),
-    unlike the ``MLP`` component's EasyRec defaults (BN, no bias, He-uniform).
-
-    Args:
-        hidden_units: layer widths ``H_1..H_n``.
-        activation: activation of every layer.
-        use_bias: biases in every layer.
-        dropout: dropout after every layer but the last.
-        normalization: None or ``'batch_norm'`` (every layer).
-        no_activation_last_layer: linear last layer (e.g. logits).
-        initializer: kernel initializer.
-        **params: any other ``MLP`` parameter (overrides the above).
+    Positional arguments fill the component's declared positional parameters in order; every
+    other parameter is a keyword. ``params=`` (a mapping) is accepted too.
 
     Shape:
-        - Input: ``(B, ..., D)`` (a dict is concatenated).
-        - Output: ``(B, ..., H_n)``.
+        - Input: the component's input (see its ``input_kind``).
+        - Output: the component's ``output_spec``.
     """
 
-    def __init__(self, hidden_units: list[int], activation: str | None = "relu", *, use_bias: bool = True,
-                 dropout: float = 0.0, normalization: str | None = None, no_activation_last_layer: bool = False,
-                 initializer: str = "glorot_uniform", name: str | None = None, **params: Any) -> None:
-        if normalization not in (None, "batch_norm"):
-            raise ConfigError("MLPBlock.normalization", "unknown normalization", "None or 'batch_norm'",
-                              repr(normalization))
-        bn = normalization == "batch_norm"
-        base = {"hidden_units": hidden_units, "activation": activation, "use_bias": use_bias,
-                "use_final_bias": use_bias, "use_bn": bn, "use_final_bn": bn, "dropout": dropout,
-                "final_activation": None if no_activation_last_layer else activation, "initializer": initializer}
-        super().__init__("MLP", {**base, **params}, name=name)
-        check_activation(activation, "MLPBlock.activation")
-        self.default_name = "mlp"
-        given = {"activation": (activation, "relu"), "use_bias": (use_bias, True), "dropout": (dropout, 0.0),
-                 "normalization": (normalization, None), "initializer": (initializer, "glorot_uniform"),
-                 "no_activation_last_layer": (no_activation_last_layer, False)}
-        self._shown = [repr(list(hidden_units))] + [f"{k}={v!r}" for k, (v, d) in given.items() if v != d]
-        self._shown += [f"{k}={v!r}" for k, v in params.items()]
+    #: The registered component name this class builds.
+    component: ClassVar[str] = ""
+
+    def __init__(self, *args: Any, merge: str | None = None, name: str | None = None,
+                 params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        entry = COMPONENTS.get(self.component, f"{type(self).__name__}.component")
+        where = type(self).__name__
+        if len(args) > len(entry.positional):
+            allowed = ", ".join(entry.positional) or "none"
+            raise ConfigError(where, "too many positional arguments",
+                              f"at most {len(entry.positional)} ({allowed}); pass the others by name", len(args))
+        given = dict(zip(entry.positional, args))
+        clash = sorted(set(given) & (set(kwargs) | set(params or {})))
+        if clash:
+            raise ConfigError(f"{where}.params", "a parameter is given twice", "each once", clash)
+        super().__init__(entry.name, {**(params or {}), **given}, merge=merge, name=name, **kwargs)
+        self._shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in {**(params or {}), **kwargs}.items()]
+        if merge is not None:
+            self._shown.append(f"merge={merge!r}")
+
+    def _where(self, class_name: str) -> str:
+        return type(self).__name__
 
     def _args(self) -> str:
         return ", ".join(self._shown)
 
 
-class DenseBlock(ComponentBlock):
-    """``y = act(x W + b)`` (Keras ``Dense``).
+_SHAPE = re.compile(r"^Shape:\s*\n((?:[ \t]+.*\n?|\s*\n)+)", re.MULTILINE)
 
-    Shape:
-        - Input: ``(B, ..., D)`` (a dict is concatenated).
-        - Output: ``(B, ..., units)``.
+
+def _shape_section(entry: ComponentSpec) -> str:
+    """The component's own ``Shape:`` section, else one built from its input kind."""
+    match = _SHAPE.search(entry.doc + "\n")
+    if match:
+        return "Shape:\n" + "\n".join(line for line in match.group(1).rstrip().splitlines())
+    return (f"Shape:\n    - Input: {INPUT_KINDS[entry.input_kind].description}.\n"
+            f"    - Output: the ``{entry.name}`` component's output.")
+
+
+def _docstring(entry: ComponentSpec) -> str:
+    positional = ", ".join(f"``{p}``" for p in entry.positional)
+    call = f"{entry.name}{_SUFFIX}({', '.join(entry.positional)})" if positional else f"{entry.name}{_SUFFIX}()"
+    return "\n\n".join([
+        f"The ``{entry.name}`` component as a block: {entry.summary}",
+        f"``{call}`` builds ``{{class_name: {entry.name}, params: {{...}}}}`` with the component's own defaults"
+        + (f"; positional arguments fill {positional}" if positional else "")
+        + "; keywords are its parameters (``recblocks components`` lists them), ``merge=`` and ``name=``. "
+        f"A dict input is {'passed as a list' if entry.merge == 'list' else 'concatenated'} "
+        f"(input kind ``{entry.input_kind}``).",
+        _shape_section(entry),
+    ])
+
+
+_GENERATED: dict[tuple[str, type], type[BoundComponentBlock]] = {}
+
+
+def component_block(class_name: str) -> type[BoundComponentBlock]:
+    """The ``<Name>Block`` class of a registered component (made once, from its registration).
+
+    Example:
+        >>> MLPBlock = component_block("MLP")
+        >>> MLPBlock([64], name="deep")
+        MLPBlock([64], name='deep')
+        >>> MLPBlock([64]).to_config() == ComponentBlock("MLP", hidden_units=[64]).to_config()
+        True
     """
-
-    def __init__(self, units: int, activation: str | None = None, *, name: str | None = None,
-                 **params: Any) -> None:
-        super().__init__("Dense", {"units": units, "activation": activation, **params}, name=name)
-
-
-class DotInteractionBlock(ComponentBlock):
-    """Pairwise dot products of the fields (DLRM); a dict input is the field list (sorted keys).
-
-    Shape:
-        - Input: ``{key: (B, D)}`` with ``F`` entries, or ``F x (B, D)`` / ``(B, F, D)``.
-        - Output: ``(B, F(F-1)/2)`` (see the ``DotInteraction`` component).
-    """
-
-    def __init__(self, *, name: str | None = None, **params: Any) -> None:
-        super().__init__("DotInteraction", params, name=name)
+    entry = COMPONENTS.get(class_name, "component_block")
+    key = (entry.name, entry.cls)
+    cls = _GENERATED.get(key)
+    if cls is None:
+        cls = type(f"{entry.name}{_SUFFIX}", (BoundComponentBlock,), {
+            "component": entry.name, "__doc__": _docstring(entry), "__module__": __name__,
+            "__qualname__": f"{entry.name}{_SUFFIX}",
+            "__signature__": _signature(entry),
+        })
+        _GENERATED[key] = cls
+    return cls
 
 
-class FMBlock(ComponentBlock):
-    """Second-order FM term over the fields (a dict input is the field list, sorted keys).
-
-    Shape:
-        - Input: ``{key: (B, D)}``, ``F x (B, D)`` or ``(B, F, D)``.
-        - Output: ``(B, 1)`` (see the ``FM`` component).
-    """
-
-    def __init__(self, *, name: str | None = None, **params: Any) -> None:
-        super().__init__("FM", params, name=name)
-
-
-class CrossNetBlock(ComponentBlock):
-    """DCN-v1 cross network (``CrossNet``).
-
-    Shape:
-        - Input: ``(B, D)`` (a dict is concatenated).
-        - Output: ``(B, D)``.
-    """
-
-    def __init__(self, num_layers: int = 3, *, name: str | None = None, **params: Any) -> None:
-        super().__init__("CrossNet", {"num_layers": num_layers, **params}, name=name)
+def _signature(entry: ComponentSpec) -> inspect.Signature:
+    """What ``help()`` shows: the positional parameters, then every other parameter by name."""
+    kind = inspect.Parameter
+    fields = entry.params.model_fields
+    params = [kind(p, kind.POSITIONAL_OR_KEYWORD, default=kind.empty if fields[p].is_required() else
+                   fields[p].get_default(call_default_factory=True)) for p in entry.positional]
+    params += [kind(n, kind.KEYWORD_ONLY, default=kind.empty if f.is_required() else
+                    f.get_default(call_default_factory=True)) for n, f in fields.items() if n not in entry.positional]
+    params += [kind("merge", kind.KEYWORD_ONLY, default=None), kind("name", kind.KEYWORD_ONLY, default=None)]
+    return inspect.Signature(params)
 
 
-class CrossBlock(ComponentBlock):
+def component_block_names() -> list[str]:
+    """``<Name>Block`` for every registered component (sorted)."""
+    return [f"{name}{_SUFFIX}" for name in COMPONENTS.names()]
+
+
+def block_for_attribute(attribute: str) -> type[BoundComponentBlock] | None:
+    """The generated class for ``<Name>Block`` when ``Name`` is a registered component, else None."""
+    if attribute.endswith(_SUFFIX) and attribute[:-len(_SUFFIX)] in COMPONENTS:
+        return component_block(attribute[:-len(_SUFFIX)])
+    return None
+
+
+__all__.append("block_for_attribute")
+
+
+def __getattr__(attribute: str) -> type:
+    """``<Name>Block`` resolves here too, so generated classes pickle by their qualified name."""
+    block = block_for_attribute(attribute)
+    if block is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+    return block
+
+
+class CrossBlock(BoundComponentBlock):
     """``depth`` DCN-v2 cross layers with separate kernels: ``x_{l+1} = x0 * (W x_l + b) + x_l``.
 
-    ``depth=1`` is one ``Cross`` component; more compile to a ``recurrent`` body with
-    ``fixed_input_index: 0`` over ``extra_input_fn: 'lambda x: [x, x]'`` (EasyRec's DCN-v2).
+    Adds ``depth`` to the ``Cross`` component: ``depth=1`` is one ``Cross`` component; more
+    compile to a ``recurrent`` body with ``fixed_input_index: 0`` over
+    ``extra_input_fn: 'lambda x: [x, x]'`` (EasyRec's DCN-v2). Other keywords are ``Cross``
+    parameters, with its defaults.
 
     Shape:
         - Input: ``(B, D)`` (a dict is concatenated).
         - Output: ``(B, D)``.
     """
 
+    component = "Cross"
+
     def __init__(self, depth: int = 1, *, name: str | None = None, **params: Any) -> None:
-        if not isinstance(depth, int) or depth < 1:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise ConfigError("CrossBlock.depth", "depth must be a positive int", ">= 1", depth)
-        super().__init__("Cross", params, name=name)
+        super().__init__(name=name, **params)
         self.depth = depth
+        if depth != 1:
+            self._shown.insert(0, f"depth={depth}")
 
     def body(self) -> dict[str, Any]:
         if self.depth == 1:
@@ -215,86 +262,20 @@ class CrossBlock(ComponentBlock):
         return {"extra_input_fn": "lambda x: [x, x]", "recurrent": recurrent}
 
 
-class DropoutBlock(ComponentBlock):
-    """Dropout with ``rate`` (training only).
+class ConcatFeatures(BoundComponentBlock):
+    """Concatenate a dict's entries in sorted key order (Merlin ``ConcatFeatures``; output named ``concat``).
 
-    Shape:
-        - Input: ``(B, ...)``.
-        - Output: the same shape.
-    """
-
-    def __init__(self, rate: float, *, name: str | None = None) -> None:
-        super().__init__("Dropout", {"rate": rate}, name=name)
-
-
-class ActivationBlock(ComponentBlock):
-    """A named activation, element-wise.
-
-    Shape:
-        - Input: ``(B, ..., D)``.
-        - Output: the same shape.
-    """
-
-    def __init__(self, activation: str, *, name: str | None = None) -> None:
-        super().__init__("Activation", {"activation": activation}, name=name)
-
-
-class BatchNormalizationBlock(ComponentBlock):
-    """Batch normalization over the last axis (Keras parameters).
-
-    Shape:
-        - Input: ``(B, ..., D)``.
-        - Output: the same shape.
-    """
-
-    def __init__(self, *, name: str | None = None, **params: Any) -> None:
-        super().__init__("BatchNormalization", params, name=name)
-
-
-class LayerNormalizationBlock(ComponentBlock):
-    """Layer normalization over the last axis (Keras parameters).
-
-    Shape:
-        - Input: ``(B, ..., D)``.
-        - Output: the same shape.
-    """
-
-    def __init__(self, *, name: str | None = None, **params: Any) -> None:
-        super().__init__("LayerNormalization", params, name=name)
-
-
-class FlattenBlock(ComponentBlock):
-    """Flatten all axes but the batch axis.
-
-    Shape:
-        - Input: ``(B, ...)``.
-        - Output: ``(B, prod(...))``.
-    """
-
-    def __init__(self, *, name: str | None = None) -> None:
-        super().__init__("Flatten", name=name)
-
-
-class AddBlock(ComponentBlock):
-    """Element-wise sum of the entries (a dict input is passed as a list).
-
-    Shape:
-        - Input: ``{key: (B, ...)}`` or a list, broadcast-compatible shapes.
-        - Output: ``(B, ...)``.
-    """
-
-    def __init__(self, *, name: str | None = None) -> None:
-        super().__init__("Add", name=name)
-
-
-class ConcatFeatures(ComponentBlock):
-    """Concatenate a dict's entries in sorted key order (Merlin ``ConcatFeatures``).
+    The ``Concatenate`` component under Merlin's name.
 
     Shape:
         - Input: ``{key: (B, ..., D_k)}`` (``axis`` counts the batch axis).
         - Output: ``(B, ..., sum D_k)``.
     """
 
+    component = "Concatenate"
+    default_name = "concat"
+
     def __init__(self, axis: int = -1, *, name: str | None = None) -> None:
-        super().__init__("Concatenate", {"axis": axis}, merge="list", name=name)
-        self.default_name = "concat"
+        super().__init__(**({} if axis == -1 else {"axis": axis}), merge="list", name=name)
+        self.default_name = "concat"  # type: ignore[misc]
+        self._shown = [] if axis == -1 else [repr(axis)]
