@@ -7,7 +7,7 @@ import torch
 from recblocks.core import ConfigError, DataError, ShapeError
 from recblocks.metrics import auc
 from recblocks.tasks import BinaryClassificationTask, MultiClassClassificationTask, RegressionTask
-from recblocks.training import Callback, NonFiniteLossError, RunDir, Trainer, copy_state_dict
+from recblocks.training import Callback, NonFiniteLossError, RunDir, RunDirCallback, Trainer, copy_state_dict
 
 FAST = {"optimizer": {"lr": 0.05}, "progress": False}
 
@@ -57,7 +57,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fake, tmp_path):
     snapshots = Snapshots()
     run = RunDir(tmp_path / "run")
     config = {**FAST, "epochs": 10, "early_stopping": {"metric": "auc", "patience": 2}}
-    history = Trainer(model, config, run_dir=run, callbacks=[snapshots]).fit(train, valid)
+    history = Trainer(model, config, callbacks=[RunDirCallback(run), snapshots]).fit(train, valid)
     assert history.stopped_early
     assert history.best_epoch == 0
     assert [r.epoch for r in history.epochs] == [0, 1, 2]
@@ -86,6 +86,9 @@ def test_early_stopping_on_a_min_metric_with_task_prefix(fake):
         trainer.fit(fake.Loader(fake.data(100)))
     with pytest.raises(ConfigError, match="train.early_stopping.metric: the metric is not reported"):
         Trainer(fake.Model(), {"early_stopping": {"metric": "rmse"}})
+    with pytest.raises(ConfigError, match=r"train.early_stopping.metric: the metric is not reported; expected one of "
+                                          r"\['auc', 'logloss', 'accuracy', 'loss'\], got 'acu'; did you mean 'auc'"):
+        Trainer(fake.Model(), {"early_stopping": {"metric": "acu"}})
 
 
 def test_evaluate_keys_single_and_multi_task(fake):
@@ -190,16 +193,21 @@ def test_regularization_is_part_of_the_training_loss(fake):
         losses.append(history.train_loss[0])
     torch.manual_seed(0)
     model = fake.Model(l2=10.0, embedding_regularization=10.0)
-    plain = torch.nn.functional.binary_cross_entropy_with_logits(model(data.features)["ctr"], data.labels["click"])
-    expected = float((plain + model.regularization_loss()).detach())
-    assert losses[1] == pytest.approx(expected, rel=1e-4)
+    logits = model(data).logits["ctr"]
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, data.labels["click"])
+    users = data.features["user"]
+    regularization = 10.0 * (model.dense.weight.pow(2).sum() + model.user(users).pow(2).sum()
+                             + model.bias(users).pow(2).sum())
+    assert losses[1] == pytest.approx(float((plain + regularization).detach()), rel=1e-4)
     assert losses[1] > losses[0]
+    assert history.train_terms[0]["regularization"] == pytest.approx(float(regularization.detach()), rel=1e-4)
+    assert history.train_terms[0]["task/ctr"] == pytest.approx(float(plain.detach()), rel=1e-4)
 
 
 def test_run_dir_without_validation_saves_final_weights(fake, tmp_path):
     model = fake.Model()
     run = RunDir(tmp_path / "run", config={"train": FAST})
-    history = Trainer(model, FAST, run_dir=run).fit(fake.Loader(fake.data(100)))
+    history = Trainer(model, FAST, callbacks=[RunDirCallback(run)]).fit(fake.Loader(fake.data(100)))
     assert history.best_epoch is None
     state = run.load_state_dict()
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

@@ -9,6 +9,12 @@ A component is an ``nn.Module`` that
 * keeps its params in ``self.params`` so :meth:`Component.to_config` round-trips.
 
 Inputs are a tensor, or a list of tensors for components that take field lists.
+
+A component that needs the side channels of the forward pass (add a named loss or a named
+extra output, read the labels or the training flag) sets the class attribute
+``uses_context = True``; the backbone then calls it ``module(x, context)`` with the model's
+:class:`~recblocks.core.context.ForwardContext` (decided once, when the plan is built). Every
+other component is called ``module(x)``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class Component(nn.Module):
 
     registry_name: ClassVar[str]
     params_cls: ClassVar[type[Params]]
+    #: True: ``forward(x, context)`` receives the forward's ForwardContext (see module docstring).
+    uses_context: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         super().__init__()

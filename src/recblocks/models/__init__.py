@@ -2,9 +2,11 @@
 ``Model`` (a composed body + tasks, rebuilt from its config) and TFRS-style ``Ranking``."""
 
 from recblocks.models.config import ModelConfig, ModelParams
+from recblocks.models.evaluation import TaskEvaluator
 from recblocks.models.model import Model, ModelRunner, get_runner, placeholder_vocab, set_runner
+from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.rank_model import RankModel, build_slots
 from recblocks.models.ranking import Ranking, RankingBody
 
-__all__ = ["Model", "ModelConfig", "ModelParams", "ModelRunner", "RankModel", "Ranking", "RankingBody", "build_slots",
-           "get_runner", "placeholder_vocab", "set_runner"]
+__all__ = ["Model", "ModelConfig", "ModelOutput", "ModelParams", "ModelRunner", "RankModel", "Ranking", "RankingBody",
+           "TaskEvaluator", "TaskHeads", "build_slots", "get_runner", "placeholder_vocab", "set_runner"]

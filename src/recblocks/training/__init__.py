@@ -26,9 +26,11 @@ from recblocks.training.optimizers import (
     sparse_parameter_ids,
 )
 from recblocks.training.progress import progress_bar
-from recblocks.training.protocol import TrainableModel, check_trainable
+from recblocks.training.monitor import resolve_monitor
+from recblocks.training.protocol import Evaluator, TrainableModel, check_evaluator, check_trainable
 from recblocks.training.manifest import MANIFEST, RunManifest
 from recblocks.training.run_dir import RUN_FILES, RunDir
+from recblocks.training.run_callback import RunDirCallback
 from recblocks.training.schedules import ConstantSchedule, ExponentialDecaySchedule, Schedule, normalize_schedule
 from recblocks.training.trainer import Trainer, seed_everything
 from recblocks.training.config_file import apply_overrides, load_config_file
@@ -52,6 +54,7 @@ __all__ = [
     "ConstantSchedule",
     "EarlyStoppingConfig",
     "EpochRecord",
+    "Evaluator",
     "ExponentialDecaySchedule",
     "History",
     "NonFiniteLossError",
@@ -60,6 +63,7 @@ __all__ = [
     "OptimizerConfig",
     "OutputPathError",
     "RunDir",
+    "RunDirCallback",
     "RunDirExistsError",
     "RunLockedError",
     "RunManifest",
@@ -69,6 +73,7 @@ __all__ = [
     "Trainer",
     "UnfinishedRunError",
     "build_optimizer",
+    "check_evaluator",
     "check_trainable",
     "clip_grad_norm",
     "copy_state_dict",
@@ -77,6 +82,7 @@ __all__ = [
     "make_sparse_optimizer",
     "normalize_schedule",
     "progress_bar",
+    "resolve_monitor",
     "save_state_dict",
     "seed_everything",
     "sparse_parameter_ids",
