@@ -14,7 +14,9 @@ A component that needs the side channels of the forward pass (add a named loss o
 extra output, read the labels or the training flag) sets the class attribute
 ``uses_context = True``; the backbone then calls it ``module(x, context)`` with the model's
 :class:`~recblocks.core.context.ForwardContext` (decided once, when the plan is built). Every
-other component is called ``module(x)``.
+other component is called ``module(x)``. The flag is read from the built module, so a
+component whose params decide it (e.g. an MLP that adds its hidden output only when asked)
+may set ``self.uses_context`` in ``__init__``.
 """
 
 from __future__ import annotations

@@ -259,13 +259,10 @@ class Trainer:
             if scheduled:
                 opt.set_lr_multiplier(cfg.learning_rate_multiplier(self.global_step))
             if len(totals) >= log_every:
-                total, term_sums = self._flush(window, terms, epoch, bar, samples, start)
-                loss_total += total
-                term_totals = [a + b for a, b in zip(term_totals, term_sums)] if term_totals else term_sums
+                loss_total, term_totals = self._flush(window, terms, epoch, bar, samples, start, loss_total,
+                                                      term_totals)
         if totals:
-            total, term_sums = self._flush(window, terms, epoch, bar, samples, start)
-            loss_total += total
-            term_totals = [a + b for a, b in zip(term_totals, term_sums)] if term_totals else term_sums
+            loss_total, term_totals = self._flush(window, terms, epoch, bar, samples, start, loss_total, term_totals)
         seconds = time.perf_counter() - start
         bar.close()
         if steps == 0:
@@ -279,10 +276,10 @@ class Trainer:
                            train_terms={name: total / steps for name, total in zip(self._term_names, term_totals)},
                            warnings=list(self._epoch_warnings))
 
-    def _flush(self, window: LossWindow, last_terms: Any, epoch: int, bar: Any, samples: int,
-               start: float) -> tuple[float, list[float]]:
+    def _flush(self, window: LossWindow, last_terms: Any, epoch: int, bar: Any, samples: int, start: float,
+               loss_total: float, term_totals: list[float]) -> tuple[float, list[float]]:
         """Sync the losses of the last steps: NaN check, divergence check, progress bar, callbacks.
-        Returns the window's loss sum and per-term sums."""
+        Returns the epoch's loss and per-term sums with the window's added."""
         names = self._term_names
         if last_terms.names() != names:
             raise ConfigError("model.loss()", "the loss terms changed between training steps (a model must return "
@@ -301,7 +298,9 @@ class Trainer:
             bar.update(count)
         for callback in self.callbacks:
             callback.on_log(self, self.global_step, mean, terms)
-        return total, term_sums
+        if not term_totals:
+            return loss_total + total, term_sums
+        return loss_total + total, [a + b for a, b in zip(term_totals, term_sums)]
 
     # -- evaluate / predict --------------------------------------------------------------------
     def evaluate(self, loader: Iterable[Any], where: str = "evaluation") -> dict[str, float]:
