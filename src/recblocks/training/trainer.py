@@ -237,12 +237,12 @@ class Trainer:
             if not self._checked and check_outputs is not None:
                 check_outputs(outputs, batch, "train batch")
             terms = model.loss(outputs, batch)
-            loss = terms.total
             if not self._checked:
                 first = check_first_loss(terms, self.global_step + 1, epoch, batch,
                                          lambda: model.predictions(outputs))
                 self.divergence.start(first)
                 self._term_names = terms.names()
+            loss = terms.total
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if not self._checked:
