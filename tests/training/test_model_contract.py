@@ -28,7 +28,9 @@ from torch import nn
 
 from recblocks.core import ConfigError, DataError, LossTerms
 from recblocks.features.batch import Batch
+from recblocks.features.schema import Schema
 from recblocks.metrics import auc
+from recblocks.models import RankModel
 from recblocks.training import Callback, RunDir, RunDirCallback, Trainer
 from recblocks.training.experiment import evaluate_run, predict_run, train_run
 from tests.context_probe import register_probe
@@ -188,7 +190,8 @@ class CatalogRecall:
 
     def update(self, outputs: TowerOutputs, batch: Batch) -> None:
         if self.catalogue is None:
-            self.catalogue = self.model.item_vectors(torch.arange(self.model.num_items))  # (N, D), once
+            items = torch.arange(self.model.num_items, device=outputs.user.device)
+            self.catalogue = self.model.item_vectors(items)  # (N, D), once
         top = (outputs.user @ self.catalogue.T).topk(self.k, dim=1).indices  # (B, k)
         self.hits += int((top == batch.features["item"].unsqueeze(1)).any(dim=1).sum())
         self.rows += len(batch)
@@ -220,7 +223,7 @@ class TwoTowerModel(nn.Module):
 
     def loss(self, outputs: TowerOutputs, batch: Batch) -> LossTerms:
         logits = outputs.user @ outputs.item.T / self.temperature
-        softmax = F.cross_entropy(logits, torch.arange(logits.shape[0]))
+        softmax = F.cross_entropy(logits, torch.arange(logits.shape[0], device=logits.device))
         return LossTerms(softmax, {"in_batch_softmax": softmax})
 
     def evaluator(self, gauc_group: str | None = None) -> CatalogRecall:
@@ -358,3 +361,36 @@ def test_context_and_monitor_errors_come_before_any_data_is_read(tmp_path: Path,
                                           "'auc'"):
         train_run(raw, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def ctr_batch(rows: int, seed: int) -> Batch:
+    """Encoded ids (2.. for seen values) of the CONFIG features, labels from a planted logit."""
+    g = torch.Generator().manual_seed(seed)
+    user, item, price = torch.randint(2, 22, (rows,), generator=g), torch.randint(2, 17, (rows,), generator=g), \
+        torch.randn(rows, generator=g)
+    logit = torch.sin(user.float()) * 2 + torch.cos(item.float()) * 2 - price
+    return Batch({"user": user, "item": item, "price": price},
+                 {"label": torch.bernoulli(torch.sigmoid(logit), generator=g)})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_three_kinds_of_model_train_on_a_cuda_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Terms on the device and on the CPU (RankModel's zero-dim regularization) mix in one log."""
+    register_probe(monkeypatch)
+    raw = yaml.safe_load(CONFIG)
+    torch.manual_seed(0)
+    ranker = RankModel(Schema(raw["features"]), raw["model"], {"user": 22, "item": 17}).cuda()
+    trainer = Trainer(ranker, {**FAST, "epochs": 2, "log_every": 5})
+    valid = Loader(ctr_batch(500, seed=2), 250, shuffle=False)
+    history = trainer.fit(Loader(ctr_batch(2000, seed=1), 64), valid)
+    assert list(history.epochs[-1].train_terms) == ["task/ctr", "aux/click_aux", "regularization"]
+    assert history.best.valid["auc"] > 0.7
+    predictions = trainer.predict(valid)
+    assert list(predictions) == ["ctr", "aux_score"] and predictions["aux_score"].shape == (500,)
+    towers = TwoTowerModel(200, 100).cuda()
+    recall = Trainer(towers, {**FAST, "optimizer": {"lr": 0.01}, "epochs": 5}).fit(
+        Loader(retrieval_data(6000, seed=1), 256), Loader(retrieval_data(1000, seed=2), 250, shuffle=False))
+    assert recall.best.valid["recall@10"] > 0.4
+    labels = Trainer(TwoLabelModel(60, 40).cuda(), {**FAST, "epochs": 2}).fit(
+        Loader(two_label_data(4000, seed=1), 128), Loader(two_label_data(1000, seed=2), 500, shuffle=False))
+    assert labels.best.valid["like/auc"] > 0.8
