@@ -53,7 +53,7 @@ def build_recblocks(workload: str, train: Path, threads: int, reg: bool) -> tupl
     pre.fit(read_table(config.data.train, pre.required_columns()))
     batch, _ = load_batch(config.data.train, pre, label_columns(config.model))
     model = build_model(config, schema, pre)
-    trainer = Trainer(model, config.train, None)
+    trainer = Trainer(model, config.train)
     loader = InMemoryLoader(batch, config.train.batch_size, shuffle=True, seed=config.train.seed)
     return trainer, loader, model
 
@@ -102,32 +102,31 @@ def _endless(loader: Any) -> Any:
 
 
 def phases_recblocks(trainer: Any, it: Any, steps: int, ph: Phases, warm: int = 0) -> Phases:
+    from recblocks.core.context import ForwardContext, LossTerms
+    from recblocks.models.outputs import ModelOutput
+
     model, opt = trainer.model, trainer.optimizer
-    plan = trainer._plan
     model.train()
     for i in range(warm + steps):
         ph.start()
         batch = next(it)
-        labels = batch.labels
         ph.mark("batch gather (Batch.take)")
+        context = ForwardContext(model.training, batch.labels)
         emb = model.embeddings(batch.features)
-        model._last_lookups = emb.looked_up
         ph.mark("embedding lookup")
-        out = model.backbone(emb)
-        results = {}
+        out = model.backbone(emb, context)
+        logits = {}
         for task, idx in zip(model.tasks, model._task_inputs):
             x = out[idx] if idx is not None else out
             if task.name in model.heads:
                 x = model.heads[task.name](x)
-            results[task.name] = x.squeeze(-1) if task.output_dim == 1 else x
+            logits[task.name] = x.squeeze(-1) if task.output_dim == 1 else x
+        outputs = ModelOutput(logits, context.outputs, context.losses, emb.looked_up)
         ph.mark("backbone + heads")
-        regularization = model.regularization_loss()
+        regularization = model.regularization_loss(outputs)
         ph.mark("regularization")
-        loss = regularization
-        for name, label, weight, pre, loss_fn, _ in plan:
-            logits = results[name]
-            term = loss_fn(logits if pre is None else pre(logits), labels[label])
-            loss = loss + term if weight == 1.0 else loss + weight * term
+        tasks, loss = model._heads.terms(outputs.logits, batch.labels, regularization)
+        terms = LossTerms(loss, tasks, {}, regularization)
         ph.mark("task loss")
         opt.zero_grad(set_to_none=True)
         ph.mark("zero_grad")
@@ -137,6 +136,7 @@ def phases_recblocks(trainer: Any, it: Any, steps: int, ph: Phases, warm: int = 
             o.step()
             ph.mark(f"step {name} ({type(o).__name__})")
         loss.detach()
+        [value.detach() for value in terms.values()]
         if i < warm:
             for v in ph.times.values():
                 v.clear()

@@ -68,7 +68,7 @@ def test_config_plans_without_data(path: Path) -> None:
     # The plan matches what the model computes.
     model.eval()
     with torch.no_grad():
-        out = model(_random_features(model, 8, torch.Generator().manual_seed(0)))
+        out = model(_random_features(model, 8, torch.Generator().manual_seed(0))).logits
     for task in model.tasks:
         logits = out[task.name]
         assert logits.shape == ((8,) if task.output_dim == 1 else (8, task.output_dim))

@@ -65,7 +65,7 @@ blocks:
 """)
     spec = model.backbone.plan.steps[0].output_spec
     assert [s.shape for s in spec] == [(1,)] * 6
-    assert model(batch())["ctr"].shape == (6,)
+    assert model(batch()).logits["ctr"].shape == (6,)
 
 
 def test_dense_feature_with_embedding_dim_is_projected_for_fm():
@@ -75,7 +75,7 @@ blocks:
   - {name: fm, inputs: [{block_name: f}], component: {class_name: FM}}
 """)
     assert str(model.backbone.plan.steps[0].output_spec) == "(B, 2, 4)"
-    assert model(batch())["ctr"].shape == (6,)
+    assert model(batch()).logits["ctr"].shape == (6,)
 
 
 def test_mixed_list_and_tensor_inputs_merge_into_one_list():

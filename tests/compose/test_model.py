@@ -36,7 +36,7 @@ def test_seed_dlrm_shapes_and_values(make_dlrm, seed_features, features_of):
     for name in ("embeddings", "deep_continuous", "concat"):
         net.backbone.blocks[name].register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
     net.eval()
-    logits = net(features_of(seed_features, placeholder_vocab(Schema(seed_features)), batch=5))
+    logits = net(features_of(seed_features, placeholder_vocab(Schema(seed_features)), batch=5)).logits
     assert logits["ctr"].shape == (5,)
     concat, deep = seen["concat"], seen["deep_continuous"]
     assert concat.shape == (5, 74)
@@ -85,7 +85,7 @@ def test_schema_comes_from_blocks_built_from_schema(seed_features):
     model = Model(body, RegressionTask("rating"), embedding_regularization=1e-5, l2_regularization=1e-4)
     cfg = model.to_config()["model"]
     assert cfg["embedding_regularization"] == 1e-5 and cfg["model_params"] == {"l2_regularization": 1e-4}
-    assert model.build()(model_features(seed_features))["ctr"].shape == (3,)
+    assert model.build()(model_features(seed_features)).logits["ctr"].shape == (3,)
     with pytest.raises(ConfigError, match="embedding_dimm"):
         Model(body, RegressionTask("rating"), embedding_dimm=8)
 
@@ -104,12 +104,12 @@ def test_multi_task_towers_and_sequences(seed_features):
     net = Model(InputBlock(embedding_dim=8).connect(towers), tasks, features).build()
     batch = model_features(seed_features)
     batch["hist"] = torch.randint(0, 3, (3, 4))
-    out = net(batch)
+    out = net(batch).logits
     assert set(out) == {"ctr", "cvr"} and out["cvr"].shape == (3,)
     seq = SequenceEmbeddingFeatures().connect(LambdaBlock("lambda x: tf.reduce_mean(x, axis=1)"))
     seq_net = Model(seq, BinaryClassificationTask("click"), features).build()
     assert {r["block"]: r["output"] for r in seq_net.summary_rows()}["lambda"] == "(B, 6)"
-    assert seq_net(batch)["ctr"].shape == (3,)
+    assert seq_net(batch).logits["ctr"].shape == (3,)
 
 
 def test_summary_prints_a_table(make_dlrm, seed_features):

@@ -50,7 +50,7 @@ def assert_same_network(first: Model, second: Model) -> None:
     b.eval()
     batch = random_batch(schema, vocab)
     with torch.no_grad():
-        out_a, out_b = a(batch), b(batch)
+        out_a, out_b = a(batch).logits, b(batch).logits
     assert out_a.keys() == out_b.keys()
     for name in out_a:
         torch.testing.assert_close(out_a[name], out_b[name], rtol=0, atol=0)

@@ -24,6 +24,7 @@ from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.training.errors import NonFiniteLossError, NonFiniteWeightsError
 from recblocks.training.experiment import build_model, label_columns, parse_run_config
+from recblocks.training.run_callback import RunDirCallback
 from recblocks.training.run_dir import RunDir
 from recblocks.training.trainer import Trainer
 from tests.malformed.conftest import ROWS, Hostile, blocks, checksums, small_table
@@ -141,7 +142,7 @@ def test_training_never_saves_non_finite_weights(hostile: Hostile) -> None:
     with torch.no_grad():
         model.state_dict()[name][1].fill_(float("nan"))  # the 'unseen user' row: never looked up in training
     run = RunDir(hostile.root / "run")
-    trainer = Trainer(model, config.train, run)
+    trainer = Trainer(model, config.train, [RunDirCallback(run)])
     with pytest.raises(NonFiniteWeightsError) as info:
         trainer.fit(InMemoryLoader(batch, 16, seed=0), InMemoryLoader(batch, 64, shuffle=False))
     assert "model weights at train step 4" in str(info.value) and name in str(info.value)

@@ -9,12 +9,17 @@ import pytest
 import torch
 from torch import nn
 
+from recblocks.core.context import LossTerms
 from recblocks.features.batch import Batch
+from recblocks.models import ModelOutput, TaskEvaluator, TaskHeads
 from recblocks.tasks import BinaryClassificationTask, Task
 
 
 class FakeModel(nn.Module):
-    """logit_t = Linear([x1, x2, user_emb]) + user_bias (binary/regression: one column each)."""
+    """logit_t = Linear([x1, x2, user_emb]) + user_bias (binary/regression: one column each).
+
+    Follows the trainer contract with the library's task pieces (TaskHeads, TaskEvaluator).
+    """
 
     def __init__(self, tasks: list[Task] | None = None, num_users: int = 50, dim: int = 4, sparse: bool = True,
                  l2: float = 0.0, embedding_regularization: float = 0.0, output_shape_bug: bool = False) -> None:
@@ -29,33 +34,50 @@ class FakeModel(nn.Module):
         self.l2 = l2
         self.embedding_regularization = embedding_regularization
         self.output_shape_bug = output_shape_bug
-        self._looked_up: list[torch.Tensor] = []
+        self.heads = TaskHeads(self.tasks)
 
-    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch | dict[str, torch.Tensor]) -> ModelOutput:
+        features = batch.features if isinstance(batch, Batch) else batch
         ids = features["user"]
         u = self.user(ids)
         b = self.bias(ids)
-        self._looked_up = [u, b]
         h = torch.cat([features["x1"].unsqueeze(1), features["x2"].unsqueeze(1), u], dim=1)
         out = self.dense(h)
-        outputs = {}
+        logits = {}
         start = 0
         for task, width in zip(self.tasks, self.widths):
             block = out[:, start:start + width]
             start += width
             if task.task_type == "multiclass":
-                outputs[task.name] = block
+                logits[task.name] = block
             else:
-                outputs[task.name] = block if self.output_shape_bug else block[:, 0] + b[:, 0]
-        return outputs
+                logits[task.name] = block if self.output_shape_bug else block[:, 0] + b[:, 0]
+        return ModelOutput(logits, lookups=[u, b])
 
-    def regularization_loss(self) -> torch.Tensor:
+    def regularization(self, outputs: ModelOutput) -> torch.Tensor:
         loss = torch.zeros(())
         if self.l2:
             loss = loss + self.l2 * self.dense.weight.pow(2).sum()
         if self.embedding_regularization:
-            loss = loss + self.embedding_regularization * sum(t.pow(2).sum() for t in self._looked_up)
+            loss = loss + self.embedding_regularization * sum(t.pow(2).sum() for t in outputs.lookups)
         return loss
+
+    def loss(self, outputs: ModelOutput, batch: Batch) -> LossTerms:
+        regularization = self.regularization(outputs)
+        tasks, total = self.heads.terms(outputs.logits, batch.labels, regularization)
+        return LossTerms(total, tasks, {}, regularization)
+
+    def evaluator(self, gauc_group: str | None = None) -> TaskEvaluator:
+        return TaskEvaluator(self.tasks, gauc_group)
+
+    def predictions(self, outputs: ModelOutput) -> dict[str, torch.Tensor]:
+        return self.heads.activate(outputs.logits)
+
+    def check_batch(self, batch: Batch, where: str) -> None:
+        self.heads.check_batch(batch, where)
+
+    def check_outputs(self, outputs: ModelOutput, batch: Batch, where: str) -> None:
+        self.heads.check_logits(outputs.logits, len(batch))
 
     def embedding_parameters(self) -> list[nn.Parameter]:
         return [self.user.weight, self.bias.weight]

@@ -67,8 +67,11 @@ def test_config_errors():
         parse_params(TrainConfig, {"optimizer": {"lr": 0.1},
                                    "lr_schedule": {"exponential_decay_learning_rate": {"initial_learning_rate": 0.2}}},
                      "train")
-    with pytest.raises(ConfigError, match="train.early_stopping.metric: unknown metric.*did you mean 'auc'"):
-        parse_params(TrainConfig, {"early_stopping": {"metric": "acu"}}, "train")
+    # early-stopping metrics are checked against the keys of the model's evaluator (Trainer, train_run)
+    assert parse_params(TrainConfig, {"early_stopping": {"metric": "recall@10"}}, "train").early_stopping.metric \
+        == "recall@10"
+    with pytest.raises(ConfigError, match="train.early_stopping.metric: .*at least 1 character"):
+        parse_params(TrainConfig, {"early_stopping": {"metric": ""}}, "train")
     with pytest.raises(ConfigError, match="momentum is an sgd option"):
         parse_params(TrainConfig, {"optimizer": {"name": "adam", "momentum": 0.9}}, "train")
 
@@ -78,6 +81,7 @@ def test_early_stopping_mode_inferred():
     assert TrainConfig(early_stopping="auc").early_stopping.resolved_mode == "max"
     assert TrainConfig(early_stopping={"metric": "group_auc"}).early_stopping.metric == "gauc"
     assert TrainConfig(early_stopping={"metric": "rmse", "mode": "max"}).early_stopping.resolved_mode == "max"
+    assert TrainConfig(early_stopping={"metric": "recall@10"}).early_stopping.resolved_mode is None  # the evaluator's
 
 
 def test_from_easyrec_movielens_train_config():

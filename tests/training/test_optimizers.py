@@ -8,7 +8,7 @@ from recblocks.training import CompositeOptimizer, TrainConfig, build_optimizer,
 def one_step(model, optimizer, users):
     features = {"user": torch.tensor(users), "x1": torch.ones(len(users)), "x2": torch.ones(len(users))}
     optimizer.zero_grad(set_to_none=True)
-    model(features)["ctr"].sum().backward()
+    model(features).logits["ctr"].sum().backward()
     optimizer.step()
 
 
@@ -35,7 +35,7 @@ def test_sparse_adam_updates_only_looked_up_rows(fake):
     before = model.user.weight.detach().clone()
     features = {"user": torch.tensor([3]), "x1": torch.ones(1), "x2": torch.ones(1)}
     opt.zero_grad(set_to_none=True)
-    model(features)["ctr"].sum().backward()
+    model(features).logits["ctr"].sum().backward()
     assert model.user.weight.grad.is_sparse
     opt.step()
     moved = (model.user.weight.detach() - before).abs().sum(dim=1).nonzero().flatten().tolist()
@@ -118,7 +118,7 @@ def test_state_dict_round_trip(fake):
 def test_clip_grad_norm_with_sparse_and_dense_grads(fake):
     model = fake.Model()
     features = {"user": torch.tensor([1, 1, 2]), "x1": torch.ones(3) * 10, "x2": torch.ones(3)}
-    (model(features)["ctr"].sum() * 100).backward()
+    (model(features).logits["ctr"].sum() * 100).backward()
     params = [model.user.weight, model.bias.weight, *model.dense.parameters()]
     dense_norm = torch.sqrt(sum(p.grad.to_dense().pow(2).sum() for p in params))
     total = clip_grad_norm(params, 1.0)

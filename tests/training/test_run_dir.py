@@ -98,7 +98,7 @@ def test_weights_and_optimizer_round_trip(tmp_path, fake):
     model = fake.Model()
     opt = build_optimizer(model, TrainConfig())
     features = {"user": torch.tensor([1, 2]), "x1": torch.ones(2), "x2": torch.ones(2)}
-    model(features)["ctr"].sum().backward()
+    model(features).logits["ctr"].sum().backward()
     opt.step()
     with RunDir(tmp_path / "r") as run:
         run.save_weights(model)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from recblocks.core import ConfigError, DataError, ShapeError
+from recblocks.core import ConfigError, DataError, LossTerms, ShapeError
 from recblocks.metrics import auc
 from recblocks.tasks import BinaryClassificationTask, MultiClassClassificationTask, RegressionTask
-from recblocks.training import Callback, NonFiniteLossError, RunDir, Trainer, copy_state_dict
+from recblocks.training import Callback, NonFiniteLossError, RunDir, RunDirCallback, Trainer, copy_state_dict
 
 FAST = {"optimizer": {"lr": 0.05}, "progress": False}
 
@@ -57,7 +57,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fake, tmp_path):
     snapshots = Snapshots()
     run = RunDir(tmp_path / "run")
     config = {**FAST, "epochs": 10, "early_stopping": {"metric": "auc", "patience": 2}}
-    history = Trainer(model, config, run_dir=run, callbacks=[snapshots]).fit(train, valid)
+    history = Trainer(model, config, callbacks=[RunDirCallback(run), snapshots]).fit(train, valid)
     assert history.stopped_early
     assert history.best_epoch == 0
     assert [r.epoch for r in history.epochs] == [0, 1, 2]
@@ -86,6 +86,9 @@ def test_early_stopping_on_a_min_metric_with_task_prefix(fake):
         trainer.fit(fake.Loader(fake.data(100)))
     with pytest.raises(ConfigError, match="train.early_stopping.metric: the metric is not reported"):
         Trainer(fake.Model(), {"early_stopping": {"metric": "rmse"}})
+    with pytest.raises(ConfigError, match=r"train.early_stopping.metric: the metric is not reported; expected one of "
+                                          r"\['auc', 'logloss', 'accuracy', 'loss'\], got 'acu'; did you mean 'auc'"):
+        Trainer(fake.Model(), {"early_stopping": {"metric": "acu"}})
 
 
 def test_evaluate_keys_single_and_multi_task(fake):
@@ -121,6 +124,8 @@ def test_evaluate_matches_functional_metrics_and_restores_train_mode(fake):
     assert np.array_equal(preds["row"], np.arange(300))
     with pytest.raises(DataError, match="did you mean 'row'"):
         trainer.predict(valid, extras=["rows"])
+    with pytest.raises(ConfigError, match=r"predict.extras: an extras column has the name of a model output"):
+        trainer.predict(valid, extras=["ctr"])
 
 
 def test_nan_loss_names_the_step(fake):
@@ -190,16 +195,21 @@ def test_regularization_is_part_of_the_training_loss(fake):
         losses.append(history.train_loss[0])
     torch.manual_seed(0)
     model = fake.Model(l2=10.0, embedding_regularization=10.0)
-    plain = torch.nn.functional.binary_cross_entropy_with_logits(model(data.features)["ctr"], data.labels["click"])
-    expected = float((plain + model.regularization_loss()).detach())
-    assert losses[1] == pytest.approx(expected, rel=1e-4)
+    logits = model(data).logits["ctr"]
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, data.labels["click"])
+    users = data.features["user"]
+    regularization = 10.0 * (model.dense.weight.pow(2).sum() + model.user(users).pow(2).sum()
+                             + model.bias(users).pow(2).sum())
+    assert losses[1] == pytest.approx(float((plain + regularization).detach()), rel=1e-4)
     assert losses[1] > losses[0]
+    assert history.train_terms[0]["regularization"] == pytest.approx(float(regularization.detach()), rel=1e-4)
+    assert history.train_terms[0]["task/ctr"] == pytest.approx(float(plain.detach()), rel=1e-4)
 
 
 def test_run_dir_without_validation_saves_final_weights(fake, tmp_path):
     model = fake.Model()
     run = RunDir(tmp_path / "run", config={"train": FAST})
-    history = Trainer(model, FAST, run_dir=run).fit(fake.Loader(fake.data(100)))
+    history = Trainer(model, FAST, callbacks=[RunDirCallback(run)]).fit(fake.Loader(fake.data(100)))
     assert history.best_epoch is None
     state = run.load_state_dict()
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
@@ -218,3 +228,73 @@ def test_batches_without_len_and_empty_valid(fake):
     assert history.epochs[0].samples == 64
     with pytest.raises(DataError, match="valid_loader: the loader produced no batches"):
         Trainer(fake.Model(), FAST).fit(NoLen(fake.data(64)), [])
+
+
+def test_the_model_contract_is_checked_before_the_first_update(fake):
+    data = fake.data(100)
+
+    class TensorLoss(fake.Model):
+        def loss(self, outputs, batch):
+            return super().loss(outputs, batch).total
+
+    class ConstantLoss(fake.Model):
+        def loss(self, outputs, batch):
+            return LossTerms(torch.tensor(1.0), {"ctr": torch.tensor(1.0)})
+
+    class ChangingTerms(fake.Model):
+        steps = 0
+
+        def loss(self, outputs, batch):
+            terms = super().loss(outputs, batch)
+            self.steps += 1
+            return terms if self.steps == 1 else LossTerms(terms.total, {"other": terms.tasks["ctr"]})
+
+    class NoMonitor(fake.Model):
+        def evaluator(self, gauc_group=None):
+            evaluator = super().evaluator(gauc_group)
+            evaluator.default_monitor = ("recall", "max")
+            return evaluator
+
+    with pytest.raises(ConfigError, match=r"^model.loss\(\): the model's loss must return LossTerms"):
+        Trainer(TensorLoss(), FAST).fit(fake.Loader(data))
+    with pytest.raises(ConfigError, match="the training loss does not depend on any trainable parameter"):
+        Trainer(ConstantLoss(), FAST).fit(fake.Loader(data))
+    with pytest.raises(ConfigError, match=r"the loss terms changed between training steps.*expected \['task/ctr', "
+                                          r"'regularization'\], got \['task/other'\]"):
+        Trainer(ChangingTerms(), {**FAST, "log_every": 2}).fit(fake.Loader(data, batch_size=10))
+    with pytest.raises(ConfigError, match=r"model.evaluator\(\).default_monitor: the default monitor must be one "
+                                          r"of the evaluator's keys"):
+        Trainer(NoMonitor(), FAST)
+    with pytest.raises(ConfigError, match=r"Trainer\(callbacks\[0\]\): not a Callback .*RunDirCallback"):
+        Trainer(fake.Model(), FAST, [object()])
+
+
+def test_a_later_non_finite_loss_names_the_term(fake):
+    data = fake.data(400)
+    data.features["x1"][250] = float("nan")
+    torch.manual_seed(0)
+    with pytest.raises(NonFiniteLossError, match=r"train step 6 \(epoch 1\): the training loss is not finite "
+                                                 r"\(loss term 'task/ctr' is nan\)"):
+        Trainer(fake.Model(), {**FAST, "log_every": 4}).fit(fake.Loader(data, batch_size=50))
+
+
+def test_terms_reach_on_log_and_the_epoch_record(fake):
+    class Logs(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_log(self, trainer, step, loss, terms):
+            self.calls.append((step, loss, terms))
+
+    logs = Logs()
+    torch.manual_seed(0)
+    history = Trainer(fake.Model(l2=0.1), {**FAST, "log_every": 3}, [logs]).fit(fake.Loader(fake.data(500), 50))
+    assert [step for step, _, _ in logs.calls] == [3, 6, 9, 10]
+    for _, loss, terms in logs.calls:
+        assert list(terms) == ["task/ctr", "regularization"]
+        assert loss == pytest.approx(terms["task/ctr"] + terms["regularization"], rel=1e-5)
+    record = history.epochs[0]
+    steps = [3, 3, 3, 1]
+    mean = sum(n * terms["task/ctr"] for n, (_, _, terms) in zip(steps, logs.calls)) / 10
+    assert record.train_terms["task/ctr"] == pytest.approx(mean, rel=1e-5)
+    assert "task/ctr" in record.describe(1) and record.to_dict()["train_terms"] == record.train_terms

@@ -8,6 +8,12 @@ are descriptions that compile to a config, not modules.
 The recurrent rule is written once, in :func:`run_recurrent`: the builder plans output shapes
 with it (each step maps input specs to output specs) and :class:`RecurrentLayers` runs it on
 tensors, so planning and running cannot disagree.
+
+Side channels: a child whose ``uses_context`` is true (a component that adds losses or
+outputs through the forward's :class:`~recblocks.core.context.ForwardContext`) is called
+``child(x, context)``; then the container itself has ``uses_context = True`` and is called
+``container(x, context)`` by the backbone. Containers without such a child keep the plain
+``container(x)`` call.
 """
 
 from __future__ import annotations
@@ -18,7 +24,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from recblocks.core.context import ForwardContext
+
 __all__ = ["SequentialLayers", "RecurrentLayers", "RepeatLayers", "LambdaLayer", "run_recurrent"]
+
+
+def _context_flags(children: list[nn.Module]) -> list[bool]:
+    """Which children are called with the forward context."""
+    return [bool(getattr(child, "uses_context", False)) for child in children]
+
+
+def _bind_context(children: nn.ModuleList, flags: list[bool], context: ForwardContext | None,
+                  training: bool) -> list[Callable[[Any], Any]]:
+    """The children as one-argument callables, those that use the context bound to it."""
+    bound = context if context is not None else ForwardContext(training)
+    return [(lambda x, child=child: child(x, bound)) if flag else child for child, flag in zip(children, flags)]
 
 
 def run_recurrent(step: Callable[[int, Any], Any], x: Any, num_steps: int, fixed_input_index: int | None) -> Any:
@@ -84,9 +104,13 @@ class SequentialLayers(nn.Module):
     def __init__(self, children: list[nn.Module]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(children)
+        self._context_flags = _context_flags(children)
+        self.uses_context = any(self._context_flags)
 
-    def forward(self, x: Any) -> Any:
-        for layer in self.layers:
+    def forward(self, x: Any, context: ForwardContext | None = None) -> Any:
+        layers = self.layers if not self.uses_context else _bind_context(self.layers, self._context_flags, context,
+                                                                         self.training)
+        for layer in layers:
             x = layer(x)
         return x
 
@@ -103,12 +127,13 @@ class RecurrentLayers(nn.Module):
         super().__init__()
         self.steps = nn.ModuleList(steps)
         self.fixed_input_index = fixed_input_index
+        self._context_flags = _context_flags(steps)
+        self.uses_context = any(self._context_flags)
 
-    def _step(self, i: int, x: Any) -> Any:
-        return self.steps[i](x)
-
-    def forward(self, x: Any) -> Any:
-        return run_recurrent(self._step, x, len(self.steps), self.fixed_input_index)
+    def forward(self, x: Any, context: ForwardContext | None = None) -> Any:
+        steps = self.steps if not self.uses_context else _bind_context(self.steps, self._context_flags, context,
+                                                                       self.training)
+        return run_recurrent(lambda i, value: steps[i](value), x, len(steps), self.fixed_input_index)
 
 
 class RepeatLayers(nn.Module):
@@ -129,9 +154,13 @@ class RepeatLayers(nn.Module):
         self.heads = nn.ModuleList(heads)
         self.select = select
         self.output_concat_axis = output_concat_axis
+        self._context_flags = _context_flags(heads)
+        self.uses_context = any(self._context_flags)
 
-    def forward(self, x: Any) -> Any:
-        outputs = [head(self.select(x, i) if self.select else x) for i, head in enumerate(self.heads)]
+    def forward(self, x: Any, context: ForwardContext | None = None) -> Any:
+        heads = self.heads if not self.uses_context else _bind_context(self.heads, self._context_flags, context,
+                                                                       self.training)
+        outputs = [head(self.select(x, i) if self.select else x) for i, head in enumerate(heads)]
         if len(outputs) == 1:
             return outputs[0]
         if self.output_concat_axis is not None:

@@ -1,5 +1,6 @@
 """Errors, registry, typed params, static shapes and safe file writes: the base every other package builds on."""
 
+from recblocks.core.context import ForwardContext, LossTerms
 from recblocks.core.errors import (
     ConfigError,
     DataError,
@@ -21,6 +22,8 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FileAccessError",
+    "ForwardContext",
+    "LossTerms",
     "META_BATCH",
     "Params",
     "RecBlocksError",

@@ -11,10 +11,15 @@ A component is an ``nn.Module`` that
 * answers :meth:`Component.output_spec` for that input spec without running tensors;
 * keeps its params in ``self.params`` so :meth:`Component.to_config` round-trips.
 
-Inputs are a tensor, or a list of tensors for components that take field lists. A component
-whose registration says ``uses_context=True`` is called as ``module(x, context)`` with the
-per-forward context (extra losses and outputs, labels, training flag); every other one as
-``module(x)``.
+Inputs are a tensor, or a list of tensors for components that take field lists.
+
+A component that needs the side channels of the forward pass (add a named loss or a named
+extra output, read the labels or the training flag) sets the class attribute
+``uses_context = True``; the backbone then calls it ``module(x, context)`` with the model's
+:class:`~recblocks.core.context.ForwardContext` (decided once, when the plan is built). Every
+other component is called ``module(x)``. The flag is read from the built module, so a
+component whose params decide it (e.g. an MLP that adds its hidden output only when asked)
+may set ``self.uses_context`` in ``__init__``.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class Component(nn.Module):
 
     registry_name: ClassVar[str]
     params_cls: ClassVar[type[Params]]
-    #: Set from the registration: the backbone passes the per-forward context when True.
+    #: True: ``forward(x, context)`` receives the forward's ForwardContext (see module docstring); set from the registration.
     uses_context: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:

@@ -26,6 +26,7 @@ from torch import nn
 from recblocks.core.errors import ConfigError, RecBlocksError
 from recblocks.core.limits import MemoryLimit, format_bytes
 from recblocks.core.shapes import TensorSpec
+from recblocks.features.batch import Batch
 
 __all__ = ["MemoryItem", "MemoryPlan", "build_on_meta", "parameter_items", "activation_bytes", "plan_memory",
            "check_memory"]
@@ -124,6 +125,13 @@ def _meta_features(model: nn.Module, batch: int) -> dict[str, torch.Tensor]:
     return features
 
 
+def _meta_batch(model: nn.Module, batch: int) -> Batch:
+    """A meta batch of a RankModel: its features and one label column per task (blocks may read labels)."""
+    labels = {task.label: torch.empty(batch, dtype=torch.int64 if task.label_dtype == "long" else torch.float32,
+                                      device="meta") for task in getattr(model, "tasks", [])}
+    return Batch(_meta_features(model, batch), labels)
+
+
 def _spec_elements(spec: Any) -> int:
     if isinstance(spec, TensorSpec):
         count = 1
@@ -160,7 +168,7 @@ def activation_bytes(model: nn.Module, batch_size: int) -> int:
 
     try:
         with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
-            model(_meta_features(model, batch_size))
+            model(_meta_batch(model, batch_size))
     except RecBlocksError:
         raise
     except Exception:  # noqa: BLE001 - an op without a meta kernel: estimate from the plan instead

@@ -11,14 +11,18 @@ from torch import nn
 
 from recblocks.blocks.backbone.builder import build_backbone, referenced_groups, wide_output_dim
 from recblocks.blocks.backbone.diagram import format_summary, plot_model
+from recblocks.core.context import ForwardContext, LossTerms
 from recblocks.core.errors import ConfigError, SchemaError, ShapeError
 from recblocks.core.params import join_path
 from recblocks.core.shapes import TensorSpec, describe_spec
+from recblocks.features.batch import Batch
 from recblocks.features.groups import FeatureGroups
 from recblocks.features.schema import Schema
 from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
+from recblocks.models.evaluation import TaskEvaluator
+from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.tasks import build_task
 
@@ -77,9 +81,17 @@ class RankModel(nn.Module):
             of a mapping, or built by the Python API).
         vocab_sizes: table rows per id feature (from the fitted preprocessor).
 
+    It follows the trainer's model contract (:class:`~recblocks.training.TrainableModel`):
+    ``forward(batch)`` returns a :class:`ModelOutput`, ``loss(outputs, batch)`` the
+    :class:`~recblocks.core.context.LossTerms`, ``evaluator()`` the per-task metrics,
+    ``predictions(outputs)`` the activated outputs. Blocks whose component declares
+    ``uses_context`` receive the forward's :class:`~recblocks.core.context.ForwardContext`:
+    their losses join the total (weighted), their outputs are predicted as extra columns.
+
     Shape:
-        - Input: ``Batch.features`` (ids ``(B,)``/``(B, L)``, dense ``(B,)``).
-        - Output: ``{task name: logits}``, ``(B,)`` for binary/regression, ``(B, C)`` multi-class.
+        - Input: a :class:`Batch` (or its ``features``): ids ``(B,)``/``(B, L)``, dense ``(B,)``.
+        - Output: :class:`ModelOutput`: logits ``(B,)`` for binary/regression, ``(B, C)``
+          multi-class, per task; extra outputs ``(B, ...)``.
     """
 
     def __init__(self, schema: Schema, config: ModelConfig, vocab_sizes: Mapping[str, int],
@@ -111,7 +123,7 @@ class RankModel(nn.Module):
         self._l2 = cfg.model_params.l2_regularization
         self._emb_reg = cfg.embedding_regularization
         self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
-        self._last_lookups: list[torch.Tensor] = []
+        self._heads = TaskHeads(self.tasks)
 
     def _plan_heads(self, where: str) -> list[int | None]:
         """Attach a Linear head where the backbone width differs from the task's output width."""
@@ -139,32 +151,68 @@ class RankModel(nn.Module):
                 self.heads[task.name] = nn.Linear(out.last_dim, task.output_dim)
         return index
 
-    # ------------------------------------------------------------------ forward
-    def forward(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # ------------------------------------------------------------------ the model contract
+    def forward(self, batch: Batch | Mapping[str, torch.Tensor]) -> ModelOutput:
+        """Logits per task, extra outputs and auxiliary losses of the blocks, embedding lookups.
+
+        ``batch`` is a :class:`Batch` (its labels reach blocks through the forward context) or
+        a mapping of feature tensors (no labels: prediction).
+        """
+        if isinstance(batch, Batch):
+            features, labels = batch.features, batch.labels
+        else:
+            features, labels = batch, {}
+        context = ForwardContext(self.training, labels)
         emb = self.embeddings(features)
-        self._last_lookups = emb.looked_up
-        out = self.backbone(emb)
-        results = {}
+        out = self.backbone(emb, context)
+        logits = {}
         for task, idx in zip(self.tasks, self._task_inputs):
             x = out[idx] if idx is not None else out
             if task.name in self.heads:
                 x = self.heads[task.name](x)
-            results[task.name] = x.squeeze(-1) if task.output_dim == 1 else x
-        return results
+            logits[task.name] = x.squeeze(-1) if task.output_dim == 1 else x
+        return ModelOutput(logits, context.outputs, context.losses, emb.looked_up)
 
-    def predict(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Activated outputs (probabilities / values / class probabilities) per task."""
-        logits = self.forward(features)
-        return {t.name: t.activate(logits[t.name]) for t in self.tasks}
+    def loss(self, outputs: ModelOutput, batch: Batch) -> LossTerms:
+        """Per-task losses (after ``pre``), block losses and regularization; the total is
+        ``regularization + sum(task weight * task loss) + sum(loss weight * block loss)``."""
+        regularization = self.regularization_loss(outputs)
+        tasks, total = self._heads.terms(outputs.logits, batch.labels, regularization)
+        auxiliary = {}
+        for name, (value, weight) in outputs.auxiliary.items():
+            auxiliary[name] = value
+            total = total + value if weight == 1.0 else total + weight * value
+        return LossTerms(total, tasks, auxiliary, regularization)
 
-    # ------------------------------------------------------------------ training support
-    def regularization_loss(self) -> torch.Tensor:
-        """l2 on dense kernels plus embedding regularization of the last forward's lookups."""
+    def evaluator(self, gauc_group: str | None = None) -> TaskEvaluator:
+        """A fresh evaluator of every task's metrics and loss (see :class:`TaskEvaluator` for the keys)."""
+        return TaskEvaluator(self.tasks, gauc_group)
+
+    def predictions(self, outputs: ModelOutput) -> dict[str, torch.Tensor]:
+        """Activated outputs per task (probabilities / values / class probabilities; no ``pre``)
+        followed by the blocks' extra outputs."""
+        return {**self._heads.activate(outputs.logits), **outputs.extra}
+
+    def check_batch(self, batch: Batch, where: str = "train batch") -> None:
+        """First-batch checks: features present, every task's label column present and valid."""
+        self._heads.check_batch(batch, where)
+
+    def check_outputs(self, outputs: ModelOutput, batch: Batch, where: str = "train batch") -> None:
+        """First-batch checks of the outputs: logits shapes per task, extra outputs' rows and names."""
+        self._heads.check_logits(outputs.logits, len(batch))
+        self._heads.check_extra(outputs.extra, len(batch))
+
+    def predict(self, features: Batch | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Activated outputs per task plus extra outputs (see :meth:`predictions`)."""
+        return self.predictions(self.forward(features))
+
+    def regularization_loss(self, outputs: ModelOutput) -> torch.Tensor:
+        """l2 on dense kernels plus embedding regularization of the lookups of ``outputs``."""
         total = torch.zeros(())
         if self._l2 > 0 and self._kernels:
             total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
-        if self._emb_reg > 0 and self._last_lookups:
-            total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in self._last_lookups)
+        if self._emb_reg > 0 and outputs.lookups:
+            total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in outputs.lookups)
         return total
 
     def embedding_parameters(self) -> list[nn.Parameter]:

@@ -28,9 +28,11 @@ from recblocks.training.optimizers import (
     sparse_parameter_ids,
 )
 from recblocks.training.progress import progress_bar
-from recblocks.training.protocol import TrainableModel, check_trainable
+from recblocks.training.monitor import resolve_monitor
+from recblocks.training.protocol import Evaluator, TrainableModel, check_evaluator, check_trainable
 from recblocks.training.manifest import MANIFEST, RunManifest
 from recblocks.training.run_dir import RUN_FILES, RunDir
+from recblocks.training.run_callback import RunDirCallback
 from recblocks.training.schedules import (
     SCHEDULES,
     ConstantSchedule,
@@ -63,6 +65,7 @@ __all__ = [
     "ConstantSchedule",
     "EarlyStoppingConfig",
     "EpochRecord",
+    "Evaluator",
     "ExponentialDecaySchedule",
     "History",
     "NonFiniteLossError",
@@ -72,6 +75,7 @@ __all__ = [
     "OptimizerSpec",
     "OutputPathError",
     "RunDir",
+    "RunDirCallback",
     "RunDirExistsError",
     "RunLockedError",
     "RunManifest",
@@ -82,6 +86,7 @@ __all__ = [
     "Trainer",
     "UnfinishedRunError",
     "build_optimizer",
+    "check_evaluator",
     "check_trainable",
     "clip_grad_norm",
     "copy_state_dict",
@@ -91,6 +96,7 @@ __all__ = [
     "normalize_schedule",
     "parse_schedule",
     "progress_bar",
+    "resolve_monitor",
     "save_state_dict",
     "seed_everything",
     "sparse_parameter_ids",

@@ -1,4 +1,8 @@
-"""Hooks into ``Trainer.fit``; none runs per step (``on_log`` runs every ``log_every`` steps)."""
+"""Hooks into ``Trainer.fit``; none runs per step (``on_log`` runs every ``log_every`` steps).
+
+Everything a run leaves on disk is written through these hooks (see
+:class:`~recblocks.training.run_callback.RunDirCallback`): the trainer itself writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ __all__ = ["Callback"]
 
 class Callback:
     """Base class: override the hooks you need. Set ``trainer.stop_training = True`` to stop
-    after the current epoch."""
+    after the current epoch.
+
+    Order within an epoch: ``on_epoch_start``, ``on_log`` (every ``log_every`` steps and at
+    the end of the epoch), ``on_best`` (after validation, when the monitored metric improved),
+    ``on_epoch_end``.
+    """
 
     def on_fit_start(self, trainer: "Trainer") -> None:
         """Before the first epoch."""
@@ -21,8 +30,13 @@ class Callback:
     def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None:
         """Before epoch ``epoch`` (0-based)."""
 
-    def on_log(self, trainer: "Trainer", step: int, loss: float) -> None:
-        """Every ``log_every`` steps with the mean loss since the previous call."""
+    def on_log(self, trainer: "Trainer", step: int, loss: float, terms: dict[str, float]) -> None:
+        """Every ``log_every`` steps: the mean loss since the previous call and the mean of
+        each loss term (``task/<name>``, ``aux/<name>``, ``regularization``) over those steps."""
+
+    def on_best(self, trainer: "Trainer") -> None:
+        """After a validation that improved the monitored metric (the model holds the epoch's
+        weights; ``trainer.history.best_epoch`` is this epoch): the moment to checkpoint."""
 
     def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
         """After training and validating one epoch."""

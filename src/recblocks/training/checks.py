@@ -1,36 +1,22 @@
-"""Checks the trainer runs once, on the first batch, before any weight changes."""
+"""Checks the trainer runs once, on the first batch, before any weight changes (the model's own
+checks of its batch and outputs are ``model.check_batch`` / ``model.check_outputs``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from recblocks.core.context import LossTerms
 from recblocks.core.errors import ConfigError, DataError, ShapeError
 from recblocks.training.errors import NonFiniteLossError
 
-__all__ = ["check_batch", "check_extras", "check_outputs", "check_first_loss", "has_batch_norm",
-           "check_batch_norm_rows", "non_finite_rows"]
+__all__ = ["check_extras", "check_first_loss", "has_batch_norm", "check_batch_norm_rows", "non_finite_rows"]
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def check_batch(tasks: Sequence[Any], batch: Any, where: str = "train batch") -> None:
-    """Every task's label column is in ``batch.labels`` and fits the task (dtype, range)."""
-    if not getattr(batch, "features", None):
-        raise DataError(where, "the batch has no features", "a Batch with feature tensors",
-                        type(batch).__name__)
-    labels = batch.labels
-    for task in tasks:
-        if task.label not in labels:
-            raise DataError(f"task '{task.name}'.label", f"label column missing from the {where}",
-                            f"one of {sorted(labels)}", repr(task.label), choices=list(labels))
-        check = getattr(task, "check_labels", None)
-        if check is not None:
-            check(labels[task.label], f"label '{task.label}'")
 
 
 def check_extras(batch: Any, names: Sequence[str], where: str) -> None:
@@ -41,53 +27,56 @@ def check_extras(batch: Any, names: Sequence[str], where: str) -> None:
                             f"one of {sorted(batch.extras)}", repr(name), choices=list(batch.extras))
 
 
-def check_outputs(tasks: Sequence[Any], outputs: Any, batch_size: int) -> None:
-    """The model returned ``{task name: logits}`` with the shapes the tasks expect."""
-    if not isinstance(outputs, Mapping):
-        raise ShapeError("model output", "forward must return a dict of task name -> logits", "a dict",
-                         type(outputs).__name__)
-    for task in tasks:
-        if task.name not in outputs:
-            raise ShapeError("model output", f"no logits for task '{task.name}'", f"keys including '{task.name}'",
-                             repr(task.name), choices=list(outputs))
-        check = getattr(task, "check_logits", None)
-        if check is not None:
-            check(outputs[task.name], batch_size, f"model output '{task.name}'")
+def check_first_loss(terms: Any, step: int, epoch: int, batch: Any = None,
+                     predictions: Callable[[], Mapping[str, torch.Tensor]] | None = None) -> float:
+    """The first step's :class:`LossTerms` hold scalar tensors and a finite total that depends
+    on trainable parameters; returns the total's value.
 
-
-def check_first_loss(loss: torch.Tensor, regularization: Any, step: int, epoch: int, batch: Any = None,
-                     outputs: Mapping[str, torch.Tensor] | None = None) -> float:
-    """The first loss is a finite scalar and the regularization loss is a scalar; returns its value.
-
-    When the loss is not finite, the error names the first cause found: a feature of
+    When the total is not finite, the error names the first cause found: a feature of
     ``batch`` whose inputs are NaN/inf (with the count and the first row of the batch), a
-    model output that is NaN/inf, or a non-finite regularization loss.
+    model output that is NaN/inf (``predictions()`` is called only then), or a loss term that
+    is not finite.
     """
-    if isinstance(regularization, torch.Tensor) and regularization.dim() != 0:
-        raise ShapeError("model.regularization_loss()", "must return a scalar", "shape ()",
-                         str(tuple(regularization.shape)))
-    if loss.dim() != 0:
-        raise ShapeError("training loss", "the loss must be a scalar", "shape ()", str(tuple(loss.shape)))
+    if not isinstance(terms, LossTerms):
+        raise ConfigError("model.loss()", "the model's loss must return LossTerms", "a recblocks.core.context."
+                          "LossTerms (total plus named terms)", type(terms).__name__)
+    for name, value in [("total", terms.total), *terms.named().items()]:
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shape = str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+            where = "training loss" if name == "total" else f"loss term '{name}'"
+            raise ShapeError(where, "the loss must be a scalar", "shape ()", shape)
+    loss = terms.total
     value = float(loss.detach())
     if not math.isfinite(value):
-        raise NonFiniteLossError(step, epoch, value, _non_finite_cause(batch, outputs, regularization))
+        raise NonFiniteLossError(step, epoch, value, _non_finite_cause(batch, predictions, terms))
+    if not loss.requires_grad:
+        raise ConfigError("model.loss()", "the training loss does not depend on any trainable parameter",
+                          "a total computed from the model's outputs", "a constant")
     return value
 
 
-def _non_finite_cause(batch: Any, outputs: Mapping[str, torch.Tensor] | None, regularization: Any) -> str | None:
+def _non_finite_cause(batch: Any, predictions: Callable[[], Mapping[str, torch.Tensor]] | None,
+                      terms: LossTerms) -> str | None:
     for name, tensor in (getattr(batch, "features", None) or {}).items():
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
             count, first = non_finite_rows(tensor)
             if count:
                 return f"feature '{name}' has NaN/inf inputs in {count} rows of the batch, first at batch row {first}"
-    for name, tensor in (outputs or {}).items():
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+    try:
+        with torch.no_grad():
+            outputs = predictions() if predictions is not None else {}
+    except Exception:  # noqa: BLE001 - only looking for a cause; the loss error is what is raised
+        outputs = {}
+    for name, tensor in outputs.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and tensor.dim() > 0:
             count, first = non_finite_rows(tensor.detach())
             if count:
                 return (f"model output '{name}' is NaN/inf for {count} rows of the batch (first at batch row {first}) "
                         "although every input is finite")
-    if isinstance(regularization, torch.Tensor) and not bool(torch.isfinite(regularization.detach()).all()):
-        return "the regularization loss is not finite"
+    for name, tensor in terms.named().items():
+        if not bool(torch.isfinite(tensor.detach()).all()):
+            return "the regularization loss is not finite" if name == "regularization" else \
+                f"the loss term '{name}' is not finite"
     return None
 
 

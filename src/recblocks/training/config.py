@@ -83,35 +83,40 @@ class EarlyStoppingConfig(Params):
     """Stop when the validation ``metric`` has not improved for ``patience`` epochs in a row.
 
     Args:
-        metric: a reported key: ``auc``, ``ctr/auc`` (task-qualified), ``loss``...
-            A bare name refers to the first task.
-        mode: ``max`` or ``min``; None infers it from the metric (auc -> max, logloss -> min).
+        metric: a key the model's evaluator reports: ``auc``, ``ctr/auc`` (task-qualified),
+            ``loss``, ``recall@10``... Checked against the evaluator's keys (with a
+            did-you-mean) when the trainer is made, before any data is read by a run. Metric
+            aliases (``group_auc``, ``log_loss``...) are normalised here; for task models a
+            bare name refers to the first task.
+        mode: ``max`` or ``min``; None infers it from the metric (auc -> max, logloss -> min;
+            a model-specific key takes its evaluator's default direction).
         patience: epochs without improvement before stopping (>= 1).
         min_delta: an improvement must exceed this.
     """
 
-    metric: str = "auc"
+    metric: str = Field(default="auc", min_length=1)
     mode: Literal["max", "min"] | None = None
     patience: int = Field(default=2, ge=1)
     min_delta: float = Field(default=0.0, ge=0.0)
 
     @field_validator("metric")
     @classmethod
-    def _check_metric(cls, value: str) -> str:
+    def _normalise_metric(cls, value: str) -> str:
         prefix, _, base = value.rpartition("/")
         if base == "loss":
             return value
         canonical = METRICS.canonical(base)
         if canonical is None:
-            suggestion = did_you_mean(base, ["loss", *METRICS.choices()])
-            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-            raise PydanticCustomError("metric", f"unknown metric; expected one of {['loss', *METRICS.names()]}{hint}")
+            return value  # a key a model's own evaluator reports (e.g. recall@10): resolved by the trainer
         return f"{prefix}/{canonical}" if prefix else canonical
 
     @property
-    def resolved_mode(self) -> str:
-        """``mode`` or the natural direction of ``metric``."""
-        return self.mode or metric_mode(self.metric)
+    def resolved_mode(self) -> str | None:
+        """``mode``, or the natural direction of a catalogue metric or ``loss`` (None for other keys)."""
+        if self.mode is not None:
+            return self.mode
+        base = self.metric.rpartition("/")[2]
+        return metric_mode(self.metric) if base == "loss" or base in METRICS else None
 
 
 class TrainConfig(Params):

@@ -32,6 +32,8 @@ from recblocks.models.rank_model import RankModel
 from recblocks.training.config import TrainConfig
 from recblocks.training.memory_plan import check_run_memory
 from recblocks.training.predictions import check_prediction_output, write_predictions
+from recblocks.training.monitor import resolve_monitor
+from recblocks.training.run_callback import RunDirCallback
 from recblocks.training.run_dir import RunDir
 from recblocks.training.trainer import Trainer, seed_everything
 
@@ -98,12 +100,7 @@ def label_columns(model_config: ModelConfig, soft_labels: bool = False) -> dict[
     labels: dict[str, str] = {}
     for i, task in enumerate(model_config.tasks):
         built = build_task(task, join_path("model.tasks", i))
-        if built.task_type == "binary":
-            labels[built.label] = "soft_binary" if soft_labels else "binary"
-        elif built.task_type == "multiclass":
-            labels[built.label] = f"classes:{built.output_dim}"
-        else:
-            labels[built.label] = built.label_dtype
+        labels[built.label] = built.label_kind(soft_labels)
     return labels
 
 
@@ -175,7 +172,8 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     ``command`` is recorded in the manifest as what wrote the run.
     """
     config, schema = parse_run_config(raw)
-    build_model(config, schema, meta=True)  # every config error and the memory plan before any data is read
+    planned = build_model(config, schema, meta=True)  # every config error and the memory plan before any data
+    resolve_monitor(planned.evaluator(config.train.gauc_group), config.train.early_stopping)  # metric names too
     data = config.data
     labels = label_columns(config.model, data.soft_labels)
     extras = _extras(config)
@@ -232,7 +230,7 @@ def _train_into(run_dir: RunDir, raw: dict[str, Any], config: RunConfig, schema:
     valid_batch = batch_of("valid", data.valid)
     test_batch = batch_of("test", data.test)
     valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
-    trainer = Trainer(model, config.train, run_dir)
+    trainer = Trainer(model, config.train, [RunDirCallback(run_dir)])
     history = trainer.fit(train_loader, valid_loader)
     valid_metrics = trainer.evaluate(valid_loader) if valid_loader is not None else {}
     test_metrics = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
@@ -281,7 +279,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_u
     labels = label_columns(config.model, config.data.soft_labels)
     check_columns(source, preprocessor, labels, extras)
     batch, _ = load_batch(source, preprocessor, labels, extras, config.data.max_bad_fraction)
-    trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
+    trainer = Trainer(model, config.train.model_copy(update={"progress": False}))
     metrics = trainer.evaluate(InMemoryLoader(batch, 8192, shuffle=False), where=f"evaluation of {source.path}")
     return metrics, format_report(preprocessor.report_, "data")
 
@@ -313,7 +311,7 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
     if preprocessor.report_.bad_rows:
         raise DataError(str(source.path), "rows were dropped while predicting", "no dropped rows",
                         preprocessor.report_.bad_rows)
-    trainer = Trainer(model, config.train.model_copy(update={"progress": False}), None)
+    trainer = Trainer(model, config.train.model_copy(update={"progress": False}))
     scores = trainer.predict(InMemoryLoader(batch, 8192, shuffle=False), where=f"prediction of {source.path}")
     columns: dict[str, Any] = {}
     for name, values in scores.items():

@@ -10,10 +10,13 @@ __all__ = ["EpochRecord", "History"]
 
 @dataclass
 class EpochRecord:
-    """One epoch: 0-based ``epoch``, mean training loss (incl. regularization), throughput,
-    the learning rate at the end, the validation metrics (empty without a loader), and the
-    training warnings raised during the epoch (``{"kind", "epoch", "step", "message"}``, e.g.
-    a diverging loss; see :mod:`recblocks.training.divergence`)."""
+    """One epoch: 0-based ``epoch``, mean training loss (the model's total: weighted task
+    losses, auxiliary losses and regularization), throughput, the learning rate at the end,
+    the mean of every loss term (``train_terms``: ``task/<name>``, ``aux/<name>``,
+    ``regularization``, unweighted; see :class:`~recblocks.core.context.LossTerms`), the
+    validation metrics (empty without a loader), and the training warnings raised during the
+    epoch (``{"kind", "epoch", "step", "message"}``, e.g. a diverging loss; see
+    :mod:`recblocks.training.divergence`)."""
 
     epoch: int
     steps: int
@@ -22,6 +25,7 @@ class EpochRecord:
     seconds: float
     samples_per_s: float
     lr: float
+    train_terms: dict[str, float] = field(default_factory=dict)
     valid: dict[str, float] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
@@ -30,8 +34,10 @@ class EpochRecord:
         return {**asdict(self), "epoch": self.epoch + 1}
 
     def describe(self, epochs: int) -> str:
-        """One log line: ``epoch 2/5: train loss 0.41, 812,000 samples/s, lr 0.001, valid auc ...``."""
-        text = (f"epoch {self.epoch + 1}/{epochs}: train loss {self.train_loss:.5f}, "
+        """One log line: ``epoch 2/5: train loss 0.41 (task/ctr 0.40, regularization 0.01), 812,000
+        samples/s, lr 0.001, valid auc ...``."""
+        terms = f" ({', '.join(f'{k} {v:.5f}' for k, v in self.train_terms.items())})" if self.train_terms else ""
+        text = (f"epoch {self.epoch + 1}/{epochs}: train loss {self.train_loss:.5f}{terms}, "
                 f"{self.samples_per_s:,.0f} samples/s, lr {self.lr:.3g}")
         if self.valid:
             text += ", valid " + " ".join(f"{k} {v:.5f}" for k, v in self.valid.items())
@@ -57,6 +63,11 @@ class History:
     @property
     def train_loss(self) -> list[float]:
         return [r.train_loss for r in self.epochs]
+
+    @property
+    def train_terms(self) -> list[dict[str, float]]:
+        """Per epoch, the mean of every training loss term (see :class:`EpochRecord`)."""
+        return [r.train_terms for r in self.epochs]
 
     @property
     def valid_metrics(self) -> list[dict[str, float]]:

@@ -131,7 +131,7 @@ class ExperimentRunner:
         extras = [cfg.gauc_group] if cfg.gauc_group else []
         batch = self._batch(data, preprocessor, labels, extras)
         size = batch_size or cfg.eval_batch_size or max(cfg.batch_size, 4096)
-        return Trainer(module, cfg, None).evaluate(InMemoryLoader(batch, size, shuffle=False))
+        return Trainer(module, cfg).evaluate(InMemoryLoader(batch, size, shuffle=False))
 
     def predict(self, model: Model, data: Any, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """Activated outputs per task (as ``recblocks predict``; no label needed)."""
@@ -141,7 +141,7 @@ class ExperimentRunner:
             raise DataError("predict", "rows were dropped while predicting", "no dropped rows",
                             preprocessor.report_.bad_rows)
         size = batch_size or cfg.eval_batch_size or max(cfg.batch_size, 4096)
-        return Trainer(module, cfg, None).predict(InMemoryLoader(batch, size, shuffle=False))
+        return Trainer(module, cfg).predict(InMemoryLoader(batch, size, shuffle=False))
 
 
 set_runner(ExperimentRunner())

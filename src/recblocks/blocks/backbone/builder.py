@@ -171,6 +171,7 @@ class _Builder:
         step = StepPlan(block.name, body.kind, edges, mode, block.input_concat_axis, extra, body.fn,
                         body.module is not None, body.output_spec, body.description,
                         [_edge_name(e) for e in block.inputs])
+        step.uses_context = bool(getattr(body.module, "uses_context", False))  # module(x, context), see module.py
         if body.module is not None:
             modules[block.name] = body.module
         scope_meta[block.name] = spec_to_meta(body.output_spec)

@@ -2,6 +2,12 @@
 
 Nothing is resolved, sorted or parsed in ``forward``: every step already knows its input
 sources, its slice/fn callables, its merge mode and its module.
+
+Side channels: ``forward(embeddings, context)`` takes the model's per-forward
+:class:`~recblocks.core.context.ForwardContext`. A step whose module declares
+``uses_context`` (a component class attribute, or a container holding such a component)
+is called ``module(x, context)``; every other step is called ``module(x)``. Which call a step
+gets is decided when the plan is built (:attr:`StepPlan.uses_context`), not per call.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import torch
 from torch import nn
 
 from recblocks.blocks.backbone.merge import merge_values
+from recblocks.core.context import ForwardContext
 from recblocks.core.shapes import describe_spec
 
 __all__ = ["EdgePlan", "PackageCall", "StepPlan", "DagPlan", "Backbone"]
@@ -56,6 +63,7 @@ class StepPlan:
     output_spec: Any = None
     description: str = ""
     input_names: list[str] = field(default_factory=list)
+    uses_context: bool = False  # call the module as module(x, context)
 
 
 @dataclass
@@ -81,7 +89,8 @@ class Backbone(nn.Module):
         top_mlp: optional MLP applied to the (concatenated) output.
 
     Shape:
-        - Input: the batch's :class:`~recblocks.layers.embedding.FeatureEmbeddings`.
+        - Input: the batch's :class:`~recblocks.layers.embedding.FeatureEmbeddings` and the
+          forward's context (a fresh one without labels when omitted).
         - Output: ``output_spec`` (a tensor, or a list when ``output_blocks`` is set).
     """
 
@@ -97,19 +106,23 @@ class Backbone(nn.Module):
         self.top_mlp = top_mlp
         self.output_spec = output_spec
         self.config = config
+        self._top_uses_context = bool(getattr(top_mlp, "uses_context", False))
 
     # ------------------------------------------------------------------ running
-    def forward(self, embeddings: Any) -> Any:
+    def forward(self, embeddings: Any, context: ForwardContext | None = None) -> Any:
+        if context is None:
+            context = ForwardContext(self.training)
         env: dict[str, Any] = {}
-        out = self._run(self.plan, self.blocks, embeddings, env, None, None, None)
+        out = self._run(self.plan, self.blocks, embeddings, env, None, None, None, context)
         if self.top_mlp is not None:
             if isinstance(out, (list, tuple)):
                 out = torch.cat(list(out), dim=-1)
-            out = self.top_mlp(out)
+            out = self.top_mlp(out, context) if self._top_uses_context else self.top_mlp(out)
         return out
 
     def _run(self, plan: DagPlan, modules: nn.ModuleDict, embeddings: Any, env: dict[str, Any],
-             outer: dict[str, Any] | None, package_input: Any, overrides: dict[str, str] | None) -> Any:
+             outer: dict[str, Any] | None, package_input: Any, overrides: dict[str, str] | None,
+             context: ForwardContext) -> Any:
         for step in plan.steps:
             if step.kind == "input":
                 key = overrides.get(step.name) if overrides else None
@@ -120,12 +133,12 @@ class Backbone(nn.Module):
             for edge in step.edges:
                 if edge.ignore:
                     continue
-                values.append(self._edge_value(edge, env, outer, embeddings, package_input))
+                values.append(self._edge_value(edge, env, outer, embeddings, package_input, context))
             x = merge_values(step.merge_mode, values, step.axis)
             if step.extra_fn is not None:
                 x = step.extra_fn(x)
             if step.has_module:
-                x = modules[step.name](x)
+                x = modules[step.name](x, context) if step.uses_context else modules[step.name](x)
             elif step.fn is not None:
                 x = step.fn(x)
             env[step.name] = x
@@ -135,7 +148,7 @@ class Backbone(nn.Module):
         return merge_values(plan.output_mode, values, -1)
 
     def _edge_value(self, edge: EdgePlan, env: dict[str, Any], outer: dict[str, Any] | None,
-                    embeddings: Any, package_input: Any) -> Any:
+                    embeddings: Any, package_input: Any, context: ForwardContext) -> Any:
         if edge.kind == "value":
             value = env[edge.source]
         elif edge.kind == "outer":
@@ -143,7 +156,8 @@ class Backbone(nn.Module):
         elif edge.kind == "package_input":
             value = package_input
         else:
-            value = self.call_package(edge.call, env if outer is None else outer, embeddings, env, package_input)
+            value = self.call_package(edge.call, env if outer is None else outer, embeddings, env, package_input,
+                                      context)
         if edge.slice_fn is not None:
             value = edge.slice_fn(value)
         if edge.input_fn is not None:
@@ -151,17 +165,17 @@ class Backbone(nn.Module):
         return value
 
     def call_package(self, call: PackageCall | None, main_env: dict[str, Any], embeddings: Any,
-                     caller_env: dict[str, Any], caller_package_input: Any) -> Any:
+                     caller_env: dict[str, Any], caller_package_input: Any, context: ForwardContext) -> Any:
         """Run a package once (shared parameters) for one calling edge."""
         assert call is not None  # guaranteed by the builder
         given = None
         if call.package_input is not None:
             given = self._edge_value(call.package_input, caller_env, main_env if caller_env is not main_env else None,
-                                     embeddings, caller_package_input)
+                                     embeddings, caller_package_input, context)
             if call.package_input_fn is not None:
                 given = call.package_input_fn(given)
         plan = self.package_plans[call.package]
-        return self._run(plan, self.packages[call.package], embeddings, {}, main_env, given, call.overrides)
+        return self._run(plan, self.packages[call.package], embeddings, {}, main_env, given, call.overrides, context)
 
     # ------------------------------------------------------------------ describing
     def describe(self) -> list[dict[str, Any]]:

@@ -1,0 +1,61 @@
+"""Writing a run directory while a trainer fits: a callback, so the trainer knows no files."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from recblocks.training.callbacks import Callback
+from recblocks.training.checkpoint import check_finite_state
+from recblocks.training.run_dir import RunDir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from recblocks.training.history import EpochRecord, History
+    from recblocks.training.trainer import Trainer
+
+__all__ = ["RunDirCallback"]
+
+
+class RunDirCallback(Callback):
+    """Writes a fit into a :class:`RunDir` opened for writing.
+
+    * every epoch: one line of ``epochs.jsonl`` (loss, loss terms, validation metrics, warnings);
+    * every improvement of the monitored metric: the weights (``model.safetensors``) and the
+      optimizer state (``optimizer.pt``), after checking that every weight is finite
+      (:class:`~recblocks.training.errors.NonFiniteWeightsError` otherwise: NaN weights are
+      never saved);
+    * at the end: the final weights when no epoch was validated, and the summary in
+      ``metrics.json`` (best epoch, monitor, best value, early stop, step, best validation
+      metrics, warnings).
+
+    Args:
+        run_dir: the run directory (the caller finishes or fails it).
+
+    Example:
+        >>> import tempfile
+        >>> run = RunDir(tempfile.mkdtemp() + "/run")
+        >>> callback = RunDirCallback(run)  # Trainer(model, config, callbacks=[callback])
+        >>> run.finish()
+    """
+
+    def __init__(self, run_dir: RunDir) -> None:
+        self.run_dir = run_dir
+
+    def on_best(self, trainer: "Trainer") -> None:
+        self._checkpoint(trainer)
+
+    def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
+        self.run_dir.append_epoch(record.to_dict())
+
+    def on_fit_end(self, trainer: "Trainer", history: "History") -> None:
+        if history.best_epoch is None:
+            self._checkpoint(trainer)
+        best = history.best
+        self.run_dir.write_metrics({"best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
+                                    "monitor": history.monitor, "best_value": history.best_value,
+                                    "stopped_early": history.stopped_early, "global_step": trainer.global_step,
+                                    "valid": best.valid if best else {}, "warnings": history.warnings})
+
+    def _checkpoint(self, trainer: "Trainer") -> None:
+        check_finite_state(trainer.model.state_dict(), f"model weights at train step {trainer.global_step}")
+        self.run_dir.save_weights(trainer.model)
+        self.run_dir.save_optimizer(trainer.optimizer)
