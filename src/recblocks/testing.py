@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from recblocks.core.context import ForwardContext
 from recblocks.core.errors import RecBlocksError
 from recblocks.core.params import Params, parse_params
 from recblocks.core.registry import COMPONENTS, ComponentSpec
@@ -86,6 +87,7 @@ def check_component(
     where: str = "check",
     seed: int = 0,
     make_inputs: Callable[[Any, int], Any] | None = None,
+    labels: Mapping[str, torch.Tensor] | None = None,
 ) -> Component:
     """Check one component against the contract; return the built (trained-mode) instance.
 
@@ -109,6 +111,10 @@ def check_component(
         where: block name passed to ``from_spec`` (appears in error texts).
         seed: seed of the random inputs and projection.
         make_inputs: ``f(input_spec, batch)`` producing real inputs (e.g. valid id ranges).
+        labels: label columns a ``uses_context`` component reads from the forward context
+            (default: a random 0/1 column ``label``). Such a component is called
+            ``module(x, context)``; the losses and outputs it adds count as outputs for the
+            gradient check and the round trip.
 
     Example:
         >>> mlp = check_component("MLP", {"hidden_units": [4, 2]}, TensorSpec((3,)))
@@ -132,8 +138,10 @@ def check_component(
     generator = torch.Generator().manual_seed(seed)
     if inputs is None:
         inputs = make_inputs(input_spec, batch) if make_inputs else random_inputs(input_spec, batch, generator)
+    if labels is None:
+        labels = {"label": torch.randint(0, 2, (batch,), generator=generator).float()}
     module.train()
-    output = module(inputs)
+    output, added = _forward(module, inputs, True, labels)
     try:
         got = spec_from_value(output, name, batch)
     except RecBlocksError as exc:
@@ -142,10 +150,19 @@ def check_component(
         raise AssertionError(f"{name}: forward output {describe_spec(got)} differs from output_spec "
                              f"{describe_spec(expected)} for input {describe_spec(input_spec)}")
 
-    _check_gradients(module, output, set(no_grad), generator, name)
-    _check_round_trip(module, entry, parsed, input_spec, inputs, where, name)
+    _check_gradients(module, [output, added], set(no_grad), generator, name)
+    _check_round_trip(module, entry, parsed, input_spec, inputs, where, name, labels)
     module.train()
     return module
+
+
+def _forward(module: Any, inputs: Any, training: bool, labels: Mapping[str, torch.Tensor]) -> tuple[Any, list[Any]]:
+    """The module's output and what it added to the forward context (losses, extra outputs)."""
+    if not getattr(module, "uses_context", False):
+        return module(inputs), []
+    context = ForwardContext(training, labels)
+    output = module(inputs, context)
+    return output, [*(value for value, _ in context.losses.values()), *context.outputs.values()]
 
 
 def _check_gradients(module: Component, output: Any, no_grad: set[str], generator: torch.Generator,
@@ -174,7 +191,7 @@ def _check_gradients(module: Component, output: Any, no_grad: set[str], generato
 
 
 def _check_round_trip(module: Component, entry: ComponentSpec, parsed: Params, input_spec: Any, inputs: Any,
-                      where: str, name: str) -> None:
+                      where: str, name: str, labels: Mapping[str, torch.Tensor]) -> None:
     config = module.to_config()
     try:
         text = json.dumps(config)
@@ -199,7 +216,7 @@ def _check_round_trip(module: Component, entry: ComponentSpec, parsed: Params, i
     module.eval()
     rebuilt.eval()
     with torch.no_grad():
-        difference = _same(module(inputs), rebuilt(inputs))
+        difference = _same(_forward(module, inputs, False, labels), _forward(rebuilt, inputs, False, labels))
     if difference:
         raise AssertionError(f"{name}: the component rebuilt from to_config() + state_dict differs in eval "
                              f"mode: {difference}")

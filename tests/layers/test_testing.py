@@ -119,3 +119,14 @@ def test_random_inputs_follow_the_spec() -> None:
     assert value[0].shape == (5, 2) and value[0].dtype == torch.float32
     assert value[1][0].dtype == torch.int64 and int(value[1][0].min()) >= 1
     assert value[1][1].dtype == torch.bool and value[2] is None
+
+
+def test_check_component_runs_a_context_component_with_its_losses_and_outputs(monkeypatch) -> None:
+    """A ``uses_context`` component is called with a ForwardContext: its auxiliary loss and extra
+    output take part in the gradient check and the round trip."""
+    from recblocks.core import TensorSpec
+    from tests.context_probe import register_probe
+
+    register_probe(monkeypatch)
+    module = check_component("AuxiliaryProbe", {"loss_weight": 0.5}, TensorSpec((4,)))
+    assert module.uses_context
