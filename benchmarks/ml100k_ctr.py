@@ -1,7 +1,7 @@
 """Benchmark the model zoo on the fixed ML-100K CTR split, through recblocks' own code path.
 
 Every config in ``configs/ml100k_ctr/`` is trained for each seed with
-:func:`recblocks.training.experiment.train_run` (the function behind ``recblocks train``) into a
+:func:`recblocks.runs.experiment.train_run` (the function behind ``recblocks train``) into a
 temporary run directory, with the progress bar off. The protocol is the one in the configs:
 embedding dim 16, Adam 1e-3, batch 1024, up to 5 epochs, best epoch by valid AUC restored,
 metrics on the test split.
@@ -53,8 +53,8 @@ def _resolve_data(raw: dict[str, Any]) -> dict[str, Any]:
 
 def run_one(config_path: Path, seed: int, overrides: list[str]) -> dict[str, Any]:
     """Train one config for one seed; return the test metrics, best epoch and throughput."""
-    from recblocks.training.config_file import apply_overrides, load_config_file
-    from recblocks.training.experiment import train_run
+    from recblocks.runs.config_file import apply_overrides, load_config_file
+    from recblocks.runs import train_run
 
     raw = load_config_file(config_path)
     raw = apply_overrides(raw, [f"train.seed={seed}", "train.progress=false", *overrides])

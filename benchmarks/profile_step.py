@@ -41,7 +41,7 @@ from ceiling import CeilingDeepFM, CeilingTrainer, read_encoded  # noqa: E402
 def build_recblocks(workload: str, train: Path, threads: int, reg: bool) -> tuple[Any, Any, Any]:
     from recblocks.data.loader import InMemoryLoader, load_batch
     from recblocks.features.preprocess import Preprocessor
-    from recblocks.training.experiment import build_model, label_columns, parse_run_config
+    from recblocks.runs import build_model, label_columns, parse_run_config
     from recblocks.training.trainer import Trainer
 
     raw = tp.run_config(workload, train, 1, threads, reg)

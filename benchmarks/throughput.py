@@ -37,7 +37,7 @@ What is timed
 recblocks, as a user runs it: its config dict (backbone spelling: ``wide`` input_layer with
 ``wide_output_dim: 1`` + ``reduce_sum`` lambda, ``features`` input_layer
 ``output_2d_tensor_and_feature_list``, FM on ``[1]``, MLP on ``[0]`` with a linear final unit
-and ``use_bn: false``, ``Add``) passed to ``recblocks.training.experiment.train_run``, which
+and ``use_bn: false``, ``Add``) passed to ``recblocks.runs.experiment.train_run``, which
 reads the Parquet with recblocks' reader, fits and applies its ``Preprocessor``, builds the
 model, trains with its ``Trainer`` (``InMemoryLoader``, ``CompositeOptimizer`` = SparseAdam +
 Adam) and writes its run directory (config, preprocessor, weights, optimizer state, metrics).
@@ -224,7 +224,7 @@ def synthetic_config(train: Path, epochs: int, threads: int, reg: bool) -> dict[
 
 def ml100k_config(train: Path, epochs: int, threads: int, reg: bool) -> dict[str, Any]:
     """``configs/ml100k_ctr/deepfm.yaml`` as shipped, with train-only data and no early stopping."""
-    from recblocks.training.config_file import load_config_file
+    from recblocks.runs.config_file import load_config_file
 
     raw = load_config_file(ML100K_CONFIG)
     raw["data"] = {"train": str(train)}
@@ -400,7 +400,7 @@ def worker_recblocks(workload: str, train: Path, warm: Path, args: argparse.Name
 
     torch.set_num_threads(args.threads)
     from recblocks.features.preprocess import Preprocessor
-    from recblocks.training.experiment import train_run
+    from recblocks.runs import train_run
     from recblocks.training.optimizers import CompositeOptimizer
     from recblocks.training.trainer import Trainer
 

@@ -28,7 +28,7 @@ from recblocks.metrics import METRICS, MetricCollection
 from recblocks.tasks import TASKS, build_task
 from recblocks.testing import check_component
 from recblocks.training import OPTIMIZERS, TrainConfig
-from recblocks.training.experiment import plan_rows, train_run
+from recblocks.runs import plan_rows, train_run
 
 CONTRIBUTING = Path(__file__).resolve().parents[1] / "CONTRIBUTING.md"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from recblocks.training.experiment import plan_rows, train_run
+from recblocks.runs import plan_rows, train_run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

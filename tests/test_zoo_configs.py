@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from recblocks.core.shapes import TensorSpec
-from recblocks.training.config_file import apply_overrides, load_config_file
-from recblocks.training.experiment import plan_rows, train_run
+from recblocks.runs.config_file import apply_overrides, load_config_file
+from recblocks.runs import plan_rows, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))

@@ -11,7 +11,7 @@ from pydantic import Field
 from torch import nn
 
 from recblocks.blocks.backbone import BLOCK_KINDS, BlockConfig, BlockKind, BuiltBody, ConfigNode, LayerConfig
-from recblocks.blocks.backbone.diagram import describe_graph
+from recblocks.viz.diagram import describe_graph
 from recblocks.core.errors import ConfigError
 from recblocks.features.schema import Schema
 from recblocks.models.config import parse_model_config

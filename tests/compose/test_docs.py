@@ -10,7 +10,7 @@ import pytest
 
 import recblocks.blocks.compose as compose
 from recblocks.blocks.compose import Block
-from recblocks.models import ranking
+from recblocks.blocks.compose import ranking
 
 BLOCKS = sorted({obj for name in compose.__all__ if inspect.isclass(obj := getattr(compose, name))
                  and issubclass(obj, Block)} | {ranking.RankingBody}, key=lambda c: c.__name__)

@@ -23,7 +23,7 @@ from recblocks.blocks.compose import (
 )
 from recblocks.cli.main import cli
 from recblocks.core.errors import DataError
-from recblocks.models import Model
+from recblocks.runs import Model
 from recblocks.tasks import BinaryClassificationTask, LogitsTemperatureScaler
 from recblocks.training.trainer import seed_everything
 

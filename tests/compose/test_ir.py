@@ -24,9 +24,10 @@ from recblocks.blocks.compose import (
 from recblocks.core.errors import ConfigError, ShapeError
 from recblocks.features.groups import FeatureGroupConfig
 from recblocks.features.schema import Schema
-from recblocks.models import Model, ModelConfig, RankModel, Ranking
+from recblocks.models import ModelConfig, RankModel
+from recblocks.runs import Model, Ranking
 from recblocks.models.config import parse_model_config
-from recblocks.models.model import placeholder_vocab
+from recblocks.runs import placeholder_vocab
 from recblocks.tasks import BinaryClassificationTask
 
 REPO = Path(__file__).resolve().parents[2]

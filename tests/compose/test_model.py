@@ -17,8 +17,8 @@ from recblocks.blocks.compose import (
 )
 from recblocks.core.errors import ConfigError, SchemaError, ShapeError
 from recblocks.features.schema import Schema
-from recblocks.models import Model, RankModel, placeholder_vocab
-from recblocks.models import model as model_module
+from recblocks.models import RankModel
+from recblocks.runs import Model, placeholder_vocab
 from recblocks.tasks import BinaryClassificationTask, LogitsTemperatureScaler, RegressionTask
 
 
@@ -120,15 +120,8 @@ def test_summary_prints_a_table(make_dlrm, seed_features):
     assert "dot_interaction" in text and "(B, 74)" in text and "total parameters:" in text
 
 
-def test_fit_without_a_runner_is_a_config_error(seed_features):
+def test_scoring_before_fit_is_a_config_error(seed_features):
     model = Model(ContinuousFeatures().connect(DenseBlock(4)), BinaryClassificationTask("y"), seed_features)
-    saved = model_module._RUNNER
-    model_module.set_runner(None)
-    try:
-        with pytest.raises(ConfigError, match="no trainer is registered"):
-            model.fit("train.parquet")
-    finally:
-        model_module.set_runner(saved)
     with pytest.raises(ConfigError, match="not trained"):
         model.evaluate("test.parquet")
 
@@ -141,12 +134,12 @@ def test_a_loaded_config_fits_on_its_own_data_section():
     synthetic = {**model.data_config["synthetic"], "num_rows": 3000}
     result = model.fit(data={"synthetic": synthetic}, epochs=1, max_steps=5, progress=False)
     assert set(result.test_metrics) >= {"auc", "loss"} and model.module is not None
-    assert model.fitted_train_config["max_steps"] == 5
+    assert model.fitted_train_config.max_steps == 5
 
 
 def test_model_plot_draws_the_built_graph(tmp_path):
     from recblocks.blocks.compose import EmbeddingFeatures, MLPBlock
-    from recblocks.models import Model
+    from recblocks.runs import Model
     from recblocks.tasks import BinaryClassificationTask
 
     features = [{"name": "u", "kind": "sparse", "embedding_dim": 4}, {"name": "i", "kind": "sparse", "embedding_dim": 4}]

@@ -8,7 +8,7 @@ import torch
 from recblocks.blocks.compose import ConcatFeatures, CrossBlock, EmbeddingFeatures, MLPBlock
 from recblocks.core.errors import ShapeError
 from recblocks.datasets import SyntheticConfig, make_synthetic, random_split, synthetic_schema
-from recblocks.models import Ranking
+from recblocks.runs import Ranking
 from recblocks.tasks import BinaryClassificationTask, RegressionTask
 from recblocks.training import TrainConfig, build_optimizer
 
@@ -81,7 +81,7 @@ def test_fit_on_tables_with_separate_embedding_optimizer():
     result = model.fit(train, valid, epochs=1, batch_size=256, seed=0, progress=False,
                        optimizer={"name": "adam", "lr": 1e-3}, embedding_optimizer={"name": "adagrad", "lr": 0.05})
     assert result.run_dir is None and 0.0 <= result.valid_metrics["auc"] <= 1.0
-    assert model.fitted_train_config["embedding_optimizer"] == {"name": "adagrad", "lr": 0.05}
+    assert (model.fitted_train_config.embedding_optimizer.name, model.fitted_train_config.embedding_optimizer.lr) == ("adagrad", 0.05)
     scores = model.predict(valid)["ctr"]
     assert scores.shape == (valid.num_rows,)
     assert model.evaluate(valid)["auc"] == pytest.approx(result.valid_metrics["auc"], abs=1e-9)

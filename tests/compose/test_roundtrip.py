@@ -10,10 +10,10 @@ import yaml
 
 from recblocks.blocks.compose import CrossBlock, EmbeddingFeatures, MLPBlock
 from recblocks.features.schema import Schema
-from recblocks.models import Model, Ranking
+from recblocks.runs import Model, Ranking
 from recblocks.tasks import BinaryClassificationTask, LogitsTemperatureScaler
-from recblocks.models.model import placeholder_vocab
-from recblocks.training.experiment import parse_run_config
+from recblocks.runs import placeholder_vocab
+from recblocks.runs import parse_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from tests.malformed.conftest import Hostile, blocks, checksums
 
 from recblocks.core import config_loader
 from recblocks.core.errors import ConfigError
-from recblocks.training.config_file import load_config_file
+from recblocks.runs.config_file import load_config_file
 
 BIG = 5_000_000  # characters of the huge values
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from recblocks.cli.main import cli
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError, SchemaError, ShapeError
-from recblocks.training.experiment import train_run
+from recblocks.runs import train_run
 from tests.malformed.conftest import BASE, ROWS, small_table
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from recblocks.blocks.backbone.diagram import is_own_picture
+from recblocks.viz.diagram import is_own_picture
 
 FLAGS = "|".join(["0"] * 19)
 
@@ -91,7 +91,7 @@ def test_plot_through_a_symlink_to_a_user_file_is_refused(hostile, file_checksum
 
 def test_model_plot_in_python_refuses_a_user_file(hostile, file_checksums) -> None:
     from recblocks.core.files import OutputPathError
-    from recblocks.models import Model
+    from recblocks.runs import Model
 
     model = Model.from_config(hostile.config())
     user = hostile.root / "m.svg"

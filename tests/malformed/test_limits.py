@@ -22,8 +22,7 @@ import yaml
 from recblocks.core.errors import ConfigError
 from recblocks.core.limits import GB, machine_memory
 from recblocks.features.schema import Schema
-from recblocks.models.model import Model
-from recblocks.training.experiment import build_model, parse_run_config, plan_rows, train_run
+from recblocks.runs import Model, build_model, parse_run_config, plan_rows
 from tests.malformed.conftest import Hostile, blocks, checksums
 
 Edit = Callable[[dict[str, Any]], Any]

@@ -23,9 +23,9 @@ from recblocks.data.loader import InMemoryLoader, StreamingLoader, batch_bounds
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.training.errors import NonFiniteLossError, NonFiniteWeightsError
-from recblocks.training.experiment import build_model, label_columns, parse_run_config
-from recblocks.training.run_callback import RunDirCallback
-from recblocks.training.run_dir import RunDir
+from recblocks.runs import build_model, label_columns, parse_run_config
+from recblocks.runs.run_callback import RunDirCallback
+from recblocks.runs.run_dir import RunDir
 from recblocks.training.trainer import Trainer
 from tests.malformed.conftest import ROWS, Hostile, blocks, checksums, small_table
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from recblocks.training.errors import RunDirExistsError
+from recblocks.runs import RunDirExistsError
 
 
 def _user_folder(root: Path) -> Path:
@@ -238,7 +238,7 @@ def test_overwrite_removes_leftover_temporary_files_of_the_run_only(hostile: Any
 
 
 def test_python_fit_with_overwrite_refuses_a_user_folder(hostile: Any, runs: Any) -> None:
-    from recblocks.models import Model
+    from recblocks.runs import Model
 
     folder = _user_folder(hostile.root / "work")
     before = runs.checksums(folder)
@@ -420,7 +420,7 @@ def test_predict_output_path_too_long(hostile: Any, runs: Any, scored: tuple[Pat
 
 def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer puts half a file down, then the device is full."""
-    import recblocks.training.predictions as predictions
+    import recblocks.runs.predictions as predictions
 
     def write(table: pa.Table, path: Path, delimiter: str | None) -> None:
         path.write_bytes(b"PAR1" + b"\0" * 100)
@@ -452,7 +452,7 @@ def test_predict_disk_full_keeps_the_earlier_output(hostile: Any, runs: Any, sco
 
 def test_predict_permission_denied_on_write(hostile: Any, runs: Any, scored: tuple[Path, Path],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import recblocks.training.predictions as predictions
+    import recblocks.runs.predictions as predictions
 
     def write(table: pa.Table, path: Path, delimiter: str | None) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(path))

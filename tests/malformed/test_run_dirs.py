@@ -24,8 +24,9 @@ import torch
 import yaml
 
 from recblocks.core.errors import DataError
-from recblocks.training import RunDir, RunLockedError, TrainConfig, UnfinishedRunError, build_optimizer
-from recblocks.training.experiment import evaluate_run, predict_run
+from recblocks.runs import RunDir, RunLockedError, UnfinishedRunError
+from recblocks.training import TrainConfig, build_optimizer
+from recblocks.runs import evaluate_run, predict_run
 
 
 def _outside(sums: dict[str, str], folder: str) -> dict[str, str]:
@@ -418,7 +419,7 @@ def test_disk_full_while_saving_weights_leaves_a_failed_run_and_no_partial_file(
 
 def test_an_os_error_reaching_the_cli_is_one_line(hostile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last resort of the CLI: an OSError nobody converted names its file, exit 2."""
-    import recblocks.training.experiment as experiment
+    import recblocks.runs as experiment
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OSError(errno.EIO, "Input/output error", "/mnt/flaky/disk.parquet")
@@ -429,7 +430,7 @@ def test_an_os_error_reaching_the_cli_is_one_line(hostile: Any, monkeypatch: pyt
 
 
 def test_debug_shows_the_traceback_of_an_internal_error(hostile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import recblocks.training.experiment as experiment
+    import recblocks.runs as experiment
 
     def bug(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug")
@@ -442,7 +443,7 @@ def test_debug_shows_the_traceback_of_an_internal_error(hostile: Any, monkeypatc
 
 
 def test_python_predict_refuses_its_own_weights_as_output(hostile: Any, runs: Any, run: Path) -> None:
-    from recblocks.training.errors import OutputPathError
+    from recblocks.runs import OutputPathError
 
     before = runs.checksums(run)
     with pytest.raises(OutputPathError, match="inside the run directory"):

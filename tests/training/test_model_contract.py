@@ -31,8 +31,9 @@ from recblocks.features.batch import Batch
 from recblocks.features.schema import Schema
 from recblocks.metrics import auc
 from recblocks.models import RankModel, parse_model_config
-from recblocks.training import Callback, RunDir, RunDirCallback, Trainer
-from recblocks.training.experiment import evaluate_run, predict_run, train_run
+from recblocks.runs import RunDir, RunDirCallback
+from recblocks.training import Callback, Trainer
+from recblocks.runs import evaluate_run, predict_run, train_run
 from tests.context_probe import register_probe
 
 FAST = {"optimizer": {"lr": 0.02}, "progress": False}

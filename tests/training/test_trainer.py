@@ -7,7 +7,8 @@ import torch
 from recblocks.core import ConfigError, DataError, LossTerms, ShapeError
 from recblocks.metrics import auc
 from recblocks.tasks import BinaryClassificationTask, MultiClassClassificationTask, RegressionTask
-from recblocks.training import Callback, NonFiniteLossError, RunDir, RunDirCallback, Trainer, copy_state_dict
+from recblocks.runs import RunDir, RunDirCallback
+from recblocks.training import Callback, NonFiniteLossError, Trainer, copy_state_dict
 
 FAST = {"optimizer": {"lr": 0.05}, "progress": False}
 

@@ -104,7 +104,7 @@ def default_output(config: str | None, demo: bool = False) -> str:
 
 
 def _load(config: str | None, demo: bool, overrides: tuple[str, ...]) -> dict[str, Any]:
-    from recblocks.training.config_file import apply_overrides, load_config_file
+    from recblocks.runs.config_file import apply_overrides, load_config_file
 
     if demo:
         path = resources.files("recblocks") / "resources" / "demo.yaml"
@@ -138,7 +138,7 @@ def cli() -> None:
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
           output: str | None, overrides: tuple[str, ...], overwrite: bool) -> None:
     """Train the model described by CONFIG and save a run directory."""
-    from recblocks.training.experiment import train_run
+    from recblocks.runs import train_run
 
     raw = _load(config, demo, overrides)
     for key, value in (("train", train_path), ("valid", valid_path), ("test", test_path)):
@@ -178,7 +178,7 @@ def _warn(message: str) -> None:
 @_handle_errors
 def evaluate(run_dir: str, data: str, allow_unfinished: bool) -> None:
     """Evaluate a trained RUN_DIR on --data with its fitted preprocessing."""
-    from recblocks.training.experiment import evaluate_run
+    from recblocks.runs import evaluate_run
 
     metrics, report = evaluate_run(run_dir, data, allow_unfinished=allow_unfinished, warn=_warn)
     click.echo(_fmt(metrics))
@@ -197,7 +197,7 @@ def evaluate(run_dir: str, data: str, allow_unfinished: bool) -> None:
 def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], overwrite: bool,
             allow_unfinished: bool) -> None:
     """Score --data with a trained RUN_DIR; one column per task."""
-    from recblocks.training.experiment import predict_run
+    from recblocks.runs import predict_run
 
     with _sigterm_as_interrupt():  # a terminated predict removes its temporary file
         rows, report = predict_run(run_dir, data, output, list(passthrough) or None, overwrite=overwrite,
@@ -217,8 +217,8 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 @_handle_errors
 def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None, overwrite: bool) -> None:
     """Check CONFIG without training and print the execution plan."""
-    from recblocks.blocks.backbone.diagram import check_plot_path, plot_model
-    from recblocks.training.experiment import plan_rows
+    from recblocks.viz.diagram import check_plot_path, plot_model
+    from recblocks.runs import plan_rows
 
     if plot_path:
         check_plot_path(plot_path, overwrite)  # fail before building the model

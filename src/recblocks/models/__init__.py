@@ -1,14 +1,16 @@
-"""Models: RankModel = fused embeddings + input layers + compiled backbone + task heads;
-``Model`` (a composed body + tasks, rebuilt from its config) and TFRS-style ``Ranking``."""
+"""Models: the network classes and the typed model section they are built from.
+
+``RankModel`` = fused embeddings + input layers + compiled backbone + task heads; it owns its
+loss (:meth:`RankModel.loss`), evaluation and predictions. Model classes are registered in
+``MODEL_CLASSES``; a config's ``model_class`` names one. The Python ``Model`` facade (fit,
+evaluate, predict) lives above, in :mod:`recblocks.runs`.
+"""
 
 from recblocks.models.config import ModelConfig, ModelParams, parse_model_config
 from recblocks.models.evaluation import TaskEvaluator
-from recblocks.models.model import Model, ModelRunner, get_runner, placeholder_vocab, set_runner
 from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.rank_model import RankModel, build_slots
 from recblocks.models.registry import MODEL_CLASSES, ModelClassSpec
-from recblocks.models.ranking import Ranking, RankingBody
 
-__all__ = ["MODEL_CLASSES", "Model", "ModelClassSpec", "ModelConfig", "ModelOutput", "ModelParams", "ModelRunner",
-           "RankModel", "Ranking", "RankingBody", "TaskEvaluator", "TaskHeads", "build_slots", "get_runner",
-           "parse_model_config", "placeholder_vocab", "set_runner"]
+__all__ = ["MODEL_CLASSES", "ModelClassSpec", "ModelConfig", "ModelOutput", "ModelParams", "RankModel",
+           "TaskEvaluator", "TaskHeads", "build_slots", "parse_model_config"]

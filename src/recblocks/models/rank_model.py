@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from recblocks.blocks.backbone.builder import build_backbone, referenced_groups, wide_output_dim
-from recblocks.blocks.backbone.diagram import format_summary, plot_model
+from recblocks.blocks.backbone.builder import (
+    build_backbone,
+    referenced_groups,
+    wide_output_dim,
+)
 from recblocks.core.context import ForwardContext, LossTerms
 from recblocks.core.errors import ConfigError, SchemaError, ShapeError
 from recblocks.core.params import join_path
@@ -234,14 +236,3 @@ class RankModel(nn.Module):
             rows.append({"scope": "model", "block": f"head:{name}", "body": "Linear", "inputs": ["backbone"],
                          "output": f"(B, {head.out_features})", "params": sum(p.numel() for p in head.parameters())})
         return rows
-
-    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of the blocks, their output shapes and parameter counts (see summary_rows)."""
-        print_fn(format_summary(self.summary_rows(), total=sum(p.numel() for p in self.parameters())))
-
-    def plot(self, path: str | Path) -> Path:
-        """Draw the model graph to ``path`` (.png, .svg or Mermaid .mmd); returns the file written.
-
-        PNG/SVG need matplotlib; without it Mermaid text is written next to ``path`` instead.
-        """
-        return plot_model(self, path)

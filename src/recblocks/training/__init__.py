@@ -1,22 +1,16 @@
-"""Training: the trainer, optimizers (sparse vs dense groups), schedules, checkpoints, run dirs.
+"""Training: the trainer, optimizers (sparse vs dense groups), schedules, callbacks, checkpoints.
 
 Talks to the model only through :class:`TrainableModel`; never imports ``recblocks.models``.
+Writing a run directory is a callback that lives above, in :mod:`recblocks.runs`.
 """
 
 from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict, load_state_dict, save_state_dict
 from recblocks.training.config import EarlyStoppingConfig, OptimizerConfig, TrainConfig
 from recblocks.training.easyrec import train_config_from_easyrec
-from recblocks.training.errors import (
-    NonFiniteLossError,
-    NonFiniteScoresError,
-    NonFiniteWeightsError,
-    OutputPathError,
-    RunDirExistsError,
-    RunLockedError,
-    UnfinishedRunError,
-)
+from recblocks.training.errors import NonFiniteLossError, NonFiniteScoresError, NonFiniteWeightsError
 from recblocks.training.history import EpochRecord, History
+from recblocks.training.monitor import resolve_monitor
 from recblocks.training.optimizers import (
     OPTIMIZERS,
     CompositeOptimizer,
@@ -28,11 +22,7 @@ from recblocks.training.optimizers import (
     sparse_parameter_ids,
 )
 from recblocks.training.progress import progress_bar
-from recblocks.training.monitor import resolve_monitor
 from recblocks.training.protocol import Evaluator, TrainableModel, check_evaluator, check_trainable
-from recblocks.training.manifest import MANIFEST, RunManifest
-from recblocks.training.run_dir import RUN_FILES, RunDir
-from recblocks.training.run_callback import RunDirCallback
 from recblocks.training.schedules import (
     SCHEDULES,
     ConstantSchedule,
@@ -43,22 +33,9 @@ from recblocks.training.schedules import (
     parse_schedule,
 )
 from recblocks.training.trainer import Trainer, seed_everything
-from recblocks.training.config_file import apply_overrides, load_config_file
-from recblocks.training.experiment import (
-    DataConfig,
-    RunConfig,
-    RunResult,
-    evaluate_run,
-    plan_rows,
-    predict_run,
-    train_run,
-)
-from recblocks.training.model_runner import ExperimentRunner  # registers the runner behind Model.fit
 
 __all__ = [
-    "MANIFEST",
     "OPTIMIZERS",
-    "RUN_FILES",
     "SCHEDULES",
     "Callback",
     "CompositeOptimizer",
@@ -73,18 +50,11 @@ __all__ = [
     "NonFiniteWeightsError",
     "OptimizerConfig",
     "OptimizerSpec",
-    "OutputPathError",
-    "RunDir",
-    "RunDirCallback",
-    "RunDirExistsError",
-    "RunLockedError",
-    "RunManifest",
     "Schedule",
     "ScheduleSpec",
     "TrainConfig",
     "TrainableModel",
     "Trainer",
-    "UnfinishedRunError",
     "build_optimizer",
     "check_evaluator",
     "check_trainable",
@@ -101,14 +71,4 @@ __all__ = [
     "seed_everything",
     "sparse_parameter_ids",
     "train_config_from_easyrec",
-    "DataConfig",
-    "ExperimentRunner",
-    "RunConfig",
-    "RunResult",
-    "apply_overrides",
-    "evaluate_run",
-    "load_config_file",
-    "plan_rows",
-    "predict_run",
-    "train_run",
 ]

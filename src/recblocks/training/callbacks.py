@@ -1,7 +1,7 @@
 """Hooks into ``Trainer.fit``; none runs per step (``on_log`` runs every ``log_every`` steps).
 
 Everything a run leaves on disk is written through these hooks (see
-:class:`~recblocks.training.run_callback.RunDirCallback`): the trainer itself writes nothing.
+:class:`~recblocks.runs.run_callback.RunDirCallback`): the trainer itself writes nothing.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ class TrainConfig(Params):
         memory_limit_gb: the most memory, in GB (10**9 bytes), that the planned model may need
             (parameters, gradients, optimizer state, one batch's activations), checked before
             anything is allocated. None (default): half of the machine's memory (or of the
-            container's limit); 0: no limit. See :mod:`recblocks.training.memory_plan`.
+            container's limit); 0: no limit. See :mod:`recblocks.runs.memory_plan`.
         Sizes are bounded (see :mod:`recblocks.core.limits`): epochs 1e6, max_steps 1e12,
         batch sizes 2**24, seed 0..2**64-1, log_every 1e9.
         grad_clip_norm: clip the global gradient norm when set.

@@ -1,27 +1,10 @@
-"""Errors raised by training, run directories and their outputs."""
+"""Errors raised by training: non-finite losses, weights and scores."""
 
 from __future__ import annotations
 
-from recblocks.core.errors import ConfigError, DataError
-from recblocks.core.files import OutputPathError
+from recblocks.core.errors import DataError
 
-__all__ = ["RunDirExistsError", "RunLockedError", "UnfinishedRunError", "OutputPathError", "NonFiniteLossError",
-           "NonFiniteWeightsError", "NonFiniteScoresError"]
-
-
-class RunDirExistsError(ConfigError):
-    """A run directory cannot be written: it is not empty, or ``--overwrite`` would delete files
-    recblocks did not write (it replaces only a recognised recblocks run)."""
-
-
-class RunLockedError(DataError):
-    """Another process holds the run directory's lock (a training writing it, or a reader)."""
-
-
-class UnfinishedRunError(DataError):
-    """A run directory's training did not finish (killed, crashed, failed, or no manifest);
-    ``--allow-unfinished`` (``allow_unfinished=True``) uses it anyway, with a warning."""
-
+__all__ = ["NonFiniteLossError", "NonFiniteWeightsError", "NonFiniteScoresError"]
 
 
 class NonFiniteLossError(DataError):

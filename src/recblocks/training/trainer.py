@@ -5,7 +5,7 @@ batch)`` (a :class:`~recblocks.core.context.LossTerms`: the total and its named 
 ``model.evaluator(gauc_group)`` (metric keys, the default monitor, the metrics),
 ``model.predictions(outputs)``. The trainer only steps, logs and evaluates, so a multi-task,
 two-tower or contrastive model trains here unchanged. Run directories, checkpoints and other
-files are written by callbacks (:class:`~recblocks.training.run_callback.RunDirCallback`).
+files are written by callbacks (:class:`~recblocks.runs.run_callback.RunDirCallback`).
 
 The inner loop is lean on purpose: the loss and its terms are kept as detached tensors and
 synchronised only every ``log_every`` steps (progress bar, NaN check, callbacks; see

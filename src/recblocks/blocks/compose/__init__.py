@@ -45,6 +45,7 @@ from recblocks.blocks.compose.containers import (
     ShortcutBlock,
     WithShortcut,
 )
+from recblocks.blocks.compose.ranking import TFRS_MLP, RankingBody
 from recblocks.blocks.compose.wrappers import LambdaBlock, RecurrentBlock, RepeatBlock, StackFeatures, check_expression
 from recblocks.blocks.compose.inputs import (
     ContinuousFeatures,
@@ -56,6 +57,8 @@ from recblocks.blocks.compose.inputs import (
 )
 
 __all__ = [
+    "TFRS_MLP",
+    "RankingBody",
     "BackboneBlock",
     "BoundComponentBlock",
     "Block",

@@ -2,16 +2,18 @@
 
 The body (a :class:`~recblocks.blocks.compose.Block`) compiles straight into the typed
 :class:`~recblocks.models.config.ModelConfig` (:attr:`Model.config`), the same objects a YAML
-config parses into, and the network is built from it by :class:`~recblocks.models.RankModel`
+config parses into, and the network is built from it by the model class the config names,
 with no round trip through dicts. ``to_config()`` serialises it into the ``features`` and
 ``model`` sections that ``recblocks train`` accepts (``to_run_config`` adds ``data``/``train``),
 and :meth:`Model.from_config` parses them once (the loaded backbone becomes a
 :class:`~recblocks.blocks.compose.BackboneBlock` that Python blocks can extend). A build error
 in a block that a Python block made names that Python block (the block config's ``origin``).
 
-``fit``/``evaluate``/``predict`` delegate to a *runner*: the models layer cannot import the
-training layer, so ``recblocks.training`` registers one with :func:`set_runner` when it is
-imported (``import recblocks`` does it), reusing the code path of ``recblocks train``.
+``fit`` trains in memory through the objects ``recblocks train`` uses
+(:class:`~recblocks.runs.experiment.Experiment`: preprocessing, loaders, seeding, trainer); a
+run directory is written only when ``output`` is given. ``evaluate``/``predict`` score with
+the fitted network and preprocessing (:mod:`recblocks.runs.scoring`, as ``recblocks
+evaluate``/``predict`` do).
 """
 
 from __future__ import annotations
@@ -19,65 +21,36 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+import pyarrow as pa
 import yaml
 
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
 from recblocks.core.config_loader import load_config_path
-from recblocks.core.errors import ConfigError, SchemaError
+from recblocks.core.errors import ConfigError, DataError, SchemaError
 from recblocks.core.limits import memory_limit
-from recblocks.core.params import join_path
+from recblocks.core.params import join_path, parse_params
+from recblocks.features.preprocess import Preprocessor
 from recblocks.features.schema import Schema
 from recblocks.models.config import ModelConfig, parse_model_config
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
-from recblocks.models.rank_model import RankModel
+from recblocks.models.registry import MODEL_CLASSES
+from recblocks.runs.config import DataConfig, RunConfig, label_columns
+from recblocks.runs.experiment import Experiment, RunResult, placeholder_vocab
+from recblocks.runs.run_dir import RunDir
+from recblocks.runs.scoring import as_table, data_batch, evaluate_batch, predict_batch
 from recblocks.tasks import LogitsTemperatureScaler, Task, TaskConfig, build_task
+from recblocks.training.callbacks import Callback
+from recblocks.training.config import TrainConfig
+from recblocks.viz.diagram import plot_model
+from recblocks.viz.summary import format_table
 
-__all__ = ["Model", "ModelRunner", "set_runner", "get_runner", "placeholder_vocab"]
+__all__ = ["Model"]
 
 _SECTION_KEYS = ("feature_groups", "backbone", "task", "tasks")
 #: Rows of the batch whose activations :meth:`Model.build` plans for.
 PLANNED_BATCH = 1024
-
-
-class ModelRunner(Protocol):
-    """What :class:`Model` delegates training, evaluation and prediction to."""
-
-    def fit(self, model: "Model", train: Any, valid: Any = None, test: Any = None, **kwargs: Any) -> Any: ...
-
-    def evaluate(self, model: "Model", data: Any, batch_size: int | None = None) -> dict[str, float]: ...
-
-    def predict(self, model: "Model", data: Any, batch_size: int | None = None) -> dict[str, Any]: ...
-
-
-_RUNNER: ModelRunner | None = None
-
-
-def set_runner(runner: ModelRunner | None) -> None:
-    """Register the object behind ``Model.fit/evaluate/predict`` (done by ``recblocks.training``)."""
-    global _RUNNER
-    _RUNNER = runner
-
-
-def get_runner() -> ModelRunner:
-    """The registered runner; ConfigError when the training layer was never imported."""
-    if _RUNNER is None:
-        raise ConfigError("Model.fit", "no trainer is registered", "`import recblocks` or `import recblocks.training`",
-                          "none")
-    return _RUNNER
-
-
-def placeholder_vocab(schema: Schema) -> dict[str, int]:
-    """Table sizes to build a model before vocabularies are fitted (shapes are still exact)."""
-    sizes = {}
-    for f in schema:
-        if f.kind == "dense":
-            continue
-        size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
-                                                        getattr(f, "num_buckets", None) or 1)
-        sizes[f.name] = int(size) + 2
-    return sizes
 
 
 def _find_schema(body: Block) -> Schema | None:
@@ -149,10 +122,11 @@ class Model:
                                   "a label column that is not a feature", repr(task.label))
         self.data_config: dict[str, Any] | None = None
         self.train_config: dict[str, Any] | None = None
-        self.module: RankModel | None = None
-        self.preprocessor: Any = None
+        self.module: Any = None
+        self.preprocessor: Preprocessor | None = None
         self.run_dir: Path | None = None
-        self.fitted_train_config: dict[str, Any] | None = None
+        self.fitted_train_config: TrainConfig | None = None
+        self.fitted_data_config: DataConfig | None = None
         self._compiled = self.compile()
         saved = [_task_config(t, i) for i, t in enumerate(self.tasks)]
         self._unsaveable = [error for _, error in saved if error is not None]
@@ -237,7 +211,7 @@ class Model:
         return model
 
     # ------------------------------------------------------------------ building
-    def build(self, vocab_sizes: Mapping[str, int] | Any = None, memory_limit_gb: float | None = None) -> RankModel:
+    def build(self, vocab_sizes: Mapping[str, int] | Any = None, memory_limit_gb: float | None = None) -> Any:
         """Build (and keep as :attr:`module`) the network: shapes are planned here.
 
         The network is planned on the meta device first: its parameters and the activations
@@ -265,8 +239,10 @@ class Model:
         if memory_limit_gb is None:
             memory_limit_gb = (self.train_config or {}).get("memory_limit_gb")
 
-        def factory() -> RankModel:
-            return RankModel(schema, self.config, vocab, where="model")
+        model_class = MODEL_CLASSES.get(self.config.model_class, "model.model_class").cls
+
+        def factory() -> Any:
+            return model_class(schema, self.config, vocab, where="model")
 
         plan = plan_memory(build_on_meta(factory), PLANNED_BATCH, training=False)
         check_memory(plan, memory_limit(memory_limit_gb, "memory_limit_gb"), "Model.build",
@@ -275,47 +251,66 @@ class Model:
         self.module = module
         return module
 
-    def _built(self) -> RankModel:
+    def _built(self) -> Any:
         return self.module if self.module is not None else self.build()
 
-    def __call__(self, features: Mapping[str, Any]) -> Any:
-        """Logits of the built network, ``{task name: (B,)}``."""
-        return self._built()(features)
+    def __call__(self, batch: Any) -> Any:
+        """The built network's output for a batch (a :class:`~recblocks.features.batch.Batch` or its
+        features): a :class:`~recblocks.models.outputs.ModelOutput` (``.logits[task]``)."""
+        return self._built()(batch)
 
     def summary(self, print_fn: Any = print) -> str:
         """A table of blocks, inputs, output shapes and parameter counts (builds if needed)."""
-        rows = self._built().summary_rows()
-        head = ("block", "body", "inputs", "output", "params")
-        cells = [(r["block"] if r["scope"] in ("backbone", "model") else f"{r['scope']}/{r['block']}", r["body"],
-                  ", ".join(r["inputs"]), r["output"], f"{r['params']:,}") for r in rows]
-        widths = [min(48, max(len(h), *(len(c[i]) for c in cells))) for i, h in enumerate(head)]
-
-        def line(values: Sequence[str]) -> str:
-            return "  ".join((v if len(v) <= w else v[: w - 3] + "...").ljust(w) for v, w in zip(values, widths))
-
-        total = sum(p.numel() for p in self._built().parameters())
-        text = "\n".join([line(head), line(["-" * w for w in widths]), *map(line, cells),
-                          f"total parameters: {total:,}"])
+        module = self._built()
+        text = format_table(module.summary_rows(), sum(p.numel() for p in module.parameters()))
         if print_fn is not None:
             print_fn(text)
         return text
 
-    def plot(self, path: str | Path) -> Path:
-        """Draw the model graph to ``path`` (.png, .svg or Mermaid .mmd); returns the file written."""
-        return self._built().plot(path)
+    def plot(self, path: str | Path, overwrite: bool = True) -> Path:
+        """Draw the model graph to ``path`` (.png, .svg or Mermaid .mmd); returns the file written.
 
-    # ------------------------------------------------------------------ training (delegated)
+        An existing file is replaced only when recblocks drew it (and ``overwrite``)."""
+        return plot_model(self._built(), path, overwrite)
+
+    # ------------------------------------------------------------------ training
+    def _data(self, train: Any, valid: Any, test: Any, data: Mapping[str, Any] | None
+              ) -> tuple[dict[str, Any], dict[str, Any], dict[str, pa.Table]]:
+        """The ``data`` section to run, the one to save (file splits only), and in-memory tables."""
+        stored = dict(self.data_config or {})
+        given = any(v is not None for v in (train, valid, test))
+        if not given and not (stored.get("train") or stored.get("synthetic")):
+            raise ConfigError("fit(train=...)", "no training data", "a path, a table, or a loaded data section",
+                              "None")
+        section = {k: v for k, v in stored.items() if not given or k not in ("train", "valid", "test", "synthetic")}
+        section.update(dict(data or {}))
+        tables: dict[str, pa.Table] = {}
+        for split, value in (("train", train), ("valid", valid), ("test", test)):
+            if value is None:
+                continue
+            table = as_table(value)
+            if table is not None:
+                tables[split] = table
+            elif isinstance(value, (str, Path, Mapping)):
+                section[split] = str(value) if isinstance(value, Path) else value
+            else:
+                raise ConfigError(f"fit({split}=...)", "unsupported data", "a path, a data-source mapping, a "
+                                  "pyarrow Table or a pandas DataFrame", type(value).__name__)
+        return section, {k: v for k, v in section.items() if k not in tables}, tables
+
     def fit(self, train: Any = None, valid: Any = None, test: Any = None, *, output: str | Path | None = None,
-            overwrite: bool = False, data: Mapping[str, Any] | None = None, **train_config: Any) -> Any:
-        """Train through the registered runner (the ``recblocks train`` code path).
+            overwrite: bool = False, data: Mapping[str, Any] | None = None, callbacks: Sequence[Callback] = (),
+            **train_config: Any) -> RunResult:
+        """Train in memory through the objects ``recblocks train`` uses.
 
         Args:
             train, valid, test: paths, data-source mappings, or in-memory tables (pyarrow or
-                pandas; written to temporary Parquet files). None for all three: the ``data``
-                section the model was loaded with.
-            output: keep the run directory there (default: a temporary one, removed); its
-                config refers to the data as given (temporary files for tables).
-            data: other ``data`` options (``passthrough``, ``max_bad_fraction``...).
+                pandas). None for all three: the ``data`` section the model was loaded with.
+            output: also write a run directory there (as ``recblocks train`` does; its
+                ``config.yaml`` names the file splits; in-memory tables are not saved).
+            overwrite: replace an earlier recblocks run at ``output``.
+            data: other ``data`` options (``passthrough``, ``max_bad_fraction``, ``soft_labels``...).
+            callbacks: trainer :class:`~recblocks.training.Callback` objects.
             **train_config: ``train`` section keys (``epochs``, ``batch_size``, ``optimizer``,
                 ``embedding_optimizer``, ``seed``...), over the loaded ``train`` section.
 
@@ -323,16 +318,46 @@ class Model:
             The run result (valid/test metrics, best epoch); the trained network is
             :attr:`module` and the fitted preprocessing :attr:`preprocessor`.
         """
-        return get_runner().fit(self, train, valid, test, output=output, overwrite=overwrite, data=data,
-                                train_config=train_config)
+        self._check_saveable()
+        run_section, saved_section, tables = self._data(train, valid, test, data)
+        train_section = {**(self.train_config or {}), **train_config}
+        config = parse_params(RunConfig, {"data": run_section, "features": self.feature_configs(),
+                                          "model": self.config, "train": train_section}, "")
+        experiment = Experiment(config, Schema(config.features, "features"), tables)
+        experiment.plan()
+        if output is None:
+            result = experiment.train(callbacks=callbacks)
+        else:
+            with RunDir(output, overwrite=overwrite, command="Model.fit") as run_dir:
+                run_dir.write_config(self.to_run_config(data=saved_section, train=train_section))
+                result = experiment.train(run_dir, callbacks)
+        self.module, self.preprocessor = result.model, result.preprocessor
+        self.fitted_train_config, self.fitted_data_config = config.train, config.data
+        self.run_dir = result.run_dir
+        return result
+
+    # ------------------------------------------------------------------ scoring
+    def _fitted(self, what: str) -> tuple[Any, Preprocessor, TrainConfig]:
+        if self.module is None or self.preprocessor is None or self.fitted_train_config is None:
+            raise ConfigError(f"Model.{what}", "the model is not trained", "call fit(...) first", "an untrained model")
+        return self.module, self.preprocessor, self.fitted_train_config
 
     def evaluate(self, data: Any, batch_size: int | None = None) -> dict[str, float]:
-        """Metrics of the trained model on ``data`` (same preprocessing as training)."""
-        return get_runner().evaluate(self, data, batch_size)
+        """Metrics of the trained model on ``data`` (a path or a table), as ``recblocks evaluate``."""
+        module, preprocessor, train = self._fitted("evaluate")
+        soft = self.fitted_data_config is not None and self.fitted_data_config.soft_labels
+        extras = [train.gauc_group] if train.gauc_group else []
+        batch, _, name = data_batch(data, preprocessor, label_columns(self.config, soft), extras)
+        return evaluate_batch(module, train, batch, f"evaluation of {name}", batch_size)
 
     def predict(self, data: Any, batch_size: int | None = None) -> dict[str, Any]:
-        """Activated outputs per task (numpy arrays, data order)."""
-        return get_runner().predict(self, data, batch_size)
+        """Activated outputs per task, and extra outputs (numpy arrays, data order)."""
+        module, preprocessor, train = self._fitted("predict")
+        batch, _, name = data_batch(data, preprocessor, {}, [])
+        if preprocessor.report_.bad_rows:
+            raise DataError(name, "rows were dropped while predicting", "no dropped rows",
+                            preprocessor.report_.bad_rows)
+        return predict_batch(module, train, batch, f"prediction of {name}", batch_size)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.body!r}, {[t.name for t in self.tasks]})"

@@ -4,7 +4,7 @@
 
     run/
       run.json            the manifest: every file recblocks wrote, by what, and the run's
-                          status (running -> complete | failed); see recblocks.training.manifest
+                          status (running -> complete | failed); see recblocks.runs.manifest
       config.yaml         the resolved config
       preprocess.json     fitted preprocessing state
       model.safetensors   best weights
@@ -47,13 +47,26 @@ import yaml
 from torch import nn
 
 from recblocks.core.errors import DataError, RecBlocksError
-from recblocks.core.files import (TEMP_PATTERN, atomic_write, atomic_write_text, file_access_error, make_dirs,
-                                  path_kind, resolve_path)
+from recblocks.core.files import (
+    TEMP_PATTERN,
+    atomic_write,
+    atomic_write_text,
+    file_access_error,
+    make_dirs,
+    path_kind,
+    resolve_path,
+)
 from recblocks.features.preprocess import Preprocessor
-from recblocks.training.checkpoint import load_state_dict, save_state_dict
-from recblocks.training.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
-from recblocks.training.manifest import MANIFEST, FileEntry, RunManifest, now, read_manifest, write_manifest
-from recblocks.training.run_files import (
+from recblocks.runs.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
+from recblocks.runs.manifest import (
+    MANIFEST,
+    FileEntry,
+    RunManifest,
+    now,
+    read_manifest,
+    write_manifest,
+)
+from recblocks.runs.run_files import (
     first_line,
     jsonable,
     load_optimizer_file,
@@ -64,7 +77,8 @@ from recblocks.training.run_files import (
     read_text,
     torch_save,
 )
-from recblocks.training.run_lock import DirectoryLock
+from recblocks.runs.run_lock import DirectoryLock
+from recblocks.training.checkpoint import load_state_dict, save_state_dict
 
 __all__ = ["RunDir", "RUN_FILES", "MANIFEST", "jsonable"]
 

@@ -1,4 +1,4 @@
-"""Draw a :class:`~recblocks.blocks.backbone.diagram.ModelGraph` to PNG/SVG with matplotlib.
+"""Draw a :class:`~recblocks.viz.diagram.ModelGraph` to PNG/SVG with matplotlib.
 
 No graphviz: a small layered (Sugiyama-style) layout is computed here. Layers are the
 longest path from the sources; edges that skip layers get dummy points; a few barycenter
@@ -23,7 +23,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.textpath import TextPath
 
-from recblocks.blocks.backbone.diagram import PICTURE_MARK, GraphNode, ModelGraph, node_lines
+from recblocks.viz.diagram import PICTURE_MARK, GraphNode, ModelGraph, node_lines
 
 __all__ = ["Layout", "layered_layout", "render_graph"]
 

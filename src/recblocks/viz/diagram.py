@@ -11,7 +11,7 @@ model that has one as ``.backbone``) into a :class:`ModelGraph`:
 * clusters: one per package, holding its blocks.
 
 :func:`to_mermaid` needs nothing; :func:`plot_model` writes ``.mmd``, or ``.png`` / ``.svg``
-drawn by :mod:`recblocks.blocks.backbone.render` with matplotlib. Without matplotlib it writes
+drawn by :mod:`recblocks.viz.render` with matplotlib. Without matplotlib it writes
 Mermaid text next to the requested path and says so.
 """
 
@@ -24,12 +24,17 @@ from typing import Any
 
 from recblocks.blocks.backbone.bodies import body_label
 from recblocks.core.errors import ConfigError
-from recblocks.core.files import atomic_write, atomic_write_text, check_output_file, make_dirs
+from recblocks.core.files import (
+    atomic_write,
+    atomic_write_text,
+    check_output_file,
+    make_dirs,
+)
 from recblocks.core.shapes import describe_spec
 
 __all__ = [
     "GraphNode", "GraphEdge", "ModelGraph", "PICTURE_SUFFIXES", "describe_graph", "to_mermaid",
-    "check_plot_path", "plot_model", "format_summary",
+    "check_plot_path", "plot_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -361,7 +366,7 @@ def plot_model(obj: Any, path: str | Path, overwrite: bool = True) -> Path:
         atomic_write_text(path, to_mermaid(graph), durable=False)
         return path
     try:
-        from recblocks.blocks.backbone.render import render_graph
+        from recblocks.viz.render import render_graph
     except ImportError:
         fallback = check_plot_path(path.with_suffix(".mmd"), overwrite)
         atomic_write_text(fallback, to_mermaid(graph), durable=False)
@@ -371,20 +376,3 @@ def plot_model(obj: Any, path: str | Path, overwrite: bool = True) -> Path:
     atomic_write(path, lambda tmp: render_graph(graph, tmp, picture_format=path.suffix.lower()[1:]), durable=False)
     return path
 
-
-def format_summary(rows: list[dict[str, Any]], total: int | None = None) -> str:
-    """A text table of plan rows (block, body, output shape, parameters, inputs)."""
-    table = []
-    for row in rows:
-        name = row["block"] if row["scope"] in ("backbone", "model") else f"{row['scope']}.{row['block']}"
-        table.append((name, str(row["body"]), str(row["output"]), f"{row['params']:,}", ", ".join(row["inputs"])))
-    head = ("block", "body", "output", "params", "inputs")
-    widths = [max(len(r[i]) for r in [head, *table]) for i in range(4)]
-
-    def line(r: tuple[str, ...]) -> str:
-        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}".rstrip()
-
-    text = [line(head), "-" * len(line(head))] + [line(r) for r in table]
-    total = sum(r["params"] for r in rows) if total is None else total
-    text.append(f"total: {total:,} parameters")
-    return "\n".join(text)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from recblocks.runs.run_dir import RunDir
 from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import check_finite_state
-from recblocks.training.run_dir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     from recblocks.training.history import EpochRecord, History

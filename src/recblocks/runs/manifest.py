@@ -53,7 +53,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import recblocks
 from recblocks.core.errors import DataError
-from recblocks.core.files import FileAccessError, atomic_write_text, file_access_error, sha256_of
+from recblocks.core.files import (
+    FileAccessError,
+    atomic_write_text,
+    file_access_error,
+    sha256_of,
+)
 
 __all__ = ["MANIFEST", "FORMAT", "FORMAT_VERSION", "CHECKSUM_LIMIT", "FileEntry", "RunManifest",
            "read_manifest", "write_manifest", "is_run_manifest", "now"]

@@ -34,10 +34,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 import recblocks
-from recblocks.core.files import atomic_write, make_dirs, path_kind, resolve_path
+from recblocks.core.files import (
+    OutputPathError,
+    atomic_write,
+    make_dirs,
+    path_kind,
+    resolve_path,
+)
 from recblocks.data.readers import DataSource, list_files
-from recblocks.training.errors import OutputPathError
-from recblocks.training.manifest import MANIFEST, is_run_manifest, now
+from recblocks.runs.manifest import MANIFEST, is_run_manifest, now
 
 __all__ = ["OUTPUT_FORMATS", "PREDICTIONS_KEY", "check_prediction_output", "write_predictions",
            "is_prediction_file"]

@@ -5,14 +5,8 @@ import torch
 from torch import nn
 
 from recblocks.core import ConfigError, DataError
-from recblocks.training import (
-    RunDir,
-    RunDirExistsError,
-    TrainConfig,
-    build_optimizer,
-    load_state_dict,
-    save_state_dict,
-)
+from recblocks.runs import RunDir, RunDirExistsError
+from recblocks.training import TrainConfig, build_optimizer, load_state_dict, save_state_dict
 
 
 def test_refuses_a_non_empty_directory_without_overwrite(tmp_path):

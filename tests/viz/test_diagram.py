@@ -14,13 +14,13 @@ import yaml
 from click.testing import CliRunner
 
 import recblocks.layers  # noqa: F401  (registers components)
-from recblocks.blocks.backbone.diagram import describe_graph, plot_model, to_mermaid
+from recblocks.viz import describe_graph, format_table, plot_model, to_mermaid
 from recblocks.cli.main import cli
 from recblocks.features.schema import Schema
 from recblocks.models.config import parse_model_config
 from recblocks.models.rank_model import RankModel
-from recblocks.training.config_file import load_config_file
-from recblocks.training.experiment import plan_rows
+from recblocks.runs.config_file import load_config_file
+from recblocks.runs import plan_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 DEEPFM = ROOT / "configs" / "ml100k_ctr" / "deepfm.yaml"
@@ -155,7 +155,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 def test_png_and_svg_are_drawn(which, request, tmp_path):
     pytest.importorskip("matplotlib")
     model = request.getfixturevalue(which)
-    png = model.plot(tmp_path / "sub" / "model.png")
+    png = plot_model(model, tmp_path / "sub" / "model.png")
     assert png == tmp_path / "sub" / "model.png"
     data = png.read_bytes()
     width, height = _png_size(data)
@@ -168,7 +168,7 @@ def test_png_and_svg_are_drawn(which, request, tmp_path):
 @pytest.mark.parametrize("which", ["deepfm", "packaged"])
 def test_layout_has_no_overlaps_and_clusters_hold_their_blocks(which, request):
     pytest.importorskip("matplotlib")
-    from recblocks.blocks.backbone.render import compute_layout
+    from recblocks.viz.render import compute_layout
 
     graph = describe_graph(request.getfixturevalue(which))
     layout, sizes, boxes = compute_layout(graph)
@@ -194,7 +194,7 @@ def test_layout_has_no_overlaps_and_clusters_hold_their_blocks(which, request):
 def test_mermaid_file_and_fallback_without_matplotlib(deepfm, tmp_path, monkeypatch, caplog):
     mmd = plot_model(deepfm, tmp_path / "g.mmd")
     assert mmd.read_text().splitlines()[1] == "flowchart TD"
-    monkeypatch.setitem(sys.modules, "recblocks.blocks.backbone.render", None)  # import fails as without matplotlib
+    monkeypatch.setitem(sys.modules, "recblocks.viz.render", None)  # import fails as without matplotlib
     with caplog.at_level(logging.WARNING):
         written = plot_model(deepfm, tmp_path / "g2.png")
     assert written == tmp_path / "g2.mmd" and "flowchart TD" in written.read_text()
@@ -202,13 +202,12 @@ def test_mermaid_file_and_fallback_without_matplotlib(deepfm, tmp_path, monkeypa
     assert "matplotlib is not installed" in caplog.text and "g2.mmd" in caplog.text
 
 
-def test_summary_prints_blocks_shapes_and_params(deepfm, capsys):
-    deepfm.summary()
-    out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["block", "body", "output", "params", "inputs"]
+def test_summary_table_lists_blocks_shapes_and_params(deepfm):
+    out = format_table(deepfm.summary_rows(), _params(deepfm))
+    assert out.splitlines()[0].split() == ["block", "body", "inputs", "output", "params"]
     deep_line = next(line for line in out.splitlines() if line.startswith("deep "))
     assert "MLP" in deep_line and "(B, 1)" in deep_line and f"{_params(deepfm.backbone.blocks['deep']):,}" in deep_line
-    assert f"total: {_params(deepfm):,} parameters" in out
+    assert f"total parameters: {_params(deepfm):,}" in out
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg", ".mmd"])

@@ -21,7 +21,7 @@ import torch
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 from recblocks.core.files import file_access_error
 from recblocks.features.preprocess import Preprocessor
-from recblocks.training.config_file import load_config_file
+from recblocks.runs.config_file import load_config_file
 
 __all__ = ["jsonable", "first_line", "torch_save", "read_text", "read_config_file", "read_preprocessor_file",
            "load_optimizer_file", "read_json_lines", "read_json_object"]

@@ -1,0 +1,265 @@
+"""A training run: config -> plan -> data -> preprocessing -> model (built once) -> trainer.
+
+:class:`Experiment` is what ``recblocks train`` (:func:`train_run`) and
+:meth:`recblocks.runs.Model.fit` both run, so a model trained in Python and the same model
+trained from its saved config go through the same objects (preprocessing, loaders, seeding,
+trainer). Everything checkable without data (config keys, names, shapes, the memory plan,
+the early-stopping metric) is checked by :meth:`Experiment.plan` on the meta device, before
+any file is read; the real model is then built once, after the preprocessing is fitted (table
+sizes come from it). Writing a run directory is a trainer callback
+(:class:`~recblocks.runs.run_callback.RunDirCallback`); without one nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from recblocks.core.errors import ConfigError, DataError
+from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
+from recblocks.data.readers import DataSource, naming_source, read_table
+from recblocks.data.report import format_report
+from recblocks.datasets.splits import random_split
+from recblocks.datasets.synthetic import bayes_auc, make_synthetic
+from recblocks.features.batch import Batch
+from recblocks.features.preprocess import Preprocessor
+from recblocks.features.schema import Schema
+from recblocks.models.registry import MODEL_CLASSES
+from recblocks.runs.config import (
+    RunConfig,
+    check_columns,
+    check_table_columns,
+    label_columns,
+    parse_run_config,
+    run_extras,
+)
+from recblocks.runs.memory_plan import check_run_memory
+from recblocks.runs.run_callback import RunDirCallback
+from recblocks.runs.run_dir import RunDir
+from recblocks.training.callbacks import Callback
+from recblocks.training.history import History
+from recblocks.training.monitor import resolve_monitor
+from recblocks.training.trainer import Trainer, seed_everything
+
+__all__ = ["Experiment", "RunResult", "build_model", "placeholder_vocab", "train_run", "plan_rows"]
+
+log = logging.getLogger("recblocks")
+
+SPLITS = ("train", "valid", "test")
+
+
+def placeholder_vocab(schema: Schema) -> dict[str, int]:
+    """Table sizes to plan a model before vocabularies are fitted (shapes are still exact)."""
+    sizes = {}
+    for f in schema:
+        if f.kind == "dense":
+            continue
+        size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
+                                                        getattr(f, "num_buckets", None) or 1)
+        sizes[f.name] = int(size) + 2
+    return sizes
+
+
+def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | None = None,
+                purpose: Literal["train", "evaluate"] = "train", meta: bool = False) -> Any:
+    """The model class ``model.model_class`` names, for the fitted table sizes of ``preprocessor``
+    (placeholder sizes without one: shapes are still exact).
+
+    The model is first planned on the meta device and its memory for ``purpose`` checked
+    against ``train.memory_limit_gb`` (:func:`~recblocks.runs.memory_plan.check_run_memory`);
+    ``meta=True`` returns that storage-less model instead of building the real one.
+    """
+    if preprocessor is None:
+        vocab = placeholder_vocab(schema)
+    else:
+        vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.kind != "dense"}
+    model_class = MODEL_CLASSES.get(config.model.model_class, "model.model_class").cls
+
+    def factory() -> Any:
+        return model_class(schema, config.model, vocab, where="model")
+
+    planned = check_run_memory(factory, config.train, purpose, config.data.synthetic)
+    return planned if meta else factory()
+
+
+@dataclass
+class RunResult:
+    """What a training run produced: metrics, and the trained model with its preprocessing."""
+
+    run_dir: Path | None
+    valid_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    best_epoch: int | None
+    samples_per_second: float
+    bayes_auc: dict[str, float] = field(default_factory=dict)
+    data_report: str = ""
+    model: Any = field(default=None, repr=False)
+    preprocessor: Preprocessor | None = field(default=None, repr=False)
+    history: History | None = field(default=None, repr=False)
+
+
+class Experiment:
+    """One training run of a typed :class:`RunConfig` (see module docstring).
+
+    Args:
+        config: the run config.
+        schema: its feature schema.
+        tables: in-memory splits (``train``/``valid``/``test`` -> pyarrow table) used instead of
+            the data section's files for those splits (``Model.fit`` with DataFrames).
+    """
+
+    def __init__(self, config: RunConfig, schema: Schema, tables: Mapping[str, pa.Table] | None = None) -> None:
+        unknown = sorted(set(tables or {}) - set(SPLITS))
+        if unknown:
+            raise ConfigError("tables", "unknown split", f"some of {list(SPLITS)}", unknown, choices=SPLITS)
+        self.config = config
+        self.schema = schema
+        self.tables: dict[str, pa.Table] = dict(tables or {})
+        self.labels = label_columns(config.model, config.data.soft_labels)
+        self.extras = run_extras(config)
+        self.bayes: dict[str, float] = {}
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> "Experiment":
+        """The experiment of a config mapping (every section validated)."""
+        return cls(*parse_run_config(raw))
+
+    # ------------------------------------------------------------------ before any data
+    def plan(self) -> Any:
+        """Check everything that needs no data and return the model planned on the meta device:
+        config errors, the memory plan, the early-stopping metric, the training data's presence
+        and, for file splits, that every column exists (first file of each source)."""
+        config = self.config
+        planned = build_model(config, self.schema, meta=True)
+        resolve_monitor(planned.evaluator(config.train.gauc_group), config.train.early_stopping)
+        data = config.data
+        if "train" not in self.tables and data.synthetic is None and data.train is None:
+            raise ConfigError("data.train", "no training data", "a path (data.train or --train), a table, or "
+                              "data.synthetic", "none")
+        preprocessor = Preprocessor(self.schema)
+        for split in SPLITS:
+            table, source = self.tables.get(split), getattr(data, split)
+            if table is not None:
+                check_table_columns(table, preprocessor, self.labels, self.extras, f"the {split} table")
+            elif source is not None and data.synthetic is None:
+                check_columns(source, preprocessor, self.labels, self.extras)
+        return planned
+
+    # ------------------------------------------------------------------ data
+    def _load_synthetic(self) -> None:
+        data = self.config.data
+        if data.synthetic is None or self.tables:
+            return
+        names = list(SPLITS[: len(data.synthetic_split)])
+        parts = random_split(make_synthetic(data.synthetic), data.synthetic_split, seed=data.synthetic.seed)
+        self.tables = dict(zip(names, parts))
+        self.bayes = {name: bayes_auc(t) for name, t in self.tables.items()}
+
+    def fit_preprocessor(self) -> Preprocessor:
+        """The preprocessing fitted on the training split (vocabularies, statistics)."""
+        self._load_synthetic()
+        preprocessor = Preprocessor(self.schema)
+        table = self.tables.get("train")
+        origin = "the train table"
+        if table is None:
+            source: DataSource = self.config.data.train  # type: ignore[assignment]  (plan() checked it)
+            table, origin = read_table(source, [*preprocessor.required_columns()]), str(source.path)
+        if table.num_rows == 0:
+            raise DataError(origin, "the training data has no rows", "at least one data row",
+                            "0 rows (an empty or header-only file)")
+        with naming_source(origin):
+            preprocessor.fit(table)
+        return preprocessor
+
+    def batch(self, split: str, preprocessor: Preprocessor) -> Batch | None:
+        """A whole split, preprocessed (bad rows dropped and counted), or None when absent."""
+        if split in self.tables:
+            with naming_source(f"the {split} table"):
+                return preprocessor.transform(self.tables[split], self.labels, self.extras)[0]
+        source: DataSource | None = getattr(self.config.data, split)
+        if source is None or self.config.data.synthetic is not None:
+            return None
+        return load_batch(source, preprocessor, self.labels, self.extras, self.config.data.max_bad_fraction)[0]
+
+    def _train_loader(self, preprocessor: Preprocessor) -> Any:
+        data, train = self.config.data, self.config.train
+        if data.streaming and data.train is not None and "train" not in self.tables:
+            return StreamingLoader(data.train, preprocessor, self.labels, self.extras, batch_size=train.batch_size,
+                                   shuffle=True, seed=train.seed, rows_per_chunk=data.rows_per_chunk,
+                                   max_bad_fraction=data.max_bad_fraction)
+        return InMemoryLoader(self.batch("train", preprocessor), train.batch_size, shuffle=True,  # type: ignore[arg-type]
+                              seed=train.seed)
+
+    # ------------------------------------------------------------------ training
+    def train(self, run_dir: RunDir | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
+        """Fit the preprocessing, build the model once, train, evaluate valid and test.
+
+        With ``run_dir`` the preprocessing, epochs, checkpoints and metrics are written there
+        (the caller writes the config and finishes the run directory).
+        """
+        config = self.config
+        preprocessor = self.fit_preprocessor()
+        if run_dir is not None:
+            run_dir.write_preprocessor(preprocessor)
+        seed_everything(config.train.seed)  # initial weights depend only on the config's seed
+        model = build_model(config, self.schema, preprocessor)
+        eval_size = config.train.eval_batch_size or max(config.train.batch_size, 4096)
+        train_loader = self._train_loader(preprocessor)
+        valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
+        valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
+        every = [*callbacks, *([RunDirCallback(run_dir)] if run_dir is not None else [])]
+        trainer = Trainer(model, config.train, every)
+        history = trainer.fit(train_loader, valid_loader)
+        valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
+        test = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
+        report = format_report(preprocessor.report_, "data")
+        best_epoch = None if history.best_epoch is None else history.best_epoch + 1  # 1-based, as printed
+        speed = getattr(history, "samples_per_second", 0.0) or 0.0
+        if run_dir is not None:
+            run_dir.write_metrics({"valid": valid, "test": test, "best_epoch": best_epoch,
+                                   "train_samples_per_second": speed, "bayes_auc": self.bayes,
+                                   "data_report": preprocessor.report_.to_dict()})
+        model.eval()
+        return RunResult(run_dir.path if run_dir is not None else None, valid, test, best_epoch, speed, self.bayes,
+                         report, model, preprocessor, history)
+
+
+def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, command: str = "python") -> RunResult:
+    """Train the run described by ``raw`` (a config mapping) into the run directory ``output``.
+
+    The run directory is created only after the config is valid and the data columns are
+    checked; it is locked while training writes it and its manifest ends ``complete``, or
+    ``failed`` with the error when training raises (see :class:`RunDir` for ``overwrite``).
+    ``command`` is recorded in the manifest as what wrote the run.
+    """
+    experiment = Experiment.from_raw(raw)
+    experiment.plan()
+    with RunDir(output, overwrite=overwrite, command=command) as run_dir:  # complete, or failed on error
+        run_dir.write_config(raw)
+        return experiment.train(run_dir)
+
+
+def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[Any, list[dict[str, Any]], str]:
+    """Validate a config and return the model with its plan rows; table sizes are fitted on the
+    training file when it can be read (``fit_data``), else placeholders."""
+    config, schema = parse_run_config(raw)
+    build_model(config, schema, meta=True)  # config errors and the memory plan before any data is read
+    source = config.data.train
+    note = ("embedding rows are placeholders (vocabularies not fitted)" if not fit_data or source is None
+            else "embedding rows are placeholders")
+    preprocessor = None
+    if fit_data and source is not None:
+        try:
+            preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))
+            note = f"embedding rows fitted on {source.path}"
+        except DataError as exc:
+            note = f"embedding rows are placeholders ({exc})"
+    elif config.data.synthetic is not None:
+        note = "embedding rows are placeholders (synthetic data is generated at train time)"
+    model = build_model(config, schema, preprocessor)
+    return model, model.summary_rows(), note
