@@ -131,3 +131,27 @@ def test_adding_a_metric_and_an_optimizer(scoped_module: Any) -> None:
         assert metrics.compute() == {"max_error": 3.0}
         assert TrainConfig(optimizer={"name": "RMS_prop_optimizer", "momentum": 0.9}).optimizer.name == "rmsprop"
     assert "max_error" not in METRICS and "rmsprop" not in OPTIMIZERS
+
+
+def test_adding_a_block_kind(tmp_path: Path, scoped_module: Any) -> None:
+    from recblocks.blocks.backbone import BLOCK_KINDS
+    from recblocks.datasets import synthetic_schema
+    from recblocks.datasets.synthetic import SyntheticConfig
+
+    with BLOCK_KINDS.scoped():
+        scoped_module(example("block-kind"), "contributing_clip_kind")
+        backbone = yaml.safe_load(example("block-kind-config"))
+        synthetic = SyntheticConfig(num_rows=400, num_dense=1, vocab_sizes=[20, 30], seed=0)
+        features = synthetic_schema(synthetic)
+        raw = {"data": {"synthetic": synthetic.model_dump()}, "features": features,
+               "model": {"feature_groups": [{"group_name": "all", "feature_names": [f["name"] for f in features]}],
+                         "backbone": backbone, "task": {"type": "binary", "label": "label"}},
+               "train": {"epochs": 1, "batch_size": 64, "progress": False}}
+        _, rows, _ = plan_rows(raw, fit_data=False)
+        bodies = {row["block"]: row["body"] for row in rows}
+        assert bodies["clipped"] == "clip [-2, 2]" and bodies["head"].startswith("clip [-1, 3]")
+        result = train_run(raw, tmp_path / "run")
+        assert 0.0 <= result.valid_metrics["auc"] <= 1.0
+    assert "clip" not in BLOCK_KINDS
+    with pytest.raises(ConfigError, match="clip"):
+        plan_rows(raw, fit_data=False)
