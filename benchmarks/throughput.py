@@ -8,8 +8,9 @@ Run from the repository root::
     .venv/bin/python benchmarks/profile_step.py --workload synthetic           # where the time goes
 
 Options: ``--only synthetic|ml100k``, ``--rows N`` (synthetic rows), ``--repeats N`` (fresh runs
-per system, alternating order; default 1 synthetic, 3 ml100k), ``--epochs N`` (ml100k timed epochs
-per run, default 3), ``--threads N`` (default 2), ``--reg``, ``--wait-idle S``.
+per system, alternating which starts; default 1 synthetic, 3 ml100k), ``--epochs N`` (ml100k timed
+epochs per run, default 3), ``--threads N`` (default 2), ``--reg``, ``--wait-idle S``,
+``--no-interleave`` / ``--slice S``.
 
 Workloads
 ---------
@@ -53,6 +54,13 @@ The ceiling (``benchmarks/ceiling.py``): ``end-to-end`` = read Parquet + diction
 build + train (no checkpoint is written); ``train loop`` = its epoch loop (permutation,
 ``index_select`` per batch, forward, loss, backward, SparseAdam + Adam steps).
 
+Interleaving (default): the two subprocesses of a repeat are started together but time-sliced by a
+baton: only one runs at any moment, and the running one hands over every ``--slice`` (1) second
+of training, at a step boundary. Both systems thus sample the machine's slow drift alike (on the
+shared 2-core VM this was developed on, back-to-back runs of the same code differed by up to 25%)
+and never compete with each other; waiting for the baton is excluded from every figure
+(``--no-interleave`` runs them one after the other instead).
+
 Shared machines: before each timed epoch the worker waits (untimed, up to ``--wait-idle`` s) for
 other processes to go quiet, and during the epoch it measures, window by window (>= 0.25 s of
 steps), how much CPU OTHER processes used. Windows where they used more than 0.25 cores are
@@ -84,6 +92,7 @@ WORK = REPO / "benchmarks" / "_work"
 ML100K_DIR = REPO.parent / "shared" / "data" / "ml-100k-ctr"
 ML100K_CONFIG = REPO / "configs" / "ml100k_ctr" / "deepfm.yaml"
 RESULT_MARK = "@@RESULT@@ "
+BATON_KEY = b"recblocks-throughput"
 SEED = 0
 WARM_BATCHES = 4
 
@@ -302,12 +311,24 @@ class _Contention:
         self._open = (_busy_seconds(), _own_cpu(), time.perf_counter())
 
     def tick(self) -> None:
-        """After each optimizer step; pauses (untimed) when the window just closed was contended."""
+        """After each optimizer step; pauses (untimed) when the window just closed was contended,
+        and hands the baton to the other worker when its time slice is over (``--interleave``)."""
         self._steps += 1
         now = time.perf_counter()
-        if now - self._open[2] >= self.window and self._close(now) > QUIET_CORES and self.wait_limit > 0:
-            self._pause += self._wait()
-            self._open = (_busy_seconds(), _own_cpu(), time.perf_counter())
+        handover = _BATON is not None and _BATON.due()
+        if now - self._open[2] >= self.window or handover:
+            foreign = self._close(now)
+            paused = False
+            if foreign > QUIET_CORES and self.wait_limit > 0:
+                self._pause += self._wait()
+                paused = True
+            if handover:
+                seconds = _BATON.hand_over()  # type: ignore[union-attr]
+                self._pause += seconds
+                self.waited += seconds
+                paused = True
+            if paused:
+                self._open = (_busy_seconds(), _own_cpu(), time.perf_counter())
 
     def _close(self, now: float) -> float:
         busy, own, start = self._open
@@ -358,6 +379,49 @@ def _wait_until_quiet(limit: float) -> float:
         load = _foreign_load(2.0)
     return load
 
+
+
+class _Baton:
+    """Time-slicing between the two worker processes of a repeat (``--interleave``).
+
+    Only the worker holding the baton runs; the other blocks. A worker takes it once before doing
+    anything (even importing torch) and hands it over every ``slice_s`` seconds of training (at a
+    step boundary) and when it is done, so both systems sample the machine's slow drift alike and
+    never compete with each other. Time spent waiting for the baton is excluded from every figure.
+    """
+
+    def __init__(self, address: str, name: str, slice_s: float) -> None:
+        from multiprocessing.connection import Client
+
+        self.conn = Client(address, authkey=BATON_KEY)
+        self.conn.send(name)
+        self.slice_s = slice_s
+        self.started = time.perf_counter()
+        self.paused = 0.0
+        self.take()
+
+    def take(self) -> None:
+        start = time.perf_counter()
+        self.conn.recv()
+        self.started = time.perf_counter()
+        self.paused += self.started - start
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.started >= self.slice_s
+
+    def hand_over(self) -> float:
+        """Yield to the other worker; returns the seconds spent waiting for the baton to come back."""
+        before = self.paused
+        self.conn.send("yield")
+        self.take()
+        return self.paused - before
+
+    def finish(self, result: dict[str, Any]) -> None:
+        self.conn.send(("done", result))
+        self.conn.close()
+
+
+_BATON: _Baton | None = None
 
 
 # ----------------------------------------------------------------------------- workers
@@ -500,12 +564,64 @@ def worker_ceiling(workload: str, train: Path, warm: Path, args: argparse.Namesp
 
 
 # ----------------------------------------------------------------------------- driver
-def _spawn(system: str, workload: str, train: Path, warm: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _worker_cmd(system: str, workload: str, train: Path, warm: Path, args: argparse.Namespace,
+                baton: str | None = None) -> list[str]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", system, "--only", workload,
            "--train", str(train), "--warm", str(warm), "--epochs", str(args.epochs), "--threads", str(args.threads),
-           "--wait-idle", str(args.wait_idle)]
+           "--wait-idle", str(args.wait_idle), "--slice", str(args.slice)]
     if args.reg:
         cmd.append("--reg")
+    if baton:
+        cmd += ["--baton", baton]
+    return cmd
+
+
+def _spawn_pair(order: list[str], workload: str, train: Path, warm: Path,
+                args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Both workers at once, time-sliced by a baton (only one runs at a time); ``order[0]`` starts."""
+    import tempfile
+    from multiprocessing.connection import Listener
+
+    folder = tempfile.mkdtemp(prefix="rb_baton_")
+    address = os.path.join(folder, "baton")
+    results: dict[str, dict[str, Any]] = {}
+    logs = {s: open(os.path.join(folder, f"{s}.log"), "w+") for s in order}  # noqa: SIM115
+    with Listener(address, family="AF_UNIX", authkey=BATON_KEY) as listener:
+        procs = {s: subprocess.Popen(_worker_cmd(s, workload, train, warm, args, address), cwd=REPO, text=True,
+                                     stdout=logs[s], stderr=subprocess.STDOUT) for s in order}
+        conns = {}
+        for _ in order:
+            conn = listener.accept()
+            conns[conn.recv()] = conn
+        live = list(order)
+        turn = 0
+        while live:
+            name = live[turn % len(live)]
+            conn = conns[name]
+            conn.send("go")
+            try:
+                message = conn.recv()
+            except EOFError:
+                message = ("done", None)
+            if isinstance(message, tuple):
+                live.remove(name)
+                if message[1] is not None:
+                    results[name] = message[1]
+            else:
+                turn += 1
+        for name, proc in procs.items():
+            proc.wait()
+            logs[name].seek(0)
+            text = logs[name].read()
+            logs[name].close()
+            if name not in results:
+                sys.stderr.write(text[-12000:])
+                raise SystemExit(f"{name} worker for {workload} failed (exit {proc.returncode})")
+    return results
+
+
+def _spawn(system: str, workload: str, train: Path, warm: Path, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = _worker_cmd(system, workload, train, warm, args)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
@@ -566,6 +682,10 @@ def run_workload(workload: str, args: argparse.Namespace) -> float:
     repeats = args.repeats or (1 if workload == "synthetic" else 3)
     for r in range(repeats):
         order = ["recblocks", "ceiling"] if r % 2 == 0 else ["ceiling", "recblocks"]
+        if args.interleave:
+            for system, result in _spawn_pair(order, workload, train, warm, args).items():
+                per_system[system].append(result)
+            continue
         for system in order:
             per_system[system].append(_spawn(system, workload, train, warm, args))
     med = {s: _pooled(v) for s, v in per_system.items()}
@@ -614,13 +734,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wait-idle", type=float, default=60.0,
                         help="before each timed epoch wait up to this many seconds for other processes to go "
                              "quiet (< 0.25 cores; the wait is not timed); 0 disables")
+    parser.add_argument("--no-interleave", dest="interleave", action="store_false",
+                        help="run the two systems one after the other instead of time-slicing them")
+    parser.add_argument("--slice", type=float, default=1.0,
+                        help="seconds of training per time slice when interleaving (default 1)")
     parser.add_argument("--worker", choices=["recblocks", "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument("--baton", help=argparse.SUPPRESS)
     parser.add_argument("--train", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warm", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
+        global _BATON
+        if args.baton:
+            _BATON = _Baton(args.baton, args.worker, args.slice)
         worker = worker_recblocks if args.worker == "recblocks" else worker_ceiling
-        print(RESULT_MARK + json.dumps(worker(args.only, args.train, args.warm, args)), flush=True)
+        result = worker(args.only, args.train, args.warm, args)
+        print(RESULT_MARK + json.dumps(result), flush=True)
+        if _BATON is not None:
+            _BATON.finish(result)
         return
     WORK.mkdir(parents=True, exist_ok=True)
     import torch
