@@ -240,7 +240,7 @@ def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: 
         click.echo(f"model graph written to {written}")
 
 
-_REGISTRIES = ("component", "task", "metric", "optimizer", "schedule", "model_class")
+_REGISTRIES = ("component", "block_kind", "task", "metric", "optimizer", "schedule", "model_class")
 
 
 def _registry(kind: str) -> Any:
@@ -250,6 +250,10 @@ def _registry(kind: str) -> Any:
         from recblocks.core.registry import COMPONENTS
 
         return COMPONENTS
+    if kind == "block_kind":
+        from recblocks.blocks.backbone import BLOCK_KINDS
+
+        return BLOCK_KINDS
     if kind == "task":
         from recblocks.tasks import TASKS
 

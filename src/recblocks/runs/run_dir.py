@@ -48,16 +48,14 @@ from torch import nn
 
 from recblocks.core.errors import DataError, RecBlocksError
 from recblocks.core.files import (
-    TEMP_PATTERN,
     atomic_write,
     atomic_write_text,
-    file_access_error,
     make_dirs,
     path_kind,
     resolve_path,
 )
 from recblocks.features.preprocess import Preprocessor
-from recblocks.runs.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
+from recblocks.runs.errors import RunDirExistsError
 from recblocks.runs.manifest import (
     MANIFEST,
     FileEntry,
@@ -78,6 +76,7 @@ from recblocks.runs.run_files import (
     torch_save,
 )
 from recblocks.runs.run_lock import DirectoryLock
+from recblocks.runs.run_state import clear_for_run, lock_error, run_problem
 from recblocks.training.checkpoint import load_state_dict, save_state_dict
 
 __all__ = ["RunDir", "RUN_FILES", "MANIFEST", "jsonable"]
@@ -92,21 +91,6 @@ EPOCHS = "epochs.jsonl"
 METRICS = "metrics.json"
 #: The files a training run writes (besides its manifest ``run.json``).
 RUN_FILES = (CONFIG, PREPROCESS, WEIGHTS, OPTIMIZER, EPOCHS, METRICS)
-_FORCE = "pass --allow-unfinished (allow_unfinished=True) to use it anyway"
-
-
-def _preview(names: list[str], limit: int = 6) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _forceable(kind: type[RecBlocksError], where: str, reason: str, expected: str, got: str) -> RecBlocksError:
-    """An error whose message ends with the --allow-unfinished hint; ``reason`` is kept for the warning."""
-    error = kind(where, f"{reason}; {_FORCE}", expected, got)
-    error.reason = reason  # type: ignore[attr-defined]
-    return error
-
-
 class RunDir:
     """A run directory (see module docstring).
 
@@ -140,9 +124,9 @@ class RunDir:
         make_dirs(self.path)
         self._lock = DirectoryLock(self.path)
         if not self._lock.acquire(exclusive=True):
-            raise self._locked(writing=True)
+            raise lock_error(self.manifest_path, self._where(), writing=True)
         try:
-            self._clear(overwrite)
+            clear_for_run(self.path, self._where(), overwrite)
             self._manifest = RunManifest(command=command)
             write_manifest(self.manifest_path, self._manifest)
         except BaseException:
@@ -173,7 +157,7 @@ class RunDir:
                             "a folder written by recblocks train", f"the file {run.path}")
         run._lock = DirectoryLock(run.path)
         free = run._lock.acquire(exclusive=False)
-        problem = run._problem(free)
+        problem = run_problem(run.path, run._where(), free)
         if problem is not None:
             if not allow_unfinished:
                 run._lock.release()
@@ -236,98 +220,6 @@ class RunDir:
     # -- checks -----------------------------------------------------------------------------
     def _where(self) -> str:
         return self._given if Path(self._given) == self.path else f"{self._given} (= {self.path})"
-
-    def _clear(self, overwrite: bool) -> None:
-        """Empty the folder for a new run as the module docstring allows, or refuse."""
-        try:
-            entries = sorted(os.listdir(self.path))
-        except OSError as exc:
-            raise file_access_error(exc, self.path, "list the run directory") from None
-        if not entries:
-            return
-        try:
-            manifest, broken = read_manifest(self.manifest_path), None
-        except DataError as exc:
-            manifest, broken = None, exc
-        if not overwrite:
-            problem = (f"the folder holds a recblocks run (status {manifest.status}); pass --overwrite "
-                       "(overwrite=True) to replace it" if manifest is not None else
-                       "the folder is not empty and holds no recblocks run; recblocks writes only into a new or "
-                       "empty folder (--overwrite replaces only a recblocks run)")
-            raise RunDirExistsError(self._where(), problem, "a new or empty folder", _preview(entries))
-        if manifest is None:
-            why = f"its run.json is unreadable ({broken.problem})" if broken else "it has no run.json"
-            raise RunDirExistsError(self._where(), f"--overwrite replaces only a recblocks run and {why}, so "
-                                    "recblocks did not write these files; it deletes nothing: move them away or "
-                                    "choose another folder", "a folder written by recblocks train", _preview(entries))
-        listed = set(manifest.files)
-        temps = [e for e in entries if (m := TEMP_PATTERN.match(e)) and m["target"] in listed | {MANIFEST}]
-        foreign = [e for e in entries if e not in listed and e != MANIFEST and e not in temps]
-        if foreign:
-            raise RunDirExistsError(self._where(), "the run directory also holds files recblocks did not write; "
-                                    "--overwrite deletes nothing it did not write: move them away or choose "
-                                    "another folder", "only the files its run.json lists", _preview(foreign))
-        ours = [e for e in entries if e in listed]
-        changed = [f"{name} ({problem})" for name in ours
-                   if (problem := manifest.files[name].mismatch(self.path / name))
-                   and problem != "was being written when the run stopped"]
-        if changed:
-            raise RunDirExistsError(self._where(), "files of the run changed since recblocks wrote them, so they "
-                                    "may be yours now; --overwrite deletes nothing: move them away or choose "
-                                    "another folder", "the files as the run wrote them", _preview(changed))
-        for name in [*ours, *temps]:
-            try:
-                (self.path / name).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise file_access_error(exc, self.path / name, "delete the old run file") from None
-
-    def _locked(self, writing: bool) -> RunLockedError:
-        """The error for a lock held by someone else, naming the writer when the manifest does."""
-        try:
-            manifest = read_manifest(self.manifest_path)
-        except DataError:
-            manifest = None
-        if manifest is not None and manifest.status == "running":
-            holder = manifest.writer_text() + (" - this process" if manifest.pid == os.getpid() else "")
-            reason = f"the run directory is being written by {holder}"
-        else:
-            reason = "the run directory is locked by another recblocks process (reading or writing it)"
-        if writing:
-            return RunLockedError(self._where(), f"{reason}; wait for it to finish or choose another folder",
-                                  "a run directory no other process holds", "a held lock")
-        return _forceable(RunLockedError, self._where(), reason, "a finished run", "a run still being written")
-
-    def _problem(self, free: bool) -> RecBlocksError | None:
-        """Why the run cannot be used as it is (an error with a ``reason``), or None for a complete,
-        intact run."""
-        try:
-            manifest = read_manifest(self.manifest_path)
-        except DataError as exc:
-            return _forceable(DataError, exc.where, exc.problem, exc.expected, exc.got)
-        if not free:
-            return self._locked(writing=False)
-        where, expected = self._where(), "a run whose run.json says complete"
-        if manifest is None:
-            return _forceable(UnfinishedRunError, where, "not a finished recblocks run: it has no run manifest "
-                              "(run.json), so its training never finished or another program wrote it",
-                              expected, "no run.json")
-        if manifest.status == "running":
-            return _forceable(UnfinishedRunError, where, "the run is unfinished: its manifest still says running but "
-                              "no process holds its lock, so the training was killed, crashed or never marked finished; it was "
-                              "written by "
-                              f"{manifest.writer_text()}", expected, "status running")
-        if manifest.status == "failed":
-            return _forceable(UnfinishedRunError, where, f"the run is unfinished: its training failed "
-                              f"({manifest.error})", expected, "status failed")
-        for name, entry in manifest.files.items():
-            problem = entry.mismatch(self.path / name) if "/" not in name and name not in (".", "..") else "bad name"
-            if problem is not None:
-                what = "is missing" if problem == "missing" else "changed after the run finished"
-                return _forceable(DataError, str(self.path / name), f"the run file {what}",
-                                  "the file as the run's manifest records it", problem)
-        return None
 
     # -- paths ------------------------------------------------------------------------------
     @property
