@@ -172,6 +172,47 @@ def test_a_two_label_model_trains_with_both_terms_logged(tmp_path: Path) -> None
     assert [line["train_terms"] for line in lines] == [r.train_terms for r in history.epochs]
 
 
+class ConfigTwoLabelModel(TwoLabelModel):
+    """The two-label model as a registered model class: built from (schema, model section, table sizes)."""
+
+    def __init__(self, schema: Schema, config: Any, vocab_sizes: dict[str, int], where: str = "model") -> None:
+        super().__init__(vocab_sizes["user"], vocab_sizes["item"])
+
+
+def test_a_registered_model_class_runs_through_train_run_and_predict(tmp_path: Path) -> None:
+    """``model_class`` names a class registered later: config -> train_run -> evaluate/predict, with
+    no change to the trainer or the orchestration; both loss terms reach epochs.jsonl."""
+    from recblocks.models import MODEL_CLASSES
+
+    data = two_label_data(3000, seed=1)
+    table = pa.table({"user": [f"u{u}" for u in data.features["user"].tolist()],
+                      "item": [f"i{i}" for i in data.features["item"].tolist()],
+                      "click": data.labels["click"].numpy(), "like": data.labels["like"].numpy()})
+    pq.write_table(table.slice(0, 2500), tmp_path / "train.parquet")
+    pq.write_table(table.slice(2500), tmp_path / "valid.parquet")
+    raw = {"data": {"train": str(tmp_path / "train.parquet"), "valid": str(tmp_path / "valid.parquet")},
+           "features": [{"name": "user", "kind": "sparse"}, {"name": "item", "kind": "sparse"}],
+           "model": {"model_class": "TwoLabel", "feature_groups": [{"group_name": "ids", "feature_names": ["user", "item"]}],
+                     "backbone": {"blocks": [{"name": "ids", "inputs": [{"feature_group_name": "ids"}],
+                                              "input_layer": {}}]},
+                     "tasks": [{"name": "click", "type": "binary", "label": "click"},
+                               {"name": "like", "type": "binary", "label": "like"}]},
+           "train": {**FAST, "epochs": 3, "batch_size": 128, "early_stopping": {"metric": "like/auc"}}}
+    with MODEL_CLASSES.scoped():
+        MODEL_CLASSES.register("TwoLabel")(ConfigTwoLabelModel)
+        result = train_run(raw, tmp_path / "run")
+        assert isinstance(result.model, ConfigTwoLabelModel)
+        assert result.valid_metrics["click/auc"] > 0.8 and result.valid_metrics["like/auc"] > 0.8
+        epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines()]
+        assert all(list(e["train_terms"]) == ["task/click", "task/like"] for e in epochs)
+        metrics, _ = evaluate_run(result.run_dir, tmp_path / "valid.parquet")
+        assert metrics["like/auc"] == pytest.approx(result.valid_metrics["like/auc"])
+        count, _ = predict_run(result.run_dir, tmp_path / "valid.parquet", tmp_path / "scores.parquet")
+        assert count == 500 and pq.read_table(tmp_path / "scores.parquet").column_names == ["click", "like"]
+    with pytest.raises(ConfigError, match="model.model_class: unknown model class"):
+        train_run(raw, tmp_path / "again")
+
+
 # -- (b) two towers, in-batch softmax --------------------------------------------------------------
 
 class TowerOutputs(NamedTuple):
