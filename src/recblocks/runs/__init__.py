@@ -1,0 +1,46 @@
+"""Runs: data + features + model + trainer + run directory, and the Python ``Model`` facade.
+
+What ``recblocks train | evaluate | predict | validate`` call (:func:`train_run`,
+:func:`evaluate_run`, :func:`predict_run`, :func:`plan_rows`) and what :class:`Model.fit`
+trains through (:class:`Experiment`). Nothing below this package imports it.
+"""
+
+from recblocks.runs.config import DataConfig, RunConfig, label_columns, parse_run_config
+from recblocks.runs.config_file import apply_overrides, load_config_file
+from recblocks.runs.errors import OutputPathError, RunDirExistsError, RunLockedError, UnfinishedRunError
+from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, plan_rows, train_run
+from recblocks.runs.manifest import MANIFEST, RunManifest
+from recblocks.runs.model import Model
+from recblocks.runs.ranking import Ranking
+from recblocks.runs.run_callback import RunDirCallback
+from recblocks.runs.run_dir import RUN_FILES, RunDir
+from recblocks.runs.scoring import evaluate_run, open_run, predict_run
+
+__all__ = [
+    "MANIFEST",
+    "RUN_FILES",
+    "DataConfig",
+    "Experiment",
+    "Model",
+    "OutputPathError",
+    "Ranking",
+    "RunConfig",
+    "RunDir",
+    "RunDirCallback",
+    "RunDirExistsError",
+    "RunLockedError",
+    "RunManifest",
+    "RunResult",
+    "UnfinishedRunError",
+    "apply_overrides",
+    "build_model",
+    "evaluate_run",
+    "label_columns",
+    "load_config_file",
+    "open_run",
+    "parse_run_config",
+    "placeholder_vocab",
+    "plan_rows",
+    "predict_run",
+    "train_run",
+]

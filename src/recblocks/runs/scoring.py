@@ -1,0 +1,186 @@
+"""Scoring with a trained model: evaluate and predict, from a run directory or in memory.
+
+``recblocks evaluate`` / ``recblocks predict`` (:func:`evaluate_run`, :func:`predict_run`) open a
+finished run directory; :class:`recblocks.runs.Model` scores with the network and
+preprocessing it holds. Both go through :func:`data_batch`, :func:`evaluate_batch` and
+:func:`predict_batch`, so the same rows give the same numbers either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from recblocks.core.errors import ConfigError, DataError, RecBlocksError
+from recblocks.data.loader import InMemoryLoader, load_batch
+from recblocks.data.readers import as_source, naming_source, read_table
+from recblocks.data.report import format_report
+from recblocks.features.batch import Batch
+from recblocks.features.preprocess import Preprocessor
+from recblocks.features.schema import Schema
+from recblocks.runs.config import (
+    RunConfig,
+    check_columns,
+    check_table_columns,
+    label_columns,
+    parse_run_config,
+    run_extras,
+)
+from recblocks.runs.experiment import build_model
+from recblocks.runs.predictions import check_prediction_output, write_predictions
+from recblocks.runs.run_dir import RunDir
+from recblocks.training.config import TrainConfig
+from recblocks.training.trainer import Trainer
+
+__all__ = ["as_table", "data_batch", "evaluate_batch", "predict_batch", "score_columns", "open_run", "evaluate_run",
+           "predict_run", "EVAL_BATCH_SIZE"]
+
+#: Rows per forward pass when scoring, unless the train config sets ``eval_batch_size``.
+EVAL_BATCH_SIZE = 8192
+
+
+def as_table(data: Any) -> pa.Table | None:
+    """An in-memory pyarrow table for ``data`` (pandas frames are converted), else None."""
+    if isinstance(data, pa.Table):
+        return data
+    if type(data).__module__.startswith("pandas") and hasattr(data, "columns"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    return None
+
+
+def data_batch(data: Any, preprocessor: Preprocessor, labels: Mapping[str, str], extras: list[str],
+               max_bad_fraction: float | None = None, where: str = "data", keep: list[str] | None = None
+               ) -> tuple[Batch, pa.Table | None, str]:
+    """``data`` (a path, a data-source mapping, a pyarrow table or a pandas frame) preprocessed.
+
+    Returns the batch (features, the ``labels`` columns, the ``extras`` columns), the table when
+    it was read whole (it holds the ``keep`` columns, e.g. passthrough columns for predictions;
+    None when nothing needs keeping), and the data's name for messages.
+    """
+    preprocessor.reset_report()
+    keep = list(keep or [])
+    table = as_table(data)
+    if table is None:
+        source = as_source(data, where)
+        name = str(source.path)
+        check_columns(source, preprocessor, dict(labels), [*extras, *keep])
+        if labels and not keep:  # evaluation: rows with bad labels are dropped and counted
+            return load_batch(source, preprocessor, labels, extras, max_bad_fraction)[0], None, name
+        columns = [*preprocessor.required_columns(), *labels, *extras, *keep]
+        table = read_table(source, list(dict.fromkeys(columns)))
+    else:
+        name = "the table"
+        check_table_columns(table, preprocessor, dict(labels), [*extras, *keep], name)
+    if table.num_rows == 0:
+        raise DataError(name, "no rows to score", "at least one data row", "0 rows (an empty or header-only file)")
+    with naming_source(name):
+        batch, _ = preprocessor.transform(table, dict(labels) or None, extras)
+    return batch, table, name
+
+
+def _trainer(model: Any, train: TrainConfig) -> Trainer:
+    return Trainer(model, train.model_copy(update={"progress": False}))
+
+
+def evaluate_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None
+                   ) -> dict[str, float]:
+    """The model's evaluator over ``batch`` (eval mode, no gradients)."""
+    size = batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
+    return _trainer(model, train).evaluate(InMemoryLoader(batch, size, shuffle=False), where=where)
+
+
+def predict_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Activated outputs (and extra outputs) per name, in row order."""
+    size = batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
+    return _trainer(model, train).predict(InMemoryLoader(batch, size, shuffle=False), where=where)
+
+
+def score_columns(scores: Mapping[str, np.ndarray]) -> dict[str, pa.Array]:
+    """One column per output; a ``(N, C)`` output becomes columns ``<name>_0 .. <name>_{C-1}``."""
+    columns: dict[str, pa.Array] = {}
+    for name, values in scores.items():
+        if getattr(values, "ndim", 1) == 2:
+            for c in range(values.shape[1]):
+                columns[f"{name}_{c}"] = pa.array(values[:, c])
+        else:
+            columns[name] = pa.array(values)
+    return columns
+
+
+def check_passthrough(keep: list[str], scores: list[str], where: str) -> None:
+    """A passthrough column may not share a name with a score column (it would be replaced)."""
+    for name in keep:
+        if name in scores:
+            raise ConfigError(f"{where} {name}", f"the passthrough column '{name}' has the name of the score column "
+                              f"'{name}', which would replace it", f"passthrough columns other than {scores}",
+                              repr(name))
+
+
+def open_run(run_dir: str | Path, allow_unfinished: bool = False, warn: Callable[[str], None] | None = None
+             ) -> tuple[RunDir, RunConfig, Schema, Preprocessor, Any]:
+    """Config, preprocessing and weights of a finished run (see :meth:`RunDir.open` for
+    ``allow_unfinished``); every damaged file is a DataError naming it."""
+    with RunDir.open(run_dir, allow_unfinished=allow_unfinished, warn=warn) as run:
+        raw = run.read_config()
+        try:
+            config, schema = parse_run_config(raw)
+        except RecBlocksError as exc:
+            raise DataError(str(run.config_path), f"the run's config is not valid ({exc})",
+                            "the config training wrote", "an invalid config") from None
+        preprocessor = run.read_preprocessor()
+        fitted, wanted = [f.name for f in preprocessor.schema], [f.name for f in schema]
+        if fitted != wanted:
+            raise DataError(str(run.preprocess_path), "the preprocessing was fitted for other features than the "
+                            "run's config.yaml names", f"features {wanted[:8]}", fitted[:8])
+        model = build_model(config, schema, preprocessor, purpose="evaluate")
+        run.load_weights(model)
+    model.eval()
+    return run, config, schema, preprocessor, model
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_unfinished: bool = False,
+                 warn: Callable[[str], None] | None = None) -> tuple[dict[str, float], str]:
+    """Metrics of a trained run on ``data`` with the run's fitted preprocessing.
+
+    An unfinished or damaged run is refused unless ``allow_unfinished`` (then ``warn`` - default
+    a log warning - is told why).
+    """
+    _, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
+    labels = label_columns(config.model, config.data.soft_labels)
+    batch, _, name = data_batch(as_source(data, "--data"), preprocessor, labels, run_extras(config),
+                                config.data.max_bad_fraction, "--data")
+    metrics = evaluate_batch(model, config.train, batch, f"evaluation of {name}", EVAL_BATCH_SIZE)
+    return metrics, format_report(preprocessor.report_, "data")
+
+
+def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: str | Path,
+                passthrough: list[str] | None = None, overwrite: bool = False, allow_unfinished: bool = False,
+                warn: Callable[[str], None] | None = None) -> tuple[int, str]:
+    """Write one score column per task (plus extra outputs and passthrough columns) to
+    ``.parquet``, ``.csv`` or ``.tsv``.
+
+    The output is checked before any work (:func:`check_prediction_output`: never an input,
+    a run file, a folder, or a file recblocks did not write; ``overwrite`` replaces only
+    recblocks' own earlier Parquet output) and written through a temporary file renamed into
+    place. A passthrough column named like a score column is a ConfigError.
+    """
+    source = as_source(data, "--data")
+    path = check_prediction_output(output, [source], Path(run_dir), overwrite)
+    run, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
+    where = "--passthrough" if passthrough else "data.passthrough"
+    keep = list(dict.fromkeys(passthrough or config.data.passthrough))
+    check_passthrough(keep, [task.name for task in getattr(model, "tasks", [])], where)
+    batch, table, name = data_batch(source, preprocessor, {}, [], None, "--data", keep=keep)
+    if preprocessor.report_.bad_rows:
+        raise DataError(name, "rows were dropped while predicting", "no dropped rows", preprocessor.report_.bad_rows)
+    columns = score_columns(predict_batch(model, config.train, batch, f"prediction of {name}", EVAL_BATCH_SIZE))
+    check_passthrough(keep, list(columns), where)
+    kept = {key: table.column(key) for key in keep} if table is not None else {}
+    out = pa.table({**kept, **columns})
+    write_predictions(out, path, run.path)
+    return out.num_rows, format_report(preprocessor.report_, "data")
