@@ -8,7 +8,7 @@ count and the first data row).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,13 +45,14 @@ class _NonFinite:
             raise NonFiniteScoresError(where, name, count, rows, first)
 
 
-def evaluate_model(model: nn.Module, evaluator: Any, loader: Iterable[Any], where: str = "evaluation") -> dict[str, float]:
-    """Feed every batch of ``loader`` to ``evaluator`` and return its ``compute()``."""
+def _checked_batches(model: nn.Module, loader: Iterable[Any], where: str,
+                     check_input: bool = True) -> Iterator[tuple[int, Any, Any]]:
+    """``(index, batch, outputs)`` for every batch of ``loader``, on the model's device, in eval
+    mode without gradients; the first batch goes through the model's ``check_batch`` (when
+    ``check_input``) before its forward and ``check_outputs`` after it. The model's mode is
+    restored when the iteration ends or stops."""
     device = model_device(model)
     check_outputs = getattr(model, "check_outputs", None)
-    check_evaluated = getattr(evaluator, "check_batch", None)
-    non_finite = _NonFinite()
-    rows = 0
     was_training = model.training
     model.eval()
     try:
@@ -59,18 +60,27 @@ def evaluate_model(model: nn.Module, evaluator: Any, loader: Iterable[Any], wher
             for index, batch in enumerate(loader):
                 if device.type != "cpu":
                     batch = batch.to(device)
-                if index == 0:
-                    model.check_batch(batch, "evaluation batch")  # type: ignore[operator]
-                    if check_evaluated is not None:
-                        check_evaluated(batch, "evaluation batch")
+                if index == 0 and check_input:
+                    model.check_batch(batch, where)  # type: ignore[operator]
                 outputs = model(batch)
                 if index == 0 and check_outputs is not None:
-                    check_outputs(outputs, batch, "evaluation batch")
-                non_finite.add(model.predictions(outputs), rows)  # type: ignore[operator]
-                evaluator.update(outputs, batch)
-                rows += len(batch)
+                    check_outputs(outputs, batch, where)
+                yield index, batch, outputs
     finally:
         model.train(was_training)
+
+
+def evaluate_model(model: nn.Module, evaluator: Any, loader: Iterable[Any], where: str = "evaluation") -> dict[str, float]:
+    """Feed every batch of ``loader`` to ``evaluator`` and return its ``compute()``."""
+    check_evaluated = getattr(evaluator, "check_batch", None)
+    non_finite = _NonFinite()
+    rows = 0
+    for index, batch, outputs in _checked_batches(model, loader, "evaluation batch"):
+        if index == 0 and check_evaluated is not None:
+            check_evaluated(batch, "evaluation batch")
+        non_finite.add(model.predictions(outputs), rows)  # type: ignore[operator]
+        evaluator.update(outputs, batch)
+        rows += len(batch)
     if rows == 0:
         raise DataError("evaluation", "the loader produced no batches", "at least one batch", "none")
     non_finite.raise_any(where, rows)
@@ -81,36 +91,23 @@ def predict_model(model: nn.Module, loader: Iterable[Any], extras: Sequence[str]
                   where: str = "prediction") -> dict[str, np.ndarray]:
     """``model.predictions`` of every batch (activated outputs and extra outputs) plus the
     ``extras`` columns of the batches, as numpy arrays in loader order."""
-    device = model_device(model)
-    check_outputs = getattr(model, "check_outputs", None)
     non_finite = _NonFinite()
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in extras}
     rows = 0
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for index, batch in enumerate(loader):
-                if device.type != "cpu":
-                    batch = batch.to(device)
-                outputs = model(batch)
-                predictions = model.predictions(outputs)  # type: ignore[operator]
-                if index == 0:
-                    if check_outputs is not None:
-                        check_outputs(outputs, batch, "prediction batch")
-                    clash = sorted(set(extras) & set(predictions))
-                    if clash:
-                        raise ConfigError("predict.extras", "an extras column has the name of a model output",
-                                          f"names distinct from the outputs {list(predictions)}", clash)
-                    check_extras(batch, list(extras), "predict.extras")
-                    parts = {**{name: [] for name in predictions}, **parts}
-                non_finite.add(predictions, rows)
-                for name, values in predictions.items():
-                    parts[name].append(values.detach().cpu())
-                for name in extras:
-                    parts[name].append(batch.extras[name].cpu())
-                rows += len(batch)
-    finally:
-        model.train(was_training)
+    for index, batch, outputs in _checked_batches(model, loader, "prediction batch", check_input=False):
+        predictions = model.predictions(outputs)  # type: ignore[operator]
+        if index == 0:
+            clash = sorted(set(extras) & set(predictions))
+            if clash:
+                raise ConfigError("predict.extras", "an extras column has the name of a model output",
+                                  f"names distinct from the outputs {list(predictions)}", clash)
+            check_extras(batch, list(extras), "predict.extras")
+            parts = {**{name: [] for name in predictions}, **parts}
+        non_finite.add(predictions, rows)
+        for name, values in predictions.items():
+            parts[name].append(values.detach().cpu())
+        for name in extras:
+            parts[name].append(batch.extras[name].cpu())
+        rows += len(batch)
     non_finite.raise_any(where, rows)
     return {name: torch.cat(chunks).numpy() if chunks else np.empty(0) for name, chunks in parts.items()}
