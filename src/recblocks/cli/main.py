@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import click
 
+from recblocks.cli.listing import REGISTRY_KINDS, components_markdown, entry_details, fact_lines, registry
 from recblocks.core.errors import RecBlocksError
 
 __all__ = ["main", "cli", "default_output"]
@@ -240,77 +241,29 @@ def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: 
         click.echo(f"model graph written to {written}")
 
 
-_REGISTRIES = ("component", "block_kind", "task", "metric", "optimizer", "schedule", "model_class")
-
-
-def _registry(kind: str) -> Any:
-    """The registry listed by ``recblocks components --kind``; importing its package fills it."""
-    if kind == "component":
-        import recblocks.layers  # noqa: F401  (registration)
-        from recblocks.core.registry import COMPONENTS
-
-        return COMPONENTS
-    if kind == "block_kind":
-        from recblocks.blocks.backbone import BLOCK_KINDS
-
-        return BLOCK_KINDS
-    if kind == "task":
-        from recblocks.tasks import TASKS
-
-        return TASKS
-    if kind == "metric":
-        from recblocks.metrics import METRICS
-
-        return METRICS
-    if kind in ("optimizer", "schedule"):
-        from recblocks.training import OPTIMIZERS, SCHEDULES
-
-        return OPTIMIZERS if kind == "optimizer" else SCHEDULES
-    from recblocks.models import MODEL_CLASSES
-
-    return MODEL_CLASSES
-
-
-def _param_line(param: dict[str, Any]) -> str:
-    notes = "; ".join(n for n in (param.get("range"), param.get("description")) if n)
-    return f"      {param['name']}: {param['type']} = {param['default']}" + (f"  ({notes})" if notes else "")
-
-
-def _fact_lines(kind: str, row: dict[str, Any]) -> list[str]:
-    """The facts of one entry, a few short lines (components: input kind, Python block, params)."""
-    lines = []
-    if row["aliases"]:
-        lines.append(f"    aliases: {', '.join(row['aliases'])}")
-    if kind == "component":
-        from recblocks.core.registry import INPUT_KINDS
-
-        block = f"{row['name']}Block({', '.join([*row['positional'], '...'])})"
-        lines.append(f"    input: {row['input_kind']} ({INPUT_KINDS[row['input_kind']].description})")
-        lines.append(f"    python: {block}" + ("; uses the per-forward context" if row["uses_context"] else ""))
-    for key, value in row.items():
-        if key in ("name", "aliases", "summary", "params", "input_kind", "positional", "uses_context", "examples"):
-            continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-        lines.append(f"    {key.replace('_', ' ')}: {shown if shown != '' else '-'}")
-    if row.get("params"):
-        lines.append("    params:")
-        lines.extend(_param_line(p) for p in row["params"])
-    return lines
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--kind", type=click.Choice(_REGISTRIES), default="component", show_default=True,
+@click.option("--kind", type=click.Choice(REGISTRY_KINDS), default="component", show_default=True,
               help="Which registry to list.")
-def components(as_json: bool, kind: str) -> None:
+@click.option("--details", "details", metavar="NAME", default=None,
+              help="Print everything about one component: facts, params, formula, shapes, example.")
+@click.option("--markdown", is_flag=True, help="Print the component reference (docs/components.md) as Markdown.")
+@_handle_errors
+def components(as_json: bool, kind: str, details: str | None, markdown: bool) -> None:
     """List registered components (or task types, metrics, optimizers...) and their facts."""
-    rows = _registry(kind).describe()
+    if details is not None:
+        click.echo(entry_details(details))
+        return
+    if markdown:
+        click.echo(components_markdown(), nl=False)
+        return
+    rows = registry(kind).describe()
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for row in rows:
         click.echo(f"{row['name']} - {row['summary']}" if row["summary"] else row["name"])
-        for line in _fact_lines(kind, row):
+        for line in fact_lines(kind, row):
             click.echo(line)
 
 
