@@ -135,19 +135,44 @@ def cli() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=3.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier recblocks run in --output (only the files its run.json lists).")
+@click.option("--resume", "resume", metavar="RUN_DIR",
+              help="Continue the interrupted (killed or failed) run RUN_DIR from its last checkpoint, with its "
+                   "own config (a CONFIG given too must be the same).")
+@click.option("--init-from", "init_from", metavar="RUN_DIR",
+              help="Start from the weights of the finished run RUN_DIR (train.init_from; warm start).")
 @_handle_errors
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
-          output: str | None, overrides: tuple[str, ...], overwrite: bool) -> None:
+          output: str | None, overrides: tuple[str, ...], overwrite: bool, resume: str | None,
+          init_from: str | None) -> None:
     """Train the model described by CONFIG and save a run directory."""
-    from recblocks.runs import train_run
+    from recblocks.runs import resume_run, train_run
 
-    raw = _load(config, demo, overrides)
+    if resume is not None:
+        for flag, value in (("--output", output), ("--overwrite", overwrite), ("--init-from", init_from)):
+            if value:
+                from recblocks.runs import ResumeError
+
+                raise ResumeError(flag, "--resume continues a run in its own folder with its own settings",
+                                  f"--resume {resume} without {flag}", flag)
+    raw = _load(config, demo, overrides) if resume is None or config or demo or overrides else None
     for key, value in (("train", train_path), ("valid", valid_path), ("test", test_path)):
         if value:
+            if raw is None:
+                raise click.UsageError(f"--{key} with --resume needs the CONFIG file too (the data must not change)")
             raw.setdefault("data", {})[key] = value
+    if init_from:
+        raw.setdefault("train", {})["init_from"] = init_from  # type: ignore[union-attr]
     with _sigterm_as_interrupt():
-        result = train_run(raw, output or default_output(config, demo), overwrite=overwrite, command="train")
+        if resume is not None:
+            result = resume_run(resume, raw, command="train")
+        else:
+            result = train_run(raw, output or default_output(config, demo), overwrite=overwrite,  # type: ignore[arg-type]
+                               command="train")
     click.echo("")
+    if result.init_from:
+        from recblocks.runs.warm_start import describe_warm_start
+
+        click.echo(describe_warm_start(result.init_from))
     if result.valid_metrics:
         click.echo("valid: " + _fmt(result.valid_metrics))
     if result.test_metrics:

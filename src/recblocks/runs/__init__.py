@@ -7,11 +7,18 @@ trains through (:class:`Experiment`). Nothing below this package imports it.
 
 from recblocks.runs.config import DataConfig, RunConfig, label_columns, parse_run_config
 from recblocks.runs.config_file import apply_overrides, load_config_file
-from recblocks.runs.errors import OutputPathError, RunDirExistsError, RunLockedError, UnfinishedRunError
+from recblocks.runs.errors import (
+    OutputPathError,
+    ResumeError,
+    RunDirExistsError,
+    RunLockedError,
+    UnfinishedRunError,
+)
 from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, plan_rows, train_run
 from recblocks.runs.manifest import MANIFEST, RunManifest
 from recblocks.runs.model import Model
 from recblocks.runs.ranking import Ranking
+from recblocks.runs.resume import resume_run
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RUN_FILES, RunDir
 from recblocks.runs.scoring import evaluate_run, open_run, predict_run
@@ -24,6 +31,7 @@ __all__ = [
     "Model",
     "OutputPathError",
     "Ranking",
+    "ResumeError",
     "RunConfig",
     "RunDir",
     "RunDirCallback",
@@ -42,5 +50,6 @@ __all__ = [
     "placeholder_vocab",
     "plan_rows",
     "predict_run",
+    "resume_run",
     "train_run",
 ]

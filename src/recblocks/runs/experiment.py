@@ -12,6 +12,7 @@ sizes come from it). Writing a run directory is a trainer callback
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,13 @@ from recblocks.runs.config import (
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RunDir
+from recblocks.runs.run_files import read_text
+from recblocks.runs.errors import ResumeError
+from recblocks.runs.warm_start import warm_start
 from recblocks.training.callbacks import Callback
 from recblocks.training.history import History
 from recblocks.training.monitor import resolve_monitor
+from recblocks.training.train_state import TrainingState
 from recblocks.training.trainer import Trainer, seed_everything
 
 __all__ = ["Experiment", "RunResult", "build_model", "placeholder_vocab", "train_run", "plan_rows"]
@@ -101,6 +106,8 @@ class RunResult:
     model: Any = field(default=None, repr=False)
     preprocessor: Preprocessor | None = field(default=None, repr=False)
     history: History | None = field(default=None, repr=False)
+    optimizer_state: dict[str, Any] | None = field(default=None, repr=False)
+    init_from: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class Experiment:
@@ -141,6 +148,12 @@ class Experiment:
         if "train" not in self.tables and data.synthetic is None and data.train is None:
             raise ConfigError("data.train", "no training data", "a path (data.train or --train), a table, or "
                               "data.synthetic", "none")
+        has_valid = "valid" in self.tables or (len(data.synthetic_split) >= 2 if data.synthetic is not None
+                                                else data.valid is not None)
+        if config.train.eval_steps is not None and not has_valid:
+            raise ConfigError("train.eval_steps", "evaluation every N steps needs validation data",
+                              "data.valid (--valid), a valid table, or a synthetic split with a valid part",
+                              "no validation data")
         preprocessor = Preprocessor(self.schema)
         for split in SPLITS:
             table, source = self.tables.get(split), getattr(data, split)
@@ -196,25 +209,47 @@ class Experiment:
                               seed=train.seed)
 
     # ------------------------------------------------------------------ training
-    def train(self, run_dir: RunDir | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
+    def train(self, run_dir: RunDir | None = None, callbacks: Sequence[Callback] = (), *,
+              resume: TrainingState | None = None, previous: RunResult | None = None) -> RunResult:
         """Fit the preprocessing, build the model once, train, evaluate valid and test.
 
         With ``run_dir`` the preprocessing, epochs, checkpoints and metrics are written there
-        (the caller writes the config and finishes the run directory).
+        (the caller writes the config and finishes the run directory). ``resume``: continue
+        from a checkpoint of ``run_dir`` (the refitted preprocessing must equal the run's: else
+        the data changed). ``previous``: continue training its model and preprocessing
+        (``Model.fit`` called again; its optimizer state too when it has one).
+        ``train.init_from`` warm-starts a new model (not a resumed or continued one).
         """
         config = self.config
-        preprocessor = self.fit_preprocessor()
+        if previous is not None:
+            self._load_synthetic()
+            preprocessor = previous.preprocessor
+        else:
+            preprocessor = self.fit_preprocessor()
         if run_dir is not None:
-            run_dir.write_preprocessor(preprocessor)
+            if resume is not None:
+                check_same_preprocessing(run_dir, preprocessor)
+            run_dir.write_preprocessor(preprocessor)  # type: ignore[arg-type]
         seed_everything(config.train.seed)  # initial weights depend only on the config's seed
-        model = build_model(config, self.schema, preprocessor)
+        if previous is not None:
+            model = previous.model
+        else:
+            model = build_model(config, self.schema, preprocessor)
+        if config.train.init_from is not None and resume is None and previous is None:
+            report = warm_start(model, config.train.init_from)
+            self.warm_start_report = report
+            if run_dir is not None:
+                run_dir.record(init_from=report)
+                run_dir.write_metrics({"init_from": report})
         eval_size = config.train.eval_batch_size or max(config.train.batch_size, 4096)
         train_loader = self._train_loader(preprocessor)
         valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
         valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
         every = [*callbacks, *([RunDirCallback(run_dir)] if run_dir is not None else [])]
         trainer = Trainer(model, config.train, every)
-        history = trainer.fit(train_loader, valid_loader)
+        if previous is not None and previous.optimizer_state is not None:
+            trainer.optimizer.load_state_dict(previous.optimizer_state)
+        history = trainer.fit(train_loader, valid_loader, resume=resume)
         valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
         test = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
         report = format_report(preprocessor.report_, "data")
@@ -226,7 +261,21 @@ class Experiment:
                                    "data_report": preprocessor.report_.to_dict()})
         model.eval()
         return RunResult(run_dir.path if run_dir is not None else None, valid, test, best_epoch, speed, self.bayes,
-                         report, model, preprocessor, history)
+                         report, model, preprocessor, history, trainer.optimizer.state_dict(),
+                         getattr(self, "warm_start_report", None))
+
+
+def check_same_preprocessing(run_dir: RunDir, preprocessor: Preprocessor) -> None:
+    """Refuse to resume on other data: the preprocessing refitted now must equal the run's."""
+    if not run_dir.preprocess_path.is_file():
+        return  # killed before it was written: nothing to compare
+    saved = json.loads(read_text(run_dir.preprocess_path))
+    now = json.loads(json.dumps(preprocessor.state_dict(), ensure_ascii=False))
+    if saved != now:
+        keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        raise ResumeError("data.train", "the training data changed since the run started: the preprocessing "
+                          f"fitted on it differs from the run's preprocess.json (in {keys[:3]})",
+                          "the data the run was started with", "other data")
 
 
 def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, command: str = "python") -> RunResult:

@@ -23,6 +23,16 @@ Format (``format_version`` 1), one JSON object::
       "updated": "2026-05-09T07:36:02+00:00",
       "finished": null,                   # set with "complete" or "failed"
       "error": null,                      # "failed": the error, one line (at most 500 characters)
+      "checkpoints": {                    # checkpoints/<name>/ folders (train.save_checkpoints_steps)
+        "step-000120": {"step": 120, "epoch": 2, "state": "written", "written": "...",
+                        "files": {"model.safetensors": {...FileEntry...}, ...}}
+      },
+      "resumes": [                        # one entry per `recblocks train --resume`
+        {"time": "...", "pid": 4243, "host": "node-1", "previous_status": "running",
+         "previous_pid": 4242, "checkpoint": "step-000120"}   # null: restarted from step 0
+      ],
+      "init_from": null,                  # warm start: {"run": path, "loaded": n, "skipped": [...],
+                                          #   "reshaped": [...], "rows_copied": {...}} (see warm_start)
       "files": {                          # every file recblocks wrote, by name in the folder
         "config.yaml": {
           "writer": "RunDir.write_config",  # what wrote it
@@ -33,6 +43,12 @@ Format (``format_version`` 1), one JSON object::
         }
       }
     }
+
+A checkpoint is written into a temporary folder ``checkpoints/.tmp-<name>-<pid>`` and renamed
+into place; it is listed (``"state": "writing"``) before and recorded (``"written"``, every file
+with its size and checksum) after, so only a checkpoint whose entry says ``written`` and whose
+files match is ever loaded. ``checkpoints``, ``resumes`` and ``init_from`` are optional keys of
+format version 1 (absent in runs written before them).
 
 A file is listed (``"state": "writing"``) before its first byte is written, so a run killed
 mid-write leaves no file that ``--overwrite`` would mistake for the user's. Unknown keys are
@@ -47,7 +63,7 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,7 +76,7 @@ from recblocks.core.files import (
     sha256_of,
 )
 
-__all__ = ["MANIFEST", "FORMAT", "FORMAT_VERSION", "CHECKSUM_LIMIT", "FileEntry", "RunManifest",
+__all__ = ["MANIFEST", "FORMAT", "FORMAT_VERSION", "CHECKSUM_LIMIT", "FileEntry", "CheckpointEntry", "RunManifest",
            "read_manifest", "write_manifest", "is_run_manifest", "now"]
 
 #: The manifest's file name in a run directory.
@@ -112,6 +128,18 @@ class FileEntry(BaseModel):
         return None
 
 
+class CheckpointEntry(BaseModel):
+    """One checkpoint folder of ``checkpoints/`` (see module docstring)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: int
+    epoch: int
+    state: Literal["writing", "written"] = "writing"
+    written: str | None = None
+    files: dict[str, FileEntry] = Field(default_factory=dict)
+
+
 class RunManifest(BaseModel):
     """The content of ``run.json`` (see module docstring)."""
 
@@ -129,6 +157,9 @@ class RunManifest(BaseModel):
     finished: str | None = None
     error: str | None = None
     files: dict[str, FileEntry] = Field(default_factory=dict)
+    checkpoints: dict[str, CheckpointEntry] = Field(default_factory=dict)
+    resumes: list[dict[str, Any]] = Field(default_factory=list)
+    init_from: dict[str, Any] | None = None
 
     def writer_text(self) -> str:
         """``process 4242 on node-1 (recblocks train, started 2026-...)``."""

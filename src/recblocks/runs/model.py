@@ -300,8 +300,16 @@ class Model:
 
     def fit(self, train: Any = None, valid: Any = None, test: Any = None, *, output: str | Path | None = None,
             overwrite: bool = False, data: Mapping[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-            **train_config: Any) -> RunResult:
+            reset: bool = False, **train_config: Any) -> RunResult:
         """Train in memory through the objects ``recblocks train`` uses.
+
+        **A second call continues training** the model of the first (its weights, its fitted
+        preprocessing, and its optimizer state when the optimizer settings are unchanged), as a
+        Keras ``fit`` does: calling ``fit`` again means "train more", and throwing the trained
+        weights away silently was the surprise. Each call runs its own ``epochs`` /
+        ``max_steps`` from step 0 (the learning-rate schedule and the data order start again;
+        new ids in new data are out-of-vocabulary, since the tables keep their size).
+        ``reset=True`` starts from scratch: new preprocessing, new weights, new optimizer.
 
         Args:
             train, valid, test: paths, data-source mappings, or in-memory tables (pyarrow or
@@ -311,6 +319,7 @@ class Model:
             overwrite: replace an earlier recblocks run at ``output``.
             data: other ``data`` options (``passthrough``, ``max_bad_fraction``, ``soft_labels``...).
             callbacks: trainer :class:`~recblocks.training.Callback` objects.
+            reset: train from scratch instead of continuing an earlier ``fit``.
             **train_config: ``train`` section keys (``epochs``, ``batch_size``, ``optimizer``,
                 ``embedding_optimizer``, ``seed``...), over the loaded ``train`` section.
 
@@ -325,16 +334,29 @@ class Model:
                                           "model": self.config, "train": train_section}, "")
         experiment = Experiment(config, Schema(config.features, "features"), tables)
         experiment.plan()
+        previous = self._previous(config.train) if not reset else None
         if output is None:
-            result = experiment.train(callbacks=callbacks)
+            result = experiment.train(callbacks=callbacks, previous=previous)
         else:
             with RunDir(output, overwrite=overwrite, command="Model.fit") as run_dir:
                 run_dir.write_config(self.to_run_config(data=saved_section, train=train_section))
-                result = experiment.train(run_dir, callbacks)
+                result = experiment.train(run_dir, callbacks, previous=previous)
+        self._optimizer_state = result.optimizer_state
         self.module, self.preprocessor = result.model, result.preprocessor
         self.fitted_train_config, self.fitted_data_config = config.train, config.data
         self.run_dir = result.run_dir
         return result
+
+    def _previous(self, train: TrainConfig) -> RunResult | None:
+        """What a continued ``fit`` starts from: the trained network and preprocessing, and the
+        optimizer state when the optimizer settings did not change (None before a first fit)."""
+        if self.module is None or self.preprocessor is None or self.fitted_train_config is None:
+            return None
+        old = self.fitted_train_config
+        same = old.optimizer == train.optimizer and old.embedding_optimizer == train.embedding_optimizer
+        state = getattr(self, "_optimizer_state", None) if same else None
+        return RunResult(None, {}, {}, None, 0.0, model=self.module, preprocessor=self.preprocessor,
+                         optimizer_state=state)
 
     # ------------------------------------------------------------------ scoring
     def _fitted(self, what: str) -> tuple[Any, Preprocessor, TrainConfig]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from recblocks.core.errors import DataError, RecBlocksError
 from recblocks.core.files import TEMP_PATTERN, file_access_error
+from recblocks.runs.checkpoints import CHECKPOINTS, foreign_checkpoint_files, remove_checkpoints
 from recblocks.runs.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
 from recblocks.runs.manifest import MANIFEST, read_manifest
 
@@ -60,7 +61,8 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
                                 "choose another folder", "a folder written by recblocks train", _preview(entries))
     listed = set(manifest.files)
     temps = [e for e in entries if (m := TEMP_PATTERN.match(e)) and m["target"] in listed | {MANIFEST}]
-    foreign = [e for e in entries if e not in listed and e != MANIFEST and e not in temps]
+    foreign = [e for e in entries if e not in listed and e not in (MANIFEST, CHECKPOINTS) and e not in temps]
+    foreign += foreign_checkpoint_files(path, manifest)
     if foreign:
         raise RunDirExistsError(where, "the run directory also holds files recblocks did not write; "
                                 "--overwrite deletes nothing it did not write: move them away or choose "
@@ -73,6 +75,7 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
         raise RunDirExistsError(where, "files of the run changed since recblocks wrote them, so they "
                                 "may be yours now; --overwrite deletes nothing: move them away or choose "
                                 "another folder", "the files as the run wrote them", _preview(changed))
+    remove_checkpoints(path, manifest)
     for name in [*ours, *temps]:
         try:
             (path / name).unlink()

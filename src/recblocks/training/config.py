@@ -146,6 +146,19 @@ class TrainConfig(Params):
         Sizes are bounded (see :mod:`recblocks.core.limits`): epochs 1e6, max_steps 1e12,
         batch sizes 2**24, seed 0..2**64-1, log_every 1e9.
         grad_clip_norm: clip the global gradient norm when set.
+        save_checkpoints_steps: write a checkpoint (weights, optimizer, trainer and random
+            state; see :mod:`recblocks.training.train_state`) every N global steps, for
+            ``recblocks train --resume``; None/0: none (a killed run then resumes from scratch).
+        keep_checkpoint_max: how many of the newest checkpoints a run keeps (older ones are
+            deleted); None keeps all. 0 is refused (EasyRec's 0 = keep all is translated).
+        eval_steps: also validate every N global steps (``steps.jsonl`` of a run directory);
+            each evaluation competes for the best weights and counts for early stopping
+            (``patience`` then counts evaluations, not epochs). None/0: only after each epoch.
+            The best is always picked by the monitor: ``early_stopping.metric`` when set,
+            else the model's default (``auc`` for a binary task).
+        init_from: a finished run directory whose weights start this run (warm start; EasyRec
+            ``fine_tune_checkpoint``); optimizer state is not carried over. See
+            :mod:`recblocks.runs.warm_start`.
     """
 
     epochs: int = Field(default=1, ge=1, le=MAX_EPOCHS, validation_alias=AliasChoices("epochs", "num_epochs"),
@@ -176,6 +189,15 @@ class TrainConfig(Params):
     grad_clip_norm: float | None = Field(
         default=None, gt=0.0, validation_alias=AliasChoices("grad_clip_norm", "gradient_clipping_by_norm"))
 
+    save_checkpoints_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS,
+                                               description="global steps between checkpoints")
+    keep_checkpoint_max: int | None = Field(default=10, ge=1, le=MAX_STEPS,
+                                            description="newest checkpoints kept (null: all)")
+    eval_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS,
+                                   description="global steps between validations (besides each epoch's)")
+    init_from: str | None = Field(default=None, min_length=1,
+                                  validation_alias=AliasChoices("init_from", "fine_tune_checkpoint"))
+
     @field_validator("lr_schedule", mode="before")
     @classmethod
     def _registered_schedule(cls, value: Any, info: ValidationInfo) -> Any:
@@ -192,7 +214,7 @@ class TrainConfig(Params):
                     OPTIMIZERS.get(section["name"], join_path(_where(info), key, "name"))
         return data
 
-    @field_validator("max_steps", "grad_clip_norm", mode="before")
+    @field_validator("max_steps", "grad_clip_norm", "save_checkpoints_steps", "eval_steps", mode="before")
     @classmethod
     def _zero_means_off(cls, value: Any) -> Any:
         return None if value == 0 else value
