@@ -8,6 +8,12 @@ the early-stopping metric) is checked by :meth:`Experiment.plan` on the meta dev
 any file is read; the real model is then built once, after the preprocessing is fitted (table
 sizes come from it). Writing a run directory is a trainer callback
 (:class:`~recblocks.runs.run_callback.RunDirCallback`); without one nothing is written.
+
+Callbacks: those the caller passes, those ``train.callbacks`` declares (made from the
+``CALLBACKS`` registry) and, for a run directory with ``train.tensorboard`` on (the default)
+and no TensorBoard callback among them, a :class:`~recblocks.training.tensorboard.TensorBoardCallback`
+writing ``tensorboard/`` there. Every :class:`~recblocks.training.TrackingCallback` is told the
+run directory and the resolved config before the fit and closed after it, also when it fails.
 """
 
 from __future__ import annotations
@@ -42,12 +48,14 @@ from recblocks.runs.config import (
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RunDir
-from recblocks.runs.run_files import read_text
 from recblocks.runs.errors import ResumeError
+from recblocks.runs.run_files import jsonable, read_text
 from recblocks.runs.warm_start import warm_start
+from recblocks.training.callback_registry import CALLBACKS, RunContext, TrackingCallback, build_callback
 from recblocks.training.callbacks import Callback
 from recblocks.training.history import History
 from recblocks.training.monitor import resolve_monitor
+from recblocks.training.tensorboard import TensorBoardCallback
 from recblocks.training.train_state import TrainingState
 from recblocks.training.trainer import Trainer, seed_everything
 
@@ -144,6 +152,8 @@ class Experiment:
         config = self.config
         planned = build_model(config, self.schema, meta=True)
         resolve_monitor(planned.evaluator(config.train.gauc_group), config.train.early_stopping)
+        for index, params in enumerate(config.train.callbacks):  # e.g. mlflow requested but not installed
+            CALLBACKS.get(params.type).cls.check_available(f"train.callbacks[{index}]")
         data = config.data
         if "train" not in self.tables and data.synthetic is None and data.train is None:
             raise ConfigError("data.train", "no training data", "a path (data.train or --train), a table, or "
@@ -209,6 +219,20 @@ class Experiment:
                               seed=train.seed)
 
     # ------------------------------------------------------------------ training
+    def callbacks(self, run_dir: RunDir | None, given: Sequence[Callback] = ()) -> list[Callback]:
+        """The fit's callbacks (see module docstring), tracking ones attached to the run; the
+        run directory's own writer comes last."""
+        train = self.config.train
+        made = [build_callback(params, f"train.callbacks[{index}]") for index, params in enumerate(train.callbacks)]
+        every: list[Callback] = [*given, *made]
+        if run_dir is not None and train.tensorboard and not any(isinstance(c, TensorBoardCallback) for c in every):
+            every.append(TensorBoardCallback())
+        context = RunContext(run=run_dir, config=jsonable(self.config))
+        for callback in every:
+            if isinstance(callback, TrackingCallback):
+                callback.attach(context)
+        return [*every, *([RunDirCallback(run_dir)] if run_dir is not None else [])]
+
     def train(self, run_dir: RunDir | None = None, callbacks: Sequence[Callback] = (), *,
               resume: TrainingState | None = None, previous: RunResult | None = None) -> RunResult:
         """Fit the preprocessing, build the model once, train, evaluate valid and test.
@@ -245,11 +269,22 @@ class Experiment:
         train_loader = self._train_loader(preprocessor)
         valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
         valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
-        every = [*callbacks, *([RunDirCallback(run_dir)] if run_dir is not None else [])]
+        every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)
         if previous is not None and previous.optimizer_state is not None:
             trainer.optimizer.load_state_dict(previous.optimizer_state)
-        history = trainer.fit(train_loader, valid_loader, resume=resume)
+        tracking = [c for c in every if isinstance(c, TrackingCallback)]
+        try:
+            history = trainer.fit(train_loader, valid_loader, resume=resume)
+        except BaseException:
+            for callback in tracking:
+                try:
+                    callback.close()
+                except Exception as exc:  # the fit's own error is the one to report
+                    log.warning("%s: could not close after the failed fit: %s", type(callback).__name__, exc)
+            raise
+        for callback in tracking:
+            callback.close()
         valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
         test = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
         report = format_report(preprocessor.report_, "data")

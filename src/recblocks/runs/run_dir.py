@@ -14,6 +14,8 @@
                           ({"step", "epoch", "valid"}; epochs.jsonl stays one line per epoch)
       metrics.json        final summary: best epoch, valid/test metrics, data report
       checkpoints/        train.save_checkpoints_steps: step-000120/ ... (see runs.checkpoints)
+      tensorboard/        the TensorBoard event log (one folder entry in the manifest; see
+                          recblocks.runs.manifest and recblocks.training.tensorboard)
 
 Rules (the user's files are never at risk):
 
@@ -407,6 +409,36 @@ class RunDir:
         data = self.read_metrics() if merge and METRICS in self._own_files() else {}
         data.update(jsonable(metrics))
         self._write_text(METRICS, json.dumps(data, indent=2) + "\n", "RunDir.write_metrics")
+
+    def open_folder(self, name: str, writer: str) -> Path:
+        """Create the sub-folder ``name`` for files that grow while training (an event log),
+        listed in the manifest as being written; call :meth:`record_folder` once its files
+        exist and again with ``done=True`` when they are closed. A folder this run already
+        lists (a continued run) is kept with its files."""
+        if self._manifest is None or not self._lock.held:
+            raise RuntimeError(f"{self!r} is not open for writing (created by RunDir.open, or finished)")
+        if "/" in name or name in ("", ".", "..", MANIFEST):
+            raise ValueError(f"not a folder name: {name!r}")
+        folder = self.path / name
+        entry = self._manifest.files.get(name)
+        if entry is None or entry.kind != "folder":
+            if os.path.lexists(folder):
+                raise RunDirExistsError(str(folder), "the run directory already holds this name",
+                                        "nothing there (recblocks writes its own folder)", "something there")
+            entry = FileEntry(writer=writer, kind="folder", files={})
+        self._manifest.files[name] = entry.model_copy(update={"state": "writing", "writer": writer})
+        write_manifest(self.manifest_path, self._manifest, durable=False)
+        make_dirs(folder)
+        return folder
+
+    def record_folder(self, name: str, done: bool = False) -> None:
+        """List the files now in the sub-folder ``name``: by name while writing, with their sizes
+        and checksums once ``done`` (so the integrity check never sees a file still growing)."""
+        if self._manifest is None or not self._lock.held:
+            raise RuntimeError(f"{self!r} is not open for writing (created by RunDir.open, or finished)")
+        writer = self._manifest.files[name].writer
+        self._manifest.files[name] = FileEntry.of_folder(self.path / name, writer, done)
+        write_manifest(self.manifest_path, self._manifest, durable=done)
 
     def _own_files(self) -> set[str]:
         return set(self._manifest.files) if self._manifest is not None else set()

@@ -16,7 +16,7 @@ from recblocks.core.errors import DataError, RecBlocksError
 from recblocks.core.files import TEMP_PATTERN, file_access_error
 from recblocks.runs.checkpoints import CHECKPOINTS, foreign_checkpoint_files, remove_checkpoints
 from recblocks.runs.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
-from recblocks.runs.manifest import MANIFEST, read_manifest
+from recblocks.runs.manifest import MANIFEST, FileEntry, read_manifest
 
 __all__ = ["clear_for_run", "lock_error", "run_problem", "FORCE_HINT"]
 
@@ -63,6 +63,7 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
     temps = [e for e in entries if (m := TEMP_PATTERN.match(e)) and m["target"] in listed | {MANIFEST}]
     foreign = [e for e in entries if e not in listed and e not in (MANIFEST, CHECKPOINTS) and e not in temps]
     foreign += foreign_checkpoint_files(path, manifest)
+    foreign += [f"{e}/{name}" for e in entries if e in listed for name in manifest.files[e].foreign(path / e)]
     if foreign:
         raise RunDirExistsError(where, "the run directory also holds files recblocks did not write; "
                                 "--overwrite deletes nothing it did not write: move them away or choose "
@@ -77,12 +78,35 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
                                 "another folder", "the files as the run wrote them", _preview(changed))
     remove_checkpoints(path, manifest)
     for name in [*ours, *temps]:
-        try:
-            (path / name).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise file_access_error(exc, path / name, "delete the old run file") from None
+        entry = manifest.files.get(name)
+        if entry is not None and entry.kind == "folder":
+            _delete_folder(path / name, entry)
+        else:
+            _delete(path / name)
+
+
+def _delete(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise file_access_error(exc, path, "delete the old run file") from None
+
+
+def _delete_folder(path: Path, entry: FileEntry) -> None:
+    """Delete the files a folder entry lists, then the folder (checked to hold nothing else)."""
+    if path.is_symlink() or not path.is_dir():
+        return
+    for name in entry.files or {}:
+        if "/" not in name and name not in (".", ".."):
+            _delete(path / name)
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise file_access_error(exc, path, "delete the old run folder") from None
 
 
 def lock_error(manifest_path: Path, where: str, writing: bool) -> RunLockedError:
