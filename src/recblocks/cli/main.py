@@ -116,6 +116,12 @@ def _load(config: str | None, demo: bool, overrides: tuple[str, ...]) -> dict[st
     return apply_overrides(raw, list(overrides))
 
 
+_SET_HELP = ("Override a config value (repeatable; the value is YAML), e.g. train.epochs=3. A list element is "
+             "[3] or .3: model.backbone.blocks[3].component.params.hidden_units=[8] and "
+             "model.backbone.blocks.3.component.params.hidden_units=[8] are the same. Data paths given "
+             "here are relative to the current directory; those in the file to the file's folder.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="recblocks")
 def cli() -> None:
@@ -131,7 +137,7 @@ def cli() -> None:
 @click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
 @click.option("--test", "test_path", help="Test data (overrides data.test).")
 @click.option("--output", "-o", help="Run directory [default: runs/<config name>].")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=3.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier recblocks run in --output (only the files its run.json lists).")
 @_handle_errors
@@ -209,7 +215,7 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 
 @cli.command()
 @click.argument("config")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
 @click.option("--plot", "plot_path", metavar="PATH",
               help="Also draw the model graph to PATH: .png, .svg or .mmd (Mermaid text).")

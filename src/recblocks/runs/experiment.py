@@ -38,6 +38,7 @@ from recblocks.runs.config import (
     parse_run_config,
     run_extras,
 )
+from recblocks.runs.config_paths import absolute_data_paths
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RunDir
@@ -235,8 +236,11 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     The run directory is created only after the config is valid and the data columns are
     checked; it is locked while training writes it and its manifest ends ``complete``, or
     ``failed`` with the error when training raises (see :class:`RunDir` for ``overwrite``).
-    ``command`` is recorded in the manifest as what wrote the run.
+    ``command`` is recorded in the manifest as what wrote the run. Relative data paths in
+    ``raw`` are relative to the current directory (a config file's were resolved when it was
+    loaded); ``config.yaml`` records them absolute, so the run reads the same from anywhere.
     """
+    raw = absolute_data_paths(raw)
     experiment = Experiment.from_raw(raw)
     experiment.plan()
     with RunDir(output, overwrite=overwrite, command=command) as run_dir:  # complete, or failed on error

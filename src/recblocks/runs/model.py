@@ -37,6 +37,7 @@ from recblocks.models.config import ModelConfig, parse_model_config
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.runs.config import DataConfig, RunConfig, label_columns
+from recblocks.runs.config_paths import absolute_data_path, resolve_data_paths
 from recblocks.runs.experiment import Experiment, RunResult, placeholder_vocab
 from recblocks.runs.run_dir import RunDir
 from recblocks.runs.scoring import as_table, data_batch, evaluate_batch, predict_batch
@@ -188,10 +189,14 @@ class Model:
 
         The model section is parsed once (:func:`~recblocks.models.config.parse_model_config`);
         its backbone becomes a :class:`BackboneBlock` (emitted as it is by ``to_config``);
-        ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`.
+        ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`; relative
+        data paths of a file resolve against its folder (as ``recblocks train`` reads them).
         """
         if isinstance(config, (str, Path)):
-            config = load_config_path(config)
+            loaded = load_config_path(config)
+            if isinstance(loaded, dict):  # relative data paths resolve against the file's folder
+                loaded = resolve_data_paths(loaded, config)
+            config = loaded
         if not isinstance(config, Mapping):
             raise ConfigError("config", "a config must be a mapping", "a mapping", type(config).__name__)
         for key in ("features", "model"):
@@ -292,7 +297,7 @@ class Model:
             if table is not None:
                 tables[split] = table
             elif isinstance(value, (str, Path, Mapping)):
-                section[split] = str(value) if isinstance(value, Path) else value
+                section[split] = absolute_data_path(dict(value) if isinstance(value, Mapping) else value)
             else:
                 raise ConfigError(f"fit({split}=...)", "unsupported data", "a path, a data-source mapping, a "
                                   "pyarrow Table or a pandas DataFrame", type(value).__name__)
