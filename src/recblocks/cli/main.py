@@ -122,6 +122,13 @@ _SET_HELP = ("Override a config value (repeatable; the value is YAML), e.g. trai
              "here are relative to the current directory; those in the file to the file's folder.")
 
 
+def _data_options(raw: dict[str, Any], train: str | None, valid: str | None, test: str | None) -> None:
+    """``--train/--valid/--test`` into the data section (relative to the current directory)."""
+    for key, value in (("train", train), ("valid", valid), ("test", test)):
+        if value:
+            raw.setdefault("data", {})[key] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="recblocks")
 def cli() -> None:
@@ -147,9 +154,7 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
     from recblocks.runs import train_run
 
     raw = _load(config, demo, overrides)
-    for key, value in (("train", train_path), ("valid", valid_path), ("test", test_path)):
-        if value:
-            raw.setdefault("data", {})[key] = value
+    _data_options(raw, train_path, valid_path, test_path)
     with _sigterm_as_interrupt():
         result = train_run(raw, output or default_output(config, demo), overwrite=overwrite, command="train")
     click.echo("")
@@ -216,20 +221,29 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 @cli.command()
 @click.argument("config")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
-@click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
+@click.option("--train", "train_path", help="Training data (overrides data.train).")
+@click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
+@click.option("--test", "test_path", help="Test data (overrides data.test).")
+@click.option("--output", "-o", help="Also check this run directory as 'train --output' would (nothing is written).")
+@click.option("--no-data", is_flag=True,
+              help="Check the config alone: read no data (embedding tables get placeholder sizes).")
 @click.option("--plot", "plot_path", metavar="PATH",
               help="Also draw the model graph to PATH: .png, .svg or .mmd (Mermaid text).")
-@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH.")
+@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH; "
+              "with --output, check as 'train --overwrite' would.")
 @_handle_errors
-def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None, overwrite: bool) -> None:
-    """Check CONFIG without training and print the execution plan."""
+def validate(config: str, overrides: tuple[str, ...], train_path: str | None, valid_path: str | None,
+             test_path: str | None, output: str | None, no_data: bool, plot_path: str | None, overwrite: bool) -> None:
+    """Check CONFIG as train does before its first step (config, data, run directory) and print
+    the execution plan; a config validate accepts trains."""
     from recblocks.viz.diagram import check_plot_path, plot_model
     from recblocks.runs import plan_rows
 
     if plot_path:
         check_plot_path(plot_path, overwrite)  # fail before building the model
     raw = _load(config, False, overrides)
-    model, rows, note = plan_rows(raw, fit_data=not no_data)
+    _data_options(raw, train_path, valid_path, test_path)
+    model, rows, note = plan_rows(raw, fit_data=not no_data, output=output, overwrite=overwrite)
     widths = {"block": max(18, *(len(r["block"]) + len(r["scope"]) + 1 for r in rows)),
               "body": max(30, *(len(r["body"]) for r in rows)), "output": max(28, *(len(r["output"]) for r in rows))}
     header = f"{'block':<{widths['block']}} {'body':<{widths['body']}} {'output':<{widths['output']}} {'params':>9}  inputs"
