@@ -19,6 +19,7 @@ evaluate``/``predict`` do).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import yaml
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
 from recblocks.core.config_loader import load_config_path
 from recblocks.core.errors import ConfigError, DataError, SchemaError
+from recblocks.core.files import OutputPathError
 from recblocks.core.limits import memory_limit
 from recblocks.core.params import join_path, parse_params
 from recblocks.features.preprocess import Preprocessor
@@ -177,10 +179,16 @@ class Model:
 
     def save_config(self, path: str | Path, data: Mapping[str, Any] | None = None,
                     train: Mapping[str, Any] | None = None) -> Path:
-        """Write :meth:`to_run_config` as YAML."""
+        """Write :meth:`to_run_config` as YAML (``.yaml``/``.yml``) or JSON (``.json``), by extension."""
         out = Path(path)
+        suffix = out.suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
+            raise OutputPathError(str(path), "unknown config format", "a file name ending in .yaml, .yml or .json",
+                                  repr(out.suffix or out.name))
+        config = self.to_run_config(data, train)
+        text = json.dumps(config, indent=2) if suffix == ".json" else yaml.safe_dump(config, sort_keys=False)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(self.to_run_config(data, train), sort_keys=False), encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
         return out
 
     @staticmethod
