@@ -117,6 +117,19 @@ def _load(config: str | None, demo: bool, overrides: tuple[str, ...]) -> dict[st
     return apply_overrides(raw, list(overrides))
 
 
+_SET_HELP = ("Override a config value (repeatable; the value is YAML), e.g. train.epochs=3. A list element is "
+             "[3] or .3: model.backbone.blocks[3].component.params.hidden_units=[8] and "
+             "model.backbone.blocks.3.component.params.hidden_units=[8] are the same. Data paths given "
+             "here are relative to the current directory; those in the file to the file's folder.")
+
+
+def _data_options(raw: dict[str, Any], train: str | None, valid: str | None, test: str | None) -> None:
+    """``--train/--valid/--test`` into the data section (relative to the current directory)."""
+    for key, value in (("train", train), ("valid", valid), ("test", test)):
+        if value:
+            raw.setdefault("data", {})[key] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="recblocks")
 def cli() -> None:
@@ -132,7 +145,7 @@ def cli() -> None:
 @click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
 @click.option("--test", "test_path", help="Test data (overrides data.test).")
 @click.option("--output", "-o", help="Run directory [default: runs/<config name>].")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=3.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier recblocks run in --output (only the files its run.json lists).")
 @click.option("--resume", "resume", metavar="RUN_DIR",
@@ -155,11 +168,10 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
                 raise ResumeError(flag, "--resume continues a run in its own folder with its own settings",
                                   f"--resume {resume} without {flag}", flag)
     raw = _load(config, demo, overrides) if resume is None or config or demo or overrides else None
-    for key, value in (("train", train_path), ("valid", valid_path), ("test", test_path)):
-        if value:
-            if raw is None:
-                raise click.UsageError(f"--{key} with --resume needs the CONFIG file too (the data must not change)")
-            raw.setdefault("data", {})[key] = value
+    if raw is None and (train_path or valid_path or test_path):
+        raise click.UsageError("--train/--valid/--test with --resume need the CONFIG file too (the data must not change)")
+    if raw is not None:
+        _data_options(raw, train_path, valid_path, test_path)
     if init_from:
         raw.setdefault("train", {})["init_from"] = init_from  # type: ignore[union-attr]
     with _sigterm_as_interrupt():
@@ -235,21 +247,30 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 
 @cli.command()
 @click.argument("config")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
-@click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--train", "train_path", help="Training data (overrides data.train).")
+@click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
+@click.option("--test", "test_path", help="Test data (overrides data.test).")
+@click.option("--output", "-o", help="Also check this run directory as 'train --output' would (nothing is written).")
+@click.option("--no-data", is_flag=True,
+              help="Check the config alone: read no data (embedding tables get placeholder sizes).")
 @click.option("--plot", "plot_path", metavar="PATH",
               help="Also draw the model graph to PATH: .png, .svg or .mmd (Mermaid text).")
-@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH.")
+@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH; "
+              "with --output, check as 'train --overwrite' would.")
 @_handle_errors
-def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None, overwrite: bool) -> None:
-    """Check CONFIG without training and print the execution plan."""
+def validate(config: str, overrides: tuple[str, ...], train_path: str | None, valid_path: str | None,
+             test_path: str | None, output: str | None, no_data: bool, plot_path: str | None, overwrite: bool) -> None:
+    """Check CONFIG as train does before its first step (config, data, run directory) and print
+    the execution plan; a config validate accepts trains."""
     from recblocks.viz.diagram import check_plot_path, plot_model
     from recblocks.runs import plan_rows
 
     if plot_path:
         check_plot_path(plot_path, overwrite)  # fail before building the model
     raw = _load(config, False, overrides)
-    model, rows, note = plan_rows(raw, fit_data=not no_data)
+    _data_options(raw, train_path, valid_path, test_path)
+    model, rows, note = plan_rows(raw, fit_data=not no_data, output=output, overwrite=overwrite)
     widths = {"block": max(18, *(len(r["block"]) + len(r["scope"]) + 1 for r in rows)),
               "body": max(30, *(len(r["body"]) for r in rows)), "output": max(28, *(len(r["output"]) for r in rows))}
     header = f"{'block':<{widths['block']}} {'body':<{widths['body']}} {'output':<{widths['output']}} {'params':>9}  inputs"

@@ -14,7 +14,7 @@ from recblocks.runs.errors import (
     RunLockedError,
     UnfinishedRunError,
 )
-from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, plan_rows, train_run
+from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, train_run
 from recblocks.runs.manifest import MANIFEST, RunManifest
 from recblocks.runs.model import Model
 from recblocks.runs.ranking import Ranking
@@ -22,6 +22,7 @@ from recblocks.runs.resume import resume_run
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RUN_FILES, RunDir
 from recblocks.runs.scoring import evaluate_run, open_run, predict_run
+from recblocks.runs.validation import check_run_output, plan_rows
 
 __all__ = [
     "MANIFEST",
@@ -48,6 +49,7 @@ __all__ = [
     "open_run",
     "parse_run_config",
     "placeholder_vocab",
+    "check_run_output",
     "plan_rows",
     "predict_run",
     "resume_run",

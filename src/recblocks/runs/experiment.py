@@ -45,6 +45,7 @@ from recblocks.runs.config import (
     parse_run_config,
     run_extras,
 )
+from recblocks.runs.config_paths import absolute_data_paths
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RunDir
@@ -59,7 +60,7 @@ from recblocks.training.tensorboard import TensorBoardCallback
 from recblocks.training.train_state import TrainingState
 from recblocks.training.trainer import Trainer, seed_everything
 
-__all__ = ["Experiment", "RunResult", "build_model", "placeholder_vocab", "train_run", "plan_rows"]
+__all__ = ["Experiment", "RunResult", "build_model", "placeholder_vocab", "train_run"]
 
 log = logging.getLogger("recblocks")
 
@@ -145,25 +146,30 @@ class Experiment:
         return cls(*parse_run_config(raw))
 
     # ------------------------------------------------------------------ before any data
-    def plan(self) -> Any:
+    def plan(self, read_data: bool = True) -> Any:
         """Check everything that needs no data and return the model planned on the meta device:
         config errors, the memory plan, the early-stopping metric, the training data's presence
-        and, for file splits, that every column exists (first file of each source)."""
+        (and validation data's, for early stopping) and, for file splits, that every column
+        exists (first file of each source). ``read_data=False`` checks the config alone."""
         config = self.config
         planned = build_model(config, self.schema, meta=True)
         resolve_monitor(planned.evaluator(config.train.gauc_group), config.train.early_stopping)
         for index, params in enumerate(config.train.callbacks):  # e.g. mlflow requested but not installed
             CALLBACKS.get(params.type).cls.check_available(f"train.callbacks[{index}]")
+        if not read_data:
+            return planned
         data = config.data
         if "train" not in self.tables and data.synthetic is None and data.train is None:
             raise ConfigError("data.train", "no training data", "a path (data.train or --train), a table, or "
                               "data.synthetic", "none")
-        has_valid = "valid" in self.tables or (len(data.synthetic_split) >= 2 if data.synthetic is not None
-                                                else data.valid is not None)
-        if config.train.eval_steps is not None and not has_valid:
-            raise ConfigError("train.eval_steps", "evaluation every N steps needs validation data",
-                              "data.valid (--valid), a valid table, or a synthetic split with a valid part",
-                              "no validation data")
+        has_valid = ("valid" in self.tables or (data.valid is not None and data.synthetic is None)
+                     or (data.synthetic is not None and len(data.synthetic_split) > 1 and "train" not in self.tables))
+        for key, wanted, what in (("eval_steps", config.train.eval_steps is not None, "evaluation every N steps"),
+                                    ("early_stopping", config.train.early_stopping is not None, "early stopping")):
+            if wanted and not has_valid:
+                raise ConfigError(f"train.{key}", f"{what} needs validation data",
+                                  "data.valid (or --valid), a valid table, or data.synthetic with a validation share",
+                                  "no validation data")
         preprocessor = Preprocessor(self.schema)
         for split in SPLITS:
             table, source = self.tables.get(split), getattr(data, split)
@@ -319,31 +325,13 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     The run directory is created only after the config is valid and the data columns are
     checked; it is locked while training writes it and its manifest ends ``complete``, or
     ``failed`` with the error when training raises (see :class:`RunDir` for ``overwrite``).
-    ``command`` is recorded in the manifest as what wrote the run.
+    ``command`` is recorded in the manifest as what wrote the run. Relative data paths in
+    ``raw`` are relative to the current directory (a config file's were resolved when it was
+    loaded); ``config.yaml`` records them absolute, so the run reads the same from anywhere.
     """
+    raw = absolute_data_paths(raw)
     experiment = Experiment.from_raw(raw)
     experiment.plan()
     with RunDir(output, overwrite=overwrite, command=command) as run_dir:  # complete, or failed on error
         run_dir.write_config(raw)
         return experiment.train(run_dir)
-
-
-def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[Any, list[dict[str, Any]], str]:
-    """Validate a config and return the model with its plan rows; table sizes are fitted on the
-    training file when it can be read (``fit_data``), else placeholders."""
-    config, schema = parse_run_config(raw)
-    build_model(config, schema, meta=True)  # config errors and the memory plan before any data is read
-    source = config.data.train
-    note = ("embedding rows are placeholders (vocabularies not fitted)" if not fit_data or source is None
-            else "embedding rows are placeholders")
-    preprocessor = None
-    if fit_data and source is not None:
-        try:
-            preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))
-            note = f"embedding rows fitted on {source.path}"
-        except DataError as exc:
-            note = f"embedding rows are placeholders ({exc})"
-    elif config.data.synthetic is not None:
-        note = "embedding rows are placeholders (synthetic data is generated at train time)"
-    model = build_model(config, schema, preprocessor)
-    return model, model.summary_rows(), note

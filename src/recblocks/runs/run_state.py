@@ -36,8 +36,10 @@ def _forceable(kind: type[RecBlocksError], where: str, reason: str, expected: st
 
 
 
-def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
-    """Empty ``path`` for a new run as :mod:`recblocks.runs.run_dir` allows, or refuse (deleting nothing)."""
+def clear_for_run(path: Path, where: str, overwrite: bool, dry_run: bool = False) -> None:
+    """Empty ``path`` for a new run as :mod:`recblocks.runs.run_dir` allows, or refuse (deleting nothing).
+
+    ``dry_run`` makes every check and deletes nothing (``recblocks validate --output``)."""
     try:
         entries = sorted(os.listdir(path))
     except OSError as exc:
@@ -76,6 +78,8 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
         raise RunDirExistsError(where, "files of the run changed since recblocks wrote them, so they "
                                 "may be yours now; --overwrite deletes nothing: move them away or choose "
                                 "another folder", "the files as the run wrote them", _preview(changed))
+    if dry_run:
+        return
     remove_checkpoints(path, manifest)
     for name in [*ours, *temps]:
         entry = manifest.files.get(name)
