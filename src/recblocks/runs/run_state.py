@@ -89,13 +89,14 @@ def clear_for_run(path: Path, where: str, overwrite: bool, dry_run: bool = False
             _delete(path / name)
 
 
-def _delete(path: Path) -> None:
+def _delete(path: Path, folder: bool = False) -> None:
+    """Remove an old run file (or an emptied folder); gone already is fine."""
     try:
-        path.unlink()
+        path.rmdir() if folder else path.unlink()
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise file_access_error(exc, path, "delete the old run file") from None
+        raise file_access_error(exc, path, f"delete the old run {'folder' if folder else 'file'}") from None
 
 
 def _delete_folder(path: Path, entry: FileEntry) -> None:
@@ -105,12 +106,7 @@ def _delete_folder(path: Path, entry: FileEntry) -> None:
     for name in entry.files or {}:
         if "/" not in name and name not in (".", ".."):
             _delete(path / name)
-    try:
-        path.rmdir()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise file_access_error(exc, path, "delete the old run folder") from None
+    _delete(path, folder=True)
 
 
 def lock_error(manifest_path: Path, where: str, writing: bool) -> RunLockedError:
