@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cross, dot, fm, keras, mlp, normalization
+from recblocks.layers import activations, base, cin, cross, cross_mix, dot, field_inputs, fm, keras, mlp, normalization
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -15,7 +15,9 @@ from recblocks.layers.activations import (
     make_activation,
 )
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.cin import CIN, CINParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
+from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.keras import (
@@ -52,11 +54,15 @@ __all__ = [
     "AddParams",
     "BatchNormalization",
     "BatchNormalizationParams",
+    "CIN",
+    "CINParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
     "Cross",
     "CrossNet",
+    "CrossNetMix",
+    "CrossNetMixParams",
     "CrossNetParams",
     "CrossParams",
     "Dense",
@@ -79,8 +85,11 @@ __all__ = [
     "activations",
     "base",
     "check_activation",
+    "cin",
     "cross",
+    "cross_mix",
     "dot",
+    "field_inputs",
     "field_list_spec",
     "float_tensor_spec",
     "fm",
