@@ -3,7 +3,22 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cin, cross, cross_mix, dot, field_inputs, fm, keras, mlp, normalization
+from recblocks.layers import (
+    activations,
+    base,
+    bilinear,
+    cin,
+    cross,
+    cross_mix,
+    dot,
+    fibinet,
+    field_inputs,
+    fm,
+    keras,
+    mlp,
+    normalization,
+    senet,
+)
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -15,10 +30,12 @@ from recblocks.layers.activations import (
     make_activation,
 )
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.bilinear import BiLinear, BiLinearParams
 from recblocks.layers.cin import CIN, CINParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.fibinet import FiBiNet, FiBiNetParams
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.keras import (
     Activation,
@@ -44,6 +61,8 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
+from recblocks.layers.senet import SENet, SENetParams
+
 
 __all__ = [
     "ACTIVATIONS",
@@ -54,6 +73,8 @@ __all__ = [
     "AddParams",
     "BatchNormalization",
     "BatchNormalizationParams",
+    "BiLinear",
+    "BiLinearParams",
     "CIN",
     "CINParams",
     "Component",
@@ -74,21 +95,27 @@ __all__ = [
     "DropoutParams",
     "FM",
     "FMParams",
+    "FiBiNet",
+    "FiBiNetParams",
     "Flatten",
     "FlattenParams",
     "LayerNormalization",
     "LayerNormalizationParams",
     "MLP",
     "MLPParams",
+    "SENet",
+    "SENetParams",
     "SameShape",
     "activation_key",
     "activations",
     "base",
+    "bilinear",
     "check_activation",
     "cin",
     "cross",
     "cross_mix",
     "dot",
+    "fibinet",
     "field_inputs",
     "field_list_spec",
     "float_tensor_spec",
@@ -99,6 +126,7 @@ __all__ = [
     "make_activation",
     "mlp",
     "normalization",
+    "senet",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
