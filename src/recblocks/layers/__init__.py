@@ -5,6 +5,7 @@ Importing ``recblocks.layers`` registers them all (explicit imports, no director
 
 from recblocks.layers import (
     activations,
+    attention,
     base,
     bilinear,
     cin,
@@ -18,6 +19,7 @@ from recblocks.layers import (
     mlp,
     normalization,
     senet,
+    transformer,
 )
 from recblocks.layers.activations import (
     ACTIVATIONS,
@@ -28,6 +30,14 @@ from recblocks.layers.activations import (
     initialize,
     initializer_key,
     make_activation,
+)
+from recblocks.layers.attention import (
+    Attention,
+    AttentionParams,
+    AutoInt,
+    AutoIntParams,
+    MultiHeadAttention,
+    MultiHeadAttentionParams,
 )
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
 from recblocks.layers.bilinear import BiLinear, BiLinearParams
@@ -62,9 +72,27 @@ from recblocks.layers.normalization import (
     LayerNormalizationParams,
 )
 from recblocks.layers.senet import SENet, SENetParams
+from recblocks.layers.transformer import (
+    TransformerBlock,
+    TransformerBlockParams,
+    TransformerEncoder,
+    TransformerEncoderParams,
+)
 
 
 __all__ = [
+    "Attention",
+    "AttentionParams",
+    "AutoInt",
+    "AutoIntParams",
+    "MultiHeadAttention",
+    "MultiHeadAttentionParams",
+    "TransformerBlock",
+    "TransformerBlockParams",
+    "TransformerEncoder",
+    "TransformerEncoderParams",
+    "attention",
+    "transformer",
     "ACTIVATIONS",
     "INITIALIZERS",
     "Activation",
