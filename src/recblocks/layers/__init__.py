@@ -18,6 +18,7 @@ from recblocks.layers import (
     keras,
     mlp,
     normalization,
+    product,
     senet,
     transformer,
 )
@@ -71,6 +72,14 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
+from recblocks.layers.product import (
+    AFM,
+    AFMParams,
+    InnerProduct,
+    InnerProductParams,
+    OuterProduct,
+    OuterProductParams,
+)
 from recblocks.layers.senet import SENet, SENetParams
 from recblocks.layers.transformer import (
     TransformerBlock,
@@ -81,6 +90,13 @@ from recblocks.layers.transformer import (
 
 
 __all__ = [
+    "AFM",
+    "AFMParams",
+    "InnerProduct",
+    "InnerProductParams",
+    "OuterProduct",
+    "OuterProductParams",
+    "product",
     "Attention",
     "AttentionParams",
     "AutoInt",
