@@ -26,7 +26,9 @@ model:
       - {name: fields, inputs: [{feature_group_name: ids}], input_layer: {only_output_feature_list: true}}
       - name: fibinet
         inputs: [{block_name: fields}]
-        component: {class_name: FiBiNet, fibinet: {senet: {reduction_ratio: 4}, bilinear: {type: each, num_output_units: 8}}}
+        component:
+          class_name: FiBiNet
+          fibinet: {senet: {reduction_ratio: 4}, bilinear: {type: each, num_output_units: 8}}
       - {name: cin, inputs: [{block_name: fields}], component: {class_name: CIN, cin: {hidden_feature_sizes: [4, 4]}}}
       - {name: autoint, inputs: [{block_name: fields}], component: {class_name: AutoInt, params: {out_type: concat}}}
       - {name: mix, inputs: [{block_name: fibinet}], component: {class_name: CrossNetMix, params: {low_rank: 2}}}

@@ -92,6 +92,7 @@ class BiLinear(Component):
         self.widths = widths
         num_fields = len(widths)
         rows, cols = pair_indices(num_fields)
+        self.pair_list = [(i, j) for i in range(num_fields) for j in range(i + 1, num_fields)]
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
         self.equal = len(set(widths)) == 1
@@ -113,9 +114,10 @@ class BiLinear(Component):
         else:
             self.pair_weights = nn.ParameterList(
                 nn.Parameter(initialize(torch.empty(widths[i], widths[j]), init, init_where, fan_in=widths[i],
-                                        fan_out=widths[j])) for i, j in zip(rows.tolist(), cols.tolist()))
+                                        fan_out=widths[j])) for i, j in self.pair_list)
         pairs = len(rows)
-        self.pairs_dim = pairs if params.plus else (pairs * dim if self.equal else sum(widths[j] for j in cols.tolist()))
+        right_widths = sum(widths[j] for _, j in self.pair_list)
+        self.pairs_dim = pairs if params.plus else (pairs * dim if self.equal else right_widths)
         self.output = None
         if params.num_output_units is not None:
             self.output = nn.Linear(self.pairs_dim, params.num_output_units)
@@ -152,7 +154,7 @@ class BiLinear(Component):
         if self.pair_weights is not None:
             fields = list(x)
             out = [(fields[i] @ w) * fields[j] for (i, j), w in
-                   zip(zip(self.rows.tolist(), self.cols.tolist()), self.pair_weights)]
+                   zip(self.pair_list, self.pair_weights)]
             return torch.stack([o.sum(-1) for o in out], dim=1) if self.params.plus else torch.cat(out, dim=-1)
         v = stack_fields(x)
         kind = self.params.kind
