@@ -3,7 +3,25 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cross, dot, fm, keras, mlp, normalization
+from recblocks.layers import (
+    activations,
+    attention,
+    base,
+    bilinear,
+    cin,
+    cross,
+    cross_mix,
+    dot,
+    fibinet,
+    field_inputs,
+    fm,
+    keras,
+    mlp,
+    normalization,
+    product,
+    senet,
+    transformer,
+)
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -14,9 +32,21 @@ from recblocks.layers.activations import (
     initializer_key,
     make_activation,
 )
+from recblocks.layers.attention import (
+    Attention,
+    AttentionParams,
+    AutoInt,
+    AutoIntParams,
+    MultiHeadAttention,
+    MultiHeadAttentionParams,
+)
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.bilinear import BiLinear, BiLinearParams
+from recblocks.layers.cin import CIN, CINParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
+from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.fibinet import FiBiNet, FiBiNetParams
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.keras import (
     Activation,
@@ -42,8 +72,43 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
+from recblocks.layers.product import (
+    AFM,
+    AFMParams,
+    InnerProduct,
+    InnerProductParams,
+    OuterProduct,
+    OuterProductParams,
+)
+from recblocks.layers.senet import SENet, SENetParams
+from recblocks.layers.transformer import (
+    TransformerBlock,
+    TransformerBlockParams,
+    TransformerEncoder,
+    TransformerEncoderParams,
+)
+
 
 __all__ = [
+    "AFM",
+    "AFMParams",
+    "InnerProduct",
+    "InnerProductParams",
+    "OuterProduct",
+    "OuterProductParams",
+    "product",
+    "Attention",
+    "AttentionParams",
+    "AutoInt",
+    "AutoIntParams",
+    "MultiHeadAttention",
+    "MultiHeadAttentionParams",
+    "TransformerBlock",
+    "TransformerBlockParams",
+    "TransformerEncoder",
+    "TransformerEncoderParams",
+    "attention",
+    "transformer",
     "ACTIVATIONS",
     "INITIALIZERS",
     "Activation",
@@ -52,11 +117,17 @@ __all__ = [
     "AddParams",
     "BatchNormalization",
     "BatchNormalizationParams",
+    "BiLinear",
+    "BiLinearParams",
+    "CIN",
+    "CINParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
     "Cross",
     "CrossNet",
+    "CrossNetMix",
+    "CrossNetMixParams",
     "CrossNetParams",
     "CrossParams",
     "Dense",
@@ -68,19 +139,28 @@ __all__ = [
     "DropoutParams",
     "FM",
     "FMParams",
+    "FiBiNet",
+    "FiBiNetParams",
     "Flatten",
     "FlattenParams",
     "LayerNormalization",
     "LayerNormalizationParams",
     "MLP",
     "MLPParams",
+    "SENet",
+    "SENetParams",
     "SameShape",
     "activation_key",
     "activations",
     "base",
+    "bilinear",
     "check_activation",
+    "cin",
     "cross",
+    "cross_mix",
     "dot",
+    "fibinet",
+    "field_inputs",
     "field_list_spec",
     "float_tensor_spec",
     "fm",
@@ -90,6 +170,7 @@ __all__ = [
     "make_activation",
     "mlp",
     "normalization",
+    "senet",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
