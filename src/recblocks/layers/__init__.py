@@ -8,6 +8,7 @@ from recblocks.layers import (
     attention,
     base,
     bilinear,
+    can,
     cin,
     cross,
     cross_mix,
@@ -15,6 +16,7 @@ from recblocks.layers import (
     fibinet,
     field_inputs,
     fm,
+    group_interaction,
     keras,
     mlp,
     normalization,
@@ -42,12 +44,21 @@ from recblocks.layers.attention import (
 )
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
 from recblocks.layers.bilinear import BiLinear, BiLinearParams
+from recblocks.layers.can import CAN, CANParams
 from recblocks.layers.cin import CIN, CINParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fibinet import FiBiNet, FiBiNetParams
 from recblocks.layers.fm import FM, FMParams
+from recblocks.layers.group_interaction import (
+    AllInt,
+    AllIntParams,
+    CDot,
+    CDotParams,
+    GroupInt,
+    GroupIntParams,
+)
 from recblocks.layers.keras import (
     Activation,
     ActivationParams,
@@ -88,8 +99,15 @@ from recblocks.layers.transformer import (
     TransformerEncoderParams,
 )
 
-
 __all__ = [
+    "AllInt",
+    "AllIntParams",
+    "CAN",
+    "CANParams",
+    "CDot",
+    "CDotParams",
+    "GroupInt",
+    "GroupIntParams",
     "AFM",
     "AFMParams",
     "InnerProduct",
@@ -154,6 +172,7 @@ __all__ = [
     "activations",
     "base",
     "bilinear",
+    "can",
     "check_activation",
     "cin",
     "cross",
@@ -164,6 +183,7 @@ __all__ = [
     "field_list_spec",
     "float_tensor_spec",
     "fm",
+    "group_interaction",
     "initialize",
     "initializer_key",
     "keras",

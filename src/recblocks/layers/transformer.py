@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from recblocks.core.limits import MAX_EMBEDDING_DIM, MAX_LAYER_WIDTH, MAX_LAYERS, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
+from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
