@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cross, dot, fm, keras, mlp, normalization
+from recblocks.layers import activations, base, cross, din, dot, fm, keras, mlp, normalization, sequence
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -42,10 +42,11 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
+from recblocks.layers.sequence import SEQUENCE_INPUT, SequenceSpec, length_mask, sequence_spec, split_sequence
+from recblocks.layers.din import DIN, DINParams
 
 __all__ = [
     "ACTIVATIONS",
-    "INITIALIZERS",
     "Activation",
     "ActivationParams",
     "Add",
@@ -59,6 +60,8 @@ __all__ = [
     "CrossNet",
     "CrossNetParams",
     "CrossParams",
+    "DIN",
+    "DINParams",
     "Dense",
     "DenseParams",
     "Dice",
@@ -70,16 +73,20 @@ __all__ = [
     "FMParams",
     "Flatten",
     "FlattenParams",
+    "INITIALIZERS",
     "LayerNormalization",
     "LayerNormalizationParams",
     "MLP",
     "MLPParams",
+    "SEQUENCE_INPUT",
     "SameShape",
+    "SequenceSpec",
     "activation_key",
     "activations",
     "base",
     "check_activation",
     "cross",
+    "din",
     "dot",
     "field_list_spec",
     "float_tensor_spec",
@@ -87,9 +94,13 @@ __all__ = [
     "initialize",
     "initializer_key",
     "keras",
+    "length_mask",
     "make_activation",
     "mlp",
     "normalization",
+    "sequence",
+    "sequence_spec",
+    "split_sequence",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",

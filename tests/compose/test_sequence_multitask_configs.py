@@ -1,0 +1,68 @@
+"""Configs using the sequence components plan and train (train_run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from recblocks.core.errors import ShapeError
+from recblocks.runs import plan_rows, train_run
+
+DATA = """
+data:
+  synthetic: {num_rows: 300, num_dense: 1, vocab_sizes: [20, 30], multi_valued: {name: tags, vocab: 30, max_len: 4},
+              seed: 1}
+features:
+  - {name: I1, kind: dense}
+  - {name: C1, kind: sparse, embedding_dim: 4}
+  - {name: C2, kind: sparse, embedding_dim: 4}
+  - {name: tags, kind: sequence, max_len: 4, embedding_dim: 4, separator: "|"}
+train: {epochs: 1, batch_size: 64, progress: false}
+"""
+
+DIN = """
+model:
+  feature_groups:
+    - {group_name: user, feature_names: [C1, I1]}
+    - {group_name: seq, feature_names: [tags, C2]}
+  backbone:
+    blocks:
+      - {name: seq_input, inputs: [{feature_group_name: seq}], input_layer: {output_seq_and_normal_feature: true}}
+      - name: din
+        inputs: [{block_name: seq_input}]
+        component: {class_name: DIN, params: {attention_dnn: {hidden_units: [8, 1], activation: dice}}}
+      - {name: user_in, inputs: [{feature_group_name: user}]}
+    concat_blocks: [din, user_in]
+    top_mlp: {hidden_units: [8]}
+  task: {type: binary, label: label}
+"""
+
+def config(model: str) -> dict[str, Any]:
+    return {**yaml.safe_load(DATA), **yaml.safe_load(model)}
+
+
+def train_terms(raw: dict[str, Any], run: Path) -> dict[str, float]:
+    result = train_run(raw, run)
+    assert 0.0 <= result.valid_metrics["auc"] <= 1.0
+    epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines()]
+    return epochs[-1]["train_terms"]
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+def test_din_on_a_sequence_group_plans_and_trains(tmp_path: Path) -> None:
+    raw = config(DIN)
+    _, rows, _ = plan_rows(raw, fit_data=False)
+    assert next(r for r in rows if r["block"] == "din")["output"] == "(B, 8)"
+    assert list(train_terms(raw, tmp_path / "run")) == ["task/ctr", "regularization"]
+
+
+def test_a_sequence_group_without_target_is_refused_by_din() -> None:
+    raw = config(DIN)
+    raw["model"]["feature_groups"][1]["feature_names"] = ["tags"]
+    with pytest.raises(ShapeError, match=r"block 'din' \(model.backbone.blocks\[1\]\): DIN needs a target"):
+        plan_rows(raw, fit_data=False)
+
