@@ -1,4 +1,4 @@
-"""Configs using the sequence components plan and train (train_run)."""
+"""Configs using the sequence and multi-task components plan and train (train_run)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,23 @@ model:
   task: {type: binary, label: label}
 """
 
+MMOE = """
+model:
+  feature_groups:
+    - {group_name: all, feature_names: [I1, C1, C2]}
+  backbone:
+    blocks:
+      - name: mmoe
+        inputs: [{feature_group_name: all}]
+        component: {class_name: MMoE, params: {num_task: 2, num_expert: 3, expert_mlp: {hidden_units: [8]}}}
+      - name: ctr_tower
+        inputs: [{block_name: mmoe, input_slice: '[0]'}]
+        component: {class_name: MLP, params: {hidden_units: [4]}}
+    concat_blocks: [ctr_tower]
+  task: {type: binary, label: label}
+"""
+
+
 def config(model: str) -> dict[str, Any]:
     return {**yaml.safe_load(DATA), **yaml.safe_load(model)}
 
@@ -65,4 +82,13 @@ def test_a_sequence_group_without_target_is_refused_by_din() -> None:
     raw["model"]["feature_groups"][1]["feature_names"] = ["tags"]
     with pytest.raises(ShapeError, match=r"block 'din' \(model.backbone.blocks\[1\]\): DIN needs a target"):
         plan_rows(raw, fit_data=False)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+def test_mmoe_task_outputs_are_picked_by_input_slice_and_train(tmp_path: Path) -> None:
+    raw = config(MMOE)
+    _, rows, _ = plan_rows(raw, fit_data=False)
+    assert next(r for r in rows if r["block"] == "mmoe")["output"] == "[(B, 8), (B, 8)]"
+    assert next(r for r in rows if r["block"] == "ctr_tower")["output"] == "(B, 4)"
+    assert list(train_terms(raw, tmp_path / "run")) == ["task/ctr", "regularization"]
 

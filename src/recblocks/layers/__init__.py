@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cross, din, dot, fm, keras, mlp, normalization, sequence
+from recblocks.layers import activations, base, cross, din, dot, experts, fm, keras, mlp, normalization, sequence
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -44,6 +44,7 @@ from recblocks.layers.normalization import (
 )
 from recblocks.layers.sequence import SEQUENCE_INPUT, SequenceSpec, length_mask, sequence_spec, split_sequence
 from recblocks.layers.din import DIN, DINParams
+from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
 
 __all__ = [
     "ACTIVATIONS",
@@ -78,6 +79,10 @@ __all__ = [
     "LayerNormalizationParams",
     "MLP",
     "MLPParams",
+    "MMoE",
+    "MMoEParams",
+    "POSOMMoE",
+    "POSOMMoEParams",
     "SEQUENCE_INPUT",
     "SameShape",
     "SequenceSpec",
@@ -88,6 +93,7 @@ __all__ = [
     "cross",
     "din",
     "dot",
+    "experts",
     "field_list_spec",
     "float_tensor_spec",
     "fm",
@@ -96,6 +102,7 @@ __all__ = [
     "keras",
     "length_mask",
     "make_activation",
+    "mix_experts",
     "mlp",
     "normalization",
     "sequence",
