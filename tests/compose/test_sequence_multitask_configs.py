@@ -1,4 +1,4 @@
-"""Configs using the sequence and multi-task components plan and train (train_run)."""
+"""Configs using the sequence, multi-task and auxiliary-loss components plan and train (train_run)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,29 @@ model:
   task: {type: binary, label: label}
 """
 
+CONTRASTIVE = """
+model:
+  feature_groups:
+    - {group_name: all, feature_names: [I1, C1, C2]}
+  backbone:
+    blocks:
+      - name: view1
+        inputs: [{feature_group_name: all}]
+        component: {class_name: MLP, params: {hidden_units: [8], dropout_ratio: [0.3]}}
+      - name: view2
+        inputs: [{feature_group_name: all}]
+        component: {class_name: MLP, params: {hidden_units: [8], dropout_ratio: [0.3]}}
+      - name: cl
+        inputs: [{block_name: view1}, {block_name: view2}]
+        merge_inputs_into_list: true
+        component: {class_name: AuxiliaryLoss, params: {loss_type: info_nce, loss_weight: 0.1, temperature: 0.2}}
+      - name: top
+        inputs: [{block_name: view1}, {block_name: cl, ignore_input: true}]
+        component: {class_name: MLP, params: {hidden_units: [4], add_to_outputs: true}}
+    concat_blocks: [top]
+  task: {type: binary, label: label}
+"""
+
 
 def config(model: str) -> dict[str, Any]:
     return {**yaml.safe_load(DATA), **yaml.safe_load(model)}
@@ -92,3 +115,9 @@ def test_mmoe_task_outputs_are_picked_by_input_slice_and_train(tmp_path: Path) -
     assert next(r for r in rows if r["block"] == "ctr_tower")["output"] == "(B, 4)"
     assert list(train_terms(raw, tmp_path / "run")) == ["task/ctr", "regularization"]
 
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+def test_auxiliary_loss_of_two_dropout_views_is_logged(tmp_path: Path) -> None:
+    terms = train_terms(config(CONTRASTIVE), tmp_path / "run")
+    assert list(terms) == ["task/ctr", "aux/cl_info_nce", "regularization"]
+    assert terms["aux/cl_info_nce"] > 0

@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cross, din, dot, experts, fm, keras, mlp, normalization, sequence
+from recblocks.layers import activations, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, sequence
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -14,7 +14,7 @@ from recblocks.layers.activations import (
     initializer_key,
     make_activation,
 )
-from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.base import Component, block_name, field_list_spec, stack_fields, tensor_spec
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fm import FM, FMParams
@@ -45,6 +45,7 @@ from recblocks.layers.normalization import (
 from recblocks.layers.sequence import SEQUENCE_INPUT, SequenceSpec, length_mask, sequence_spec, split_sequence
 from recblocks.layers.din import DIN, DINParams
 from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
+from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info_nce_loss, l2_loss, nce_loss
 
 __all__ = [
     "ACTIVATIONS",
@@ -52,6 +53,8 @@ __all__ = [
     "ActivationParams",
     "Add",
     "AddParams",
+    "AuxiliaryLoss",
+    "AuxiliaryLossParams",
     "BatchNormalization",
     "BatchNormalizationParams",
     "Component",
@@ -88,7 +91,9 @@ __all__ = [
     "SequenceSpec",
     "activation_key",
     "activations",
+    "aux_losses",
     "base",
+    "block_name",
     "check_activation",
     "cross",
     "din",
@@ -97,13 +102,16 @@ __all__ = [
     "field_list_spec",
     "float_tensor_spec",
     "fm",
+    "info_nce_loss",
     "initialize",
     "initializer_key",
     "keras",
+    "l2_loss",
     "length_mask",
     "make_activation",
     "mix_experts",
     "mlp",
+    "nce_loss",
     "normalization",
     "sequence",
     "sequence_spec",
