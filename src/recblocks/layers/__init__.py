@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, sequence
+from recblocks.layers import activations, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, ple, sequence
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -46,6 +46,7 @@ from recblocks.layers.sequence import SEQUENCE_INPUT, SequenceSpec, length_mask,
 from recblocks.layers.din import DIN, DINParams
 from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
 from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info_nce_loss, l2_loss, nce_loss
+from recblocks.layers.ple import CGC, CGCParams, PLE, PLEParams
 
 __all__ = [
     "ACTIVATIONS",
@@ -57,6 +58,8 @@ __all__ = [
     "AuxiliaryLossParams",
     "BatchNormalization",
     "BatchNormalizationParams",
+    "CGC",
+    "CGCParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
@@ -84,6 +87,8 @@ __all__ = [
     "MLPParams",
     "MMoE",
     "MMoEParams",
+    "PLE",
+    "PLEParams",
     "POSOMMoE",
     "POSOMMoEParams",
     "SEQUENCE_INPUT",
@@ -113,6 +118,7 @@ __all__ = [
     "mlp",
     "nce_loss",
     "normalization",
+    "ple",
     "sequence",
     "sequence_spec",
     "split_sequence",
