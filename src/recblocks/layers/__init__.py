@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, ple, sequence
+from recblocks.layers import activations, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -47,6 +47,7 @@ from recblocks.layers.din import DIN, DINParams
 from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
 from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info_nce_loss, l2_loss, nce_loss
 from recblocks.layers.ple import CGC, CGCParams, PLE, PLEParams
+from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
 
 __all__ = [
     "ACTIVATIONS",
@@ -92,6 +93,8 @@ __all__ = [
     "POSOMMoE",
     "POSOMMoEParams",
     "SEQUENCE_INPUT",
+    "SNR",
+    "SNRParams",
     "SameShape",
     "SequenceSpec",
     "activation_key",
@@ -107,6 +110,7 @@ __all__ = [
     "field_list_spec",
     "float_tensor_spec",
     "fm",
+    "hard_concrete_gate",
     "info_nce_loss",
     "initialize",
     "initializer_key",
@@ -121,6 +125,7 @@ __all__ = [
     "ple",
     "sequence",
     "sequence_spec",
+    "snr",
     "split_sequence",
     "stack_fields",
     "tensor_list_spec",
