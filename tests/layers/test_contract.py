@@ -47,8 +47,9 @@ def test_every_registered_component_has_examples_and_facts() -> None:
 
 def test_input_kinds_of_the_library() -> None:
     kinds = {entry.name: entry.input_kind for entry in COMPONENTS.entries()}
-    assert {name for name, kind in kinds.items() if kind == "fields"} == {"Add", "AuxiliaryLoss", "Concatenate",
-                                                                          "DotInteraction", "FM", "POSOMMoE", "SNR"}
+    assert {name for name, kind in kinds.items() if kind == "fields"} == {"AITMTower", "Add", "AuxiliaryLoss",
+                                                                          "Concatenate", "DotInteraction", "FM",
+                                                                          "POSOMMoE", "SNR"}
     assert {name for name, kind in kinds.items() if kind == "sequence"} == {"DIN"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
     # these add losses through the forward context; MLP reads it per instance (add_to_outputs), not per class

@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
+from recblocks.layers import activations, aitm, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -48,9 +48,12 @@ from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams,
 from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info_nce_loss, l2_loss, nce_loss
 from recblocks.layers.ple import CGC, CGCParams, PLE, PLEParams
 from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
+from recblocks.layers.aitm import AITMTower, AITMTowerParams
 
 __all__ = [
     "ACTIVATIONS",
+    "AITMTower",
+    "AITMTowerParams",
     "Activation",
     "ActivationParams",
     "Add",
@@ -99,6 +102,7 @@ __all__ = [
     "SequenceSpec",
     "activation_key",
     "activations",
+    "aitm",
     "aux_losses",
     "base",
     "block_name",
