@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aitm, aux_losses, base, cross, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
+from recblocks.layers import activations, aitm, aux_losses, base, cross, dien, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -49,6 +49,7 @@ from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info
 from recblocks.layers.ple import CGC, CGCParams, PLE, PLEParams
 from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
 from recblocks.layers.aitm import AITMTower, AITMTowerParams
+from recblocks.layers.dien import DIEN, DIENParams, evolve_step
 
 __all__ = [
     "ACTIVATIONS",
@@ -71,6 +72,8 @@ __all__ = [
     "CrossNet",
     "CrossNetParams",
     "CrossParams",
+    "DIEN",
+    "DIENParams",
     "DIN",
     "DINParams",
     "Dense",
@@ -108,8 +111,10 @@ __all__ = [
     "block_name",
     "check_activation",
     "cross",
+    "dien",
     "din",
     "dot",
+    "evolve_step",
     "experts",
     "field_list_spec",
     "float_tensor_spec",
