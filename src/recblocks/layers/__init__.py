@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aitm, aux_losses, base, cross, dien, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
+from recblocks.layers import activations, aitm, aux_losses, base, bst, cross, dien, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -50,6 +50,7 @@ from recblocks.layers.ple import CGC, CGCParams, PLE, PLEParams
 from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
 from recblocks.layers.aitm import AITMTower, AITMTowerParams
 from recblocks.layers.dien import DIEN, DIENParams, evolve_step
+from recblocks.layers.bst import BST, BSTParams, SequenceEncoder, TextEncoder, TextEncoderParams, TransformerParams
 
 __all__ = [
     "ACTIVATIONS",
@@ -61,6 +62,8 @@ __all__ = [
     "AddParams",
     "AuxiliaryLoss",
     "AuxiliaryLossParams",
+    "BST",
+    "BSTParams",
     "BatchNormalization",
     "BatchNormalizationParams",
     "CGC",
@@ -102,13 +105,18 @@ __all__ = [
     "SNR",
     "SNRParams",
     "SameShape",
+    "SequenceEncoder",
     "SequenceSpec",
+    "TextEncoder",
+    "TextEncoderParams",
+    "TransformerParams",
     "activation_key",
     "activations",
     "aitm",
     "aux_losses",
     "base",
     "block_name",
+    "bst",
     "check_activation",
     "cross",
     "dien",
