@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aitm, aux_losses, base, bst, cross, dien, din, dot, experts, fm, keras, mlp, normalization, ple, sequence, snr
+from recblocks.layers import activations, aitm, aux_losses, base, bst, cross, dien, din, dot, experts, fm, keras, mlp, normalization, ple, seq_augment, sequence, snr
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -51,6 +51,7 @@ from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
 from recblocks.layers.aitm import AITMTower, AITMTowerParams
 from recblocks.layers.dien import DIEN, DIENParams, evolve_step
 from recblocks.layers.bst import BST, BSTParams, SequenceEncoder, TextEncoder, TextEncoderParams, TransformerParams
+from recblocks.layers.seq_augment import SeqAugment, SeqAugmentParams
 
 __all__ = [
     "ACTIVATIONS",
@@ -105,6 +106,8 @@ __all__ = [
     "SNR",
     "SNRParams",
     "SameShape",
+    "SeqAugment",
+    "SeqAugmentParams",
     "SequenceEncoder",
     "SequenceSpec",
     "TextEncoder",
@@ -140,6 +143,7 @@ __all__ = [
     "nce_loss",
     "normalization",
     "ple",
+    "seq_augment",
     "sequence",
     "sequence_spec",
     "snr",
