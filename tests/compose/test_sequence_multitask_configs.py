@@ -80,6 +80,33 @@ model:
   task: {type: binary, label: label}
 """
 
+CL4SREC = """
+model:
+  feature_groups:
+    - {group_name: seq, feature_names: [tags, C2]}  # C2: the target item of BST and DMR_U2I
+  backbone:
+    blocks:
+      - {name: seq_input, inputs: [{feature_group_name: seq}], input_layer: {output_seq_and_normal_feature: true}}
+      - {name: aug1, inputs: [{block_name: seq_input}], component: {class_name: SeqAugment}}
+      - {name: aug2, inputs: [{block_name: seq_input}], component: {class_name: SeqAugment}}
+      - name: view1
+        inputs: [{block_name: aug1}]
+        component: &encoder
+          class_name: BST
+          params: {hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8,
+                   output_all_token_embeddings: false}
+      - {name: view2, inputs: [{block_name: aug2}], component: *encoder}
+      - name: cl
+        inputs: [{block_name: view1}, {block_name: view2}]
+        merge_inputs_into_list: true
+        component: {class_name: AuxiliaryLoss, params: {loss_type: nce_loss, temperature: 0.5}}
+      - name: main
+        inputs: [{block_name: seq_input}, {block_name: cl, ignore_input: true}]
+        component: {class_name: DMR_U2I, params: {cmp_dim: 4}}
+    concat_blocks: [main]
+  task: {type: binary, label: label}
+"""
+
 
 def config(model: str) -> dict[str, Any]:
     return {**yaml.safe_load(DATA), **yaml.safe_load(model)}
@@ -121,3 +148,14 @@ def test_auxiliary_loss_of_two_dropout_views_is_logged(tmp_path: Path) -> None:
     terms = train_terms(config(CONTRASTIVE), tmp_path / "run")
     assert list(terms) == ["task/ctr", "aux/cl_info_nce", "regularization"]
     assert terms["aux/cl_info_nce"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+def test_two_augmented_views_of_a_sequence_train_with_a_contrastive_loss(tmp_path: Path) -> None:
+    raw = config(CL4SREC)
+    _, rows, _ = plan_rows(raw, fit_data=False)
+    outputs = {r["block"]: r["output"] for r in rows}
+    assert outputs["aug1"] == "((B, 4, 4), (B) long, (B, 4))" and outputs["view1"] == "(B, 4)"
+    assert outputs["main"] == "(B, 4)"
+    terms = train_terms(raw, tmp_path / "run")
+    assert list(terms) == ["task/ctr", "aux/cl_nce_loss", "regularization"] and terms["aux/cl_nce_loss"] > 0

@@ -50,8 +50,8 @@ def test_input_kinds_of_the_library() -> None:
     assert {name for name, kind in kinds.items() if kind == "fields"} == {"AITMTower", "Add", "AuxiliaryLoss",
                                                                           "Concatenate", "DotInteraction", "FM",
                                                                           "POSOMMoE", "SNR"}
-    assert {name for name, kind in kinds.items() if kind == "sequence"} == {"BST", "DIEN", "DIN", "SeqAugment",
-                                                                            "TextEncoder"}
+    assert {name for name, kind in kinds.items() if kind == "sequence"} == {"BST", "DIEN", "DIN", "DMR_U2I",
+                                                                            "SeqAugment", "TextEncoder"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
     # these add losses through the forward context; MLP reads it per instance (add_to_outputs), not per class
     assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {"AuxiliaryLoss", "SNR"}

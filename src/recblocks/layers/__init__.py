@@ -3,7 +3,10 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, aitm, aux_losses, base, bst, cross, dien, din, dot, experts, fm, keras, mlp, normalization, ple, seq_augment, sequence, snr
+from recblocks.layers import (
+    activations, aitm, aux_losses, base, bst, cross, dien, din, dmr, dot, experts, fm, keras, mlp, normalization,
+    ple, seq_augment, sequence, snr,
+)
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -14,9 +17,16 @@ from recblocks.layers.activations import (
     initializer_key,
     make_activation,
 )
+from recblocks.layers.aitm import AITMTower, AITMTowerParams
+from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info_nce_loss, l2_loss, nce_loss
 from recblocks.layers.base import Component, block_name, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.bst import BST, BSTParams, SequenceEncoder, TextEncoder, TextEncoderParams, TransformerParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
+from recblocks.layers.dien import DIEN, DIENParams, evolve_step
+from recblocks.layers.din import DIN, DINParams
+from recblocks.layers.dmr import DMRU2I, DMRU2IParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.keras import (
     Activation,
@@ -42,16 +52,10 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
-from recblocks.layers.sequence import SEQUENCE_INPUT, SequenceSpec, length_mask, sequence_spec, split_sequence
-from recblocks.layers.din import DIN, DINParams
-from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
-from recblocks.layers.aux_losses import AuxiliaryLoss, AuxiliaryLossParams, info_nce_loss, l2_loss, nce_loss
 from recblocks.layers.ple import CGC, CGCParams, PLE, PLEParams
-from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
-from recblocks.layers.aitm import AITMTower, AITMTowerParams
-from recblocks.layers.dien import DIEN, DIENParams, evolve_step
-from recblocks.layers.bst import BST, BSTParams, SequenceEncoder, TextEncoder, TextEncoderParams, TransformerParams
 from recblocks.layers.seq_augment import SeqAugment, SeqAugmentParams
+from recblocks.layers.sequence import SEQUENCE_INPUT, SequenceSpec, length_mask, sequence_spec, split_sequence
+from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
 
 __all__ = [
     "ACTIVATIONS",
@@ -80,6 +84,8 @@ __all__ = [
     "DIENParams",
     "DIN",
     "DINParams",
+    "DMRU2I",
+    "DMRU2IParams",
     "Dense",
     "DenseParams",
     "Dice",
@@ -124,6 +130,7 @@ __all__ = [
     "cross",
     "dien",
     "din",
+    "dmr",
     "dot",
     "evolve_step",
     "experts",
