@@ -135,7 +135,8 @@ class BST(Component):
         attention_probs_dropout_prob: dropout of the attention weights.
         max_position_embeddings: longest sequence (``L`` above it is a ShapeError).
         use_position_embeddings: add learned position embeddings.
-        initializer_range: std of the truncated-normal initial weights.
+        initializer_range: std of the truncated-normal initial weights (0.02, EasyRec's proto
+            value; its documentation table says 0.2, a typo: components.md §13).
         output_all_token_embeddings: output every token flattened, else one token state.
         target_item_position: ``'head'``, ``'tail'`` or ``'ignore'``.
         reserve_target_position: keep a target slot in the all-token output.

@@ -77,7 +77,8 @@ class SNR(Component):
     Learning", AAAI 2019; gates from Louizos, Welling, Kingma, arXiv:1712.01312. Route
     ``(i, j)`` from input ``u_i`` to output ``j`` has a gate ``z_ij`` (:func:`hard_concrete_gate`
     of ``log alpha_ij``, which starts at 0): sampled in training, ``clamp(sigmoid(log alpha)
-    (zeta - gamma) + gamma, 0, 1)`` in eval (deterministic). ``v_j = sum_i z_ij u_i W_ij``
+    (zeta - gamma) + gamma, 0, 1)`` in eval (deterministic; Monolith also samples in its eval
+    mode and is deterministic only when predicting: here evaluation and prediction agree). ``v_j = sum_i z_ij u_i W_ij``
     (``trans``: a learned ``d_in x d_out`` matrix per route, Glorot-uniform; ``aver``:
     ``W_ij = I``, needs ``d_in = d_out``). In training the L0 penalty
     ``sum_ij sigmoid(log alpha_ij - beta log(-gamma / zeta))`` is added through the forward
