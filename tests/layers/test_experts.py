@@ -114,3 +114,25 @@ def test_poso_shape_errors(spec: object) -> None:
     with pytest.raises(ShapeError) as info:
         POSOMMoE.from_spec(POSOMMoEParams(num_tasks=2, expert_hidden_dims=[2]), spec, "blk")
     assert "blk: POSOMMoE needs two 2-D inputs; expected [x (B, D), pc (B, D_pc)]" in str(info.value)
+
+
+def test_load_balance_loss_is_added_in_training_for_top_k_gates() -> None:
+    from recblocks.core import ForwardContext
+    from recblocks.layers import load_balance_loss
+
+    # both rows routed to expert 0 of 2: importance [2, 0], mean 1, variance 1 -> cv^2 = 1; balanced -> 0
+    assert float(load_balance_loss(torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]]))) == 1.0
+    assert float(load_balance_loss(torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))) == 0.0
+    mmoe = precomputed("topk", [1.0, 0.0], load_balance_weight=0.5)
+    assert mmoe.uses_context and not precomputed().uses_context
+    x = [torch.cat([E1, E1]), torch.cat([E2, E2]), torch.ones(2, 3)]
+    context = ForwardContext(training=True)
+    mmoe(x, context)
+    value, weight = context.losses["mmoe_load_balance"]
+    assert weight == 0.5 and float(value.detach()) == 2.0  # two tasks, each routed to expert 0 for both rows
+    evaluation = ForwardContext(training=False)
+    mmoe.eval()
+    mmoe(x, evaluation)
+    assert evaluation.losses == {}
+    with pytest.raises(ConfigError, match=r"load_balance_weight applies to the 'topk' and 'noise_topk' gates only"):
+        parse_params(MMoEParams, {"num_tasks": 2, "num_experts": 2, "load_balance_weight": 0.1}, "blk")

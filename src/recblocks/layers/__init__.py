@@ -26,7 +26,7 @@ from recblocks.layers.dien import DIEN, DIENParams, evolve_step
 from recblocks.layers.din import DIN, DINParams
 from recblocks.layers.dmr import DMRU2I, DMRU2IParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
-from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, mix_experts
+from recblocks.layers.experts import MMoE, MMoEParams, POSOMMoE, POSOMMoEParams, load_balance_loss, mix_experts
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.keras import (
     Activation,
@@ -145,6 +145,7 @@ __all__ = [
     "l2_loss",
     "length_mask",
     "make_activation",
+    "load_balance_loss",
     "mix_experts",
     "mlp",
     "nce_loss",

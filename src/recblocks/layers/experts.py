@@ -9,16 +9,17 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
+from recblocks.core.context import ForwardContext
 from recblocks.core.errors import ShapeError
 from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.layers.activations import check_activation, initialize, make_activation
-from recblocks.layers.base import Component
+from recblocks.layers.base import Component, block_name
 from recblocks.layers.mlp import MLP, MLPParams
 
-__all__ = ["MMoE", "MMoEParams", "POSOMMoE", "POSOMMoEParams", "mix_experts"]
+__all__ = ["MMoE", "MMoEParams", "POSOMMoE", "POSOMMoEParams", "load_balance_loss", "mix_experts"]
 
 #: Most experts / tasks of one mixture (a typo such as 1e6 is refused when the config is read).
 _MAX_EXPERTS = MAX_LAYERS
@@ -37,12 +38,30 @@ class MMoEParams(Params):
     expert_mlp: MLPParams | None = None
     gate_type: Literal["softmax", "topk", "noise_topk"] = "softmax"
     top_k: int = Field(default=1, ge=1, le=_MAX_EXPERTS)
+    load_balance_weight: float = Field(default=0.0, ge=0.0, le=1e6)
 
     @model_validator(mode="after")
     def _top_k_fits(self) -> "MMoEParams":
         if self.gate_type != "softmax" and self.top_k > self.num_experts:
             raise ValueError(f"top_k ({self.top_k}) must not exceed num_experts ({self.num_experts})")
+        if self.load_balance_weight and self.gate_type == "softmax":
+            raise ValueError("load_balance_weight applies to the 'topk' and 'noise_topk' gates only")
         return self
+
+
+def load_balance_loss(gates: torch.Tensor) -> torch.Tensor:
+    """``sum_t cv^2(importance_t)`` with ``importance_t = sum_b g_bt`` over the experts (Shazeer et al.).
+
+    ``cv^2 = var_E / mean_E^2`` (population variance). Both rows routed to expert 0 of
+    two: importance ``[2, 0]``, mean 1, variance 1 -> 1.
+
+    Example:
+        >>> load_balance_loss(torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]]))
+        tensor(1.)
+    """
+    importance = gates.sum(dim=0)  # (T, E)
+    mean = importance.mean(dim=-1)
+    return (importance.var(dim=-1, unbiased=False) / (mean.pow(2) + 1e-10)).sum()
 
 
 def _mmoe_input(spec: Any, params: MMoEParams, where: str) -> tuple[int, int]:
@@ -74,6 +93,8 @@ def _mmoe_input(spec: Any, params: MMoEParams, where: str) -> tuple[int, int]:
           "expert_mlp": {"hidden_units": [4], "use_bn": False, "use_final_bn": False}}, TensorSpec((5,))),
         ({"num_tasks": 2, "num_experts": 4, "gate_type": "noise_topk", "top_k": 3,
           "expert_mlp": {"hidden_units": [4], "use_final_bn": False}}, TensorSpec((5,))),
+        ({"num_tasks": 2, "num_experts": 3, "gate_type": "topk", "top_k": 2, "load_balance_weight": 0.01,
+          "expert_mlp": {"hidden_units": [4], "use_final_bn": False}}, TensorSpec((5,))),
     ])
 class MMoE(Component):
     """Multi-gate mixture of experts: one gate per task mixes shared experts (MMoE).
@@ -89,7 +110,10 @@ class MMoE(Component):
       drawn in training only (eval: no noise).
 
     Without ``expert_mlp`` the input is EasyRec's list of ``E`` precomputed expert outputs
-    followed by the gate input (use ``merge_inputs_into_list``). EasyRec's ``num_expert: 0``
+    followed by the gate input (use ``merge_inputs_into_list``). With ``load_balance_weight``
+    (top-k gates; Monolith adds it, EasyRec has none, so it is off by default) the loss
+    :func:`load_balance_loss` of the gates is added in training through the forward context as
+    ``<block>_load_balance`` (the component then reads the context, per instance). EasyRec's ``num_expert: 0``
     (return the input unchanged) is refused: ``num_experts >= 1``. Gate kernels start
     Glorot-uniform with zero bias (Keras ``Dense``). The output is a list with one tensor per
     task (pick one with ``input_slice: '[t]'``).
@@ -100,6 +124,7 @@ class MMoE(Component):
         expert_mlp: MLP params of every expert; None: the input holds the expert outputs.
         gate_type: ``'softmax'`` (EasyRec, default), ``'topk'`` or ``'noise_topk'`` (Monolith).
         top_k: experts kept by the top-k gates (``<= num_experts``).
+        load_balance_weight: weight of the load-balancing loss (0: none; top-k gates only).
 
     Shape:
         - Input: ``(B, D)``; without ``expert_mlp``: ``[E x (B, D_e), (B, D)]``.
@@ -126,6 +151,9 @@ class MMoE(Component):
             if layer is not None:
                 initialize(layer.weight, "glorot_uniform", where, fan_in=gate_dim, fan_out=num_experts)
                 nn.init.zeros_(layer.bias)
+        self.loss_name = f"{block_name(where)}_load_balance"
+        # per instance: only an MMoE with a load-balancing loss reads the forward context
+        self.uses_context = params.load_balance_weight > 0  # type: ignore[misc]
 
     @classmethod
     def from_spec(cls, params: MMoEParams, input_spec: Any, where: str = "") -> "MMoE":
@@ -153,12 +181,15 @@ class MMoE(Component):
         kept = gates * (gates >= kth)
         return kept / kept.sum(dim=-1, keepdim=True)
 
-    def forward(self, x: Any) -> list[torch.Tensor]:
+    def forward(self, x: Any, context: ForwardContext | None = None) -> list[torch.Tensor]:
         if self.params.expert_mlp is not None:
             gate_input, experts = x, torch.stack([expert(x) for expert in self.experts], dim=1)
         else:
             gate_input, experts = x[-1], torch.stack(list(x[:-1]), dim=1)
-        return mix_experts(self.gates(gate_input), experts)
+        gates = self.gates(gate_input)
+        if context is not None and context.training and self.uses_context:
+            context.add_loss(self.loss_name, load_balance_loss(gates), weight=self.params.load_balance_weight)
+        return mix_experts(gates, experts)
 
 
 class POSOMMoEParams(Params):
