@@ -91,4 +91,4 @@ def test_heads_must_divide_the_width() -> None:
 def test_shape_errors(spec: object, message: str) -> None:
     with pytest.raises(ShapeError) as info:
         BST.from_spec(BSTParams(**SMALL, max_position_embeddings=8), spec, "blk")
-    assert message in str(info.value)
+    assert message in str(info.value) and "; expected " in str(info.value)

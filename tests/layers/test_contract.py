@@ -53,5 +53,6 @@ def test_input_kinds_of_the_library() -> None:
     assert {name for name, kind in kinds.items() if kind == "sequence"} == {"BST", "DIEN", "DIN", "DMR_U2I",
                                                                             "SeqAugment", "TextEncoder"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
-    # these add losses through the forward context; MLP reads it per instance (add_to_outputs), not per class
+    # these always add losses through the forward context; MLP (add_to_outputs) and MMoE (load_balance_weight)
+    # read it per instance, when their params ask for it
     assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {"AuxiliaryLoss", "SNR"}

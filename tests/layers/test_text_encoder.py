@@ -54,4 +54,4 @@ def test_shape_errors(spec: object, message: str) -> None:
     params = TextEncoderParams(transformer={**SMALL, "max_position_embeddings": 8})
     with pytest.raises(ShapeError) as info:
         TextEncoder.from_spec(params, spec, "blk")
-    assert message in str(info.value)
+    assert message in str(info.value) and "; expected " in str(info.value)
