@@ -64,7 +64,7 @@ class AuxiliaryLossParams(Params):
 class AuxiliaryLoss(Component):
     """A weighted auxiliary loss between two representations, added to the model's loss.
 
-    EasyRec ``AuxiliaryLoss`` (components.md §6.1); InfoNCE from van den Oord et al.,
+    EasyRec ``AuxiliaryLoss``; InfoNCE from van den Oord et al.,
     arXiv:1807.03748; NT-Xent as in CL4SRec (arXiv:2010.14395). For ``[x1, x2]``:
 
     * ``l2_loss``: ``mean_b sum_d (x1 - x2)^2``;

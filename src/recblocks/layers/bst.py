@@ -49,7 +49,7 @@ class SequenceEncoder(nn.Module):
     ``x = Dropout(LN(tokens + P))``; each block ``x = LN(x + Drop(MHA(x)))``,
     ``x = LN(x + Drop(FFN(x)))``, FFN ``H -> intermediate (act) -> H``; masked keys are
     ignored and the outputs at masked positions are zeroed. Weights start truncated-normal
-    with ``std = initializer_range``; LayerNorm epsilons are torch's (components.md §11).
+    with ``std = initializer_range``; LayerNorm epsilons are torch's (the library's rule for TF defaults).
 
     Shape:
         - Input: tokens ``(B, N, H)``, valid ``(B, N)`` bool.
@@ -119,7 +119,7 @@ class BST(Component):
     tokens. The target token is inserted at the head or the tail (``'ignore'``: not inserted);
     without a target token and with ``reserve_target_position`` (all-token output only), a
     learned placeholder token fills the reserved slot (EasyRec reserves the slot but leaves it
-    without a token; components.md §13). Then :class:`SequenceEncoder`: learned position
+    without a token). Then :class:`SequenceEncoder`: learned position
     embeddings, LayerNorm, dropout, ``num_hidden_layers`` post-LN blocks; padding
     (``t >= lengths``) is masked as keys and zeroed in the output, so it never changes a valid
     output. Output: every token flattened, or the target token's state (without a target token:
@@ -136,7 +136,7 @@ class BST(Component):
         max_position_embeddings: longest sequence (``L`` above it is a ShapeError).
         use_position_embeddings: add learned position embeddings.
         initializer_range: std of the truncated-normal initial weights (0.02, EasyRec's proto
-            value; its documentation table says 0.2, a typo: components.md §13).
+            value; its documentation table's 0.2 is a typo).
         output_all_token_embeddings: output every token flattened, else one token state.
         target_item_position: ``'head'``, ``'tail'`` or ``'ignore'``.
         reserve_target_position: keep a target slot in the all-token output.

@@ -45,7 +45,7 @@ class DIN(Component):
     (arXiv:1706.06978). With ``q`` the target tiled over the ``L`` positions and ``k_t`` the
     behaviours: ``s_t = MLP([q, k_t, q - k_t, q * k_t])``; padding positions
     (``t >= lengths``) are masked; ``a = softmax(s)`` (``'softmax'``, EasyRec's default and
-    ours, components.md §11), ``a = sigmoid(s / sqrt(D))`` (``'sigmoid'``) or ``a = s``
+    ours: it keeps the weights of a long sequence bounded), ``a = sigmoid(s / sqrt(D))`` (``'sigmoid'``) or ``a = s``
     (``'none'``, the paper: intensity kept); ``out = sum_t a_t k_t``. Masked positions get weight
     0, so a row with no valid position pools to zeros. The last MLP layer is always linear with
     a bias and no BN (as EasyRec forces it). A target narrower than ``D`` is zero-padded for

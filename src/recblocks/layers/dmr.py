@@ -38,7 +38,7 @@ class DMRU2I(Component):
     """User-to-item relevance: position-aware pooling of the sequence times the target item (DMR).
 
     Lyu et al., "Deep Match to Rank Model for Personalized Click-Through Rate Prediction",
-    AAAI 2020, in Monolith's form (components.md §4.4): with ``x_t`` the behaviours and the
+    AAAI 2020, in Monolith's form: with ``x_t`` the behaviours and the
     target item ``i``: ``s_t = (p_t + x_t W_e + b) z`` (``p`` learned per position, ``z``
     starts at ones, ``b`` at zeros), ``a = softmax(s)`` over the valid positions (the lengths
     mask the padding, which Monolith does not), ``u = act(Dense(sum_t a_t x_t))`` and the

@@ -227,7 +227,7 @@ class POSOMMoE(Component):
     """MMoE whose expert outputs are rescaled by POSO gates of a personalised code (POSO-MMoE).
 
     Dai et al., "POSO: Personalized Cold Start Modules for Large-scale Recommender Systems",
-    arXiv:2108.04690 (NextRec ``POSOMMoE`` form, components.md §5.7). ``h_e = Expert_e(x)``
+    arXiv:2108.04690 (NextRec ``POSOMMoE`` form). ``h_e = Expert_e(x)``
     (``Linear -> activation -> dropout`` per width of ``expert_hidden_dims``);
     ``h~_e = C * sigmoid(W2_e act(W1_e pc + b1_e) + b2_e) * h_e`` (one POSO gate per expert,
     width ``D_e``); ``g_t = softmax(x V_t + c_t)`` (raw logits when not ``gate_use_softmax``);

@@ -87,7 +87,7 @@ class PLE(Component):
     ``C_k(in_s)``; ``out_t = sum g_t * [S_t,1..m_s, C_1..m_c]`` with
     ``g_t = softmax(Gate_t(in_t))``; below the last level a shared gate
     ``softmax(Gate_s(in_s))`` mixes **all** the level's experts (every task's and the shared
-    ones: the paper and DeepCTR; FuxiCTR mixes the shared ones only; components.md §11) into
+    ones: the paper and DeepCTR; FuxiCTR mixes the shared ones only) into
     ``out_s``. The next level takes ``[out_1..out_T, out_s]``; the output is the last level's
     ``[out_1..out_T]``. Experts are :class:`~recblocks.layers.mlp.MLP` s; a gate is
     ``gate_hidden_units`` relu layers then a linear layer and a softmax. ``num_levels`` follows
