@@ -49,8 +49,12 @@ def test_input_kinds_of_the_library() -> None:
     kinds = {entry.name: entry.input_kind for entry in COMPONENTS.entries()}
     assert {name for name, kind in kinds.items() if kind == "fields"} >= {
         "Add", "Concatenate", "DotInteraction", "FM", "BiLinear", "SENet", "FiBiNet", "Attention", "MultiHeadAttention",
-        "AFM", "InnerProduct", "OuterProduct"}
+        "AFM", "InnerProduct", "OuterProduct", "POSOMMoE", "AuxiliaryLoss", "SNR", "AITMTower"}
     assert {name for name, kind in kinds.items() if kind == "tensor3d"} >= {
         "CIN", "AutoInt", "TransformerBlock", "TransformerEncoder"}
+    assert {name for name, kind in kinds.items() if kind == "sequence"} >= {
+        "BST", "DIEN", "DIN", "DMR_U2I", "SeqAugment", "TextEncoder"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
-    assert not any(entry.uses_context for entry in COMPONENTS.entries())  # none of today's components needs it
+    # these always add losses through the forward context; MLP (add_to_outputs) and MMoE (load_balance_weight)
+    # read it per instance, when their params ask for it
+    assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {"AuxiliaryLoss", "SNR"}

@@ -22,7 +22,7 @@ ENTRIES = COMPONENTS.entries()
 #: modules whose doctests run here: every module defining a component, plus helpers
 MODULES = sorted(
     {e.cls.__module__ for e in ENTRIES}
-    | {"recblocks.layers.activations", "recblocks.layers.base", "recblocks.testing"}
+    | {"recblocks.layers.activations", "recblocks.layers.base", "recblocks.layers.sequence", "recblocks.testing"}
 )
 SECTION = re.compile(r"^    (\w[\w ]*):\s*$", re.MULTILINE)
 

@@ -126,3 +126,17 @@ def test_output_spec_rejects_another_width() -> None:
     mlp = build("blk", hidden_units=[2])
     with pytest.raises(ShapeError, match="blk: input width differs"):
         mlp.output_spec(TensorSpec((3,)))
+
+
+def test_add_to_outputs_adds_the_output_named_after_the_block() -> None:
+    from recblocks.core import ForwardContext
+
+    params = MLPParams(hidden_units=[1], use_final_bn=False, final_activation=None, add_to_outputs=True)
+    mlp = MLP.from_spec(params, TensorSpec((3,)), "block 'score' (model.backbone.blocks[2])")
+    assert mlp.uses_context and not MLP.from_spec(MLPParams(hidden_units=[1]), TensorSpec((3,))).uses_context
+    x = torch.randn(4, 3)
+    for training in (True, False):
+        context = ForwardContext(training=training)
+        out = mlp(x, context)
+        assert list(context.outputs) == ["score"] and context.losses == {}
+        torch.testing.assert_close(context.outputs["score"], out.squeeze(1))  # (B, 1) is added as (B,)

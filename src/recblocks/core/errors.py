@@ -78,7 +78,15 @@ def shorten(value: object, limit: int = MAX_PART_CHARS) -> str:
 
 
 def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """Return the choice closest to ``name`` (case-insensitive), or None when nothing is close."""
+    """Return the choice closest to ``name`` (case-insensitive), or None when nothing is close.
+
+    A choice with exactly the same letters (two letters swapped, the commonest typo) wins over
+    spelling similarity, so ``MPL`` suggests ``MLP`` even beside ``PLE``.
+
+    Example:
+        >>> did_you_mean("MPL", ["MLP", "PLE"]), did_you_mean("PEL", ["MLP", "PLE"])
+        ('MLP', 'PLE')
+    """
     if len(name) > MAX_PART_CHARS:
         return None
     options = sorted({str(c) for c in choices})
@@ -87,6 +95,9 @@ def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str 
     by_lower = {c.lower(): c for c in options}
     if name.lower() in by_lower:
         return by_lower[name.lower()]
+    swapped = [c for c in by_lower if sorted(c) == sorted(name.lower())]
+    if len(swapped) == 1:
+        return by_lower[swapped[0]]
     if len(name) <= 3:  # one wrong letter in a short name is a large relative change
         cutoff = min(cutoff, 0.5)
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)

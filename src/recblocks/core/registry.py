@@ -262,7 +262,10 @@ INPUT_KINDS: Mapping[str, InputKind] = {
         InputKind("fields", "list", "a list of field tensors F x (B, D) (or one (B, F, D) tensor); several "
                   "inputs arrive as a list"),
         InputKind("tensor3d", "concat", "one 3-D tensor (B, F, D) or (B, L, D)"),
-        InputKind("sequence", "list", "a sequence (B, L, D) with its target (B, D), as a list [sequence, target]"),
+        InputKind("sequence", "list", "a sequence input (sequence (B, L, D), lengths (B,) long, target (B, D_q) or "
+                  "None), as an input layer with output_seq_and_normal_feature gives it; positions t >= lengths "
+                  "are padding and masked; None entries are dropped, so [sequence, lengths, None, target] from two "
+                  "inputs reads the same (recblocks.layers.sequence)"),
     )
 }
 

@@ -5,14 +5,21 @@ Importing ``recblocks.layers`` registers them all (explicit imports, no director
 
 from recblocks.layers import (
     activations,
+    aitm,
     attention,
+    aux_losses,
     base,
     bilinear,
+    bst,
     can,
     cin,
     cross,
     cross_mix,
+    dien,
+    din,
+    dmr,
     dot,
+    experts,
     fibinet,
     field_inputs,
     fm,
@@ -20,8 +27,12 @@ from recblocks.layers import (
     keras,
     mlp,
     normalization,
+    ple,
     product,
     senet,
+    seq_augment,
+    sequence,
+    snr,
     transformer,
 )
 from recblocks.layers.activations import (
@@ -34,6 +45,7 @@ from recblocks.layers.activations import (
     initializer_key,
     make_activation,
 )
+from recblocks.layers.aitm import AITMTower, AITMTowerParams
 from recblocks.layers.attention import (
     Attention,
     AttentionParams,
@@ -42,13 +54,45 @@ from recblocks.layers.attention import (
     MultiHeadAttention,
     MultiHeadAttentionParams,
 )
-from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.aux_losses import (
+    AuxiliaryLoss,
+    AuxiliaryLossParams,
+    info_nce_loss,
+    l2_loss,
+    nce_loss,
+)
+from recblocks.layers.base import (
+    Component,
+    block_name,
+    field_list_spec,
+    stack_fields,
+    tensor_spec,
+)
 from recblocks.layers.bilinear import BiLinear, BiLinearParams
+from recblocks.layers.bst import (
+    BST,
+    BSTParams,
+    SequenceEncoder,
+    TextEncoder,
+    TextEncoderParams,
+    TransformerParams,
+)
 from recblocks.layers.can import CAN, CANParams
 from recblocks.layers.cin import CIN, CINParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
+from recblocks.layers.dien import DIEN, DIENParams, evolve_step
+from recblocks.layers.din import DIN, DINParams
+from recblocks.layers.dmr import DMRU2I, DMRU2IParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.experts import (
+    MMoE,
+    MMoEParams,
+    POSOMMoE,
+    POSOMMoEParams,
+    load_balance_loss,
+    mix_experts,
+)
 from recblocks.layers.fibinet import FiBiNet, FiBiNetParams
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.group_interaction import (
@@ -83,6 +127,7 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
+from recblocks.layers.ple import CGC, PLE, CGCParams, PLEParams
 from recblocks.layers.product import (
     AFM,
     AFMParams,
@@ -92,6 +137,15 @@ from recblocks.layers.product import (
     OuterProductParams,
 )
 from recblocks.layers.senet import SENet, SENetParams
+from recblocks.layers.seq_augment import SeqAugment, SeqAugmentParams
+from recblocks.layers.sequence import (
+    SEQUENCE_INPUT,
+    SequenceSpec,
+    length_mask,
+    sequence_spec,
+    split_sequence,
+)
+from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
 from recblocks.layers.transformer import (
     TransformerBlock,
     TransformerBlockParams,
@@ -108,6 +162,58 @@ __all__ = [
     "CDotParams",
     "GroupInt",
     "GroupIntParams",
+    "AITMTower",
+    "AITMTowerParams",
+    "AuxiliaryLoss",
+    "AuxiliaryLossParams",
+    "BST",
+    "BSTParams",
+    "CGC",
+    "CGCParams",
+    "DIEN",
+    "DIENParams",
+    "DIN",
+    "DINParams",
+    "DMRU2I",
+    "DMRU2IParams",
+    "MMoE",
+    "MMoEParams",
+    "PLE",
+    "PLEParams",
+    "POSOMMoE",
+    "POSOMMoEParams",
+    "SEQUENCE_INPUT",
+    "SNR",
+    "SNRParams",
+    "SeqAugment",
+    "SeqAugmentParams",
+    "SequenceEncoder",
+    "SequenceSpec",
+    "TextEncoder",
+    "TextEncoderParams",
+    "TransformerParams",
+    "aitm",
+    "aux_losses",
+    "block_name",
+    "bst",
+    "dien",
+    "din",
+    "dmr",
+    "evolve_step",
+    "experts",
+    "hard_concrete_gate",
+    "info_nce_loss",
+    "l2_loss",
+    "length_mask",
+    "load_balance_loss",
+    "mix_experts",
+    "nce_loss",
+    "ple",
+    "seq_augment",
+    "sequence",
+    "sequence_spec",
+    "snr",
+    "split_sequence",
     "AFM",
     "AFMParams",
     "InnerProduct",

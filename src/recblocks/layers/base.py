@@ -109,3 +109,24 @@ def stack_fields(x: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...]
 
 
 __all__.append("stack_fields")
+
+
+def block_name(where: str) -> str:
+    """The block's own name in a ``where`` text (``"block 'aux' (model.backbone.blocks[3])"`` -> ``aux``).
+
+    Components that name what they add to the forward context (EasyRec names them after the
+    layer) use it; a ``where`` that is not a block's becomes a name with ``/`` and blanks replaced.
+
+    Example:
+        >>> block_name("block 'aux' (model.backbone.blocks[3])"), block_name("case MLP")
+        ('aux', 'case_MLP')
+    """
+    start = where.find("block '")
+    if start >= 0:
+        end = where.find("'", start + 7)
+        if end > start + 7:
+            return where[start + 7:end].replace("/", "_")
+    return "_".join(where.replace("/", " ").split()) or "block"
+
+
+__all__.append("block_name")

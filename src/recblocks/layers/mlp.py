@@ -8,13 +8,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from recblocks.core.context import ForwardContext
 from recblocks.core.errors import ConfigError
 from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec
 from recblocks.layers.activations import check_activation, initialize, make_activation
-from recblocks.layers.base import Component
+from recblocks.layers.base import Component, block_name
 from recblocks.layers.keras import float_tensor_spec
 from recblocks.layers.normalization import KERAS_BN_EPSILON
 
@@ -37,6 +38,7 @@ class MLPParams(Params):
     initializer: str = "he_uniform"
     use_bn_after_activation: bool = False
     bn_momentum: float = 0.9
+    add_to_outputs: bool = False
 
 
 def _check_params(params: MLPParams, where: str) -> list[float]:
@@ -79,6 +81,8 @@ def _check_params(params: MLPParams, where: str) -> list[float]:
         ({"hidden_units": [4], "use_bn": False, "use_final_bn": False, "initializer": "glorot_normal"},
          TensorSpec((3,))),
         ({"hidden_units": [4, 4], "activation": "dice", "final_activation": "prelu"}, TensorSpec((3,))),
+        ({"hidden_units": [1], "use_final_bn": False, "final_activation": "sigmoid", "add_to_outputs": True},
+         TensorSpec((3,))),
     ])
 class MLP(Component):
     """Stack of fully connected layers with optional batch norm and dropout (EasyRec ``MLP``).
@@ -108,6 +112,9 @@ class MLP(Component):
         use_bn_after_activation: apply BN after the activation instead of before.
         bn_momentum: Keras-style momentum of the BN running statistics, in ``[0, 1)``:
             ``running = m * running + (1 - m) * batch``.
+        add_to_outputs: also add the output to the model's extra outputs (EasyRec), named after
+            the block, through :meth:`~recblocks.core.context.ForwardContext.add_output` in every
+            mode (``predict`` writes it as a column); a ``(B, 1)`` output is added as ``(B,)``.
 
     Shape:
         - Input: ``(B, ..., D)``; acts on the last axis (leading axes are flattened for BN).
@@ -155,6 +162,9 @@ class MLP(Component):
             width = units
         self.net = nn.Sequential(*layers)
         self.output_dim = width
+        self.output_name = block_name(where)
+        # per instance: only an MLP that adds its output reads the forward context
+        self.uses_context = params.add_to_outputs  # type: ignore[misc]
 
     @classmethod
     def from_spec(cls, params: MLPParams, input_spec: Any, where: str = "") -> "MLP":
@@ -165,7 +175,11 @@ class MLP(Component):
         spec = float_tensor_spec(input_spec, self.where, last_dim=self.input_dim)
         return TensorSpec((*spec.shape[:-1], self.output_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: ForwardContext | None = None) -> torch.Tensor:
         if x.dim() == 2:
-            return self.net(x)
-        return self.net(x.reshape(-1, x.shape[-1])).reshape(list(x.shape[:-1]) + [self.output_dim])
+            out = self.net(x)
+        else:
+            out = self.net(x.reshape(-1, x.shape[-1])).reshape(list(x.shape[:-1]) + [self.output_dim])
+        if context is not None and self.params.add_to_outputs:
+            context.add_output(self.output_name, out.squeeze(1) if out.dim() == 2 and out.shape[1] == 1 else out)
+        return out

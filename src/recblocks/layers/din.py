@@ -1,0 +1,115 @@
+"""DIN: target attention pooling of a behaviour sequence."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from recblocks.core.errors import ConfigError, ShapeError
+from recblocks.core.params import Params, join_path
+from recblocks.core.registry import COMPONENTS
+from recblocks.core.shapes import TensorSpec, describe_spec
+from recblocks.layers.base import Component
+from recblocks.layers.mlp import MLP, MLPParams
+from recblocks.layers.sequence import SEQUENCE_INPUT, length_mask, sequence_spec, split_sequence
+
+__all__ = ["DIN", "DINParams"]
+
+_SEQ = (TensorSpec((4, 3)), TensorSpec((), "long"), TensorSpec((3,)))
+#: EasyRec's value for masked scores before the softmax.
+_PAD_SCORE = -(2.0**32) + 1
+
+
+class DINParams(Params):
+    """Parameters of :class:`DIN` (EasyRec ``DINEncoder`` names and defaults)."""
+
+    attention_dnn: MLPParams = Field(description="the scoring MLP; its last width must be 1")
+    need_target_feature: bool = True
+    attention_normalizer: Literal["softmax", "sigmoid", "none"] = "softmax"
+
+
+@COMPONENTS.register(
+    "DIN", params=DINParams, input_kind="sequence", aliases=("DINEncoder",), positional=("attention_dnn",),
+    examples=[
+        ({"attention_dnn": {"hidden_units": [4, 1], "activation": "dice"}}, _SEQ),
+        ({"attention_dnn": {"hidden_units": [1]}, "attention_normalizer": "sigmoid", "need_target_feature": False},
+         [TensorSpec((4, 3)), TensorSpec((), "long"), None, TensorSpec((2,))]),
+        ({"attention_dnn": {"hidden_units": [2, 1], "use_bn": False}, "attention_normalizer": "none"}, _SEQ),
+    ])
+class DIN(Component):
+    """Target attention: pool the sequence with MLP scores of (target, behaviour) pairs (DIN).
+
+    Zhou et al., "Deep Interest Network for Click-Through Rate Prediction", KDD 2018
+    (arXiv:1706.06978). With ``q`` the target tiled over the ``L`` positions and ``k_t`` the
+    behaviours: ``s_t = MLP([q, k_t, q - k_t, q * k_t])``; padding positions
+    (``t >= lengths``) are masked; ``a = softmax(s)`` (``'softmax'``, EasyRec's default and
+    ours: it keeps the weights of a long sequence bounded), ``a = sigmoid(s / sqrt(D))`` (``'sigmoid'``) or ``a = s``
+    (``'none'``, the paper: intensity kept); ``out = sum_t a_t k_t``. Masked positions get weight
+    0, so a row with no valid position pools to zeros. The last MLP layer is always linear with
+    a bias and no BN (as EasyRec forces it). A target narrower than ``D`` is zero-padded for
+    scoring and the keys are cut to its width before pooling (EasyRec); a wider one is an error.
+
+    Args:
+        attention_dnn: the scoring MLP (:class:`~recblocks.layers.mlp.MLPParams`); its last
+            width must be 1; its final activation / BN / bias are overridden as above.
+        need_target_feature: append the target to the pooled vector.
+        attention_normalizer: ``'softmax'``, ``'sigmoid'`` or ``'none'``.
+
+    Shape:
+        - Input: sequence input ``(seq (B, L, D), lengths (B,), target (B, D_q))``, ``D_q <= D``.
+        - Output: ``(B, D_q)``, or ``(B, 2 D_q)`` with ``need_target_feature``.
+
+    Example:
+        >>> din = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [8, 1]}),
+        ...                     (TensorSpec((5, 4)), TensorSpec((), "long"), TensorSpec((4,))))
+        >>> din((torch.randn(2, 5, 4), torch.tensor([3, 5]), torch.randn(2, 4))).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(self, params: DINParams, dim: int, target_dim: int, where: str) -> None:
+        super().__init__(params)
+        self.where = where
+        self.dim, self.target_dim = dim, target_dim
+        units = params.attention_dnn.hidden_units
+        if not units or units[-1] != 1:
+            raise ConfigError(join_path(where, "attention_dnn.hidden_units"), "DIN's scoring MLP must end in one unit",
+                              "a last width of 1", units)
+        scoring = params.attention_dnn.model_copy(
+            update={"use_final_bn": False, "use_final_bias": True, "final_activation": "linear"})
+        self.attention = MLP(scoring, 4 * dim, join_path(where, "attention_dnn"))
+
+    @classmethod
+    def from_spec(cls, params: DINParams, input_spec: Any, where: str = "") -> "DIN":
+        where = where or "DIN"
+        spec = sequence_spec(input_spec, where, "DIN", need_target=True)
+        if spec.target_dim > spec.dim:  # type: ignore[operator]
+            raise ShapeError(where, "DIN: the target is wider than the sequence", f"a target width <= {spec.dim} "
+                             f"in {SEQUENCE_INPUT}", describe_spec(input_spec))
+        return cls(params, spec.dim, spec.target_dim, where)  # type: ignore[arg-type]
+
+    def output_spec(self, input_spec: Any) -> TensorSpec:
+        spec = sequence_spec(input_spec, self.where, "DIN", need_target=True)
+        if (spec.dim, spec.target_dim) != (self.dim, self.target_dim):
+            raise ShapeError(self.where, "DIN: the input widths differ from the ones this layer was built for",
+                             f"D={self.dim}, D_q={self.target_dim}", f"D={spec.dim}, D_q={spec.target_dim}")
+        return TensorSpec((self.target_dim * (2 if self.params.need_target_feature else 1),))
+
+    def forward(self, x: Any) -> torch.Tensor:
+        keys, lengths, query = split_sequence(x)  # from_spec checked that the target is there
+        length = keys.shape[1]
+        padded = query if self.target_dim == self.dim else torch.nn.functional.pad(query, (0, self.dim - self.target_dim))
+        q = padded.unsqueeze(1).expand(-1, length, -1)
+        scores = self.attention(torch.cat([q, keys, q - keys, q * keys], dim=-1)).squeeze(-1)  # (B, L)
+        mask = length_mask(lengths, length)
+        normalizer = self.params.attention_normalizer
+        if normalizer == "softmax":
+            weights = torch.softmax(scores.masked_fill(~mask, _PAD_SCORE), dim=-1)
+        elif normalizer == "sigmoid":
+            weights = torch.sigmoid(scores / self.dim**0.5)
+        else:
+            weights = scores
+        weights = weights * mask
+        pooled = torch.bmm(weights.unsqueeze(1), keys[..., : self.target_dim]).squeeze(1)
+        return torch.cat([pooled, query], dim=-1) if self.params.need_target_feature else pooled
