@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, cross, dot, fm, keras, mlp, normalization
+from recblocks.layers import activations, base, basic, cross, dot, fm, keras, mlp, normalization
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -15,6 +15,16 @@ from recblocks.layers.activations import (
     make_activation,
 )
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
+from recblocks.layers.basic import (
+    Gate,
+    GateParams,
+    Highway,
+    HighwayParams,
+    L2Norm,
+    L2NormParams,
+    LogitCorrection,
+    LogitCorrectionParams,
+)
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fm import FM, FMParams
@@ -44,6 +54,14 @@ from recblocks.layers.normalization import (
 )
 
 __all__ = [
+    "LogitCorrectionParams",
+    "LogitCorrection",
+    "L2NormParams",
+    "L2Norm",
+    "HighwayParams",
+    "Highway",
+    "GateParams",
+    "Gate",
     "ACTIVATIONS",
     "INITIALIZERS",
     "Activation",
@@ -78,6 +96,7 @@ __all__ = [
     "activation_key",
     "activations",
     "base",
+    "basic",
     "check_activation",
     "cross",
     "dot",

@@ -1,0 +1,47 @@
+"""Configs using the components of issue 10 plan and train a few steps through ``train_run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recblocks.runs import train_run
+
+BASE: dict[str, Any] = {
+    "data": {"synthetic": {"num_rows": 160, "num_dense": 2, "vocab_sizes": [20, 30], "seed": 1}},
+    "features": [
+        {"name": "I1", "kind": "dense"},
+        {"name": "I2", "kind": "dense"},
+        {"name": "C1", "kind": "sparse", "embedding_dim": 4},
+        {"name": "C2", "kind": "sparse", "embedding_dim": 4},
+    ],
+    "train": {"epochs": 1, "batch_size": 64, "progress": False},
+}
+GROUPS = [{"group_name": "ids", "feature_names": ["C1", "C2"]}, {"group_name": "dense", "feature_names": ["I1", "I2"]}]
+IDS = {"feature_group_name": "ids"}
+DENSE = {"feature_group_name": "dense"}
+
+BACKBONES: dict[str, list[dict[str, Any]]] = {
+    "highway_gate": [
+        {"name": "hw", "inputs": [IDS], "component": {"class_name": "Highway", "params": {"emb_size": 4}}},
+        {"name": "weights", "inputs": [DENSE],
+         "component": {"class_name": "Dense", "params": {"units": 2, "activation": "softmax"}}},
+        {"name": "other", "inputs": [IDS], "component": {"class_name": "Dense", "params": {"units": 4}}},
+        {"name": "gated", "inputs": [{"block_name": "weights"}, {"block_name": "hw"}, {"block_name": "other"}],
+         "merge_inputs_into_list": True,
+         "component": {"class_name": "WeightedGate"}},
+        {"name": "normed", "inputs": [{"block_name": "gated"}], "component": {"class_name": "L2Norm"}},
+    ],
+}
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_config_trains(name: str, tmp_path: Path) -> None:
+    blocks = BACKBONES[name]
+    raw = {**BASE, "model": {"feature_groups": GROUPS, "backbone": {"blocks": blocks, "concat_blocks": [blocks[-1]["name"]]},
+                             "task": {"type": "binary", "label": "label"}}}
+    result = train_run(raw, tmp_path / "run")
+    assert 0.0 <= result.valid_metrics["auc"] <= 1.0
