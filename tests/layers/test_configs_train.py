@@ -34,6 +34,17 @@ BACKBONES: dict[str, list[dict[str, Any]]] = {
          "component": {"class_name": "WeightedGate"}},
         {"name": "normed", "inputs": [{"block_name": "gated"}], "component": {"class_name": "L2Norm"}},
     ],
+    "numeric_embeddings": [
+        {"name": "periodic", "inputs": [DENSE], "keras_layer": {"class_name": "PeriodicEmbedding", "periodic_embedding": {
+            "embedding_dim": 4, "sigma": 0.005, "output_tensor_list": True}}},
+        {"name": "autodis", "inputs": [DENSE],
+         "component": {"class_name": "AutoDisEmbedding", "params": {"embedding_dim": 3, "num_bins": 4, "temperature": 1}}},
+        {"name": "nary", "inputs": [DENSE],
+         "component": {"class_name": "NaryDisEmbedding", "params": {"embedding_dim": 2, "multiplier": 10}}},
+        {"name": "top", "inputs": [{"block_name": "periodic", "input_slice": "[0]"}, {"block_name": "autodis"},
+                                   {"block_name": "nary"}],
+         "component": {"class_name": "MLP", "params": {"hidden_units": [4]}}},
+    ],
 }
 
 

@@ -3,7 +3,7 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, basic, cross, dot, fm, keras, mlp, normalization
+from recblocks.layers import activations, base, basic, cross, dot, fm, keras, mlp, normalization, numeric_embedding
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -52,22 +52,23 @@ from recblocks.layers.normalization import (
     LayerNormalization,
     LayerNormalizationParams,
 )
+from recblocks.layers.numeric_embedding import (
+    AutoDisEmbedding,
+    AutoDisEmbeddingParams,
+    NaryDisEmbedding,
+    NaryDisEmbeddingParams,
+    PeriodicEmbedding,
+    PeriodicEmbeddingParams,
+)
 
 __all__ = [
-    "LogitCorrectionParams",
-    "LogitCorrection",
-    "L2NormParams",
-    "L2Norm",
-    "HighwayParams",
-    "Highway",
-    "GateParams",
-    "Gate",
     "ACTIVATIONS",
-    "INITIALIZERS",
     "Activation",
     "ActivationParams",
     "Add",
     "AddParams",
+    "AutoDisEmbedding",
+    "AutoDisEmbeddingParams",
     "BatchNormalization",
     "BatchNormalizationParams",
     "Component",
@@ -88,10 +89,23 @@ __all__ = [
     "FMParams",
     "Flatten",
     "FlattenParams",
+    "Gate",
+    "GateParams",
+    "Highway",
+    "HighwayParams",
+    "INITIALIZERS",
+    "L2Norm",
+    "L2NormParams",
     "LayerNormalization",
     "LayerNormalizationParams",
+    "LogitCorrection",
+    "LogitCorrectionParams",
     "MLP",
     "MLPParams",
+    "NaryDisEmbedding",
+    "NaryDisEmbeddingParams",
+    "PeriodicEmbedding",
+    "PeriodicEmbeddingParams",
     "SameShape",
     "activation_key",
     "activations",
@@ -109,6 +123,7 @@ __all__ = [
     "make_activation",
     "mlp",
     "normalization",
+    "numeric_embedding",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
