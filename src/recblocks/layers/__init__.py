@@ -3,7 +3,19 @@
 Importing ``recblocks.layers`` registers them all (explicit imports, no directory walking).
 """
 
-from recblocks.layers import activations, base, basic, cross, dot, fm, keras, mlp, normalization, numeric_embedding
+from recblocks.layers import (
+    activations,
+    base,
+    basic,
+    cross,
+    dense,
+    dot,
+    fm,
+    keras,
+    mlp,
+    normalization,
+    numeric_embedding,
+)
 from recblocks.layers.activations import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -26,6 +38,7 @@ from recblocks.layers.basic import (
     LogitCorrectionParams,
 )
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
+from recblocks.layers.dense import Dense, DenseParams, RegularizerParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.keras import (
@@ -35,8 +48,6 @@ from recblocks.layers.keras import (
     AddParams,
     Concatenate,
     ConcatenateParams,
-    Dense,
-    DenseParams,
     Dropout,
     DropoutParams,
     Flatten,
@@ -106,6 +117,7 @@ __all__ = [
     "NaryDisEmbeddingParams",
     "PeriodicEmbedding",
     "PeriodicEmbeddingParams",
+    "RegularizerParams",
     "SameShape",
     "activation_key",
     "activations",
@@ -113,6 +125,7 @@ __all__ = [
     "basic",
     "check_activation",
     "cross",
+    "dense",
     "dot",
     "field_list_spec",
     "float_tensor_spec",

@@ -20,6 +20,7 @@ from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.features.batch import Batch
 from recblocks.features.groups import FeatureGroups
 from recblocks.features.schema import Schema
+from recblocks.layers.base import Component
 from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
@@ -125,6 +126,7 @@ class RankModel(nn.Module):
         self._l2 = cfg.model_params.l2_regularization
         self._emb_reg = cfg.embedding_regularization
         self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
+        self._penalized = [m for m in self.modules() if isinstance(m, Component) and m.regularization_loss() is not None]
         self._heads = TaskHeads(self.tasks)
 
     def _plan_heads(self, where: str) -> list[int | None]:
@@ -209,8 +211,11 @@ class RankModel(nn.Module):
         return self.predictions(self.forward(features))
 
     def regularization_loss(self, outputs: ModelOutput) -> torch.Tensor:
-        """l2 on dense kernels plus embedding regularization of the lookups of ``outputs``."""
+        """l2 on dense kernels, the components' own penalties (Keras ``kernel_regularizer``...)
+        and embedding regularization of the lookups of ``outputs``."""
         total = torch.zeros(())
+        for module in self._penalized:
+            total = total + module.regularization_loss()
         if self._l2 > 0 and self._kernels:
             total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
         if self._emb_reg > 0 and outputs.lookups:
