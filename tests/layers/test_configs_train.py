@@ -34,6 +34,15 @@ BACKBONES: dict[str, list[dict[str, Any]]] = {
          "component": {"class_name": "WeightedGate"}},
         {"name": "normed", "inputs": [{"block_name": "gated"}], "component": {"class_name": "L2Norm"}},
     ],
+    "masknet": [
+        {"name": "mask", "inputs": [IDS], "input_layer": {"only_output_feature_list": True}},
+        {"name": "masknet", "inputs": [{"block_name": "mask"}], "keras_layer": {"class_name": "MaskNet", "masknet": {
+            "mask_blocks": [{"aggregation_size": 8, "output_size": 4}] * 2, "mlp": {"hidden_units": [4]}}}},
+        {"name": "block", "inputs": [IDS, DENSE], "merge_inputs_into_list": True,
+         "component": {"class_name": "MaskBlock", "params": {"reduction_factor": 2, "output_size": 3}}},
+        {"name": "top", "inputs": [{"block_name": "masknet"}, {"block_name": "block"}],
+         "component": {"class_name": "MLP", "params": {"hidden_units": [4]}}},
+    ],
     "numeric_embeddings": [
         {"name": "periodic", "inputs": [DENSE], "keras_layer": {"class_name": "PeriodicEmbedding", "periodic_embedding": {
             "embedding_dim": 4, "sigma": 0.005, "output_tensor_list": True}}},

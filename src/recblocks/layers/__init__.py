@@ -12,6 +12,7 @@ from recblocks.layers import (
     dot,
     fm,
     keras,
+    masknet,
     mlp,
     normalization,
     numeric_embedding,
@@ -56,6 +57,7 @@ from recblocks.layers.keras import (
     float_tensor_spec,
     tensor_list_spec,
 )
+from recblocks.layers.masknet import MaskBlock, MaskBlockParams, MaskNet, MaskNetParams
 from recblocks.layers.mlp import MLP, MLPParams
 from recblocks.layers.normalization import (
     BatchNormalization,
@@ -113,6 +115,10 @@ __all__ = [
     "LogitCorrectionParams",
     "MLP",
     "MLPParams",
+    "MaskBlock",
+    "MaskBlockParams",
+    "MaskNet",
+    "MaskNetParams",
     "NaryDisEmbedding",
     "NaryDisEmbeddingParams",
     "PeriodicEmbedding",
@@ -134,6 +140,7 @@ __all__ = [
     "initializer_key",
     "keras",
     "make_activation",
+    "masknet",
     "mlp",
     "normalization",
     "numeric_embedding",
