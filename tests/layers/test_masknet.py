@@ -38,8 +38,9 @@ def test_mask_block_widths() -> None:
 
 
 def test_mask_block_needs_a_width() -> None:
-    with pytest.raises(ConfigError, match="mb: .*a MaskBlock needs reduction_factor or aggregation_size"):
-        parse_params(MaskBlockParams, {"output_size": 3}, "mb")
+    params = parse_params(MaskBlockParams, {"output_size": 3}, "mb")
+    with pytest.raises(ConfigError, match="mb.aggregation_size: a MaskBlock needs reduction_factor or aggregation_size"):
+        MaskBlock.from_spec(params, TensorSpec((4,)), "mb")
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from recblocks.core.errors import ShapeError
+from recblocks.core.errors import ConfigError, ShapeError
 from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
@@ -31,12 +31,6 @@ class MaskBlockParams(Params):
     aggregation_size: int | None = Field(default=None, ge=1, le=MAX_LAYER_WIDTH)
     input_layer_norm: bool = False
     projection_dim: int | None = Field(default=None, ge=1, le=MAX_LAYER_WIDTH)
-
-    @model_validator(mode="after")
-    def _needs_a_width(self) -> "MaskBlockParams":
-        if self.reduction_factor is None and self.aggregation_size is None:
-            raise ValueError("a MaskBlock needs reduction_factor or aggregation_size")
-        return self
 
 
 def _two_inputs(spec: Any, where: str) -> tuple[int, int]:
@@ -96,6 +90,9 @@ class MaskBlock(Component):
         self.dims = (net_dim, mask_dim)
         if params.reduction_factor is not None:
             width = max(1, int(mask_dim * params.reduction_factor))
+        elif params.aggregation_size is None:  # one of two fields: checked when built, so a bare block parses
+            raise ConfigError(join_path(where, "aggregation_size"), "a MaskBlock needs reduction_factor or "
+                              "aggregation_size", "one of them", "neither")
         else:
             width = int(params.aggregation_size)  # type: ignore[arg-type]
         source = mask_dim
