@@ -43,6 +43,13 @@ BACKBONES: dict[str, list[dict[str, Any]]] = {
         {"name": "top", "inputs": [{"block_name": "masknet"}, {"block_name": "block"}],
          "component": {"class_name": "MLP", "params": {"hidden_units": [4]}}},
     ],
+    "ppnet_poso": [
+        {"name": "ppnet", "inputs": [IDS, DENSE], "merge_inputs_into_list": True, "keras_layer": {
+            "class_name": "PPNet", "ppnet": {"mlp": {"hidden_units": [8, 4]}, "gate_params": {"output_dim": 8},
+                                             "full_gate_input": False}}},
+        {"name": "poso", "inputs": [{"block_name": "ppnet"}, DENSE], "merge_inputs_into_list": True,
+         "component": {"class_name": "POSOMLP", "params": {"dims": [4, 2]}}},
+    ],
     "numeric_embeddings": [
         {"name": "periodic", "inputs": [DENSE], "keras_layer": {"class_name": "PeriodicEmbedding", "periodic_embedding": {
             "embedding_dim": 4, "sigma": 0.005, "output_tensor_list": True}}},

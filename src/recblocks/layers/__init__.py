@@ -16,6 +16,8 @@ from recblocks.layers import (
     mlp,
     normalization,
     numeric_embedding,
+    poso,
+    ppnet,
 )
 from recblocks.layers.activations import (
     ACTIVATIONS,
@@ -73,6 +75,8 @@ from recblocks.layers.numeric_embedding import (
     PeriodicEmbedding,
     PeriodicEmbeddingParams,
 )
+from recblocks.layers.poso import POSOFC, POSOMLP, POSOFCParams, POSOGate, POSOGateParams, POSOMLPParams
+from recblocks.layers.ppnet import GateNN, GateNNParams, PPNet, PPNetParams
 
 __all__ = [
     "ACTIVATIONS",
@@ -103,6 +107,8 @@ __all__ = [
     "Flatten",
     "FlattenParams",
     "Gate",
+    "GateNN",
+    "GateNNParams",
     "GateParams",
     "Highway",
     "HighwayParams",
@@ -121,6 +127,14 @@ __all__ = [
     "MaskNetParams",
     "NaryDisEmbedding",
     "NaryDisEmbeddingParams",
+    "POSOFC",
+    "POSOFCParams",
+    "POSOGate",
+    "POSOGateParams",
+    "POSOMLP",
+    "POSOMLPParams",
+    "PPNet",
+    "PPNetParams",
     "PeriodicEmbedding",
     "PeriodicEmbeddingParams",
     "RegularizerParams",
@@ -144,6 +158,8 @@ __all__ = [
     "mlp",
     "normalization",
     "numeric_embedding",
+    "poso",
+    "ppnet",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
