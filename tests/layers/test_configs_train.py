@@ -64,6 +64,23 @@ BACKBONES: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def test_textcnn_config_trains(tmp_path: Path) -> None:
+    base = {**BASE, "data": {"synthetic": {"num_rows": 160, "num_dense": 2, "vocab_sizes": [20], "seed": 1,
+                                           "multi_valued": {"name": "tags", "vocab": 30, "max_len": 5}}}}
+    base["features"] = [*BASE["features"][:3], {"name": "tags", "kind": "sequence", "max_len": 5, "embedding_dim": 4,
+                                                  "separator": "|"}]
+    blocks = [
+        {"name": "text_seq", "inputs": [{"feature_group_name": "seq"}], "input_layer": {"output_seq_and_normal_feature": True}},
+        {"name": "textcnn", "inputs": [{"block_name": "text_seq"}], "keras_layer": {"class_name": "TextCNN", "text_cnn": {
+            "filter_sizes": [2, 3], "num_filters": [4, 2], "pad_sequence_length": 4, "mlp": {"hidden_units": [4]}}}},
+    ]
+    raw = {**base, "model": {"feature_groups": [{"group_name": "seq", "feature_names": ["C1", "tags"]}],
+                             "backbone": {"blocks": blocks, "concat_blocks": ["textcnn"]},
+                             "task": {"type": "binary", "label": "label"}}}
+    result = train_run(raw, tmp_path / "run")
+    assert 0.0 <= result.valid_metrics["auc"] <= 1.0
+
+
 @pytest.mark.filterwarnings("ignore:Sparse invariant checks")
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_config_trains(name: str, tmp_path: Path) -> None:

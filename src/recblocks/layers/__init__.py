@@ -18,6 +18,7 @@ from recblocks.layers import (
     numeric_embedding,
     poso,
     ppnet,
+    textcnn,
 )
 from recblocks.layers.activations import (
     ACTIVATIONS,
@@ -77,6 +78,7 @@ from recblocks.layers.numeric_embedding import (
 )
 from recblocks.layers.poso import POSOFC, POSOMLP, POSOFCParams, POSOGate, POSOGateParams, POSOMLPParams
 from recblocks.layers.ppnet import GateNN, GateNNParams, PPNet, PPNetParams
+from recblocks.layers.textcnn import TextCNN, TextCNNParams
 
 __all__ = [
     "ACTIVATIONS",
@@ -139,6 +141,8 @@ __all__ = [
     "PeriodicEmbeddingParams",
     "RegularizerParams",
     "SameShape",
+    "TextCNN",
+    "TextCNNParams",
     "activation_key",
     "activations",
     "base",
@@ -163,4 +167,5 @@ __all__ = [
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
+    "textcnn",
 ]
