@@ -128,7 +128,9 @@ def test_raw_input_and_embedding_layer_are_typed_and_refused_at_build(body):
     kind = body.split(":")[0]
     with pytest.raises(ConfigError) as err:
         RankModel(SCHEMA, config, VOCAB)
-    assert err.value.where == "block 'a' (model.backbone.blocks[0])" and "not supported yet" in str(err.value)
+    assert err.value.where == "block 'a' (model.backbone.blocks[0])"
+    assert ("not supported yet" if kind == "raw_input" else "blocks are not supported: a group's ids reach blocks "
+            "only through input_layer") in str(err.value)
     assert err.value.got == kind
 
 

@@ -50,6 +50,13 @@ BACKBONES: dict[str, list[dict[str, Any]]] = {
         {"name": "poso", "inputs": [{"block_name": "ppnet"}, DENSE], "merge_inputs_into_list": True,
          "component": {"class_name": "POSOMLP", "params": {"dims": [4, 2]}}},
     ],
+    "keras_shapes": [
+        {"name": "fields", "inputs": [IDS], "input_layer": {"only_output_3d_tensor": True}},
+        {"name": "moved", "inputs": [{"block_name": "fields"}],
+         "layers": [{"keras_layer": {"class_name": "Permute", "st_params": {"dims": [2, 1]}}},
+                    {"keras_layer": {"class_name": "Reshape", "st_params": {"target_shape": [-1]}}},
+                    {"keras_layer": {"class_name": "Dense", "st_params": {"units": 4, "kernel_regularizer": "l2"}}}]},
+    ],
     "numeric_embeddings": [
         {"name": "periodic", "inputs": [DENSE], "keras_layer": {"class_name": "PeriodicEmbedding", "periodic_embedding": {
             "embedding_dim": 4, "sigma": 0.005, "output_tensor_list": True}}},

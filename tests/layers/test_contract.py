@@ -48,7 +48,7 @@ def test_every_registered_component_has_examples_and_facts() -> None:
 def test_input_kinds_of_the_library() -> None:
     kinds = {entry.name: entry.input_kind for entry in COMPONENTS.entries()}
     assert {name for name, kind in kinds.items() if kind == "fields"} == {
-        "Add", "Concatenate", "DotInteraction", "FM", "Gate", "LogitCorrection", "MaskBlock", "POSOFC",
+        "Add", "Concatenate", "DotInteraction", "EmbeddingLayer", "FM", "Gate", "LogitCorrection", "MaskBlock", "POSOFC",
         "POSOMLP", "PPNet"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
     assert not any(entry.uses_context for entry in COMPONENTS.entries())  # none of today's components needs it

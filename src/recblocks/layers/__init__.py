@@ -11,6 +11,7 @@ from recblocks.layers import (
     dense,
     dot,
     fm,
+    id_embedding,
     keras,
     masknet,
     mlp,
@@ -18,6 +19,7 @@ from recblocks.layers import (
     numeric_embedding,
     poso,
     ppnet,
+    reshape,
     textcnn,
 )
 from recblocks.layers.activations import (
@@ -45,6 +47,7 @@ from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.dense import Dense, DenseParams, RegularizerParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fm import FM, FMParams
+from recblocks.layers.id_embedding import Embedding, EmbeddingLayer, EmbeddingLayerParams, EmbeddingParams
 from recblocks.layers.keras import (
     Activation,
     ActivationParams,
@@ -78,6 +81,7 @@ from recblocks.layers.numeric_embedding import (
 )
 from recblocks.layers.poso import POSOFC, POSOMLP, POSOFCParams, POSOGate, POSOGateParams, POSOMLPParams
 from recblocks.layers.ppnet import GateNN, GateNNParams, PPNet, PPNetParams
+from recblocks.layers.reshape import Permute, PermuteParams, Reshape, ReshapeParams
 from recblocks.layers.textcnn import TextCNN, TextCNNParams
 
 __all__ = [
@@ -104,6 +108,10 @@ __all__ = [
     "DotInteractionParams",
     "Dropout",
     "DropoutParams",
+    "Embedding",
+    "EmbeddingLayer",
+    "EmbeddingLayerParams",
+    "EmbeddingParams",
     "FM",
     "FMParams",
     "Flatten",
@@ -139,7 +147,11 @@ __all__ = [
     "PPNetParams",
     "PeriodicEmbedding",
     "PeriodicEmbeddingParams",
+    "Permute",
+    "PermuteParams",
     "RegularizerParams",
+    "Reshape",
+    "ReshapeParams",
     "SameShape",
     "TextCNN",
     "TextCNNParams",
@@ -154,6 +166,7 @@ __all__ = [
     "field_list_spec",
     "float_tensor_spec",
     "fm",
+    "id_embedding",
     "initialize",
     "initializer_key",
     "keras",
@@ -164,6 +177,7 @@ __all__ = [
     "numeric_embedding",
     "poso",
     "ppnet",
+    "reshape",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",

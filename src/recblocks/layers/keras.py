@@ -5,7 +5,14 @@ They are registered under their Keras class names and keep Keras argument names 
 the one place where the library vocabulary yields to Keras'. Keras axes count the batch axis
 (``axis=1`` is the first feature axis, ``-1`` the last). ``BatchNormalization`` and
 ``LayerNormalization`` live in :mod:`recblocks.layers.normalization`, ``Dense`` (with its
-regularizers and kernel norm) in :mod:`recblocks.layers.dense`.
+regularizers and kernel norm) in :mod:`recblocks.layers.dense`, ``Reshape`` and ``Permute`` in
+:mod:`recblocks.layers.reshape`, ``Embedding`` in :mod:`recblocks.layers.id_embedding`.
+
+Any other Keras class name (``GRU``, ``Conv2D``, ``Lambda``...) is not a component: a
+``keras_layer``/``component`` naming it is a ``ConfigError`` at the block's config path
+("unknown component; expected one of [the registered names], got 'GRU'"), with the nearest
+registered name suggested; nothing is imported or guessed from Keras. ``recblocks components``
+lists what is supported; ``lambda`` bodies cover element-wise and slicing expressions.
 """
 
 from __future__ import annotations

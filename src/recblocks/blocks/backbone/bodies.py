@@ -286,9 +286,22 @@ class RawInputKind(_UnsupportedInput):
 
 @BLOCK_KINDS.register("embedding_layer", params=EmbeddingLayerConfig)
 class EmbeddingLayerKind(_UnsupportedInput):
-    """One shared embedding lookup over the group (parsed; refused at build time)."""
+    """One shared embedding lookup over the group (parsed; refused at build time).
+
+    EasyRec's ``embedding_layer`` looks the group's bucketized ids up in one table with a row
+    offset per feature, which equals one table per feature of one width: here a group's ids
+    reach blocks only through ``input_layer``. The refusal says so; the ``EmbeddingLayer``
+    component does the shared lookup on id tensors a block receives.
+    """
 
     attribute = "embedding_layer"
+
+    @classmethod
+    def build_input(cls, config: Any, group: str, groups: Any, where: str) -> nn.Module:
+        raise ConfigError(where, "'embedding_layer' blocks are not supported: a group's ids reach blocks only "
+                          "through input_layer (one table per feature; give the features one embedding_dim to "
+                          f"match embedding_dim {config.embedding_dim}); the EmbeddingLayer component looks up "
+                          "id tensors", "input_layer", "embedding_layer")
 
 
 # ---------------------------------------------------------------------------- dispatch
