@@ -50,6 +50,11 @@ BACKBONES: dict[str, list[dict[str, Any]]] = {
         {"name": "poso", "inputs": [{"block_name": "ppnet"}, DENSE], "merge_inputs_into_list": True,
          "component": {"class_name": "POSOMLP", "params": {"dims": [4, 2]}}},
     ],
+    "embedding_layer": [
+        {"name": "shared", "inputs": [IDS], "embedding_layer": {"embedding_dim": 3, "combiner": "mean"}},
+        {"name": "top", "inputs": [{"block_name": "shared"}], "component": {"class_name": "MLP", "params": {
+            "hidden_units": [4]}}},
+    ],
     "keras_shapes": [
         {"name": "fields", "inputs": [IDS], "input_layer": {"only_output_3d_tensor": True}},
         {"name": "moved", "inputs": [{"block_name": "fields"}],
@@ -96,3 +101,13 @@ def test_config_trains(name: str, tmp_path: Path) -> None:
                              "task": {"type": "binary", "label": "label"}}}
     result = train_run(raw, tmp_path / "run")
     assert 0.0 <= result.valid_metrics["auc"] <= 1.0
+
+
+def test_python_blocks_come_from_the_registrations() -> None:
+    import recblocks.blocks.compose as compose
+
+    assert compose.HighwayBlock(4).to_config() == {"class_name": "Highway", "params": {"emb_size": 4}}
+    assert compose.PPNetBlock({"hidden_units": [4]}).merge == "list"
+    assert compose.POSOFCBlock(3).to_config() == {"class_name": "POSOFC", "params": {"output_dim": 3}}
+    assert compose.MaskNetBlock([{"aggregation_size": 4}]).merge == "concat"
+    assert compose.PeriodicEmbeddingBlock(4, 0.1).to_config()["params"] == {"embedding_dim": 4, "sigma": 0.1}

@@ -47,7 +47,13 @@ from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
 from recblocks.layers.dense import Dense, DenseParams, RegularizerParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
 from recblocks.layers.fm import FM, FMParams
-from recblocks.layers.id_embedding import Embedding, EmbeddingLayer, EmbeddingLayerParams, EmbeddingParams
+from recblocks.layers.id_embedding import (
+    Embedding,
+    EmbeddingLayer,
+    EmbeddingLayerParams,
+    EmbeddingParams,
+    GroupIdEmbedding,
+)
 from recblocks.layers.keras import (
     Activation,
     ActivationParams,
@@ -120,6 +126,7 @@ __all__ = [
     "GateNN",
     "GateNNParams",
     "GateParams",
+    "GroupIdEmbedding",
     "Highway",
     "HighwayParams",
     "INITIALIZERS",

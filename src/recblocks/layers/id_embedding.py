@@ -20,11 +20,12 @@ from recblocks.core.limits import MAX_EMBEDDING_DIM, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
+from recblocks.features.schema import PADDING_ID
 from recblocks.layers.activations import initialize
 from recblocks.layers.base import Component
 from recblocks.layers.dense import RegularizerParams
 
-__all__ = ["Embedding", "EmbeddingLayer", "EmbeddingLayerParams", "EmbeddingParams"]
+__all__ = ["Embedding", "EmbeddingLayer", "EmbeddingLayerParams", "EmbeddingParams", "GroupIdEmbedding"]
 
 
 class EmbeddingParams(Params):
@@ -187,3 +188,46 @@ class EmbeddingLayer(Component):
         inputs = [x] if isinstance(x, torch.Tensor) else list(x)
         vectors = [self._pool(ids.long()) for ids in inputs]
         return torch.cat(vectors, dim=-1) if self.params.concat else vectors
+
+
+class GroupIdEmbedding(nn.Module):
+    """The body of an ``embedding_layer`` block: a feature group's ids in one shared table (EasyRec).
+
+    Each feature gets its own row range (offset by the vocabularies of the features before it,
+    as EasyRec offsets bucketized ids), so the table has ``sum_f V_f`` rows of width
+    ``embedding_dim``; multi-valued features are pooled by ``combiner`` (their padding id 0
+    left out). Dense features cannot be read: EasyRec assumes them bucketized, here they are
+    real values. The table is a dense parameter of the block (dense optimizer, and
+    ``model_params.l2_regularization`` applies to it as to other weights).
+
+    Shape:
+        - Input: the batch's ids of the group's ``F`` features, ``(B,)`` or ``(B, L)``.
+        - Output: ``(B, F*D)``, or ``F x (B, D)`` without ``concat``.
+    """
+
+    def __init__(self, group: str, slots: list[Any], params: EmbeddingLayerParams, where: str) -> None:
+        super().__init__()
+        dense = [s.feature for s in slots if s.kind == "dense"]
+        if dense:
+            raise ShapeError(where, f"an embedding_layer reads id features; group '{group}' has dense features",
+                             "id features only (sparse, hashed, bucketized, multi, sequence)", dense)
+        self.group = group
+        self.features = [s.feature for s in slots]
+        self.is_list = [s.is_list for s in slots]
+        offsets, rows = [], 0
+        for slot in slots:
+            offsets.append(rows)
+            rows += slot.num_embeddings
+        self.offsets = offsets
+        self.lookup = EmbeddingLayer(params.model_copy(update={"vocab_size": rows}), len(slots), where)
+        self.spec = [TensorSpec((), "long") if not s.is_list else TensorSpec((s.max_len,), "long") for s in slots]
+
+    def output_spec(self) -> Any:
+        return self.lookup.output_spec(self.spec)
+
+    def forward(self, emb: Any) -> Any:
+        ids = []
+        for name, offset, is_list in zip(self.features, self.offsets, self.is_list):
+            x = emb.features[name].long()
+            ids.append(torch.where(x == PADDING_ID, -1, x + offset) if is_list else x + offset)
+        return self.lookup(ids)

@@ -68,10 +68,14 @@ class _GroupInputs:
         self.group_names = groups.names()
         self.used = used
 
-    def build(self, group: str, options: InputLayerConfig) -> GroupInput:
+    def slots_of(self, group: str) -> list[EmbeddingSlot]:
+        """The embedding slots of the group's features, in the group's order."""
         config = self.groups[group]
         namespace = "wide" if config.wide_deep == "WIDE" else "deep"
-        return GroupInput(group, [self.slots[(namespace, f)] for f in config.feature_names], options)
+        return [self.slots[(namespace, f)] for f in config.feature_names]
+
+    def build(self, group: str, options: InputLayerConfig) -> GroupInput:
+        return GroupInput(group, self.slots_of(group), options)
 
 
 @MODEL_CLASSES.register("RankModel")
