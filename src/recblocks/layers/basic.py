@@ -21,7 +21,7 @@ from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
-from recblocks.layers.activations import make_activation
+from recblocks.layers.activations import initialize, make_activation
 from recblocks.layers.base import Component
 from recblocks.layers.keras import float_tensor_spec
 from recblocks.layers.mlp import MLP, MLPParams
@@ -56,7 +56,8 @@ class Highway(Component):
 
     Per layer: ``T = sigmoid(x W_T + b_T)`` with ``b_T`` starting at ``init_gate_bias`` (so the
     layer starts close to the identity), ``H = dropout(act(x W_H + b_H))``. When ``emb_size``
-    is set and differs from ``D`` the input is first projected linearly to ``emb_size``.
+    is set and differs from ``D`` the input is first projected linearly to ``emb_size``. Kernels
+    start Glorot-uniform and biases at zero, as Keras' ``Dense`` in EasyRec's layer.
 
     Args:
         emb_size: output width (default: the input width ``D``).
@@ -83,6 +84,9 @@ class Highway(Component):
         self.project = nn.Linear(input_dim, width) if width != input_dim else None
         self.transforms = nn.ModuleList(nn.Linear(width, width) for _ in range(params.num_layers))
         self.gates = nn.ModuleList(nn.Linear(width, width) for _ in range(params.num_layers))
+        for layer in [*self.transforms, *self.gates, *([self.project] if self.project is not None else [])]:
+            initialize(layer.weight, "glorot_uniform", where)  # Keras Dense defaults
+            nn.init.zeros_(layer.bias)
         for gate in self.gates:
             nn.init.constant_(gate.bias, params.init_gate_bias)
         self.acts = nn.ModuleList(make_activation(params.activation, join_path(where, "activation"), width)

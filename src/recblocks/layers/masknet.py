@@ -107,6 +107,10 @@ class MaskBlock(Component):
         self.input_norm = nn.LayerNorm(net_dim) if params.input_layer_norm else None
         self.output = nn.Linear(net_dim, params.output_size, bias=False) if params.output_size else None
         self.output_norm = nn.LayerNorm(params.output_size) if params.output_size else None
+        for layer in (self.projection, self.mask, self.output):  # Keras Dense defaults
+            if layer is not None:
+                initialize(layer.weight, "glorot_uniform", where)
+        nn.init.zeros_(self.mask.bias)
 
     @classmethod
     def from_spec(cls, params: MaskBlockParams, input_spec: Any, where: str = "") -> "MaskBlock":
