@@ -113,3 +113,10 @@ def test_shape_errors(cls: type, params: object, spec: object) -> None:
     layer = cls.from_spec(params, TensorSpec((2,)), "num")
     with pytest.raises(ShapeError, match=rf"num: {cls.__name__} was built for another number of features"):
         layer.output_spec(TensorSpec((3,)))
+
+
+def test_nary_clamps_huge_values() -> None:
+    layer = NaryDisEmbedding.from_spec(NaryDisEmbeddingParams(embedding_dim=1, carries=[2]), TensorSpec((1,)))
+    with torch.no_grad():
+        layer.table.fill_(1.0)
+    assert layer(torch.tensor([[1e30]])).tolist() == [[32.0]]  # 2^32 - 1 has 32 binary digits
