@@ -47,8 +47,11 @@ def test_every_registered_component_has_examples_and_facts() -> None:
 
 def test_input_kinds_of_the_library() -> None:
     kinds = {entry.name: entry.input_kind for entry in COMPONENTS.entries()}
-    assert {name for name, kind in kinds.items() if kind == "fields"} == {
-        "Add", "Concatenate", "DotInteraction", "EmbeddingLayer", "FM", "Gate", "LogitCorrection", "MaskBlock", "POSOFC",
+    assert {name for name, kind in kinds.items() if kind == "fields"} >= {
+        "Add", "Concatenate", "DotInteraction", "FM", "BiLinear", "SENet", "FiBiNet", "Attention", "MultiHeadAttention",
+        "AFM", "InnerProduct", "OuterProduct", "EmbeddingLayer", "Gate", "LogitCorrection", "MaskBlock", "POSOFC",
         "POSOMLP", "PPNet"}
+    assert {name for name, kind in kinds.items() if kind == "tensor3d"} >= {
+        "CIN", "AutoInt", "TransformerBlock", "TransformerEncoder"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
     assert not any(entry.uses_context for entry in COMPONENTS.entries())  # none of today's components needs it

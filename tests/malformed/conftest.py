@@ -2,7 +2,9 @@
 
 Every case builds real files under ``tmp_path`` and asserts, as it applies: the error class,
 the place the message names, the exit status (2 for user errors, never a traceback), and for
-file cases that no user file changed (SHA-256 of every file before and after).
+file cases that no user file changed (SHA-256 of every file before and after). Every
+``recblocks validate`` a case runs through :meth:`Hostile.cli` is also run as ``recblocks
+train`` and the two must agree (:meth:`Hostile.train_agrees`): validate = train's checks.
 
 Fixtures:
     hostile: a :class:`Hostile` bound to ``tmp_path`` (data, configs, CLI calls, checks).
@@ -138,8 +140,18 @@ class Hostile:
         return run
 
     # -- CLI --------------------------------------------------------------------------------
-    def cli(self, args: Sequence[str], cwd: Path | None = None) -> Result:
-        """``recblocks ARGS`` in-process (click's runner), from ``cwd`` (default the temp folder)."""
+    def cli(self, args: Sequence[str], cwd: Path | None = None, twin: bool = True) -> Result:
+        """``recblocks ARGS`` in-process (click's runner), from ``cwd`` (default the temp folder).
+
+        Every ``validate`` (without ``--plot``/``--output``) is checked against ``train`` on the
+        same config (:meth:`train_agrees`), unless ``twin`` is False."""
+        result = self._invoke(args, cwd)
+        args = list(args)
+        if twin and args[:1] == ["validate"] and not {"--plot", "--output", "-o"} & set(args):
+            self.train_agrees(args, result, cwd)
+        return result
+
+    def _invoke(self, args: Sequence[str], cwd: Path | None = None) -> Result:
         from recblocks.cli.main import cli
 
         old = Path.cwd()
@@ -148,6 +160,31 @@ class Hostile:
             return CliRunner().invoke(cli, list(args), catch_exceptions=True)
         finally:
             os.chdir(old)
+
+    def train_agrees(self, validate_args: Sequence[str], validated: Result, cwd: Path | None = None) -> Result:
+        """Run ``train`` with the arguments of a ``validate`` call (into a folder outside the
+        temp folder, so its checksums stay) and assert they agree: a refusal of ``validate`` is
+        ``train``'s refusal (same status and error line, before anything is trained), and a
+        config ``validate`` accepts with its data read (no ``--no-data``) trains. Returns the
+        train result."""
+        import shutil
+        import tempfile
+
+        rest = [a for a in validate_args[1:] if a not in ("--no-data", "--overwrite")]
+        folder = Path(tempfile.mkdtemp(prefix="recblocks-twin-"))
+        try:
+            trained = self._invoke(["train", *rest, "--output", str(folder / "run")], cwd)
+            v_lines = [line for line in validated.output.splitlines() if line.startswith(("error (", "internal error"))]
+            t_lines = [line for line in trained.output.splitlines() if line.startswith(("error (", "internal error"))]
+            if validated.exit_code != 0:
+                assert (trained.exit_code, t_lines) == (validated.exit_code, v_lines), \
+                    f"validate refused but train did not refuse alike:\nvalidate: {validated.output}\ntrain: {trained.output}"
+                assert not (folder / "run" / "model.safetensors").exists(), "train refused after training"
+            elif "--no-data" not in validate_args:
+                assert trained.exit_code == 0, f"validate accepted what train refuses:\n{trained.output}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return trained
 
     def subprocess(self, args: Sequence[str], timeout: float = 120, cwd: Path | None = None,
                    **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -383,10 +383,13 @@ def test_manifest_lists_every_file_with_its_writer_size_and_checksum(run: Path) 
     assert manifest["status"] == "complete" and manifest["command"] == "train" and manifest["finished"]
     files = {p.name for p in run.iterdir()} - {"run.json"}
     assert set(manifest["files"]) == files == {"config.yaml", "preprocess.json", "model.safetensors",
-                                               "optimizer.pt", "epochs.jsonl", "metrics.json"}
-    for name, entry in manifest["files"].items():
+                                               "optimizer.pt", "epochs.jsonl", "metrics.json", "tensorboard"}
+    folder = manifest["files"].pop("tensorboard")  # the event log: a folder entry listing its files
+    assert folder["kind"] == "folder" and folder["state"] == "written"
+    assert set(folder["files"]) == {p.name for p in (run / "tensorboard").iterdir()}
+    for name, entry in [*manifest["files"].items(), *((f"tensorboard/{n}", e) for n, e in folder["files"].items())]:
         data = (run / name).read_bytes()
-        assert entry["state"] == "written" and entry["writer"].startswith("RunDir.")
+        assert entry["state"] == "written" and entry["writer"].startswith(("RunDir.", "TensorBoardCallback"))
         assert entry["bytes"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
 
 

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import click
 
+from recblocks.cli.listing import REGISTRY_KINDS, components_markdown, entry_details, fact_lines, registry
 from recblocks.core.errors import RecBlocksError
 
 __all__ = ["main", "cli", "default_output"]
@@ -116,6 +117,19 @@ def _load(config: str | None, demo: bool, overrides: tuple[str, ...]) -> dict[st
     return apply_overrides(raw, list(overrides))
 
 
+_SET_HELP = ("Override a config value (repeatable; the value is YAML), e.g. train.epochs=3. A list element is "
+             "[3] or .3: model.backbone.blocks[3].component.params.hidden_units=[8] and "
+             "model.backbone.blocks.3.component.params.hidden_units=[8] are the same. Data paths given "
+             "here are relative to the current directory; those in the file to the file's folder.")
+
+
+def _data_options(raw: dict[str, Any], train: str | None, valid: str | None, test: str | None) -> None:
+    """``--train/--valid/--test`` into the data section (relative to the current directory)."""
+    for key, value in (("train", train), ("valid", valid), ("test", test)):
+        if value:
+            raw.setdefault("data", {})[key] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="recblocks")
 def cli() -> None:
@@ -131,22 +145,46 @@ def cli() -> None:
 @click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
 @click.option("--test", "test_path", help="Test data (overrides data.test).")
 @click.option("--output", "-o", help="Run directory [default: runs/<config name>].")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=3.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier recblocks run in --output (only the files its run.json lists).")
+@click.option("--resume", "resume", metavar="RUN_DIR",
+              help="Continue the interrupted (killed or failed) run RUN_DIR from its last checkpoint, with its "
+                   "own config (a CONFIG given too must be the same).")
+@click.option("--init-from", "init_from", metavar="RUN_DIR",
+              help="Start from the weights of the finished run RUN_DIR (train.init_from; warm start).")
 @_handle_errors
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
-          output: str | None, overrides: tuple[str, ...], overwrite: bool) -> None:
+          output: str | None, overrides: tuple[str, ...], overwrite: bool, resume: str | None,
+          init_from: str | None) -> None:
     """Train the model described by CONFIG and save a run directory."""
-    from recblocks.runs import train_run
+    from recblocks.runs import resume_run, train_run
 
-    raw = _load(config, demo, overrides)
-    for key, value in (("train", train_path), ("valid", valid_path), ("test", test_path)):
-        if value:
-            raw.setdefault("data", {})[key] = value
+    if resume is not None:
+        for flag, value in (("--output", output), ("--overwrite", overwrite), ("--init-from", init_from)):
+            if value:
+                from recblocks.runs import ResumeError
+
+                raise ResumeError(flag, "--resume continues a run in its own folder with its own settings",
+                                  f"--resume {resume} without {flag}", flag)
+    raw = _load(config, demo, overrides) if resume is None or config or demo or overrides else None
+    if raw is None and (train_path or valid_path or test_path):
+        raise click.UsageError("--train/--valid/--test with --resume need the CONFIG file too (the data must not change)")
+    if raw is not None:
+        _data_options(raw, train_path, valid_path, test_path)
+    if init_from:
+        raw.setdefault("train", {})["init_from"] = init_from  # type: ignore[union-attr]
     with _sigterm_as_interrupt():
-        result = train_run(raw, output or default_output(config, demo), overwrite=overwrite, command="train")
+        if resume is not None:
+            result = resume_run(resume, raw, command="train")
+        else:
+            result = train_run(raw, output or default_output(config, demo), overwrite=overwrite,  # type: ignore[arg-type]
+                               command="train")
     click.echo("")
+    if result.init_from:
+        from recblocks.runs.warm_start import describe_warm_start
+
+        click.echo(describe_warm_start(result.init_from))
     if result.valid_metrics:
         click.echo("valid: " + _fmt(result.valid_metrics))
     if result.test_metrics:
@@ -209,21 +247,30 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
 
 @cli.command()
 @click.argument("config")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
-@click.option("--no-data", is_flag=True, help="Do not read the training file to size embedding tables.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--train", "train_path", help="Training data (overrides data.train).")
+@click.option("--valid", "valid_path", help="Validation data (overrides data.valid).")
+@click.option("--test", "test_path", help="Test data (overrides data.test).")
+@click.option("--output", "-o", help="Also check this run directory as 'train --output' would (nothing is written).")
+@click.option("--no-data", is_flag=True,
+              help="Check the config alone: read no data (embedding tables get placeholder sizes).")
 @click.option("--plot", "plot_path", metavar="PATH",
               help="Also draw the model graph to PATH: .png, .svg or .mmd (Mermaid text).")
-@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH.")
+@click.option("--overwrite", is_flag=True, help="Replace a picture recblocks drew earlier at --plot PATH; "
+              "with --output, check as 'train --overwrite' would.")
 @_handle_errors
-def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: str | None, overwrite: bool) -> None:
-    """Check CONFIG without training and print the execution plan."""
+def validate(config: str, overrides: tuple[str, ...], train_path: str | None, valid_path: str | None,
+             test_path: str | None, output: str | None, no_data: bool, plot_path: str | None, overwrite: bool) -> None:
+    """Check CONFIG as train does before its first step (config, data, run directory) and print
+    the execution plan; a config validate accepts trains."""
     from recblocks.viz.diagram import check_plot_path, plot_model
     from recblocks.runs import plan_rows
 
     if plot_path:
         check_plot_path(plot_path, overwrite)  # fail before building the model
     raw = _load(config, False, overrides)
-    model, rows, note = plan_rows(raw, fit_data=not no_data)
+    _data_options(raw, train_path, valid_path, test_path)
+    model, rows, note = plan_rows(raw, fit_data=not no_data, output=output, overwrite=overwrite)
     widths = {"block": max(18, *(len(r["block"]) + len(r["scope"]) + 1 for r in rows)),
               "body": max(30, *(len(r["body"]) for r in rows)), "output": max(28, *(len(r["output"]) for r in rows))}
     header = f"{'block':<{widths['block']}} {'body':<{widths['body']}} {'output':<{widths['output']}} {'params':>9}  inputs"
@@ -240,77 +287,29 @@ def validate(config: str, overrides: tuple[str, ...], no_data: bool, plot_path: 
         click.echo(f"model graph written to {written}")
 
 
-_REGISTRIES = ("component", "block_kind", "task", "metric", "optimizer", "schedule", "model_class")
-
-
-def _registry(kind: str) -> Any:
-    """The registry listed by ``recblocks components --kind``; importing its package fills it."""
-    if kind == "component":
-        import recblocks.layers  # noqa: F401  (registration)
-        from recblocks.core.registry import COMPONENTS
-
-        return COMPONENTS
-    if kind == "block_kind":
-        from recblocks.blocks.backbone import BLOCK_KINDS
-
-        return BLOCK_KINDS
-    if kind == "task":
-        from recblocks.tasks import TASKS
-
-        return TASKS
-    if kind == "metric":
-        from recblocks.metrics import METRICS
-
-        return METRICS
-    if kind in ("optimizer", "schedule"):
-        from recblocks.training import OPTIMIZERS, SCHEDULES
-
-        return OPTIMIZERS if kind == "optimizer" else SCHEDULES
-    from recblocks.models import MODEL_CLASSES
-
-    return MODEL_CLASSES
-
-
-def _param_line(param: dict[str, Any]) -> str:
-    notes = "; ".join(n for n in (param.get("range"), param.get("description")) if n)
-    return f"      {param['name']}: {param['type']} = {param['default']}" + (f"  ({notes})" if notes else "")
-
-
-def _fact_lines(kind: str, row: dict[str, Any]) -> list[str]:
-    """The facts of one entry, a few short lines (components: input kind, Python block, params)."""
-    lines = []
-    if row["aliases"]:
-        lines.append(f"    aliases: {', '.join(row['aliases'])}")
-    if kind == "component":
-        from recblocks.core.registry import INPUT_KINDS
-
-        block = f"{row['name']}Block({', '.join([*row['positional'], '...'])})"
-        lines.append(f"    input: {row['input_kind']} ({INPUT_KINDS[row['input_kind']].description})")
-        lines.append(f"    python: {block}" + ("; uses the per-forward context" if row["uses_context"] else ""))
-    for key, value in row.items():
-        if key in ("name", "aliases", "summary", "params", "input_kind", "positional", "uses_context", "examples"):
-            continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-        lines.append(f"    {key.replace('_', ' ')}: {shown if shown != '' else '-'}")
-    if row.get("params"):
-        lines.append("    params:")
-        lines.extend(_param_line(p) for p in row["params"])
-    return lines
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--kind", type=click.Choice(_REGISTRIES), default="component", show_default=True,
+@click.option("--kind", type=click.Choice(REGISTRY_KINDS), default="component", show_default=True,
               help="Which registry to list.")
-def components(as_json: bool, kind: str) -> None:
+@click.option("--details", "details", metavar="NAME", default=None,
+              help="Print everything about one component: facts, params, formula, shapes, example.")
+@click.option("--markdown", is_flag=True, help="Print the component reference (docs/components.md) as Markdown.")
+@_handle_errors
+def components(as_json: bool, kind: str, details: str | None, markdown: bool) -> None:
     """List registered components (or task types, metrics, optimizers...) and their facts."""
-    rows = _registry(kind).describe()
+    if details is not None:
+        click.echo(entry_details(details))
+        return
+    if markdown:
+        click.echo(components_markdown(), nl=False)
+        return
+    rows = registry(kind).describe()
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for row in rows:
         click.echo(f"{row['name']} - {row['summary']}" if row["summary"] else row["name"])
-        for line in _fact_lines(kind, row):
+        for line in fact_lines(kind, row):
             click.echo(line)
 
 

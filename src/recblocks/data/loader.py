@@ -109,7 +109,7 @@ class InMemoryLoader:
 
     With ``shuffle``, epoch ``e`` visits rows in a permutation seeded by ``(seed, e)``: the same
     in every run, different between epochs. The epoch advances at each ``iter()``; call
-    :meth:`set_epoch` to choose it (e.g. when resuming). A remainder of one row joins the last
+    :meth:`set_epoch` to choose it and :meth:`skip_batches` to start mid-epoch (resuming). A remainder of one row joins the last
     batch (see the module docstring).
 
     Example:
@@ -129,19 +129,26 @@ class InMemoryLoader:
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next ``iter()`` uses."""
         self.epoch = int(epoch)
+
+    def skip_batches(self, count: int) -> None:
+        """The next ``iter()`` starts at batch ``count`` of its epoch (resuming a checkpoint
+        taken mid-epoch: the batches are those an uninterrupted epoch yields from there)."""
+        self._skip = max(int(count), 0)
 
     def __len__(self) -> int:
         return len(batch_bounds(len(self.batch), self.batch_size, self.drop_last))
 
     def __iter__(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
+        skip, self._skip = self._skip, 0
         n = len(self.batch)
         order = _permutation(n, self.seed, epoch) if self.shuffle else None
-        for start, end in batch_bounds(n, self.batch_size, self.drop_last):
+        for start, end in batch_bounds(n, self.batch_size, self.drop_last)[skip:]:
             yield self.batch.take(order[start:end]) if order is not None else self.batch.slice(start, end)
 
 
@@ -157,7 +164,9 @@ class StreamingLoader:
     whole file. The length is unknown before reading (bad rows are only found then), so the
     loader has no ``__len__`` (``len()`` raises TypeError); :meth:`estimate_rows` gives an
     upper bound from parquet metadata. The counters of the last epoch are in ``report_``
-    (and accumulate on ``preprocessor.report_``).
+    (and accumulate on ``preprocessor.report_``). Resuming mid-epoch (``recblocks train
+    --resume``) reads and drops the batches already trained: the order depends only on
+    ``(seed, epoch)`` and the files, so the rest of the epoch is the same (when the files are).
 
     Args:
         source: a :class:`DataSource`, a path or a mapping of its fields.

@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from recblocks.core.errors import ConfigError, DataError
-from recblocks.core.files import atomic_write, check_output_file, make_dirs
+from recblocks.core.files import OutputPathError, atomic_write, check_output_file, make_dirs
 from recblocks.datasets.splits import random_split, temporal_split
 
 __all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "DATASET_KEY", "detect_layout", "load_movielens", "apply_label",
@@ -175,6 +175,21 @@ def is_prepared_file(path: Path) -> bool:
         return False
 
 
+#: Suffixes of data files: an output folder (with a split) must not look like one.
+_DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".json", ".jsonl", ".txt")
+
+
+def _check_output_name(output: Path, split: str | None) -> None:
+    """The output's name fits what is written: a ``.parquet`` file, or (with a split) a folder."""
+    suffix = output.suffix.lower()
+    if split is None and suffix != ".parquet":
+        raise OutputPathError(str(output), "datasets prepare writes one Parquet file without --split",
+                              "a path ending in .parquet (or a folder with --split)", repr(output.suffix or output.name))
+    if split is not None and suffix in _DATA_SUFFIXES:
+        raise OutputPathError(str(output), f"with a split the output is a folder of train/valid/test.parquet, not a "
+                              f"{suffix} file", "a folder path (e.g. data/movielens)", repr(output.name))
+
+
 def prepare_movielens(
     source_dir: str | Path,
     output_path: str | Path,
@@ -209,6 +224,7 @@ def prepare_movielens(
     if split is not None and len(fractions) != 3:
         raise ConfigError("fractions", "three fractions are needed for train/valid/test", 3, len(fractions))
     output = Path(output_path)
+    _check_output_name(output, split)
     names = ["all"] if split is None else ["train", "valid", "test"]
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")

@@ -5,11 +5,17 @@ Importing ``recblocks.layers`` registers them all (explicit imports, no director
 
 from recblocks.layers import (
     activations,
+    attention,
     base,
     basic,
+    bilinear,
+    cin,
     cross,
+    cross_mix,
     dense,
     dot,
+    fibinet,
+    field_inputs,
     fm,
     id_embedding,
     keras,
@@ -19,8 +25,11 @@ from recblocks.layers import (
     numeric_embedding,
     poso,
     ppnet,
+    product,
     reshape,
+    senet,
     textcnn,
+    transformer,
 )
 from recblocks.layers.activations import (
     ACTIVATIONS,
@@ -31,6 +40,14 @@ from recblocks.layers.activations import (
     initialize,
     initializer_key,
     make_activation,
+)
+from recblocks.layers.attention import (
+    Attention,
+    AttentionParams,
+    AutoInt,
+    AutoIntParams,
+    MultiHeadAttention,
+    MultiHeadAttentionParams,
 )
 from recblocks.layers.base import Component, field_list_spec, stack_fields, tensor_spec
 from recblocks.layers.basic import (
@@ -43,9 +60,13 @@ from recblocks.layers.basic import (
     LogitCorrection,
     LogitCorrectionParams,
 )
+from recblocks.layers.bilinear import BiLinear, BiLinearParams
+from recblocks.layers.cin import CIN, CINParams
 from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
+from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
 from recblocks.layers.dense import Dense, DenseParams, RegularizerParams
 from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.fibinet import FiBiNet, FiBiNetParams
 from recblocks.layers.fm import FM, FMParams
 from recblocks.layers.id_embedding import (
     Embedding,
@@ -87,24 +108,51 @@ from recblocks.layers.numeric_embedding import (
 )
 from recblocks.layers.poso import POSOFC, POSOMLP, POSOFCParams, POSOGate, POSOGateParams, POSOMLPParams
 from recblocks.layers.ppnet import GateNN, GateNNParams, PPNet, PPNetParams
+from recblocks.layers.product import (
+    AFM,
+    AFMParams,
+    InnerProduct,
+    InnerProductParams,
+    OuterProduct,
+    OuterProductParams,
+)
 from recblocks.layers.reshape import Permute, PermuteParams, Reshape, ReshapeParams
+from recblocks.layers.senet import SENet, SENetParams
 from recblocks.layers.textcnn import TextCNN, TextCNNParams
+from recblocks.layers.transformer import (
+    TransformerBlock,
+    TransformerBlockParams,
+    TransformerEncoder,
+    TransformerEncoderParams,
+)
 
 __all__ = [
     "ACTIVATIONS",
+    "AFM",
+    "AFMParams",
     "Activation",
     "ActivationParams",
     "Add",
     "AddParams",
+    "Attention",
+    "AttentionParams",
     "AutoDisEmbedding",
     "AutoDisEmbeddingParams",
+    "AutoInt",
+    "AutoIntParams",
     "BatchNormalization",
     "BatchNormalizationParams",
+    "BiLinear",
+    "BiLinearParams",
+    "CIN",
+    "CINParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
     "Cross",
     "CrossNet",
+    "CrossNetMix",
+    "CrossNetMixParams",
     "CrossNetParams",
     "CrossParams",
     "Dense",
@@ -120,6 +168,8 @@ __all__ = [
     "EmbeddingParams",
     "FM",
     "FMParams",
+    "FiBiNet",
+    "FiBiNetParams",
     "Flatten",
     "FlattenParams",
     "Gate",
@@ -130,6 +180,8 @@ __all__ = [
     "Highway",
     "HighwayParams",
     "INITIALIZERS",
+    "InnerProduct",
+    "InnerProductParams",
     "L2Norm",
     "L2NormParams",
     "LayerNormalization",
@@ -142,8 +194,12 @@ __all__ = [
     "MaskBlockParams",
     "MaskNet",
     "MaskNetParams",
+    "MultiHeadAttention",
+    "MultiHeadAttentionParams",
     "NaryDisEmbedding",
     "NaryDisEmbeddingParams",
+    "OuterProduct",
+    "OuterProductParams",
     "POSOFC",
     "POSOFCParams",
     "POSOGate",
@@ -159,17 +215,29 @@ __all__ = [
     "RegularizerParams",
     "Reshape",
     "ReshapeParams",
+    "SENet",
+    "SENetParams",
     "SameShape",
     "TextCNN",
     "TextCNNParams",
+    "TransformerBlock",
+    "TransformerBlockParams",
+    "TransformerEncoder",
+    "TransformerEncoderParams",
     "activation_key",
     "activations",
+    "attention",
     "base",
     "basic",
+    "bilinear",
     "check_activation",
+    "cin",
     "cross",
+    "cross_mix",
     "dense",
     "dot",
+    "fibinet",
+    "field_inputs",
     "field_list_spec",
     "float_tensor_spec",
     "fm",
@@ -184,9 +252,12 @@ __all__ = [
     "numeric_embedding",
     "poso",
     "ppnet",
+    "product",
     "reshape",
+    "senet",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
     "textcnn",
+    "transformer",
 ]

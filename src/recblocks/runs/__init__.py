@@ -7,14 +7,22 @@ trains through (:class:`Experiment`). Nothing below this package imports it.
 
 from recblocks.runs.config import DataConfig, RunConfig, label_columns, parse_run_config
 from recblocks.runs.config_file import apply_overrides, load_config_file
-from recblocks.runs.errors import OutputPathError, RunDirExistsError, RunLockedError, UnfinishedRunError
-from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, plan_rows, train_run
+from recblocks.runs.errors import (
+    OutputPathError,
+    ResumeError,
+    RunDirExistsError,
+    RunLockedError,
+    UnfinishedRunError,
+)
+from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, train_run
 from recblocks.runs.manifest import MANIFEST, RunManifest
 from recblocks.runs.model import Model
 from recblocks.runs.ranking import Ranking
+from recblocks.runs.resume import resume_run
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RUN_FILES, RunDir
 from recblocks.runs.scoring import evaluate_run, open_run, predict_run
+from recblocks.runs.validation import check_run_output, plan_rows
 
 __all__ = [
     "MANIFEST",
@@ -24,6 +32,7 @@ __all__ = [
     "Model",
     "OutputPathError",
     "Ranking",
+    "ResumeError",
     "RunConfig",
     "RunDir",
     "RunDirCallback",
@@ -40,7 +49,9 @@ __all__ = [
     "open_run",
     "parse_run_config",
     "placeholder_vocab",
+    "check_run_output",
     "plan_rows",
     "predict_run",
+    "resume_run",
     "train_run",
 ]

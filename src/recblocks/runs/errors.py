@@ -5,7 +5,7 @@ from __future__ import annotations
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.files import OutputPathError
 
-__all__ = ["RunDirExistsError", "RunLockedError", "UnfinishedRunError", "OutputPathError"]
+__all__ = ["RunDirExistsError", "RunLockedError", "UnfinishedRunError", "ResumeError", "OutputPathError"]
 
 
 class RunDirExistsError(ConfigError):
@@ -20,3 +20,8 @@ class RunLockedError(DataError):
 class UnfinishedRunError(DataError):
     """A run directory's training did not finish (killed, crashed, failed, or no manifest);
     ``--allow-unfinished`` (``allow_unfinished=True``) uses it anyway, with a warning."""
+
+
+class ResumeError(ConfigError):
+    """``recblocks train --resume`` cannot continue this run: not a run, already complete, or
+    asked to continue with another config or other data (named)."""

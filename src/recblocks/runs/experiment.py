@@ -8,10 +8,17 @@ the early-stopping metric) is checked by :meth:`Experiment.plan` on the meta dev
 any file is read; the real model is then built once, after the preprocessing is fitted (table
 sizes come from it). Writing a run directory is a trainer callback
 (:class:`~recblocks.runs.run_callback.RunDirCallback`); without one nothing is written.
+
+Callbacks: those the caller passes, those ``train.callbacks`` declares (made from the
+``CALLBACKS`` registry) and, for a run directory with ``train.tensorboard`` on (the default)
+and no TensorBoard callback among them, a :class:`~recblocks.training.tensorboard.TensorBoardCallback`
+writing ``tensorboard/`` there. Every :class:`~recblocks.training.TrackingCallback` is told the
+run directory and the resolved config before the fit and closed after it, also when it fails.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,15 +45,22 @@ from recblocks.runs.config import (
     parse_run_config,
     run_extras,
 )
+from recblocks.runs.config_paths import absolute_data_paths
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RunDir
+from recblocks.runs.errors import ResumeError
+from recblocks.runs.run_files import jsonable, read_text
+from recblocks.runs.warm_start import warm_start
+from recblocks.training.callback_registry import CALLBACKS, RunContext, TrackingCallback, build_callback
 from recblocks.training.callbacks import Callback
 from recblocks.training.history import History
 from recblocks.training.monitor import resolve_monitor
+from recblocks.training.tensorboard import TensorBoardCallback
+from recblocks.training.train_state import TrainingState
 from recblocks.training.trainer import Trainer, seed_everything
 
-__all__ = ["Experiment", "RunResult", "build_model", "placeholder_vocab", "train_run", "plan_rows"]
+__all__ = ["Experiment", "RunResult", "build_model", "placeholder_vocab", "train_run"]
 
 log = logging.getLogger("recblocks")
 
@@ -101,6 +115,8 @@ class RunResult:
     model: Any = field(default=None, repr=False)
     preprocessor: Preprocessor | None = field(default=None, repr=False)
     history: History | None = field(default=None, repr=False)
+    optimizer_state: dict[str, Any] | None = field(default=None, repr=False)
+    init_from: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class Experiment:
@@ -130,17 +146,30 @@ class Experiment:
         return cls(*parse_run_config(raw))
 
     # ------------------------------------------------------------------ before any data
-    def plan(self) -> Any:
+    def plan(self, read_data: bool = True) -> Any:
         """Check everything that needs no data and return the model planned on the meta device:
         config errors, the memory plan, the early-stopping metric, the training data's presence
-        and, for file splits, that every column exists (first file of each source)."""
+        (and validation data's, for early stopping) and, for file splits, that every column
+        exists (first file of each source). ``read_data=False`` checks the config alone."""
         config = self.config
         planned = build_model(config, self.schema, meta=True)
         resolve_monitor(planned.evaluator(config.train.gauc_group), config.train.early_stopping)
+        for index, params in enumerate(config.train.callbacks):  # e.g. mlflow requested but not installed
+            CALLBACKS.get(params.type).cls.check_available(f"train.callbacks[{index}]")
+        if not read_data:
+            return planned
         data = config.data
         if "train" not in self.tables and data.synthetic is None and data.train is None:
             raise ConfigError("data.train", "no training data", "a path (data.train or --train), a table, or "
                               "data.synthetic", "none")
+        has_valid = ("valid" in self.tables or (data.valid is not None and data.synthetic is None)
+                     or (data.synthetic is not None and len(data.synthetic_split) > 1 and "train" not in self.tables))
+        for key, wanted, what in (("eval_steps", config.train.eval_steps is not None, "evaluation every N steps"),
+                                    ("early_stopping", config.train.early_stopping is not None, "early stopping")):
+            if wanted and not has_valid:
+                raise ConfigError(f"train.{key}", f"{what} needs validation data",
+                                  "data.valid (or --valid), a valid table, or data.synthetic with a validation share",
+                                  "no validation data")
         preprocessor = Preprocessor(self.schema)
         for split in SPLITS:
             table, source = self.tables.get(split), getattr(data, split)
@@ -196,25 +225,72 @@ class Experiment:
                               seed=train.seed)
 
     # ------------------------------------------------------------------ training
-    def train(self, run_dir: RunDir | None = None, callbacks: Sequence[Callback] = ()) -> RunResult:
+    def callbacks(self, run_dir: RunDir | None, given: Sequence[Callback] = ()) -> list[Callback]:
+        """The fit's callbacks (see module docstring), tracking ones attached to the run; the
+        run directory's own writer comes last."""
+        train = self.config.train
+        made = [build_callback(params, f"train.callbacks[{index}]") for index, params in enumerate(train.callbacks)]
+        every: list[Callback] = [*given, *made]
+        if run_dir is not None and train.tensorboard and not any(isinstance(c, TensorBoardCallback) for c in every):
+            every.append(TensorBoardCallback())
+        context = RunContext(run=run_dir, config=jsonable(self.config))
+        for callback in every:
+            if isinstance(callback, TrackingCallback):
+                callback.attach(context)
+        return [*every, *([RunDirCallback(run_dir)] if run_dir is not None else [])]
+
+    def train(self, run_dir: RunDir | None = None, callbacks: Sequence[Callback] = (), *,
+              resume: TrainingState | None = None, previous: RunResult | None = None) -> RunResult:
         """Fit the preprocessing, build the model once, train, evaluate valid and test.
 
         With ``run_dir`` the preprocessing, epochs, checkpoints and metrics are written there
-        (the caller writes the config and finishes the run directory).
+        (the caller writes the config and finishes the run directory). ``resume``: continue
+        from a checkpoint of ``run_dir`` (the refitted preprocessing must equal the run's: else
+        the data changed). ``previous``: continue training its model and preprocessing
+        (``Model.fit`` called again; its optimizer state too when it has one).
+        ``train.init_from`` warm-starts a new model (not a resumed or continued one).
         """
         config = self.config
-        preprocessor = self.fit_preprocessor()
+        if previous is not None:
+            self._load_synthetic()
+            preprocessor = previous.preprocessor
+        else:
+            preprocessor = self.fit_preprocessor()
         if run_dir is not None:
-            run_dir.write_preprocessor(preprocessor)
+            if resume is not None:
+                check_same_preprocessing(run_dir, preprocessor)
+            run_dir.write_preprocessor(preprocessor)  # type: ignore[arg-type]
         seed_everything(config.train.seed)  # initial weights depend only on the config's seed
-        model = build_model(config, self.schema, preprocessor)
+        if previous is not None:
+            model = previous.model
+        else:
+            model = build_model(config, self.schema, preprocessor)
+        if config.train.init_from is not None and resume is None and previous is None:
+            report = warm_start(model, config.train.init_from)
+            self.warm_start_report = report
+            if run_dir is not None:
+                run_dir.record(init_from=report)
+                run_dir.write_metrics({"init_from": report})
         eval_size = config.train.eval_batch_size or max(config.train.batch_size, 4096)
         train_loader = self._train_loader(preprocessor)
         valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
         valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
-        every = [*callbacks, *([RunDirCallback(run_dir)] if run_dir is not None else [])]
+        every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)
-        history = trainer.fit(train_loader, valid_loader)
+        if previous is not None and previous.optimizer_state is not None:
+            trainer.optimizer.load_state_dict(previous.optimizer_state)
+        tracking = [c for c in every if isinstance(c, TrackingCallback)]
+        try:
+            history = trainer.fit(train_loader, valid_loader, resume=resume)
+        except BaseException:
+            for callback in tracking:
+                try:
+                    callback.close()
+                except Exception as exc:  # the fit's own error is the one to report
+                    log.warning("%s: could not close after the failed fit: %s", type(callback).__name__, exc)
+            raise
+        for callback in tracking:
+            callback.close()
         valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
         test = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
         report = format_report(preprocessor.report_, "data")
@@ -226,7 +302,21 @@ class Experiment:
                                    "data_report": preprocessor.report_.to_dict()})
         model.eval()
         return RunResult(run_dir.path if run_dir is not None else None, valid, test, best_epoch, speed, self.bayes,
-                         report, model, preprocessor, history)
+                         report, model, preprocessor, history, trainer.optimizer.state_dict(),
+                         getattr(self, "warm_start_report", None))
+
+
+def check_same_preprocessing(run_dir: RunDir, preprocessor: Preprocessor) -> None:
+    """Refuse to resume on other data: the preprocessing refitted now must equal the run's."""
+    if not run_dir.preprocess_path.is_file():
+        return  # killed before it was written: nothing to compare
+    saved = json.loads(read_text(run_dir.preprocess_path))
+    now = json.loads(json.dumps(preprocessor.state_dict(), ensure_ascii=False))
+    if saved != now:
+        keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        raise ResumeError("data.train", "the training data changed since the run started: the preprocessing "
+                          f"fitted on it differs from the run's preprocess.json (in {keys[:3]})",
+                          "the data the run was started with", "other data")
 
 
 def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, command: str = "python") -> RunResult:
@@ -235,31 +325,13 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     The run directory is created only after the config is valid and the data columns are
     checked; it is locked while training writes it and its manifest ends ``complete``, or
     ``failed`` with the error when training raises (see :class:`RunDir` for ``overwrite``).
-    ``command`` is recorded in the manifest as what wrote the run.
+    ``command`` is recorded in the manifest as what wrote the run. Relative data paths in
+    ``raw`` are relative to the current directory (a config file's were resolved when it was
+    loaded); ``config.yaml`` records them absolute, so the run reads the same from anywhere.
     """
+    raw = absolute_data_paths(raw)
     experiment = Experiment.from_raw(raw)
     experiment.plan()
     with RunDir(output, overwrite=overwrite, command=command) as run_dir:  # complete, or failed on error
         run_dir.write_config(raw)
         return experiment.train(run_dir)
-
-
-def plan_rows(raw: dict[str, Any], fit_data: bool = True) -> tuple[Any, list[dict[str, Any]], str]:
-    """Validate a config and return the model with its plan rows; table sizes are fitted on the
-    training file when it can be read (``fit_data``), else placeholders."""
-    config, schema = parse_run_config(raw)
-    build_model(config, schema, meta=True)  # config errors and the memory plan before any data is read
-    source = config.data.train
-    note = ("embedding rows are placeholders (vocabularies not fitted)" if not fit_data or source is None
-            else "embedding rows are placeholders")
-    preprocessor = None
-    if fit_data and source is not None:
-        try:
-            preprocessor = Preprocessor(schema).fit(read_table(source, Preprocessor(schema).required_columns()))
-            note = f"embedding rows fitted on {source.path}"
-        except DataError as exc:
-            note = f"embedding rows are placeholders ({exc})"
-    elif config.data.synthetic is not None:
-        note = "embedding rows are placeholders (synthetic data is generated at train time)"
-    model = build_model(config, schema, preprocessor)
-    return model, model.summary_rows(), note

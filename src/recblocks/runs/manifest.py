@@ -23,6 +23,16 @@ Format (``format_version`` 1), one JSON object::
       "updated": "2026-05-09T07:36:02+00:00",
       "finished": null,                   # set with "complete" or "failed"
       "error": null,                      # "failed": the error, one line (at most 500 characters)
+      "checkpoints": {                    # checkpoints/<name>/ folders (train.save_checkpoints_steps)
+        "step-000120": {"step": 120, "epoch": 2, "state": "written", "written": "...",
+                        "files": {"model.safetensors": {...FileEntry...}, ...}}
+      },
+      "resumes": [                        # one entry per `recblocks train --resume`
+        {"time": "...", "pid": 4243, "host": "node-1", "previous_status": "running",
+         "previous_pid": 4242, "checkpoint": "step-000120"}   # null: restarted from step 0
+      ],
+      "init_from": null,                  # warm start: {"run": path, "loaded": n, "skipped": [...],
+                                          #   "reshaped": [...], "rows_copied": {...}} (see warm_start)
       "files": {                          # every file recblocks wrote, by name in the folder
         "config.yaml": {
           "writer": "RunDir.write_config",  # what wrote it
@@ -34,8 +44,27 @@ Format (``format_version`` 1), one JSON object::
       }
     }
 
+A checkpoint is written into a temporary folder ``checkpoints/.tmp-<name>-<pid>`` and renamed
+into place; it is listed (``"state": "writing"``) before and recorded (``"written"``, every file
+with its size and checksum) after, so only a checkpoint whose entry says ``written`` and whose
+files match is ever loaded. ``checkpoints``, ``resumes`` and ``init_from`` are optional keys of
+format version 1 (absent in runs written before them).
+
 A file is listed (``"state": "writing"``) before its first byte is written, so a run killed
-mid-write leaves no file that ``--overwrite`` would mistake for the user's. Unknown keys are
+mid-write leaves no file that ``--overwrite`` would mistake for the user's.
+
+A folder whose files grow while the run trains (the TensorBoard event log ``tensorboard/``)
+is one entry with ``"kind": "folder"`` and its files by name, each an entry as above::
+
+        "tensorboard": {"writer": "TensorBoardCallback", "kind": "folder", "state": "written",
+                        "files": {"events.out.tfevents.1778312125.node-1.4242.0": {"bytes": 1430, ...}}}
+
+While training it says ``"writing"`` and lists its files by name only (the event file is
+listed as soon as it is created); their sizes and checksums are recorded when the writer is
+closed at the end of the fit. A file in the folder that the entry does not list makes the run
+fail its check (and ``--overwrite`` refuses it); ``--overwrite`` deletes the listed files, then
+the folder when it is empty. Readers of format version 1 without folder support see the
+folder as "not a regular file" and refuse the run, so a run is never misread. Unknown keys are
 ignored when reading, so later versions may add fields without breaking older readers of
 version 1 data.
 """
@@ -47,7 +76,7 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,7 +89,7 @@ from recblocks.core.files import (
     sha256_of,
 )
 
-__all__ = ["MANIFEST", "FORMAT", "FORMAT_VERSION", "CHECKSUM_LIMIT", "FileEntry", "RunManifest",
+__all__ = ["MANIFEST", "FORMAT", "FORMAT_VERSION", "CHECKSUM_LIMIT", "FileEntry", "CheckpointEntry", "RunManifest",
            "read_manifest", "write_manifest", "is_run_manifest", "now"]
 
 #: The manifest's file name in a run directory.
@@ -88,6 +117,8 @@ class FileEntry(BaseModel):
     bytes: int | None = None
     sha256: str | None = None
     written: str | None = None
+    kind: Literal["file", "folder"] = "file"
+    files: dict[str, "FileEntry"] | None = None
 
     @classmethod
     def of(cls, path: Path, writer: str) -> "FileEntry":
@@ -96,8 +127,21 @@ class FileEntry(BaseModel):
         digest = sha256_of(path) if size <= CHECKSUM_LIMIT else None
         return cls(writer=writer, state="written", bytes=size, sha256=digest, written=now())
 
+    @classmethod
+    def of_folder(cls, path: Path, writer: str, done: bool) -> "FileEntry":
+        """The entry of a folder the run writes: every file in it by name, with its size and
+        checksum once ``done`` (the writer closed), names only while still ``writing``."""
+        names = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+        if done:
+            files = {name: cls.of(path / name, writer) for name in names}
+            return cls(writer=writer, state="written", kind="folder", files=files, written=now())
+        return cls(writer=writer, kind="folder", files={name: cls(writer=writer) for name in names})
+
     def mismatch(self, path: Path) -> str | None:
-        """What differs between ``path`` and this entry ("missing", a size, a checksum), or None."""
+        """What differs between ``path`` and this entry ("missing", a size, a checksum, a file
+        in a folder the run did not write), or None."""
+        if self.kind == "folder":
+            return self._folder_mismatch(path)
         if path.is_symlink() or (path.exists() and not path.is_file()):
             return "not a regular file any more"
         if not path.exists():
@@ -110,6 +154,45 @@ class FileEntry(BaseModel):
         if self.sha256 is not None and size <= CHECKSUM_LIMIT and sha256_of(path) != self.sha256:
             return "its SHA-256 differs from the one the manifest records"
         return None
+
+    def foreign(self, path: Path) -> list[str]:
+        """Names in the folder ``path`` that this folder entry does not list (the user's files)."""
+        if self.kind != "folder" or path.is_symlink() or not path.is_dir():
+            return []
+        listed = set(self.files or {})
+        return sorted(p.name for p in path.iterdir() if p.name not in listed)
+
+    def _folder_mismatch(self, path: Path) -> str | None:
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            return "not a folder any more"
+        if not path.exists():
+            return "missing"
+        foreign = self.foreign(path)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            return f"it holds files the run did not write ({shown})"
+        if self.state != "written":
+            return "was being written when the run stopped"
+        for name, entry in (self.files or {}).items():
+            problem = entry.mismatch(path / name) if "/" not in name and name not in (".", "..") else "bad name"
+            if problem is not None:
+                return f"{name}: {problem}"
+        return None
+
+
+FileEntry.model_rebuild()
+
+
+class CheckpointEntry(BaseModel):
+    """One checkpoint folder of ``checkpoints/`` (see module docstring)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: int
+    epoch: int
+    state: Literal["writing", "written"] = "writing"
+    written: str | None = None
+    files: dict[str, FileEntry] = Field(default_factory=dict)
 
 
 class RunManifest(BaseModel):
@@ -129,6 +212,9 @@ class RunManifest(BaseModel):
     finished: str | None = None
     error: str | None = None
     files: dict[str, FileEntry] = Field(default_factory=dict)
+    checkpoints: dict[str, CheckpointEntry] = Field(default_factory=dict)
+    resumes: list[dict[str, Any]] = Field(default_factory=list)
+    init_from: dict[str, Any] | None = None
 
     def writer_text(self) -> str:
         """``process 4242 on node-1 (recblocks train, started 2026-...)``."""

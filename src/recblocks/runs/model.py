@@ -19,6 +19,7 @@ evaluate``/``predict`` do).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import yaml
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
 from recblocks.core.config_loader import load_config_path
 from recblocks.core.errors import ConfigError, DataError, SchemaError
+from recblocks.core.files import OutputPathError
 from recblocks.core.limits import memory_limit
 from recblocks.core.params import join_path, parse_params
 from recblocks.features.preprocess import Preprocessor
@@ -37,6 +39,7 @@ from recblocks.models.config import ModelConfig, parse_model_config
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.runs.config import DataConfig, RunConfig, label_columns
+from recblocks.runs.config_paths import absolute_data_path, resolve_data_paths
 from recblocks.runs.experiment import Experiment, RunResult, placeholder_vocab
 from recblocks.runs.run_dir import RunDir
 from recblocks.runs.scoring import as_table, data_batch, evaluate_batch, predict_batch
@@ -176,10 +179,16 @@ class Model:
 
     def save_config(self, path: str | Path, data: Mapping[str, Any] | None = None,
                     train: Mapping[str, Any] | None = None) -> Path:
-        """Write :meth:`to_run_config` as YAML."""
+        """Write :meth:`to_run_config` as YAML (``.yaml``/``.yml``) or JSON (``.json``), by extension."""
         out = Path(path)
+        suffix = out.suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
+            raise OutputPathError(str(path), "unknown config format", "a file name ending in .yaml, .yml or .json",
+                                  repr(out.suffix or out.name))
+        config = self.to_run_config(data, train)
+        text = json.dumps(config, indent=2) if suffix == ".json" else yaml.safe_dump(config, sort_keys=False)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(self.to_run_config(data, train), sort_keys=False), encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
         return out
 
     @staticmethod
@@ -188,10 +197,14 @@ class Model:
 
         The model section is parsed once (:func:`~recblocks.models.config.parse_model_config`);
         its backbone becomes a :class:`BackboneBlock` (emitted as it is by ``to_config``);
-        ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`.
+        ``data`` and ``train`` sections are kept as defaults of :meth:`to_run_config`; relative
+        data paths of a file resolve against its folder (as ``recblocks train`` reads them).
         """
         if isinstance(config, (str, Path)):
-            config = load_config_path(config)
+            loaded = load_config_path(config)
+            if isinstance(loaded, dict):  # relative data paths resolve against the file's folder
+                loaded = resolve_data_paths(loaded, config)
+            config = loaded
         if not isinstance(config, Mapping):
             raise ConfigError("config", "a config must be a mapping", "a mapping", type(config).__name__)
         for key in ("features", "model"):
@@ -292,7 +305,7 @@ class Model:
             if table is not None:
                 tables[split] = table
             elif isinstance(value, (str, Path, Mapping)):
-                section[split] = str(value) if isinstance(value, Path) else value
+                section[split] = absolute_data_path(dict(value) if isinstance(value, Mapping) else value)
             else:
                 raise ConfigError(f"fit({split}=...)", "unsupported data", "a path, a data-source mapping, a "
                                   "pyarrow Table or a pandas DataFrame", type(value).__name__)
@@ -300,8 +313,16 @@ class Model:
 
     def fit(self, train: Any = None, valid: Any = None, test: Any = None, *, output: str | Path | None = None,
             overwrite: bool = False, data: Mapping[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-            **train_config: Any) -> RunResult:
+            reset: bool = False, **train_config: Any) -> RunResult:
         """Train in memory through the objects ``recblocks train`` uses.
+
+        **A second call continues training** the model of the first (its weights, its fitted
+        preprocessing, and its optimizer state when the optimizer settings are unchanged), as a
+        Keras ``fit`` does: calling ``fit`` again means "train more", and throwing the trained
+        weights away silently was the surprise. Each call runs its own ``epochs`` /
+        ``max_steps`` from step 0 (the learning-rate schedule and the data order start again;
+        new ids in new data are out-of-vocabulary, since the tables keep their size).
+        ``reset=True`` starts from scratch: new preprocessing, new weights, new optimizer.
 
         Args:
             train, valid, test: paths, data-source mappings, or in-memory tables (pyarrow or
@@ -311,6 +332,7 @@ class Model:
             overwrite: replace an earlier recblocks run at ``output``.
             data: other ``data`` options (``passthrough``, ``max_bad_fraction``, ``soft_labels``...).
             callbacks: trainer :class:`~recblocks.training.Callback` objects.
+            reset: train from scratch instead of continuing an earlier ``fit``.
             **train_config: ``train`` section keys (``epochs``, ``batch_size``, ``optimizer``,
                 ``embedding_optimizer``, ``seed``...), over the loaded ``train`` section.
 
@@ -325,16 +347,29 @@ class Model:
                                           "model": self.config, "train": train_section}, "")
         experiment = Experiment(config, Schema(config.features, "features"), tables)
         experiment.plan()
+        previous = self._previous(config.train) if not reset else None
         if output is None:
-            result = experiment.train(callbacks=callbacks)
+            result = experiment.train(callbacks=callbacks, previous=previous)
         else:
             with RunDir(output, overwrite=overwrite, command="Model.fit") as run_dir:
                 run_dir.write_config(self.to_run_config(data=saved_section, train=train_section))
-                result = experiment.train(run_dir, callbacks)
+                result = experiment.train(run_dir, callbacks, previous=previous)
+        self._optimizer_state = result.optimizer_state
         self.module, self.preprocessor = result.model, result.preprocessor
         self.fitted_train_config, self.fitted_data_config = config.train, config.data
         self.run_dir = result.run_dir
         return result
+
+    def _previous(self, train: TrainConfig) -> RunResult | None:
+        """What a continued ``fit`` starts from: the trained network and preprocessing, and the
+        optimizer state when the optimizer settings did not change (None before a first fit)."""
+        if self.module is None or self.preprocessor is None or self.fitted_train_config is None:
+            return None
+        old = self.fitted_train_config
+        same = old.optimizer == train.optimizer and old.embedding_optimizer == train.embedding_optimizer
+        state = getattr(self, "_optimizer_state", None) if same else None
+        return RunResult(None, {}, {}, None, 0.0, model=self.module, preprocessor=self.preprocessor,
+                         optimizer_state=state)
 
     # ------------------------------------------------------------------ scoring
     def _fitted(self, what: str) -> tuple[Any, Preprocessor, TrainConfig]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recblocks.runs.run_dir import RunDir
 from recblocks.training.callbacks import Callback
@@ -23,6 +23,11 @@ class RunDirCallback(Callback):
       optimizer state (``optimizer.pt``), after checking that every weight is finite
       (:class:`~recblocks.training.errors.NonFiniteWeightsError` otherwise: NaN weights are
       never saved);
+    * every step evaluation (``train.eval_steps``): one line of ``evaluations.jsonl``;
+    * every ``train.save_checkpoints_steps`` steps: a checkpoint under ``checkpoints/``
+      (finite weights only), keeping the ``keep_checkpoint_max`` newest;
+    * at the start of a resumed fit: ``epochs.jsonl`` / ``evaluations.jsonl`` cut back to the
+      checkpoint's history;
     * at the end: the final weights when no epoch was validated, and the summary in
       ``metrics.json`` (best epoch, monitor, best value, early stop, step, best validation
       metrics, warnings).
@@ -40,6 +45,19 @@ class RunDirCallback(Callback):
     def __init__(self, run_dir: RunDir) -> None:
         self.run_dir = run_dir
 
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        history = trainer.history
+        if history is not None:
+            self.run_dir.rewrite_logs([r.to_dict() for r in history.epochs], history.evaluations)
+
+    def on_evaluate(self, trainer: "Trainer", evaluation: dict[str, Any]) -> None:
+        self.run_dir.append_evaluation(evaluation)
+
+    def on_checkpoint(self, trainer: "Trainer") -> None:
+        state = trainer.training_state()
+        check_finite_state(state.model, f"model weights at train step {trainer.global_step}")
+        self.run_dir.save_checkpoint(state, trainer.config.keep_checkpoint_max)
+
     def on_best(self, trainer: "Trainer") -> None:
         self._checkpoint(trainer)
 
@@ -51,7 +69,7 @@ class RunDirCallback(Callback):
             self._checkpoint(trainer)
         best = history.best
         self.run_dir.write_metrics({"best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
-                                    "monitor": history.monitor, "best_value": history.best_value,
+                                    "monitor": history.monitor, "best_value": history.best_value, "best_step": history.best_step,
                                     "stopped_early": history.stopped_early, "global_step": trainer.global_step,
                                     "valid": best.valid if best else {}, "warnings": history.warnings})
 

@@ -10,7 +10,12 @@
       model.safetensors   best weights
       optimizer.pt        optimizer state at the best epoch (torch.save)
       epochs.jsonl        one JSON object of metrics per epoch
+      evaluations.jsonl   train.eval_steps: one JSON object per step evaluation
+                          ({"step", "epoch", "valid"}; epochs.jsonl stays one line per epoch)
       metrics.json        final summary: best epoch, valid/test metrics, data report
+      checkpoints/        train.save_checkpoints_steps: step-000120/ ... (see runs.checkpoints)
+      tensorboard/        the TensorBoard event log (one folder entry in the manifest; see
+                          recblocks.runs.manifest and recblocks.training.tensorboard)
 
 Rules (the user's files are never at risk):
 
@@ -28,6 +33,10 @@ Rules (the user's files are never at risk):
 - ``RunDir.open(path)`` (evaluate, predict, ``Model.fit`` reading back) refuses a run that is
   locked, unfinished (killed, crashed, failed, no manifest) or whose files changed since it
   finished, unless ``allow_unfinished=True`` (``--allow-unfinished``), which only warns.
+- ``RunDir.resume(path)`` (``recblocks train --resume``) reopens an interrupted run (manifest
+  ``running`` with no lock holder, or ``failed``) for writing: status back to ``running``, one
+  entry added to the manifest's ``resumes``; a complete run, a folder that is not a run, or a
+  run whose files were changed since are refused.
 - Reading a damaged file (truncated weights, invalid YAML, corrupt JSON, garbage optimizer
   state) raises a one-line :class:`DataError` naming the file.
 """
@@ -37,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +65,8 @@ from recblocks.core.files import (
     resolve_path,
 )
 from recblocks.features.preprocess import Preprocessor
-from recblocks.runs.errors import RunDirExistsError
+from recblocks.runs.checkpoints import latest_checkpoint, remove_partial, write_checkpoint
+from recblocks.runs.errors import ResumeError, RunDirExistsError
 from recblocks.runs.manifest import (
     MANIFEST,
     FileEntry,
@@ -78,6 +89,7 @@ from recblocks.runs.run_files import (
 from recblocks.runs.run_lock import DirectoryLock
 from recblocks.runs.run_state import clear_for_run, lock_error, run_problem
 from recblocks.training.checkpoint import load_state_dict, save_state_dict
+from recblocks.training.train_state import TrainingState
 
 __all__ = ["RunDir", "RUN_FILES", "MANIFEST", "jsonable"]
 
@@ -88,9 +100,10 @@ PREPROCESS = "preprocess.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
 EPOCHS = "epochs.jsonl"
+EVALUATIONS = "evaluations.jsonl"
 METRICS = "metrics.json"
-#: The files a training run writes (besides its manifest ``run.json``).
-RUN_FILES = (CONFIG, PREPROCESS, WEIGHTS, OPTIMIZER, EPOCHS, METRICS)
+#: The files a training run writes (besides its manifest ``run.json`` and ``checkpoints/``).
+RUN_FILES = (CONFIG, PREPROCESS, WEIGHTS, OPTIMIZER, EPOCHS, EVALUATIONS, METRICS)
 class RunDir:
     """A run directory (see module docstring).
 
@@ -164,6 +177,59 @@ class RunDir:
                 raise problem
             run.unfinished = getattr(problem, "reason", str(problem))
             (warn or log.warning)(f"{problem.where}: using the run anyway (--allow-unfinished): {run.unfinished}")
+        return run
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike[str], *, command: str = "train",
+               check: Callable[["RunDir"], None] | None = None) -> "RunDir":
+        """Reopen an interrupted run for writing (see module docstring); ``check(run)`` runs with
+        the lock held before anything is written (an error there leaves the run unchanged).
+
+        Raises:
+            DataError: no folder there, a file, a corrupt manifest.
+            RunLockedError: a process still writes it.
+            ResumeError: not a recblocks run, already complete, or a run file changed since
+                it was written.
+        """
+        run = cls.__new__(cls)
+        run._given, run.path, run._manifest, run.unfinished = str(path), resolve_path(path), None, None
+        kind = path_kind(run.path)
+        if kind != "folder":
+            raise DataError(run._where(), "run directory not found" if kind == "missing" else
+                            "the run directory path is a file, not a folder",
+                            "the run directory of an interrupted recblocks train", "nothing" if kind == "missing"
+                            else f"the file {run.path}")
+        run._lock = DirectoryLock(run.path)
+        if not run._lock.acquire(exclusive=True):
+            raise lock_error(run.manifest_path, run._where(), writing=True)
+        try:
+            manifest = read_manifest(run.manifest_path)
+            expected = "the run directory of an interrupted recblocks train (status running or failed)"
+            if manifest is None:
+                raise ResumeError(run._where(), "not a recblocks run: the folder has no run manifest (run.json)",
+                                  expected, "no run.json")
+            if manifest.status == "complete":
+                raise ResumeError(run._where(), "the run is complete, there is nothing to resume (train a new run, "
+                                  "or start one from its weights with --init-from)", expected, "status complete")
+            changed = [f"{name} ({problem})" for name, entry in manifest.files.items()
+                       if (problem := entry.mismatch(run.path / name)) is not None
+                       and problem not in ("was being written when the run stopped", "missing")]
+            if changed:
+                raise ResumeError(run._where(), "files of the run changed since recblocks wrote them",
+                                  "the files as the run wrote them", ", ".join(changed[:3]))
+            if check is not None:
+                check(run)
+            remove_partial(run.path, manifest)
+            manifest.resumes.append({"time": now(), "pid": os.getpid(), "host": socket.gethostname(),
+                                     "previous_status": manifest.status, "previous_pid": manifest.pid,
+                                     "checkpoint": None})
+            manifest.status, manifest.finished, manifest.error = "running", None, None
+            manifest.pid, manifest.host, manifest.command = os.getpid(), socket.gethostname(), command
+            write_manifest(run.manifest_path, manifest)
+            run._manifest = manifest
+        except BaseException:
+            run._lock.release()
+            raise
         return run
 
     # -- life cycle -------------------------------------------------------------------------
@@ -300,12 +366,79 @@ class RunDir:
         old = read_text(self.epochs_path) if EPOCHS in self._own_files() else ""
         self._write_text(EPOCHS, old + json.dumps(jsonable(record)) + "\n", "RunDir.append_epoch")
 
+    def append_evaluation(self, record: Mapping[str, Any]) -> None:
+        """Add one JSON line to ``evaluations.jsonl`` (a step evaluation; rewritten atomically)."""
+        old = read_text(self.path / EVALUATIONS) if EVALUATIONS in self._own_files() else ""
+        self._write_text(EVALUATIONS, old + json.dumps(jsonable(record)) + "\n", "RunDir.append_evaluation")
+
+    def rewrite_logs(self, epochs: list[Mapping[str, Any]], evaluations: list[Mapping[str, Any]]) -> None:
+        """Replace ``epochs.jsonl`` / ``evaluations.jsonl`` (those this run wrote) with these
+        records: a resumed run drops the lines its killed process wrote after the checkpoint."""
+        for name, records, writer in ((EPOCHS, epochs, "RunDir.append_epoch"),
+                                      (EVALUATIONS, evaluations, "RunDir.append_evaluation")):
+            if name in self._own_files():
+                self._write_text(name, "".join(json.dumps(jsonable(r)) + "\n" for r in records), writer)
+
+    def save_checkpoint(self, state: TrainingState, keep: int | None) -> str:
+        """Write a training checkpoint under ``checkpoints/`` and prune to the ``keep`` newest
+        (see :mod:`recblocks.runs.checkpoints`); returns its name (``step-000120``)."""
+        if self._manifest is None or not self._lock.held:
+            raise RuntimeError(f"{self!r} is not open for writing (created by RunDir.open, or finished)")
+        manifest = self._manifest
+        return write_checkpoint(self.path, manifest, state, keep,
+                                lambda: write_manifest(self.manifest_path, manifest, durable=False))
+
+    def latest_checkpoint(self) -> tuple[str, TrainingState] | None:
+        """The newest complete checkpoint (name and state), or None when the run has none."""
+        manifest = self.manifest
+        return latest_checkpoint(self.path, manifest) if manifest is not None else None
+
+    def record(self, **fields: Any) -> None:
+        """Set manifest fields (``init_from``; ``checkpoint`` of the last ``resumes`` entry)."""
+        if self._manifest is None:
+            raise RuntimeError(f"{self!r} is not open for writing")
+        if "checkpoint" in fields and self._manifest.resumes:
+            self._manifest.resumes[-1]["checkpoint"] = fields.pop("checkpoint")
+        for key, value in fields.items():
+            setattr(self._manifest, key, jsonable(value))
+        write_manifest(self.manifest_path, self._manifest, durable=False)
+
     def write_metrics(self, metrics: Mapping[str, Any], merge: bool = True) -> None:
         """Write ``metrics.json``; with ``merge`` the top-level keys update what this run wrote
         there before (training writes ``best_epoch``/``valid``, the caller adds ``test``/``data``)."""
         data = self.read_metrics() if merge and METRICS in self._own_files() else {}
         data.update(jsonable(metrics))
         self._write_text(METRICS, json.dumps(data, indent=2) + "\n", "RunDir.write_metrics")
+
+    def open_folder(self, name: str, writer: str) -> Path:
+        """Create the sub-folder ``name`` for files that grow while training (an event log),
+        listed in the manifest as being written; call :meth:`record_folder` once its files
+        exist and again with ``done=True`` when they are closed. A folder this run already
+        lists (a continued run) is kept with its files."""
+        if self._manifest is None or not self._lock.held:
+            raise RuntimeError(f"{self!r} is not open for writing (created by RunDir.open, or finished)")
+        if "/" in name or name in ("", ".", "..", MANIFEST):
+            raise ValueError(f"not a folder name: {name!r}")
+        folder = self.path / name
+        entry = self._manifest.files.get(name)
+        if entry is None or entry.kind != "folder":
+            if os.path.lexists(folder):
+                raise RunDirExistsError(str(folder), "the run directory already holds this name",
+                                        "nothing there (recblocks writes its own folder)", "something there")
+            entry = FileEntry(writer=writer, kind="folder", files={})
+        self._manifest.files[name] = entry.model_copy(update={"state": "writing", "writer": writer})
+        write_manifest(self.manifest_path, self._manifest, durable=False)
+        make_dirs(folder)
+        return folder
+
+    def record_folder(self, name: str, done: bool = False) -> None:
+        """List the files now in the sub-folder ``name``: by name while writing, with their sizes
+        and checksums once ``done`` (so the integrity check never sees a file still growing)."""
+        if self._manifest is None or not self._lock.held:
+            raise RuntimeError(f"{self!r} is not open for writing (created by RunDir.open, or finished)")
+        writer = self._manifest.files[name].writer
+        self._manifest.files[name] = FileEntry.of_folder(self.path / name, writer, done)
+        write_manifest(self.manifest_path, self._manifest, durable=done)
 
     def _own_files(self) -> set[str]:
         return set(self._manifest.files) if self._manifest is not None else set()

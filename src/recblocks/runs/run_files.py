@@ -99,7 +99,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """A run's ``config.yaml`` as a mapping (read like a user's config file)."""
     read_text(path)  # not UTF-8 -> DataError naming the file
     try:
-        return load_config_file(path)
+        return load_config_file(path, resolve_data=False)  # written with absolute data paths
     except ConfigError as exc:
         raise DataError(exc.where, f"the run's config.yaml is not valid: {exc.problem}", exc.expected,
                         exc.got) from None

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from recblocks.core.errors import DataError, RecBlocksError
 from recblocks.core.files import TEMP_PATTERN, file_access_error
+from recblocks.runs.checkpoints import CHECKPOINTS, foreign_checkpoint_files, remove_checkpoints
 from recblocks.runs.errors import RunDirExistsError, RunLockedError, UnfinishedRunError
-from recblocks.runs.manifest import MANIFEST, read_manifest
+from recblocks.runs.manifest import MANIFEST, FileEntry, read_manifest
 
 __all__ = ["clear_for_run", "lock_error", "run_problem", "FORCE_HINT"]
 
@@ -35,8 +36,10 @@ def _forceable(kind: type[RecBlocksError], where: str, reason: str, expected: st
 
 
 
-def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
-    """Empty ``path`` for a new run as :mod:`recblocks.runs.run_dir` allows, or refuse (deleting nothing)."""
+def clear_for_run(path: Path, where: str, overwrite: bool, dry_run: bool = False) -> None:
+    """Empty ``path`` for a new run as :mod:`recblocks.runs.run_dir` allows, or refuse (deleting nothing).
+
+    ``dry_run`` makes every check and deletes nothing (``recblocks validate --output``)."""
     try:
         entries = sorted(os.listdir(path))
     except OSError as exc:
@@ -60,7 +63,9 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
                                 "choose another folder", "a folder written by recblocks train", _preview(entries))
     listed = set(manifest.files)
     temps = [e for e in entries if (m := TEMP_PATTERN.match(e)) and m["target"] in listed | {MANIFEST}]
-    foreign = [e for e in entries if e not in listed and e != MANIFEST and e not in temps]
+    foreign = [e for e in entries if e not in listed and e not in (MANIFEST, CHECKPOINTS) and e not in temps]
+    foreign += foreign_checkpoint_files(path, manifest)
+    foreign += [f"{e}/{name}" for e in entries if e in listed for name in manifest.files[e].foreign(path / e)]
     if foreign:
         raise RunDirExistsError(where, "the run directory also holds files recblocks did not write; "
                                 "--overwrite deletes nothing it did not write: move them away or choose "
@@ -73,13 +78,35 @@ def clear_for_run(path: Path, where: str, overwrite: bool) -> None:
         raise RunDirExistsError(where, "files of the run changed since recblocks wrote them, so they "
                                 "may be yours now; --overwrite deletes nothing: move them away or choose "
                                 "another folder", "the files as the run wrote them", _preview(changed))
+    if dry_run:
+        return
+    remove_checkpoints(path, manifest)
     for name in [*ours, *temps]:
-        try:
-            (path / name).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise file_access_error(exc, path / name, "delete the old run file") from None
+        entry = manifest.files.get(name)
+        if entry is not None and entry.kind == "folder":
+            _delete_folder(path / name, entry)
+        else:
+            _delete(path / name)
+
+
+def _delete(path: Path, folder: bool = False) -> None:
+    """Remove an old run file (or an emptied folder); gone already is fine."""
+    try:
+        path.rmdir() if folder else path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise file_access_error(exc, path, f"delete the old run {'folder' if folder else 'file'}") from None
+
+
+def _delete_folder(path: Path, entry: FileEntry) -> None:
+    """Delete the files a folder entry lists, then the folder (checked to hold nothing else)."""
+    if path.is_symlink() or not path.is_dir():
+        return
+    for name in entry.files or {}:
+        if "/" not in name and name not in (".", ".."):
+            _delete(path / name)
+    _delete(path, folder=True)
 
 
 def lock_error(manifest_path: Path, where: str, writing: bool) -> RunLockedError:

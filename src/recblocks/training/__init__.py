@@ -4,12 +4,22 @@ Talks to the model only through :class:`TrainableModel`; never imports ``recbloc
 Writing a run directory is a callback that lives above, in :mod:`recblocks.runs`.
 """
 
+from recblocks.training.callback_registry import (
+    CALLBACKS,
+    CallbackParams,
+    CallbackSpec,
+    RunContext,
+    TrackingCallback,
+    build_callback,
+    parse_callback,
+)
 from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict, load_state_dict, save_state_dict
 from recblocks.training.config import EarlyStoppingConfig, OptimizerConfig, TrainConfig
 from recblocks.training.easyrec import train_config_from_easyrec
 from recblocks.training.errors import NonFiniteLossError, NonFiniteScoresError, NonFiniteWeightsError
 from recblocks.training.history import EpochRecord, History
+from recblocks.training.mlflow_callback import MLflowCallback, MLflowParams
 from recblocks.training.monitor import resolve_monitor
 from recblocks.training.optimizers import (
     OPTIMIZERS,
@@ -32,12 +42,24 @@ from recblocks.training.schedules import (
     normalize_schedule,
     parse_schedule,
 )
+from recblocks.training.tensorboard import TensorBoardCallback, TensorBoardParams
 from recblocks.training.trainer import Trainer, seed_everything
 
 __all__ = [
+    "CALLBACKS",
     "OPTIMIZERS",
     "SCHEDULES",
     "Callback",
+    "CallbackParams",
+    "CallbackSpec",
+    "MLflowCallback",
+    "MLflowParams",
+    "RunContext",
+    "TensorBoardCallback",
+    "TensorBoardParams",
+    "TrackingCallback",
+    "build_callback",
+    "parse_callback",
     "CompositeOptimizer",
     "ConstantSchedule",
     "EarlyStoppingConfig",

@@ -6,7 +6,7 @@ Everything a run leaves on disk is written through these hooks (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from recblocks.training.history import EpochRecord, History
@@ -21,7 +21,9 @@ class Callback:
 
     Order within an epoch: ``on_epoch_start``, ``on_log`` (every ``log_every`` steps and at
     the end of the epoch), ``on_best`` (after validation, when the monitored metric improved),
-    ``on_epoch_end``.
+    ``on_epoch_end``. Within the steps, every ``train.eval_steps`` steps: ``on_evaluate``
+    (and ``on_best`` when it improved), and every ``train.save_checkpoints_steps`` steps:
+    ``on_checkpoint`` (both after the loss window was synced, so ``on_log`` came first).
     """
 
     def on_fit_start(self, trainer: "Trainer") -> None:
@@ -37,6 +39,13 @@ class Callback:
     def on_best(self, trainer: "Trainer") -> None:
         """After a validation that improved the monitored metric (the model holds the epoch's
         weights; ``trainer.history.best_epoch`` is this epoch): the moment to checkpoint."""
+
+    def on_evaluate(self, trainer: "Trainer", evaluation: dict[str, Any]) -> None:
+        """After a validation every ``train.eval_steps`` steps: ``{"step", "epoch" (1-based), "valid"}``."""
+
+    def on_checkpoint(self, trainer: "Trainer") -> None:
+        """Every ``train.save_checkpoints_steps`` steps: ``trainer.training_state()`` is the
+        checkpoint to write (the run directory writes it; see ``recblocks.runs``)."""
 
     def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
         """After training and validating one epoch."""

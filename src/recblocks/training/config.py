@@ -9,10 +9,13 @@ from collections.abc import Mapping
 from pydantic import AliasChoices, Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from recblocks.core.errors import did_you_mean
+from recblocks.core.errors import ConfigError, did_you_mean
 from recblocks.core.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LOG_EVERY, MAX_SEED, MAX_STEPS, MAX_THREADS
 from recblocks.core.params import Params, join_path
 from recblocks.metrics.catalog import METRICS, metric_mode
+from recblocks.training import mlflow_callback as _mlflow_callback  # noqa: F401  (registers "mlflow")
+from recblocks.training import tensorboard as _tensorboard  # noqa: F401  (registers "tensorboard")
+from recblocks.training.callback_registry import CallbackParams, parse_callbacks
 from recblocks.training.optimizers import OPTIMIZERS
 from recblocks.training.schedules import ConstantSchedule, Schedule, parse_schedule
 
@@ -146,6 +149,25 @@ class TrainConfig(Params):
         Sizes are bounded (see :mod:`recblocks.core.limits`): epochs 1e6, max_steps 1e12,
         batch sizes 2**24, seed 0..2**64-1, log_every 1e9.
         grad_clip_norm: clip the global gradient norm when set.
+        save_checkpoints_steps: write a checkpoint (weights, optimizer, trainer and random
+            state; see :mod:`recblocks.training.train_state`) every N global steps, for
+            ``recblocks train --resume``; None/0: none (a killed run then resumes from scratch).
+        keep_checkpoint_max: how many of the newest checkpoints a run keeps (older ones are
+            deleted); None keeps all. 0 is refused (EasyRec's 0 = keep all is translated).
+        eval_steps: also validate every N global steps (``evaluations.jsonl`` of a run directory);
+            each evaluation competes for the best weights and counts for early stopping
+            (``patience`` then counts evaluations, not epochs). None/0: only after each epoch.
+            The best is always picked by the monitor: ``early_stopping.metric`` when set,
+            else the model's default (``auc`` for a binary task).
+        init_from: a finished run directory whose weights start this run (warm start; EasyRec
+            ``fine_tune_checkpoint``); optimizer state is not carried over. See
+            :mod:`recblocks.runs.warm_start`.
+        tensorboard: write a TensorBoard event log into the run directory (default on; see
+            :mod:`recblocks.training.tensorboard`). ``false`` turns it off.
+        callbacks: shipped callbacks by type with their params (the ``CALLBACKS`` registry:
+            ``[{type: tensorboard, flush_secs: 10}, {type: mlflow, experiment: ctr}]``), made
+            by the run (``recblocks train``, ``Model.fit``); a ``Trainer`` made by hand takes
+            callback objects instead. A ``tensorboard`` entry replaces the default log.
     """
 
     epochs: int = Field(default=1, ge=1, le=MAX_EPOCHS, validation_alias=AliasChoices("epochs", "num_epochs"),
@@ -175,6 +197,32 @@ class TrainConfig(Params):
                     "memory; 0: no limit")
     grad_clip_norm: float | None = Field(
         default=None, gt=0.0, validation_alias=AliasChoices("grad_clip_norm", "gradient_clipping_by_norm"))
+    tensorboard: bool = True
+    callbacks: list[SerializeAsAny[CallbackParams]] = Field(default_factory=list, max_length=100)
+
+    @field_validator("callbacks", mode="before")
+    @classmethod
+    def _registered_callbacks(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_callbacks(value, join_path(_where(info), "callbacks"))
+
+    @model_validator(mode="after")
+    def _check_tensorboard(self, info: ValidationInfo) -> "TrainConfig":
+        declared = [i for i, c in enumerate(self.callbacks) if c.type == "tensorboard"]
+        if declared and not self.tensorboard:
+            where = _where(info)
+            raise ConfigError(join_path(where, "tensorboard"), "the TensorBoard log is turned off but "
+                              f"{join_path(where, 'callbacks', declared[0])} declares one; keep one of the two",
+                              "tensorboard: true with a tensorboard callback", "tensorboard: false")
+        return self
+
+    save_checkpoints_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS,
+                                               description="global steps between checkpoints")
+    keep_checkpoint_max: int | None = Field(default=10, ge=1, le=MAX_STEPS,
+                                            description="newest checkpoints kept (null: all)")
+    eval_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS,
+                                   description="global steps between validations (besides each epoch's)")
+    init_from: str | None = Field(default=None, min_length=1,
+                                  validation_alias=AliasChoices("init_from", "fine_tune_checkpoint"))
 
     @field_validator("lr_schedule", mode="before")
     @classmethod
@@ -192,7 +240,7 @@ class TrainConfig(Params):
                     OPTIMIZERS.get(section["name"], join_path(_where(info), key, "name"))
         return data
 
-    @field_validator("max_steps", "grad_clip_norm", mode="before")
+    @field_validator("max_steps", "grad_clip_norm", "save_checkpoints_steps", "eval_steps", mode="before")
     @classmethod
     def _zero_means_off(cls, value: Any) -> Any:
         return None if value == 0 else value
@@ -240,6 +288,8 @@ class TrainConfig(Params):
         data = super().to_dict()
         if "lr_schedule" in data or not isinstance(self.lr_schedule, ConstantSchedule):
             data["lr_schedule"] = {"type": self.lr_schedule.type, **self.lr_schedule.to_dict()}
+        if self.callbacks:
+            data["callbacks"] = [{"type": c.type, **c.to_dict()} for c in self.callbacks]
         return data
 
     @classmethod

@@ -11,6 +11,9 @@ Mapping (EasyRec -> recblocks):
 * ``num_steps`` -> max_steps (0 = unlimited), ``gradient_clipping_by_norm`` -> grad_clip_norm
   (0 = off), ``log_step_count_steps`` -> log_every.
 * ``data_config.batch_size`` -> batch_size, ``data_config.num_epochs`` -> epochs.
+* ``save_checkpoints_steps`` -> save_checkpoints_steps, ``keep_checkpoint_max`` ->
+  keep_checkpoint_max (EasyRec's 0, keep all, -> None), ``fine_tune_checkpoint`` -> init_from
+  (a recblocks run directory: EasyRec's TF checkpoints cannot be read).
 
 Distributed, checkpointing and profiling keys are accepted and ignored (they have no meaning
 for a single-process PyTorch run); an unknown key is a ConfigError with a did-you-mean.
@@ -27,10 +30,11 @@ from recblocks.training.config import TrainConfig
 
 __all__ = ["train_config_from_easyrec"]
 
-_MAPPED = {"optimizer_config", "num_steps", "gradient_clipping_by_norm", "log_step_count_steps"}
+_MAPPED = {"optimizer_config", "num_steps", "gradient_clipping_by_norm", "log_step_count_steps",
+           "save_checkpoints_steps", "keep_checkpoint_max", "fine_tune_checkpoint"}
 _IGNORED = {
-    "fine_tune_checkpoint", "fine_tune_ckpt_var_map", "sync_replicas", "sparse_accumulator_type",
-    "startup_delay_steps", "save_checkpoints_steps", "save_checkpoints_secs", "keep_checkpoint_max",
+    "fine_tune_ckpt_var_map", "sync_replicas", "sparse_accumulator_type",
+    "startup_delay_steps", "save_checkpoints_secs",
     "save_summary_steps", "is_profiling", "force_restore_shape_compatible", "train_distribute",
     "num_gpus_per_worker", "summary_model_vars", "protocol", "inter_op_parallelism_threads",
     "intra_op_parallelism_threads", "tensor_fuse", "write_graph", "freeze_gradient", "incr_save_config",
@@ -112,9 +116,13 @@ def train_config_from_easyrec(train_config: Mapping[str, Any], data_config: Mapp
             data["embedding_optimizer"] = {**opt, "lr": probe.base_learning_rate * float(multiplier),
                                            "weight_decay": 0.0, "momentum": 0.0}
     for source, target in (("num_steps", "max_steps"), ("gradient_clipping_by_norm", "grad_clip_norm"),
-                           ("log_step_count_steps", "log_every")):
+                           ("log_step_count_steps", "log_every"), ("save_checkpoints_steps", "save_checkpoints_steps"),
+                           ("fine_tune_checkpoint", "init_from")):
         if source in train_config:
             data[target] = train_config[source]
+    if "keep_checkpoint_max" in train_config:
+        keep = train_config["keep_checkpoint_max"]
+        data["keep_checkpoint_max"] = None if keep == 0 else keep
     if data_config:
         if "batch_size" in data_config:
             data["batch_size"] = data_config["batch_size"]

@@ -33,6 +33,11 @@ class EpochRecord:
         """Plain form for files; epochs are numbered from 1 there, as on screen."""
         return {**asdict(self), "epoch": self.epoch + 1}
 
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> "EpochRecord":
+        """The record of :func:`dataclasses.asdict` form (0-based epoch; a checkpoint's)."""
+        return cls(**data)
+
     def describe(self, epochs: int) -> str:
         """One log line: ``epoch 2/5: train loss 0.41 (task/ctr 0.40, regularization 0.01), 812,000
         samples/s, lr 0.001, valid auc ...``."""
@@ -49,7 +54,10 @@ class History:
     """Records of a ``fit`` call.
 
     ``monitor`` is the validation key used to pick the best epoch (``mode`` max or min);
-    ``best_epoch`` is None when there was no validation or no finite value.
+    ``best_epoch`` is None when there was no validation or no finite value. With
+    ``train.eval_steps`` the model is also validated every N steps: each of those evaluations
+    is in ``evaluations`` (``{"step", "epoch" (1-based), "valid"}``) and competes for the best
+    like the end-of-epoch ones; ``best_step`` is the global step of the best evaluation.
     """
 
     monitor: str | None = None
@@ -59,6 +67,8 @@ class History:
     best_value: float | None = None
     stopped_early: bool = False
     global_step: int = 0
+    best_step: int | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def train_loss(self) -> list[float]:
@@ -95,7 +105,19 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         best = None if self.best_epoch is None else self.best_epoch + 1  # 1-based, as on screen
         return {"monitor": self.monitor, "mode": self.mode, "best_epoch": best,
-                "best_value": self.best_value, "stopped_early": self.stopped_early,
-                "global_step": self.global_step,
+                "best_value": self.best_value, "best_step": self.best_step, "stopped_early": self.stopped_early,
+                "global_step": self.global_step, "evaluations": self.evaluations,
                 "samples_per_second": self.samples_per_second, "warnings": self.warnings,
                 "epochs": [r.to_dict() for r in self.epochs]}
+
+    def state(self) -> dict[str, Any]:
+        """Plain data to rebuild this history exactly (:meth:`from_state`; checkpoints)."""
+        return {"monitor": self.monitor, "mode": self.mode, "epochs": [asdict(r) for r in self.epochs],
+                "best_epoch": self.best_epoch, "best_value": self.best_value, "stopped_early": self.stopped_early,
+                "global_step": self.global_step, "best_step": self.best_step,
+                "evaluations": [dict(e) for e in self.evaluations]}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> "History":
+        """The history :meth:`state` describes."""
+        return cls(**{**data, "epochs": [EpochRecord.from_state(r) for r in data["epochs"]]})

@@ -30,6 +30,7 @@ of torch's.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -55,6 +56,7 @@ from recblocks.training.optimizers import build_optimizer, clip_grad_norm
 from recblocks.training.progress import progress_bar
 from recblocks.training.protocol import check_evaluator, check_trainable
 from recblocks.training.schedules import ConstantSchedule
+from recblocks.training.train_state import TrainingState, capture_rng, restore_rng
 
 __all__ = ["Trainer", "seed_everything"]
 
@@ -66,6 +68,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def _skip_batches(loader: Iterable[Any], count: int) -> Iterable[Any]:
+    """``loader`` without its first ``count`` batches of this epoch: the loader's own
+    ``skip_batches`` when it has one (no work), else by drawing and dropping them (a loader
+    whose order depends only on ``(seed, epoch)``, as recblocks' loaders do, yields the same rest)."""
+    if count <= 0:
+        return loader
+    if hasattr(loader, "skip_batches"):
+        loader.skip_batches(count)
+        return loader
+    return itertools.islice(iter(loader), count, None)
 
 
 class Trainer:
@@ -111,6 +125,11 @@ class Trainer:
         #: Divergence rules (replace to change the thresholds); see recblocks.training.divergence.
         self.divergence = DivergenceMonitor()
         self._epoch_warnings: list[dict[str, Any]] = []
+        self._progress: dict[str, Any] | None = None  # the epoch in progress at a checkpoint
+        self._valid_loader: Iterable[Any] | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._bad = 0
+        self._halt = False
 
     def _evaluator(self) -> Any:
         """A fresh evaluator of the model, checked against the protocol."""
@@ -119,70 +138,150 @@ class Trainer:
         return evaluator
 
     # -- fit --------------------------------------------------------------------------------
-    def fit(self, train_loader: Iterable[Any], valid_loader: Iterable[Any] | None = None) -> History:
-        """Train for ``config.epochs`` epochs (or ``max_steps``); validate after each epoch.
+    def fit(self, train_loader: Iterable[Any], valid_loader: Iterable[Any] | None = None,
+            resume: TrainingState | None = None) -> History:
+        """Train for ``config.epochs`` epochs (or ``max_steps``); validate after each epoch (and
+        every ``eval_steps`` steps when set).
 
-        The best epoch is picked by ``self.monitor`` (early-stopping metric, else the
+        The best evaluation is picked by ``self.monitor`` (early-stopping metric, else the
         evaluator's default monitor); its weights are restored at the end when
-        ``restore_best``. Callbacks see each improvement (``on_best``), each epoch and the end.
+        ``restore_best``. Callbacks see each improvement (``on_best``), each step evaluation
+        (``on_evaluate``), each checkpoint (``on_checkpoint``, every ``save_checkpoints_steps``),
+        each epoch and the end. ``resume``: a :class:`TrainingState` from a checkpoint; training
+        continues exactly where it was taken (see :mod:`recblocks.training.train_state`).
         """
         cfg = self.config
         if cfg.early_stopping is not None and valid_loader is None:
             raise ConfigError("train.early_stopping", "early stopping needs a validation loader",
                               "fit(train_loader, valid_loader)", "no valid_loader")
+        if cfg.eval_steps is not None and valid_loader is None:
+            raise ConfigError("train.eval_steps", "evaluation every N steps needs validation data",
+                              "a validation loader (data.valid)", "no validation data")
         seed_everything(cfg.seed)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         if valid_loader is not None:
             self._peek(valid_loader)
+        self._valid_loader = valid_loader
         history = self.history = History(monitor=self.monitor if valid_loader is not None else None, mode=self.mode)
-        self.stop_training = False
-        best_state: dict[str, torch.Tensor] | None = None
-        bad_epochs = 0
+        self.stop_training = self._halt = False
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._bad = 0
+        first_epoch = self._restore(resume) if resume is not None else 0
+        history = self.history
         # batch norm needs 2+ rows per training batch: the loader's batch size, checked per batch
         batch_norm_size = getattr(train_loader, "batch_size", cfg.batch_size) if has_batch_norm(self.model) else None
         self.optimizer.set_lr_multiplier(cfg.learning_rate_multiplier(self.global_step))
         for callback in self.callbacks:
             callback.on_fit_start(self)
-        for epoch in range(cfg.epochs):
-            if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+        for epoch in range(first_epoch, cfg.epochs):
+            if cfg.max_steps is not None and self.global_step >= cfg.max_steps and self._progress is None:
                 break
             if hasattr(train_loader, "set_epoch"):
                 train_loader.set_epoch(epoch)
             for callback in self.callbacks:
                 callback.on_epoch_start(self, epoch)
             record = self._train_epoch(train_loader, epoch, batch_norm_size)
-            if valid_loader is not None:
+            last = history.evaluations[-1] if history.evaluations else None
+            if last is not None and last["step"] == self.global_step:
+                record.valid = dict(last["valid"])  # validated at this very step already
+            elif valid_loader is not None:
                 record.valid = self.evaluate(valid_loader)
                 record.warnings += self.divergence.check_validation(record.valid, self.global_step, epoch)
-                value = record.valid.get(self.monitor, float("nan"))
-                if self._improved(value, history.best_value):
-                    history.best_epoch, history.best_value, bad_epochs = epoch, value, 0
-                    if cfg.restore_best:
-                        best_state = copy_state_dict(self.model)
-                    for callback in self.callbacks:
-                        callback.on_best(self)
-                else:
-                    bad_epochs += 1
-                    if not math.isfinite(value):
-                        logger.warning("epoch %d: validation %s is %s", epoch + 1, self.monitor, value)
+                self._consider(record.valid, epoch)
             history.epochs.append(record)
             history.global_step = self.global_step
             logger.info("%s", record.describe(cfg.epochs))
             for callback in self.callbacks:
                 callback.on_epoch_end(self, record)
-            if cfg.early_stopping is not None and bad_epochs >= cfg.early_stopping.patience:
+            if cfg.early_stopping is not None and self._bad >= cfg.early_stopping.patience:
                 history.stopped_early = True
                 logger.info("early stopping after epoch %d (best epoch %s)", epoch + 1,
                             None if history.best_epoch is None else history.best_epoch + 1)
                 break
             if self.stop_training:
                 break
-        if best_state is not None and history.epochs and history.best_epoch != history.epochs[-1].epoch:
-            self.model.load_state_dict(best_state)
+        if self._best_state is not None and history.best_step != self.global_step:
+            self.model.load_state_dict(self._best_state)
         for callback in self.callbacks:
             callback.on_fit_end(self, history)
         return history
+
+    def _consider(self, valid: Mapping[str, float], epoch: int) -> None:
+        """Best selection and the early-stopping counter after one evaluation."""
+        history = self.history
+        value = valid.get(self.monitor, float("nan"))
+        if self._improved(value, history.best_value):
+            history.best_epoch, history.best_value, history.best_step, self._bad = epoch, value, self.global_step, 0
+            if self.config.restore_best:
+                self._best_state = copy_state_dict(self.model)
+            for callback in self.callbacks:
+                callback.on_best(self)
+        else:
+            self._bad += 1
+            if not math.isfinite(value):
+                logger.warning("epoch %d, step %d: validation %s is %s", epoch + 1, self.global_step, self.monitor,
+                               value)
+
+    # -- steps: evaluation and checkpoints ---------------------------------------------------
+    def _next_event(self) -> int:
+        """The global step of the next step evaluation or checkpoint (-1: none)."""
+        cfg = self.config
+        every = [n for n in (cfg.save_checkpoints_steps, cfg.eval_steps if self._valid_loader is not None else None)
+                 if n]
+        return min((self.global_step // n + 1) * n for n in every) if every else -1
+
+    def _step_event(self, epoch: int, steps: int, samples: int, loss_total: float, term_totals: list[float]) -> None:
+        """A step evaluation and/or checkpoint at ``global_step`` (the loss window was just synced)."""
+        cfg, step = self.config, self.global_step
+        if cfg.eval_steps and step % cfg.eval_steps == 0 and self._valid_loader is not None:
+            valid = self.evaluate(self._valid_loader, f"validation at step {step}")
+            self.model.train()
+            self._epoch_warnings += self.divergence.check_validation(valid, step, epoch)
+            entry = {"step": step, "epoch": epoch + 1, "valid": valid}
+            self.history.evaluations.append(entry)
+            self._consider(valid, epoch)
+            logger.info("step %d: valid %s", step, " ".join(f"{k} {v:.5f}" for k, v in valid.items()))
+            for callback in self.callbacks:
+                callback.on_evaluate(self, entry)
+            if cfg.early_stopping is not None and self._bad >= cfg.early_stopping.patience:
+                self._halt = True
+        if cfg.save_checkpoints_steps and step % cfg.save_checkpoints_steps == 0:
+            self._progress = {"epoch": epoch, "steps": steps, "samples": samples, "loss_total": loss_total,
+                              "term_totals": list(term_totals), "warnings": [dict(w) for w in self._epoch_warnings]}
+            try:
+                for callback in self.callbacks:
+                    callback.on_checkpoint(self)
+            finally:
+                self._progress = None
+
+    def training_state(self) -> TrainingState:
+        """The checkpoint of this moment (valid inside ``on_checkpoint``; see
+        :mod:`recblocks.training.train_state`)."""
+        if self._progress is None or self.history is None:
+            raise RuntimeError("Trainer.training_state() is available only inside Callback.on_checkpoint")
+        trainer = {"global_step": self.global_step, "progress": dict(self._progress), "bad": self._bad,
+                   "term_names": list(self._term_names), "history": self.history.state(),
+                   "divergence": [self.divergence.first_loss, self.divergence._warned_epoch],
+                   "monitor": self.monitor, "rng": capture_rng()}
+        return TrainingState(self.model.state_dict(), self.optimizer.state_dict(), trainer, self._best_state)
+
+    def _restore(self, state: TrainingState) -> int:
+        """Load a checkpoint's state; returns the epoch in progress (continued by ``_train_epoch``)."""
+        t = state.trainer
+        if t.get("monitor") != self.monitor:
+            raise ConfigError("train.early_stopping.metric", "the checkpoint picked its best by another metric",
+                              repr(t.get("monitor")), repr(self.monitor))
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        self._best_state = state.best
+        self.global_step, self._bad = int(t["global_step"]), int(t["bad"])
+        self.history = History.from_state(t["history"])
+        self._term_names = list(t["term_names"])
+        self.divergence.first_loss, self.divergence._warned_epoch = t["divergence"]
+        self._progress = dict(t["progress"])
+        restore_rng(t["rng"])
+        return int(self._progress["epoch"])
 
     def _improved(self, value: float, best: float | None) -> bool:
         if not math.isfinite(value):
@@ -220,6 +319,12 @@ class Trainer:
         batch_norm = batch_norm_size is not None
         steps = samples = 0
         loss_total, term_totals = 0.0, [0.0] * len(self._term_names)
+        resumed, self._progress = self._progress, None
+        if resumed is not None:  # continue the epoch a checkpoint was taken in
+            steps, samples, loss_total = resumed["steps"], resumed["samples"], resumed["loss_total"]
+            term_totals, self._epoch_warnings = list(resumed["term_totals"]), list(resumed["warnings"])
+            loader = _skip_batches(loader, steps)
+        next_event = self._next_event()
         bar = progress_bar(loader, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
         start = time.perf_counter()
         terms = None
@@ -261,6 +366,14 @@ class Trainer:
             if len(totals) >= log_every:
                 loss_total, term_totals = self._flush(window, terms, epoch, bar, samples, start, loss_total,
                                                       term_totals)
+            if self.global_step == next_event:  # a step evaluation or checkpoint (an integer compare per step)
+                if totals:
+                    loss_total, term_totals = self._flush(window, terms, epoch, bar, samples, start, loss_total,
+                                                          term_totals)
+                self._step_event(epoch, steps, samples, loss_total, term_totals)
+                if self._halt:
+                    break
+                next_event = self._next_event()
         if totals:
             loss_total, term_totals = self._flush(window, terms, epoch, bar, samples, start, loss_total, term_totals)
         seconds = time.perf_counter() - start
