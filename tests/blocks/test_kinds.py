@@ -12,7 +12,8 @@ from torch import nn
 
 from recblocks.blocks.backbone import BLOCK_KINDS, BlockConfig, BlockKind, BuiltBody, ConfigNode, LayerConfig
 from recblocks.viz.diagram import describe_graph
-from recblocks.core.errors import ConfigError
+from recblocks.core.errors import ConfigError, ShapeError
+from recblocks.core.shapes import TensorSpec
 from recblocks.features.schema import Schema
 from recblocks.models.config import parse_model_config
 from recblocks.models.rank_model import RankModel
@@ -120,8 +121,8 @@ def test_built_in_kinds_name_their_fields():
     assert {n for n in names if BLOCK_KINDS.get(n).cls.reads_group} == {"input_layer", "raw_input", "embedding_layer"}
 
 
-@pytest.mark.parametrize("body", ["raw_input: {}", "embedding_layer: {embedding_dim: 8, combiner: mean}"])
-def test_raw_input_and_embedding_layer_are_typed_and_refused_at_build(body):
+@pytest.mark.parametrize("body", ["raw_input: {}"])
+def test_raw_input_is_typed_and_refused_at_build(body):
     raw = model_config(f"blocks: [{{name: a, inputs: [{{feature_group_name: ids}}], {body}}}]")
     config = parse_model_config(raw)
     assert config.to_dict()["backbone"] == raw["backbone"] and config.backbone.blocks[0].is_input_block
@@ -136,3 +137,24 @@ def test_embedding_layer_params_are_validated_when_parsed():
     with pytest.raises(ConfigError) as err:
         parse_model_config(model_config("blocks: [{name: a, inputs: [{feature_group_name: ids}], embedding_layer: {}}]"))
     assert err.value.where == "model.backbone.blocks[0].embedding_layer.embedding_dim"
+
+
+def test_embedding_layer_looks_up_the_group_ids_in_one_shared_table():
+    raw = model_config("blocks: [{name: a, inputs: [{feature_group_name: ids}], "
+                       "embedding_layer: {embedding_dim: 3, vocab_size: 7, combiner: mean}}]")
+    model = RankModel(SCHEMA, parse_model_config(raw), VOCAB)
+    body = next(m for m in model.modules() if type(m).__name__ == "GroupIdEmbedding")
+    table = body.lookup.embeddings
+    assert table.shape == (20, 3) and body.offsets == [0, 10]  # u's rows, then i's (vocab_size is computed)
+    feats = features()
+    emb = model.embeddings(feats)
+    expected = torch.cat([table[feats["u"]], table[feats["i"] + 10]], dim=-1)
+    torch.testing.assert_close(body(emb), expected)
+    assert body.output_spec() == TensorSpec((6,))
+    assert next(iter(model(feats).logits.values())).shape == (4,)
+
+
+def test_embedding_layer_refuses_dense_features():
+    raw = model_config("blocks: [{name: a, inputs: [{feature_group_name: num}], embedding_layer: {embedding_dim: 3}}]")
+    with pytest.raises(ShapeError, match="an embedding_layer reads id features; group 'num' has dense features"):
+        RankModel(SCHEMA, parse_model_config(raw), VOCAB)

@@ -49,7 +49,8 @@ def test_input_kinds_of_the_library() -> None:
     kinds = {entry.name: entry.input_kind for entry in COMPONENTS.entries()}
     assert {name for name, kind in kinds.items() if kind == "fields"} >= {
         "Add", "Concatenate", "DotInteraction", "FM", "BiLinear", "SENet", "FiBiNet", "Attention", "MultiHeadAttention",
-        "AFM", "InnerProduct", "OuterProduct", "POSOMMoE", "AuxiliaryLoss", "SNR", "AITMTower"}
+        "AFM", "InnerProduct", "OuterProduct", "POSOMMoE", "AuxiliaryLoss", "SNR", "AITMTower", "EmbeddingLayer",
+        "Gate", "LogitCorrection", "MaskBlock", "POSOFC", "POSOMLP", "PPNet"}
     assert {name for name, kind in kinds.items() if kind == "tensor3d"} >= {
         "CIN", "AutoInt", "TransformerBlock", "TransformerEncoder"}
     assert {name for name, kind in kinds.items() if kind == "sequence"} >= {

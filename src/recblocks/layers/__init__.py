@@ -9,12 +9,14 @@ from recblocks.layers import (
     attention,
     aux_losses,
     base,
+    basic,
     bilinear,
     bst,
     can,
     cin,
     cross,
     cross_mix,
+    dense,
     dien,
     din,
     dmr,
@@ -24,15 +26,22 @@ from recblocks.layers import (
     field_inputs,
     fm,
     group_interaction,
+    id_embedding,
     keras,
+    masknet,
     mlp,
     normalization,
+    numeric_embedding,
     ple,
+    poso,
+    ppnet,
     product,
+    reshape,
     senet,
     seq_augment,
     sequence,
     snr,
+    textcnn,
     transformer,
 )
 from recblocks.layers.activations import (
@@ -45,7 +54,10 @@ from recblocks.layers.activations import (
     initializer_key,
     make_activation,
 )
-from recblocks.layers.aitm import AITMTower, AITMTowerParams
+from recblocks.layers.aitm import (
+    AITMTower,
+    AITMTowerParams,
+)
 from recblocks.layers.attention import (
     Attention,
     AttentionParams,
@@ -68,7 +80,20 @@ from recblocks.layers.base import (
     stack_fields,
     tensor_spec,
 )
-from recblocks.layers.bilinear import BiLinear, BiLinearParams
+from recblocks.layers.basic import (
+    Gate,
+    GateParams,
+    Highway,
+    HighwayParams,
+    L2Norm,
+    L2NormParams,
+    LogitCorrection,
+    LogitCorrectionParams,
+)
+from recblocks.layers.bilinear import (
+    BiLinear,
+    BiLinearParams,
+)
 from recblocks.layers.bst import (
     BST,
     BSTParams,
@@ -77,14 +102,46 @@ from recblocks.layers.bst import (
     TextEncoderParams,
     TransformerParams,
 )
-from recblocks.layers.can import CAN, CANParams
-from recblocks.layers.cin import CIN, CINParams
-from recblocks.layers.cross import Cross, CrossNet, CrossNetParams, CrossParams
-from recblocks.layers.cross_mix import CrossNetMix, CrossNetMixParams
-from recblocks.layers.dien import DIEN, DIENParams, evolve_step
-from recblocks.layers.din import DIN, DINParams
-from recblocks.layers.dmr import DMRU2I, DMRU2IParams
-from recblocks.layers.dot import DotInteraction, DotInteractionParams
+from recblocks.layers.can import (
+    CAN,
+    CANParams,
+)
+from recblocks.layers.cin import (
+    CIN,
+    CINParams,
+)
+from recblocks.layers.cross import (
+    Cross,
+    CrossNet,
+    CrossNetParams,
+    CrossParams,
+)
+from recblocks.layers.cross_mix import (
+    CrossNetMix,
+    CrossNetMixParams,
+)
+from recblocks.layers.dense import (
+    Dense,
+    DenseParams,
+    RegularizerParams,
+)
+from recblocks.layers.dien import (
+    DIEN,
+    DIENParams,
+    evolve_step,
+)
+from recblocks.layers.din import (
+    DIN,
+    DINParams,
+)
+from recblocks.layers.dmr import (
+    DMRU2I,
+    DMRU2IParams,
+)
+from recblocks.layers.dot import (
+    DotInteraction,
+    DotInteractionParams,
+)
 from recblocks.layers.experts import (
     MMoE,
     MMoEParams,
@@ -93,8 +150,14 @@ from recblocks.layers.experts import (
     load_balance_loss,
     mix_experts,
 )
-from recblocks.layers.fibinet import FiBiNet, FiBiNetParams
-from recblocks.layers.fm import FM, FMParams
+from recblocks.layers.fibinet import (
+    FiBiNet,
+    FiBiNetParams,
+)
+from recblocks.layers.fm import (
+    FM,
+    FMParams,
+)
 from recblocks.layers.group_interaction import (
     AllInt,
     AllIntParams,
@@ -103,6 +166,13 @@ from recblocks.layers.group_interaction import (
     GroupInt,
     GroupIntParams,
 )
+from recblocks.layers.id_embedding import (
+    Embedding,
+    EmbeddingLayer,
+    EmbeddingLayerParams,
+    EmbeddingParams,
+    GroupIdEmbedding,
+)
 from recblocks.layers.keras import (
     Activation,
     ActivationParams,
@@ -110,8 +180,6 @@ from recblocks.layers.keras import (
     AddParams,
     Concatenate,
     ConcatenateParams,
-    Dense,
-    DenseParams,
     Dropout,
     DropoutParams,
     Flatten,
@@ -120,14 +188,50 @@ from recblocks.layers.keras import (
     float_tensor_spec,
     tensor_list_spec,
 )
-from recblocks.layers.mlp import MLP, MLPParams
+from recblocks.layers.masknet import (
+    MaskBlock,
+    MaskBlockParams,
+    MaskNet,
+    MaskNetParams,
+)
+from recblocks.layers.mlp import (
+    MLP,
+    MLPParams,
+)
 from recblocks.layers.normalization import (
     BatchNormalization,
     BatchNormalizationParams,
     LayerNormalization,
     LayerNormalizationParams,
 )
-from recblocks.layers.ple import CGC, PLE, CGCParams, PLEParams
+from recblocks.layers.numeric_embedding import (
+    AutoDisEmbedding,
+    AutoDisEmbeddingParams,
+    NaryDisEmbedding,
+    NaryDisEmbeddingParams,
+    PeriodicEmbedding,
+    PeriodicEmbeddingParams,
+)
+from recblocks.layers.ple import (
+    CGC,
+    PLE,
+    CGCParams,
+    PLEParams,
+)
+from recblocks.layers.poso import (
+    POSOFC,
+    POSOMLP,
+    POSOFCParams,
+    POSOGate,
+    POSOGateParams,
+    POSOMLPParams,
+)
+from recblocks.layers.ppnet import (
+    GateNN,
+    GateNNParams,
+    PPNet,
+    PPNetParams,
+)
 from recblocks.layers.product import (
     AFM,
     AFMParams,
@@ -136,8 +240,20 @@ from recblocks.layers.product import (
     OuterProduct,
     OuterProductParams,
 )
-from recblocks.layers.senet import SENet, SENetParams
-from recblocks.layers.seq_augment import SeqAugment, SeqAugmentParams
+from recblocks.layers.reshape import (
+    Permute,
+    PermuteParams,
+    Reshape,
+    ReshapeParams,
+)
+from recblocks.layers.senet import (
+    SENet,
+    SENetParams,
+)
+from recblocks.layers.seq_augment import (
+    SeqAugment,
+    SeqAugmentParams,
+)
 from recblocks.layers.sequence import (
     SEQUENCE_INPUT,
     SequenceSpec,
@@ -145,7 +261,15 @@ from recblocks.layers.sequence import (
     sequence_spec,
     split_sequence,
 )
-from recblocks.layers.snr import SNR, SNRParams, hard_concrete_gate
+from recblocks.layers.snr import (
+    SNR,
+    SNRParams,
+    hard_concrete_gate,
+)
+from recblocks.layers.textcnn import (
+    TextCNN,
+    TextCNNParams,
+)
 from recblocks.layers.transformer import (
     TransformerBlock,
     TransformerBlockParams,
@@ -154,95 +278,37 @@ from recblocks.layers.transformer import (
 )
 
 __all__ = [
-    "AllInt",
-    "AllIntParams",
-    "CAN",
-    "CANParams",
-    "CDot",
-    "CDotParams",
-    "GroupInt",
-    "GroupIntParams",
-    "AITMTower",
-    "AITMTowerParams",
-    "AuxiliaryLoss",
-    "AuxiliaryLossParams",
-    "BST",
-    "BSTParams",
-    "CGC",
-    "CGCParams",
-    "DIEN",
-    "DIENParams",
-    "DIN",
-    "DINParams",
-    "DMRU2I",
-    "DMRU2IParams",
-    "MMoE",
-    "MMoEParams",
-    "PLE",
-    "PLEParams",
-    "POSOMMoE",
-    "POSOMMoEParams",
-    "SEQUENCE_INPUT",
-    "SNR",
-    "SNRParams",
-    "SeqAugment",
-    "SeqAugmentParams",
-    "SequenceEncoder",
-    "SequenceSpec",
-    "TextEncoder",
-    "TextEncoderParams",
-    "TransformerParams",
-    "aitm",
-    "aux_losses",
-    "block_name",
-    "bst",
-    "dien",
-    "din",
-    "dmr",
-    "evolve_step",
-    "experts",
-    "hard_concrete_gate",
-    "info_nce_loss",
-    "l2_loss",
-    "length_mask",
-    "load_balance_loss",
-    "mix_experts",
-    "nce_loss",
-    "ple",
-    "seq_augment",
-    "sequence",
-    "sequence_spec",
-    "snr",
-    "split_sequence",
+    "ACTIVATIONS",
     "AFM",
     "AFMParams",
-    "InnerProduct",
-    "InnerProductParams",
-    "OuterProduct",
-    "OuterProductParams",
-    "product",
-    "Attention",
-    "AttentionParams",
-    "AutoInt",
-    "AutoIntParams",
-    "MultiHeadAttention",
-    "MultiHeadAttentionParams",
-    "TransformerBlock",
-    "TransformerBlockParams",
-    "TransformerEncoder",
-    "TransformerEncoderParams",
-    "attention",
-    "transformer",
-    "ACTIVATIONS",
-    "INITIALIZERS",
+    "AITMTower",
+    "AITMTowerParams",
     "Activation",
     "ActivationParams",
     "Add",
     "AddParams",
+    "AllInt",
+    "AllIntParams",
+    "Attention",
+    "AttentionParams",
+    "AutoDisEmbedding",
+    "AutoDisEmbeddingParams",
+    "AutoInt",
+    "AutoIntParams",
+    "AuxiliaryLoss",
+    "AuxiliaryLossParams",
+    "BST",
+    "BSTParams",
     "BatchNormalization",
     "BatchNormalizationParams",
     "BiLinear",
     "BiLinearParams",
+    "CAN",
+    "CANParams",
+    "CDot",
+    "CDotParams",
+    "CGC",
+    "CGCParams",
     "CIN",
     "CINParams",
     "Component",
@@ -254,6 +320,12 @@ __all__ = [
     "CrossNetMixParams",
     "CrossNetParams",
     "CrossParams",
+    "DIEN",
+    "DIENParams",
+    "DIN",
+    "DINParams",
+    "DMRU2I",
+    "DMRU2IParams",
     "Dense",
     "DenseParams",
     "Dice",
@@ -261,43 +333,144 @@ __all__ = [
     "DotInteractionParams",
     "Dropout",
     "DropoutParams",
+    "Embedding",
+    "EmbeddingLayer",
+    "EmbeddingLayerParams",
+    "EmbeddingParams",
     "FM",
     "FMParams",
     "FiBiNet",
     "FiBiNetParams",
     "Flatten",
     "FlattenParams",
+    "Gate",
+    "GateNN",
+    "GateNNParams",
+    "GateParams",
+    "GroupIdEmbedding",
+    "GroupInt",
+    "GroupIntParams",
+    "Highway",
+    "HighwayParams",
+    "INITIALIZERS",
+    "InnerProduct",
+    "InnerProductParams",
+    "L2Norm",
+    "L2NormParams",
     "LayerNormalization",
     "LayerNormalizationParams",
+    "LogitCorrection",
+    "LogitCorrectionParams",
     "MLP",
     "MLPParams",
+    "MMoE",
+    "MMoEParams",
+    "MaskBlock",
+    "MaskBlockParams",
+    "MaskNet",
+    "MaskNetParams",
+    "MultiHeadAttention",
+    "MultiHeadAttentionParams",
+    "NaryDisEmbedding",
+    "NaryDisEmbeddingParams",
+    "OuterProduct",
+    "OuterProductParams",
+    "PLE",
+    "PLEParams",
+    "POSOFC",
+    "POSOFCParams",
+    "POSOGate",
+    "POSOGateParams",
+    "POSOMLP",
+    "POSOMLPParams",
+    "POSOMMoE",
+    "POSOMMoEParams",
+    "PPNet",
+    "PPNetParams",
+    "PeriodicEmbedding",
+    "PeriodicEmbeddingParams",
+    "Permute",
+    "PermuteParams",
+    "RegularizerParams",
+    "Reshape",
+    "ReshapeParams",
     "SENet",
     "SENetParams",
+    "SEQUENCE_INPUT",
+    "SNR",
+    "SNRParams",
     "SameShape",
+    "SeqAugment",
+    "SeqAugmentParams",
+    "SequenceEncoder",
+    "SequenceSpec",
+    "TextCNN",
+    "TextCNNParams",
+    "TextEncoder",
+    "TextEncoderParams",
+    "TransformerBlock",
+    "TransformerBlockParams",
+    "TransformerEncoder",
+    "TransformerEncoderParams",
+    "TransformerParams",
     "activation_key",
     "activations",
+    "aitm",
+    "attention",
+    "aux_losses",
     "base",
+    "basic",
     "bilinear",
+    "block_name",
+    "bst",
     "can",
     "check_activation",
     "cin",
     "cross",
     "cross_mix",
+    "dense",
+    "dien",
+    "din",
+    "dmr",
     "dot",
+    "evolve_step",
+    "experts",
     "fibinet",
     "field_inputs",
     "field_list_spec",
     "float_tensor_spec",
     "fm",
     "group_interaction",
+    "hard_concrete_gate",
+    "id_embedding",
+    "info_nce_loss",
     "initialize",
     "initializer_key",
     "keras",
+    "l2_loss",
+    "length_mask",
+    "load_balance_loss",
     "make_activation",
+    "masknet",
+    "mix_experts",
     "mlp",
+    "nce_loss",
     "normalization",
+    "numeric_embedding",
+    "ple",
+    "poso",
+    "ppnet",
+    "product",
+    "reshape",
     "senet",
+    "seq_augment",
+    "sequence",
+    "sequence_spec",
+    "snr",
+    "split_sequence",
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
+    "textcnn",
+    "transformer",
 ]

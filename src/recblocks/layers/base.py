@@ -57,6 +57,14 @@ class Component(nn.Module):
         """Spec of the output for ``input_spec`` (static; must match the real forward)."""
         raise NotImplementedError
 
+    def regularization_loss(self) -> torch.Tensor | None:
+        """Penalty on this component's own weights (e.g. Keras ``kernel_regularizer``), or None.
+
+        Not a per-batch loss: the model adds it once per step to its ``regularization`` term,
+        however often the component is called.
+        """
+        return None
+
     def to_config(self) -> dict[str, Any]:
         """``{"class_name": ..., "params": {...}}`` that rebuilds this component."""
         return {"class_name": self.registry_name, "params": self.params.to_dict()}

@@ -13,7 +13,7 @@ Two namespaces exist: ``deep`` (each feature's own ``embedding_dim``) and ``wide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -65,13 +65,16 @@ class FeatureEmbeddings:
 
     ``pooled[(namespace, feature)]`` is ``(B, D)``; ``sequences[(namespace, feature)]`` is
     ``(B, L, D)`` with ``lengths[(namespace, feature)]`` ``(B,)`` for sequence features;
-    ``looked_up`` holds every looked-up embedding tensor (for embedding regularization).
+    ``looked_up`` holds every looked-up embedding tensor (for embedding regularization);
+    ``features`` the batch's raw feature tensors (an ``embedding_layer`` block reads its ids).
     """
 
     pooled: dict
     sequences: dict
     lengths: dict
     looked_up: list
+    #: the batch's raw feature tensors (ids before lookup), for blocks that look ids up themselves
+    features: dict = field(default_factory=dict)
 
 
 class _FusedTable(nn.Module):
@@ -192,7 +195,7 @@ class EmbeddingCollection(nn.Module):
         return [t.table.weight for t in self.fused.values()]
 
     def forward(self, features: dict[str, torch.Tensor]) -> FeatureEmbeddings:
-        out = FeatureEmbeddings({}, {}, {}, [])
+        out = FeatureEmbeddings({}, {}, {}, [], features)
         for table in self.fused.values():
             table(features, out)
         for slot in self.dense_raw:

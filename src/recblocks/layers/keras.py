@@ -4,7 +4,15 @@ They are registered under their Keras class names and keep Keras argument names 
 ``rate``, ``axis``, ``epsilon``...) so an EasyRec ``st_params`` Struct maps one to one; this is
 the one place where the library vocabulary yields to Keras'. Keras axes count the batch axis
 (``axis=1`` is the first feature axis, ``-1`` the last). ``BatchNormalization`` and
-``LayerNormalization`` live in :mod:`recblocks.layers.normalization`.
+``LayerNormalization`` live in :mod:`recblocks.layers.normalization`, ``Dense`` (with its
+regularizers and kernel norm) in :mod:`recblocks.layers.dense`, ``Reshape`` and ``Permute`` in
+:mod:`recblocks.layers.reshape`, ``Embedding`` in :mod:`recblocks.layers.id_embedding`.
+
+Any other Keras class name (``GRU``, ``Conv2D``, ``Lambda``...) is not a component: a
+``keras_layer``/``component`` naming it is a ``ConfigError`` at the block's config path
+("unknown component; expected one of [the registered names], got 'GRU'"), with the nearest
+registered name suggested; nothing is imported or guessed from Keras. ``recblocks components``
+lists what is supported; ``lambda`` bodies cover element-wise and slicing expressions.
 """
 
 from __future__ import annotations
@@ -17,17 +25,16 @@ from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ConfigError, ShapeError
-from recblocks.core.limits import MAX_LAYER_WIDTH
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
-from recblocks.layers.activations import initialize, initializer_key, make_activation
+from recblocks.layers.activations import make_activation
 from recblocks.layers.base import Component
 
 __all__ = [
     "SameShape", "float_tensor_spec", "tensor_list_spec",
     "Activation", "ActivationParams", "Add", "AddParams", "Concatenate", "ConcatenateParams",
-    "Dense", "DenseParams", "Dropout", "DropoutParams", "Flatten", "FlattenParams",
+    "Dropout", "DropoutParams", "Flatten", "FlattenParams",
 ]
 
 def float_tensor_spec(spec: Any, where: str, min_rank: int = 2, last_dim: int | None = None,
@@ -61,75 +68,6 @@ def _keras_axis(axis: int, rank: int, where: str) -> int:
         raise ConfigError(join_path(where, "axis"), "axis out of range (the batch axis cannot be used)",
                           f"1..{rank - 1} or -{rank - 1}..-1", axis)
     return dim
-
-
-# ----------------------------------------------------------------------------- Dense
-
-
-class DenseParams(Params):
-    """Parameters of :class:`Dense` (Keras names)."""
-
-    units: int = Field(le=MAX_LAYER_WIDTH, description=f"output width, at most {MAX_LAYER_WIDTH:,}")
-    activation: str | None = None
-    use_bias: bool = True
-    kernel_initializer: str = "glorot_uniform"
-    bias_initializer: str = "zeros"
-
-
-@COMPONENTS.register(
-    "Dense", params=DenseParams, input_kind="tensor", positional=("units", "activation"),
-    examples=[
-        ({"units": 3}, TensorSpec((4,))),
-        ({"units": 2.0, "activation": "sigmoid", "use_bias": False}, TensorSpec((5, 4))),
-        ({"units": 3, "activation": "prelu", "kernel_initializer": "he_normal", "bias_initializer": "ones"},
-         TensorSpec((4,))),
-    ])
-class Dense(Component):
-    """Fully connected layer ``y = act(x W + b)`` (Keras ``Dense``).
-
-    Kernel initialised Glorot-uniform by default, as in Keras (not torch's Kaiming(a=sqrt 5)).
-
-    Args:
-        units: output width ``H`` (positive).
-        activation: activation name (default none).
-        use_bias: add a bias.
-        kernel_initializer: kernel initializer name (Keras semantics).
-        bias_initializer: bias initializer name.
-
-    Shape:
-        - Input: ``(B, ..., D)``.
-        - Output: ``(B, ..., H)``.
-
-    Example:
-        >>> dense = Dense.from_spec(DenseParams(units=1, kernel_initializer="ones"), TensorSpec((2,)))
-        >>> dense(torch.tensor([[1.0, 2.0]]))
-        tensor([[3.]], grad_fn=<AddmmBackward0>)
-    """
-
-    def __init__(self, params: DenseParams, input_dim: int, where: str = "Dense") -> None:
-        super().__init__(params)
-        self.where = where
-        if params.units < 1:
-            raise ConfigError(join_path(where, "units"), "units must be positive", "an int >= 1", params.units)
-        self.input_dim = input_dim
-        self.linear = nn.Linear(input_dim, params.units, bias=params.use_bias)
-        initialize(self.linear.weight, params.kernel_initializer, join_path(where, "kernel_initializer"))
-        initializer_key(params.bias_initializer, join_path(where, "bias_initializer"))
-        if params.use_bias:
-            initialize(self.linear.bias, params.bias_initializer, join_path(where, "bias_initializer"),
-                       fan_in=input_dim, fan_out=params.units)
-        self.act = make_activation(params.activation, join_path(where, "activation"), width=params.units)
-
-    @classmethod
-    def from_spec(cls, params: DenseParams, input_spec: Any, where: str = "") -> "Dense":
-        return cls(params, float_tensor_spec(input_spec, where or "Dense").last_dim, where or "Dense")
-
-    def output_spec(self, input_spec: Any) -> TensorSpec:
-        spec = float_tensor_spec(input_spec, self.where, last_dim=self.input_dim)
-        return TensorSpec((*spec.shape[:-1], self.params.units))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.linear(x))
 
 
 # ----------------------------------------------------------------------------- shape-preserving layers

@@ -20,6 +20,7 @@ from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.features.batch import Batch
 from recblocks.features.groups import FeatureGroups
 from recblocks.features.schema import Schema
+from recblocks.layers.base import Component
 from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
@@ -67,10 +68,14 @@ class _GroupInputs:
         self.group_names = groups.names()
         self.used = used
 
-    def build(self, group: str, options: InputLayerConfig) -> GroupInput:
+    def slots_of(self, group: str) -> list[EmbeddingSlot]:
+        """The embedding slots of the group's features, in the group's order."""
         config = self.groups[group]
         namespace = "wide" if config.wide_deep == "WIDE" else "deep"
-        return GroupInput(group, [self.slots[(namespace, f)] for f in config.feature_names], options)
+        return [self.slots[(namespace, f)] for f in config.feature_names]
+
+    def build(self, group: str, options: InputLayerConfig) -> GroupInput:
+        return GroupInput(group, self.slots_of(group), options)
 
 
 @MODEL_CLASSES.register("RankModel")
@@ -125,6 +130,7 @@ class RankModel(nn.Module):
         self._l2 = cfg.model_params.l2_regularization
         self._emb_reg = cfg.embedding_regularization
         self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
+        self._penalized = [m for m in self.modules() if isinstance(m, Component) and m.regularization_loss() is not None]
         self._heads = TaskHeads(self.tasks)
 
     def _plan_heads(self, where: str) -> list[int | None]:
@@ -209,8 +215,11 @@ class RankModel(nn.Module):
         return self.predictions(self.forward(features))
 
     def regularization_loss(self, outputs: ModelOutput) -> torch.Tensor:
-        """l2 on dense kernels plus embedding regularization of the lookups of ``outputs``."""
+        """l2 on dense kernels, the components' own penalties (Keras ``kernel_regularizer``...)
+        and embedding regularization of the lookups of ``outputs``."""
         total = torch.zeros(())
+        for module in self._penalized:
+            total = total + module.regularization_loss()
         if self._l2 > 0 and self._kernels:
             total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
         if self._emb_reg > 0 and outputs.lookups:

@@ -2,7 +2,8 @@
 
 Each kind builds its body for a known input spec: ``component``, ``lambda``, ``recurrent``,
 ``repeat`` and sequential ``layers`` transform the merged input; ``input_layer`` reads a
-feature group; ``raw_input`` and ``embedding_layer`` are parsed but refused at build time.
+feature group; ``embedding_layer`` looks the group's ids up in one shared table; ``raw_input``
+is parsed but refused at build time.
 The builder never names a kind: it asks the registry (see :mod:`~recblocks.blocks.backbone.kinds`).
 Semantics: docs/backbone.md, "Bodies".
 """
@@ -30,8 +31,9 @@ from recblocks.blocks.backbone.expressions import compile_lambda, compile_slice
 from recblocks.blocks.backbone.kinds import BLOCK_KINDS, BlockKind, BuiltBody
 from recblocks.blocks.containers import LambdaLayer, RecurrentLayers, RepeatLayers, SequentialLayers, run_recurrent
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
-from recblocks.core.params import join_path
+from recblocks.core.params import join_path, parse_params
 from recblocks.core.shapes import describe_spec, spec_from_value, spec_to_meta
+from recblocks.layers.id_embedding import EmbeddingLayerParams, GroupIdEmbedding
 from recblocks.layers.input_layer import InputLayerConfig
 
 __all__ = ["Body", "build_body", "build_component", "body_label"]
@@ -285,10 +287,30 @@ class RawInputKind(_UnsupportedInput):
 
 
 @BLOCK_KINDS.register("embedding_layer", params=EmbeddingLayerConfig)
-class EmbeddingLayerKind(_UnsupportedInput):
-    """One shared embedding lookup over the group (parsed; refused at build time)."""
+class EmbeddingLayerKind(BlockKind):
+    """The group's ids looked up in one shared table, one row range per feature (EasyRec ``EmbeddingLayer``).
+
+    ``vocab_size`` is the sum of the group's vocabularies (a configured value is replaced, as
+    EasyRec does); ``combiner`` pools multi-valued features; ``concat`` gives ``(B, F*D)``
+    instead of a list. See :class:`~recblocks.layers.id_embedding.GroupIdEmbedding`.
+    """
 
     attribute = "embedding_layer"
+    reads_group = True
+
+    @classmethod
+    def describe(cls, config: EmbeddingLayerConfig) -> str:
+        return f"embedding_layer (shared table, dim {config.embedding_dim}, {config.combiner})"
+
+    @classmethod
+    def build_input(cls, config: EmbeddingLayerConfig, group: str, groups: Any, where: str) -> nn.Module:
+        slots_of = getattr(groups, "slots_of", None)
+        if slots_of is None:
+            raise ConfigError(where, "this model class does not give blocks its feature ids", "a RankModel",
+                              type(groups).__name__)
+        params = parse_params(EmbeddingLayerParams, {"embedding_dim": config.embedding_dim, "vocab_size": 1,
+                                                     "combiner": config.combiner, "concat": config.concat}, where)
+        return GroupIdEmbedding(group, slots_of(group), params, where)
 
 
 # ---------------------------------------------------------------------------- dispatch

@@ -177,7 +177,7 @@ class RawInputConfig(ConfigNode):
 
 
 class EmbeddingLayerConfig(ConfigNode):
-    """EasyRec ``EmbeddingLayer``: one shared lookup over the whole group (not supported yet)."""
+    """EasyRec ``EmbeddingLayer``: one shared lookup over the whole group (``vocab_size`` is computed)."""
 
     embedding_dim: int = Field(gt=0, le=MAX_EMBEDDING_DIM)
     vocab_size: int | None = Field(default=None, gt=0)
