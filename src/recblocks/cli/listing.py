@@ -193,6 +193,12 @@ def components_markdown() -> str:
              "Generated from the component registry by `recblocks components --markdown > docs/components.md`;",
              "do not edit by hand (`tests/cli/test_components_reference.py` fails when it is stale).",
              "`recblocks components --details NAME` prints one entry on the terminal.", "",
+             "Names are EasyRec's and the catalogue's (aliases list the other spellings). Keras class",
+             "names that EasyRec configs use (`Dense`, `Dropout`, `BatchNormalization`, `Reshape`, ...) are",
+             "components with Keras argument names; any other Keras class name (`GRU`, `Conv2D`, `Lambda`)",
+             "is not imported or guessed: a config naming it gets a one-line `ConfigError` at the block's",
+             "config path listing the registered names. Monolith's NAS layers are not included: their",
+             "semantics are not public.", "",
              f"{len(entries)} components:", "",
              ", ".join(f"[{e.name}](#{e.name.lower()})" for e in entries), ""]
     for entry in entries:
