@@ -11,6 +11,7 @@ from recblocks.datasets.movielens import (
 from recblocks.datasets.splits import random_split, split_sizes, temporal_split
 from recblocks.datasets.synthetic import (
     CRITEO_LIKE_VOCAB_SIZES,
+    CorrelatedTasksConfig,
     DEFAULT_SYNTHETIC,
     TRUE_PROB_COLUMN,
     MultiValuedConfig,
@@ -20,9 +21,11 @@ from recblocks.datasets.synthetic import (
     synthetic_schema,
     write_synthetic,
 )
+from recblocks.datasets.synthetic_multitask import make_multitask, multitask_bayes_auc
 
 __all__ = [
     "CRITEO_LIKE_VOCAB_SIZES",
+    "CorrelatedTasksConfig",
     "DEFAULT_SYNTHETIC",
     "GENRES_100K",
     "MultiValuedConfig",
@@ -33,6 +36,8 @@ __all__ = [
     "bayes_auc",
     "detect_layout",
     "load_movielens",
+    "make_multitask",
+    "multitask_bayes_auc",
     "make_synthetic",
     "prepare_movielens",
     "random_split",

@@ -16,7 +16,14 @@ __all__ = ["MODEL_CLASSES", "ModelClassSpec"]
 
 @dataclass(frozen=True, kw_only=True)
 class ModelClassSpec(ClassEntry):
-    """One model class: the ``nn.Module`` built from the schema, the model section and the vocab sizes."""
+    """One model class: the ``nn.Module`` built from the schema, the model section and the vocab sizes.
+
+    Args:
+        params: the model class's ``model_params`` model (a ``ModelParams`` subclass, e.g.
+            MultiTaskModel's with ``task_towers``); None: the plain ``ModelParams``.
+    """
+
+    params: type | None = None
 
 
 MODEL_CLASSES: Registry[ModelClassSpec] = Registry("model class", ModelClassSpec)
