@@ -137,3 +137,31 @@ def test_multitask_config_round_trips() -> None:
     assert again == config
     assert config.to_dict()["model_params"]["task_towers"][1]["losses"][1]["loss_type"] == "pairwise_logistic_loss"
     assert config.extra_columns() == ["C1"]
+
+
+def test_losses_list_sample_weights_and_task_space_train_from_files(tmp_path: Path) -> None:
+    """Several weighted losses (pointwise + pairwise within a user), per-row weights read from a column,
+    and a conversion tower trained and scored on clicked rows only."""
+    from recblocks.datasets import make_synthetic
+    import pyarrow as pa
+
+    table = make_synthetic(**SYNTHETIC)
+    weights = pa.array([0.0 if i % 7 == 0 else 1.5 for i in range(table.num_rows)])
+    table = table.append_column("w", weights)
+    pq.write_table(table.slice(0, 1000), tmp_path / "train.parquet")
+    pq.write_table(table.slice(1000), tmp_path / "valid.parquet")
+    towers = [{**TOWERS[0], "weight_column": "w",
+               "losses": [{"loss_type": "CLASSIFICATION"},
+                          {"loss_type": "PAIRWISE_LOGISTIC_LOSS", "weight": 0.5, "session_name": "C1"}]},
+              {**TOWERS[1], "task_space_indicator_label": "click", "out_task_space_weight": 0.0}]
+    raw = run_config(model_section(towers))
+    raw["data"] = {"train": str(tmp_path / "train.parquet"), "valid": str(tmp_path / "valid.parquet")}
+    result = train_run(raw, tmp_path / "run")
+    assert {"ctr/auc", "cvr/auc"} <= set(result.valid_metrics)
+    model = result.model
+    valid = table.slice(1000)
+    clicked = valid["click"].to_numpy().astype(bool)
+    assert result.valid_metrics["cvr/auc"] != pytest.approx(0.5)
+    evaluator = model.evaluator()
+    assert evaluator.spaces == [None, "click"]
+    assert int(clicked.sum()) < valid.num_rows

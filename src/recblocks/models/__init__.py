@@ -11,9 +11,10 @@ from recblocks.models.evaluation import TaskEvaluator
 from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.rank_model import RankModel, build_slots
 from recblocks.models.multi_task import MultiTaskModel, TowerEvaluator
+from recblocks.models.esmm import ESMM, ESMMParams
 from recblocks.models.towers import MultiTaskModelParams, TaskTowerConfig, TowerLossConfig
 from recblocks.models.registry import MODEL_CLASSES, ModelClassSpec
 
-__all__ = ["MODEL_CLASSES", "ModelClassSpec", "ModelConfig", "ModelOutput", "ModelParams", "MultiTaskModel",
+__all__ = ["ESMM", "ESMMParams", "MODEL_CLASSES", "ModelClassSpec", "ModelConfig", "ModelOutput", "ModelParams", "MultiTaskModel",
            "MultiTaskModelParams", "RankModel", "TaskEvaluator", "TaskHeads", "TaskTowerConfig", "TowerEvaluator",
            "TowerLossConfig", "build_slots", "parse_model_config"]

@@ -88,6 +88,9 @@ class MultiTaskModel(RankModel):
         - Output: :class:`ModelOutput` with logits ``{tower: (B,) | (B, C)}``.
     """
 
+    #: The config key of the towers (for error paths).
+    towers_key = "task_towers"
+
     def task_configs(self, config: ModelConfig, where: str) -> list[tuple[Any, str]]:
         if config.tasks:
             raise ConfigError(join_path(where, "tasks"), "a MultiTaskModel's tasks are its task towers",
@@ -100,8 +103,8 @@ class MultiTaskModel(RankModel):
         return [(t.task_config(join_path(path, i)), join_path(path, i)) for i, t in enumerate(params.task_towers)]
 
     def _plan_heads(self, where: str) -> list[int | None]:
-        towers: list[TaskTowerConfig] = self.config.model_params.task_towers  # type: ignore[attr-defined]
-        path = join_path(where, "model_params", "task_towers")
+        towers: list[TaskTowerConfig] = self.config.model_params.towers()  # type: ignore[attr-defined]
+        path = join_path(where, "model_params", self.towers_key)
         spec = self.backbone.output_spec
         if isinstance(spec, list):
             if len(spec) != len(towers):
@@ -146,7 +149,7 @@ class MultiTaskModel(RankModel):
             if features_out is not None:
                 relations[task.name] = features_out
             logits[task.name] = tower_logits.squeeze(-1) if self._squeeze[i] else tower_logits
-        ordered = {task.name: logits[task.name] for task in self.tasks}
+        ordered = {task.name: logits[task.name] for task in self.tasks if task.name in logits}
         return ModelOutput(ordered, context.outputs, context.losses, emb.looked_up)
 
     def loss(self, outputs: ModelOutput, batch: Batch) -> LossTerms:

@@ -167,6 +167,10 @@ class MultiTaskModelParams(ModelParams):
 
     task_towers: list[TaskTowerConfig] = Field(min_length=1)
 
+    def towers(self) -> list[TaskTowerConfig]:
+        """The task towers, in config order."""
+        return list(self.task_towers)
+
     def check(self, where: str) -> None:
         """Unique tower names, towers that fit their losses, and relations that form a DAG."""
         path = join_path(where, "task_towers")
@@ -184,12 +188,12 @@ class MultiTaskModelParams(ModelParams):
 
     def extra_columns(self) -> list[str]:
         """The group columns of pairwise / listwise losses."""
-        return list(dict.fromkeys(loss.session_name for t in self.task_towers for loss in t.losses
+        return list(dict.fromkeys(loss.session_name for t in self.towers() for loss in t.losses
                                   if loss.session_name))
 
     def weight_columns(self) -> list[str]:
         """Numeric columns read with the labels: sample weights and task-space indicators."""
-        return list(dict.fromkeys(c for t in self.task_towers
+        return list(dict.fromkeys(c for t in self.towers()
                                   for c in (t.weight_column, t.task_space_indicator_label) if c))
 
 

@@ -106,7 +106,8 @@ def run_extras(config: RunConfig) -> list[str]:
 def label_owners(model_config: ModelConfig) -> dict[str, str]:
     """Label column -> the task tower that reads it (config path and name), for MultiTaskModel-style
     ``model_params.task_towers``: a missing column is then a ConfigError naming the tower."""
-    towers = getattr(model_config.model_params, "task_towers", None) or []
+    defined = getattr(model_config.model_params, "towers", None)
+    towers = defined() if defined is not None else []
     owners: dict[str, str] = {}
     for i, tower in enumerate(towers):
         owners.setdefault(tower.label_name, f"model.model_params.task_towers[{i}].label_name (tower "
