@@ -330,13 +330,15 @@ def prepare() -> None:
 @click.option("--split", type=click.Choice(["none", "random", "temporal"]), default="none", show_default=True)
 @click.option("--seed", default=2024, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
+@click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) for two-task models.")
 @_handle_errors
-def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int, overwrite: bool) -> None:
+def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int, overwrite: bool,
+                          like: bool) -> None:
     """Read MovieLens in GroupLens layout into EasyRec's columns."""
     from recblocks.datasets.movielens import prepare_movielens
 
     info = prepare_movielens(source, output, label=_label_protocol(label), split=None if split == "none" else split,
-                             seed=seed, overwrite=overwrite)
+                             seed=seed, overwrite=overwrite, like=like)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

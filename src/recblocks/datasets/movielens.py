@@ -142,8 +142,13 @@ def apply_label(table: pa.Table, label: str | Mapping[str, Any] = "easyrec") -> 
     return table.add_column(0, "label", labels)
 
 
-def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "easyrec") -> pa.Table:
-    """Ratings joined with users and movies, labelled by ``label`` (see the module docstring)."""
+def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "easyrec",
+                   like: bool = False) -> pa.Table:
+    """Ratings joined with users and movies, labelled by ``label`` (see the module docstring).
+
+    ``like=True`` adds a second label after ``label``: ``like`` = 1 for a rating of 5, else 0
+    (int64), on the rows the protocol keeps, for two-task (click-style + like) models.
+    """
     directory = Path(source_dir)
     layout = detect_layout(directory)
     ratings, users, movies = _read_100k(directory) if layout == "ml-100k" else _read_1m(directory)
@@ -164,7 +169,11 @@ def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "eas
         "year": _year(movies["title"], movies["release_date"]),
         "timestamp": ratings["timestamp"],
     })
-    return apply_label(table, label).select(list(OUTPUT_COLUMNS))
+    table, columns = apply_label(table, label), list(OUTPUT_COLUMNS)
+    if like:
+        table = table.append_column("like", pc.cast(pc.equal(table["rating"], 5), pa.int64()))
+        columns.insert(1, "like")
+    return table.select(columns)
 
 
 def is_prepared_file(path: Path) -> bool:
@@ -198,6 +207,7 @@ def prepare_movielens(
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     overwrite: bool = False,
+    like: bool = False,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
 
@@ -214,6 +224,7 @@ def prepare_movielens(
         seed: seed of the random split.
         fractions: train/valid/test fractions (three values summing to 1).
         overwrite: replace files an earlier call wrote.
+        like: add the second label ``like`` (rating 5) beside ``label`` (see :func:`load_movielens`).
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -229,14 +240,15 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
-    table = load_movielens(source_dir, label)
+    table = load_movielens(source_dir, label, like=like)
     if split is None:
         parts = [table]
     elif split == "random":
         parts = random_split(table, fractions, seed)
     else:
         parts = temporal_split(table, fractions, "timestamp")
-    mark = {DATASET_KEY: json.dumps({"source": "movielens", "label": label, "split": split, "seed": seed}).encode()}
+    facts = {"source": "movielens", "label": label, "split": split, "seed": seed, **({"like": True} if like else {})}
+    mark = {DATASET_KEY: json.dumps(facts).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):
         make_dirs(path.parent)
