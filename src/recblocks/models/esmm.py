@@ -91,7 +91,7 @@ def product_logit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @MODEL_CLASSES.register("ESMM", params=ESMMParams)
 class ESMM(MultiTaskModel):
-    """Entire-space multi-task model (see the module docstring).
+    """Entire-space multi-task model: pCTCVR = pCTR x pCVR trained over every row (Ma et al., 2018).
 
     Shape:
         - Output: logits ``{ctr: (B,), cvr: (B,), ctcvr: (B,)}`` (cvr conditional on a click).

@@ -77,7 +77,7 @@ class _TowerLoss:
 
 @MODEL_CLASSES.register("MultiTaskModel", params=MultiTaskModelParams)
 class MultiTaskModel(RankModel):
-    """Shared backbone + task towers (see the module docstring); RankModel's contract.
+    """A backbone shared by task towers (EasyRec MultiTaskModel, DBMTL relations, MMoE/PLE lists).
 
     Args:
         schema, config, vocab_sizes, where: as :class:`RankModel`; ``config.model_params`` is a

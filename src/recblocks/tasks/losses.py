@@ -38,8 +38,9 @@ class LossSpec(RegistryEntry):
     Args:
         fn: ``fn(logits, labels, weights, groups, params) -> ()``.
         kind: ``pointwise`` (one term per row), ``pairwise`` or ``listwise`` (rows of a group).
-        task_type: the task type whose logits/labels it fits (``binary``, ``regression``,
-            ``multiclass``; ``""``: the tower's own, from ``num_class``).
+        task_type: the task type whose logits/labels it fits (``regression``; ``""``: the
+            tower's own: a pointwise loss of binary or multi-class towers, a pairwise / listwise
+            loss of any tower with one logit, binary or graded labels).
     """
 
     target: ClassVar[str] = "fn"
@@ -52,7 +53,8 @@ class LossSpec(RegistryEntry):
             object.__setattr__(self, "summary", first_line(self.fn.__doc__))
 
     def facts(self) -> dict[str, Any]:
-        return {"kind": self.kind, "task_type": self.task_type or "the tower's"}
+        fits = self.task_type or ("binary or multiclass" if self.kind == "pointwise" else "binary or regression")
+        return {"kind": self.kind, "task_type": fits}
 
 
 LOSSES: Registry[LossSpec] = Registry("loss type", LossSpec, case_sensitive=False)
@@ -97,7 +99,7 @@ def _same_group(groups: torch.Tensor | None, size: int, device: torch.device) ->
 
 
 @LOSSES.register("pairwise_logistic_loss", aliases=("PAIRWISE_LOGISTIC_LOSS", "pairwise_loss", "PAIR_WISE_LOSS"),
-                 kind="pairwise", task_type="binary")
+                 kind="pairwise")
 def pairwise_logistic_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
                            groups: torch.Tensor | None, params: dict[str, Any]) -> torch.Tensor:
     """RankNet's pairwise logistic loss within a group.
@@ -125,7 +127,7 @@ def pairwise_logistic_loss(logits: torch.Tensor, labels: torch.Tensor, weights: 
 
 
 @LOSSES.register("listwise_rank_loss", aliases=("LISTWISE_RANK_LOSS", "softmax_cross_entropy_list", "listwise"),
-                 kind="listwise", task_type="binary")
+                 kind="listwise")
 def listwise_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
                           groups: torch.Tensor | None, params: dict[str, Any]) -> torch.Tensor:
     """Softmax cross-entropy over each group's list (ListNet with the labels as the target).
