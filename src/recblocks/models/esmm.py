@@ -128,4 +128,5 @@ class ESMM(MultiTaskModel):
     def evaluator(self, gauc_group: str | None = None) -> TowerEvaluator:
         """ctr and ctcvr over every row; cvr over the clicked rows."""
         params: ESMMParams = self.config.model_params  # type: ignore[assignment]
-        return TowerEvaluator(self.tasks, [None, params.ctr_tower.label_name, None], gauc_group)
+        return TowerEvaluator(self.tasks, [None, params.ctr_tower.label_name, None], gauc_group,
+                              trained=[True, False, True])

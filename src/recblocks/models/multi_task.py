@@ -187,11 +187,14 @@ class MultiTaskModel(RankModel):
 
 class TowerEvaluator(TaskEvaluator):
     """:class:`TaskEvaluator` where a tower may be scored over the rows of its task space only
-    (``spaces[j]``: the label column whose value > 0 marks them; None: every row)."""
+    (``spaces[j]``: the label column whose value > 0 marks them; None: every row); ``trained[j]``
+    False leaves task j out of the weighted total ``loss`` (ESMM's cvr, trained through ctcvr)."""
 
-    def __init__(self, tasks: Any, spaces: list[str | None], gauc_group: str | None = None) -> None:
+    def __init__(self, tasks: Any, spaces: list[str | None], gauc_group: str | None = None,
+                 trained: list[bool] | None = None) -> None:
         super().__init__(tasks, gauc_group, where="model.model_params.task_towers")
         self.spaces = spaces
+        self.trained = trained or [True] * len(spaces)
         self._space_rows = [0 for _ in spaces]
 
     def update(self, outputs: Any, batch: Any) -> None:
@@ -215,7 +218,7 @@ class TowerEvaluator(TaskEvaluator):
         total = 0.0
         for j, (task, collection, loss_sum) in enumerate(zip(self.tasks, self.collections, self._loss_sums)):
             task_loss = float(loss_sum) / max(self._space_rows[j], 1)
-            total += float(task.weight) * task_loss
+            total += float(task.weight) * task_loss if self.trained[j] else 0.0
             prefix = "" if self._single else f"{task.name}/"
             results.update({f"{prefix}{k}": v for k, v in collection.compute().items()})
             results[f"{prefix}loss"] = task_loss
