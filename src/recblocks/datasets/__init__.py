@@ -1,4 +1,5 @@
-"""Ready-made datasets: MovieLens (GroupLens layouts), a planted-model synthetic CTR set, splits."""
+"""Ready-made datasets: MovieLens (GroupLens layouts; EasyRec or ml-100k-ctr columns, four split regimes),
+a planted-model synthetic CTR set, splits."""
 
 from recblocks.datasets.movielens import (
     GENRES_100K,
@@ -8,7 +9,15 @@ from recblocks.datasets.movielens import (
     load_movielens,
     prepare_movielens,
 )
-from recblocks.datasets.splits import random_split, split_sizes, temporal_split
+from recblocks.datasets.movielens_ctr import CTR_COLUMNS, REGIMES, load_movielens_ctr, split_regime
+from recblocks.datasets.splits import (
+    group_split,
+    leave_last_out_split,
+    permutation_split,
+    random_split,
+    split_sizes,
+    temporal_split,
+)
 from recblocks.datasets.synthetic import (
     CRITEO_LIKE_VOCAB_SIZES,
     DEFAULT_SYNTHETIC,
@@ -23,19 +32,26 @@ from recblocks.datasets.synthetic import (
 
 __all__ = [
     "CRITEO_LIKE_VOCAB_SIZES",
+    "CTR_COLUMNS",
     "DEFAULT_SYNTHETIC",
     "GENRES_100K",
     "MultiValuedConfig",
     "OUTPUT_COLUMNS",
+    "REGIMES",
     "SyntheticConfig",
     "TRUE_PROB_COLUMN",
     "apply_label",
     "bayes_auc",
     "detect_layout",
+    "group_split",
+    "leave_last_out_split",
+    "load_movielens_ctr",
     "load_movielens",
     "make_synthetic",
+    "permutation_split",
     "prepare_movielens",
     "random_split",
+    "split_regime",
     "split_sizes",
     "synthetic_schema",
     "temporal_split",

@@ -193,11 +193,12 @@ def _check_output_name(output: Path, split: str | None) -> None:
 def prepare_movielens(
     source_dir: str | Path,
     output_path: str | Path,
-    label: str | Mapping[str, Any] = "easyrec",
+    label: str | Mapping[str, Any] | None = None,
     split: str | None = None,
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     overwrite: bool = False,
+    format: str = "easyrec",
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
 
@@ -209,18 +210,34 @@ def prepare_movielens(
     Args:
         source_dir: a GroupLens ML-100K or ML-1M directory.
         output_path: the parquet file, or (with a split) the output directory.
-        label: label protocol.
-        split: ``None``, ``"random"`` (seeded) or ``"temporal"`` (by ``timestamp``).
-        seed: seed of the random split.
-        fractions: train/valid/test fractions (three values summing to 1).
+        label: label protocol; ``None`` for the format's own (``"easyrec"``, or ``{"threshold": 4}``
+            for ``format="ctr"``, which takes only thresholds).
+        split: ``None``, ``"random"`` (seeded) or ``"temporal"`` (by ``timestamp``); with
+            ``format="ctr"`` also ``"leave_last_out"`` and ``"unseen_users"`` (the regimes of
+            :mod:`recblocks.datasets.movielens_ctr`, whose ``random`` is the ``ml-100k-ctr``
+            construction).
+        seed: seed of the random and unseen-users splits.
+        fractions: train/valid/test fractions (three values summing to 1; unused by leave-last-out).
         overwrite: replace files an earlier call wrote.
+        format: ``"easyrec"`` (:data:`OUTPUT_COLUMNS`) or ``"ctr"`` (the columns of ``ml-100k-ctr``,
+            :data:`~recblocks.datasets.movielens_ctr.CTR_COLUMNS`).
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
     """
-    if split not in (None, "random", "temporal"):
-        raise ConfigError("split", "unknown split", "None, 'random' or 'temporal'", repr(split),
-                          choices=["random", "temporal"])
+    from recblocks.datasets import movielens_ctr
+
+    if format not in ("easyrec", "ctr"):
+        raise ConfigError("format", "unknown dataset format", "'easyrec' or 'ctr'", repr(format),
+                          choices=["easyrec", "ctr"])
+    splits = movielens_ctr.REGIMES if format == "ctr" else ("random", "temporal")
+    if split is not None and split not in splits:
+        raise ConfigError("split", f"unknown split for format {format!r}", f"None or one of {', '.join(splits)}",
+                          repr(split), choices=list(splits))
+    if label is None:
+        label = "easyrec" if format == "easyrec" else {"threshold": 4}
+    elif format == "ctr" and label == "easyrec":
+        raise ConfigError("label", "the ctr format keeps every rating", "{'threshold': N}", repr(label))
     if split is not None and len(fractions) != 3:
         raise ConfigError("fractions", "three fractions are needed for train/valid/test", 3, len(fractions))
     output = Path(output_path)
@@ -229,14 +246,18 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
-    table = load_movielens(source_dir, label)
+    loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
+    table = loader(source_dir, label)  # type: ignore[operator]
     if split is None:
         parts = [table]
+    elif format == "ctr":
+        parts = list(movielens_ctr.split_regime(table, split, seed, fractions))
     elif split == "random":
         parts = random_split(table, fractions, seed)
     else:
         parts = temporal_split(table, fractions, "timestamp")
-    mark = {DATASET_KEY: json.dumps({"source": "movielens", "label": label, "split": split, "seed": seed}).encode()}
+    mark = {DATASET_KEY: json.dumps({"source": "movielens", "format": format, "label": label, "split": split,
+                                      "seed": seed}).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):
         make_dirs(path.parent)
