@@ -138,3 +138,20 @@ def test_text_normalize_points_at_the_feature_option():
     text = str(err.value)
     assert err.value.where == WHERE and "feature option" in text and "normalize:" in text
     assert "recblocks.features.text" in text and "\n" not in text
+
+
+def test_a_backbone_naming_text_normalize_gets_the_pointer_at_its_block():
+    from recblocks.features.schema import Schema
+    from recblocks.models.config import parse_model_config
+    from recblocks.models.rank_model import RankModel
+
+    schema = Schema([{"name": "q", "kind": "multi", "separator": " ", "max_len": 3, "embedding_dim": 2}])
+    config = parse_model_config({
+        "feature_groups": [{"group_name": "text", "feature_names": ["q"]}],
+        "backbone": {"blocks": [{"name": "raw", "inputs": [{"feature_group_name": "text"}], "raw_input": {}},
+                                {"name": "norm", "inputs": [{"block_name": "raw"}],
+                                 "keras_layer": {"class_name": "TextNormalize", "st_params": {"remove_space": True}}}]},
+        "task": {"type": "binary", "label": "y"}})
+    with pytest.raises(ConfigError) as err:
+        RankModel(schema, config, {"q": 6})
+    assert err.value.where == "block 'norm' (model.backbone.blocks[1])" and "feature option" in err.value.problem
