@@ -330,13 +330,16 @@ def prepare() -> None:
 @click.option("--split", type=click.Choice(["none", "random", "temporal"]), default="none", show_default=True)
 @click.option("--seed", default=2024, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
+@click.option("--history", default=0, show_default=True, type=int,
+              help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
 @_handle_errors
-def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int, overwrite: bool) -> None:
+def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int, overwrite: bool,
+                          history: int) -> None:
     """Read MovieLens in GroupLens layout into EasyRec's columns."""
     from recblocks.datasets.movielens import prepare_movielens
 
     info = prepare_movielens(source, output, label=_label_protocol(label), split=None if split == "none" else split,
-                             seed=seed, overwrite=overwrite)
+                             seed=seed, overwrite=overwrite, history=history or None)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

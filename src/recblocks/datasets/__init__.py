@@ -1,5 +1,6 @@
 """Ready-made datasets: MovieLens (GroupLens layouts), a planted-model synthetic CTR set, splits."""
 
+from recblocks.datasets.histories import add_histories
 from recblocks.datasets.movielens import (
     GENRES_100K,
     OUTPUT_COLUMNS,
@@ -29,6 +30,7 @@ __all__ = [
     "OUTPUT_COLUMNS",
     "SyntheticConfig",
     "TRUE_PROB_COLUMN",
+    "add_histories",
     "apply_label",
     "bayes_auc",
     "detect_layout",

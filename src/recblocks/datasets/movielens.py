@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.files import OutputPathError, atomic_write, check_output_file, make_dirs
+from recblocks.datasets.histories import add_histories
 from recblocks.datasets.splits import random_split, temporal_split
 
 __all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "DATASET_KEY", "detect_layout", "load_movielens", "apply_label",
@@ -198,6 +199,7 @@ def prepare_movielens(
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     overwrite: bool = False,
+    history: int | None = None,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
 
@@ -214,6 +216,9 @@ def prepare_movielens(
         seed: seed of the random split.
         fractions: train/valid/test fractions (three values summing to 1).
         overwrite: replace files an earlier call wrote.
+        history: add each row's previous ``history`` movies and genres
+            (:func:`~recblocks.datasets.histories.add_histories`), computed over every rating
+            of the user, rating-3 rows included, before the label protocol and the split.
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -229,14 +234,18 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
-    table = load_movielens(source_dir, label)
+    if history:
+        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}), history), label)
+    else:
+        table = load_movielens(source_dir, label)
     if split is None:
         parts = [table]
     elif split == "random":
         parts = random_split(table, fractions, seed)
     else:
         parts = temporal_split(table, fractions, "timestamp")
-    mark = {DATASET_KEY: json.dumps({"source": "movielens", "label": label, "split": split, "seed": seed}).encode()}
+    mark = {DATASET_KEY: json.dumps({"source": "movielens", "label": label, "split": split, "seed": seed,
+                                          **({"history": history} if history else {})}).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):
         make_dirs(path.parent)
