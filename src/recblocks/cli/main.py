@@ -337,18 +337,21 @@ def prepare() -> None:
                    "each user's last rating test, second-last valid; unseen_users (ctr): users split 80/10/10.")
 @click.option("--seed", default=2024, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
+@click.option("--history", default=0, show_default=True, type=int,
+              help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
 @_handle_errors
 def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None, split: str, seed: int,
-                          overwrite: bool) -> None:
+                          overwrite: bool, history: int) -> None:
     """Read MovieLens in GroupLens layout into EasyRec's or ml-100k-ctr's columns, optionally split.
 
     `--format ctr --split random --seed 2024` on ML-100K reproduces ../shared/data/ml-100k-ctr row for row
-    (plus a timestamp column).
+    (plus a timestamp column). `--history N` adds each row's previous N movies and genres.
     """
     from recblocks.datasets.movielens import prepare_movielens
 
     info = prepare_movielens(source, output, label=None if label is None else _label_protocol(label),
-                             split=None if split == "none" else split, seed=seed, overwrite=overwrite, format=fmt)
+                             split=None if split == "none" else split, seed=seed, overwrite=overwrite, format=fmt,
+                             history=history or None)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

@@ -1,6 +1,7 @@
 """Ready-made datasets: MovieLens (GroupLens layouts; EasyRec or ml-100k-ctr columns, four split regimes),
 a planted-model synthetic CTR set, splits."""
 
+from recblocks.datasets.histories import add_histories
 from recblocks.datasets.movielens import (
     GENRES_100K,
     OUTPUT_COLUMNS,
@@ -40,6 +41,7 @@ __all__ = [
     "REGIMES",
     "SyntheticConfig",
     "TRUE_PROB_COLUMN",
+    "add_histories",
     "apply_label",
     "bayes_auc",
     "detect_layout",

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.files import OutputPathError, atomic_write, check_output_file, make_dirs
+from recblocks.datasets.histories import add_histories
 from recblocks.datasets.splits import random_split, temporal_split
 
 __all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "DATASET_KEY", "detect_layout", "load_movielens", "apply_label",
@@ -199,6 +200,7 @@ def prepare_movielens(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     overwrite: bool = False,
     format: str = "easyrec",
+    history: int | None = None,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
 
@@ -221,6 +223,9 @@ def prepare_movielens(
         overwrite: replace files an earlier call wrote.
         format: ``"easyrec"`` (:data:`OUTPUT_COLUMNS`) or ``"ctr"`` (the columns of ``ml-100k-ctr``,
             :data:`~recblocks.datasets.movielens_ctr.CTR_COLUMNS`).
+        history: add each row's previous ``history`` movies and genres
+            (:func:`~recblocks.datasets.histories.add_histories`), computed over every rating
+            of the user, rating-3 rows included, before the label protocol and the split.
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -246,8 +251,13 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
-    loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
-    table = loader(source_dir, label)  # type: ignore[operator]
+    if history and format == "easyrec":  # histories over every rating, rating-3 rows included
+        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}), history), label)
+    else:
+        loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
+        table = loader(source_dir, label)  # type: ignore[operator]
+        if history:  # the ctr format keeps every rating
+            table = add_histories(table, history, category_separator="^")
     if split is None:
         parts = [table]
     elif format == "ctr":
@@ -257,7 +267,7 @@ def prepare_movielens(
     else:
         parts = temporal_split(table, fractions, "timestamp")
     mark = {DATASET_KEY: json.dumps({"source": "movielens", "format": format, "label": label, "split": split,
-                                      "seed": seed}).encode()}
+                                      "seed": seed, **({"history": history} if history else {})}).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):
         make_dirs(path.parent)
