@@ -47,7 +47,7 @@ class ModelConfig(ConfigNode):
     feature_groups: list[FeatureGroupConfig]
     backbone: BackboneConfig
     tasks: list[SerializeAsAny[TaskConfig]] = Field(default_factory=list)
-    model_params: ModelParams = Field(default_factory=ModelParams)
+    model_params: SerializeAsAny[ModelParams] = Field(default_factory=ModelParams)
     embedding_regularization: float = Field(default=0.0, ge=0.0)
     embedding_dim: int = Field(default=16, gt=0, le=MAX_EMBEDDING_DIM,
                                description=f"default width of id features, at most {MAX_EMBEDDING_DIM:,}")
@@ -64,6 +64,19 @@ class ModelConfig(ConfigNode):
                 raise ValueError("set either 'task' or 'tasks', not both")
             data["tasks"] = [task]
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _class_params(cls, data: Any, info: ValidationInfo) -> Any:
+        """``model_params`` parsed by the params model the model class registers (``ModelParams`` by default)."""
+        if not isinstance(data, dict) or isinstance(data.get("model_params"), ModelParams):
+            return data
+        name = MODEL_CLASSES.canonical(data.get("model_class", "RankModel"))
+        params = MODEL_CLASSES.get(name).params if name is not None else None
+        if params is None:
+            return data
+        return {**data, "model_params": parse_params(params, data.get("model_params"),
+                                                     join_path(_where(info), "model_params"))}
 
     @field_validator("model_class", mode="before")
     @classmethod

@@ -16,7 +16,13 @@ __all__ = ["MODEL_CLASSES", "ModelClassSpec"]
 
 @dataclass(frozen=True, kw_only=True)
 class ModelClassSpec(ClassEntry):
-    """One model class: the ``nn.Module`` built from the schema, the model section and the vocab sizes."""
+    """One model class: the ``nn.Module`` built from the schema, the model section and the vocab sizes.
+
+    ``params``: the class's ``model_params`` model (a ``ModelParams`` subclass such as
+    ``MatchModelParams``); None means the plain ``ModelParams``.
+    """
+
+    params: type | None = None
 
 
 MODEL_CLASSES: Registry[ModelClassSpec] = Registry("model class", ModelClassSpec)
