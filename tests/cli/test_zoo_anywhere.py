@@ -38,16 +38,21 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     prepared: dict[str, Path | None] = {}
     # zoo folder -> how its configs' data is prepared (their comments give the same command)
     recipes = {"movielens": {"split": "random", "seed": 2024},
-               "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20}}
+               "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20},
+               "ml100k_retrieval": None}  # leave-last-out interactions (datasets.retrieval)
     root = tmp_path_factory.mktemp("zoo")
     for folder, recipe in recipes.items():
         if _has_split(REPO / "data" / folder):
             prepared[folder] = REPO / "configs" / folder
         elif (SHARED / "ml-100k" / "u.data").is_file():
             from recblocks.datasets.movielens import prepare_movielens
+            from recblocks.datasets.retrieval import write_retrieval_splits
 
             shutil.copytree(REPO / "configs" / folder, root / "configs" / folder)
-            prepare_movielens(SHARED / "ml-100k", root / "data" / folder, **recipe)
+            if recipe is None:
+                write_retrieval_splits(SHARED / "ml-100k", root / "data" / folder)
+            else:
+                prepare_movielens(SHARED / "ml-100k", root / "data" / folder, **recipe)
             prepared[folder] = root / "configs" / folder
         else:
             prepared[folder] = None
@@ -73,7 +78,7 @@ def test_zoo_config_validates_and_trains_from_another_directory(name: str, zoo: 
     config = zoo[name]
     if isinstance(config, str):
         assert "no data rule" not in config, config
-        assert not name.startswith(("ml100k_ctr/", "movielens/", "ml100k_seq/")) or "absent" in config or \
+        assert not name.startswith(("ml100k_ctr/", "movielens/", "ml100k_seq/", "ml100k_retrieval/")) or "absent" in config or \
             "exists" in config
         pytest.skip(config)
     monkeypatch.chdir(tmp_path)
@@ -86,4 +91,5 @@ def test_zoo_config_validates_and_trains_from_another_directory(name: str, zoo: 
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["global_step"] == 1
-    assert set(metrics["valid"]) >= {"auc", "logloss"} and set(metrics["test"]) >= {"auc", "logloss"}
+    expected = {"recall@10", "ndcg@10"} if name.startswith("ml100k_retrieval/") else {"auc", "logloss"}
+    assert set(metrics["valid"]) >= expected and set(metrics["test"]) >= expected
