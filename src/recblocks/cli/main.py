@@ -333,7 +333,7 @@ def prepare() -> None:
                                             "default: easyrec, or threshold:4 with --format ctr.")
 @click.option("--split", type=click.Choice(["none", "random", "temporal", "leave_last_out", "unseen_users"]),
               default="none", show_default=True,
-              help="random: seeded 80/10/10; temporal: oldest 80%% train, newest 10%% test; leave_last_out (ctr): "
+              help="random: seeded 80/10/10; temporal: oldest 80% train, newest 10% test; leave_last_out (ctr): "
                    "each user's last rating test, second-last valid; unseen_users (ctr): users split 80/10/10.")
 @click.option("--seed", default=2024, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
