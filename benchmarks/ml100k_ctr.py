@@ -4,7 +4,8 @@ Every config in ``configs/ml100k_ctr/`` is trained for each seed with
 :func:`recblocks.runs.experiment.train_run` (the function behind ``recblocks train``) into a
 temporary run directory, with the progress bar off. The protocol is the one in the configs:
 embedding dim 16, Adam 1e-3, batch 1024, up to 5 epochs, best epoch by valid AUC restored,
-metrics on the test split.
+metrics on the test split (since issue 10: up to 15 epochs with early stopping, patience 2, chosen
+on validation across four split regimes; see docs/benchmarks.md).
 
 Usage (from the repository root)::
 

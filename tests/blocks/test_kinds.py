@@ -121,16 +121,24 @@ def test_built_in_kinds_name_their_fields():
     assert {n for n in names if BLOCK_KINDS.get(n).cls.reads_group} == {"input_layer", "raw_input", "embedding_layer"}
 
 
-@pytest.mark.parametrize("body", ["raw_input: {}"])
-def test_raw_input_is_typed_and_refused_at_build(body):
-    raw = model_config(f"blocks: [{{name: a, inputs: [{{feature_group_name: ids}}], {body}}}]")
+def test_raw_input_gives_the_group_ids_and_values_without_embedding():
+    raw = model_config("blocks: [{name: a, inputs: [{feature_group_name: ids}], raw_input: {}}, "
+                       "{name: b, inputs: [{feature_group_name: num}], raw_input: {}}, "
+                       "{name: d, inputs: [{block_name: a}], component: {class_name: EditDistance, params: {embedding_size: 4}}}, "
+                       "{name: x, inputs: [{block_name: b}], lambda: {expression: 'lambda v: v[0].unsqueeze(1)'}}]\n"
+                       "concat_blocks: [d, x]")
     config = parse_model_config(raw)
     assert config.to_dict()["backbone"] == raw["backbone"] and config.backbone.blocks[0].is_input_block
-    kind = body.split(":")[0]
-    with pytest.raises(ConfigError) as err:
-        RankModel(SCHEMA, config, VOCAB)
-    assert err.value.where == "block 'a' (model.backbone.blocks[0])" and "not supported yet" in str(err.value)
-    assert err.value.got == kind
+    model = RankModel(SCHEMA, config, VOCAB)
+    feats = features()
+    emb = model.embeddings(feats)
+    body = next(m for m in model.modules() if type(m).__name__ == "GroupRawInput" and m.group == "ids")
+    assert body.output_spec() == [TensorSpec((), "long"), TensorSpec((), "long")]
+    out = body(emb)
+    assert torch.equal(out[0], feats["u"]) and torch.equal(out[1], feats["i"])
+    dense = next(m for m in model.modules() if type(m).__name__ == "GroupRawInput" and m.group == "num")
+    assert dense.output_spec() == [TensorSpec((), "float")] and torch.equal(dense(emb)[0], feats["x"])
+    assert next(iter(model(feats).logits.values())).shape == (4,)  # EditDistance on the ids, the raw dense value
 
 
 def test_embedding_layer_params_are_validated_when_parsed():

@@ -2,9 +2,10 @@
 
 The configs name their data relative to their own folder. ``configs/ml100k_ctr`` reads the
 fixed split in ``../shared/data/ml-100k-ctr`` beside the repository; ``configs/movielens`` reads
-``data/movielens`` of the repository (written by ``recblocks datasets prepare movielens``):
-when that folder is absent, the configs are copied into a temporary tree with the same layout
-and the data prepared there from ``../shared/data/ml-100k``. A config whose data exists
+``data/movielens`` of the repository and ``configs/ml100k_seq`` ``data/ml100k_seq`` (both written
+by ``recblocks datasets prepare movielens``, the second with ``--history``): when such a folder is
+absent, the configs are copied into a temporary tree with the same layout and the data prepared
+there from ``../shared/data/ml-100k``, as each folder's configs say. A config whose data exists
 nowhere is skipped, naming what is missing.
 """
 
@@ -34,24 +35,37 @@ def _has_split(folder: Path) -> bool:
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     """Config name (``movielens/deepfm.yaml``) -> the config file to use, or why it is skipped."""
     out: dict[str, Path | str] = {}
-    movielens: Path | None = None
-    if _has_split(REPO / "data" / "movielens"):
-        movielens = REPO / "configs" / "movielens"
-    elif (SHARED / "ml-100k" / "u.data").is_file():
-        from recblocks.datasets.movielens import prepare_movielens
+    prepared: dict[str, Path | None] = {}
+    # zoo folder -> how its configs' data is prepared (their comments give the same command)
+    recipes = {"movielens": {"split": "random", "seed": 2024},
+               "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20},
+               "ml100k_retrieval": None}  # leave-last-out interactions (datasets.retrieval)
+    root = tmp_path_factory.mktemp("zoo")
+    for folder, recipe in recipes.items():
+        if _has_split(REPO / "data" / folder):
+            prepared[folder] = REPO / "configs" / folder
+        elif (SHARED / "ml-100k" / "u.data").is_file():
+            from recblocks.datasets.movielens import prepare_movielens
+            from recblocks.datasets.retrieval import write_retrieval_splits
 
-        root = tmp_path_factory.mktemp("zoo")
-        shutil.copytree(REPO / "configs" / "movielens", root / "configs" / "movielens")
-        prepare_movielens(SHARED / "ml-100k", root / "data" / "movielens", split="random", seed=2024)
-        movielens = root / "configs" / "movielens"
+            shutil.copytree(REPO / "configs" / folder, root / "configs" / folder)
+            if recipe is None:
+                write_retrieval_splits(SHARED / "ml-100k", root / "data" / folder)
+            else:
+                prepare_movielens(SHARED / "ml-100k", root / "data" / folder, **recipe)
+            prepared[folder] = root / "configs" / folder
+        else:
+            prepared[folder] = None
     for path in CONFIGS:
         name = path.relative_to(REPO / "configs").as_posix()
         if name.startswith("ml100k_ctr/"):
             out[name] = path if _has_split(SHARED / "ml-100k-ctr") else \
                 f"the ML-100K CTR split is absent ({SHARED / 'ml-100k-ctr'}/train|valid|test.parquet)"
-        elif name.startswith("movielens/"):
-            out[name] = movielens / path.name if movielens else \
-                f"neither {REPO / 'data' / 'movielens'} nor {SHARED / 'ml-100k'} (to prepare it from) exists"
+        elif name.split("/")[0] in prepared:
+            folder = name.split("/")[0]
+            found = prepared[folder]
+            out[name] = found / path.name if found else \
+                f"neither {REPO / 'data' / folder} nor {SHARED / 'ml-100k'} (to prepare it from) exists"
         elif name.startswith("multitask/"):
             out[name] = "synthetic multi-task data (no files): tests/models/test_multitask_zoo.py trains it"
         else:
@@ -65,7 +79,9 @@ def test_zoo_config_validates_and_trains_from_another_directory(name: str, zoo: 
                                                                 ) -> None:
     config = zoo[name]
     if isinstance(config, str):
-        assert not name.startswith(("ml100k_ctr/", "movielens/")) or "absent" in config or "exists" in config
+        assert "no data rule" not in config, config
+        assert not name.startswith(("ml100k_ctr/", "movielens/", "ml100k_seq/", "ml100k_retrieval/")) or "absent" in config or \
+            "exists" in config
         pytest.skip(config)
     monkeypatch.chdir(tmp_path)
     given = os.path.relpath(config, tmp_path)  # e.g. ../../work/repo/configs/...: as a user would type it
@@ -77,4 +93,5 @@ def test_zoo_config_validates_and_trains_from_another_directory(name: str, zoo: 
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["global_step"] == 1
-    assert set(metrics["valid"]) >= {"auc", "logloss"} and set(metrics["test"]) >= {"auc", "logloss"}
+    expected = {"recall@10", "ndcg@10"} if name.startswith("ml100k_retrieval/") else {"auc", "logloss"}
+    assert set(metrics["valid"]) >= expected and set(metrics["test"]) >= expected

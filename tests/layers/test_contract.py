@@ -11,6 +11,7 @@ import pytest
 
 import recblocks.layers  # noqa: F401  (registers the component library)
 from recblocks.core import COMPONENTS
+from recblocks.core.errors import ConfigError
 from recblocks.core.registry import INPUT_KINDS
 from recblocks.testing import check_component
 
@@ -31,6 +32,10 @@ def test_component_contract(name: str, params: dict | None, input_spec: object) 
     if params is None:
         pytest.fail(f"registered component '{name}' has no examples: add examples=[(params, input_spec), ...] "
                     "to its @COMPONENTS.register(...)")
+    if COMPONENTS.get(name).refused:  # an EasyRec name whose job is elsewhere: it must say where
+        with pytest.raises(ConfigError, match=f"case_{name}: {name} is"):
+            check_component(name, params, input_spec, where=f"case_{name}")
+        return
     check_component(name, params, input_spec, where=f"case_{name}")
 
 

@@ -326,19 +326,33 @@ def prepare() -> None:
 @prepare.command("movielens")
 @click.option("--source", required=True, help="GroupLens ML-100K or ML-1M folder.")
 @click.option("--output", "-o", required=True, help="A .parquet file, or a folder when --split is given.")
-@click.option("--label", default="easyrec", show_default=True, help="'easyrec' (4-5 -> 1, 1-2 -> 0, 3 dropped) or 'threshold:N'.")
-@click.option("--split", type=click.Choice(["none", "random", "temporal"]), default="none", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["easyrec", "ctr"]), default="easyrec", show_default=True,
+              help="Columns: EasyRec's MovieLens columns, or those of the fixed ml-100k-ctr split (label, user_id, "
+                   "movie_id, gender, age bucket, occupation, zip3, release_year, genres, genre_first, timestamp).")
+@click.option("--label", default=None, help="'easyrec' (4-5 -> 1, 1-2 -> 0, 3 dropped) or 'threshold:N'; "
+                                            "default: easyrec, or threshold:4 with --format ctr.")
+@click.option("--split", type=click.Choice(["none", "random", "temporal", "leave_last_out", "unseen_users"]),
+              default="none", show_default=True,
+              help="random: seeded 80/10/10; temporal: oldest 80% train, newest 10% test; leave_last_out (ctr): "
+                   "each user's last rating test, second-last valid; unseen_users (ctr): users split 80/10/10.")
 @click.option("--seed", default=2024, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
-@click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) for two-task models.")
+@click.option("--history", default=0, show_default=True, type=int,
+              help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
+@click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) for two-task models (easyrec format).")
 @_handle_errors
-def prepare_movielens_cmd(source: str, output: str, label: str, split: str, seed: int, overwrite: bool,
-                          like: bool) -> None:
-    """Read MovieLens in GroupLens layout into EasyRec's columns."""
+def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None, split: str, seed: int,
+                          overwrite: bool, history: int, like: bool) -> None:
+    """Read MovieLens in GroupLens layout into EasyRec's or ml-100k-ctr's columns, optionally split.
+
+    `--format ctr --split random --seed 2024` on ML-100K reproduces ../shared/data/ml-100k-ctr row for row
+    (plus a timestamp column). `--history N` adds each row's previous N movies and genres; `--like` a second label.
+    """
     from recblocks.datasets.movielens import prepare_movielens
 
-    info = prepare_movielens(source, output, label=_label_protocol(label), split=None if split == "none" else split,
-                             seed=seed, overwrite=overwrite, like=like)
+    info = prepare_movielens(source, output, label=None if label is None else _label_protocol(label),
+                             split=None if split == "none" else split, seed=seed, overwrite=overwrite, format=fmt,
+                             history=history or None, like=like)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

@@ -349,6 +349,8 @@ class ComponentSpec(ClassEntry):
         positional: parameters a Python block may take positionally, in order
             (``MLPBlock([64])`` fills ``hidden_units``).
         aliases: other accepted names (EasyRec/Keras spellings).
+        refused: an EasyRec name whose job lives elsewhere in recblocks: building it is always
+            a ConfigError saying where (the contract test checks that instead).
     """
 
     params: type[Params]
@@ -356,6 +358,7 @@ class ComponentSpec(ClassEntry):
     examples: tuple[ComponentExample, ...] = field(default=())
     uses_context: bool = False
     positional: tuple[str, ...] = ()
+    refused: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -391,7 +394,8 @@ class ComponentSpec(ClassEntry):
 
     def facts(self) -> dict[str, Any]:
         return {"input_kind": self.input_kind, "uses_context": self.uses_context, "positional": list(self.positional),
-                "params": describe_params(self.params), "examples": len(self.examples)}
+                "params": describe_params(self.params), "examples": len(self.examples),
+                **({"refused": "building it is a ConfigError pointing elsewhere"} if self.refused else {})}
 
 
 COMPONENTS: Registry[ComponentSpec] = Registry("component", ComponentSpec)

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.files import OutputPathError, atomic_write, check_output_file, make_dirs
+from recblocks.datasets.histories import add_histories
 from recblocks.datasets.splits import random_split, temporal_split
 
 __all__ = ["GENRES_100K", "OUTPUT_COLUMNS", "DATASET_KEY", "detect_layout", "load_movielens", "apply_label",
@@ -202,11 +203,13 @@ def _check_output_name(output: Path, split: str | None) -> None:
 def prepare_movielens(
     source_dir: str | Path,
     output_path: str | Path,
-    label: str | Mapping[str, Any] = "easyrec",
+    label: str | Mapping[str, Any] | None = None,
     split: str | None = None,
     seed: int = 0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     overwrite: bool = False,
+    format: str = "easyrec",
+    history: int | None = None,
     like: bool = False,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
@@ -219,19 +222,38 @@ def prepare_movielens(
     Args:
         source_dir: a GroupLens ML-100K or ML-1M directory.
         output_path: the parquet file, or (with a split) the output directory.
-        label: label protocol.
-        split: ``None``, ``"random"`` (seeded) or ``"temporal"`` (by ``timestamp``).
-        seed: seed of the random split.
-        fractions: train/valid/test fractions (three values summing to 1).
+        label: label protocol; ``None`` for the format's own (``"easyrec"``, or ``{"threshold": 4}``
+            for ``format="ctr"``, which takes only thresholds).
+        split: ``None``, ``"random"`` (seeded) or ``"temporal"`` (by ``timestamp``); with
+            ``format="ctr"`` also ``"leave_last_out"`` and ``"unseen_users"`` (the regimes of
+            :mod:`recblocks.datasets.movielens_ctr`, whose ``random`` is the ``ml-100k-ctr``
+            construction).
+        seed: seed of the random and unseen-users splits.
+        fractions: train/valid/test fractions (three values summing to 1; unused by leave-last-out).
         overwrite: replace files an earlier call wrote.
+        format: ``"easyrec"`` (:data:`OUTPUT_COLUMNS`) or ``"ctr"`` (the columns of ``ml-100k-ctr``,
+            :data:`~recblocks.datasets.movielens_ctr.CTR_COLUMNS`).
+        history: add each row's previous ``history`` movies and genres
+            (:func:`~recblocks.datasets.histories.add_histories`), computed over every rating
+            of the user, rating-3 rows included, before the label protocol and the split.
         like: add the second label ``like`` (rating 5) beside ``label`` (see :func:`load_movielens`).
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
     """
-    if split not in (None, "random", "temporal"):
-        raise ConfigError("split", "unknown split", "None, 'random' or 'temporal'", repr(split),
-                          choices=["random", "temporal"])
+    from recblocks.datasets import movielens_ctr
+
+    if format not in ("easyrec", "ctr"):
+        raise ConfigError("format", "unknown dataset format", "'easyrec' or 'ctr'", repr(format),
+                          choices=["easyrec", "ctr"])
+    splits = movielens_ctr.REGIMES if format == "ctr" else ("random", "temporal")
+    if split is not None and split not in splits:
+        raise ConfigError("split", f"unknown split for format {format!r}", f"None or one of {', '.join(splits)}",
+                          repr(split), choices=list(splits))
+    if label is None:
+        label = "easyrec" if format == "easyrec" else {"threshold": 4}
+    elif format == "ctr" and label == "easyrec":
+        raise ConfigError("label", "the ctr format keeps every rating", "{'threshold': N}", repr(label))
     if split is not None and len(fractions) != 3:
         raise ConfigError("fractions", "three fractions are needed for train/valid/test", 3, len(fractions))
     output = Path(output_path)
@@ -240,15 +262,26 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
-    table = load_movielens(source_dir, label, like=like)
+    if like and format == "ctr":
+        raise ConfigError("like", "the like label is made for the easyrec format", "format='easyrec'", repr(format))
+    if history and format == "easyrec":  # histories over every rating, rating-3 rows included
+        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}, like=like), history), label)
+    else:
+        loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
+        table = loader(source_dir, label, like=like) if format == "easyrec" else loader(source_dir, label)  # type: ignore[operator]
+        if history:  # the ctr format keeps every rating
+            table = add_histories(table, history, category_separator="^")
     if split is None:
         parts = [table]
+    elif format == "ctr":
+        parts = list(movielens_ctr.split_regime(table, split, seed, fractions))
     elif split == "random":
         parts = random_split(table, fractions, seed)
     else:
         parts = temporal_split(table, fractions, "timestamp")
-    facts = {"source": "movielens", "label": label, "split": split, "seed": seed, **({"like": True} if like else {})}
-    mark = {DATASET_KEY: json.dumps(facts).encode()}
+    mark = {DATASET_KEY: json.dumps({"source": "movielens", "format": format, "label": label, "split": split,
+                                      "seed": seed, **({"history": history} if history else {}),
+                                      **({"like": True} if like else {})}).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):
         make_dirs(path.parent)

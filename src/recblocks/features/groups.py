@@ -3,6 +3,13 @@
 A ``DEEP`` group embeds each feature with its own ``embedding_dim``; a ``WIDE`` group embeds
 each feature into the model-wide ``wide_output_dim`` (usually 1: one weight per value),
 using tables separate from the deep ones.
+
+EasyRec's ``sequence_features`` spelling is accepted inside a group: each entry
+``{group_name: G, seq_att_map: [{key: [k1, ...], hist_seq: [h1, ...]}]}`` defines one more
+group ``G`` holding the ``hist_seq`` features (kind ``sequence``) then their ``key`` (target)
+features, paired position by position, so ``input_layer: {output_seq_and_normal_feature: true}``
+on ``G`` gives ``(sequence, lengths, target)`` for DIN, DIEN or BST. ``tf_summary`` is accepted
+and has no effect; EasyRec's other options (``aux_hist_seq``, key search and transforms) are not.
 """
 
 from __future__ import annotations
@@ -10,13 +17,42 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.features.schema import Schema
 
-__all__ = ["FeatureGroupConfig", "FeatureGroups"]
+__all__ = ["FeatureGroupConfig", "FeatureGroups", "SeqAttGroupConfig", "SeqAttMapConfig"]
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+class SeqAttMapConfig(Params):
+    """EasyRec ``SeqAttMap``: target features ``key`` and their behaviour sequences ``hist_seq``, in pairs."""
+
+    key: list[str] = Field(min_length=1)
+    hist_seq: list[str] = Field(min_length=1)
+
+    @field_validator("key", "hist_seq", mode="before")
+    @classmethod
+    def _one_name(cls, value: object) -> object:
+        return _as_list(value)
+
+
+class SeqAttGroupConfig(Params):
+    """EasyRec ``SeqAttGroupConfig``: a sequence group (its name and ``seq_att_map`` entries)."""
+
+    group_name: str = Field(min_length=1)
+    seq_att_map: list[SeqAttMapConfig] = Field(min_length=1)
+    tf_summary: bool = False
+
+    @field_validator("seq_att_map", mode="before")
+    @classmethod
+    def _one_map(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
 
 
 class FeatureGroupConfig(Params):
@@ -25,6 +61,12 @@ class FeatureGroupConfig(Params):
     group_name: str = Field(min_length=1)
     feature_names: list[str]
     wide_deep: Literal["DEEP", "WIDE"] = "DEEP"
+    sequence_features: list[SeqAttGroupConfig] = Field(default_factory=list)
+
+    @field_validator("sequence_features", mode="before")
+    @classmethod
+    def _one_sequence_group(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
 
 
 class FeatureGroups:
@@ -32,6 +74,7 @@ class FeatureGroups:
 
     def __init__(self, groups: Iterable[object], schema: Schema, where: str = "feature_groups") -> None:
         self.groups: list[FeatureGroupConfig] = []
+        self._configs: list[FeatureGroupConfig] = []  # as written (sequence groups stay inside theirs)
         for i, raw in enumerate(groups):
             path = join_path(where, i)
             group = raw if isinstance(raw, FeatureGroupConfig) else parse_params(FeatureGroupConfig, raw, path)
@@ -48,7 +91,38 @@ class FeatureGroups:
                 raise SchemaError(f"feature group '{group.group_name}'", "a feature is listed twice",
                                   "each feature once", repr(dup))
             self.groups.append(group)
+            self._configs.append(group)
+            for k, seq_group in enumerate(group.sequence_features):
+                self._add_sequence_group(seq_group, schema, join_path(path, "sequence_features", k))
         self._by_name = {g.group_name: g for g in self.groups}
+
+    def _add_sequence_group(self, seq_group: SeqAttGroupConfig, schema: Schema, path: str) -> None:
+        """The group an EasyRec ``sequence_features`` entry defines: its sequences, then their keys."""
+        if any(g.group_name == seq_group.group_name for g in self.groups):
+            raise ConfigError(join_path(path, "group_name"), "duplicate feature group name", "unique names",
+                              repr(seq_group.group_name))
+        keys: list[str] = []
+        sequences: list[str] = []
+        for m, att in enumerate(seq_group.seq_att_map):
+            where = join_path(path, "seq_att_map", m)
+            if len(att.key) != len(att.hist_seq):
+                raise ConfigError(where, "key and hist_seq pair up position by position",
+                                  f"as many hist_seq as keys ({len(att.key)})", len(att.hist_seq))
+            for j, name in enumerate(att.key):
+                schema.get(name, join_path(where, "key", j))
+            for j, name in enumerate(att.hist_seq):
+                feature = schema.get(name, join_path(where, "hist_seq", j))
+                if feature.kind != "sequence":
+                    raise SchemaError(f"feature group '{seq_group.group_name}'", f"hist_seq '{name}' is not a "
+                                      "sequence feature", "a feature of kind 'sequence'", repr(feature.kind))
+            keys += att.key
+            sequences += att.hist_seq
+        names = [*sequences, *keys]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise SchemaError(f"feature group '{seq_group.group_name}'", "a feature is listed twice",
+                              "each feature once", repr(dup))
+        self.groups.append(FeatureGroupConfig(group_name=seq_group.group_name, feature_names=names))
 
     def __getitem__(self, name: str) -> FeatureGroupConfig:
         return self._by_name[name]
@@ -69,4 +143,5 @@ class FeatureGroups:
         return [g.group_name for g in self.groups]
 
     def to_config(self) -> list[dict]:
-        return [g.model_dump(mode="json") for g in self.groups]
+        return [g.model_dump(mode="json", exclude_defaults=True) | {"group_name": g.group_name,
+                "feature_names": g.feature_names, "wide_deep": g.wide_deep} for g in self._configs]

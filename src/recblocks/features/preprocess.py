@@ -43,6 +43,7 @@ from recblocks.features.columns import (
 )
 from recblocks.features.labels import LABEL_TYPES, encode_labels, label_dtype
 from recblocks.features.schema import Schema
+from recblocks.features.text import normalize_column
 from recblocks.features.stats import (
     FeatureCounts,
     TransformReport,
@@ -151,18 +152,20 @@ class Preprocessor:
         self._require_fitted()
         return list(self.vocabularies_[feature.table_name])
 
-    def _column(self, table: pa.Table, feature: Any) -> pa.Array:
+    def _column(self, table: pa.Table, feature: Any, normalize: bool = True) -> pa.Array:
+        """The feature's column, its strings normalised (``normalize`` option) unless ``normalize`` is False."""
         name = feature.source_column
         if name not in table.column_names:
             raise DataError(_where(feature), f"column '{name}' is missing from the data",
                             f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
-        return as_array(table.column(name))
+        column = as_array(table.column(name))
+        return normalize_column(column, getattr(feature, "normalize", None)) if normalize else column
 
     # ----------------------------------------------------------------------- fit
     def fit(self, table: pa.Table) -> "Preprocessor":
         """Fit vocabularies, dense statistics and quantile boundaries on ``table`` (train only)."""
         for f in self.schema:
-            self._column(table, f)
+            self._column(table, f, normalize=False)
         vocabularies: dict[str, list[str]] = {}
         for table_name, members in self._tables().items():
             arrays = []
@@ -303,7 +306,7 @@ class Preprocessor:
         elif not isinstance(labels, Mapping):
             labels = {str(name): "float" for name in labels}
         for f in self.schema:
-            self._column(table, f)
+            self._column(table, f, normalize=False)
         for name in extras:
             if name not in table.column_names:
                 raise DataError(f"extra '{name}'", f"column '{name}' is missing from the data",

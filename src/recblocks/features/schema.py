@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.limits import MAX_BUCKETS, MAX_EMBEDDING_DIM, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path, parse_params
+from recblocks.features.text import TextNormalization
 
 __all__ = [
     "PADDING_ID",
@@ -70,7 +71,12 @@ class _FeatureBase(Params):
         return self.kind in ID_KINDS  # type: ignore[attr-defined]
 
 
-class SparseFeature(_FeatureBase):
+class _TextFeature(_FeatureBase):
+    #: rewrite the strings before lookup/hashing, in fit and transform (recblocks.features.text)
+    normalize: TextNormalization | None = None
+
+
+class SparseFeature(_TextFeature):
     """Categorical id with a vocabulary fitted on train; ids seen fewer than ``min_count`` times are OOV."""
 
     kind: Literal["sparse"] = "sparse"
@@ -79,20 +85,28 @@ class SparseFeature(_FeatureBase):
                                        description=f"largest vocabulary kept, at most {MAX_TABLE_ROWS:,}")
 
 
-class HashedFeature(_FeatureBase):
+class HashedFeature(_TextFeature):
     """Categorical id hashed (stable across processes and runs) into ``hash_bucket_size`` buckets."""
 
     kind: Literal["hashed"] = "hashed"
     hash_bucket_size: int = Field(gt=0, le=MAX_TABLE_ROWS, description=f"buckets, at most {MAX_TABLE_ROWS:,}")
 
 
-class _ListFeature(_FeatureBase):
+class _ListFeature(_TextFeature):
     separator: str | None = Field(default=None, min_length=1)  # "" cannot split a string
     max_len: int = Field(default=16, gt=0, le=MAX_SEQUENCE_LENGTH,
                          description=f"padded length, at most {MAX_SEQUENCE_LENGTH:,}")
     hash_bucket_size: int | None = Field(default=None, gt=0, le=MAX_TABLE_ROWS,
                                          description=f"buckets, at most {MAX_TABLE_ROWS:,}")
     min_count: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _separator_survives_normalize(self) -> "_ListFeature":
+        if self.normalize is not None and self.normalize.remove_space and self.separator is not None \
+                and not self.separator.strip():
+            raise ValueError("normalize.remove_space removes the whitespace separator before the text is split; "
+                             "use another separator or keep the spaces")
+        return self
 
 
 class MultiFeature(_ListFeature):

@@ -28,6 +28,7 @@ from recblocks.layers import (
     group_interaction,
     id_embedding,
     keras,
+    mapped_dot,
     masknet,
     mlp,
     normalization,
@@ -41,6 +42,7 @@ from recblocks.layers import (
     seq_augment,
     sequence,
     snr,
+    text_match,
     textcnn,
     transformer,
 )
@@ -266,6 +268,18 @@ from recblocks.layers.snr import (
     SNRParams,
     hard_concrete_gate,
 )
+from recblocks.layers.mapped_dot import (
+    MappedDotProduct,
+    MappedDotProductParams,
+)
+from recblocks.layers.text_match import (
+    EditDistance,
+    EditDistanceParams,
+    OverlapFeature,
+    OverlapFeatureParams,
+    TextNormalize,
+    TextNormalizeParams,
+)
 from recblocks.layers.textcnn import (
     TextCNN,
     TextCNNParams,
@@ -404,8 +418,16 @@ __all__ = [
     "SeqAugmentParams",
     "SequenceEncoder",
     "SequenceSpec",
+    "EditDistance",
+    "EditDistanceParams",
+    "MappedDotProduct",
+    "MappedDotProductParams",
+    "OverlapFeature",
+    "OverlapFeatureParams",
     "TextCNN",
     "TextCNNParams",
+    "TextNormalize",
+    "TextNormalizeParams",
     "TextEncoder",
     "TextEncoderParams",
     "TransformerBlock",
@@ -471,6 +493,8 @@ __all__ = [
     "stack_fields",
     "tensor_list_spec",
     "tensor_spec",
+    "mapped_dot",
+    "text_match",
     "textcnn",
     "transformer",
 ]

@@ -26,7 +26,7 @@ from recblocks.core.params import Params
 from recblocks.core.shapes import TensorSpec
 from recblocks.layers.embedding import EmbeddingSlot, FeatureEmbeddings
 
-__all__ = ["InputLayerConfig", "GroupInput"]
+__all__ = ["InputLayerConfig", "GroupInput", "GroupRawInput"]
 
 
 class InputLayerConfig(Params):
@@ -197,3 +197,33 @@ class GroupInput(nn.Module):
         if self.slots:
             target, _ = self._normalised(self._fields(emb))
         return seq, lengths, target
+
+
+class GroupRawInput(nn.Module):
+    """A feature group's transformed values as they are, without embedding (EasyRec ``raw_input``).
+
+    The list has one tensor per feature in the group's order, as the preprocessor emits it:
+    local ids ``(B,)`` long for sparse / hashed / bucketized features, ``(B, L)`` long for
+    multi / sequence features (``0`` = padding, left-aligned; ``1`` = unknown or missing),
+    values ``(B,)`` float for dense features. Components over token ids (``EditDistance``,
+    ``OverlapFeature``) read text features this way: in recblocks text is split into ids
+    by the preprocessor (a ``multi``/``sequence`` feature with a ``separator``), never
+    passed as strings.
+
+    Shape:
+        - Input: :class:`FeatureEmbeddings` of the batch (its ``features``).
+        - Output: ``F x (B,)`` or ``(B, L_f)``.
+    """
+
+    def __init__(self, group: str, slots: list[EmbeddingSlot]) -> None:
+        super().__init__()
+        self.group = group
+        self.features = [s.feature for s in slots]
+        self.spec = [TensorSpec((s.max_len,), "long") if s.is_list else
+                     TensorSpec((), "float" if s.kind == "dense" else "long") for s in slots]
+
+    def output_spec(self) -> list[TensorSpec]:
+        return list(self.spec)
+
+    def forward(self, emb: FeatureEmbeddings) -> list[torch.Tensor]:
+        return [emb.features[name] for name in self.features]

@@ -21,7 +21,6 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ConfigError, ShapeError

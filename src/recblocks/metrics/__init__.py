@@ -24,6 +24,7 @@ from recblocks.metrics.functional import (
     multiclass_logloss,
     rmse,
 )
+from recblocks.metrics.retrieval import retrieval_metric_keys, retrieval_metrics
 from recblocks.metrics.stateful import MetricCollection
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "get_metric",
     "logloss",
     "mae",
+    "retrieval_metric_keys",
+    "retrieval_metrics",
     "max_f1",
     "metric_mode",
     "metric_task_kinds",

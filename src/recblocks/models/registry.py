@@ -18,9 +18,8 @@ __all__ = ["MODEL_CLASSES", "ModelClassSpec"]
 class ModelClassSpec(ClassEntry):
     """One model class: the ``nn.Module`` built from the schema, the model section and the vocab sizes.
 
-    Args:
-        params: the model class's ``model_params`` model (a ``ModelParams`` subclass, e.g.
-            MultiTaskModel's with ``task_towers``); None: the plain ``ModelParams``.
+    ``params``: the class's ``model_params`` model (a ``ModelParams`` subclass such as
+    ``MatchModelParams`` or ``MultiTaskModelParams``); None means the plain ``ModelParams``.
     """
 
     params: type | None = None

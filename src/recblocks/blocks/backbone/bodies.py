@@ -3,7 +3,7 @@
 Each kind builds its body for a known input spec: ``component``, ``lambda``, ``recurrent``,
 ``repeat`` and sequential ``layers`` transform the merged input; ``input_layer`` reads a
 feature group; ``embedding_layer`` looks the group's ids up in one shared table; ``raw_input``
-is parsed but refused at build time.
+gives the group's ids and values as they are (no embedding).
 The builder never names a kind: it asks the registry (see :mod:`~recblocks.blocks.backbone.kinds`).
 Semantics: docs/backbone.md, "Bodies".
 """
@@ -34,7 +34,7 @@ from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
 from recblocks.core.params import join_path, parse_params
 from recblocks.core.shapes import describe_spec, spec_from_value, spec_to_meta
 from recblocks.layers.id_embedding import EmbeddingLayerParams, GroupIdEmbedding
-from recblocks.layers.input_layer import InputLayerConfig
+from recblocks.layers.input_layer import GroupRawInput, InputLayerConfig
 
 __all__ = ["Body", "build_body", "build_component", "body_label"]
 
@@ -270,20 +270,29 @@ class InputLayerKind(BlockKind):
         return groups.build(group, config)
 
 
-class _UnsupportedInput(BlockKind):
+@BLOCK_KINDS.register("raw_input", params=RawInputConfig)
+class RawInputKind(BlockKind):
+    """The group's transformed values without embedding: a list of id / value tensors (EasyRec ``RawInputLayer``).
+
+    See :class:`~recblocks.layers.input_layer.GroupRawInput`: ids ``(B,)`` or ``(B, L)`` long,
+    dense values ``(B,)`` float, in the group's order; components over token ids
+    (``EditDistance``, ``OverlapFeature``) read text features this way.
+    """
+
+    attribute = "raw_input"
     reads_group = True
 
     @classmethod
-    def build_input(cls, config: Any, group: str, groups: Any, where: str) -> nn.Module:
-        raise ConfigError(where, f"'{cls.registry_name}' blocks are not supported yet", "input_layer",
-                          cls.registry_name)
+    def describe(cls, config: RawInputConfig) -> str:
+        return "raw_input (ids and values)"
 
-
-@BLOCK_KINDS.register("raw_input", params=RawInputConfig)
-class RawInputKind(_UnsupportedInput):
-    """The group's raw values without embedding (parsed; refused at build time)."""
-
-    attribute = "raw_input"
+    @classmethod
+    def build_input(cls, config: RawInputConfig, group: str, groups: Any, where: str) -> nn.Module:
+        slots_of = getattr(groups, "slots_of", None)
+        if slots_of is None:
+            raise ConfigError(where, "this model class does not give blocks its feature values", "a RankModel",
+                              type(groups).__name__)
+        return GroupRawInput(group, slots_of(group))
 
 
 @BLOCK_KINDS.register("embedding_layer", params=EmbeddingLayerConfig)

@@ -173,7 +173,7 @@ class RepeatConfig(ConfigNode):
 
 
 class RawInputConfig(ConfigNode):
-    """EasyRec ``RawInputLayer``: the group's raw values without embedding (not supported yet)."""
+    """EasyRec ``RawInputLayer``: the group's ids and values as the preprocessor emits them (no embedding)."""
 
 
 class EmbeddingLayerConfig(ConfigNode):

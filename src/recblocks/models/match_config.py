@@ -1,0 +1,67 @@
+"""The ``model_params`` of ``model_class: MatchModel`` (EasyRec's DSSM / backbone match fields).
+
+EasyRec's backbone MatchModel reads a user vector and an item vector from the backbone's
+``output_blocks`` (``user_tower_idx_in_output`` / ``item_tower_idx_in_output``), scores them with
+``simi_func`` (cosine, divided by ``temperature``; inner product, not divided) and, with
+``scale_simi``, maps the score through a learned ``|w| s + b``. Fields beyond EasyRec's
+(``user_id``, ``loss_type: SAMPLED_SOFTMAX`` with ``num_negatives``, ``top_k``,
+``exclude_seen``) are what catalogue evaluation and sampled softmax need.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from recblocks.models.config import ModelParams
+
+__all__ = ["MatchModelParams"]
+
+
+class MatchModelParams(ModelParams):
+    """Parameters of :class:`~recblocks.models.match_model.MatchModel`.
+
+    Args:
+        user_tower_idx_in_output: index of the user vector among the backbone's ``output_blocks``.
+        item_tower_idx_in_output: index of the item vector among the backbone's ``output_blocks``.
+        simi_func: ``COSINE`` (vectors unit-normalised, score divided by ``temperature``) or
+            ``INNER_PRODUCT`` (raw dot product; ``temperature`` is ignored, as in EasyRec).
+        temperature: divides cosine scores (EasyRec's default 1.0; 0.05-0.2 is usual).
+        scale_simi: learn ``score * |w| + b`` (``w`` starts at 1, ``b`` at 0).
+        item_id: the item id feature: catalogue rows, in-batch duplicate masking, targets.
+        user_id: the user id feature whose training items are excluded when ranking the catalogue.
+        loss_type: ``SOFTMAX_CROSS_ENTROPY`` (in-batch negatives) or ``SAMPLED_SOFTMAX``
+            (in-batch plus ``num_negatives`` items drawn by training frequency, logQ-corrected).
+        num_negatives: extra sampled negatives per batch (``SAMPLED_SOFTMAX`` only).
+        logq_correction: subtract ``log q(item)`` (training frequency share) from every
+            candidate's logit in training (Yi et al., 2019): in-batch and frequency-sampled
+            negatives over-represent popular items.
+        top_k: the K of Recall@K, NDCG@K and HitRate@K.
+        exclude_seen: rank the catalogue without the items the user had in the training data.
+    """
+
+    user_tower_idx_in_output: int = Field(default=0, ge=0)
+    item_tower_idx_in_output: int = Field(default=1, ge=0)
+    simi_func: Literal["COSINE", "INNER_PRODUCT"] = "COSINE"
+    temperature: float = Field(default=1.0, gt=0.0)
+    scale_simi: bool = False
+    item_id: str | None = None
+    user_id: str | None = None
+    loss_type: Literal["SOFTMAX_CROSS_ENTROPY", "SAMPLED_SOFTMAX"] = "SOFTMAX_CROSS_ENTROPY"
+    num_negatives: int = Field(default=0, ge=0, le=1_000_000)
+    logq_correction: bool = True
+    top_k: list[int] = Field(default_factory=lambda: [10], min_length=1)
+    exclude_seen: bool = True
+
+    @field_validator("simi_func", "loss_type", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("top_k")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(k <= 0 for k in value) or len(set(value)) != len(value):
+            raise ValueError(f"top_k needs distinct positive integers, got {value}")
+        return value
