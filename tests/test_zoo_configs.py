@@ -69,10 +69,15 @@ def test_config_plans_without_data(path: Path) -> None:
         return
     # The backbone ends in one (B, D) tensor with a sane width; every task gets its own output width.
     spec = model.backbone.output_spec
-    assert isinstance(spec, TensorSpec) and spec.rank == 2, spec
-    assert 1 <= spec.last_dim <= 4096, spec
+    for one in spec if isinstance(spec, list) else [spec]:  # a list: one output per task tower (MMoE...)
+        assert isinstance(one, TensorSpec) and one.rank == 2, spec
+        assert 1 <= one.last_dim <= 4096, spec
+    towers = getattr(model, "towers", None)
     for task in model.tasks:
-        final = model.heads[task.name].out_features if task.name in model.heads else spec.last_dim
+        if towers is not None:
+            final = towers[task.name].output.out_features if task.name in towers else 1  # ESMM's ctcvr: a product
+        else:
+            final = model.heads[task.name].out_features if task.name in model.heads else spec.last_dim
         assert final == task.output_dim, (task.name, final)
     # The plan matches what the model computes.
     model.eval()

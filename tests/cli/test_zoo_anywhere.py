@@ -66,6 +66,8 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
             found = prepared[folder]
             out[name] = found / path.name if found else \
                 f"neither {REPO / 'data' / folder} nor {SHARED / 'ml-100k'} (to prepare it from) exists"
+        elif name.startswith("multitask/"):
+            out[name] = "synthetic multi-task data (no files): tests/models/test_multitask_zoo.py trains it"
         else:
             out[name] = f"no data rule for {name}: add one to this test"
     return out

@@ -17,7 +17,7 @@ __all__ = ["REGISTRY_KINDS", "registry", "fact_lines", "docstring_sections", "en
            "components_markdown"]
 
 #: The registries ``recblocks components --kind`` lists.
-REGISTRY_KINDS = ("component", "block_kind", "task", "metric", "optimizer", "schedule", "model_class")
+REGISTRY_KINDS = ("component", "block_kind", "task", "metric", "optimizer", "schedule", "model_class", "loss")
 
 _SECTION = re.compile(r"^(Args|Arguments|Parameters|Shape|Shapes|Example|Examples|Returns|Raises|Note|Notes"
                       r"|References?|Attributes):\s*$")
@@ -38,6 +38,10 @@ def registry(kind: str) -> Any:
         from recblocks.tasks import TASKS
 
         return TASKS
+    if kind == "loss":
+        from recblocks.tasks import LOSSES
+
+        return LOSSES
     if kind == "metric":
         from recblocks.metrics import METRICS
 

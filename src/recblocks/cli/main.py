@@ -339,19 +339,20 @@ def prepare() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
 @click.option("--history", default=0, show_default=True, type=int,
               help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
+@click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) for two-task models (easyrec format).")
 @_handle_errors
 def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None, split: str, seed: int,
-                          overwrite: bool, history: int) -> None:
+                          overwrite: bool, history: int, like: bool) -> None:
     """Read MovieLens in GroupLens layout into EasyRec's or ml-100k-ctr's columns, optionally split.
 
     `--format ctr --split random --seed 2024` on ML-100K reproduces ../shared/data/ml-100k-ctr row for row
-    (plus a timestamp column). `--history N` adds each row's previous N movies and genres.
+    (plus a timestamp column). `--history N` adds each row's previous N movies and genres; `--like` a second label.
     """
     from recblocks.datasets.movielens import prepare_movielens
 
     info = prepare_movielens(source, output, label=None if label is None else _label_protocol(label),
                              split=None if split == "none" else split, seed=seed, overwrite=overwrite, format=fmt,
-                             history=history or None)
+                             history=history or None, like=like)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

@@ -21,6 +21,7 @@ from recblocks.datasets.splits import (
 )
 from recblocks.datasets.synthetic import (
     CRITEO_LIKE_VOCAB_SIZES,
+    CorrelatedTasksConfig,
     DEFAULT_SYNTHETIC,
     TRUE_PROB_COLUMN,
     MultiValuedConfig,
@@ -30,10 +31,12 @@ from recblocks.datasets.synthetic import (
     synthetic_schema,
     write_synthetic,
 )
+from recblocks.datasets.synthetic_multitask import make_multitask, multitask_bayes_auc
 
 __all__ = [
     "CRITEO_LIKE_VOCAB_SIZES",
     "CTR_COLUMNS",
+    "CorrelatedTasksConfig",
     "DEFAULT_SYNTHETIC",
     "GENRES_100K",
     "MultiValuedConfig",
@@ -49,6 +52,8 @@ __all__ = [
     "leave_last_out_split",
     "load_movielens_ctr",
     "load_movielens",
+    "make_multitask",
+    "multitask_bayes_auc",
     "make_synthetic",
     "permutation_split",
     "prepare_movielens",

@@ -143,8 +143,13 @@ def apply_label(table: pa.Table, label: str | Mapping[str, Any] = "easyrec") -> 
     return table.add_column(0, "label", labels)
 
 
-def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "easyrec") -> pa.Table:
-    """Ratings joined with users and movies, labelled by ``label`` (see the module docstring)."""
+def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "easyrec",
+                   like: bool = False) -> pa.Table:
+    """Ratings joined with users and movies, labelled by ``label`` (see the module docstring).
+
+    ``like=True`` adds a second label after ``label``: ``like`` = 1 for a rating of 5, else 0
+    (int64), on the rows the protocol keeps, for two-task (click-style + like) models.
+    """
     directory = Path(source_dir)
     layout = detect_layout(directory)
     ratings, users, movies = _read_100k(directory) if layout == "ml-100k" else _read_1m(directory)
@@ -165,7 +170,11 @@ def load_movielens(source_dir: str | Path, label: str | Mapping[str, Any] = "eas
         "year": _year(movies["title"], movies["release_date"]),
         "timestamp": ratings["timestamp"],
     })
-    return apply_label(table, label).select(list(OUTPUT_COLUMNS))
+    table, columns = apply_label(table, label), list(OUTPUT_COLUMNS)
+    if like:
+        table = table.append_column("like", pc.cast(pc.equal(table["rating"], 5), pa.int64()))
+        columns.insert(1, "like")
+    return table.select(columns)
 
 
 def is_prepared_file(path: Path) -> bool:
@@ -201,6 +210,7 @@ def prepare_movielens(
     overwrite: bool = False,
     format: str = "easyrec",
     history: int | None = None,
+    like: bool = False,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
 
@@ -226,6 +236,7 @@ def prepare_movielens(
         history: add each row's previous ``history`` movies and genres
             (:func:`~recblocks.datasets.histories.add_histories`), computed over every rating
             of the user, rating-3 rows included, before the label protocol and the split.
+        like: add the second label ``like`` (rating 5) beside ``label`` (see :func:`load_movielens`).
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -251,11 +262,13 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
+    if like and format == "ctr":
+        raise ConfigError("like", "the like label is made for the easyrec format", "format='easyrec'", repr(format))
     if history and format == "easyrec":  # histories over every rating, rating-3 rows included
-        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}), history), label)
+        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}, like=like), history), label)
     else:
         loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
-        table = loader(source_dir, label)  # type: ignore[operator]
+        table = loader(source_dir, label, like=like) if format == "easyrec" else loader(source_dir, label)  # type: ignore[operator]
         if history:  # the ctr format keeps every rating
             table = add_histories(table, history, category_separator="^")
     if split is None:
@@ -267,7 +280,8 @@ def prepare_movielens(
     else:
         parts = temporal_split(table, fractions, "timestamp")
     mark = {DATASET_KEY: json.dumps({"source": "movielens", "format": format, "label": label, "split": split,
-                                      "seed": seed, **({"history": history} if history else {})}).encode()}
+                                      "seed": seed, **({"history": history} if history else {}),
+                                      **({"like": True} if like else {})}).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):
         make_dirs(path.parent)

@@ -41,8 +41,10 @@ from recblocks.datasets.splits import random_split
 __all__ = [
     "TRUE_PROB_COLUMN",
     "CRITEO_LIKE_VOCAB_SIZES",
+    "CorrelatedTasksConfig",
     "MultiValuedConfig",
     "SyntheticConfig",
+    "feature_columns",
     "DEFAULT_SYNTHETIC",
     "make_synthetic",
     "bayes_auc",
@@ -71,6 +73,24 @@ class MultiValuedConfig(Params):
     separator: str = Field(default="|", min_length=1)
 
 
+class CorrelatedTasksConfig(Params):
+    """Two correlated tasks instead of ``label`` (:mod:`recblocks.datasets.synthetic_multitask`).
+
+    Args:
+        shared_fraction: share of each task's logit variance that comes from the planted
+            structure both tasks share (the rest is the task's own).
+        click_rate: mean click probability.
+        conversion_rate: mean probability of a conversion given a click.
+        click_label, conversion_label: the label column names.
+    """
+
+    shared_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    click_rate: float = Field(default=0.3, gt=0, lt=1)
+    conversion_rate: float = Field(default=0.3, gt=0, lt=1)
+    click_label: str = Field(default="click", min_length=1)
+    conversion_label: str = Field(default="conversion", min_length=1)
+
+
 class SyntheticConfig(Params):
     """Sizes, seed and signal of :func:`make_synthetic` (see the module docstring)."""
 
@@ -91,6 +111,7 @@ class SyntheticConfig(Params):
     interaction_rank: int = Field(default=4, gt=0, le=1024, description="width of planted vectors, at most 1,024")
     signal_std: float = Field(default=1.6, gt=0)
     positive_rate: float = Field(default=0.3, gt=0, lt=1)
+    multitask: CorrelatedTasksConfig | None = None
 
 
 #: Small config for demos and smoke tests: 50k rows, 4 dense, 8 categorical, one multi-valued field.
@@ -205,13 +226,24 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> p
     """
     base = (config or SyntheticConfig()).model_dump()
     c = SyntheticConfig.model_validate(base | overrides)
+    if c.multitask is not None:
+        from recblocks.datasets.synthetic_multitask import make_multitask  # it builds on this module
+
+        return make_multitask(c)
     planted = _Planted(c)
     _calibrate(c, planted)
     rng = np.random.default_rng(np.random.SeedSequence([c.seed, 3]))
     raw = _sample(c, planted, c.num_rows, rng)
     prob = 1.0 / (1.0 + np.exp(-(planted.bias + planted.scale * (raw["z"] - planted.center))))
     label = (rng.random(c.num_rows) < prob).astype(np.int64)
-    columns: dict[str, pa.Array] = {"label": pa.array(label)}
+    columns: dict[str, pa.Array] = {"label": pa.array(label), **feature_columns(c, raw)}
+    columns[TRUE_PROB_COLUMN] = pa.array(prob)
+    return pa.table(columns)
+
+
+def feature_columns(c: SyntheticConfig, raw: dict[str, Any]) -> dict[str, pa.Array]:
+    """The feature columns (``I*``, ``C*``, the multi-valued one) of a :func:`_sample` draw."""
+    columns: dict[str, pa.Array] = {}
     for i, (values, absent) in enumerate(zip(raw["dense"], raw["missing"])):
         columns[f"I{i + 1}"] = pa.array(values, mask=absent, type=pa.float64())
     for j, idx in enumerate(raw["cats"]):
@@ -222,8 +254,7 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> p
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         values = _vocabulary(m.vocab, salt=7919).take(pa.array(elements))
         columns[m.name] = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), values), m.separator)
-    columns[TRUE_PROB_COLUMN] = pa.array(prob)
-    return pa.table(columns)
+    return columns
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -10,9 +10,14 @@ from recblocks.models.config import ModelConfig, ModelParams, parse_model_config
 from recblocks.models.evaluation import TaskEvaluator
 from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.rank_model import RankModel, build_slots
+from recblocks.models.multi_task import MultiTaskModel, TowerEvaluator
+from recblocks.models.esmm import ESMM, ESMMParams
+from recblocks.models.towers import MultiTaskModelParams, TaskTowerConfig, TowerLossConfig
 from recblocks.models.match_config import MatchModelParams
 from recblocks.models.match_model import MatchModel, MatchOutput
 from recblocks.models.registry import MODEL_CLASSES, ModelClassSpec
 
-__all__ = ["MODEL_CLASSES", "MatchModel", "MatchModelParams", "MatchOutput", "ModelClassSpec", "ModelConfig", "ModelOutput", "ModelParams", "RankModel",
-           "TaskEvaluator", "TaskHeads", "build_slots", "parse_model_config"]
+__all__ = ["ESMM", "ESMMParams", "MODEL_CLASSES", "MatchModel", "MatchModelParams", "MatchOutput", "ModelClassSpec",
+           "ModelConfig", "ModelOutput", "ModelParams", "MultiTaskModel", "MultiTaskModelParams", "RankModel",
+           "TaskEvaluator", "TaskHeads", "TaskTowerConfig", "TowerEvaluator", "TowerLossConfig", "build_slots",
+           "parse_model_config"]

@@ -21,7 +21,7 @@ from recblocks.features.groups import FeatureGroupConfig
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.tasks.config import TaskConfig, parse_task_config
 
-__all__ = ["ModelParams", "ModelConfig", "parse_model_config"]
+__all__ = ["ModelParams", "ModelConfig", "parse_model_config", "parse_model_params"]
 
 
 class ModelParams(Params):
@@ -65,23 +65,21 @@ class ModelConfig(ConfigNode):
             data["tasks"] = [task]
         return data
 
-    @model_validator(mode="before")
-    @classmethod
-    def _class_params(cls, data: Any, info: ValidationInfo) -> Any:
-        """``model_params`` parsed by the params model the model class registers (``ModelParams`` by default)."""
-        if not isinstance(data, dict) or isinstance(data.get("model_params"), ModelParams):
-            return data
-        name = MODEL_CLASSES.canonical(data.get("model_class", "RankModel"))
-        params = MODEL_CLASSES.get(name).params if name is not None else None
-        if params is None:
-            return data
-        return {**data, "model_params": parse_params(params, data.get("model_params"),
-                                                     join_path(_where(info), "model_params"))}
-
     @field_validator("model_class", mode="before")
     @classmethod
     def _registered_model_class(cls, value: Any, info: ValidationInfo) -> Any:
         return MODEL_CLASSES.get(value, join_path(_where(info), "model_class")).name
+
+    @field_validator("model_params", mode="before")
+    @classmethod
+    def _class_params(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_model_params(info.data.get("model_class"), value, join_path(_where(info), "model_params"))
+
+    @model_validator(mode="after")
+    def _params_of_class(self) -> "ModelConfig":
+        if type(self.model_params) is ModelParams and _params_class(self.model_class) is not ModelParams:
+            self.model_params = parse_model_params(self.model_class, self.model_params, "model.model_params")
+        return self
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -90,6 +88,21 @@ class ModelConfig(ConfigNode):
             return value
         where = join_path(_where(info), "tasks")
         return [parse_task_config(task, join_path(where, i)) for i, task in enumerate(value)]
+
+    def task_configs(self) -> list[TaskConfig]:
+        """Every task the model scores: ``tasks`` and those its ``model_params`` define (task towers)."""
+        defined = getattr(self.model_params, "task_configs", None)
+        return [*self.tasks, *(defined() if defined is not None else [])]
+
+    def extra_columns(self) -> list[str]:
+        """Columns the model reads besides features and labels (sample weights, loss groups)."""
+        columns = getattr(self.model_params, "extra_columns", None)
+        return list(columns()) if columns is not None else []
+
+    def weight_columns(self) -> list[str]:
+        """Numeric columns the loss reads per row, read like labels (sample weights, task-space indicators)."""
+        columns = getattr(self.model_params, "weight_columns", None)
+        return list(columns()) if columns is not None else []
 
     def to_dict(self) -> dict[str, Any]:
         """The ``model`` section as plain data: what was set, canonical spellings, field order.
@@ -133,6 +146,32 @@ def parse_model_config(raw: Mapping[str, Any] | ModelConfig, where: str = "model
         raise ConfigError(where, "the model section must be a mapping", "a mapping", type(raw).__name__)
     bind_backbone(config.backbone, join_path(where, "backbone"))
     return config
+
+
+def _params_class(model_class: Any) -> type[ModelParams]:
+    name = MODEL_CLASSES.canonical(model_class)
+    return (MODEL_CLASSES.get(name).params if name is not None else None) or ModelParams
+
+
+def parse_model_params(model_class: Any, value: Any, where: str) -> Any:
+    """``value`` as the ``model_params`` model of ``model_class`` (registered on its entry), checked."""
+    params_cls = _params_class(model_class)
+    if isinstance(value, params_cls):
+        return value
+    if isinstance(value, ModelParams):
+        value = value.model_dump(exclude_unset=True)
+    if params_cls is ModelParams and isinstance(value, Mapping) and "task_towers" in value:
+        # EasyRec's RankModel never reads task_towers (rank_model.py: one output, one label): the towers would be
+        # silently dropped, and a backbone ending in MMoE (a list) fails there; EasyRec's docs spell that case
+        # MultiTaskModel.
+        raise ConfigError(join_path(where, "task_towers"), f"a {model_class} has no task towers (EasyRec's RankModel "
+                          "ignores them)", "model_class: MultiTaskModel (or tasks: for a RankModel)",
+                          f"model_class: {model_class}", choices=["MultiTaskModel"])
+    params = parse_params(params_cls, value if value is not None else {}, where)
+    check = getattr(params, "check", None)
+    if check is not None:
+        check(where)
+    return params
 
 
 def _where(info: ValidationInfo) -> str:

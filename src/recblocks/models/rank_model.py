@@ -119,9 +119,7 @@ class RankModel(nn.Module):
                                               init_std=cfg.embedding_init_std)
         self.backbone = build_backbone(backbone_cfg, _GroupInputs(self.groups, slots, used),
                                        join_path(where, "backbone"))
-        if not cfg.tasks:
-            raise ConfigError(join_path(where, "tasks"), "the model has no task", "at least one task", "none")
-        self.tasks = nn.ModuleList([build_task(t, join_path(where, "tasks", i)) for i, t in enumerate(cfg.tasks)])
+        self.tasks = nn.ModuleList([build_task(t, path) for t, path in self.task_configs(cfg, where)])
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise ConfigError(join_path(where, "tasks"), "task names must be unique", "unique names", names)
@@ -132,6 +130,12 @@ class RankModel(nn.Module):
         self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
         self._penalized = [m for m in self.modules() if isinstance(m, Component) and m.regularization_loss() is not None]
         self._heads = TaskHeads(self.tasks)
+
+    def task_configs(self, config: ModelConfig, where: str) -> list[tuple[Any, str]]:
+        """The task configs this model scores, each with its config path (``model.tasks[i]``)."""
+        if not config.tasks:
+            raise ConfigError(join_path(where, "tasks"), "the model has no task", "at least one task", "none")
+        return [(task, join_path(where, "tasks", i)) for i, task in enumerate(config.tasks)]
 
     def _plan_heads(self, where: str) -> list[int | None]:
         """Attach a Linear head where the backbone width differs from the task's output width."""

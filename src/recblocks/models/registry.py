@@ -19,7 +19,7 @@ class ModelClassSpec(ClassEntry):
     """One model class: the ``nn.Module`` built from the schema, the model section and the vocab sizes.
 
     ``params``: the class's ``model_params`` model (a ``ModelParams`` subclass such as
-    ``MatchModelParams``); None means the plain ``ModelParams``.
+    ``MatchModelParams`` or ``MultiTaskModelParams``); None means the plain ``ModelParams``.
     """
 
     params: type | None = None

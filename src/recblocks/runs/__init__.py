@@ -17,6 +17,7 @@ from recblocks.runs.errors import (
 from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, train_run
 from recblocks.runs.manifest import MANIFEST, RunManifest
 from recblocks.runs.model import Model
+from recblocks.runs.multi_task import MultiTask
 from recblocks.runs.ranking import Ranking
 from recblocks.runs.resume import resume_run
 from recblocks.runs.run_callback import RunDirCallback
@@ -25,6 +26,7 @@ from recblocks.runs.scoring import evaluate_run, open_run, predict_run
 from recblocks.runs.validation import check_run_output, plan_rows
 
 __all__ = [
+    "MultiTask",
     "MANIFEST",
     "RUN_FILES",
     "DataConfig",

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from recblocks.core.errors import DataError
+from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.limits import MAX_ROWS_PER_CHUNK
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.data.readers import DataSource, read_columns
@@ -28,8 +28,8 @@ from recblocks.models.config import ModelConfig, parse_model_config
 from recblocks.tasks import build_task
 from recblocks.training.config import TrainConfig
 
-__all__ = ["DataConfig", "RunConfig", "parse_run_config", "label_columns", "run_extras", "check_columns",
-           "check_table_columns"]
+__all__ = ["DataConfig", "RunConfig", "parse_run_config", "label_columns", "label_owners", "run_extras",
+           "check_columns", "check_table_columns"]
 
 
 class DataConfig(Params):
@@ -85,22 +85,43 @@ def label_columns(model_config: ModelConfig, soft_labels: bool = False) -> dict[
     """Label column -> what it must hold, for every task of the model section
     (:meth:`Task.label_kind`: ``binary``, ``soft_binary`` with ``soft_labels``, ``classes:N``...)."""
     labels: dict[str, str] = {}
-    for i, task in enumerate(model_config.tasks):
+    for i, task in enumerate(model_config.task_configs()):
         built = build_task(task, join_path("model.tasks", i))
         labels[built.label] = built.label_kind(soft_labels)
+    for name in model_config.weight_columns():
+        labels.setdefault(name, "float")
     return labels
 
 
 def run_extras(config: RunConfig) -> list[str]:
-    """Extra columns a run carries beside features and labels: passthrough and the GAUC group."""
+    """Extra columns a run carries beside features and labels: passthrough, the GAUC group and the model's
+    own (sample weights, loss groups: :meth:`ModelConfig.extra_columns`)."""
     extras = list(config.data.passthrough)
-    if config.train.gauc_group and config.train.gauc_group not in extras:
-        extras.append(config.train.gauc_group)
+    for name in [config.train.gauc_group, *config.model.extra_columns()]:
+        if name and name not in extras:
+            extras.append(name)
     return extras
 
 
+def label_owners(model_config: ModelConfig) -> dict[str, str]:
+    """Label column -> the task tower that reads it (config path and name), for MultiTaskModel-style
+    ``model_params.task_towers``: a missing column is then a ConfigError naming the tower."""
+    defined = getattr(model_config.model_params, "towers", None)
+    towers = defined() if defined is not None else []
+    owners: dict[str, str] = {}
+    for i, tower in enumerate(towers):
+        owners.setdefault(tower.label_name, f"model.model_params.task_towers[{i}].label_name (tower "
+                                            f"'{tower.tower_name}')")
+    return owners
+
+
 def _check(available: list[str], preprocessor: Preprocessor, labels: dict[str, str], extras: list[str],
-           origin: str) -> None:
+           origin: str, owners: dict[str, str] | None = None) -> None:
+    for name, owner in (owners or {}).items():
+        if name not in available:
+            shown = available if len(available) <= 12 else [*available[:12], "..."]
+            raise ConfigError(owner, f"the tower's label column is missing from {origin}", f"one of {shown}",
+                              repr(name), choices=available)
     wanted = [(f"feature '{f.name}'", f.source_column) for f in preprocessor.schema]
     wanted += [(f"label '{name}'", name) for name in labels] + [(f"column '{name}'", name) for name in extras]
     for where, column in wanted:
@@ -111,12 +132,13 @@ def _check(available: list[str], preprocessor: Preprocessor, labels: dict[str, s
 
 
 def check_columns(source: DataSource, preprocessor: Preprocessor, labels: dict[str, str],
-                  extras: list[str]) -> None:
-    """Every feature, label and extra column exists in ``source`` (checked on its first file)."""
-    _check(read_columns(source), preprocessor, labels, extras, str(source.path))
+                  extras: list[str], owners: dict[str, str] | None = None) -> None:
+    """Every feature, label and extra column exists in ``source`` (checked on its first file);
+    ``owners`` (:func:`label_owners`) name the tower of a missing label."""
+    _check(read_columns(source), preprocessor, labels, extras, str(source.path), owners)
 
 
 def check_table_columns(table: pa.Table, preprocessor: Preprocessor, labels: dict[str, str], extras: list[str],
-                        name: str = "the table") -> None:
+                        name: str = "the table", owners: dict[str, str] | None = None) -> None:
     """Every feature, label and extra column exists in an in-memory ``table``."""
-    _check(list(table.column_names), preprocessor, labels, extras, name)
+    _check(list(table.column_names), preprocessor, labels, extras, name, owners)

@@ -33,6 +33,7 @@ from recblocks.data.readers import DataSource, naming_source, read_table
 from recblocks.data.report import format_report
 from recblocks.datasets.splits import random_split
 from recblocks.datasets.synthetic import bayes_auc, make_synthetic
+from recblocks.datasets.synthetic_multitask import multitask_bayes_auc
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.schema import Schema
@@ -42,6 +43,7 @@ from recblocks.runs.config import (
     check_columns,
     check_table_columns,
     label_columns,
+    label_owners,
     parse_run_config,
     run_extras,
 )
@@ -138,6 +140,7 @@ class Experiment:
         self.tables: dict[str, pa.Table] = dict(tables or {})
         self.labels = label_columns(config.model, config.data.soft_labels)
         self.extras = run_extras(config)
+        self.owners = label_owners(config.model)
         self.bayes: dict[str, float] = {}
 
     @classmethod
@@ -171,12 +174,19 @@ class Experiment:
                                   "data.valid (or --valid), a valid table, or data.synthetic with a validation share",
                                   "no validation data")
         preprocessor = Preprocessor(self.schema)
+        if data.synthetic is not None and "train" not in self.tables:  # a tower naming a label it does not make
+            tasks = data.synthetic.multitask
+            made = ["label"] if tasks is None else [tasks.click_label, tasks.conversion_label]
+            for name, owner in self.owners.items():
+                if name not in made:
+                    raise ConfigError(owner, "the tower's label is not a label of the synthetic data",
+                                      f"one of {made}", repr(name), choices=made)
         for split in SPLITS:
             table, source = self.tables.get(split), getattr(data, split)
             if table is not None:
-                check_table_columns(table, preprocessor, self.labels, self.extras, f"the {split} table")
+                check_table_columns(table, preprocessor, self.labels, self.extras, f"the {split} table", self.owners)
             elif source is not None and data.synthetic is None:
-                check_columns(source, preprocessor, self.labels, self.extras)
+                check_columns(source, preprocessor, self.labels, self.extras, self.owners)
         return planned
 
     # ------------------------------------------------------------------ data
@@ -187,7 +197,12 @@ class Experiment:
         names = list(SPLITS[: len(data.synthetic_split)])
         parts = random_split(make_synthetic(data.synthetic), data.synthetic_split, seed=data.synthetic.seed)
         self.tables = dict(zip(names, parts))
-        self.bayes = {name: bayes_auc(t) for name, t in self.tables.items()}
+        tasks = data.synthetic.multitask
+        if tasks is None:
+            self.bayes = {name: bayes_auc(t) for name, t in self.tables.items()}
+        else:  # one figure per task and split: valid/click, valid/conversion, valid/conversion_clicked
+            self.bayes = {f"{name}/{key}": value for name, t in self.tables.items()
+                          for key, value in multitask_bayes_auc(t, tasks.click_label, tasks.conversion_label).items()}
 
     def fit_preprocessor(self) -> Preprocessor:
         """The preprocessing fitted on the training split (vocabularies, statistics)."""

@@ -35,7 +35,7 @@ from recblocks.core.limits import memory_limit
 from recblocks.core.params import join_path, parse_params
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.schema import Schema
-from recblocks.models.config import ModelConfig, parse_model_config
+from recblocks.models.config import ModelConfig, parse_model_config, parse_model_params
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.runs.config import DataConfig, RunConfig, label_columns
@@ -59,6 +59,14 @@ PLANNED_BATCH = 1024
 def _find_schema(body: Block) -> Schema | None:
     found = [s for b in body.walk() if (s := getattr(b, "schema", None)) is not None]
     return found[0] if found else None
+
+
+def _defined_tasks(options: Mapping[str, Any]) -> list[TaskConfig]:
+    """The tasks a model class defines in its ``model_params`` (MultiTaskModel's towers); [] for RankModel."""
+    params = parse_model_params(options.get("model_class", "RankModel"), options.get("model_params"),
+                                "model.model_params")
+    defined = getattr(params, "task_configs", None)
+    return list(defined()) if defined is not None else []
 
 
 def _task_config(task: Task, index: int) -> tuple[TaskConfig, ConfigError | None]:
@@ -103,9 +111,14 @@ class Model:
                               type(body).__name__)
         self.body = body
         items = [tasks] if isinstance(tasks, (Task, Mapping)) else list(tasks)
-        if not items:
+        defined = _defined_tasks(options)  # e.g. MultiTaskModel's task towers
+        if items and defined:
+            raise ConfigError("Model.tasks", "the model_params define the tasks (task towers)", "tasks=[]",
+                              f"{len(items)} tasks")
+        if not items and not defined:
             raise ConfigError("Model.tasks", "the model has no task", "at least one task", "none")
-        self.tasks: list[Task] = [build_task(t, f"tasks[{i}]") for i, t in enumerate(items)]
+        self.tasks: list[Task] = [build_task(t, f"tasks[{i}]") for i, t in enumerate(items or defined)]
+        self._tasks_in_params = bool(defined)
         schema = schema if schema is not None else _find_schema(body)
         if schema is None:
             raise SchemaError("Model.schema", "no schema", "Model(..., schema=...) or an input block built "
@@ -136,7 +149,7 @@ class Model:
         #: The typed model section: what :meth:`build` builds and :meth:`to_config` writes.
         self.config: ModelConfig = parse_model_config(
             {**self.options, "feature_groups": self._compiled.feature_groups, "backbone": self._compiled.backbone,
-             "tasks": [config for config, _ in saved]}, "model")
+             **({} if self._tasks_in_params else {"tasks": [config for config, _ in saved]})}, "model")
 
     # ------------------------------------------------------------------ config
     def compile(self) -> CompiledBody:

@@ -15,10 +15,13 @@ from recblocks.tasks.heads import (
     build_task,
     build_tasks,
 )
+from recblocks.tasks.losses import LOSSES, LossSpec
 from recblocks.tasks.registry import TASKS, TaskSpec
 from recblocks.tasks.transforms import LogitsTemperatureScaler
 
 __all__ = [
+    "LOSSES",
+    "LossSpec",
     "TASKS",
     "BinaryClassificationTask",
     "BinaryTaskConfig",

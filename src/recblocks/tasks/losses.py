@@ -1,0 +1,156 @@
+"""``LOSSES``: the loss types a task tower's ``loss_type`` or ``losses[i].loss_type`` may name.
+
+Each loss is ``fn(logits, labels, weights, groups, params) -> scalar`` on one batch:
+
+* ``weights`` ``(B,)`` are per-row sample weights (None: all 1). Pointwise losses reduce as
+  EasyRec / TensorFlow's ``SUM_BY_NONZERO_WEIGHTS``: ``sum(w * l) / count(w != 0)``, so that
+  all-ones weights give the plain mean.
+* ``groups`` ``(B,)`` int64 ids (None: the whole batch is one group) bound the pairs of a
+  pairwise loss and the lists of a listwise loss (EasyRec's ``session_name``, e.g. the user).
+
+Pairwise and listwise losses compare rows of one batch: a group only counts where its rows
+share a batch (shuffled batches of a few thousand rows hold many pairs per active user; for
+whole lists per user, sort the data by user and read it without shuffling). Both are
+vectorized over a ``(B, B)`` same-group mask: no Python loop over rows or groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from recblocks.core.registry import Registry, RegistryEntry, first_line
+
+__all__ = ["LOSSES", "LossSpec", "pairwise_logistic_loss", "listwise_softmax_loss", "weighted_mean"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", dict[str, Any]],
+                  torch.Tensor]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossSpec(RegistryEntry):
+    """One loss type.
+
+    Args:
+        fn: ``fn(logits, labels, weights, groups, params) -> ()``.
+        kind: ``pointwise`` (one term per row), ``pairwise`` or ``listwise`` (rows of a group).
+        task_type: the task type whose logits/labels it fits (``regression``; ``""``: the
+            tower's own: a pointwise loss of binary or multi-class towers, a pairwise / listwise
+            loss of any tower with one logit, binary or graded labels).
+    """
+
+    target: ClassVar[str] = "fn"
+    fn: Any
+    kind: str = "pointwise"
+    task_type: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.summary:
+            object.__setattr__(self, "summary", first_line(self.fn.__doc__))
+
+    def facts(self) -> dict[str, Any]:
+        fits = self.task_type or ("binary or multiclass" if self.kind == "pointwise" else "binary or regression")
+        return {"kind": self.kind, "task_type": fits}
+
+
+LOSSES: Registry[LossSpec] = Registry("loss type", LossSpec, case_sensitive=False)
+"""Loss types of task towers (EasyRec ``LossType`` names are the aliases)."""
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """``sum(w * v) / count(w != 0)`` (plain mean without weights).
+
+    Example:
+        >>> float(weighted_mean(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([2.0, 0.0, 1.0])))
+        3.5
+    """
+    if weights is None:
+        return values.mean()
+    weights = weights.to(values.dtype)
+    return (values * weights).sum() / (weights != 0).sum().clamp(min=1)
+
+
+@LOSSES.register("classification", aliases=("CLASSIFICATION", "binary_cross_entropy_loss", "cross_entropy_loss"))
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+                        groups: torch.Tensor | None, params: dict[str, Any]) -> torch.Tensor:
+    """Sigmoid cross-entropy for ``(B,)`` logits, softmax cross-entropy for ``(B, C)`` logits."""
+    if logits.dim() == 2:
+        values = F.cross_entropy(logits, labels.long(), reduction="none")
+    else:
+        values = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
+    return weighted_mean(values, weights)
+
+
+@LOSSES.register("l2_loss", aliases=("L2_LOSS", "mse"), task_type="regression")
+def l2_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None, groups: torch.Tensor | None,
+            params: dict[str, Any]) -> torch.Tensor:
+    """Squared error ``(z - y)^2``, weighted mean."""
+    return weighted_mean((logits - labels.to(logits.dtype)) ** 2, weights)
+
+
+def _same_group(groups: torch.Tensor | None, size: int, device: torch.device) -> torch.Tensor:
+    if groups is None:
+        return torch.ones(size, size, dtype=torch.bool, device=device)
+    return groups.unsqueeze(0) == groups.unsqueeze(1)
+
+
+@LOSSES.register("pairwise_logistic_loss", aliases=("PAIRWISE_LOGISTIC_LOSS", "pairwise_loss", "PAIR_WISE_LOSS"),
+                 kind="pairwise")
+def pairwise_logistic_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+                           groups: torch.Tensor | None, params: dict[str, Any]) -> torch.Tensor:
+    """RankNet's pairwise logistic loss within a group.
+
+    Over the pairs ``(i, j)`` of one group with ``y_i > y_j``: ``log(1 + exp(-(z_i - z_j)))``,
+    averaged over the pairs (each weighted by ``w_i``, the better row's weight); 0 when the
+    batch holds no such pair.
+
+    Shape:
+        logits, labels, weights, groups ``(B,)`` -> ``()``.
+
+    Example:
+        >>> z, y = torch.tensor([2.0, 0.0, 1.0]), torch.tensor([1.0, 0.0, 0.0])
+        >>> g = torch.tensor([7, 7, 8])  # row 2 is alone in its group: one pair (0, 1)
+        >>> round(float(pairwise_logistic_loss(z, y, None, g, {})), 4)  # log(1 + e^-2)
+        0.1269
+    """
+    y = labels.to(logits.dtype)
+    pairs = _same_group(groups, len(y), y.device) & (y.unsqueeze(1) > y.unsqueeze(0))  # (B, B): i better than j
+    diff = logits.unsqueeze(1) - logits.unsqueeze(0)
+    pair_weight = pairs.to(logits.dtype)
+    if weights is not None:
+        pair_weight = pair_weight * weights.to(logits.dtype).unsqueeze(1)
+    return (F.softplus(-diff) * pair_weight).sum() / pairs.sum().clamp(min=1)
+
+
+@LOSSES.register("listwise_rank_loss", aliases=("LISTWISE_RANK_LOSS", "softmax_cross_entropy_list", "listwise"),
+                 kind="listwise")
+def listwise_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+                          groups: torch.Tensor | None, params: dict[str, Any]) -> torch.Tensor:
+    """Softmax cross-entropy over each group's list (ListNet with the labels as the target).
+
+    For a group ``g`` with ``sum_g y > 0``: ``-sum_{i in g} (y_i / sum_g y) log softmax_g(z / T)_i``;
+    the loss is the mean over such groups (rows weighted by ``w_i``). ``params.temperature``
+    is ``T`` (default 1).
+
+    Shape:
+        logits, labels, weights, groups ``(B,)`` -> ``()``.
+
+    Example:
+        >>> z, y = torch.tensor([0.0, 0.0, 5.0]), torch.tensor([1.0, 0.0, 1.0])
+        >>> g = torch.tensor([1, 1, 2])  # lists {0, 1} and {2}
+        >>> round(float(listwise_softmax_loss(z, y, None, g, {})), 4)  # (ln 2 + 0) / 2
+        0.3466
+    """
+    z = logits / float(params.get("temperature", 1.0))
+    y = labels.to(z.dtype)
+    if weights is not None:
+        y = y * weights.to(z.dtype)
+    same = _same_group(groups, len(y), y.device)
+    lse = torch.logsumexp(z.unsqueeze(0).expand(len(z), -1).masked_fill(~same, float("-inf")), dim=1)  # (B,)
+    total = (same.to(z.dtype) * y.unsqueeze(0)).sum(dim=1)  # sum of y over row i's group
+    share = torch.where(total > 0, y / total.clamp(min=1e-12), torch.zeros_like(y))
+    return -(share * (z - lse)).sum() / share.sum().clamp(min=1e-12)
