@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -270,29 +269,44 @@ def test_expressions_within_budget_still_plan(hostile: Hostile) -> None:
 
 
 # ----------------------------------------------------------------------------------- acceptance: real processes
+#: Runs the command in ARGV[2:] with a timeout of ARGV[1] seconds and prints its ru_maxrss. A
+#: small launcher process stands between pytest and the command: Linux carries the high-water
+#: mark of the memory a process had when it called exec into ``ru_maxrss``, so a command
+#: started straight from pytest (a large process after thousands of tests) would report
+#: pytest's memory, not its own.
+_LAUNCHER = """
+import os, subprocess, sys, threading
+proc = subprocess.Popen(sys.argv[2:])
+timer = threading.Timer(float(sys.argv[1]), proc.kill)
+timer.start()
+_, status, usage = os.wait4(proc.pid, 0)
+timer.cancel()
+print("MAXRSS", usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run_measured(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str, int, float]:
     """``recblocks ARGS`` as a real process: (exit status, output, peak RSS in bytes, seconds).
 
-    The peak is the child's own ``ru_maxrss`` from ``os.wait4`` (the kernel's high-water mark
-    of its resident memory); a timer kills it after ``timeout`` (hang guard).
+    The peak is the command's own ``ru_maxrss`` from ``os.wait4`` (the kernel's high-water mark
+    of its resident memory), read by a small launcher process (see ``_LAUNCHER``); the launcher
+    kills the command after ``timeout`` (hang guard).
     """
     out_path = cwd / "child-output.txt"
     with out_path.open("w") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "recblocks.cli.main", *args], cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        report = subprocess.run([sys.executable, "-c", _LAUNCHER, str(timeout), sys.executable, "-m",
+                                 "recblocks.cli.main", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=out,
+                                text=True, timeout=timeout + 30)
         seconds = time.perf_counter() - started
     text = out_path.read_text()
     out_path.unlink()
+    lines = report.stdout.splitlines()
+    last = lines[-1].split() if lines else []
+    assert len(last) == 3 and last[0] == "MAXRSS", report.stdout
+    text = "\n".join(lines[:-1]) + ("\n" if lines[:-1] else "") + text
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return proc.returncode, text, usage.ru_maxrss * scale, seconds
+    return int(last[2]), text, int(last[1]) * scale, seconds
 
 
 def _config_with_bomb(hostile: Hostile) -> Path:
