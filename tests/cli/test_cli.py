@@ -149,3 +149,17 @@ def test_unknown_command_data_file_is_a_short_error(files, run_dir: Path) -> Non
     result = CliRunner().invoke(cli, ["evaluate", str(run_dir), "--data", str(files["root"] / "missing.parquet")])
     assert result.exit_code == 2 and "missing.parquet" in result.output
 
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly() -> None:
+    """``recblocks components | head -1``: once the reader has closed the pipe, the listing stops
+    without an error line (the read end is closed before the command writes anything)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "recblocks.cli.main", "components"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 141) and "error" not in stderr.lower(), stderr

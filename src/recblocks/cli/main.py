@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -53,6 +54,9 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"error ({type(exc).__name__}): {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:  # the reader went away (`recblocks components | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except OSError as exc:
             if debug:
                 raise
