@@ -29,6 +29,7 @@ from recblocks.features.schema import OOV_ID, Schema
 from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.models.catalogue import ItemCatalogue
 from recblocks.models.config import ModelConfig
+from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.match_config import MatchModelParams
 from recblocks.models.rank_model import _GroupInputs, build_slots
 from recblocks.models.registry import MODEL_CLASSES
@@ -70,7 +71,7 @@ def tower_groups(backbone: BackboneConfig, block: str) -> list[str]:
 
 
 @MODEL_CLASSES.register("MatchModel", params=MatchModelParams)
-class MatchModel(nn.Module):
+class MatchModel(EmbeddingAndDenseParameters, nn.Module):
     """Two towers scored by cosine / inner product, trained with in-batch or sampled softmax.
 
     Args:
@@ -268,15 +269,6 @@ class MatchModel(nn.Module):
             if name and name not in batch.features:
                 raise DataError(where, f"feature '{name}' missing from the batch", f"one of {sorted(batch.features)}",
                                 repr(name))
-
-    def embedding_parameters(self) -> list[nn.Parameter]:
-        """Embedding tables (sparse gradients)."""
-        return self.embeddings.table_parameters()
-
-    def dense_parameters(self) -> list[nn.Parameter]:
-        """Every other trainable parameter."""
-        tables = {id(p) for p in self.embedding_parameters()}
-        return [p for p in self.parameters() if id(p) not in tables]
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """Plan rows: embeddings, the backbone's blocks, the two towers."""

@@ -24,6 +24,7 @@ from recblocks.layers.base import Component
 from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
+from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.evaluation import TaskEvaluator
 from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.registry import MODEL_CLASSES
@@ -79,7 +80,7 @@ class _GroupInputs:
 
 
 @MODEL_CLASSES.register("RankModel")
-class RankModel(nn.Module):
+class RankModel(EmbeddingAndDenseParameters, nn.Module):
     """A ranking model built from a config: embeddings -> backbone -> one head per task.
 
     Args:
@@ -229,15 +230,6 @@ class RankModel(nn.Module):
         if self._emb_reg > 0 and outputs.lookups:
             total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in outputs.lookups)
         return total
-
-    def embedding_parameters(self) -> list[nn.Parameter]:
-        """Embedding tables (sparse gradients, row-wise optimizer updates)."""
-        return self.embeddings.table_parameters()
-
-    def dense_parameters(self) -> list[nn.Parameter]:
-        """Every other trainable parameter."""
-        tables = {id(p) for p in self.embedding_parameters()}
-        return [p for p in self.parameters() if id(p) not in tables]
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """Plan rows (block, body, inputs, output shape, parameters) plus embeddings and heads."""
