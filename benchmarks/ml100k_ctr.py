@@ -23,33 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ml-100k-ctr"
 CONFIGS = ROOT / "configs" / "ml100k_ctr"
 MODELS = ("deepfm", "dcn_v2", "widedeep", "dlrm", "mlp")
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _resolve_data(raw: dict[str, Any]) -> dict[str, Any]:
-    """Make the config's relative data paths relative to the repository root (not the CWD)."""
-    data = raw.get("data") or {}
-    for split in ("train", "valid", "test"):
-        entry = data.get(split)
-        if isinstance(entry, str) and not Path(entry).is_absolute():
-            data[split] = str((ROOT / entry).resolve())
-        elif isinstance(entry, dict) and isinstance(entry.get("path"), str) and not Path(entry["path"]).is_absolute():
-            entry["path"] = str((ROOT / entry["path"]).resolve())
-    return raw
 
 
 def run_one(config_path: Path, seed: int, overrides: list[str]) -> dict[str, Any]:
@@ -59,7 +45,6 @@ def run_one(config_path: Path, seed: int, overrides: list[str]) -> dict[str, Any
 
     raw = load_config_file(config_path)
     raw = apply_overrides(raw, [f"train.seed={seed}", "train.progress=false", *overrides])
-    raw = _resolve_data(raw)
     with tempfile.TemporaryDirectory(prefix="recblocks-bench-") as tmp:
         start = time.perf_counter()
         result = train_run(raw, Path(tmp) / "run", overwrite=True)
@@ -76,18 +61,12 @@ def run_one(config_path: Path, seed: int, overrides: list[str]) -> dict[str, Any
             "samples_per_s": float(speed), "wall_s": wall}
 
 
-def _mean_std(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.4f} ± {std:.4f}"
-
-
 def table(results: dict[str, list[dict[str, Any]]]) -> str:
     lines = ["| model | test AUC (mean ± std) | test logloss (mean ± std) | best epochs | train samples/s (best run) |",
              "|---|---|---|---|---|"]
     for model, runs in results.items():
         lines.append(
-            f"| {model} | {_mean_std([r['auc'] for r in runs])} | {_mean_std([r['logloss'] for r in runs])} | "
+            f"| {model} | {mean_std([r['auc'] for r in runs])} | {mean_std([r['logloss'] for r in runs])} | "
             f"{', '.join(str(r['best_epoch']) for r in runs)} | "
             f"{max(r['samples_per_s'] for r in runs):,.0f} |")
     return "\n".join(lines)
@@ -95,9 +74,9 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=_csv, default=list(MODELS),
+    parser.add_argument("--models", type=csv_list, default=list(MODELS),
                         help=f"comma-separated config names in configs/ml100k_ctr (default: {','.join(MODELS)})")
-    parser.add_argument("--seeds", type=lambda v: [int(s) for s in _csv(v)], default=[0, 1, 2],
+    parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--configs", type=Path, default=CONFIGS, help="folder holding <model>.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
@@ -35,10 +37,6 @@ WORK = ROOT / "benchmarks" / "_work" / "ml100k_seq"
 CONFIGS = ROOT / "configs" / "ml100k_seq"
 MODELS = ("base", "din", "dien", "bst")
 HISTORY = 20
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def prepare(work: Path = WORK) -> Path:
@@ -68,24 +66,19 @@ def run_one(config_path: Path, data: Path, seed: int, overrides: list[str]) -> d
             "valid_gauc": metrics["valid"]["gauc"], "best_epoch": metrics.get("best_epoch"), "wall_s": wall}
 
 
-def _mean_std(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {std:.4f}"
-
-
 def table(results: dict[str, list[dict[str, Any]]]) -> str:
     lines = ["| model | test AUC (mean ± std) | test GAUC by user (mean ± std) | best epochs |", "|---|---|---|---|"]
     for model, runs in results.items():
-        lines.append(f"| {model} | {_mean_std([r['auc'] for r in runs])} | {_mean_std([r['gauc'] for r in runs])} | "
+        lines.append(f"| {model} | {mean_std([r['auc'] for r in runs])} | {mean_std([r['gauc'] for r in runs])} | "
                      f"{', '.join(str(r['best_epoch']) for r in runs)} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=_csv, default=list(MODELS),
+    parser.add_argument("--models", type=csv_list, default=list(MODELS),
                         help=f"comma-separated config names in configs/ml100k_seq (default: {','.join(MODELS)})")
-    parser.add_argument("--seeds", type=lambda v: [int(s) for s in _csv(v)], default=[0, 1, 2],
+    parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")

@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
 CONFIGS = ROOT / "configs" / "ml100k_ctr"
@@ -42,10 +45,6 @@ WORK = ROOT / "benchmarks" / "_work" / "regimes"
 REGIMES = ("random", "temporal", "leave_last_out", "unseen_users")
 MODELS = ("deepfm", "widedeep", "dcn_v2", "dlrm", "mlp", "xdeepfm", "autoint", "fibinet", "dcn_mix", "pnn", "afm")
 SPLIT_SEED = 2024  # the split's seed (random, unseen_users); the training seeds vary the model only
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def build_regime(regime: str, source: Path = SOURCE, work: Path = WORK) -> Path:
@@ -97,11 +96,6 @@ def run_one(model: str, regime: str, folder: Path, seed: int, overrides: list[st
     return record
 
 
-def _mean_std(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {std:.4f}"
-
-
 def tables(records: list[dict[str, Any]]) -> str:
     """One Markdown table per regime (in :data:`REGIMES` order), one row per model and overrides."""
     out = []
@@ -123,15 +117,15 @@ def tables(records: list[dict[str, Any]]) -> str:
                     "|---|---|---|---|---|---|---|---|---|"]
         for (model, settings), runs in rows.items():
             epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in runs)
-            valid = _mean_std([r["valid_auc"] for r in runs])
+            valid = mean_std([r["valid_auc"] for r in runs])
             if select:
                 out.append(f"| {model} | {settings or '-'} | {valid} | "
-                           f"{_mean_std([r['valid_logloss'] for r in runs])} | {epochs} |")
+                           f"{mean_std([r['valid_logloss'] for r in runs])} | {epochs} |")
                 continue
             auc = statistics.fmean(r["test_auc"] for r in runs)
             se = auc_standard_error(auc, runs[0]["test_positives"], runs[0]["test_negatives"])
-            out.append(f"| {model} | {settings or '-'} | {valid} | {_mean_std([r['test_auc'] for r in runs])} | "
-                       f"{se:.4f} | {_mean_std([r['test_logloss'] for r in runs])} | {runs[0]['params']:,} | "
+            out.append(f"| {model} | {settings or '-'} | {valid} | {mean_std([r['test_auc'] for r in runs])} | "
+                       f"{se:.4f} | {mean_std([r['test_logloss'] for r in runs])} | {runs[0]['params']:,} | "
                        f"{max(r['samples_per_s'] for r in runs):,.0f} | {epochs} |")
         out.append("")
     return "\n".join(out)
@@ -139,9 +133,9 @@ def tables(records: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=_csv, default=list(MODELS), help="config names in configs/ml100k_ctr")
-    parser.add_argument("--regimes", type=_csv, default=list(REGIMES), help=f"any of {','.join(REGIMES)}")
-    parser.add_argument("--seeds", type=lambda v: [int(s) for s in _csv(v)], default=[0, 1, 2],
+    parser.add_argument("--models", type=csv_list, default=list(MODELS), help="config names in configs/ml100k_ctr")
+    parser.add_argument("--regimes", type=csv_list, default=list(REGIMES), help=f"any of {','.join(REGIMES)}")
+    parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="training seeds (default: 0,1,2)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override applied to every run (as `recblocks train --set`)")
