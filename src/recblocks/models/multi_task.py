@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from recblocks.core.context import ForwardContext, LossTerms
+from recblocks.core.context import LossTerms
 from recblocks.core.errors import ConfigError, ShapeError
 from recblocks.core.params import join_path
 from recblocks.core.shapes import TensorSpec, describe_spec
@@ -132,13 +132,7 @@ class MultiTaskModel(RankModel):
 
     def forward(self, batch: Batch | Mapping[str, torch.Tensor]) -> ModelOutput:
         """Logits per tower, extra outputs and auxiliary losses of the blocks, embedding lookups."""
-        if isinstance(batch, Batch):
-            features, labels = batch.features, batch.labels
-        else:
-            features, labels = batch, {}
-        context = ForwardContext(self.training, labels)
-        emb = self.embeddings(features)
-        out = self.backbone(emb, context)
+        out, context, emb = self._run_backbone(batch)
         logits: dict[str, torch.Tensor] = {}
         relations: dict[str, torch.Tensor] = {}
         for i in self._order:
@@ -160,11 +154,7 @@ class MultiTaskModel(RankModel):
             term = plan(outputs.logits[plan.name], batch.labels, batch.extras)
             tasks[plan.name] = term
             total = total + term if plan.weight == 1.0 else total + plan.weight * term
-        auxiliary = {}
-        for name, (value, weight) in outputs.auxiliary.items():
-            auxiliary[name] = value
-            total = total + value if weight == 1.0 else total + weight * value
-        return LossTerms(total, tasks, auxiliary, regularization)
+        return self._with_auxiliary(total, tasks, regularization, outputs)
 
     def evaluator(self, gauc_group: str | None = None) -> "TowerEvaluator":
         """Every tower's metrics and loss; a tower with ``out_task_space_weight: 0`` over its space only."""

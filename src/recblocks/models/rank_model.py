@@ -171,13 +171,7 @@ class RankModel(EmbeddingAndDenseParameters, nn.Module):
         ``batch`` is a :class:`Batch` (its labels reach blocks through the forward context) or
         a mapping of feature tensors (no labels: prediction).
         """
-        if isinstance(batch, Batch):
-            features, labels = batch.features, batch.labels
-        else:
-            features, labels = batch, {}
-        context = ForwardContext(self.training, labels)
-        emb = self.embeddings(features)
-        out = self.backbone(emb, context)
+        out, context, emb = self._run_backbone(batch)
         logits = {}
         for task, idx in zip(self.tasks, self._task_inputs):
             x = out[idx] if idx is not None else out
@@ -186,16 +180,36 @@ class RankModel(EmbeddingAndDenseParameters, nn.Module):
             logits[task.name] = x.squeeze(-1) if task.output_dim == 1 else x
         return ModelOutput(logits, context.outputs, context.losses, emb.looked_up)
 
-    def loss(self, outputs: ModelOutput, batch: Batch) -> LossTerms:
-        """Per-task losses (after ``pre``), block losses and regularization; the total is
-        ``regularization + sum(task weight * task loss) + sum(loss weight * block loss)``."""
-        regularization = self.regularization_loss(outputs)
-        tasks, total = self._heads.terms(outputs.logits, batch.labels, regularization)
+    def _run_backbone(self, batch: Batch | Mapping[str, torch.Tensor]) -> tuple[Any, ForwardContext, Any]:
+        """Embed the features and run the backbone: ``(backbone output, forward context, embeddings)``.
+
+        ``batch`` is a :class:`Batch` (its labels reach blocks through the context) or a mapping
+        of feature tensors (no labels: prediction).
+        """
+        if isinstance(batch, Batch):
+            features, labels = batch.features, batch.labels
+        else:
+            features, labels = batch, {}
+        context = ForwardContext(self.training, labels)
+        emb = self.embeddings(features)
+        return self.backbone(emb, context), context, emb
+
+    @staticmethod
+    def _with_auxiliary(total: torch.Tensor, tasks: dict[str, torch.Tensor], regularization: torch.Tensor,
+                        outputs: ModelOutput) -> LossTerms:
+        """The loss terms with the blocks' weighted auxiliary losses added to ``total``."""
         auxiliary = {}
         for name, (value, weight) in outputs.auxiliary.items():
             auxiliary[name] = value
             total = total + value if weight == 1.0 else total + weight * value
         return LossTerms(total, tasks, auxiliary, regularization)
+
+    def loss(self, outputs: ModelOutput, batch: Batch) -> LossTerms:
+        """Per-task losses (after ``pre``), block losses and regularization; the total is
+        ``regularization + sum(task weight * task loss) + sum(loss weight * block loss)``."""
+        regularization = self.regularization_loss(outputs)
+        tasks, total = self._heads.terms(outputs.logits, batch.labels, regularization)
+        return self._with_auxiliary(total, tasks, regularization, outputs)
 
     def evaluator(self, gauc_group: str | None = None) -> TaskEvaluator:
         """A fresh evaluator of every task's metrics and loss (see :class:`TaskEvaluator` for the keys)."""
