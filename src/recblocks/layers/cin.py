@@ -111,18 +111,24 @@ class CIN(Component):
         return TensorSpec((self.output_dim,))
 
     def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        x0 = stack_fields(x)  # (B, m, D)
+        # Laid out as (B, D, maps): every layer's H_{k-1} * m outer products are then a contiguous
+        # (B * D, H_{k-1} * m) matrix and the compression one matmul with the (H_k, H_{k-1} * m)
+        # kernel. (A three-operand einsum "ohm,bhd,bmd->bod" contracts pairwise through a
+        # (H_k, m, B, D) intermediate and is several times slower on CPU.)
+        x0 = stack_fields(x).transpose(1, 2)  # (B, D, m)
+        batch, width, _ = x0.shape
         hidden = x0
         pooled = []
         for k, kernel in enumerate(self.kernels):
-            maps = torch.einsum("ohm,bhd,bmd->bod", kernel, hidden, x0)
+            products = (hidden.unsqueeze(3) * x0.unsqueeze(2)).reshape(batch * width, -1)  # (B*D, H*m)
+            maps = torch.matmul(products, kernel.flatten(1).t()).view(batch, width, -1)  # (B, D, H_k)
             if self.biases is not None:
-                maps = maps + self.biases[k].unsqueeze(-1)
+                maps = maps + self.biases[k]
             maps = self.act(maps)
             feed = self.feeds[k]
-            if feed < maps.shape[1]:
-                hidden, out = maps[:, :feed], maps[:, feed:]
+            if feed < maps.shape[2]:
+                hidden, out = maps[..., :feed], maps[..., feed:]
             else:
                 hidden, out = maps, maps
-            pooled.append(out.sum(dim=-1))
+            pooled.append(out.sum(dim=1))
         return torch.cat(pooled, dim=-1)
