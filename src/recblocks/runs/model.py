@@ -417,5 +417,27 @@ class Model:
                             preprocessor.report_.bad_rows)
         return predict_batch(module, train, batch, f"prediction of {name}", batch_size)
 
+    # ------------------------------------------------------------------ retrieval (MatchModel)
+    def item_embeddings(self) -> pa.Table:
+        """The catalogue of a trained retrieval model: item id and ``embedding`` per item."""
+        from recblocks.runs.candidates import item_table
+
+        module, preprocessor, _ = self._fitted("item_embeddings")
+        return item_table(module, preprocessor)
+
+    def user_embeddings(self, data: Any) -> pa.Table:
+        """User vectors of ``data`` (a path or table with the user tower's columns), one row per row."""
+        from recblocks.runs.candidates import user_table
+
+        module, preprocessor, _ = self._fitted("user_embeddings")
+        return user_table(module, preprocessor, data, "Model.user_embeddings(data)")
+
+    def candidates(self, data: Any, k: int = 10, ann: bool = False, exclude_seen: bool = True) -> pa.Table:
+        """Top-K items per distinct user of ``data``, as ``recblocks candidates`` writes them."""
+        from recblocks.runs.candidates import top_k_candidates
+
+        module, preprocessor, _ = self._fitted("candidates")
+        return top_k_candidates(module, preprocessor, data, k, ann, exclude_seen, "Model.candidates(data)")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.body!r}, {[t.name for t in self.tasks]})"
