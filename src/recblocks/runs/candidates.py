@@ -258,6 +258,8 @@ def candidates_run(run_dir: str | Path, data: Any = None, k: int = 10, output: s
     an input, never inside a run directory, ``overwrite`` replaces only recblocks' own earlier
     file) and written atomically. Returns the candidates table (None without ``data``).
     """
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError("-k", "the number of candidates must be a positive integer", ">= 1", k)
     sources = [as_source(data, "--input")] if data is not None and as_table(data) is None else []
     paths = {}
     for where, target in (("--output", output), ("--export-items", export_items)):
