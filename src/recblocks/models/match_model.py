@@ -72,7 +72,7 @@ def tower_groups(backbone: BackboneConfig, block: str) -> list[str]:
 
 @MODEL_CLASSES.register("MatchModel", params=MatchModelParams, scores_tasks=False)
 class MatchModel(EmbeddingAndDenseParameters, nn.Module):
-    """Two towers scored by cosine / inner product, trained with in-batch or sampled softmax.
+    """Two towers scored by cosine / inner product, trained with in-batch, sampled or full softmax.
 
     Args:
         schema: the feature schema.
