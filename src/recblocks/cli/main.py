@@ -1,4 +1,4 @@
-"""The ``recblocks`` command line: train, evaluate, predict, validate, components, datasets.
+"""The ``recblocks`` command line: train, evaluate, predict, candidates, validate, components, datasets.
 
 Errors end in one line on stderr:
 
@@ -247,6 +247,37 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
     click.echo(f"wrote {rows} rows to {output}")
     if report:
         click.echo(report)
+
+
+@cli.command()
+@click.argument("run_dir")
+@click.option("--input", "input_path", help="Users to find candidates for (Parquet or CSV with the user tower's "
+              "columns).")
+@click.option("-k", "k", default=10, show_default=True, type=int, help="Candidates per user.")
+@click.option("--ann", is_flag=True, help="Search an HNSW index (faiss; the 'ann' extra) instead of exactly.")
+@click.option("--include-seen", is_flag=True, help="Keep the items each user had in the training data.")
+@click.option("--output", "-o", help="Where to write the candidates: a new .parquet file.")
+@click.option("--export-items", metavar="PATH", help="Also write the catalogue's item ids and embeddings (.parquet).")
+@click.option("--overwrite", is_flag=True, help="Replace recblocks' own earlier output files.")
+@_ALLOW_UNFINISHED
+@_handle_errors
+def candidates(run_dir: str, input_path: str | None, k: int, ann: bool, include_seen: bool, output: str | None,
+               export_items: str | None, overwrite: bool, allow_unfinished: bool) -> None:
+    """Top-K items per user of --input from a trained retrieval RUN_DIR (model_class: MatchModel)."""
+    from recblocks.runs.candidates import candidates_run
+
+    if (input_path is None) != (output is None):
+        raise click.UsageError("--input and --output go together (the users and where their candidates go)")
+    if input_path is None and export_items is None:
+        raise click.UsageError("give --input USERS --output FILE, or --export-items FILE, or both")
+    with _sigterm_as_interrupt():
+        table = candidates_run(run_dir, input_path, k, output, ann=ann, exclude_seen=not include_seen,
+                               overwrite=overwrite, export_items=export_items, allow_unfinished=allow_unfinished,
+                               warn=_warn)
+    if table is not None:
+        click.echo(f"wrote {k} candidates for {table.num_rows} users to {output}")
+    if export_items:
+        click.echo(f"wrote the item embeddings to {export_items}")
 
 
 @cli.command()

@@ -31,8 +31,11 @@ class MatchModelParams(ModelParams):
         scale_simi: learn ``score * |w| + b`` (``w`` starts at 1, ``b`` at 0).
         item_id: the item id feature: catalogue rows, in-batch duplicate masking, targets.
         user_id: the user id feature whose training items are excluded when ranking the catalogue.
-        loss_type: ``SOFTMAX_CROSS_ENTROPY`` (in-batch negatives) or ``SAMPLED_SOFTMAX``
-            (in-batch plus ``num_negatives`` items drawn by training frequency, logQ-corrected).
+        loss_type: ``SOFTMAX_CROSS_ENTROPY`` (in-batch negatives), ``SAMPLED_SOFTMAX``
+            (in-batch plus ``num_negatives`` items drawn by training frequency, logQ-corrected) or
+            ``FULL_SOFTMAX`` (every catalogue item is a candidate of every row: exact, no
+            correction; the item tower runs over the whole catalogue each step, so it suits
+            catalogues of thousands of items, e.g. next-item prediction with weight tying).
         num_negatives: extra sampled negatives per batch (``SAMPLED_SOFTMAX`` only).
         logq_correction: subtract ``log q(item)`` (training frequency share) from every
             candidate's logit in training (Yi et al., 2019): in-batch and frequency-sampled
@@ -48,7 +51,7 @@ class MatchModelParams(ModelParams):
     scale_simi: bool = False
     item_id: str | None = None
     user_id: str | None = None
-    loss_type: Literal["SOFTMAX_CROSS_ENTROPY", "SAMPLED_SOFTMAX"] = "SOFTMAX_CROSS_ENTROPY"
+    loss_type: Literal["SOFTMAX_CROSS_ENTROPY", "SAMPLED_SOFTMAX", "FULL_SOFTMAX"] = "SOFTMAX_CROSS_ENTROPY"
     num_negatives: int = Field(default=0, ge=0, le=1_000_000)
     logq_correction: bool = True
     top_k: list[int] = Field(default_factory=lambda: [10], min_length=1)

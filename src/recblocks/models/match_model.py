@@ -4,8 +4,8 @@ The backbone's ``output_blocks`` hold the user vector and the item vector
 (``model_params.user_tower_idx_in_output`` / ``item_tower_idx_in_output``). Training is a
 softmax over the batch's items (in-batch negatives; duplicates of a row's own item are
 masked), optionally with extra negatives drawn by training frequency and logQ correction
-(``loss_type: SAMPLED_SOFTMAX``). Evaluation ranks every catalogue item
-(:class:`~recblocks.models.retrieval_eval.CatalogueEvaluator`).
+(``loss_type: SAMPLED_SOFTMAX``), or over the whole catalogue (``loss_type: FULL_SOFTMAX``).
+Evaluation ranks every catalogue item (:class:`~recblocks.models.retrieval_eval.CatalogueEvaluator`).
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ def tower_groups(backbone: BackboneConfig, block: str) -> list[str]:
     return found
 
 
-@MODEL_CLASSES.register("MatchModel", params=MatchModelParams)
+@MODEL_CLASSES.register("MatchModel", params=MatchModelParams, scores_tasks=False)
 class MatchModel(EmbeddingAndDenseParameters, nn.Module):
-    """Two towers scored by cosine / inner product, trained with in-batch or sampled softmax.
+    """Two towers scored by cosine / inner product, trained with in-batch, sampled or full softmax.
 
     Args:
         schema: the feature schema.
@@ -220,6 +220,8 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
     def loss(self, outputs: MatchOutput, batch: Batch) -> LossTerms:
         """Softmax over in-batch (and sampled) items, block losses and regularization."""
         items = batch.features[self.item_id]
+        if self.params.loss_type == "FULL_SOFTMAX":
+            return self._full_softmax_loss(outputs, items)
         logits = self.similarity(outputs.user @ outputs.item.T)  # (B, B)
         duplicate = (items[None, :] == items[:, None]) & ~torch.eye(len(items), dtype=torch.bool,
                                                                     device=items.device)
@@ -237,7 +239,18 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                 extra = extra - self.catalogue.log_q[negatives][None, :]
             logits = torch.cat([logits, extra], dim=1)
         softmax = F.cross_entropy(logits, torch.arange(len(items), device=logits.device))
-        name = "sampled_softmax" if sampled else "in_batch_softmax"
+        return self._loss_terms("sampled_softmax" if sampled else "in_batch_softmax", softmax, outputs)
+
+    def _full_softmax_loss(self, outputs: MatchOutput, items: torch.Tensor) -> LossTerms:
+        """Softmax over the whole catalogue: every training item is a candidate of every row."""
+        ids = self.catalogue.item_ids()  # (M,)
+        columns = torch.full((self.catalogue.num_items,), -1, dtype=torch.int64, device=ids.device)
+        columns[ids] = torch.arange(ids.shape[0], device=ids.device)
+        logits = self.similarity(outputs.user @ self.catalogue_vectors(ids).T)  # (B, M)
+        return self._loss_terms("full_softmax", F.cross_entropy(logits, columns[items], ignore_index=-1), outputs)
+
+    def _loss_terms(self, name: str, softmax: torch.Tensor, outputs: MatchOutput) -> LossTerms:
+        """The softmax term plus the blocks' weighted auxiliary losses and regularization."""
         regularization = self.regularization_loss(outputs)
         total = softmax + regularization
         auxiliary = {}

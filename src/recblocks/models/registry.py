@@ -20,9 +20,12 @@ class ModelClassSpec(ClassEntry):
 
     ``params``: the class's ``model_params`` model (a ``ModelParams`` subclass such as
     ``MatchModelParams`` or ``MultiTaskModelParams``); None means the plain ``ModelParams``.
+    ``scores_tasks``: False for a class that defines no per-row task (``MatchModel``: its loss is
+    a softmax over items, its targets are the item ids); such a model has no ``tasks`` entry.
     """
 
     params: type | None = None
+    scores_tasks: bool = True
 
 
 MODEL_CLASSES: Registry[ModelClassSpec] = Registry("model class", ModelClassSpec)

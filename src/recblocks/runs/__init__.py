@@ -19,6 +19,8 @@ from recblocks.runs.manifest import MANIFEST, RunManifest
 from recblocks.runs.model import Model
 from recblocks.runs.multi_task import MultiTask
 from recblocks.runs.ranking import Ranking
+from recblocks.runs.retrieval_tasks import ItemRetrievalTask, NextItemPredictionTask, RetrievalTask
+from recblocks.runs.two_tower import TwoTower
 from recblocks.runs.resume import resume_run
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RUN_FILES, RunDir
@@ -26,7 +28,11 @@ from recblocks.runs.scoring import evaluate_run, open_run, predict_run
 from recblocks.runs.validation import check_run_output, plan_rows
 
 __all__ = [
+    "ItemRetrievalTask",
     "MultiTask",
+    "NextItemPredictionTask",
+    "RetrievalTask",
+    "TwoTower",
     "MANIFEST",
     "RUN_FILES",
     "DataConfig",

@@ -41,6 +41,7 @@ from recblocks.models.registry import MODEL_CLASSES
 from recblocks.runs.config import DataConfig, RunConfig, label_columns
 from recblocks.runs.config_paths import absolute_data_path, resolve_data_paths
 from recblocks.runs.experiment import Experiment, RunResult, placeholder_vocab
+from recblocks.runs.retrieval_tasks import TOWER_NAMES, RetrievalTask, retrieval_options
 from recblocks.runs.run_dir import RunDir
 from recblocks.runs.scoring import as_table, data_batch, evaluate_batch, predict_batch
 from recblocks.tasks import LogitsTemperatureScaler, Task, TaskConfig, build_task
@@ -109,16 +110,24 @@ class Model:
         if not isinstance(body, Block):
             raise ConfigError("Model.body", "the body must be a block", "a recblocks.blocks.compose Block",
                               type(body).__name__)
+        #: The retrieval task (ItemRetrievalTask / NextItemPredictionTask) the model was made with, if any.
+        self.retrieval_task = tasks if isinstance(tasks, RetrievalTask) else None
+        if self.retrieval_task is not None:  # a MatchModel: the task gives model_params and the towers
+            options = retrieval_options(self.retrieval_task, options)
+            body, tasks = self.retrieval_task.two_tower_body(body), []
         self.body = body
         items = [tasks] if isinstance(tasks, (Task, Mapping)) else list(tasks)
         defined = _defined_tasks(options)  # e.g. MultiTaskModel's task towers
-        if items and defined:
-            raise ConfigError("Model.tasks", "the model_params define the tasks (task towers)", "tasks=[]",
-                              f"{len(items)} tasks")
-        if not items and not defined:
+        model_class = options.get("model_class", "RankModel")
+        scores_tasks = MODEL_CLASSES.get(model_class, "model.model_class").scores_tasks
+        if items and (defined or not scores_tasks):
+            raise ConfigError("Model.tasks", "the model_params define the tasks (task towers)" if defined else
+                              f"a {model_class} has no per-row task (its model_params say what it learns)",
+                              "tasks=[]", f"{len(items)} tasks")
+        if not items and not defined and scores_tasks:
             raise ConfigError("Model.tasks", "the model has no task", "at least one task", "none")
         self.tasks: list[Task] = [build_task(t, f"tasks[{i}]") for i, t in enumerate(items or defined)]
-        self._tasks_in_params = bool(defined)
+        self._tasks_in_params = bool(defined) or not scores_tasks
         schema = schema if schema is not None else _find_schema(body)
         if schema is None:
             raise SchemaError("Model.schema", "no schema", "Model(..., schema=...) or an input block built "
@@ -154,7 +163,8 @@ class Model:
     # ------------------------------------------------------------------ config
     def compile(self) -> CompiledBody:
         """Compile the body: typed feature groups, typed backbone and embedding widths."""
-        return compile_body(self.body, self.schema, [t.name for t in self.tasks])
+        names = list(TOWER_NAMES) if self.retrieval_task is not None else [t.name for t in self.tasks]
+        return compile_body(self.body, self.schema, names)
 
     def _check_saveable(self) -> None:
         if self._unsaveable:
@@ -406,6 +416,28 @@ class Model:
             raise DataError(name, "rows were dropped while predicting", "no dropped rows",
                             preprocessor.report_.bad_rows)
         return predict_batch(module, train, batch, f"prediction of {name}", batch_size)
+
+    # ------------------------------------------------------------------ retrieval (MatchModel)
+    def item_embeddings(self) -> pa.Table:
+        """The catalogue of a trained retrieval model: item id and ``embedding`` per item."""
+        from recblocks.runs.candidates import item_table
+
+        module, preprocessor, _ = self._fitted("item_embeddings")
+        return item_table(module, preprocessor)
+
+    def user_embeddings(self, data: Any) -> pa.Table:
+        """User vectors of ``data`` (a path or table with the user tower's columns), one row per row."""
+        from recblocks.runs.candidates import user_table
+
+        module, preprocessor, _ = self._fitted("user_embeddings")
+        return user_table(module, preprocessor, data, "Model.user_embeddings(data)")
+
+    def candidates(self, data: Any, k: int = 10, ann: bool = False, exclude_seen: bool = True) -> pa.Table:
+        """Top-K items per distinct user of ``data``, as ``recblocks candidates`` writes them."""
+        from recblocks.runs.candidates import top_k_candidates
+
+        module, preprocessor, _ = self._fitted("candidates")
+        return top_k_candidates(module, preprocessor, data, k, ann, exclude_seen, "Model.candidates(data)")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.body!r}, {[t.name for t in self.tasks]})"
