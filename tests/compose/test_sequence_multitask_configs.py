@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from recblocks.core.errors import ShapeError
+from recblocks.core.errors import ConfigError, ShapeError
 from recblocks.runs import plan_rows, train_run
 
 DATA = """
@@ -130,8 +130,9 @@ def test_din_on_a_sequence_group_plans_and_trains(tmp_path: Path) -> None:
 def test_a_sequence_group_without_target_is_refused_by_din() -> None:
     raw = config(DIN)
     raw["model"]["feature_groups"][1]["feature_names"] = ["tags"]
-    with pytest.raises(ShapeError, match=r"block 'din' \(model.backbone.blocks\[1\]\): DIN needs a target"):
+    with pytest.raises(ShapeError, match=r"block 'din' \(model.backbone.blocks\[1\]\): DIN needs a target") as info:
         plan_rows(raw, fit_data=False)
+    assert isinstance(info.value, ConfigError)  # a shape error is a config error (issue 11, acceptance 4)
 
 
 @pytest.mark.filterwarnings("ignore:Sparse invariant checks")

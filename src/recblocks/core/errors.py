@@ -166,5 +166,9 @@ class DataError(RecBlocksError):
     """Input data does not fit the schema: missing columns, wrong types, unreadable files."""
 
 
-class ShapeError(RecBlocksError):
-    """Tensor shapes cannot meet: found while planning a model, before any data flows."""
+class ShapeError(ConfigError):
+    """Tensor shapes cannot meet: found while planning a model, before any data flows.
+
+    A kind of :class:`ConfigError` (the config asks for blocks whose inputs do not fit, e.g. DIN
+    over a group without a target), so code that handles config errors handles these too.
+    """
