@@ -52,6 +52,7 @@ class _Frame:
     path: str
     opened_line: int
     counts: dict[str, int] = dataclass_field(default_factory=dict)
+    in_list: tuple[str, FieldDescriptor | None] | None = None  # inside ``name: [ ... ]`` of this message
 
 
 @dataclass
@@ -83,7 +84,6 @@ def locate(text: str, root: Descriptor, line: int | None, column: int | None) ->
     """The context at ``(line, column)`` (1-based), or at the end of ``text`` when ``line`` is None."""
     stack = [_Frame(root, "", 0)]
     pending: tuple[str, FieldDescriptor | None] | None = None  # a field name waiting for its value
-    in_list: tuple[str, FieldDescriptor | None] | None = None  # inside ``name: [ ... ]``
     for kind, value, tok_line, tok_column in tokens(text):
         if line is not None and (tok_line, tok_column) >= (line, column or 1):
             break
@@ -93,23 +93,22 @@ def locate(text: str, root: Descriptor, line: int | None, column: int | None) ->
                 stack.pop()
             pending = None
         elif value in ("{", "<") and kind == "other":
-            name, field = pending or in_list or ("?", None)
+            name, field = pending or top.in_list or ("?", None)
             stack.append(_Frame(_message_of(field), _child_path(top, name, field), tok_line))
-            if in_list is None:
-                pending = None
+            pending = None
         elif value == "[" and pending is not None:
-            in_list, pending = pending, None
+            top.in_list, pending = pending, None
         elif value == "]":
-            in_list = None
+            top.in_list = None
         elif value in (":", ",", ";"):
             continue
-        elif kind == "ident" and pending is None and in_list is None:
+        elif kind == "ident" and pending is None and top.in_list is None:
             field = top.descriptor.fields_by_name.get(value) if top.descriptor is not None else None
             pending = (value, field)
-        elif in_list is None:
+        elif top.in_list is None:
             pending = None  # a value (enum name, number, string) ends the field
     top = stack[-1]
-    name, field = pending if pending is not None else (in_list if in_list is not None else (None, None))
+    name, field = pending or top.in_list or (None, None)
     return Spot(top.path, top.descriptor, name, field, top.opened_line)
 
 

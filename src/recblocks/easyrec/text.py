@@ -39,7 +39,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from recblocks.core.errors import ConfigError
 from recblocks.easyrec.convert import message_to_dict
-from recblocks.easyrec.locate import Spot, locate, tokens
+from recblocks.easyrec.locate import locate, tokens
 from recblocks.easyrec.schema import message_class, pool
 
 __all__ = ["EasyRecTextError", "parse_pipeline_config", "parse_model_config", "parse_message", "CONFIG_SUFFIXES"]
