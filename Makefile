@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 # Elsewhere, point at PyTorch's CPU wheel index: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: demo test lint-imports setup clean
+.PHONY: demo test lint-imports setup clean protos
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports
+
+# EasyRec's message schema: compile src/recblocks/easyrec/protos/*.proto into the committed
+# descriptor set (protoc from grpcio-tools, a dev dependency); a test fails while it is stale.
+protos: $(STAMP)
+	$(PY) -m recblocks.easyrec.compile
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
