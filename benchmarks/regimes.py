@@ -43,7 +43,9 @@ SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
 CONFIGS = ROOT / "configs" / "ml100k_ctr"
 WORK = ROOT / "benchmarks" / "_work" / "regimes"
 REGIMES = ("random", "temporal", "leave_last_out", "unseen_users")
-MODELS = ("deepfm", "widedeep", "dcn_v2", "dlrm", "mlp", "xdeepfm", "autoint", "fibinet", "dcn_mix", "pnn", "afm")
+MODELS = ("deepfm", "widedeep", "dcn_v2", "dlrm", "mlp", "xdeepfm", "autoint", "fibinet", "dcn_mix", "pnn", "afm",
+          "masknet", "ppnet", "poso")
+PLAIN = "plain_deepfm"  # benchmarks/plain_deepfm.py: a hand-written PyTorch DeepFM, the reference
 SPLIT_SEED = 2024  # the split's seed (random, unseen_users); the training seeds vary the model only
 
 
@@ -72,6 +74,11 @@ def run_one(model: str, regime: str, folder: Path, seed: int, overrides: list[st
     from recblocks.runs import train_run
     from recblocks.runs.config_file import apply_overrides, load_config_file
 
+    if model == PLAIN:
+        from plain_deepfm import run_plain
+
+        return {"model": model, "regime": regime, "seed": seed, "overrides": overrides, "select": select,
+                **run_plain(folder, seed, select)}
     raw = load_config_file(CONFIGS / f"{model}.yaml")
     data = [f"data.train={folder / 'train.parquet'}", f"data.valid={folder / 'valid.parquet'}",
             "data.test=null" if select else f"data.test={folder / 'test.parquet'}"]
@@ -133,7 +140,7 @@ def tables(records: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=csv_list, default=list(MODELS), help="config names in configs/ml100k_ctr")
+    parser.add_argument("--models", type=csv_list, default=list(MODELS), help=f"config names in configs/ml100k_ctr, or {PLAIN}")
     parser.add_argument("--regimes", type=csv_list, default=list(REGIMES), help=f"any of {','.join(REGIMES)}")
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="training seeds (default: 0,1,2)")
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: ML-100K is absent ({SOURCE}); see ../shared/data/README.md", file=sys.stderr)
         return 0
     unknown = sorted(set(args.regimes) - set(REGIMES))
-    missing = [m for m in args.models if not (CONFIGS / f"{m}.yaml").is_file()]
+    missing = [m for m in args.models if m != PLAIN and not (CONFIGS / f"{m}.yaml").is_file()]
     if unknown or missing:
         parser.error(f"unknown regimes {unknown} or no config for {missing} in {CONFIGS}")
 
