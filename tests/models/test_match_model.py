@@ -136,3 +136,10 @@ def test_the_config_round_trips() -> None:
     assert isinstance(config.model_params, MatchModelParams) and config.model_params.simi_func == "COSINE"
     assert parse_model_config(config.to_dict()) == config
     assert config.to_dict()["model_params"]["temperature"] == 0.2
+
+
+def test_a_tasks_section_is_refused() -> None:
+    model = copy.deepcopy(MODEL)
+    model["task"] = {"type": "binary", "label": "label"}
+    with pytest.raises(ConfigError, match=r"^model.tasks: a MatchModel defines its own loss"):
+        parse_model_config(model)

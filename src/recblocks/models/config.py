@@ -79,6 +79,10 @@ class ModelConfig(ConfigNode):
     def _params_of_class(self) -> "ModelConfig":
         if type(self.model_params) is ModelParams and _params_class(self.model_class) is not ModelParams:
             self.model_params = parse_model_params(self.model_class, self.model_params, "model.model_params")
+        if self.tasks and not MODEL_CLASSES.get(self.model_class).scores_tasks:
+            raise ConfigError("model.tasks", f"a {self.model_class} defines its own loss and scores no per-row task",
+                              "no tasks section (its model_params say what it learns)",
+                              f"{len(self.tasks)} task(s)")
         return self
 
     @field_validator("tasks", mode="before")
