@@ -21,7 +21,9 @@ without ``--select`` test AUC and GAUC, as mean ± sample std (ddof 1) over the 
 parameter count and the best epoch / epochs run of each seed. Per-run figures go to stderr and
 one JSON line per run is appended to ``--log`` (default ``benchmarks/_work/ml100k_seq/runs.jsonl``);
 ``--from-log`` prints the table of a log without training. Exits 0 with a message when the
-source data is absent.
+source data is absent. On a small machine shared with other jobs, ``--set train.num_threads=1``
+avoids thread oversubscription (3-8 times faster on a loaded 2-core machine; see
+docs/benchmarks_sequence.md).
 """
 
 from __future__ import annotations
