@@ -6,16 +6,24 @@ temporal 80/10/10 split, label = rating >= 4 (every rating kept), each row's pre
 movies and their first genres (strictly earlier ratings only,
 :func:`recblocks.datasets.histories.add_histories`). Every config in ``configs/ml100k_seq/``
 named by ``--models`` is trained for each seed with :func:`recblocks.runs.train_run` (the
-function behind ``recblocks train``), best epoch by valid AUC restored, then scored on test.
+function behind ``recblocks train``), best epoch by the config's early-stopping metric on valid
+restored, then scored on test. ``--select`` trains without the test set (``data.test=null``) and
+prints validation AUC and GAUC only: settings are chosen on it, and test is run once at the end.
 
 Usage (from the repository root; opt-in, minutes on a CPU)::
 
     nice .venv/bin/python benchmarks/ml100k_seq.py
     nice .venv/bin/python benchmarks/ml100k_seq.py --models base,din --seeds 0
+    nice .venv/bin/python benchmarks/ml100k_seq.py --select --models din --seeds 0,1 --set train.epochs=5
 
-Prints a Markdown table: test AUC and GAUC (by user) as mean ± sample std (ddof 1) over the
-seeds, and the best epochs. Per-run figures go to stderr. Exits 0 with a message when the
-source data is absent.
+Prints a Markdown table, one row per model and overrides: valid AUC and GAUC (by user), and
+without ``--select`` test AUC and GAUC, as mean ± sample std (ddof 1) over the seeds, the
+parameter count and the best epoch / epochs run of each seed. Per-run figures go to stderr and
+one JSON line per run is appended to ``--log`` (default ``benchmarks/_work/ml100k_seq/runs.jsonl``);
+``--from-log`` prints the table of a log without training. Exits 0 with a message when the
+source data is absent. On a small machine shared with other jobs, ``--set train.num_threads=1``
+avoids thread oversubscription (3-8 times faster on a loaded 2-core machine; see
+docs/benchmarks_sequence.md).
 """
 
 from __future__ import annotations
@@ -48,29 +56,47 @@ def prepare(work: Path = WORK) -> Path:
     return work
 
 
-def run_one(config_path: Path, data: Path, seed: int, overrides: list[str]) -> dict[str, Any]:
-    """Train one config for one seed on ``data``; return the test and valid metrics."""
+def run_one(model: str, data: Path, seed: int, overrides: list[str], select: bool = False) -> dict[str, Any]:
+    """Train ``configs/ml100k_seq/<model>.yaml`` for one seed on ``data``; no test metrics with ``select``."""
     from recblocks.runs import train_run
     from recblocks.runs.config_file import apply_overrides, load_config_file
 
-    raw = load_config_file(config_path)
-    raw = apply_overrides(raw, [f"train.seed={seed}", "train.progress=false", *overrides])
-    for split in ("train", "valid", "test"):
-        raw["data"][split] = str(data / f"{split}.parquet")
+    raw = load_config_file(CONFIGS / f"{model}.yaml")
+    paths = [f"data.train={data / 'train.parquet'}", f"data.valid={data / 'valid.parquet'}",
+             "data.test=null" if select else f"data.test={data / 'test.parquet'}"]
+    raw = apply_overrides(raw, [f"train.seed={seed}", "train.progress=false", "train.tensorboard=false", *paths,
+                                *overrides])
     with tempfile.TemporaryDirectory(prefix="recblocks-bench-") as tmp:
         start = time.perf_counter()
         result = train_run(raw, Path(tmp) / "run", overwrite=True)
         wall = time.perf_counter() - start
-        metrics = json.loads((result.run_dir / "metrics.json").read_text(encoding="utf-8"))
-    return {"auc": metrics["test"]["auc"], "gauc": metrics["test"]["gauc"], "valid_auc": metrics["valid"]["auc"],
-            "valid_gauc": metrics["valid"]["gauc"], "best_epoch": metrics.get("best_epoch"), "wall_s": wall}
+        epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines() if line]
+    record: dict[str, Any] = {
+        "model": model, "seed": seed, "overrides": overrides, "select": select,
+        "valid_auc": result.valid_metrics["auc"], "valid_gauc": result.valid_metrics["gauc"],
+        "best_epoch": result.best_epoch, "epochs_run": len(epochs),
+        "valid_auc_by_epoch": [(e.get("valid") or {}).get("auc") for e in epochs],
+        "params": sum(p.numel() for p in result.model.parameters()), "wall_s": wall}
+    if not select:
+        record |= {"test_auc": result.test_metrics["auc"], "test_gauc": result.test_metrics["gauc"]}
+    return record
 
 
-def table(results: dict[str, list[dict[str, Any]]]) -> str:
-    lines = ["| model | test AUC (mean ± std) | test GAUC by user (mean ± std) | best epochs |", "|---|---|---|---|"]
-    for model, runs in results.items():
-        lines.append(f"| {model} | {mean_std([r['auc'] for r in runs])} | {mean_std([r['gauc'] for r in runs])} | "
-                     f"{', '.join(str(r['best_epoch']) for r in runs)} |")
+def table(records: list[dict[str, Any]]) -> str:
+    """One Markdown row per (model, overrides); test columns only when no record is a ``--select`` one."""
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        rows.setdefault((r["model"], " ".join(r["overrides"])), []).append(r)
+    select = any(r["select"] for r in records)
+    head = ["model", "settings", "valid AUC", "valid GAUC"] + ([] if select else ["test AUC", "test GAUC"])
+    lines = ["| " + " | ".join(head + ["params", "best epoch / run"]) + " |", "|---" * (len(head) + 2) + "|"]
+    for (model, settings), runs in rows.items():
+        cells = [model, settings or "-", mean_std([r["valid_auc"] for r in runs]),
+                 mean_std([r["valid_gauc"] for r in runs])]
+        if not select:
+            cells += [mean_std([r["test_auc"] for r in runs]), mean_std([r["test_gauc"] for r in runs])]
+        cells += [f"{runs[0]['params']:,}", ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in runs)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -82,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")
+    parser.add_argument("--select", action="store_true", help="train without the test set; print validation only")
+    parser.add_argument("--log", type=Path, default=WORK / "runs.jsonl", help="JSON lines, one per run (appended)")
+    parser.add_argument("--from-log", type=Path, default=None, help="print the table of this log; train nothing")
     args = parser.parse_args(argv)
+    if args.from_log is not None:
+        print(table([json.loads(line) for line in args.from_log.read_text().splitlines() if line.strip()]))
+        return 0
     if not (SOURCE / "u.data").is_file():
         print(f"skipped: MovieLens-100K is absent ({SOURCE}/u.data); see ../shared/data/README.md", file=sys.stderr)
         return 0
@@ -90,15 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no config for {missing} in {CONFIGS}")
     data = prepare()
-    results: dict[str, list[dict[str, Any]]] = {}
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    records = []
     for model in args.models:
         for seed in args.seeds:
-            run = run_one(CONFIGS / f"{model}.yaml", data, seed, args.overrides)
-            results.setdefault(model, []).append(run)
-            print(f"{model} seed={seed}: valid auc={run['valid_auc']:.4f} gauc={run['valid_gauc']:.4f} "
-                  f"test auc={run['auc']:.4f} gauc={run['gauc']:.4f} best epoch={run['best_epoch']} "
-                  f"({run['wall_s']:.1f}s)", file=sys.stderr, flush=True)
-    print(table(results))
+            record = run_one(model, data, seed, args.overrides, args.select)
+            records.append(record)
+            with args.log.open("a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+            test = "" if args.select else f" test auc={record['test_auc']:.4f} gauc={record['test_gauc']:.4f}"
+            print(f"{model} seed={seed}: valid auc={record['valid_auc']:.4f} gauc={record['valid_gauc']:.4f}{test} "
+                  f"best epoch={record['best_epoch']}/{record['epochs_run']} ({record['wall_s']:.1f}s)",
+                  file=sys.stderr, flush=True)
+    print(table(records))
     return 0
 
 

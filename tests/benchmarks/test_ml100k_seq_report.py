@@ -1,0 +1,53 @@
+"""benchmarks/ml100k_seq.py: the table of ``--select`` runs has no test column, a full run's has both."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ml100k_seq.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("ml100k_seq_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(model, seed, valid, select, test=None, overrides=()):
+    record = {"model": model, "seed": seed, "overrides": list(overrides), "select": select, "valid_auc": valid,
+              "valid_gauc": valid - 0.01, "best_epoch": 2, "epochs_run": 3, "params": 1234}
+    if test is not None:
+        record |= {"test_auc": test, "test_gauc": test - 0.02}
+    return record
+
+
+def test_select_table_has_valid_metrics_only(bench):
+    records = [_record("din", 0, 0.70, True), _record("din", 1, 0.72, True),
+               _record("din", 0, 0.60, True, overrides=["train.epochs=5"])]
+    lines = bench.table(records).splitlines()
+    assert "test" not in lines[0] and "valid GAUC" in lines[0]
+    # mean and sample std of 0.70 and 0.72: 0.71 ± 0.0141; GAUC 0.01 lower
+    assert lines[2] == "| din | - | 0.7100 ± 0.0141 | 0.7000 ± 0.0141 | 1,234 | 2/3, 2/3 |"
+    assert lines[3].startswith("| din | train.epochs=5 | 0.6000 ± 0.0000 |")
+
+
+def test_full_table_adds_test_auc_and_gauc(bench):
+    lines = bench.table([_record("base", 0, 0.68, False, test=0.70), _record("base", 1, 0.68, False, test=0.72)]).splitlines()
+    assert "test AUC" in lines[0] and "test GAUC" in lines[0]
+    assert lines[2] == "| base | - | 0.6800 ± 0.0000 | 0.6700 ± 0.0000 | 0.7100 ± 0.0141 | 0.6900 ± 0.0141 | 1,234 | 2/3, 2/3 |"
+
+
+def test_select_run_never_reads_the_test_split(bench, monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_train_run(raw, run_dir, overwrite):
+        seen.update(raw["data"])
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr("recblocks.runs.train_run", fake_train_run)
+    with pytest.raises(RuntimeError, match="stop"):
+        bench.run_one("base", tmp_path, 0, [], select=True)
+    assert seen["test"] is None and seen["valid"] == str(tmp_path / "valid.parquet")
