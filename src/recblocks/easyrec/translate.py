@@ -32,7 +32,7 @@ __all__ = ["translate_pipeline", "used_feature_names"]
 _TOP_LEVEL = {"train_input_path", "eval_input_path", "parquet_train_input", "parquet_eval_input", "model_dir",
               "train_config", "eval_config", "data_config", "feature_configs", "feature_config", "model_config",
               "export_config", "kafka_train_input", "kafka_eval_input", "datahub_train_input", "datahub_eval_input",
-              "hive_train_input", "hive_eval_input", "binary_train_input", "binary_eval_input"}
+              "hive_train_input", "hive_eval_input", "binary_train_input", "binary_eval_input", "fg_json_path"}
 
 
 def used_feature_names(model: Mapping[str, Any]) -> set[str]:
