@@ -124,7 +124,8 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
             raise ConfigError("data_config.sample_weight", "row weights are read by MultiTaskModel towers "
                               "(weight_column), not by a RankModel", "a MultiTaskModel tower with use_sample_weight",
                               sample_weight)
-        out["task"] = _rank_task(model, labels, where, metrics)
+        if not model.get("model_params", {}).get("task_towers"):  # towers: refused downstream, naming them
+            out["task"] = _rank_task(model, labels, where, metrics)
     else:
         for key in ("losses", "label_name"):
             if model.get(key):
