@@ -1,4 +1,4 @@
-"""The ``recblocks`` command line: train, evaluate, predict, candidates, validate, components, datasets.
+"""The ``recblocks`` command line: train, evaluate, predict, candidates, validate, components, convert, datasets.
 
 Errors end in one line on stderr:
 
@@ -346,6 +346,46 @@ def components(as_json: bool, kind: str, details: str | None, markdown: bool) ->
         click.echo(f"{row['name']} - {row['summary']}" if row["summary"] else row["name"])
         for line in fact_lines(kind, row):
             click.echo(line)
+
+
+_CONVERT_MARK = "# Written by `recblocks convert easyrec`"
+
+
+@cli.group()
+def convert() -> None:
+    """Convert configs of other libraries into recblocks run configs."""
+
+
+@convert.command("easyrec")
+@click.argument("config")
+@click.option("--output", "-o", required=True, help="Where to write the run config: a new .yaml file.")
+@click.option("--overwrite", is_flag=True, help="Replace a file an earlier 'convert easyrec' wrote.")
+@_handle_errors
+def convert_easyrec(config: str, output: str, overwrite: bool) -> None:
+    """Translate the EasyRec pipeline CONFIG (protobuf text) into a recblocks run config (YAML).
+
+    Data paths are written absolute (resolved against CONFIG's folder); settings that have no
+    effect in recblocks are listed as comments at the top.
+    """
+    import yaml
+
+    from recblocks.core.files import atomic_write_text, check_output_file
+    from recblocks.easyrec.load import load_easyrec_file
+    from recblocks.runs.config_paths import resolve_data_paths
+
+    def is_own(path: Path) -> bool:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                return handle.readline().startswith(_CONVERT_MARK)
+        except OSError:
+            return False
+
+    target = check_output_file(output, is_own=is_own, overwrite=overwrite, what="converted config")
+    notes: list[str] = []
+    raw = resolve_data_paths(load_easyrec_file(config, notes), config)
+    header = [f"{_CONVERT_MARK} from {config}."] + [f"# note: {' '.join(n.split())}" for n in notes]
+    atomic_write_text(target, "\n".join(header) + "\n" + yaml.safe_dump(raw, sort_keys=False))
+    click.echo(f"wrote {target}" + (f" ({len(notes)} notes at the top)" if notes else ""))
 
 
 @cli.group()

@@ -19,6 +19,10 @@ grpcio-tools never forces a runtime upgrade on users (mlflow-skinny and tensorbo
 runtime); the price is no static attribute names for the messages, which a dict-producing
 reader does not need.
 
+:func:`translate_pipeline` turns a parsed pipeline into recblocks' run config (plain dicts,
+validated downstream; docs/migrating-from-easyrec.md); :func:`load_easyrec_file` parses and
+translates a file, which is how ``recblocks train X.config`` reads it.
+
 This package imports only ``recblocks.core`` and protobuf (grpcio-tools, which bundles
 protoc, is a development dependency used by :mod:`recblocks.easyrec.compile`).
 """
@@ -26,13 +30,18 @@ protoc, is a development dependency used by :mod:`recblocks.easyrec.compile`).
 from recblocks.easyrec.convert import message_to_dict
 from recblocks.easyrec.schema import message_class, message_descriptor
 from recblocks.easyrec.text import EasyRecTextError, parse_message, parse_model_config, parse_pipeline_config
+from recblocks.easyrec.translate import translate_pipeline
+from recblocks.easyrec.load import is_easyrec_file, load_easyrec_file
 
 __all__ = [
     "EasyRecTextError",
+    "is_easyrec_file",
+    "load_easyrec_file",
     "message_class",
     "message_descriptor",
     "message_to_dict",
     "parse_message",
     "parse_model_config",
     "parse_pipeline_config",
+    "translate_pipeline",
 ]

@@ -1,6 +1,7 @@
 """Read run configs from YAML/JSON and apply ``--set a.b[0].c=value`` overrides.
 
-Relative data paths of a file resolve against its folder
+An EasyRec pipeline config (``.config``) is translated first
+(:mod:`recblocks.easyrec.translate`). Relative data paths of a file resolve against its folder
 (:mod:`recblocks.runs.config_paths`). A list element is named ``[0]`` or ``.0``.
 
 Files are read with :func:`recblocks.core.config_loader.load_config_path` (no object
@@ -18,6 +19,7 @@ from typing import Any
 
 from recblocks.core.config_loader import load_config_path, parse_override_value
 from recblocks.core.errors import ConfigError, shorten
+from recblocks.easyrec.load import is_easyrec_file, load_easyrec_file
 from recblocks.runs.config_paths import resolve_data_paths
 
 __all__ = ["load_config_file", "apply_overrides", "parse_override_path"]
@@ -26,12 +28,13 @@ _TOKEN = re.compile(r"([^.\[\]]+)|\[([^\[\]]*)\]|(\.)")
 
 
 def load_config_file(path: str | Path, resolve_data: bool = True) -> dict[str, Any]:
-    """Load a YAML (or ``.json``) run config; errors name the file and the line.
+    """Load a YAML (or ``.json``) run config, or an EasyRec pipeline config (``.config``,
+    ``.prototxt``, or recognised by its content) translated into one; errors name the file and the line.
 
     With ``resolve_data`` the relative data paths (``data.train``/``valid``/``test``) are made
     absolute against the file's folder (:func:`~recblocks.runs.config_paths.resolve_data_paths`).
     """
-    data = load_config_path(path)
+    data = load_easyrec_file(path) if is_easyrec_file(path) else load_config_path(path)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise ConfigError(str(path), "a config must be a mapping at the top level", "a mapping", got)

@@ -28,7 +28,6 @@ import pyarrow as pa
 import yaml
 
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
-from recblocks.core.config_loader import load_config_path
 from recblocks.core.errors import ConfigError, DataError, SchemaError
 from recblocks.core.files import OutputPathError
 from recblocks.core.limits import memory_limit
@@ -39,7 +38,8 @@ from recblocks.models.config import ModelConfig, parse_model_config, parse_model
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.runs.config import DataConfig, RunConfig, label_columns
-from recblocks.runs.config_paths import absolute_data_path, resolve_data_paths
+from recblocks.runs.config_file import load_config_file
+from recblocks.runs.config_paths import absolute_data_path
 from recblocks.runs.experiment import Experiment, RunResult, placeholder_vocab
 from recblocks.runs.retrieval_tasks import TOWER_NAMES, RetrievalTask, retrieval_options
 from recblocks.runs.run_dir import RunDir
@@ -224,10 +224,7 @@ class Model:
         data paths of a file resolve against its folder (as ``recblocks train`` reads them).
         """
         if isinstance(config, (str, Path)):
-            loaded = load_config_path(config)
-            if isinstance(loaded, dict):  # relative data paths resolve against the file's folder
-                loaded = resolve_data_paths(loaded, config)
-            config = loaded
+            config = load_config_file(config)  # YAML or EasyRec .config; data paths against the file's folder
         if not isinstance(config, Mapping):
             raise ConfigError("config", "a config must be a mapping", "a mapping", type(config).__name__)
         for key in ("features", "model"):

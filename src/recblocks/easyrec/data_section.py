@@ -1,0 +1,112 @@
+"""EasyRec's input paths and ``data_config`` as recblocks' ``data:`` section.
+
+* ``train_input_path`` / ``eval_input_path`` (or ``parquet_train_input`` / ``parquet_eval_input``)
+  -> ``data.train`` / ``data.valid``, each a source mapping (:class:`recblocks.data.readers.DataSource`).
+  Relative paths are left relative: a loaded ``.config`` file resolves them against its own
+  folder, as YAML configs do. Several comma-joined paths, and ``odps://``, ``oss://``,
+  ``hdfs://``, ``kafka``/``datahub``/``hive``/binary inputs have no reader here: ConfigError.
+* ``input_type``: ``CSVInput`` (V2, Ex) -> ``format: csv`` with ``delimiter`` = ``separator``
+  (EasyRec default ``,``), ``header`` = ``with_header`` (EasyRec default false) and
+  ``column_names`` = the ``input_fields`` names in order (EasyRec's CSV has no header line);
+  ``ParquetInput`` (V2, V3) -> ``format: parquet``. RTP, ODPS, TFRecord, Kafka, DataHub, Hive,
+  Criteo binary and dummy inputs are a ConfigError naming ``data_config.input_type``.
+* ``ignore_error: true`` (skip unparseable rows) -> ``max_bad_fraction: 1.0``.
+* ``label_fields``, ``sample_weight``, ``batch_size``, ``num_epochs``, ``eval_batch_size`` are read
+  by the model and train translations; ``input_fields[].default_val`` of raw features becomes
+  their ``fill_value``.
+* Reading options with no meaning for recblocks' reader (``prefetch_size``, ``shuffle``,
+  ``shuffle_buffer_size``, ``num_parallel_calls``, ``shard``, ``file_shard``, ``chief_redundant``,
+  ``drop_remainder``, ``pai_worker_*``, ``data_compression_type``) are accepted without effect.
+* Negative samplers, ``label_sep``/``label_dim``, ``extra_label_func``, ``auto_expand_input_fields``,
+  ``selected_cols``, ``feature_fields`` and ``input_fields[].user_define_fn`` are a ConfigError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import join_path
+
+__all__ = ["data_section", "input_defaults", "CSV_INPUTS", "PARQUET_INPUTS"]
+
+CSV_INPUTS = ("CSVInput", "CSVInputV2", "CSVInputEx")
+PARQUET_INPUTS = ("ParquetInput", "ParquetInputV2", "ParquetInputV3")
+_REMOTE = ("odps://", "oss://", "hdfs://", "kafka://", "datahub://", "hive://")
+_UNSUPPORTED_DATA = ("negative_sampler", "negative_sampler_v2", "hard_negative_sampler", "hard_negative_sampler_v2",
+                     "negative_sampler_in_memory", "label_sep", "label_dim", "extra_label_func", "selected_cols",
+                     "selected_col_types", "feature_fields")
+_STREAMS = {"kafka_train_input": "train", "datahub_train_input": "train", "hive_train_input": "train",
+            "binary_train_input": "train", "kafka_eval_input": "eval", "datahub_eval_input": "eval",
+            "hive_eval_input": "eval", "binary_eval_input": "eval"}
+
+
+def input_defaults(data_config: Mapping[str, Any]) -> dict[str, str]:
+    """``input_fields[].default_val`` by input name."""
+    return {f["input_name"]: f["default_val"] for f in data_config.get("input_fields", []) if "default_val" in f}
+
+
+def _source(path: str, where: str, data_config: Mapping[str, Any], fmt: str) -> dict[str, Any]:
+    if "," in path:
+        raise ConfigError(where, "several comma-joined inputs are not supported; put the files in one folder or "
+                          "name them with a glob (data/part-*.csv)", "one path, folder or glob", repr(path))
+    if path.startswith(_REMOTE):
+        raise ConfigError(where, "remote tables and object stores are not read by recblocks; copy the data to "
+                          "local CSV or Parquet files", "a local path", repr(path))
+    source: dict[str, Any] = {"path": path, "format": fmt}
+    if fmt == "csv":
+        source["delimiter"] = data_config.get("separator", ",")
+        header = bool(data_config.get("with_header", False))
+        source["header"] = header
+        names = [f["input_name"] for f in data_config.get("input_fields", [])]
+        if names and not header:
+            source["column_names"] = names
+    return source
+
+
+def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """recblocks' ``data:`` mapping for a parsed EasyRec pipeline.
+
+    Example:
+        >>> data_section({"train_input_path": "train.csv", "data_config": {"input_type": "CSVInput",
+        ...     "separator": "\\t", "input_fields": [{"input_name": "label"}, {"input_name": "user_id"}]}})
+        {'train': {'path': 'train.csv', 'format': 'csv', 'delimiter': '\\t', 'header': False, \
+'column_names': ['label', 'user_id']}}
+    """
+    for key, split in _STREAMS.items():
+        if key in pipeline:
+            raise ConfigError(join_path(where, key), f"streaming and remote {split} inputs are not read by recblocks",
+                              "train_input_path / eval_input_path with local files", key)
+    data_config = pipeline.get("data_config", {})
+    at = join_path(where, "data_config")
+    input_type = data_config.get("input_type", "CSVInput")
+    if input_type in CSV_INPUTS:
+        fmt = "csv"
+    elif input_type in PARQUET_INPUTS:
+        fmt = "parquet"
+    else:
+        raise ConfigError(join_path(at, "input_type"), f"{input_type} has no recblocks reader; convert the data to "
+                          "CSV or Parquet", f"one of {[*CSV_INPUTS, *PARQUET_INPUTS]}", input_type,
+                          choices=[*CSV_INPUTS, *PARQUET_INPUTS])
+    for key in _UNSUPPORTED_DATA:
+        if data_config.get(key):
+            raise ConfigError(join_path(at, key), "has no recblocks equivalent", "the field left out", key)
+    if data_config.get("auto_expand_input_fields"):
+        raise ConfigError(join_path(at, "auto_expand_input_fields"), "has no recblocks equivalent; list the input "
+                          "fields", "false", "true")
+    for i, field in enumerate(data_config.get("input_fields", [])):
+        for key in ("user_define_fn", "user_define_fn_path"):
+            if field.get(key):
+                raise ConfigError(join_path(at, "input_fields", i, key), "user-defined Python functions are not run "
+                                  "by recblocks; precompute the column", "the field left out", field[key])
+    out: dict[str, Any] = {}
+    for split, keys in (("train", ("train_input_path", "parquet_train_input")),
+                        ("valid", ("eval_input_path", "parquet_eval_input"))):
+        for key in keys:
+            if pipeline.get(key):
+                kind = "parquet" if key.startswith("parquet") else fmt
+                out[split] = _source(pipeline[key], join_path(where, key), data_config, kind)
+    if data_config.get("ignore_error"):
+        out["max_bad_fraction"] = 1.0
+    return out

@@ -1,0 +1,190 @@
+"""EasyRec's ``feature_config.features`` / ``feature_configs`` as recblocks' ``features:`` list.
+
+One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.features.schema`):
+
+* ``IdFeature``: ``hash_bucket_size`` -> ``hashed``; ``num_buckets`` (EasyRec reads the value as
+  the id itself), ``vocab_list`` or ``vocab_file`` -> ``sparse`` with a vocabulary fitted on the
+  training data, capped at that many ids (``max_vocab_size``); ``ev_params`` (a dynamic
+  embedding variable) -> ``sparse`` with ``min_count`` = ``filter_freq``.
+* ``RawFeature``: ``boundaries`` -> ``bucketized``; otherwise ``dense`` (``embedding_dim`` kept,
+  ``default_val`` of its input field -> ``fill_value``; ``min_val``/``max_val`` -> ``minmax``
+  normalisation whose range is fitted on train instead of given).
+* ``TagFeature`` -> ``multi`` with its ``separator`` (EasyRec default ``|``), ``combiner`` sum/mean
+  -> ``pooling`` (EasyRec default sum).
+* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``).
+* ``PassThroughFeature`` -> ``dense``.
+* ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
+
+Without an equivalent, each a ConfigError naming the field: ``ComboFeature``, ``LookupFeature``,
+``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names``, ``raw_input_dim`` > 1,
+``normalizer_fn``, ``sequence_combiner`` (TextCNN or attention over one feature: write a backbone
+block over a sequence group instead), numeric sequences (``sub_feature_type: RawFeature``), a
+``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
+errors per feature rather than raising them, so a feature no feature group uses does not stop
+the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import join_path
+
+__all__ = ["translate_feature", "translate_features", "feature_name"]
+
+_NO_EQUIVALENT = {
+    "ComboFeature": "crosses of several inputs are not a recblocks feature kind; build the crossed column in the "
+                    "data (e.g. 'a_b' = a + '_' + b) and declare it as an IdFeature",
+    "LookupFeature": "key/value map lookups are not a recblocks feature kind; precompute the looked-up value",
+    "ExprFeature": "expressions over inputs are not evaluated by recblocks; precompute the column",
+}
+_IGNORED = {"feature_name", "input_names", "feature_type", "embedding_dim", "embedding_name", "precision",
+            "max_partitions", "lookup_max_sel_elem_num"}
+
+
+def feature_name(feature: Mapping[str, Any]) -> str:
+    """EasyRec's name of a feature: ``feature_name``, else its first input name."""
+    names = feature.get("input_names") or [""]
+    return str(feature.get("feature_name") or names[0])
+
+
+def _refuse(where: str, key: str, problem: str, expected: str, got: Any) -> None:
+    raise ConfigError(join_path(where, key), problem, expected, got)
+
+
+def translate_feature(feature: Mapping[str, Any], where: str,
+                      defaults: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One EasyRec feature -> a recblocks feature dict; ConfigError naming ``where`` when unmappable.
+
+    ``defaults`` holds ``data_config.input_fields[].default_val`` by input name.
+
+    Example:
+        >>> translate_feature({"input_names": ["genres"], "feature_type": "TagFeature", "separator": "|",
+        ...                    "embedding_dim": 16, "hash_bucket_size": 100}, "feature_config.features[5]")
+        {'name': 'genres', 'kind': 'multi', 'separator': '|', 'hash_bucket_size': 100, 'pooling': 'sum', \
+'embedding_dim': 16}
+    """
+    kind = feature.get("feature_type", "IdFeature")
+    if kind in _NO_EQUIVALENT:
+        raise ConfigError(join_path(where, "feature_type"), f"{kind} has no recblocks equivalent: "
+                          f"{_NO_EQUIVALENT[kind]}", "IdFeature, RawFeature, TagFeature or SequenceFeature", kind)
+    inputs = list(feature.get("input_names") or [])
+    if len(inputs) != 1:
+        raise ConfigError(join_path(where, "input_names"), f"a {kind} reads one input column",
+                          "one input name", inputs)
+    name = feature_name(feature)
+    out: dict[str, Any] = {"name": name}
+    if inputs[0] != name:
+        out["column"] = inputs[0]
+    for key, problem in (("shared_names", "features copied under other names are not supported; declare each"),
+                         ("initializer", "per-feature initializers are not supported (model.embedding_init_std "
+                                         "sets the embedding initialisation)"),
+                         ("normalizer_fn", "custom normalizer functions are not evaluated")):
+        if feature.get(key):
+            _refuse(where, key, problem, "the field left out", feature[key])
+    if kind == "IdFeature":
+        out.update(_id_feature(feature, where))
+    elif kind in ("RawFeature", "PassThroughFeature"):
+        out.update(_raw_feature(feature, where, (defaults or {}).get(inputs[0])))
+    elif kind == "TagFeature":
+        out.update(_list_feature(feature, where, "multi"))
+    elif kind == "SequenceFeature":
+        out.update(_list_feature(feature, where, "sequence"))
+    else:
+        raise ConfigError(join_path(where, "feature_type"), "unknown feature type", None, kind,
+                          choices=["IdFeature", "RawFeature", "TagFeature", "SequenceFeature"])
+    if feature.get("embedding_dim"):
+        out["embedding_dim"] = int(feature["embedding_dim"])
+    if feature.get("embedding_name"):
+        out["embedding_name"] = feature["embedding_name"]
+    return out
+
+
+def _ids(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """How the ids of an id-like feature are made: hashed, or a fitted vocabulary (capped)."""
+    if feature.get("hash_bucket_size"):
+        return {"hash_bucket_size": int(feature["hash_bucket_size"])}
+    out: dict[str, Any] = {}
+    if feature.get("ev_params"):
+        out["min_count"] = max(1, int(feature["ev_params"].get("filter_freq", 0)))
+    return out
+
+
+def _id_feature(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
+    ids = _ids(feature, where)
+    if "hash_bucket_size" in ids:
+        return {"kind": "hashed", **ids}
+    out: dict[str, Any] = {"kind": "sparse", **ids}
+    cap = feature.get("num_buckets") or len(feature.get("vocab_list") or []) or None
+    if cap:
+        out["max_vocab_size"] = int(cap)
+    return out
+
+
+def _raw_feature(feature: Mapping[str, Any], where: str, default_val: str | None) -> dict[str, Any]:
+    if int(feature.get("raw_input_dim", 1)) > 1:
+        _refuse(where, "raw_input_dim", "vector-valued raw features are not supported; split them into one column "
+                "per element", "1", feature["raw_input_dim"])
+    fill = _number(default_val)
+    if feature.get("boundaries"):
+        out: dict[str, Any] = {"kind": "bucketized", "boundaries": [float(b) for b in feature["boundaries"]]}
+    else:
+        out = {"kind": "dense"}
+        low, high = feature.get("min_val", 0.0), feature.get("max_val", 0.0)
+        if high > low:
+            out["normalization"] = "minmax"
+    if fill is not None:
+        out["fill_value"] = fill
+    return out
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str, Any]:
+    if feature.get("kv_separator"):
+        _refuse(where, "kv_separator", "weighted tags (id:weight pairs) are not supported", "no kv_separator",
+                repr(feature["kv_separator"]))
+    if kind == "sequence":
+        if feature.get("sub_feature_type", "IdFeature") != "IdFeature":
+            _refuse(where, "sub_feature_type", "numeric sequences are not supported", "IdFeature",
+                    feature["sub_feature_type"])
+        combiner = feature.get("sequence_combiner")
+        if combiner:
+            chosen = next(iter(combiner), "?")
+            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner has no recblocks "
+                    "equivalent: put the feature in a sequence group and combine it with a backbone block "
+                    "(TextCNN, MultiHeadAttention, ...)", "no sequence_combiner", chosen)
+    out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"), **_ids(feature, where)}
+    length = feature.get("sequence_length", 1) if kind == "sequence" else 1
+    length = length if length > 1 else feature.get("max_seq_len")
+    if length:
+        out["max_len"] = int(length)
+    combiner = feature.get("combiner", "sum")
+    if combiner not in ("sum", "mean"):
+        _refuse(where, "combiner", "unsupported combiner", "sum or mean", repr(combiner))
+    out["pooling"] = combiner
+    return out
+
+
+def translate_features(pipeline: Mapping[str, Any],
+                       defaults: Mapping[str, str] | None = None) -> list[tuple[str, dict[str, Any] | ConfigError]]:
+    """``(name, feature dict or the ConfigError that refused it)`` for every EasyRec feature, in order."""
+    if "feature_config" in pipeline:
+        base, entries = "feature_config.features", pipeline["feature_config"].get("features", [])
+    else:
+        base, entries = "feature_configs", pipeline.get("feature_configs", [])
+    out: list[tuple[str, dict[str, Any] | ConfigError]] = []
+    for i, feature in enumerate(entries):
+        where = join_path(base, i)
+        try:
+            out.append((feature_name(feature), translate_feature(feature, where, defaults)))
+        except ConfigError as error:
+            out.append((feature_name(feature), error))
+    return out

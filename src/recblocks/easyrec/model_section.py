@@ -1,0 +1,141 @@
+"""EasyRec's ``model_config`` as recblocks' ``model:`` section.
+
+``model_class`` RankModel, MultiTaskModel and MatchModel (backbone configs) pass through: recblocks'
+model section reads EasyRec's own spellings (``feature_groups`` with ``wide_deep``, ``backbone``
+blocks with ``keras_layer``/``module``, ``input_layer``, ``st_params``, ``model_params`` with
+``task_towers``, ``embedding_regularization``); only what recblocks spells elsewhere is rewritten:
+
+* RankModel: ``loss_type``/``num_class`` and the label (``label_name``, else the one
+  ``data_config.label_fields``) -> ``task`` (CLASSIFICATION with ``num_class: 1`` -> binary, with
+  ``num_class: C`` -> multiclass, ``L2_LOSS`` -> regression) with the ``eval_config`` metrics;
+  ``losses`` may restate that one loss; anything else in it is a ConfigError.
+* MultiTaskModel: a tower's ``use_sample_weight: true`` -> ``weight_column`` =
+  ``data_config.sample_weight``.
+* MatchModel: ``eval_config``'s ``recall_at_topk`` cut-offs -> ``model_params.top_k``.
+
+Any other ``model_class`` is one of EasyRec's built-in classes: its registered translation
+(:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. Constructs
+without an equivalent are a ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation),
+``variational_dropout``, ``ev_params``, ``restore_filters``, a ``loss_weight_strategy`` other
+than Fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import join_path
+from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
+
+__all__ = ["model_section", "BACKBONE_CLASSES"]
+
+#: ``model_class`` values whose graph is the config's own backbone.
+BACKBONE_CLASSES = ("RankModel", "MultiTaskModel", "MatchModel")
+_PASSED = ("model_class", "model_name", "feature_groups", "backbone", "model_params", "embedding_regularization")
+_REFUSED = {
+    "seq_att_groups": "sequence attention groups of the built-in DIN-style models; use a DIN block in the backbone",
+    "kd": "knowledge distillation terms are not supported",
+    "variational_dropout": "variational feature dropout is not supported",
+    "ev_params": "model-wide embedding variables are not supported (per feature: IdFeature.ev_params)",
+    "restore_filters": "checkpoint restore filters are not supported",
+}
+_RANK_TASKS = {"CLASSIFICATION": "binary", "L2_LOSS": "regression"}
+
+
+def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics: list[str]) -> dict[str, Any]:
+    loss_type = model.get("loss_type", "CLASSIFICATION")
+    for i, loss in enumerate(model.get("losses", [])):
+        if loss.get("loss_type", "CLASSIFICATION") != loss_type or float(loss.get("weight", 1.0)) != 1.0 or \
+                len(model["losses"]) > 1:
+            raise ConfigError(join_path(where, "losses", i), "a RankModel trains one loss in recblocks; several or "
+                              "weighted losses are a MultiTaskModel tower's `losses`", f"one {loss_type} loss",
+                              loss.get("loss_type", "CLASSIFICATION"))
+    if loss_type not in _RANK_TASKS:
+        raise ConfigError(join_path(where, "loss_type"), "loss type without a RankModel task in recblocks",
+                          f"one of {sorted(_RANK_TASKS)}", loss_type, choices=_RANK_TASKS)
+    label = model.get("label_name") or (labels[0] if len(labels) == 1 else None)
+    if label is None:
+        raise ConfigError("data_config.label_fields", "a RankModel predicts one label", "one label field",
+                          labels or "none")
+    task: dict[str, Any] = {"type": _RANK_TASKS[loss_type], "label": label}
+    num_class = int(model.get("num_class", 1))
+    if num_class > 1:
+        if loss_type != "CLASSIFICATION":
+            raise ConfigError(join_path(where, "num_class"), f"a {loss_type} task has one output", "1", num_class)
+        task = {"type": "multiclass", "label": label, "num_classes": num_class}
+    if metrics:
+        task["metrics"] = metrics
+    return task
+
+
+def _towers_with_weights(model_params: Mapping[str, Any], sample_weight: str | None, where: str) -> dict[str, Any]:
+    params = dict(model_params)
+    towers = []
+    for i, tower in enumerate(params.get("task_towers", [])):
+        tower = dict(tower)
+        if tower.pop("use_sample_weight", False):
+            if not sample_weight:
+                raise ConfigError(join_path(where, "task_towers", i, "use_sample_weight"), "the tower uses sample "
+                                  "weights but data_config.sample_weight names no column", "a sample_weight column",
+                                  "none")
+            tower["weight_column"] = sample_weight
+        towers.append(tower)
+    if towers:
+        params["task_towers"] = towers
+    return params
+
+
+def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: list[str], metrics: list[str],
+                  top_k: list[int], sample_weight: str | None = None, where: str = "model_config") -> dict[str, Any]:
+    """recblocks' ``model:`` mapping for EasyRec's ``model_config`` (see the module docstring).
+
+    Args:
+        model: the parsed ``model_config``.
+        features: the translated features by name (for built-in classes).
+        labels: ``data_config.label_fields``.
+        metrics: ``eval_config`` metric names (a RankModel task's metrics).
+        top_k: ``recall_at_topk`` cut-offs (a MatchModel's ``top_k``).
+        sample_weight: ``data_config.sample_weight``.
+        where: the config path of ``model``.
+    """
+    model_class = model.get("model_class", "")
+    if model_class not in BACKBONE_CLASSES:
+        names = [*BACKBONE_CLASSES, *EASYREC_MODELS.names()]
+        if model_class not in EASYREC_MODELS:
+            raise ConfigError(join_path(where, "model_class"), "model class not translated (yet)",
+                              f"one of {sorted(names)}", repr(model_class), choices=names)
+        return EASYREC_MODELS.get(model_class).translate(model, features, where)
+    for key, problem in _REFUSED.items():
+        if model.get(key):
+            raise ConfigError(join_path(where, key), problem, "the field left out", key)
+    if model.get("loss_weight_strategy", "Fixed") != "Fixed":
+        raise ConfigError(join_path(where, "loss_weight_strategy"), "learned loss weights are not supported",
+                          "Fixed", model["loss_weight_strategy"])
+    members = [key for key in model if key not in _PASSED and key not in (
+        "loss_type", "num_class", "losses", "label_name", "loss_weight_strategy", *_REFUSED)]
+    if members:
+        raise ConfigError(join_path(where, members[0]), f"the {members[0]} parameters belong to a built-in model "
+                          f"class, not to {model_class}", "model_params (or the class that reads them)", members[0])
+    out = {key: model[key] for key in _PASSED if key in model}
+    if model_class == "RankModel":
+        if sample_weight:
+            raise ConfigError("data_config.sample_weight", "row weights are read by MultiTaskModel towers "
+                              "(weight_column), not by a RankModel", "a MultiTaskModel tower with use_sample_weight",
+                              sample_weight)
+        if not model.get("model_params", {}).get("task_towers"):  # towers: refused downstream, naming them
+            out["task"] = _rank_task(model, labels, where, metrics)
+    else:
+        for key in ("losses", "label_name"):
+            if model.get(key):
+                raise ConfigError(join_path(where, key), f"a {model_class} reads its losses and labels from "
+                                  "model_params", "the field left out", key)
+        if model_class == "MultiTaskModel" and "model_params" in out:
+            out["model_params"] = _towers_with_weights(out["model_params"], sample_weight,
+                                                       join_path(where, "model_params"))
+        if model_class == "MatchModel" and top_k:
+            params = dict(out.get("model_params", {}))
+            params.setdefault("top_k", top_k)
+            out["model_params"] = params
+    return out

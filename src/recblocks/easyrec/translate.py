@@ -1,0 +1,131 @@
+"""A parsed EasyRec pipeline config -> recblocks' run config (plain dicts, validated downstream).
+
+:func:`translate_pipeline` takes what :func:`recblocks.easyrec.parse_pipeline_config` returns and
+writes the ``data``, ``features``, ``model`` and ``train`` sections that
+:func:`recblocks.runs.parse_run_config` and ``recblocks train`` read. Each section has its module:
+:mod:`~recblocks.easyrec.data_section`, :mod:`~recblocks.easyrec.feature_section`,
+:mod:`~recblocks.easyrec.model_section`, :mod:`~recblocks.easyrec.train_section` and
+:mod:`~recblocks.easyrec.eval_section` (each docstring lists what maps to what).
+
+Nothing is dropped silently: a construct without an equivalent is a ConfigError naming its config
+path; settings accepted without effect (distribution, TF session and serving-signature options,
+``model_dir``) and features no feature group uses that could not be translated are listed in
+``notes`` when the caller passes a list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import join_path
+from recblocks.easyrec.data_section import data_section, input_defaults
+from recblocks.easyrec.eval_section import eval_metrics, export_settings
+from recblocks.easyrec.feature_section import translate_features
+from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
+from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
+
+__all__ = ["translate_pipeline", "used_feature_names"]
+
+_TOP_LEVEL = {"train_input_path", "eval_input_path", "parquet_train_input", "parquet_eval_input", "model_dir",
+              "train_config", "eval_config", "data_config", "feature_configs", "feature_config", "model_config",
+              "export_config", "kafka_train_input", "kafka_eval_input", "datahub_train_input", "datahub_eval_input",
+              "hive_train_input", "hive_eval_input", "binary_train_input", "binary_eval_input", "fg_json_path"}
+
+
+def used_feature_names(model: Mapping[str, Any]) -> set[str]:
+    """Every feature name the model's feature groups (and their sequence parts) name."""
+    names: set[str] = set()
+    for group in [*model.get("feature_groups", []), *model.get("seq_att_groups", [])]:
+        names.update(group.get("feature_names", []))
+        for sequence in group.get("sequence_features", []) + ([group] if "seq_att_map" in group else []):
+            for mapping in sequence.get("seq_att_map", []):
+                for key in ("key", "hist_seq", "aux_hist_seq"):
+                    names.update(mapping.get(key, []))
+    return names
+
+
+def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
+    """EasyRec's multi-task metric name ``auc_ctr`` -> recblocks' ``ctr/auc`` (others unchanged)."""
+    towers = [t.get("tower_name", "") for t in model.get("model_params", {}).get("task_towers", [])]
+    for tower in towers:
+        match = re.fullmatch(rf"(\w+)_{re.escape(tower)}", metric) if tower else None
+        if match:
+            return f"{tower}/{match.group(1)}"
+    return metric
+
+
+def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list[str] | None = None) -> dict[str, Any]:
+    """recblocks' run config for a parsed EasyRec pipeline config.
+
+    Args:
+        pipeline: what :func:`~recblocks.easyrec.parse_pipeline_config` returns.
+        where: a prefix for error paths (e.g. the file name).
+        notes: when given, receives one line per setting accepted without effect.
+
+    Example:
+        >>> from recblocks.easyrec import parse_pipeline_config
+        >>> text = '''model_dir: "ckpt" train_input_path: "train.csv"
+        ... data_config { input_type: CSVInput label_fields: "clk"
+        ...   input_fields { input_name: "clk" input_type: INT32 } input_fields { input_name: "uid" } }
+        ... feature_config { features { input_names: "uid" feature_type: IdFeature hash_bucket_size: 100 } }
+        ... model_config { model_class: "RankModel" feature_groups { group_name: "all" feature_names: "uid" }
+        ...   backbone { blocks { name: "mlp" inputs { feature_group_name: "all" }
+        ...     keras_layer { class_name: "MLP" mlp { hidden_units: [8] } } } } }'''
+        >>> run = translate_pipeline(parse_pipeline_config(text))
+        >>> run["features"], run["model"]["task"]
+        ([{'name': 'uid', 'kind': 'hashed', 'hash_bucket_size': 100}], {'type': 'binary', 'label': 'clk'})
+    """
+    notes = notes if notes is not None else []
+    for key in pipeline:
+        if key not in _TOP_LEVEL:
+            raise ConfigError(join_path(where, key), "unsupported pipeline field", None, key, choices=_TOP_LEVEL)
+    if "model_dir" in pipeline:
+        notes.append(f"model_dir {pipeline['model_dir']!r}: the run directory is `recblocks train -o DIR` "
+                     "(default runs/<config name>)")
+    if "fg_json_path" in pipeline:
+        notes.append("fg_json_path: feature generation is not run; the data must hold the features' columns")
+    data_config = pipeline.get("data_config", {})
+    data = data_section(pipeline, where)
+    defaults = input_defaults(data_config)
+    model = pipeline.get("model_config", {})
+    used = used_feature_names(model)
+    features: list[dict[str, Any]] = []
+    for name, result in translate_features(pipeline, defaults):
+        if isinstance(result, ConfigError):
+            if name in used:
+                raise result
+            notes.append(f"feature {name!r} left out (no feature group uses it): {result}")
+        else:
+            features.append(result)
+    eval_config = pipeline.get("eval_config", {})
+    metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
+    labels = list(data_config.get("label_fields", []))
+    model_where = join_path(where, "model_config")
+    model_out = model_section(model, {f["name"]: f for f in features}, labels=labels, metrics=metrics, top_k=top_k,
+                              sample_weight=data_config.get("sample_weight"), where=model_where)
+    if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
+            and not (model_out.get("task") or model_out.get("tasks")):
+        model_out["task"] = _rank_task(model, labels, model_where, metrics)
+    train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"))
+    ignored = sorted(k for k in pipeline.get("train_config", {}) if k in IGNORED_TRAIN_KEYS)
+    if ignored:
+        notes.append(f"train_config: {', '.join(ignored)} have no effect in a single-process PyTorch run")
+    if data_config.get("eval_batch_size"):
+        train["eval_batch_size"] = data_config["eval_batch_size"]
+    if group:
+        train["gauc_group"] = group
+    if "export_config" in pipeline:
+        exported = export_settings(pipeline["export_config"], join_path(where, "export_config"))
+        if "early_stopping" in exported:
+            exported["early_stopping"]["metric"] = _tower_metric(exported["early_stopping"]["metric"], model_out)
+        train.update(exported)
+    out: dict[str, Any] = {}
+    if data:
+        out["data"] = data
+    out["features"] = features
+    out["model"] = model_out
+    out["train"] = train
+    return out

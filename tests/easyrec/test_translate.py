@@ -1,0 +1,116 @@
+"""EasyRec pipeline configs translated into run configs: sections, refusals, notes, seed cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recblocks.core.errors import ConfigError
+from recblocks.easyrec import parse_pipeline_config
+from recblocks.easyrec.eval_section import eval_metrics
+from recblocks.easyrec.feature_section import translate_feature
+from recblocks.easyrec.translate import translate_pipeline
+from recblocks.runs import parse_run_config
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+PIPELINE = '''model_dir: "ckpt" train_input_path: "train.csv" eval_input_path: "valid.csv"
+train_config { optimizer_config { adam_optimizer { learning_rate { exponential_decay_learning_rate {
+  decay_steps: 100 } } } } num_steps: 500 sync_replicas: true }
+eval_config { metrics_set { auc {} } metrics_set { gauc { uid_field: "uid" } } }
+data_config { input_type: CSVInput label_fields: "clk" batch_size: 64
+  input_fields { input_name: "clk" input_type: INT32 } input_fields { input_name: "uid" }
+  input_fields { input_name: "price" input_type: DOUBLE default_val: "-1" } input_fields { input_name: "tags" } }
+feature_config {
+  features { input_names: "uid" feature_type: IdFeature hash_bucket_size: 100 embedding_dim: 8 }
+  features { input_names: "price" feature_type: RawFeature boundaries: [1, 10, 100] embedding_dim: 8 }
+  features { feature_name: "price_raw" input_names: "price" feature_type: RawFeature }
+  features { input_names: "tags" feature_type: TagFeature separator: "," num_buckets: 50 %s }
+}
+model_config { model_class: "RankModel"
+  feature_groups { group_name: "all" feature_names: ["uid", "price", "price_raw", "tags"] wide_deep: DEEP }
+  backbone { blocks { name: "mlp" inputs { feature_group_name: "all" }
+    keras_layer { class_name: "MLP" mlp { hidden_units: [8, 1] } } } }
+  embedding_regularization: 1e-5 }
+'''
+
+
+def _translate(extra: str = "", notes: list[str] | None = None) -> dict:
+    return translate_pipeline(parse_pipeline_config(PIPELINE % extra), notes=notes)
+
+
+def test_every_section_maps_and_validates():
+    notes: list[str] = []
+    run = _translate(notes=notes)
+    assert run["data"]["train"] == {"path": "train.csv", "format": "csv", "delimiter": ",", "header": False,
+                                    "column_names": ["clk", "uid", "price", "tags"]}
+    assert [f["kind"] for f in run["features"]] == ["hashed", "bucketized", "dense", "multi"]
+    assert run["features"][2] == {"name": "price_raw", "column": "price", "kind": "dense", "fill_value": -1.0}
+    assert run["features"][3]["pooling"] == "sum" and run["features"][3]["separator"] == ","
+    assert run["model"]["task"] == {"type": "binary", "label": "clk", "metrics": ["auc", "gauc"]}
+    train = run["train"]
+    assert (train["max_steps"], train["batch_size"], train["gauc_group"]) == (500, 64, "uid")
+    # a schedule message that leaves its rate out gets EasyRec's default, not recblocks' optimizer lr
+    assert train["lr_schedule"]["exponential_decay_learning_rate"]["initial_learning_rate"] == 0.002
+    config, schema = parse_run_config(run)
+    assert config.train.base_learning_rate == 0.002 and schema["tags"].pooling == "sum"
+    assert any("model_dir" in n for n in notes) and any("sync_replicas" in n for n in notes)
+
+
+def test_constructs_without_an_equivalent_name_their_path():
+    with pytest.raises(ConfigError, match=r"^feature_config\.features\[3\]\.kv_separator: weighted tags"):
+        _translate('kv_separator: ":"')
+    odps = PIPELINE.replace("input_type: CSVInput", "input_type: OdpsInput") % ""
+    with pytest.raises(ConfigError, match=r"^data_config\.input_type: OdpsInput has no recblocks reader"):
+        translate_pipeline(parse_pipeline_config(odps))
+    with pytest.raises(ConfigError, match=r"eval_config\.metrics_set\[0\]\.session_auc: metric without"):
+        eval_metrics([{"session_auc": {"session_id_field": "s"}}], "eval_config.metrics_set")
+    combo = {"input_names": ["a", "b"], "feature_type": "ComboFeature", "hash_bucket_size": 10}
+    with pytest.raises(ConfigError, match=r"^feature_configs\[2\]\.feature_type: ComboFeature has no recblocks"):
+        translate_feature(combo, "feature_configs[2]")
+    unknown = PIPELINE.replace('model_class: "RankModel"', 'model_class: "RankModdel"') % ""
+    with pytest.raises(ConfigError, match=r"model_config\.model_class: .*did you mean 'RankModel'"):
+        translate_pipeline(parse_pipeline_config(unknown))
+
+
+def test_an_untranslatable_feature_no_group_uses_is_a_note():
+    text = (PIPELINE % "").replace('"price_raw", ', "").replace(
+        'features { feature_name: "price_raw"', 'features { feature_name: "uid_tags" feature_type: ComboFeature input_names: "uid" '
+        'input_names: "tags" hash_bucket_size: 9 } features { feature_name: "price_raw"')
+    notes: list[str] = []
+    run = translate_pipeline(parse_pipeline_config(text), notes=notes)
+    assert "uid_tags" not in [f["name"] for f in run["features"]]
+    assert any("left out (no feature group uses it)" in n and "ComboFeature" in n for n in notes)
+
+
+#: seed case -> None when it validates, else the start of the error that refuses it.
+SEED_OUTCOMES = {
+    1: None, 3: None, 4: None, 5: None, 6: None, 7: None, 8: None, 9: None,
+    # title is read by a TextCNN sequence combiner (EasyRec's MovieLens features), which has no feature-level
+    # equivalent in recblocks
+    2: "feature_config.features[6].sequence_combiner.text_cnn:",
+    # the seed gives a RankModel task towers; EasyRec's RankModel ignores them, recblocks refuses them
+    10: "model.model_params.task_towers: a RankModel has no task towers",
+}
+
+
+@pytest.mark.parametrize("number", sorted(SEED_OUTCOMES))
+def test_seed_case_translates_and_validates(number):
+    model = (FIXTURES / f"seed_case_{number}.config").read_text(encoding="utf-8")
+    pipeline = (FIXTURES / f"seed_case_{number}_pipeline.config").read_text(encoding="utf-8")
+    expected = SEED_OUTCOMES[number]
+    if expected is None:
+        config, schema = parse_run_config(translate_pipeline(parse_pipeline_config(pipeline + model)))
+        assert config.model.feature_groups and len(list(schema)) > 0
+    else:
+        with pytest.raises(ConfigError) as caught:
+            parse_run_config(translate_pipeline(parse_pipeline_config(pipeline + model)))
+        assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_seed_fixtures_are_the_seed_blocks(request):
+    from tests.easyrec.conftest import seed_model_configs
+
+    for number, block in seed_model_configs().items():
+        assert (FIXTURES / f"seed_case_{number}.config").read_text(encoding="utf-8") == block + "\n", number
