@@ -20,8 +20,10 @@ epoch of the config runs, ``train.early_stopping=null``) and prints, for each ca
 early-stopping metric (``--monitors``, default ``ctr/auc, like/auc, loss``) with ``--patience``,
 the epoch it would pick and stop at on each seed's validation curve and both towers' valid AUC
 at that epoch: the seeds fix the training path, so this is what a run with that early stopping
-gives. Every run is appended as one JSON line to ``--log``. Exits 0 with a message when the
-MovieLens source is absent.
+gives. ``--from-epochs MODEL=PATH`` prints that table from a run's ``epochs.jsonl`` (a
+validation-only run of ``recblocks train --set data.test=null --set train.early_stopping=null``,
+or one stopped part-way) without training. Every run is appended as one JSON line to ``--log``.
+Exits 0 with a message when the MovieLens source is absent.
 """
 
 from __future__ import annotations
@@ -152,9 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=2, help="early-stopping patience with --select (default 2)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")
+    parser.add_argument("--from-epochs", action="append", default=[], metavar="MODEL=PATH",
+                        help="print the --select table from validation curves in epochs.jsonl files; no training")
     parser.add_argument("--log", type=Path, default=WORK / "runs.jsonl", help="JSON lines, one per run (appended)")
     args = parser.parse_args(argv)
 
+    if args.from_epochs:
+        records = []
+        for entry in args.from_epochs:
+            model, _, path = entry.partition("=")
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            records.append({"model": model, "valid_by_epoch": [json.loads(x).get("valid") or {} for x in lines if x]})
+        print(select_table(records, args.monitors, args.patience))
+        return 0
     if not (SOURCE / "u.data").is_file():
         print(f"skipped: MovieLens 100K is absent ({SOURCE}/u.data); see ../shared/data/README.md", file=sys.stderr)
         return 0
