@@ -22,7 +22,9 @@ the epoch it would pick and stop at on each seed's validation curve and both tow
 at that epoch: the seeds fix the training path, so this is what a run with that early stopping
 gives. ``--from-epochs MODEL=PATH`` prints that table from a run's ``epochs.jsonl`` (a
 validation-only run of ``recblocks train --set data.test=null --set train.early_stopping=null``,
-or one stopped part-way) without training. Every run is appended as one JSON line to ``--log``.
+or one stopped part-way) without training. Every run is appended as one JSON line to ``--log``
+(``--from-log`` prints the table of a log without training). Seeds are the outer loop: every
+config runs seed 0 before any runs seed 1.
 Exits 0 with a message when the MovieLens source is absent.
 """
 
@@ -156,9 +158,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra override applied to every run (as `recblocks train --set`)")
     parser.add_argument("--from-epochs", action="append", default=[], metavar="MODEL=PATH",
                         help="print the --select table from validation curves in epochs.jsonl files; no training")
+    parser.add_argument("--from-log", type=Path, default=None, metavar="PATH",
+                        help="print the table of the runs logged in PATH (those of --models and --seeds); no training")
     parser.add_argument("--log", type=Path, default=WORK / "runs.jsonl", help="JSON lines, one per run (appended)")
     args = parser.parse_args(argv)
 
+    if args.from_log:
+        records = [json.loads(x) for x in args.from_log.read_text(encoding="utf-8").splitlines() if x]
+        records = [r for r in records if r["model"] in args.models and r["seed"] in args.seeds]
+        selected = [r for r in records if r["select"]]
+        print(select_table(selected, args.monitors, args.patience) if selected else
+              test_table(sorted(records, key=lambda r: args.models.index(r["model"]))))
+        return 0
     if args.from_epochs:
         records = []
         for entry in args.from_epochs:
@@ -176,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = build_data()
     args.log.parent.mkdir(parents=True, exist_ok=True)
     records = []
-    for model in args.models:
-        for seed in args.seeds:
+    for seed in args.seeds:  # every config once before any second seed: a cut-short run still covers the zoo
+        for model in args.models:
             record = run_one(model, folder, seed, args.overrides, args.select)
             records.append(record)
             with args.log.open("a", encoding="utf-8") as log:
