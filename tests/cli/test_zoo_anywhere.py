@@ -2,8 +2,9 @@
 
 The configs name their data relative to their own folder. ``configs/ml100k_ctr`` reads the
 fixed split in ``../shared/data/ml-100k-ctr`` beside the repository; ``configs/movielens`` reads
-``data/movielens`` of the repository and ``configs/ml100k_seq`` ``data/ml100k_seq`` (both written
-by ``recblocks datasets prepare movielens``, the second with ``--history``): when such a folder is
+``data/movielens`` of the repository, ``configs/ml100k_seq`` ``data/ml100k_seq`` and
+``configs/ml100k_multitask`` ``data/ml100k_multitask`` (written by ``recblocks datasets prepare
+movielens``, the second with ``--history``, the third with ``--format ctr --like``): when such a folder is
 absent, the configs are copied into a temporary tree with the same layout and the data prepared
 there from ``../shared/data/ml-100k``, as each folder's configs say. A config whose data exists
 nowhere is skipped, naming what is missing.
@@ -39,6 +40,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     # zoo folder -> how its configs' data is prepared (their comments give the same command)
     recipes = {"movielens": {"split": "random", "seed": 2024},
                "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20},
+               "ml100k_multitask": {"split": "random", "seed": 2024, "format": "ctr", "like": True},
                "ml100k_retrieval": None}  # leave-last-out interactions (datasets.retrieval)
     root = tmp_path_factory.mktemp("zoo")
     for folder, recipe in recipes.items():
@@ -80,7 +82,8 @@ def test_zoo_config_validates_and_trains_from_another_directory(name: str, zoo: 
     config = zoo[name]
     if isinstance(config, str):
         assert "no data rule" not in config, config
-        assert not name.startswith(("ml100k_ctr/", "movielens/", "ml100k_seq/", "ml100k_retrieval/")) or "absent" in config or \
+        assert not name.startswith(("ml100k_ctr/", "movielens/", "ml100k_seq/", "ml100k_retrieval/",
+                                    "ml100k_multitask/")) or "absent" in config or \
             "exists" in config
         pytest.skip(config)
     monkeypatch.chdir(tmp_path)
@@ -93,5 +96,9 @@ def test_zoo_config_validates_and_trains_from_another_directory(name: str, zoo: 
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["global_step"] == 1
-    expected = {"recall@10", "ndcg@10"} if name.startswith("ml100k_retrieval/") else {"auc", "logloss"}
+    expected = {"auc", "logloss"}
+    if name.startswith("ml100k_retrieval/"):
+        expected = {"recall@10", "ndcg@10"}
+    elif name.startswith("ml100k_multitask/"):  # one tower per label: ctr (label) and like
+        expected = {f"{tower}/{metric}" for tower in ("ctr", "like") for metric in ("auc", "logloss")}
     assert set(metrics["valid"]) >= expected and set(metrics["test"]) >= expected

@@ -9,9 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from recblocks.datasets.movielens import load_movielens, prepare_movielens
+from recblocks.datasets.movielens_ctr import CTR_COLUMNS, load_movielens_ctr
 from recblocks.runs import train_run
 
 REAL = Path(__file__).parents[2] / ".." / "shared" / "data" / "ml-100k"
+FIXED = REAL.parent / "ml-100k-ctr"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,23 @@ def test_like_is_rating_five_beside_the_label(real: Path) -> None:
     assert np.array_equal(like, (rating == 5).astype(np.int64))
     assert (like <= label).all()  # a 5 is a positive of the easyrec protocol
     assert "like" not in load_movielens(real).column_names
+
+
+def test_like_in_the_ctr_format_is_the_fixed_split_plus_a_column(real: Path, tmp_path: Path) -> None:
+    table = load_movielens_ctr(real, like=True)
+    assert table.column_names == ["label", "like", *CTR_COLUMNS[1:]]
+    ratings = load_movielens(real, {"threshold": 1})  # every rating, with its value
+    by_pair = dict(zip(zip(ratings["user_id"].to_pylist(), ratings["movie_id"].to_pylist()),
+                       ratings["rating"].to_pylist()))
+    expected = [int(by_pair[pair] == 5) for pair in zip(table["user_id"].to_pylist(), table["movie_id"].to_pylist())]
+    assert table["like"].to_pylist() == expected
+    assert (table["like"].to_numpy() <= table["label"].to_numpy()).all()  # a 5 is a positive of rating >= 4
+    if not (FIXED / "train.parquet").is_file():
+        pytest.skip(f"the fixed split is absent ({FIXED.resolve()})")
+    paths = prepare_movielens(real, tmp_path / "two", split="random", seed=2024, format="ctr", like=True)
+    for name in ("train", "valid", "test"):
+        part = pq.read_table(paths[name])
+        assert part.drop_columns(["like", "timestamp"]).to_pylist() == pq.read_table(FIXED / f"{name}.parquet").to_pylist()
 
 
 def test_two_task_mmoe_trains_on_movielens_two_labels(real: Path, tmp_path: Path) -> None:

@@ -99,11 +99,31 @@ def test_tower_errors_name_the_tower(tmp_path: Path) -> None:
     message = _error(model_section(missing), tmp_path)
     assert message.startswith("model.model_params.task_towers[1].label_name (tower 'cvr'): ") and "'buy'" in message
 
+    # The same on files: the label column is looked up in the train file.
+    from recblocks.datasets import make_synthetic
+    train = tmp_path / "train.parquet"
+    pq.write_table(make_synthetic(**SYNTHETIC).slice(0, 200).drop_columns(["conversion"]), train)
+    with pytest.raises(ConfigError) as info:
+        train_run({**run_config(), "data": {"train": str(train)}}, tmp_path / "run")
+    assert str(info.value).startswith("model.model_params.task_towers[1].label_name (tower 'cvr'): the tower's label "
+                                      "column is missing from ")
+
     relation = {"relation_dnn": {"hidden_units": [4]}}
     cycle = [{**TOWERS[0], **relation, "relation_tower_names": ["cvr"]},
              {**TOWERS[1], **relation, "relation_tower_names": ["ctr"]}]
     message = _error(model_section(cycle), tmp_path)
     assert message.startswith("model.model_params.task_towers[0].relation_tower_names: ") and "cycle" in message
+
+    assert "(ctr -> cvr -> ctr, each reading" in message and "tower 'ctr')" in message
+
+    # A tower that only reads a cycle (d) is not named as the cycle: the error points at the cycle.
+    def tower(name: str, reads: list[str]) -> dict[str, Any]:
+        return {"tower_name": name, "label_name": "click", **relation, "relation_tower_names": reads}
+    behind = [tower("d", ["a"]), tower("a", ["b"]), tower("b", ["c"]), tower("c", ["a"])]
+    message = _error(model_section(behind, mmoe=False), tmp_path)
+    assert message.startswith("model.model_params.task_towers[1].relation_tower_names: the relation towers form a "
+                              "cycle (a -> b -> c -> a, "), message
+    assert "tower 'a')" in message and "'d'" not in message
 
     unknown = [{**TOWERS[0], **relation}, {**TOWERS[1], **relation, "relation_tower_names": ["ctrr"]}]
     message = _error(model_section(unknown), tmp_path)

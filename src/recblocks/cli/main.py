@@ -414,7 +414,7 @@ def prepare() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
 @click.option("--history", default=0, show_default=True, type=int,
               help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
-@click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) for two-task models (easyrec format).")
+@click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) after 'label', for two-task models.")
 @_handle_errors
 def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None, split: str, seed: int,
                           overwrite: bool, history: int, like: bool) -> None:

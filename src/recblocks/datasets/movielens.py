@@ -236,7 +236,8 @@ def prepare_movielens(
         history: add each row's previous ``history`` movies and genres
             (:func:`~recblocks.datasets.histories.add_histories`), computed over every rating
             of the user, rating-3 rows included, before the label protocol and the split.
-        like: add the second label ``like`` (rating 5) beside ``label`` (see :func:`load_movielens`).
+        like: add the second label ``like`` (rating 5) right after ``label``, in either format (see
+            :func:`load_movielens`).
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -262,13 +263,11 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
-    if like and format == "ctr":
-        raise ConfigError("like", "the like label is made for the easyrec format", "format='easyrec'", repr(format))
     if history and format == "easyrec":  # histories over every rating, rating-3 rows included
         table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}, like=like), history), label)
     else:
         loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
-        table = loader(source_dir, label, like=like) if format == "easyrec" else loader(source_dir, label)  # type: ignore[operator]
+        table = loader(source_dir, label, like=like)  # type: ignore[operator]
         if history:  # the ctr format keeps every rating
             table = add_histories(table, history, category_separator="^")
     if split is None:

@@ -9,6 +9,8 @@ become their README names), ``zip3`` (first 3 characters of the zip code), ``rel
 ``genres`` (``^``-joined), ``genre_first`` (the first genre) and ``timestamp`` (seconds, kept so
 that the time regimes can be checked; it is not a feature of the zoo configs). Rows are sorted
 by (user, movie) as numbers, so every regime depends on the ratings, not on the file's order.
+With ``like=True`` a second label ``like`` (int64, 1 for a rating of 5) follows ``label``: the
+two-label data of ``configs/ml100k_multitask``, the same rows and split as without it.
 
 Regimes (:data:`REGIMES`), each train / valid / test:
 
@@ -78,12 +80,14 @@ def _release_year(title: pa.ChunkedArray, release_date: pa.ChunkedArray, layout:
     return pc.fill_null(pc.struct_field(pc.extract_regex(pc.fill_null(text, ""), pattern), "year"), "unknown")
 
 
-def load_movielens_ctr(source_dir: str | Path, label: Mapping[str, Any] | None = None) -> pa.Table:
+def load_movielens_ctr(source_dir: str | Path, label: Mapping[str, Any] | None = None,
+                       like: bool = False) -> pa.Table:
     """Every rating in the ``ml-100k-ctr`` columns (:data:`CTR_COLUMNS`), sorted by (user, movie).
 
     Args:
         source_dir: a GroupLens ML-100K or ML-1M directory.
         label: ``{"threshold": N}`` (label = rating >= N); default ``{"threshold": 4}``.
+        like: add the second label ``like`` (rating 5) right after ``label``.
     """
     directory = Path(source_dir)
     layout = detect_layout(directory)
@@ -105,9 +109,13 @@ def load_movielens_ctr(source_dir: str | Path, label: Mapping[str, Any] | None =
         "timestamp": ratings["timestamp"],
     })
     table = apply_label(table, dict(label) if label is not None else {"threshold": 4})
+    columns = list(CTR_COLUMNS)
+    if like:
+        table = table.append_column("like", pc.cast(pc.equal(table["rating"], 5), pa.int64()))
+        columns.insert(1, "like")
     keys = pa.table({"u": pc.cast(table["user_id"], pa.int64()), "m": pc.cast(table["movie_id"], pa.int64())})
     table = table.take(pc.sort_indices(keys, sort_keys=[("u", "ascending"), ("m", "ascending")]))
-    return table.select(list(CTR_COLUMNS))
+    return table.select(columns)
 
 
 def split_regime(table: pa.Table, regime: str, seed: int = 2024,

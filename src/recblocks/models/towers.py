@@ -229,14 +229,29 @@ def tower_order(towers: list[TaskTowerConfig], where: str) -> list[int]:
     while len(order) < len(towers):
         ready = [i for i, deps in waiting.items() if i not in order and not deps - set(order)]
         if not ready:
-            cycle = [towers[i].tower_name for i in waiting if i not in order]
-            first = next(i for i in waiting if i not in order)
-            raise ConfigError(join_path(where, first, "relation_tower_names"),
-                              f"the relation towers of {cycle} form a cycle (tower '{towers[first].tower_name}')",
+            cycle = _find_cycle(waiting, set(order))
+            path = " -> ".join(towers[i].tower_name for i in [*cycle, cycle[0]])
+            raise ConfigError(join_path(where, cycle[0], "relation_tower_names"),
+                              f"the relation towers form a cycle ({path}, each reading the next one's "
+                              f"relation features; tower '{towers[cycle[0]].tower_name}')",
                               "relations that form a DAG", {towers[i].tower_name: towers[i].relation_tower_names
-                                                            for i in waiting if i not in order})
+                                                            for i in cycle})
         order.extend(ready)
     return order
+
+
+def _find_cycle(waiting: dict[int, set[int]], done: set[int]) -> list[int]:
+    """One cycle among the towers not in ``done`` (each waits on at least one other such tower),
+    as tower indices in relation order, starting from its lowest index."""
+    start = min(i for i in waiting if i not in done)
+    seen: list[int] = []
+    node = start
+    while node not in seen:  # every tower left waits on another tower left: the walk must repeat
+        seen.append(node)
+        node = min(d for d in waiting[node] if d not in done)
+    cycle = seen[seen.index(node):]
+    first = cycle.index(min(cycle))
+    return cycle[first:] + cycle[:first]
 
 
 class TaskTower(nn.Module):
