@@ -82,6 +82,7 @@ def run_one(model: str, data: Path, seed: int, overrides: list[str], select: boo
         "valid_auc": result.valid_metrics["auc"], "valid_gauc": result.valid_metrics["gauc"],
         "best_epoch": result.best_epoch, "epochs_run": len(epochs),
         "valid_auc_by_epoch": [(e.get("valid") or {}).get("auc") for e in epochs],
+        "valid_gauc_by_epoch": [(e.get("valid") or {}).get("gauc") for e in epochs],
         "params": sum(p.numel() for p in result.model.parameters()), "wall_s": wall}
     if not select:
         record |= {"test_auc": result.test_metrics["auc"], "test_gauc": result.test_metrics["gauc"]}
