@@ -3,8 +3,9 @@
 The data is prepared once from the GroupLens folder ``../shared/data/ml-100k`` into
 ``benchmarks/_work/ml100k_seq`` (ignored by git) exactly as the configs' comment says:
 temporal 80/10/10 split, label = rating >= 4 (every rating kept), each row's previous 20
-movies and their first genres (strictly earlier ratings only,
-:func:`recblocks.datasets.histories.add_histories`). Every config in ``configs/ml100k_seq/``
+movies, their first genres and their ratings (strictly earlier ratings only,
+:func:`recblocks.datasets.histories.add_histories`; a folder written before ``hist_rating``
+existed is rewritten). Every config in ``configs/ml100k_seq/``
 named by ``--models`` is trained for each seed with :func:`recblocks.runs.train_run` (the
 function behind ``recblocks train``), best epoch by the config's early-stopping metric on valid
 restored, then scored on test. ``--select`` trains without the test set (``data.test=null``) and
@@ -49,19 +50,24 @@ HISTORY = 20
 
 def prepare(work: Path = WORK) -> Path:
     """The split with histories under ``work`` (written on the first call, reused after)."""
+    import pyarrow.parquet as pq
+
     from recblocks.datasets import prepare_movielens
 
-    if not all((work / f"{s}.parquet").is_file() for s in ("train", "valid", "test")):
-        prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=HISTORY, overwrite=True)
+    files = [work / f"{s}.parquet" for s in ("train", "valid", "test")]
+    if not all(f.is_file() and "hist_rating" in pq.read_schema(f).names for f in files):
+        prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=HISTORY,
+                          history_ratings=True, overwrite=True)
     return work
 
 
-def run_one(model: str, data: Path, seed: int, overrides: list[str], select: bool = False) -> dict[str, Any]:
-    """Train ``configs/ml100k_seq/<model>.yaml`` for one seed on ``data``; no test metrics with ``select``."""
+def run_one(model: str, data: Path, seed: int, overrides: list[str], select: bool = False,
+            configs: Path = CONFIGS) -> dict[str, Any]:
+    """Train ``<configs>/<model>.yaml`` for one seed on ``data``; no test metrics with ``select``."""
     from recblocks.runs import train_run
     from recblocks.runs.config_file import apply_overrides, load_config_file
 
-    raw = load_config_file(CONFIGS / f"{model}.yaml")
+    raw = load_config_file(configs / f"{model}.yaml")
     paths = [f"data.train={data / 'train.parquet'}", f"data.valid={data / 'valid.parquet'}",
              "data.test=null" if select else f"data.test={data / 'test.parquet'}"]
     raw = apply_overrides(raw, [f"train.seed={seed}", "train.progress=false", "train.tensorboard=false", *paths,
@@ -76,6 +82,7 @@ def run_one(model: str, data: Path, seed: int, overrides: list[str], select: boo
         "valid_auc": result.valid_metrics["auc"], "valid_gauc": result.valid_metrics["gauc"],
         "best_epoch": result.best_epoch, "epochs_run": len(epochs),
         "valid_auc_by_epoch": [(e.get("valid") or {}).get("auc") for e in epochs],
+        "valid_gauc_by_epoch": [(e.get("valid") or {}).get("gauc") for e in epochs],
         "params": sum(p.numel() for p in result.model.parameters()), "wall_s": wall}
     if not select:
         record |= {"test_auc": result.test_metrics["auc"], "test_gauc": result.test_metrics["gauc"]}
@@ -103,9 +110,12 @@ def table(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=csv_list, default=list(MODELS),
-                        help=f"comma-separated config names in configs/ml100k_seq (default: {','.join(MODELS)})")
+                        help=f"comma-separated config names in --configs (default: {','.join(MODELS)})")
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="comma-separated seeds (default: 0,1,2)")
+    parser.add_argument("--configs", type=Path, default=CONFIGS,
+                        help="folder of the configs named by --models (default: configs/ml100k_seq; the variants "
+                             "studied in docs/benchmarks_sequence.md are in benchmarks/ml100k_seq_variants)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")
     parser.add_argument("--select", action="store_true", help="train without the test set; print validation only")
@@ -118,15 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (SOURCE / "u.data").is_file():
         print(f"skipped: MovieLens-100K is absent ({SOURCE}/u.data); see ../shared/data/README.md", file=sys.stderr)
         return 0
-    missing = [m for m in args.models if not (CONFIGS / f"{m}.yaml").is_file()]
+    missing = [m for m in args.models if not (args.configs / f"{m}.yaml").is_file()]
     if missing:
-        parser.error(f"no config for {missing} in {CONFIGS}")
+        parser.error(f"no config for {missing} in {args.configs}")
     data = prepare()
     args.log.parent.mkdir(parents=True, exist_ok=True)
     records = []
     for model in args.models:
         for seed in args.seeds:
-            record = run_one(model, data, seed, args.overrides, args.select)
+            record = run_one(model, data, seed, args.overrides, args.select, args.configs)
             records.append(record)
             with args.log.open("a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")

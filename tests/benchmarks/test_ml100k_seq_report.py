@@ -51,3 +51,20 @@ def test_select_run_never_reads_the_test_split(bench, monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="stop"):
         bench.run_one("base", tmp_path, 0, [], select=True)
     assert seen["test"] is None and seen["valid"] == str(tmp_path / "valid.parquet")
+
+
+def test_rating_variants_differ_from_their_zoo_config_only_by_the_feedback(bench):
+    from recblocks.runs.config_file import load_config_file
+
+    variants = sorted((SCRIPT.parent / "ml100k_seq_variants").glob("*.yaml"))
+    assert {p.stem for p in variants} >= {"din_rating", "bst_rating", "dien_rating", "din_rating_pool"}
+    for path in variants:
+        raw = load_config_file(path)
+        zoo = load_config_file(bench.CONFIGS / f"{path.stem.split('_')[0]}.yaml")
+        assert raw["features"] == [*zoo["features"], {"name": "hist_rating", "kind": "sequence", "max_len": 20}]
+        assert raw["model"]["feature_groups"][2]["feature_names"] == ["hist_movie_id", "hist_genre", "hist_rating",
+                                                                      "movie_id", "genre"]
+        raw["features"], raw["model"]["feature_groups"] = zoo["features"], zoo["model"]["feature_groups"]
+        if path.stem.endswith("_pool"):
+            assert raw["model"]["backbone"]["blocks"][1]["component"]["params"].pop("pool_full_sequence") is True
+        assert raw == zoo, path.name

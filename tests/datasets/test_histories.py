@@ -45,6 +45,35 @@ def test_histories_match_a_brute_force_definition():
         assert got[i] == [str(j) for j in earlier[-5:]], i
 
 
+def test_value_columns_align_with_the_item_history_ties_excluded():
+    table = pa.table({
+        "user_id": ["u", "v", "u", "u", "u", "v"],
+        "movie_id": ["a", "x", "b", "c", "d", "y"],
+        "rating": [5, 1, 2, 4, 3, 2],
+        "timestamp": [10, 5, 20, 20, 30, 6],
+    })
+    out = add_histories(table, max_len=2, category_column=None, value_columns=["rating"])
+    assert out.column_names == [*table.column_names, "hist_movie_id", "hist_rating"]
+    assert out.schema.field("hist_rating").type == pa.list_(pa.int64())  # the column's own type
+    # u: a(5)@10, b(2)@20 and c(4)@20 tie (neither sees the other), d@30 keeps the two most recent.
+    assert out["hist_movie_id"].to_pylist() == [[], [], ["a"], ["a"], ["b", "c"], ["x"]]
+    assert out["hist_rating"].to_pylist() == [[], [], [5], [5], [2, 4], [1]]
+    assert "hist_rating" not in add_histories(table, 2, category_column=None).column_names  # off by default
+
+
+def test_value_histories_match_a_brute_force_definition():
+    rng = np.random.default_rng(1)
+    n = 300
+    users, times, ratings = rng.integers(0, 7, n), rng.integers(0, 40, n), rng.integers(1, 6, n)
+    table = pa.table({"user_id": users.astype(str), "movie_id": np.arange(n).astype(str), "timestamp": times,
+                      "rating": ratings})
+    out = add_histories(table, max_len=4, category_column=None, value_columns=("rating",))
+    for i, (movies, values) in enumerate(zip(out["hist_movie_id"].to_pylist(), out["hist_rating"].to_pylist())):
+        earlier = sorted((j for j in range(n) if users[j] == users[i] and times[j] < times[i]),
+                         key=lambda j: (times[j], j))[-4:]
+        assert movies == [str(j) for j in earlier] and values == [int(ratings[j]) for j in earlier], i
+
+
 def test_history_errors():
     table = pa.table({"user_id": ["u"], "movie_id": ["a"], "timestamp": [1]})
     with pytest.raises(ConfigError, match=r"history: the history length is out of range; expected an integer"):
@@ -56,6 +85,13 @@ def test_history_errors():
                       category_column=None)
     with pytest.raises(ConfigError, match=r"already has a history column"):
         add_histories(add_histories(table, 3, category_column=None), 3, category_column=None)
+    with pytest.raises(DataError, match=r"column 'rating': the value column is missing; .*did you mean"):
+        add_histories(table.append_column("ratings", pa.array([1])), 3, category_column=None, value_columns=["rating"])
+    with pytest.raises(ConfigError, match=r"history.value_columns: the value columns are a list of names"):
+        add_histories(table, 3, category_column=None, value_columns="rating")
+    with pytest.raises(DataError, match=r"column 'rating': the value column has missing values"):
+        add_histories(table.append_column("rating", pa.array([None], pa.int64())), 3, category_column=None,
+                      value_columns=["rating"])
 
 
 def test_prepare_with_history_counts_every_earlier_rating(tmp_path):
@@ -75,7 +111,16 @@ def test_prepare_with_history_counts_every_earlier_rating(tmp_path):
                                       str(tmp_path / "split"), "--split", "temporal", "--history", "3"])
     assert result.exit_code == 0, result.output
     parts = {p: pq.read_table(tmp_path / "split" / f"{p}.parquet") for p in ("train", "valid", "test")}
-    assert all("hist_movie_id" in t.column_names for t in parts.values())
+    assert all("hist_movie_id" in t.column_names and "hist_rating" not in t.column_names for t in parts.values())
+    result = CliRunner().invoke(cli, ["datasets", "prepare", "movielens", "--source", str(d), "--output",
+                                      str(tmp_path / "rated"), "--split", "temporal", "--history", "3",
+                                      "--history-ratings"])
+    assert result.exit_code == 0, result.output
+    rated = pa.concat_tables([pq.read_table(tmp_path / "rated" / f"{p}.parquet") for p in ("train", "valid", "test")])
+    rated = rated.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])
+    assert rated["hist_rating"].to_pylist() == [[], [5, 3], []]  # the 3-star row's rating is history too
+    with pytest.raises(ConfigError, match=r"history_ratings: the history ratings come with a history"):
+        prepare_movielens(d, tmp_path / "x.parquet", history_ratings=True)
 
 
 def test_real_ml100k_histories_never_see_the_future():
@@ -92,3 +137,9 @@ def test_real_ml100k_histories_never_see_the_future():
     for i in range(0, len(hist), 97):
         stamps = [when[(users[i], m)] for m in hist[i]]
         assert all(s < times[i] for s in stamps) and stamps == sorted(stamps) and movies[i] not in hist[i]
+    rated = add_histories(table.drop_columns(["hist_movie_id", "genre", "hist_genre"]), max_len=20,
+                          value_columns=["rating"])
+    stars = {(u, m): r for u, m, r in zip(users, movies, table["rating"].to_pylist())}
+    assert rated["hist_movie_id"].to_pylist() == hist
+    for i in range(0, len(hist), 97):
+        assert rated["hist_rating"][i].as_py() == [stars[(users[i], m)] for m in hist[i]]

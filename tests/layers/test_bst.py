@@ -57,6 +57,23 @@ def test_equals_a_naive_encoder_on_the_valid_tokens_and_ignores_padding() -> Non
     torch.testing.assert_close(bst((changed, lengths, target)), out.view(2, 16))
 
 
+def test_a_narrower_target_gets_its_own_projection_into_the_head_token() -> None:
+    # sequence D = 6 (e.g. movie + rating), target D_q = 4 = H: the target enters as it is,
+    # the sequence through its Dense(H, relu); the rest is the naive encoder over both.
+    torch.manual_seed(0)
+    bst = BST.from_spec(BSTParams(**SMALL, output_all_token_embeddings=False),
+                        (TensorSpec((3, 6)), LONG, TensorSpec((4,)))).eval()
+    assert bst.target_project is None and bst.seq_project[0].in_features == 6
+    seq, lengths, target = torch.randn(2, 3, 6), torch.tensor([3, 2]), torch.randn(2, 4)
+    out = bst((seq, lengths, target))
+    for b in range(2):
+        tokens = torch.cat([target[b:b + 1], bst.seq_project(seq[b, : int(lengths[b])])])
+        torch.testing.assert_close(out[b], naive_encoder(bst, tokens)[0], atol=1e-5, rtol=1e-5)
+    narrow = BST.from_spec(BSTParams(**{**SMALL, "hidden_size": 2, "num_attention_heads": 1},
+                                     output_all_token_embeddings=False), (TensorSpec((3, 6)), LONG, TensorSpec((4,))))
+    assert narrow.target_project[0].in_features == 4 and narrow(((seq, lengths, target))).shape == (2, 2)
+
+
 def test_target_token_state_at_head_or_tail() -> None:
     torch.manual_seed(0)
     spec = (TensorSpec((3, 4)), LONG, TensorSpec((4,)))
@@ -84,7 +101,7 @@ def test_heads_must_divide_the_width() -> None:
         (TensorSpec((3, 4)), "blk: BST needs a sequence with its lengths, got a sequence without lengths"),
         ((TensorSpec((3, 4)),), "blk: BST needs a sequence with its lengths"),
         ((TensorSpec((9, 4)), LONG, None), "blk: BST: the sequence is longer than max_position_embeddings"),
-        ((TensorSpec((3, 4)), LONG, TensorSpec((2,))), "blk: BST: the target must be as wide as the sequence"),
+        ((TensorSpec((3, 2)), LONG, TensorSpec((4,))), "blk: BST: the target is wider than the sequence"),
         ((TensorSpec((3, 4)), TensorSpec((3,)), None), "blk: BST: the lengths must be a long (B,) tensor"),
     ],
 )

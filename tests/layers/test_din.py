@@ -61,6 +61,20 @@ def test_narrow_target_is_padded_for_scoring_and_keys_cut() -> None:
     assert out.shape == (2, 4) and din.output_spec((TensorSpec((3, 4)), LONG, TensorSpec((2,)))) == TensorSpec((4,))
 
 
+def test_pool_full_sequence_keeps_the_side_information_by_hand() -> None:
+    # keys (movie 2 dims, rating 1 dim), target 2 dims; the scorer reads q*k: s_t = q . k_t[:2].
+    din = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [1]}, pool_full_sequence=True,
+                                  need_target_feature=False), (TensorSpec((2, 3)), LONG, TensorSpec((2,))))
+    with torch.no_grad():
+        din.attention.net[0].weight.copy_(torch.tensor([[0.0] * 9 + [1, 1, 0]]))  # [q, k, q-k, q*k] of width 3
+        din.attention.net[0].bias.zero_()
+    k = torch.tensor([[[1.0, 0.0, 5.0], [0.0, 1.0, 1.0]]])
+    out = din((k, torch.tensor([2]), torch.tensor([[1.0, 0.0]])))
+    # weights softmax([1, 0]) = [0.731059, 0.268941]; the third column pools 0.731059 * 5 + 0.268941 * 1
+    torch.testing.assert_close(out, torch.tensor([[0.731059, 0.268941, 3.924236]]), atol=1e-5, rtol=0)
+    assert din.output_spec((TensorSpec((2, 3)), LONG, TensorSpec((2,)))) == TensorSpec((3,))
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

@@ -414,20 +414,23 @@ def prepare() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace files an earlier 'datasets prepare' wrote.")
 @click.option("--history", default=0, show_default=True, type=int,
               help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
+@click.option("--history-ratings", is_flag=True,
+              help="With --history: also add hist_rating, the rating of each history movie (easyrec format).")
 @click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) after 'label', for two-task models.")
 @_handle_errors
 def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None, split: str, seed: int,
-                          overwrite: bool, history: int, like: bool) -> None:
+                          overwrite: bool, history: int, history_ratings: bool, like: bool) -> None:
     """Read MovieLens in GroupLens layout into EasyRec's or ml-100k-ctr's columns, optionally split.
 
     `--format ctr --split random --seed 2024` on ML-100K reproduces ../shared/data/ml-100k-ctr row for row
-    (plus a timestamp column). `--history N` adds each row's previous N movies and genres; `--like` a second label.
+    (plus a timestamp column). `--history N` adds each row's previous N movies and genres (`--history-ratings`: and their ratings);
+    `--like` a second label.
     """
     from recblocks.datasets.movielens import prepare_movielens
 
     info = prepare_movielens(source, output, label=None if label is None else _label_protocol(label),
                              split=None if split == "none" else split, seed=seed, overwrite=overwrite, format=fmt,
-                             history=history or None, like=like)
+                             history=history or None, like=like, history_ratings=history_ratings)
     import pyarrow.parquet as pq
 
     for name, path in dict(info).items():

@@ -10,6 +10,12 @@ from :func:`~recblocks.datasets.movielens.load_movielens` by default) and adds, 
 * ``<category_single>`` ``string``: the first category of the row's own item, the target that
   ``hist_<category>`` is compared with. An empty or missing category reads ``NO_CATEGORY``
   (a value, not a gap, so both history lists keep one entry per position).
+* ``hist_<value>`` for each of ``value_columns`` (e.g. ``rating``): that column's value in each of
+  the history's rows, aligned position by position with ``hist_<item>``, in the column's own
+  type (``list<int64>`` for MovieLens ratings: a number stays a number for any later use, and a
+  sequence feature reads integers as ids ``"1"`` .. ``"5"`` anyway). With it a history says how
+  the user rated each earlier item, not only which items: the feedback known before the row.
+  Off by default (the columns of existing callers do not change).
 
 Leak rule: a row sees only rows of its user with a **strictly smaller** time. Rows with the
 same time (ties: several ratings in one second) never see each other nor the row itself, in
@@ -20,6 +26,8 @@ the same user: those are the past, not the future.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -93,7 +101,8 @@ def _check_columns(table: pa.Table, columns: dict[str, str]) -> None:
 def add_histories(table: pa.Table, max_len: int = 20, *, user_column: str = "user_id",
                   item_column: str = "movie_id", time_column: str = "timestamp",
                   category_column: str | None = "genres", category_separator: str = "|",
-                  target_category_column: str = "genre", prefix: str = "hist_") -> pa.Table:
+                  target_category_column: str = "genre", value_columns: Sequence[str] = (),
+                  prefix: str = "hist_") -> pa.Table:
     """``table`` with the history columns of the module docstring appended (rows keep their order).
 
     Args:
@@ -102,6 +111,8 @@ def add_histories(table: pa.Table, max_len: int = 20, *, user_column: str = "use
         user_column, item_column, time_column: the columns read (none may have missing values).
         category_column: a ``category_separator``-joined category column, or ``None`` for ids only.
         target_category_column: the name of the added first-category column of the row's item.
+        value_columns: columns (no missing values) whose earlier values are added as
+            ``prefix + name`` lists aligned with the item history, e.g. ``("rating",)``.
         prefix: prepended to ``item_column`` and ``target_category_column`` for the history columns.
 
     Raises:
@@ -112,18 +123,27 @@ def add_histories(table: pa.Table, max_len: int = 20, *, user_column: str = "use
         >>> t = pa.table({"user_id": ["u", "u", "u"], "movie_id": ["a", "b", "c"], "timestamp": [1, 2, 2]})
         >>> add_histories(t, 5, category_column=None)["hist_movie_id"].to_pylist()
         [[], ['a'], ['a']]
+        >>> t = t.append_column("rating", pa.array([5, 2, 4]))
+        >>> add_histories(t, 5, category_column=None, value_columns=["rating"])["hist_rating"].to_pylist()
+        [[], [5], [5]]
     """
     if isinstance(max_len, bool) or not isinstance(max_len, int) or not 1 <= max_len <= MAX_HISTORY:
         raise ConfigError("history", "the history length is out of range", f"an integer in [1, {MAX_HISTORY}]",
                           repr(max_len))
+    if isinstance(value_columns, str):
+        raise ConfigError("history.value_columns", "the value columns are a list of names", "a list such as "
+                          f"[{value_columns!r}]", repr(value_columns))
     columns = {"user": user_column, "item": item_column, "time": time_column}
     _check_columns(table, columns)
+    for name in value_columns:
+        _check_columns(table, {"value": name})
     if category_column is not None and category_column not in table.column_names:
         raise DataError(f"column '{category_column}'", "the category column is missing",
                         f"one of {table.column_names}", repr(category_column), choices=table.column_names)
     added = [prefix + item_column]
     if category_column is not None:
         added += [target_category_column, prefix + target_category_column]
+    added += [prefix + name for name in value_columns]
     clash = [c for c in added if c in table.column_names]
     if clash:
         raise ConfigError("history", "the table already has a history column", "a table without "
@@ -149,4 +169,6 @@ def add_histories(table: pa.Table, max_len: int = 20, *, user_column: str = "use
         first = first_category(table[category_column], category_separator)
         out = out.append_column(target_category_column, first)
         out = out.append_column(prefix + target_category_column, lists(first))
+    for name in value_columns:
+        out = out.append_column(prefix + name, lists(table[name].combine_chunks()))
     return out

@@ -211,6 +211,7 @@ def prepare_movielens(
     format: str = "easyrec",
     history: int | None = None,
     like: bool = False,
+    history_ratings: bool = False,
 ) -> dict[str, Path]:
     """Write the labelled table as parquet: one file (``split=None``) or ``train/valid/test.parquet``.
 
@@ -238,6 +239,9 @@ def prepare_movielens(
             of the user, rating-3 rows included, before the label protocol and the split.
         like: add the second label ``like`` (rating 5) right after ``label``, in either format (see
             :func:`load_movielens`).
+        history_ratings: with ``history``, also add ``hist_rating`` (``list<int64>``): the rating
+            of each history movie, aligned with ``hist_movie_id`` (easyrec format only; off by
+            default, so the columns of ``history`` alone are unchanged).
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -263,8 +267,13 @@ def prepare_movielens(
     targets = {name: check_output_file(output if split is None else output / f"{name}.parquet",
                                        is_own=is_prepared_file, overwrite=overwrite, what="the dataset")
                for name in names}
+    if history_ratings and (not history or format != "easyrec"):
+        raise ConfigError("history_ratings", "the history ratings come with a history in the easyrec format",
+                          "history > 0 and format='easyrec'", f"history={history!r}, format={format!r}")
     if history and format == "easyrec":  # histories over every rating, rating-3 rows included
-        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}, like=like), history), label)
+        values = ("rating",) if history_ratings else ()
+        table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}, like=like), history,
+                                          value_columns=values), label)
     else:
         loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
         table = loader(source_dir, label, like=like)  # type: ignore[operator]
@@ -280,6 +289,7 @@ def prepare_movielens(
         parts = temporal_split(table, fractions, "timestamp")
     mark = {DATASET_KEY: json.dumps({"source": "movielens", "format": format, "label": label, "split": split,
                                       "seed": seed, **({"history": history} if history else {}),
+                                      **({"history_ratings": True} if history_ratings else {}),
                                       **({"like": True} if like else {})}).encode()}
     written = {}
     for (name, path), part in zip(targets.items(), parts):

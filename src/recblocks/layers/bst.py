@@ -108,13 +108,17 @@ class BSTParams(_EncoderParams):
          (TensorSpec((3, 4)), _LONG, None)),
         ({"hidden_size": 2, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 2,
           "output_all_token_embeddings": False}, (TensorSpec((3, 2)), _LONG)),
+        ({"hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 4,
+          "output_all_token_embeddings": False}, (TensorSpec((3, 6)), _LONG, TensorSpec((4,)))),
     ])
 class BST(Component):
     """Behaviour sequence transformer: a transformer encoder over the sequence and the target (BST).
 
     Chen et al., "Behavior Sequence Transformer for E-commerce Recommendation in Alibaba",
-    DLP-KDD 2019 (arXiv:1905.06874); EasyRec ``BST`` semantics. A sequence (and target) of
-    width ``D != H`` is projected by ``Dense(H, relu)`` (one each). With
+    DLP-KDD 2019 (arXiv:1905.06874); EasyRec ``BST`` semantics. A sequence of width ``D != H``
+    and a target of width ``D_q != H`` are projected by ``Dense(H, relu)`` (one each). The target
+    may be narrower than the sequence (``D_q <= D``: the sequence carries side information the
+    target cannot have, such as the user's rating of each behaviour); EasyRec needs ``D_q = D``. With
     ``output_all_token_embeddings`` the sequence is padded to ``max_position_embeddings``
     tokens. The target token is inserted at the head or the tail (``'ignore'``: not inserted);
     without a target token and with ``reserve_target_position`` (all-token output only), a
@@ -142,7 +146,7 @@ class BST(Component):
         reserve_target_position: keep a target slot in the all-token output.
 
     Shape:
-        - Input: sequence input ``(seq (B, L, D), lengths (B,), target (B, D) or None)``.
+        - Input: sequence input ``(seq (B, L, D), lengths (B,), target (B, D_q) or None)``, ``D_q <= D``.
         - Output: ``(B, N H)`` with ``N = max_position_embeddings (+1 target slot)``, or ``(B, H)``.
 
     Example:
@@ -153,31 +157,32 @@ class BST(Component):
         torch.Size([2, 28])
     """
 
-    def __init__(self, params: BSTParams, length: int, dim: int, has_target: bool, where: str) -> None:
+    def __init__(self, params: BSTParams, length: int, dim: int, target_dim: int | None, where: str) -> None:
         super().__init__(params)
-        self.where, self.length, self.dim, self.has_target = where, length, dim, has_target
+        self.where, self.length, self.dim, self.target_dim = where, length, dim, target_dim
+        self.has_target = target_dim is not None
         hidden = params.hidden_size
-        self.target_token = has_target and params.target_item_position != "ignore"
+        self.target_token = self.has_target and params.target_item_position != "ignore"
         all_tokens = params.output_all_token_embeddings
         self.padded_length = params.max_position_embeddings if all_tokens else length
         slot = self.target_token or (all_tokens and params.reserve_target_position)
         self.num_tokens = self.padded_length + int(slot)
         self.placeholder = nn.Parameter(torch.zeros(1, 1, hidden)) if slot and not self.target_token else None
         self.seq_project = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU()) if dim != hidden else None
-        self.target_project = (nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
-                               if dim != hidden and self.target_token else None)
+        self.target_project = (nn.Sequential(nn.Linear(target_dim, hidden), nn.ReLU())  # type: ignore[arg-type]
+                               if self.target_token and target_dim != hidden else None)
         self.encoder = SequenceEncoder(params, self.num_tokens, where)
 
     @classmethod
-    def _spec(cls, spec: Any, params: BSTParams, where: str) -> tuple[int, int, bool]:
+    def _spec(cls, spec: Any, params: BSTParams, where: str) -> tuple[int, int, int | None]:
         seq = sequence_spec(spec, where, "BST")
         if seq.length > params.max_position_embeddings:
             raise ShapeError(where, "BST: the sequence is longer than max_position_embeddings (set max_len of the "
                              "sequence feature)", f"L <= {params.max_position_embeddings}", seq.length)
-        if seq.target_dim is not None and params.target_item_position != "ignore" and seq.target_dim != seq.dim:
-            raise ShapeError(where, "BST: the target must be as wide as the sequence",
-                             f"a target width of {seq.dim} in {SEQUENCE_INPUT}", seq.target_dim)
-        return seq.length, seq.dim, seq.target_dim is not None
+        if seq.target_dim is not None and params.target_item_position != "ignore" and seq.target_dim > seq.dim:
+            raise ShapeError(where, "BST: the target is wider than the sequence",
+                             f"a target width <= {seq.dim} in {SEQUENCE_INPUT}", seq.target_dim)
+        return seq.length, seq.dim, seq.target_dim
 
     @classmethod
     def from_spec(cls, params: BSTParams, input_spec: Any, where: str = "") -> "BST":
@@ -186,10 +191,10 @@ class BST(Component):
 
     def output_spec(self, input_spec: Any) -> TensorSpec:
         facts = self._spec(input_spec, self.params, self.where)
-        if facts != (self.length, self.dim, self.has_target):
+        if facts != (self.length, self.dim, self.target_dim):
             raise ShapeError(self.where, "BST: the input differs from the one this layer was built for",
-                             f"L={self.length}, D={self.dim}, target={self.has_target}",
-                             f"L={facts[0]}, D={facts[1]}, target={facts[2]}")
+                             f"L={self.length}, D={self.dim}, D_q={self.target_dim}",
+                             f"L={facts[0]}, D={facts[1]}, D_q={facts[2]}")
         hidden = self.params.hidden_size
         return TensorSpec((self.num_tokens * hidden,) if self.params.output_all_token_embeddings else (hidden,))
 

@@ -28,6 +28,7 @@ class DINParams(Params):
     attention_dnn: MLPParams = Field(description="the scoring MLP; its last width must be 1")
     need_target_feature: bool = True
     attention_normalizer: Literal["softmax", "sigmoid", "none"] = "softmax"
+    pool_full_sequence: bool = False
 
 
 @COMPONENTS.register(
@@ -37,6 +38,8 @@ class DINParams(Params):
         ({"attention_dnn": {"hidden_units": [1]}, "attention_normalizer": "sigmoid", "need_target_feature": False},
          [TensorSpec((4, 3)), TensorSpec((), "long"), None, TensorSpec((2,))]),
         ({"attention_dnn": {"hidden_units": [2, 1], "use_bn": False}, "attention_normalizer": "none"}, _SEQ),
+        ({"attention_dnn": {"hidden_units": [2, 1]}, "pool_full_sequence": True},
+         (TensorSpec((4, 5)), TensorSpec((), "long"), TensorSpec((3,)))),
     ])
 class DIN(Component):
     """Target attention: pool the sequence with MLP scores of (target, behaviour) pairs (DIN).
@@ -49,17 +52,21 @@ class DIN(Component):
     (``'none'``, the paper: intensity kept); ``out = sum_t a_t k_t``. Masked positions get weight
     0, so a row with no valid position pools to zeros. The last MLP layer is always linear with
     a bias and no BN (as EasyRec forces it). A target narrower than ``D`` is zero-padded for
-    scoring and the keys are cut to its width before pooling (EasyRec); a wider one is an error.
+    scoring and the keys are cut to its width before pooling (EasyRec), unless
+    ``pool_full_sequence`` keeps all ``D`` key widths in the pooled vector (for side information
+    the target cannot have, such as the user's rating of each behaviour); a wider one is an error.
 
     Args:
         attention_dnn: the scoring MLP (:class:`~recblocks.layers.mlp.MLPParams`); its last
             width must be 1; its final activation / BN / bias are overridden as above.
         need_target_feature: append the target to the pooled vector.
         attention_normalizer: ``'softmax'``, ``'sigmoid'`` or ``'none'``.
+        pool_full_sequence: pool all ``D`` key widths, not only the first ``D_q``.
 
     Shape:
         - Input: sequence input ``(seq (B, L, D), lengths (B,), target (B, D_q))``, ``D_q <= D``.
-        - Output: ``(B, D_q)``, or ``(B, 2 D_q)`` with ``need_target_feature``.
+        - Output: ``(B, P)``, or ``(B, P + D_q)`` with ``need_target_feature``; ``P = D`` with
+          ``pool_full_sequence``, else ``D_q``.
 
     Example:
         >>> din = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [8, 1]}),
@@ -94,7 +101,8 @@ class DIN(Component):
         if (spec.dim, spec.target_dim) != (self.dim, self.target_dim):
             raise ShapeError(self.where, "DIN: the input widths differ from the ones this layer was built for",
                              f"D={self.dim}, D_q={self.target_dim}", f"D={spec.dim}, D_q={spec.target_dim}")
-        return TensorSpec((self.target_dim * (2 if self.params.need_target_feature else 1),))
+        pooled = self.dim if self.params.pool_full_sequence else self.target_dim
+        return TensorSpec((pooled + (self.target_dim if self.params.need_target_feature else 0),))
 
     def forward(self, x: Any) -> torch.Tensor:
         keys, lengths, query = split_sequence(x)  # from_spec checked that the target is there
@@ -111,5 +119,6 @@ class DIN(Component):
         else:
             weights = scores
         weights = weights * mask
-        pooled = torch.bmm(weights.unsqueeze(1), keys[..., : self.target_dim]).squeeze(1)
+        values = keys if self.params.pool_full_sequence else keys[..., : self.target_dim]
+        pooled = torch.bmm(weights.unsqueeze(1), values).squeeze(1)
         return torch.cat([pooled, query], dim=-1) if self.params.need_target_feature else pooled
