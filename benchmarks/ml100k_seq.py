@@ -24,7 +24,7 @@ one JSON line per run is appended to ``--log`` (default ``benchmarks/_work/ml100
 ``--from-log`` prints the table of a log without training. Exits 0 with a message when the
 source data is absent. On a small machine shared with other jobs, ``--set train.num_threads=1``
 avoids thread oversubscription (3-8 times faster on a loaded 2-core machine; see
-docs/benchmarks_sequence.md).
+docs/benchmarks.md (section "Sequence models")).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--configs", type=Path, default=CONFIGS,
                         help="folder of the configs named by --models (default: configs/ml100k_seq; the variants "
-                             "studied in docs/benchmarks_sequence.md are in benchmarks/ml100k_seq_variants)")
+                             "studied in docs/benchmarks.md (section "Sequence models") are in benchmarks/ml100k_seq_variants)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")
     parser.add_argument("--select", action="store_true", help="train without the test set; print validation only")
