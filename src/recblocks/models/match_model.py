@@ -3,8 +3,10 @@
 The backbone's ``output_blocks`` hold the user vector and the item vector
 (``model_params.user_tower_idx_in_output`` / ``item_tower_idx_in_output``). Training is a
 softmax over the batch's items (in-batch negatives; duplicates of a row's own item are
-masked), optionally with extra negatives drawn by training frequency and logQ correction
-(``loss_type: SAMPLED_SOFTMAX``). Evaluation ranks every catalogue item
+masked), optionally with extra negatives drawn by training frequency
+(``loss_type: SAMPLED_SOFTMAX``); with ``logq_correction`` (the default) every candidate's logit
+loses ``log q(item)``, its training frequency share, in both cases: a batch holds items in
+proportion to their frequency, so uncorrected in-batch negatives push popular items down. Evaluation ranks every catalogue item
 (:class:`~recblocks.models.retrieval_eval.CatalogueEvaluator`).
 """
 
