@@ -74,9 +74,8 @@ def run_one(name: str, paths: dict[str, Path], seed: int, overrides: list[str], 
     """Train the config once; valid (and test) metrics and the ANN/exact top-10 overlap."""
     from recblocks.runs import train_run
     from recblocks.runs.candidates import candidates_run
-    from recblocks.runs.config_file import apply_overrides, load_config_file
 
-    raw = apply_overrides(load_config_file(CONFIG), [
+    raw = run_config([
         f"data.train={paths['train']}", f"data.valid={paths['valid']}",
         "data.test=null" if select else f"data.test={paths['test']}",
         f"train.seed={seed}", "train.progress=false", *overrides])
@@ -129,7 +128,8 @@ def tables(records: list[dict[str, Any]], baseline: dict[str, dict[str, float]])
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (docs/benchmarks_retrieval.md's commands are checked against it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="training seeds (default: 0,1,2)")
@@ -140,7 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", action="store_true", help="train without the test set; print validation only")
     parser.add_argument("--log", type=Path, default=WORK / "runs.jsonl", help="JSON lines, one per run (appended)")
     parser.add_argument("--from-log", type=Path, default=None, help="print the tables of this log; train nothing")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_config(overrides: list[str]) -> dict[str, Any]:
+    """The config a run trains (data paths aside): dssm.yaml with ``overrides`` applied."""
+    from recblocks.runs.config_file import apply_overrides, load_config_file
+
+    return apply_overrides(load_config_file(CONFIG), overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if not (SOURCE / "u.data").is_file():
         print(f"skipped: ML-100K is absent ({SOURCE}); see ../shared/data/README.md", file=sys.stderr)
         return 0
