@@ -41,7 +41,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     recipes = {"movielens": {"split": "random", "seed": 2024},
                "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20},
                "ml100k_multitask": {"split": "random", "seed": 2024, "format": "ctr", "like": True},
-               "ml100k_retrieval": None}  # leave-last-out interactions (datasets.retrieval)
+               "ml100k_retrieval": None}  # leave-last-out interactions with 20-movie histories (datasets.retrieval)
     root = tmp_path_factory.mktemp("zoo")
     for folder, recipe in recipes.items():
         if _has_split(REPO / "data" / folder):
@@ -52,7 +52,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
 
             shutil.copytree(REPO / "configs" / folder, root / "configs" / folder)
             if recipe is None:
-                write_retrieval_splits(SHARED / "ml-100k", root / "data" / folder)
+                write_retrieval_splits(SHARED / "ml-100k", root / "data" / folder, history=20)
             else:
                 prepare_movielens(SHARED / "ml-100k", root / "data" / folder, **recipe)
             prepared[folder] = root / "configs" / folder

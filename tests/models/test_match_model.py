@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ import torch
 
 from recblocks.core import ConfigError
 from recblocks.datasets.retrieval import leave_last_out, popularity_ranks
+from recblocks.features.batch import Batch
 from recblocks.features.schema import Schema
 from recblocks.metrics import retrieval_metrics
 from recblocks.models import MatchModel, MatchModelParams, parse_model_config
+from recblocks.models.match_model import MatchOutput
 from recblocks.runs import evaluate_run, predict_run, train_run
 
 FEATURES = [{"name": "user_id", "kind": "sparse", "embedding_dim": 8},
@@ -94,6 +97,37 @@ def test_sampled_softmax_with_logq_correction_trains(tmp_path: Path) -> None:
     assert result.valid_metrics["recall@10"] > 0.3
     log_q = result.model.catalogue.log_q[result.model.catalogue.known]
     assert float(log_q.exp().sum()) == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("logq", [True, False])
+def test_in_batch_softmax_with_and_without_logq_by_hand(logq: bool) -> None:
+    model_config = copy.deepcopy(MODEL)
+    model_config["model_params"]["logq_correction"] = logq
+    model = MatchModel(Schema(FEATURES), parse_model_config(model_config), {"user_id": 5, "item_id": 6, "shelf": 4})
+    items = torch.tensor([2, 2, 2, 3])  # q(2) = 3/4, q(3) = 1/4
+    model.catalogue.fit(items, {"item_id": items, "shelf": torch.tensor([2, 2, 2, 3])}, torch.tensor([2, 2, 3, 4]))
+    unit = torch.eye(2)
+    outputs = MatchOutput(unit, unit, {}, {}, [])  # cosine 1 on the diagonal, 0 off it; temperature 0.2
+    loss = model.loss(outputs, Batch({"item_id": torch.tensor([2, 3]), "user_id": torch.tensor([2, 3])}))
+    l2, l3 = (math.log(0.75), math.log(0.25)) if logq else (0.0, 0.0)
+    row0 = -math.log(math.exp(5 - l2) / (math.exp(5 - l2) + math.exp(0 - l3)))
+    row1 = -math.log(math.exp(5 - l3) / (math.exp(0 - l2) + math.exp(5 - l3)))
+    assert float(loss.tasks["in_batch_softmax"]) == pytest.approx((row0 + row1) / 2, rel=1e-5)
+
+
+def test_a_run_ranks_test_rows_without_the_users_valid_items(tmp_path: Path) -> None:
+    raw = raw_config(tmp_path)
+    raw["train"]["epochs"] = 1
+    result = train_run(raw, tmp_path / "run")
+    model, preprocessor = result.model, result.preprocessor
+    valid = pq.read_table(raw["data"]["valid"])
+    users = [preprocessor.vocabulary("user_id").index(u) + 2 for u in valid.column("user_id").to_pylist()]
+    items = [preprocessor.vocabulary("item_id").index(i) + 2 for i in valid.column("item_id").to_pylist()]
+    mask = model.catalogue.seen_mask(torch.tensor(users))
+    assert bool(mask[torch.arange(len(users)), torch.tensor(items)].all())  # every valid item is now "seen"
+    # and the saved weights carry it: re-evaluating the test split gives the run's test metrics
+    metrics, _ = evaluate_run(result.run_dir, raw["data"]["test"])
+    assert metrics["recall@10"] == pytest.approx(result.test_metrics["recall@10"])
 
 
 def test_seen_items_are_excluded_from_the_ranking() -> None:

@@ -3,11 +3,14 @@
 :func:`leave_last_out` keeps, per user, the last interaction (by timestamp; ties by row order)
 for test, the one before for validation and the rest for training; users with fewer than three
 interactions stay in training only. :func:`movielens_retrieval` applies it to every MovieLens
-rating (implicit feedback: a rating is an interaction, whatever its value).
+rating (implicit feedback: a rating is an interaction, whatever its value), optionally with each
+row's previous ``history`` movies (:func:`~recblocks.datasets.histories.add_histories`, computed
+over every rating before the split: a test row's history holds its user's valid movie).
 
 :func:`popularity_ranks` ranks every training item by training count (ties by item id) and
 gives each evaluation row its target's rank among the items that user did not have in
-training (``exclude_seen``, as the MatchModel evaluator does); the ranks go through
+training nor in ``extra_seen`` (e.g. the valid split when ranking test), the target itself
+always kept (``exclude_seen``, as the MatchModel evaluator does); the ranks go through
 :func:`recblocks.metrics.retrieval_metrics` like the model's, so the figures compare.
 """
 
@@ -21,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recblocks.core.errors import DataError
+from recblocks.datasets.histories import add_histories
 from recblocks.datasets.movielens import load_movielens
 
 __all__ = ["leave_last_out", "movielens_retrieval", "popularity_ranks", "write_retrieval_splits"]
@@ -55,34 +59,46 @@ def leave_last_out(table: pa.Table, user: str = "user_id", time: str = "timestam
     return table.take(train), table.take(np.sort(valid)), table.take(np.sort(test))
 
 
-def movielens_retrieval(source_dir: str | Path) -> tuple[pa.Table, ...]:
-    """MovieLens (100K or 1M) as leave-last-out retrieval splits of every rating (no label column)."""
-    table = load_movielens(source_dir, label={"threshold": 0})
-    return leave_last_out(table.drop_columns(["label"]))
+def movielens_retrieval(source_dir: str | Path, history: int | None = None) -> tuple[pa.Table, ...]:
+    """MovieLens (100K or 1M) as leave-last-out retrieval splits of every rating (no label column).
+
+    ``history``: add ``hist_movie_id`` (the user's previous ``history`` movies, oldest first),
+    ``genre`` and ``hist_genre`` (:func:`~recblocks.datasets.histories.add_histories`).
+    """
+    table = load_movielens(source_dir, label={"threshold": 0}).drop_columns(["label"])
+    if history:
+        table = add_histories(table, history)
+    return leave_last_out(table)
 
 
-def write_retrieval_splits(source_dir: str | Path, output_dir: str | Path) -> dict[str, Path]:
+def write_retrieval_splits(source_dir: str | Path, output_dir: str | Path,
+                           history: int | None = None) -> dict[str, Path]:
     """Write ``train/valid/test.parquet`` of :func:`movielens_retrieval` into ``output_dir``."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, split in zip(("train", "valid", "test"), movielens_retrieval(source_dir)):
+    for name, split in zip(("train", "valid", "test"), movielens_retrieval(source_dir, history)):
         paths[name] = output / f"{name}.parquet"
         pq.write_table(split, paths[name])
     return paths
 
 
 def popularity_ranks(train: pa.Table, evaluation: pa.Table, user: str = "user_id", item: str = "movie_id",
-                     exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                     exclude_seen: bool = True, extra_seen: pa.Table | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(ranks, users)`` of each evaluation row's item under the popularity ranking (module docstring).
 
     A target never seen in training has rank ``inf`` (a miss), as in the model's evaluation.
+    ``extra_seen``: more (user, item) rows whose items are excluded too (counts stay training's).
 
     Example:
         >>> train = pa.table({"user_id": ["a", "a", "b", "b", "c"], "movie_id": ["x", "y", "x", "z", "x"]})
         >>> ranks, _ = popularity_ranks(train, pa.table({"user_id": ["a", "c"], "movie_id": ["z", "q"]}))
         >>> ranks.tolist()  # order x, y, z; a saw x and y: z is first; q is unknown
         [0.0, inf]
+        >>> ranks, _ = popularity_ranks(train, pa.table({"user_id": ["c"], "movie_id": ["z"]}),
+        ...                             extra_seen=pa.table({"user_id": ["c"], "movie_id": ["y"]}))
+        >>> ranks.tolist()  # c saw x in training and y later: z is first
+        [0.0]
     """
     train_items = pc.cast(train.column(item), pa.string()).to_numpy(zero_copy_only=False)
     catalogue, counts = np.unique(train_items, return_counts=True)
@@ -96,8 +112,14 @@ def popularity_ranks(train: pa.Table, evaluation: pa.Table, user: str = "user_id
     target_pos = np.where(known, position[found], -1)
     ranks = target_pos.astype(np.float64)
     if exclude_seen:
-        train_users = pc.cast(train.column(user), pa.string()).to_numpy(zero_copy_only=False)
-        seen_pos = position[np.searchsorted(catalogue, train_items)]
+        seen_tables = [train] if extra_seen is None else [train, extra_seen]
+        train_users = np.concatenate([pc.cast(t.column(user), pa.string()).to_numpy(zero_copy_only=False)
+                                      for t in seen_tables])
+        seen_items = np.concatenate([pc.cast(t.column(item), pa.string()).to_numpy(zero_copy_only=False)
+                                     for t in seen_tables])
+        seen_at = np.searchsorted(catalogue, seen_items).clip(0, max(len(catalogue) - 1, 0))
+        in_catalogue = catalogue[seen_at] == seen_items  # an extra item outside training is no candidate
+        train_users, seen_pos = train_users[in_catalogue], position[seen_at[in_catalogue]]
         by_user = np.lexsort((seen_pos, train_users))
         users_sorted, pos_sorted = train_users[by_user], seen_pos[by_user]
         starts = np.searchsorted(users_sorted, eval_users, side="left")

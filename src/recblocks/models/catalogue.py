@@ -5,8 +5,10 @@ again after loading): which item ids occurred in training (the catalogue), each 
 training frequency (``log q`` for logQ correction and frequency sampling), each item's
 feature values (to compute item vectors for the whole catalogue) and, per user, the items the
 user had in training (CSR: ``seen_indptr`` / ``seen_items``), excluded when ranking by default.
-It is filled once by :meth:`ItemCatalogue.fit` from the training batch; nothing is updated
-during training steps.
+It is filled once by :meth:`ItemCatalogue.fit` from the training batch, and
+:meth:`ItemCatalogue.add_seen` adds interactions known beside training (a run adds its valid
+split: ranking a test row then excludes the user's valid item, while a valid row's own target
+is never excluded); nothing is updated during training steps.
 """
 
 from __future__ import annotations
@@ -70,7 +72,32 @@ class ItemCatalogue(nn.Module):
                 getattr(self, buffer_name).dtype)
         if user_ids is None or self.num_users == 0:
             return
-        pairs = torch.unique(user_ids.to(item_ids.device).long() * self.num_items + item_ids)  # sorted by user
+        self._set_seen(user_ids.to(item_ids.device).long(), item_ids)
+
+    @torch.no_grad()
+    def add_seen(self, item_ids: torch.Tensor, user_ids: torch.Tensor) -> None:
+        """Add ``(R,)`` (user, item) pairs to the seen items (padding / out-of-vocabulary ids skipped).
+
+        Example:
+            >>> cat = ItemCatalogue(5, 3, {})
+            >>> cat.fit(torch.tensor([2, 3]), {}, torch.tensor([2, 2]))
+            >>> cat.add_seen(torch.tensor([4, 1, 3]), torch.tensor([2, 2, 1]))
+            >>> cat.seen_mask(torch.tensor([2, 1])).int().tolist()
+            [[0, 0, 1, 1, 1], [0, 0, 0, 0, 0]]
+        """
+        if self.num_users == 0:
+            return
+        device = self.known.device
+        item_ids, user_ids = item_ids.to(device).long(), user_ids.to(device).long()
+        keep = (item_ids >= FIRST_ID) & (item_ids < self.num_items) & (user_ids >= FIRST_ID) & \
+            (user_ids < self.num_users)
+        lengths = self.seen_indptr[1:] - self.seen_indptr[:-1]
+        old_users = torch.repeat_interleave(torch.arange(self.num_users, device=device), lengths)
+        self._set_seen(torch.cat([old_users, user_ids[keep]]), torch.cat([self.seen_items, item_ids[keep]]))
+
+    def _set_seen(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> None:
+        """The seen-items CSR of ``(R,)`` (user, item) pairs (duplicates counted once)."""
+        pairs = torch.unique(user_ids * self.num_items + item_ids)  # sorted by user
         users, items = pairs // self.num_items, pairs % self.num_items
         self.seen_indptr = torch.cat([torch.zeros(1, dtype=torch.int64, device=pairs.device),
                                       torch.bincount(users, minlength=self.num_users).cumsum(0)])

@@ -38,8 +38,9 @@ class MatchModelParams(ModelParams):
             catalogues of thousands of items, e.g. next-item prediction with weight tying).
         num_negatives: extra sampled negatives per batch (``SAMPLED_SOFTMAX`` only).
         logq_correction: subtract ``log q(item)`` (training frequency share) from every
-            candidate's logit in training (Yi et al., 2019): in-batch and frequency-sampled
-            negatives over-represent popular items.
+            candidate's logit in training, with either loss type (Yi et al., 2019): in-batch and
+            frequency-sampled negatives over-represent popular items. Scoring and ranking use
+            the uncorrected scores.
         top_k: the K of Recall@K, NDCG@K and HitRate@K.
         exclude_seen: rank the catalogue without the items the user had in the training data.
     """

@@ -3,9 +3,12 @@
 The backbone's ``output_blocks`` hold the user vector and the item vector
 (``model_params.user_tower_idx_in_output`` / ``item_tower_idx_in_output``). Training is a
 softmax over the batch's items (in-batch negatives; duplicates of a row's own item are
-masked), optionally with extra negatives drawn by training frequency and logQ correction
-(``loss_type: SAMPLED_SOFTMAX``), or over the whole catalogue (``loss_type: FULL_SOFTMAX``).
-Evaluation ranks every catalogue item (:class:`~recblocks.models.retrieval_eval.CatalogueEvaluator`).
+masked), optionally with extra negatives drawn by training frequency (``loss_type:
+SAMPLED_SOFTMAX``), or over the whole catalogue (``loss_type: FULL_SOFTMAX``). With
+``logq_correction`` (the default) every sampled or in-batch candidate's logit loses ``log q(item)``,
+its training frequency share: a batch holds items in proportion to their frequency, so
+uncorrected in-batch negatives push popular items down. Evaluation ranks every catalogue item
+(:class:`~recblocks.models.retrieval_eval.CatalogueEvaluator`).
 """
 
 from __future__ import annotations
@@ -161,6 +164,15 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                            {name: batch.features[name] for name in self.catalogue.feature_buffers},
                            batch.features[self.user_id] if self.user_id else None)
 
+    def add_seen_interactions(self, batch: Batch) -> None:
+        """Add the (user, item) rows of ``batch`` to the items excluded from each user's ranking.
+
+        A run adds its valid split: a test row's candidates then leave out the user's valid
+        item too (the user's whole known history), a valid row's own target staying in.
+        """
+        if self.user_id and self.user_id in batch.features and self.item_id in batch.features:
+            self.catalogue.add_seen(batch.features[self.item_id], batch.features[self.user_id])
+
     # ------------------------------------------------------------------ towers
     def _towers(self, features: Mapping[str, torch.Tensor], context: ForwardContext) -> tuple[Any, Any, Any]:
         emb = self.embeddings(features)
@@ -227,7 +239,7 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                                                                     device=items.device)
         logits = logits.masked_fill(duplicate, float("-inf"))
         sampled = self.params.loss_type == "SAMPLED_SOFTMAX"
-        if sampled and self.params.logq_correction:
+        if self.params.logq_correction:  # in-batch items are drawn by frequency too (Yi et al., 2019)
             logits = logits - self.catalogue.log_q[items][None, :]
         if sampled and self.params.num_negatives > 0:
             probs = self.catalogue.log_q.exp() * self.catalogue.known

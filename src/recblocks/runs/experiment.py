@@ -288,11 +288,14 @@ class Experiment:
                 run_dir.write_metrics({"init_from": report})
         eval_size = config.train.eval_batch_size or max(config.train.batch_size, 4096)
         train_loader = self._train_loader(preprocessor)
+        valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
         fit_data = getattr(model, "fit_training_data", None)  # e.g. MatchModel: catalogue, item frequencies
         if fit_data is not None and resume is None and previous is None:
             held = getattr(train_loader, "batch", None)  # a streaming run reads its training split once here
             fit_data(held if held is not None else self.batch("train", preprocessor))
-        valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
+            add_seen = getattr(model, "add_seen_interactions", None)  # test ranking leaves out valid items
+            if add_seen is not None and valid_batch is not None:
+                add_seen(valid_batch)
         valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
         every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)
