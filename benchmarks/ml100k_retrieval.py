@@ -1,6 +1,6 @@
 """Two-tower retrieval on MovieLens-100K, leave-last-out per user by time (opt-in, ~1 min a run).
 
-Protocol (docs/benchmarks_retrieval.md): every rating is an interaction; per user the last
+Protocol (docs/benchmarks.md, "Retrieval"): every rating is an interaction; per user the last
 rating (by time) is test, the one before valid, the rest train; each row carries the user's
 previous ``--history`` movies (strictly earlier ratings). Valid and test rows are ranked the
 same way: against the whole catalogue (every movie of the training split), with the items the
@@ -129,7 +129,7 @@ def tables(records: list[dict[str, Any]], baseline: dict[str, dict[str, float]])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line (docs/benchmarks_retrieval.md's commands are checked against it)."""
+    """The command line (docs/benchmarks.md, "Retrieval"'s commands are checked against it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=lambda v: [int(s) for s in csv_list(v)], default=[0, 1, 2],
                         help="training seeds (default: 0,1,2)")

@@ -1,4 +1,4 @@
-"""docs/benchmarks_retrieval.md: every benchmark command it shows parses, and its overrides give a valid model."""
+"""docs/benchmarks.md, section "Retrieval": every benchmark command it shows parses, and its overrides give a valid model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from recblocks.models import MatchModel
 from recblocks.runs import plan_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks_retrieval.md"
+DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def _benchmark():
