@@ -54,3 +54,5 @@ class EasyRecModelEntry(RegistryEntry):
 
 
 EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", EasyRecModelEntry)
+
+from recblocks.easyrec.model_classes import dbmtl, esmm, mmoe  # noqa: E402,F401  (registrations)

@@ -1,0 +1,62 @@
+"""A SIMPLE test-only translation of EasyRec features, for the multi-task / match model tests.
+
+IdFeature -> ``hashed`` (``hash_bucket_size``) or ``sparse``; RawFeature -> ``dense``;
+TagFeature -> ``multi``; SequenceFeature -> ``sequence``. The real feature translation lives
+elsewhere; these tests only need a schema the model sections plan against.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recblocks.easyrec import parse_pipeline_config
+from recblocks.easyrec.model_classes import EASYREC_MODELS
+
+_KINDS = {"IdFeature": "sparse", "RawFeature": "dense", "TagFeature": "multi", "SequenceFeature": "sequence",
+          "ComboFeature": "hashed", "LookupFeature": "dense", "SequenceIdFeature": "sequence"}
+
+
+def feature_dicts(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """recblocks feature dicts by feature name for the pipeline's ``feature_config``."""
+    configs = pipeline.get("feature_config", {}).get("features", []) or pipeline.get("feature_configs", [])
+    out: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        name = config.get("feature_name") or config["input_names"][0]
+        kind = _KINDS.get(config.get("feature_type", "IdFeature"), "sparse")
+        feature: dict[str, Any] = {"name": name, "kind": kind}
+        if kind == "dense":
+            dim = int(config.get("raw_input_dim", 1))
+            if dim != 1 or config.get("boundaries"):
+                feature = {"name": name, "kind": "dense"}
+            if config.get("embedding_dim"):
+                feature["embedding_dim"] = int(config["embedding_dim"])
+        else:
+            if config.get("hash_bucket_size"):
+                feature["hash_bucket_size"] = int(config["hash_bucket_size"])
+                if kind == "sparse":
+                    feature["kind"] = "hashed"
+            feature["embedding_dim"] = int(config.get("embedding_dim", 16))
+            if kind in ("multi", "sequence"):
+                feature["separator"] = config.get("separator", "|")
+                feature["max_len"] = 8
+        out[name] = feature
+    return out
+
+
+def translate(path: Path) -> dict[str, Any]:
+    """A run config (``data`` placeholder, features, the translated model) for an EasyRec config file."""
+    pipeline = parse_pipeline_config(str(path), strict=False)
+    features = feature_dicts(pipeline)
+    model_config = pipeline["model_config"]
+    entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
+    model = entry.translate(model_config, features, "model_config")
+    used = {n for g in model["feature_groups"] for n in g["feature_names"]}
+    used |= {n for g in model["feature_groups"] for s in g.get("sequence_features", [])
+             for m in s.get("seq_att_map", []) for n in [*_list(m.get("key")), *_list(m.get("hist_seq"))]}
+    return {"data": {"train": "train.parquet"}, "features": [f for n, f in features.items() if n in used],
+            "model": model, "train": {"epochs": 1, "batch_size": 32, "progress": False}}
+
+
+def _list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
