@@ -47,8 +47,11 @@ def match_section(model_name: str, model_config: Mapping[str, Any], params: Mapp
     """A recblocks MatchModel section over ``blocks``; ``outputs`` are the user and item vectors.
 
     ``item_id`` is the class's ``item_id``, else the item tower's ``id`` when that names a
-    feature (EasyRec's shipped configs write the id feature there); ``user_id`` likewise.
+    feature (EasyRec's shipped configs write the id feature there), else the first id feature
+    of the ``item`` group (EasyRec's configs list the item id first; recblocks' catalogue
+    evaluation needs one). ``user_id`` is the user tower's ``id`` when that names a feature.
     """
+    section_groups = feature_groups(model_config, where)
     simi = params.get("simi_func", "COSINE")
     if simi not in SIMILARITIES:
         raise ConfigError(join_path(path, "simi_func"), "similarity not supported", f"one of {list(SIMILARITIES)}",
@@ -61,16 +64,19 @@ def match_section(model_name: str, model_config: Mapping[str, Any], params: Mapp
         "temperature": float(params.get("temperature", 1.0)), "scale_simi": bool(params.get("scale_simi", True)),
         "l2_regularization": l2_regularization(params)}
     item_id = params.get("item_id") or params.get("item_tower", {}).get("id")
-    if item_id in features:
-        model_params["item_id"] = item_id
-    elif params.get("item_id"):
+    if params.get("item_id") and item_id not in features:
         raise ConfigError(join_path(path, "item_id"), "unknown feature", "a feature name", repr(item_id),
                           choices=list(features))
+    if item_id not in features:
+        item_group = next((g["feature_names"] for g in section_groups if g["group_name"] == "item"), [])
+        item_id = next((n for n in item_group if features.get(n, {}).get("kind") in ("sparse", "hashed")), None)
+    if item_id is not None:
+        model_params["item_id"] = item_id
     user_id = params.get("user_tower", {}).get("id")
     if user_id in features:
         model_params["user_id"] = user_id
     section: dict[str, Any] = {
-        "model_class": "MatchModel", "model_name": model_name, "feature_groups": feature_groups(model_config, where),
+        "model_class": "MatchModel", "model_name": model_name, "feature_groups": section_groups,
         "backbone": {"blocks": blocks, "output_blocks": outputs}, "model_params": model_params}
     if "embedding_regularization" in model_config:
         section["embedding_regularization"] = float(model_config["embedding_regularization"])
