@@ -110,9 +110,9 @@ def test_unsupported_dbmtl_options_name_their_field() -> None:
 
 
 def test_a_translated_dbmtl_trains(tmp_path: Path) -> None:
-    data = {"synthetic": {"num_rows": 1200, "num_dense": 2, "vocab_sizes": [20, 30, 40], "seed": 3,
+    data = {"synthetic": {"num_rows": 500, "num_dense": 2, "vocab_sizes": [20, 30, 40], "seed": 3,
                           "multitask": {"shared_fraction": 0.5, "click_rate": 0.3, "conversion_rate": 0.3}}}
-    train = {"epochs": 3, "batch_size": 128, "progress": False, "optimizer": {"lr": 0.01}, "seed": 0}
+    train = {"epochs": 2, "batch_size": 100, "progress": False, "optimizer": {"lr": 0.01}, "seed": 0}
     raw = translate(MODEL % "", data=data, train=train)
     result = train_run(raw, tmp_path / "run")
     losses = [epoch.train_loss for epoch in result.history.epochs]
