@@ -1,10 +1,9 @@
-"""EasyRec's ``MMoE`` and ``SimpleMultiTask`` as recblocks MultiTaskModels.
+"""EasyRec's ``MMoE`` as a recblocks MultiTaskModel.
 
 MMoE (``easy_rec/python/model/mmoe.py``): the ``all`` group feeds an MMOE layer (``expert_dnn``
 copied ``num_expert`` times, or one ``experts`` entry per expert), one softmax gate per tower;
 tower ``i`` runs its ``dnn`` over the ``i``-th mixture, then a dense layer of ``num_class``
-logits. SimpleMultiTask (``simple_multi_task.py``): every tower reads the ``all`` group
-directly. Both towers are EasyRec ``TaskTower`` s (no relations).
+logits. The towers are EasyRec ``TaskTower`` s (no relations).
 """
 
 from __future__ import annotations
@@ -19,10 +18,11 @@ from recblocks.easyrec.model_classes.dbmtl import mmoe_block
 from recblocks.easyrec.model_classes.towers import (dnn_params, input_block, mlp_block, multi_task_section,
                                                     no_backbone, require_groups, task_tower)
 
-__all__ = ["mmoe", "simple_multi_task"]
+__all__ = ["mmoe", "task_towers"]
 
 
-def _towers(params: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
+def task_towers(params: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
+    """The class's ``task_towers`` translated (at least one)."""
     towers = [task_tower(t, join_path(path, "task_towers", i)) for i, t in enumerate(params.get("task_towers", []))]
     if not towers:
         raise ConfigError(join_path(path, "task_towers"), "the model needs task towers", "at least one", 0)
@@ -35,7 +35,7 @@ def mmoe(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
     no_backbone(model_config, "MMoE", where)
     path = join_path(where, "mmoe")
     params = model_config.get("mmoe", {})
-    towers = _towers(params, path)
+    towers = task_towers(params, path)
     section = multi_task_section("MMoE", model_config, params, [input_block()], towers, where)
     require_groups(section["feature_groups"], ("all",), "MMoE", where)
     blocks = section["backbone"]["blocks"]
@@ -61,16 +61,4 @@ def mmoe(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
                    "inputs": [*({"block_name": f"expert_{i}"} for i in range(len(experts))), {"block_name": "all"}],
                    "component": {"class_name": "MMoE", "params": {"num_tasks": len(towers),
                                                                    "num_experts": len(experts)}}})
-    return section
-
-
-@EASYREC_MODELS.register("SimpleMultiTask", message="simple_multi_task")
-def simple_multi_task(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
-    """SimpleMultiTask: one tower per task over the shared ``all`` group (no shared layers)."""
-    no_backbone(model_config, "SimpleMultiTask", where)
-    path = join_path(where, "simple_multi_task")
-    params = model_config.get("simple_multi_task", {})
-    section = multi_task_section("SimpleMultiTask", model_config, params, [input_block()], _towers(params, path),
-                                 where)
-    require_groups(section["feature_groups"], ("all",), "SimpleMultiTask", where)
     return section
