@@ -1,5 +1,8 @@
 """A SIMPLE test-only translation of EasyRec features, for the multi-task / match model tests.
 
+:func:`translate` also does what the pipeline translation does for a RankModel section (the
+point-wise match classes): it adds the task of ``data_config.label_fields[0]``.
+
 IdFeature -> ``hashed`` (``hash_bucket_size``) or ``sparse``; RawFeature -> ``dense``;
 TagFeature -> ``multi``; SequenceFeature -> ``sequence``. The real feature translation lives
 elsewhere; these tests only need a schema the model sections plan against.
@@ -47,6 +50,8 @@ def feature_dicts(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 feature["separator"] = config.get("separator", "|")
                 feature["max_len"] = 8
         out[name] = feature
+        for shared in config.get("shared_names", []):  # one more input of the same table
+            out[shared] = {**feature, "name": shared, "embedding_name": name}
     return out
 
 
@@ -59,6 +64,10 @@ def translate(path_or_text: Path | str, data: dict[str, Any] | None = None,
     model_config = pipeline["model_config"]
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
     model = entry.translate(model_config, features, "model_config")
+    if model["model_class"] == "RankModel" and "tasks" not in model:
+        # what the pipeline translation adds to a RankModel: the task of data_config.label_fields[0]
+        kind = "regression" if model_config.get("loss_type") == "L2_LOSS" else "binary"
+        model["tasks"] = [{"type": kind, "label": pipeline["data_config"]["label_fields"][0]}]
     used = {n for g in model["feature_groups"] for n in g["feature_names"]}
     used |= {n for g in model["feature_groups"] for s in g.get("sequence_features", [])
              for m in s.get("seq_att_map", []) for n in [*_list(m.get("key")), *_list(m.get("hist_seq"))]}

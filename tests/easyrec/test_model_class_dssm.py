@@ -15,25 +15,16 @@ from recblocks.runs import train_run
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 from tests.models.test_match_model import interactions
 
-POINTWISE = "model_config.loss_type: a point-wise"
-#: Shipped DSSM / DSSM_SENet configs recblocks refuses, and what the ConfigError names.
+#: Shipped DSSM configs recblocks refuses, and what the ConfigError names.
 REFUSALS = {
-    "dssm_on_books.config": POINTWISE,
-    "dssm_distribute_eval_pointwise_classification_on_taobao.config": POINTWISE,
-    "dssm_distribute_eval_reg_on_taobao.config": POINTWISE,
-    "dssm_inner_prod_on_taobao.config": POINTWISE,
-    "dssm_on_sequence_feature_taobao.config": POINTWISE,
-    "dssm_on_taobao.config": POINTWISE,
-    "dssm_reg_on_taobao.config": POINTWISE,
-    "dssm_with_sample_weight.config": POINTWISE,
     "dssm_kd_on_taobao.config": "model_config.kd: not supported",
     # sequence-group options of EasyRec's feature groups that recblocks' groups do not take
+    "dssm_on_books.config": "allow_key_search",
     "dssm_on_books_negative_sample.config": "allow_key_search",
     "dssm_neg_sampler_need_key_feature.config": "allow_key_search",
     "dssm_neg_sampler_sequence_feature.config": "allow_key_search",
+    "dssm_on_sequence_feature_taobao.config": "allow_key_search",
 }
-#: examples/configs/dssm_senet_on_taobao.config is point-wise, samples/... is list-wise (same file name).
-SENET_REFUSALS = {"examples": POINTWISE}
 
 TEXT = """
 feature_config {
@@ -78,8 +69,7 @@ def test_shipped_dssm_configs_plan_or_are_refused_by_name(path: Path) -> None:
 
 @pytest.mark.parametrize("path", shipped("DSSM_SENet"), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_shipped_dssm_senet_configs_plan_or_are_refused_by_name(path: Path) -> None:
-    refusal = SENET_REFUSALS.get(path.parent.parent.name)
-    check_shipped(path, {path.name: refusal} if refusal else {})
+    check_shipped(path, {})
 
 
 def test_dssm_towers_end_in_a_linear_layer_and_score_like_easyrec() -> None:
@@ -105,9 +95,20 @@ def test_dssm_senet_uses_easyrecs_older_senet_form() -> None:
     assert blocks["item_tower"]["inputs"] == [{"block_name": "item_senet"}]
 
 
+def test_a_pointwise_dssm_is_a_rank_model_ending_in_the_scaled_similarity() -> None:
+    model = _model(_text().replace("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: CLASSIFICATION"))
+    assert model["model_class"] == "RankModel" and "tasks" not in model  # the label is data_config's
+    blocks = {b["name"]: b for b in model["backbone"]["blocks"]}
+    assert blocks["similarity"]["inputs"] == [{"block_name": "user_tower_unit"}, {"block_name": "item_tower_unit"}]
+    assert blocks["similarity"]["lambda"]["expression"] == \
+        "lambda x: torch.sum(x[0] * x[1], dim=-1, keepdim=True) / 0.2"
+    assert blocks["scaled_similarity"]["component"]["params"] == {"units": 1, "kernel_initializer": "ones"}
+    assert model["backbone"]["concat_blocks"] == ["scaled_similarity"]
+
+
 def test_unsupported_dssm_options_name_their_field() -> None:
-    with pytest.raises(ConfigError, match=r"model_config\.loss_type: a point-wise CLASSIFICATION match model"):
-        _model(_text().replace("loss_type: SOFTMAX_CROSS_ENTROPY", ""))
+    with pytest.raises(ConfigError, match=r"model_config\.loss_type: PAIR_WISE_LOSS is not supported for DSSM"):
+        _model(_text().replace("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: PAIR_WISE_LOSS"))
     with pytest.raises(ConfigError, match=r"model_config\.dssm\.simi_func: similarity not supported"):
         _model(_text().replace("simi_func: COSINE", "simi_func: EUCLID"))
     with pytest.raises(ConfigError, match=r"model_config\.dssm\.ignore_in_batch_neg_sam: scoring against sampled"):

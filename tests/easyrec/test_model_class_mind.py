@@ -15,7 +15,7 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.runs import train_run
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
-POINTWISE = "model_config.loss_type: a point-wise"
+POINTWISE = "model_config.loss_type: a point-wise (one label per user-item row) CLASSIFICATION is not supported"
 #: Shipped MIND configs recblocks refuses, and what the ConfigError names.
 REFUSALS = {
     "mind_on_books.config": POINTWISE,

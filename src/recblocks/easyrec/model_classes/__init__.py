@@ -55,4 +55,5 @@ class EasyRecModelEntry(RegistryEntry):
 
 EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", EasyRecModelEntry)
 
-from recblocks.easyrec.model_classes import dbmtl, dssm, esmm, mind, mmoe, ple, simple_multi_task  # noqa: E402,F401  (registrations)
+from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
+    dbmtl, dssm, esmm, mind, mmoe, multi_tower_recall, ple, simple_multi_task)

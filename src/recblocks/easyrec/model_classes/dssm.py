@@ -10,9 +10,16 @@ recblocks' MatchModel trains exactly that. DSSM_SENet (``dssm_senet.py``) puts E
 before each tower's DNN: the FiBiNet++ form (``mode: plus``) of its older layer, i.e. without
 the skip connection and the output LayerNorm.
 
-Refused, naming the field: a point-wise ``loss_type`` (``CLASSIFICATION`` / ``L2_LOSS``: one
-label per user-item row; recblocks' MatchModel trains list-wise only), ``simi_func: EUCLID``,
-``ignore_in_batch_neg_sam: true`` (sampled negatives only).
+A point-wise ``loss_type`` (``CLASSIFICATION`` / ``L2_LOSS``: one label per user-item row)
+scores each row's own user and item: that is a recblocks RankModel whose backbone ends in the
+similarity, ``sum(u * v, -1) / temperature`` (a ``(B, 1)`` logit, so no head is added), and
+with ``scale_simi`` a ``Dense(1)`` whose kernel starts at 1 (EasyRec's ``|w| s + b``; here
+``w`` is not kept positive). Like every RankModel translation, the section has no ``tasks``:
+the label is ``data_config.label_fields[0]``, outside the model section, and the pipeline
+translation adds the task (binary for ``CLASSIFICATION``, regression for ``L2_LOSS``).
+
+Refused, naming the field: ``simi_func: EUCLID``, ``ignore_in_batch_neg_sam: true`` (sampled
+negatives only).
 """
 
 from __future__ import annotations
@@ -32,13 +39,18 @@ __all__ = ["dssm", "dssm_senet", "match_loss", "match_section"]
 SIMILARITIES = ("COSINE", "INNER_PRODUCT")
 
 
-def match_loss(model_config: Mapping[str, Any], where: str) -> None:
-    """Only the list-wise softmax loss (in-batch negatives) has a recblocks equivalent."""
+#: Point-wise losses (one label per row), scored by a RankModel.
+POINTWISE = ("CLASSIFICATION", "L2_LOSS")
+
+
+def match_loss(model_config: Mapping[str, Any], where: str, pointwise: bool = False) -> None:
+    """The list-wise softmax loss (in-batch negatives), or with ``pointwise`` a point-wise one."""
     loss = model_config.get("loss_type", "CLASSIFICATION")
-    if loss != "SOFTMAX_CROSS_ENTROPY":
-        raise ConfigError(join_path(where, "loss_type"), f"a point-wise {loss} match model (one label per "
-                          "user-item row) is not supported; recblocks' MatchModel trains a softmax over the batch's "
-                          "items", "SOFTMAX_CROSS_ENTROPY", loss, choices=["SOFTMAX_CROSS_ENTROPY"])
+    allowed = ["SOFTMAX_CROSS_ENTROPY", *(POINTWISE if pointwise else ())]
+    if loss not in allowed:
+        problem = "a point-wise (one label per user-item row) " if loss in POINTWISE else ""
+        raise ConfigError(join_path(where, "loss_type"), f"{problem}{loss} is not supported for "
+                          f"{model_config.get('model_class')}", " or ".join(allowed), loss, choices=allowed)
 
 
 def match_section(model_name: str, model_config: Mapping[str, Any], params: Mapping[str, Any], path: str,
@@ -106,8 +118,8 @@ def dssm_senet(model_config: Mapping[str, Any], features: FeatureFacts, where: s
 def _two_towers(name: str, message: str, model_config: Mapping[str, Any], features: FeatureFacts, where: str,
                 senet: bool) -> dict[str, Any]:
     no_backbone(model_config, name, where)
-    check_model_fields(model_config, message, where, also=("loss_type",))
-    match_loss(model_config, where)
+    check_model_fields(model_config, message, where, also=("loss_type", "num_class"))
+    match_loss(model_config, where, pointwise=True)
     path = join_path(where, message)
     params = model_config.get(message, {})
     require_groups(feature_groups(model_config, where), ("user", "item"), name, where)
@@ -126,6 +138,8 @@ def _two_towers(name: str, message: str, model_config: Mapping[str, Any], featur
         else:
             blocks.append({"name": source, "inputs": [{"feature_group_name": side}], "input_layer": {}})
         blocks.append(mlp_block(f"{side}_tower", [source], mlp))
+    if model_config.get("loss_type", "CLASSIFICATION") in POINTWISE:
+        return pointwise_section(name, model_config, params, path, blocks, where)
     return match_section(name, model_config, params, path, blocks, ["user_tower", "item_tower"], features, where)
 
 
@@ -137,3 +151,31 @@ def _senet(senet: Mapping[str, Any], where: str) -> dict[str, Any]:
     return {"mode": "plus", "reduction_ratio": float(senet.get("reduction_ratio", 4)),
             "num_squeeze_group": int(senet.get("num_squeeze_group", 2)), "use_skip_connection": False,
             "use_output_layer_norm": False}
+
+
+def pointwise_section(model_name: str, model_config: Mapping[str, Any], params: Mapping[str, Any], path: str,
+                      blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
+    """A RankModel scoring the row's ``user_tower`` and ``item_tower`` blocks (see the module docstring)."""
+    simi = params.get("simi_func", "COSINE")
+    if simi not in SIMILARITIES:
+        raise ConfigError(join_path(path, "simi_func"), "similarity not supported", f"one of {list(SIMILARITIES)}",
+                          simi, choices=SIMILARITIES)
+    towers = ["user_tower", "item_tower"]
+    if simi == "COSINE":
+        blocks += [{"name": f"{t}_unit", "inputs": [{"block_name": t}],
+                    "component": {"class_name": "L2Norm", "params": {}}} for t in towers]
+        towers = [f"{t}_unit" for t in towers]
+    temperature = float(params.get("temperature", 1.0)) if simi == "COSINE" else 1.0
+    blocks.append({"name": "similarity", "merge_inputs_into_list": True,
+                   "inputs": [{"block_name": t} for t in towers],
+                   "lambda": {"expression": f"lambda x: torch.sum(x[0] * x[1], dim=-1, keepdim=True) / {temperature!r}"}})
+    if params.get("scale_simi", True):
+        blocks.append({"name": "scaled_similarity", "inputs": [{"block_name": "similarity"}],
+                       "component": {"class_name": "Dense", "params": {"units": 1, "kernel_initializer": "ones"}}})
+    section: dict[str, Any] = {
+        "model_class": "RankModel", "model_name": model_name, "feature_groups": feature_groups(model_config, where),
+        "backbone": {"blocks": blocks, "concat_blocks": [blocks[-1]["name"]]},
+        "model_params": {"l2_regularization": l2_regularization(params)}}
+    if "embedding_regularization" in model_config:
+        section["embedding_regularization"] = float(model_config["embedding_regularization"])
+    return section

@@ -104,9 +104,12 @@ def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def feature_groups(model_config: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
-    """The ``feature_groups`` as recblocks reads them (EasyRec's spelling, copied)."""
+    """The ``feature_groups`` as recblocks reads them (EasyRec's spelling, copied). A group's
+    ``negative_sampler`` flag (its features come with the sampled negatives, a data matter) is
+    dropped."""
     groups = []
-    for i, group in enumerate(model_config.get("feature_groups", [])):
+    for i, raw in enumerate(model_config.get("feature_groups", [])):
+        group = {key: value for key, value in raw.items() if key != "negative_sampler"}
         extra = sorted(set(group) - {"group_name", "feature_names", "wide_deep", "sequence_features"})
         if extra:
             raise ConfigError(join_path(where, "feature_groups", i, extra[0]), "feature group field not supported",
