@@ -118,3 +118,16 @@ def test_a_translated_dbmtl_trains(tmp_path: Path) -> None:
     losses = [epoch.train_loss for epoch in result.history.epochs]
     assert losses[-1] < losses[0], losses
     assert {"ctr/auc", "cvr/auc"} <= set(result.valid_metrics)
+
+
+def test_the_model_classes_doc_example_runs() -> None:
+    import doctest
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "easyrec-model-classes-multitask-match.md"
+    match = re.search(r"<!-- easyrec-doc: mtmatch -->\s*```pycon\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert match, "the doc has no mtmatch example"
+    test = doctest.DocTestParser().get_doctest(match.group(1), {}, "mtmatch", str(doc), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0, f"{runner.failures} of {runner.tries} examples failed"
