@@ -15,12 +15,9 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.runs import train_run
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
-POINTWISE = "model_config.loss_type: a point-wise (one label per user-item row) CLASSIFICATION is not supported"
 #: Shipped MIND configs recblocks refuses, and what the ConfigError names.
 REFUSALS = {
-    "mind_on_books.config": POINTWISE,
-    "mind_on_taobao.config": POINTWISE,
-    "mind_on_taobao_with_time.config": POINTWISE,
+    "mind_on_taobao_with_time.config": "model_config.mind.time_id_fea: time-weighted behaviours",
     "mind_on_books_negative_sample.config": "model_config.mind.ignore_in_batch_neg_sam",
     "mind_on_taobao_neg_sam.config": "model_config.mind.max_interests_simi",
 }
@@ -72,6 +69,14 @@ def test_mind_is_capsules_interests_and_label_aware_attention() -> None:
     assert (params["simi_func"], params["temperature"], params["scale_simi"], params["item_id"],
             params["user_interests_idx_in_output"]) == ("INNER_PRODUCT", 1.0, True, "item_id", 2)
     assert blocks["interests"]["component"]["params"]["final_activation"] == "linear"
+
+
+def test_a_pointwise_mind_scores_the_label_aware_user_vector() -> None:
+    model = _model(TEXT.replace("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: CLASSIFICATION"))
+    assert model["model_class"] == "RankModel" and "tasks" not in model
+    blocks = {b["name"]: b for b in model["backbone"]["blocks"]}
+    assert blocks["similarity"]["inputs"] == [{"block_name": "user_tower"}, {"block_name": "item_tower_unit"}]
+    assert "user_interests" not in blocks and model["backbone"]["concat_blocks"] == ["scaled_similarity"]
 
 
 def test_sum_of_several_sequences_needs_one_width() -> None:

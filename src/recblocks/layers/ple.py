@@ -204,6 +204,7 @@ class CGC(PLE):
         num_specific_experts: experts per task.
         num_shared_experts: shared experts.
         expert_mlp: MLP params of every expert (``D_e = hidden_units[-1]``).
+        shared_expert_mlp: MLP params of the shared experts (None: ``expert_mlp``); same ``D_e``.
         gate_hidden_units: hidden widths of every gate (empty: a linear gate).
 
     Shape:

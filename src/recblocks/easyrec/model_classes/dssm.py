@@ -154,17 +154,17 @@ def _senet(senet: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def pointwise_section(model_name: str, model_config: Mapping[str, Any], params: Mapping[str, Any], path: str,
-                      blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
-    """A RankModel scoring the row's ``user_tower`` and ``item_tower`` blocks (see the module docstring)."""
+                      blocks: list[dict[str, Any]], where: str,
+                      towers: tuple[str, str] = ("user_tower", "item_tower")) -> dict[str, Any]:
+    """A RankModel scoring the row's user and item vectors, the blocks ``towers`` (see the module docstring)."""
     simi = params.get("simi_func", "COSINE")
     if simi not in SIMILARITIES:
         raise ConfigError(join_path(path, "simi_func"), "similarity not supported", f"one of {list(SIMILARITIES)}",
                           simi, choices=SIMILARITIES)
-    towers = ["user_tower", "item_tower"]
     if simi == "COSINE":
         blocks += [{"name": f"{t}_unit", "inputs": [{"block_name": t}],
                     "component": {"class_name": "L2Norm", "params": {}}} for t in towers]
-        towers = [f"{t}_unit" for t in towers]
+        towers = (f"{towers[0]}_unit", f"{towers[1]}_unit")
     temperature = float(params.get("temperature", 1.0)) if simi == "COSINE" else 1.0
     blocks.append({"name": "similarity", "merge_inputs_into_list": True,
                    "inputs": [{"block_name": t} for t in towers],

@@ -12,11 +12,13 @@ temperature), then ``|w| s + b`` with ``scale_simi``.
 
 In recblocks the interests are a third backbone output (``user_interests_idx_in_output``): the
 catalogue evaluation scores an item by the user's best interest instead of the label-aware
-user vector, which reads the row's own (target) item.
+user vector, which reads the row's own (target) item. A point-wise ``loss_type`` scores the
+row's user vector and item as DSSM's point-wise form does (a RankModel; the label-aware user
+vector reads the row's item, as in EasyRec).
 
 Refused, naming the field: ``time_id_fea``, ``max_interests_simi < 1`` (the interest-similarity
-penalty), a ``pre_capsule_dnn`` with layers, and what DSSM refuses (a point-wise ``loss_type``,
-``EUCLID``, ``ignore_in_batch_neg_sam``).
+penalty), a ``pre_capsule_dnn`` with layers, and what DSSM refuses (``EUCLID``,
+``ignore_in_batch_neg_sam``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
-from recblocks.easyrec.model_classes.dssm import match_loss, match_section
+from recblocks.easyrec.model_classes.dssm import POINTWISE, match_loss, match_section, pointwise_section
 from recblocks.easyrec.model_classes.towers import (check_model_fields, dnn_params, feature_groups, mlp_block,
                                                     no_backbone, require_groups)
 
@@ -45,7 +47,7 @@ def mind(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
     """MIND: behaviour capsules routed into user interests, label-aware attention (Li et al., CIKM 2019)."""
     no_backbone(model_config, "MIND", where)
     check_model_fields(model_config, "mind", where, also=("loss_type",))
-    match_loss(model_config, where)
+    match_loss(model_config, where, pointwise=True)
     path = join_path(where, "mind")
     params = model_config.get("mind", {})
     _refuse(params, path)
@@ -97,6 +99,9 @@ def mind(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
                               {"block_name": "capsules", "input_slice": "[1]"}],
                    "component": {"class_name": "LabelAwareAttention",
                                  "params": {"simi_pow": float(params.get("simi_pow", 10.0))}}})
+    if model_config.get("loss_type", "CLASSIFICATION") in POINTWISE:
+        return pointwise_section("MIND", model_config, {**params, "simi_func": "INNER_PRODUCT"}, path, blocks, where,
+                                 towers=("user_tower", item))
     blocks.append({"name": "user_interests", "merge_inputs_into_list": True,
                    "inputs": [{"block_name": interests}, {"block_name": "capsules", "input_slice": "[1]"}],
                    "lambda": {"expression": "lambda x: x[0] * x[1].unsqueeze(-1)"}})
