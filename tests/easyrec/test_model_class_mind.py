@@ -19,7 +19,7 @@ from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, tr
 REFUSALS = {
     "mind_on_taobao_with_time.config": "model_config.mind.time_id_fea: time-weighted behaviours",
     "mind_on_books_negative_sample.config": "model_config.mind.ignore_in_batch_neg_sam",
-    "mind_on_taobao_neg_sam.config": "model_config.mind.max_interests_simi",
+    "mind_on_taobao_neg_sam.config": "model_config.mind.ignore_in_batch_neg_sam",
 }
 
 TEXT = """
@@ -62,7 +62,8 @@ def test_mind_is_capsules_interests_and_label_aware_attention() -> None:
     blocks = {b["name"]: b for b in model["backbone"]["blocks"]}
     assert blocks["capsules"]["component"] == {"class_name": "CapsuleRouting",
                                                "params": {"max_k": 3, "max_seq_len": 8, "high_dim": 8}}
-    assert blocks["user_tower"]["component"] == {"class_name": "LabelAwareAttention", "params": {"simi_pow": 10.0}}
+    assert blocks["user_tower"]["component"] == {"class_name": "LabelAwareAttention",
+                                                "params": {"simi_pow": 10.0, "max_interests_simi": 1.0}}
     # cosine: interests and item vectors are unit-normalised inside the backbone, then scored by inner product
     assert model["backbone"]["output_blocks"] == ["user_tower", "item_tower_unit", "user_interests"]
     params = model["model_params"]

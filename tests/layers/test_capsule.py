@@ -5,10 +5,13 @@ import math
 import pytest
 import torch
 
+from recblocks.core.context import ForwardContext
 from recblocks.core.errors import ShapeError
 from recblocks.core.shapes import TensorSpec
 from recblocks.layers.capsule import (CapsuleRouting, CapsuleRoutingParams, LabelAwareAttention,
-                                      LabelAwareAttentionParams, squash)
+                                      LabelAwareAttentionParams, interest_similarity, squash)
+
+EVAL = ForwardContext(training=False)
 
 SEQ = [TensorSpec((3, 2)), TensorSpec((), "long")]
 
@@ -68,13 +71,27 @@ def test_label_aware_attention_by_hand():
                                           [TensorSpec((3, 2)), TensorSpec((2,)), TensorSpec((3,))])
     interests = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
-    out = layer([interests, torch.tensor([[1.0, 0.0]]), mask])
+    out = layer([interests, torch.tensor([[1.0, 0.0]]), mask], EVAL)
     # scores [1, 0, masked] -> a = [e / (e + 1), 1 / (e + 1), 0]
     a = math.e / (math.e + 1)
     assert torch.allclose(out, torch.tensor([[a, 1 - a]]))
     hard = LabelAwareAttention.from_spec(LabelAwareAttentionParams(simi_pow=100.0),
                                          [TensorSpec((3, 2)), TensorSpec((2,)), TensorSpec((3,))])
-    assert hard([interests, torch.tensor([[0.2, 0.1]]), mask]).tolist() == [[1.0, 0.0]]  # the argmax interest
+    assert hard([interests, torch.tensor([[0.2, 0.1]]), mask], EVAL).tolist() == [[1.0, 0.0]]  # the argmax interest
+
+
+def test_interest_similarity_penalty_by_hand():
+    # user 1: interests e1, e1 and a masked one -> mean cosine 1; user 2: one interest (not counted)
+    interests = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [0.0, 5.0]], [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert float(interest_similarity(interests, mask)) == 1.0  # (1 + 1) / 2 over the one multi-interest user
+    layer = LabelAwareAttention.from_spec(LabelAwareAttentionParams(max_interests_simi=0.75),
+                                          [TensorSpec((3, 2)), TensorSpec((2,)), TensorSpec((3,))], "mind_user")
+    context = ForwardContext(training=True)
+    layer([interests, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), mask], context)
+    value, weight = context.losses["mind_user_interest_simi"]
+    assert float(value) == pytest.approx(0.25) and weight == 1.0  # relu(1 - 0.75)
+    layer([interests, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), mask], EVAL)  # no penalty outside training
 
 
 def test_shape_errors_name_the_block():

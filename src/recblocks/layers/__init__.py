@@ -110,6 +110,7 @@ from recblocks.layers.capsule import (
     CapsuleRoutingParams,
     LabelAwareAttention,
     LabelAwareAttentionParams,
+    interest_similarity,
     squash,
 )
 from recblocks.layers.can import (
@@ -304,6 +305,7 @@ __all__ = [
     "CapsuleRoutingParams",
     "LabelAwareAttention",
     "LabelAwareAttentionParams",
+    "interest_similarity",
     "squash",
     "ACTIVATIONS",
     "AFM",

@@ -8,14 +8,16 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from recblocks.core.context import ForwardContext
 from recblocks.core.errors import ShapeError
 from recblocks.core.params import Params
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
-from recblocks.layers.base import Component
+from recblocks.layers.base import Component, block_name
 from recblocks.layers.sequence import SEQUENCE_INPUT, length_mask, sequence_spec, split_sequence
 
-__all__ = ["CapsuleRouting", "CapsuleRoutingParams", "LabelAwareAttention", "LabelAwareAttentionParams", "squash"]
+__all__ = ["CapsuleRouting", "CapsuleRoutingParams", "LabelAwareAttention", "LabelAwareAttentionParams",
+           "interest_similarity", "squash"]
 
 #: Stands for minus infinity in masked logits (EasyRec's ``1e32``).
 _MASKED = -1e32
@@ -172,13 +174,32 @@ class LabelAwareAttentionParams(Params):
     """Parameters of :class:`LabelAwareAttention`."""
 
     simi_pow: float = Field(default=10.0, gt=0.0, le=1e6)
+    max_interests_simi: float = Field(default=1.0, ge=-1.0, le=1.0)
+
+
+def interest_similarity(interests: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """EasyRec MIND's interest similarity: ``(c + 1) / 2`` averaged over the users with several
+    interests, ``c`` a user's mean cosine over ordered pairs of distinct valid interests.
+
+    Example:
+        >>> v = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])  # pairs: cos 1, 0, 0 (twice each)
+        >>> round(float(interest_similarity(v, torch.ones(1, 3))), 4)  # ((2 / 6) + 1) / 2
+        0.6667
+    """
+    unit = nn.functional.normalize(interests, dim=-1) * mask[:, :, None]
+    pairs = (unit.sum(dim=1).square() - unit.square().sum(dim=1)).sum(dim=-1)  # (B,): sum over ordered pairs
+    count = mask.sum(dim=1)
+    cosine = pairs / (count * (count - 1)).clamp(min=1.0)
+    multi = (count > 1).to(interests.dtype)
+    return ((cosine + 1) * multi).sum() / 2 / multi.sum().clamp(min=1.0)
 
 
 @COMPONENTS.register(
     "LabelAwareAttention", params=LabelAwareAttentionParams, input_kind="fields", positional=("simi_pow",),
+    uses_context=True,
     examples=[
         ({}, [TensorSpec((3, 4)), TensorSpec((4,)), TensorSpec((3,))]),
-        ({"simi_pow": 2.0}, [TensorSpec((2, 5)), TensorSpec((5,))]),
+        ({"simi_pow": 2.0, "max_interests_simi": 0.0}, [TensorSpec((2, 5)), TensorSpec((5,))]),
     ])
 class LabelAwareAttention(Component):
     """MIND's label-aware attention: the target item picks a weighted mix of the user's interests.
@@ -186,10 +207,13 @@ class LabelAwareAttention(Component):
     Li et al., CIKM 2019, arXiv:1904.08030 (Eq. 8); EasyRec's MIND. With interests ``v_k``, the
     item vector ``e`` and the capsule mask ``m_k``: ``a = softmax_k(simi_pow * <v_k, e>)`` over
     the valid capsules, ``u = sum_k a_k m_k v_k``. With ``simi_pow >= 100`` (EasyRec) ``a`` is the
-    one-hot of the most similar interest.
+    one-hot of the most similar interest. With ``max_interests_simi < 1`` (EasyRec) training adds
+    the loss ``<block>_interest_simi = relu(s - max_interests_simi)``, ``s`` the
+    :func:`interest_similarity` of the batch, which keeps a user's interests apart.
 
     Args:
         simi_pow: sharpness ``p`` of the attention (1: soft; large: close to the argmax).
+        max_interests_simi: the interest similarity above which the penalty starts (1: none).
 
     Shape:
         - Input: list ``[interests (B, K, E), item (B, E)]`` or ``[interests, item, mask (B, K)]``.
@@ -199,7 +223,8 @@ class LabelAwareAttention(Component):
         >>> layer = LabelAwareAttention.from_spec(LabelAwareAttentionParams(simi_pow=1.0),
         ...                                       [TensorSpec((2, 2)), TensorSpec((2,))])
         >>> interests = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
-        >>> [round(v, 4) for v in layer([interests, torch.tensor([[1.0, 0.0]])])[0].tolist()]  # softmax([1, 0])
+        >>> out = layer([interests, torch.tensor([[1.0, 0.0]])], ForwardContext(training=False))
+        >>> [round(v, 4) for v in out[0].tolist()]  # softmax([1, 0])
         [0.7311, 0.2689]
     """
 
@@ -231,10 +256,13 @@ class LabelAwareAttention(Component):
                              "for", f"K={self.num_interests}, E={self.dim}", describe_spec(input_spec))
         return TensorSpec((self.dim,))
 
-    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: list[torch.Tensor], context: ForwardContext) -> torch.Tensor:
         params: LabelAwareAttentionParams = self.params  # type: ignore[assignment]
         interests, item = x[0], x[1]
         mask = x[2] if len(x) > 2 else interests.new_ones(interests.shape[:2])
+        if context.training and params.max_interests_simi < 1.0:
+            penalty = torch.relu(interest_similarity(interests, mask) - params.max_interests_simi)
+            context.add_loss(f"{block_name(self.where)}_interest_simi", penalty)
         scores = torch.einsum("bke,be->bk", interests, item) * params.simi_pow
         scores = torch.minimum(scores, (mask * 2 - 1) * -_MASKED)
         weights = torch.softmax(scores, dim=1)

@@ -16,8 +16,9 @@ user vector, which reads the row's own (target) item. A point-wise ``loss_type``
 row's user vector and item as DSSM's point-wise form does (a RankModel; the label-aware user
 vector reads the row's item, as in EasyRec).
 
-Refused, naming the field: ``time_id_fea``, ``max_interests_simi < 1`` (the interest-similarity
-penalty), a ``pre_capsule_dnn`` with layers, and what DSSM refuses (``EUCLID``,
+``max_interests_simi < 1`` adds EasyRec's interest-similarity penalty (LabelAwareAttention's).
+
+Refused, naming the field: ``time_id_fea``, a ``pre_capsule_dnn`` with layers, and what DSSM refuses (``EUCLID``,
 ``ignore_in_batch_neg_sam``).
 """
 
@@ -98,7 +99,8 @@ def mind(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
                    "inputs": [{"block_name": interests}, {"block_name": item},
                               {"block_name": "capsules", "input_slice": "[1]"}],
                    "component": {"class_name": "LabelAwareAttention",
-                                 "params": {"simi_pow": float(params.get("simi_pow", 10.0))}}})
+                                 "params": {"simi_pow": float(params.get("simi_pow", 10.0)),
+                                            "max_interests_simi": float(params.get("max_interests_simi", 1.0))}}})
     if model_config.get("loss_type", "CLASSIFICATION") in POINTWISE:
         return pointwise_section("MIND", model_config, {**params, "simi_func": "INNER_PRODUCT"}, path, blocks, where,
                                  towers=("user_tower", item))
@@ -115,9 +117,6 @@ def _refuse(params: Mapping[str, Any], path: str) -> None:
     if params.get("time_id_fea"):
         raise ConfigError(join_path(path, "time_id_fea"), "time-weighted behaviours are not supported", "unset",
                           params["time_id_fea"])
-    if float(params.get("max_interests_simi", 1.0)) < 1.0:
-        raise ConfigError(join_path(path, "max_interests_simi"), "the interest-similarity penalty is not supported",
-                          "1 (no penalty)", params["max_interests_simi"])
     if dnn_params(params.get("pre_capsule_dnn"), join_path(path, "pre_capsule_dnn")) is not None:
         raise ConfigError(join_path(path, "pre_capsule_dnn"), "a DNN before the capsules is not supported",
                           "no layers", params["pre_capsule_dnn"].get("hidden_units"))
