@@ -69,3 +69,36 @@ def test_shape_errors(cls: type, spec: object) -> None:
     with pytest.raises(ShapeError) as info:
         cls.from_spec(params, spec, "blk")
     assert f"blk: {cls.registry_name} needs one 2-D input; expected one (B, D) tensor" in str(info.value)
+
+
+def test_levels_of_their_own_by_hand() -> None:
+    shared = {**LINEAR, "hidden_units": [3]}
+    ple = PLE.from_spec(PLEParams(num_tasks=2, extraction_levels=[
+        {"num_specific_experts": 2, "expert_mlp": {**LINEAR, "hidden_units": [3]}, "shared_expert_mlp": shared},
+        {"expert_mlp": LINEAR}]), TensorSpec((4,)), "ple")
+    first, second = ple.levels
+    assert [len(t) for t in first.specific] == [2, 2] and len(first.shared) == 1
+    assert first.shared[0].net[0].in_features == 4 and second.shared[0].net[0].in_features == 3
+    assert ple.output_spec(TensorSpec((4,))) == [TensorSpec((2,)), TensorSpec((2,))]
+    # level 2's experts are constants, so its task gates (own expert, shared expert) mix [1, 0] and [0, 1]
+    for t, experts in enumerate(second.specific):
+        constant(experts[0], [1.0, 0.0])
+    constant(second.shared[0], [0.0, 1.0])
+    for gate in second.task_gates:
+        with torch.no_grad():
+            gate[0].weight.zero_()
+            gate[0].bias.copy_(torch.tensor([0.0, torch.log(torch.tensor(3.0))]))  # softmax -> [1/4, 3/4]
+    ple.eval()
+    out = ple(torch.randn(5, 4))
+    assert all(torch.allclose(o, torch.tensor([[0.25, 0.75]] * 5)) for o in out)
+
+
+def test_expert_mlp_or_extraction_levels() -> None:
+    with pytest.raises(ConfigError, match="set either expert_mlp"):
+        parse_params(PLEParams, {"num_tasks": 2}, "ple")
+    with pytest.raises(ConfigError, match="set either expert_mlp"):
+        parse_params(PLEParams, {"num_tasks": 2, "expert_mlp": LINEAR, "extraction_levels": [{"expert_mlp": LINEAR}]},
+                     "ple")
+    with pytest.raises(ConfigError, match="shared_expert_mlp must end in the width of expert_mlp"):
+        parse_params(CGCParams, {"num_tasks": 2, "expert_mlp": LINEAR, "shared_expert_mlp": {"hidden_units": [3]}},
+                     "cgc")

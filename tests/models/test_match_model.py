@@ -177,3 +177,22 @@ def test_a_tasks_section_is_refused() -> None:
     model["task"] = {"type": "binary", "label": "label"}
     with pytest.raises(ConfigError, match=r"^model.tasks: a MatchModel defines its own loss"):
         parse_model_config(model)
+
+
+def test_user_interests_score_the_catalogue_by_the_best_interest() -> None:
+    model = copy.deepcopy(MODEL)
+    blocks = model["backbone"]["blocks"]
+    # a user tower that also reads the item tower's output (as MIND's label-aware attention does)
+    blocks.append({"name": "interests", "inputs": [{"block_name": "user_tower"}],
+                   "component": {"class_name": "Reshape", "params": {"target_shape": [1, 16]}}})
+    blocks.append({"name": "user_vector", "inputs": [{"block_name": "user_tower"}, {"block_name": "item_tower"}],
+                   "component": {"class_name": "MLP", "params": {"hidden_units": [16]}}})
+    model["backbone"]["output_blocks"] = ["user_vector", "item_tower", "interests"]
+    model["model_params"]["user_interests_idx_in_output"] = 2
+    built = MatchModel(Schema(FEATURES), parse_model_config(model), {"user_id": 5, "item_id": 6, "shelf": 4})
+    assert built.interests_block == "interests"
+    model["model_params"]["user_interests_idx_in_output"] = 1
+    assert _error(model).startswith("model.model_params.user_interests_idx_in_output: the interests must be vectors "
+                                    "of the towers' width; expected a (B, K, 16) output")
+    model["model_params"]["user_interests_idx_in_output"] = 3
+    assert "the MatchModel has no interests tower" in _error(model)

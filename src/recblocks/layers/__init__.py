@@ -13,6 +13,7 @@ from recblocks.layers import (
     bilinear,
     bst,
     can,
+    capsule,
     cin,
     cross,
     cross_mix,
@@ -103,6 +104,14 @@ from recblocks.layers.bst import (
     TextEncoder,
     TextEncoderParams,
     TransformerParams,
+)
+from recblocks.layers.capsule import (
+    CapsuleRouting,
+    CapsuleRoutingParams,
+    LabelAwareAttention,
+    LabelAwareAttentionParams,
+    interest_similarity,
+    squash,
 )
 from recblocks.layers.can import (
     CAN,
@@ -292,6 +301,12 @@ from recblocks.layers.transformer import (
 )
 
 __all__ = [
+    "CapsuleRouting",
+    "CapsuleRoutingParams",
+    "LabelAwareAttention",
+    "LabelAwareAttentionParams",
+    "interest_similarity",
+    "squash",
     "ACTIVATIONS",
     "AFM",
     "AFMParams",
@@ -446,6 +461,7 @@ __all__ = [
     "block_name",
     "bst",
     "can",
+    "capsule",
     "check_activation",
     "cin",
     "cross",

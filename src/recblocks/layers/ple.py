@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from recblocks.core.errors import ShapeError
@@ -16,7 +16,7 @@ from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.layers.base import Component
 from recblocks.layers.mlp import MLP, MLPParams
 
-__all__ = ["CGC", "CGCParams", "PLE", "PLEParams"]
+__all__ = ["CGC", "CGCParams", "PLE", "PLELevelParams", "PLEParams"]
 
 
 class CGCParams(Params):
@@ -26,14 +26,49 @@ class CGCParams(Params):
     num_specific_experts: int = Field(default=1, ge=1, le=MAX_LAYERS)
     num_shared_experts: int = Field(default=1, ge=1, le=MAX_LAYERS)
     expert_mlp: MLPParams
+    shared_expert_mlp: MLPParams | None = None
     gate_hidden_units: list[Annotated[int, Field(ge=1, le=MAX_LAYER_WIDTH)]] = Field(
         default=[], max_length=MAX_LAYERS, description="hidden widths of every gate (relu); empty: a linear gate")
+
+    @model_validator(mode="after")
+    def _one_expert_width(self) -> "CGCParams":
+        if self.expert_mlp is not None and self.shared_expert_mlp is not None and \
+                self.shared_expert_mlp.hidden_units[-1:] != self.expert_mlp.hidden_units[-1:]:
+            raise ValueError("the gates mix task and shared experts, so shared_expert_mlp must end in the width of "
+                             f"expert_mlp ({self.expert_mlp.hidden_units[-1:]}), got "
+                             f"{self.shared_expert_mlp.hidden_units[-1:]}")
+        return self
+
+
+class PLELevelParams(Params):
+    """One entry of :class:`PLE`'s ``extraction_levels`` (EasyRec's ``ExtractionNetwork``)."""
+
+    num_specific_experts: int = Field(default=1, ge=1, le=MAX_LAYERS)
+    num_shared_experts: int = Field(default=1, ge=1, le=MAX_LAYERS)
+    expert_mlp: MLPParams
+    shared_expert_mlp: MLPParams | None = None
 
 
 class PLEParams(CGCParams):
     """Parameters of :class:`PLE`."""
 
+    expert_mlp: MLPParams | None = None  # type: ignore[assignment]
     num_levels: int = Field(default=2, ge=1, le=MAX_LAYERS, description="extraction levels (1 = CGC)")
+    extraction_levels: list[PLELevelParams] = Field(default=[], max_length=MAX_LAYERS)
+
+    @model_validator(mode="after")
+    def _experts_once(self) -> "PLEParams":
+        if (self.expert_mlp is None) == (not self.extraction_levels):
+            raise ValueError("set either expert_mlp (with num_levels and the expert counts, every level alike) or "
+                             "extraction_levels (one entry per level)")
+        return self
+
+    def level_params(self) -> list[CGCParams]:
+        """The params of every level, in order."""
+        if not self.extraction_levels:
+            return [self] * self.num_levels
+        return [CGCParams(num_tasks=self.num_tasks, gate_hidden_units=self.gate_hidden_units,
+                          **level.model_dump(exclude_unset=True)) for level in self.extraction_levels]
 
 
 def _gate(input_dim: int, hidden: list[int], num_experts: int) -> nn.Sequential:
@@ -53,8 +88,8 @@ class _Level(nn.Module):
         self.specific = nn.ModuleList(
             nn.ModuleList(MLP(params.expert_mlp, input_dim, join_path(where, f"task_{t}_expert_{k}"))
                           for k in range(own)) for t in range(tasks))
-        self.shared = nn.ModuleList(MLP(params.expert_mlp, input_dim, join_path(where, f"shared_expert_{k}"))
-                                    for k in range(shared))
+        self.shared = nn.ModuleList(MLP(params.shared_expert_mlp or params.expert_mlp, input_dim,
+                                        join_path(where, f"shared_expert_{k}")) for k in range(shared))
         self.task_gates = nn.ModuleList(_gate(input_dim, params.gate_hidden_units, own + shared) for _ in range(tasks))
         self.shared_gate = None if last else _gate(input_dim, params.gate_hidden_units, tasks * own + shared)
 
@@ -77,6 +112,9 @@ class _Level(nn.Module):
         ({"num_tasks": 2, "expert_mlp": {"hidden_units": [4]}, "gate_hidden_units": [3]}, TensorSpec((5,))),
         ({"num_tasks": 3, "num_levels": 1, "num_specific_experts": 2, "num_shared_experts": 2,
           "expert_mlp": {"hidden_units": [4, 2], "use_bn": False, "use_final_bn": False}}, TensorSpec((3,))),
+        ({"num_tasks": 2, "extraction_levels": [
+            {"num_specific_experts": 2, "expert_mlp": {"hidden_units": [4]}, "shared_expert_mlp": {"hidden_units": [6, 4]}},
+            {"num_shared_experts": 2, "expert_mlp": {"hidden_units": [3]}}]}, TensorSpec((5,))),
     ])
 class PLE(Component):
     """Progressive layered extraction: task-specific and shared experts mixed by task gates (PLE).
@@ -91,15 +129,19 @@ class PLE(Component):
     ``out_s``. The next level takes ``[out_1..out_T, out_s]``; the output is the last level's
     ``[out_1..out_T]``. Experts are :class:`~recblocks.layers.mlp.MLP` s; a gate is
     ``gate_hidden_units`` relu layers then a linear layer and a softmax. ``num_levels`` follows
-    DeepCTR (2); one level is :class:`CGC`.
+    DeepCTR (2); one level is :class:`CGC`. Levels that differ (EasyRec's ``extraction_networks``:
+    own expert counts and nets per level) are listed in ``extraction_levels`` instead.
 
     Args:
         num_tasks: tasks ``T >= 2``.
         num_specific_experts: experts per task and level.
         num_shared_experts: shared experts per level.
         expert_mlp: MLP params of every expert (``D_e = hidden_units[-1]``).
+        shared_expert_mlp: MLP params of the shared experts (None: ``expert_mlp``); same ``D_e``.
         gate_hidden_units: hidden widths of every gate (empty: a linear gate).
         num_levels: extraction levels.
+        extraction_levels: one entry per level (``num_specific_experts``, ``num_shared_experts``,
+            ``expert_mlp``, ``shared_expert_mlp``) instead of ``expert_mlp`` and ``num_levels``.
 
     Shape:
         - Input: ``(B, D)``.
@@ -114,11 +156,13 @@ class PLE(Component):
     def __init__(self, params: CGCParams, input_dim: int, where: str) -> None:
         super().__init__(params)
         self.where, self.input_dim = where, input_dim
-        levels = getattr(params, "num_levels", 1)
-        width = params.expert_mlp.hidden_units[-1]
-        self.levels = nn.ModuleList(
-            _Level(params, input_dim if level == 0 else width, level == levels - 1, join_path(where, f"level_{level}"))
-            for level in range(levels))
+        levels = params.level_params() if isinstance(params, PLEParams) else [params]
+        self.levels = nn.ModuleList()
+        width = input_dim
+        for level, level_params in enumerate(levels):
+            self.levels.append(_Level(level_params, width, level == len(levels) - 1, join_path(where, f"level_{level}")))
+            width = level_params.expert_mlp.hidden_units[-1]
+        self.output_dim = width
 
     @classmethod
     def _input(cls, spec: Any, where: str) -> int:
@@ -137,7 +181,7 @@ class PLE(Component):
         if width != self.input_dim:
             raise ShapeError(self.where, f"{self.registry_name}: the input width differs from the one this layer was "
                              "built for", f"(B, {self.input_dim})", describe_spec(input_spec))
-        return [TensorSpec((self.params.expert_mlp.hidden_units[-1],)) for _ in range(self.params.num_tasks)]
+        return [TensorSpec((self.output_dim,)) for _ in range(self.params.num_tasks)]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         inputs = [x] * (self.params.num_tasks + 1)
@@ -160,6 +204,7 @@ class CGC(PLE):
         num_specific_experts: experts per task.
         num_shared_experts: shared experts.
         expert_mlp: MLP params of every expert (``D_e = hidden_units[-1]``).
+        shared_expert_mlp: MLP params of the shared experts (None: ``expert_mlp``); same ``D_e``.
         gate_hidden_units: hidden widths of every gate (empty: a linear gate).
 
     Shape:

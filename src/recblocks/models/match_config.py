@@ -41,12 +41,17 @@ class MatchModelParams(ModelParams):
             candidate's logit in training, with either loss type (Yi et al., 2019): in-batch and
             frequency-sampled negatives over-represent popular items. Scoring and ranking use
             the uncorrected scores.
+        user_interests_idx_in_output: index of a ``(B, K, D)`` output holding the user's interest
+            vectors (MIND; all-zero rows are padding): evaluation scores a catalogue item by the
+            best interest, ``max_k s(v_k, e)``, not by the user vector (MIND's label-aware user
+            vector reads the row's own target item). None: the user vector.
         top_k: the K of Recall@K, NDCG@K and HitRate@K.
         exclude_seen: rank the catalogue without the items the user had in the training data.
     """
 
     user_tower_idx_in_output: int = Field(default=0, ge=0)
     item_tower_idx_in_output: int = Field(default=1, ge=0)
+    user_interests_idx_in_output: int | None = Field(default=None, ge=0)
     simi_func: Literal["COSINE", "INNER_PRODUCT"] = "COSINE"
     temperature: float = Field(default=1.0, gt=0.0)
     scale_simi: bool = False

@@ -43,21 +43,25 @@ __all__ = ["MatchModel", "MatchOutput", "tower_groups"]
 
 class MatchOutput(NamedTuple):
     """One forward pass of a MatchModel: ``user`` / ``item`` ``(B, D)`` (unit length for cosine),
-    extra outputs and auxiliary losses of blocks, embedding lookups."""
+    extra outputs and auxiliary losses of blocks, embedding lookups, and the user's interest
+    vectors ``(B, K, D)`` when ``user_interests_idx_in_output`` names them (all-zero rows: padding)."""
 
     user: torch.Tensor
     item: torch.Tensor
     extra: dict[str, torch.Tensor]
     auxiliary: dict[str, tuple[torch.Tensor, float]]
     lookups: list[torch.Tensor]
+    interests: torch.Tensor | None = None
 
 
-def tower_groups(backbone: BackboneConfig, block: str) -> list[str]:
-    """Feature groups the backbone block ``block`` reads, directly or through blocks and packages."""
+def tower_groups(backbone: BackboneConfig, block: str, stop: str | None = None) -> list[str]:
+    """Feature groups the backbone block ``block`` reads, directly or through blocks and packages
+    (not through the block ``stop``: a user tower reading the item tower's output, as MIND's
+    label-aware attention does, does not read the item's groups itself)."""
     blocks = {b.name: b for _, b in backbone.all_blocks()}
     packages = {p.name: p for p in backbone.packages}
     found: list[str] = []
-    todo, done = [block], set()
+    todo, done = [block], {stop}
     while todo:
         name = todo.pop()
         if name in done:
@@ -101,8 +105,10 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         self.config, self.schema, self.params = config, schema, params
         outputs = config.backbone.output_blocks
         for field, index, tower in (("item_tower_idx_in_output", params.item_tower_idx_in_output, "item"),
-                                    ("user_tower_idx_in_output", params.user_tower_idx_in_output, "user")):
-            if index >= len(outputs):
+                                    ("user_tower_idx_in_output", params.user_tower_idx_in_output, "user"),
+                                    ("user_interests_idx_in_output", params.user_interests_idx_in_output,
+                                     "interests")):
+            if index is not None and index >= len(outputs):
                 raise ConfigError(join_path(where_params, field), f"the MatchModel has no {tower} tower: the "
                                   f"backbone's output_blocks has no entry {index}",
                                   f"model.backbone.output_blocks listing the user and item tower blocks "
@@ -122,7 +128,9 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                                   repr(name))
         self.item_id, self.user_id = params.item_id, params.user_id
         self.groups = FeatureGroups(config.feature_groups, schema, join_path(where, "feature_groups"))
-        user_groups = tower_groups(config.backbone, self.user_block)
+        self.interests_block = outputs[params.user_interests_idx_in_output] \
+            if params.user_interests_idx_in_output is not None else None
+        user_groups = tower_groups(config.backbone, self.user_block, self.item_block)
         item_groups = tower_groups(config.backbone, self.item_block)
         shared = sorted(set(user_groups) & set(item_groups))
         if shared:
@@ -143,6 +151,13 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                               "vectors of one width", "two (B, D) outputs of equal D",
                               f"{describe_spec(user_spec)} and {describe_spec(item_spec)}")
         self.dim = user_spec.last_dim
+        if params.user_interests_idx_in_output is not None:
+            interests_spec = spec[params.user_interests_idx_in_output]
+            if not (isinstance(interests_spec, TensorSpec) and interests_spec.rank == 3
+                    and interests_spec.last_dim == self.dim):
+                raise ConfigError(join_path(where_params, "user_interests_idx_in_output"), "the interests must be "
+                                  "vectors of the towers' width", f"a (B, K, {self.dim}) output",
+                                  describe_spec(interests_spec))
         item_features = {}
         for group in item_groups:
             for name in self.groups[group].feature_names:
@@ -174,13 +189,16 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
             self.catalogue.add_seen(batch.features[self.item_id], batch.features[self.user_id])
 
     # ------------------------------------------------------------------ towers
-    def _towers(self, features: Mapping[str, torch.Tensor], context: ForwardContext) -> tuple[Any, Any, Any]:
+    def _towers(self, features: Mapping[str, torch.Tensor], context: ForwardContext) -> tuple[Any, Any, Any, Any]:
         emb = self.embeddings(features)
         out = self.backbone(emb, context)
         user, item = out[self.params.user_tower_idx_in_output], out[self.params.item_tower_idx_in_output]
+        index = self.params.user_interests_idx_in_output
+        interests = out[index] if index is not None else None
         if self.params.simi_func == "COSINE":
             user, item = F.normalize(user, dim=-1), F.normalize(item, dim=-1)
-        return user, item, emb
+            interests = F.normalize(interests, dim=-1) if interests is not None else None
+        return user, item, emb, interests
 
     def _filled(self, features: Mapping[str, torch.Tensor], rows: int, device: torch.device) -> dict[str, Any]:
         """``features`` plus placeholders (out-of-vocabulary ids, zeros) for every other embedded feature."""
@@ -199,7 +217,7 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         """Item vectors ``(R, D)`` of item feature rows (the user tower sees placeholders, its output is dropped)."""
         rows = next(iter(features.values())).shape[0]
         device = self.catalogue.known.device
-        _, item, _ = self._towers(self._filled(features, rows, device), ForwardContext(False))
+        _, item, _, _ = self._towers(self._filled(features, rows, device), ForwardContext(False))
         return item
 
     def catalogue_vectors(self, ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -210,7 +228,7 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
     def user_vectors(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """User vectors ``(B, D)`` of user feature rows (item features may be absent)."""
         rows = next(iter(features.values())).shape[0]
-        user, _, _ = self._towers(self._filled(features, rows, self.catalogue.known.device), ForwardContext(False))
+        user, _, _, _ = self._towers(self._filled(features, rows, self.catalogue.known.device), ForwardContext(False))
         return user
 
     # ------------------------------------------------------------------ the model contract
@@ -218,8 +236,8 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         """User and item vectors of each row, with the blocks' extra outputs and losses."""
         features, labels = (batch.features, batch.labels) if isinstance(batch, Batch) else (batch, {})
         context = ForwardContext(self.training, labels)
-        user, item, emb = self._towers(features, context)
-        return MatchOutput(user, item, context.outputs, context.losses, emb.looked_up)
+        user, item, emb, interests = self._towers(features, context)
+        return MatchOutput(user, item, context.outputs, context.losses, emb.looked_up, interests)
 
     def similarity(self, scores: torch.Tensor) -> torch.Tensor:
         """EasyRec's score: cosine / temperature (inner product as is), then ``|w| s + b`` with scale_simi."""

@@ -18,7 +18,7 @@ import torch
 
 from recblocks.metrics import retrieval_metric_keys, retrieval_metrics
 
-__all__ = ["CatalogueEvaluator", "target_ranks"]
+__all__ = ["CatalogueEvaluator", "interest_scores", "target_ranks"]
 
 
 def target_ranks(scores: torch.Tensor, target_columns: torch.Tensor,
@@ -86,7 +86,8 @@ class CatalogueEvaluator:
             self._prepare()
         assert self._items is not None and self._vectors is not None and self._columns is not None
         targets = batch.features[self.model.item_id].long()
-        scores = outputs.user @ self._vectors.T  # (B, M): the model's score up to a monotone map
+        scores = interest_scores(outputs.interests, self._vectors) if outputs.interests is not None \
+            else outputs.user @ self._vectors.T  # (B, M): the model's score up to a monotone map
         excluded = None
         users = batch.features[self.model.user_id].long() if self.model.user_id else targets.new_zeros(len(batch))
         if self.exclude_seen and self.model.user_id:
@@ -101,3 +102,17 @@ class CatalogueEvaluator:
         ranks = torch.cat(self._ranks).numpy()
         users = torch.cat(self._users).numpy()
         return retrieval_metrics(ranks, users if self.model.user_id else np.arange(ranks.shape[0]), self.top_k)
+
+
+def interest_scores(interests: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """``(B, M)`` scores of items by the user's best interest: ``max_k <v_k, e_m>`` over the
+    non-padding interests (all-zero rows of ``interests`` ``(B, K, D)`` are padding).
+
+    Example:
+        >>> interests = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]])
+        >>> interest_scores(interests, torch.tensor([[1.0, 1.0], [-1.0, -1.0]])).tolist()  # padding scores 0
+        [[2.0, -1.0]]
+    """
+    scores = torch.einsum("bkd,md->bkm", interests, vectors)
+    padding = (interests == 0).all(dim=-1)  # (B, K)
+    return scores.masked_fill(padding[:, :, None], float("-inf")).amax(dim=1)

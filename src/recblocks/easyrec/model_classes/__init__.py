@@ -54,3 +54,6 @@ class EasyRecModelEntry(RegistryEntry):
 
 
 EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", EasyRecModelEntry)
+
+from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
+    dbmtl, dssm, esmm, mind, mmoe, multi_tower_recall, ple, simple_multi_task)
