@@ -54,3 +54,7 @@ class EasyRecModelEntry(RegistryEntry):
 
 
 EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", EasyRecModelEntry)
+
+# One module per built-in class; each registers itself in EASYREC_MODELS on import.
+from recblocks.easyrec.model_classes import multi_tower  # noqa: E402,F401
+from recblocks.easyrec.model_classes import deepfm  # noqa: E402,F401

@@ -1,0 +1,217 @@
+"""Pieces every ranking-class translation shares: the DNN message as an MLP, groups, task, regularization.
+
+EasyRec's built-in ranking classes (``easy_rec/python/model/*.py``) all build on ``RankModel``:
+the groups of ``feature_groups`` feed the class's own graph, a dense ``output`` layer of
+``num_class`` units gives the logits, and ``loss_type`` / ``num_class`` / ``losses`` pick the
+loss. Their ``DNN`` stacks (``easy_rec/python/layers/dnn.py``) are ``tf.layers.dense`` (with a
+bias, Glorot-uniform kernels) then batch norm when ``use_bn``, then the activation, then dropout,
+in every layer the last included. The regularizers are the model's ``embedding_regularization``
+and the class message's ``l2_regularization`` on dense kernels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import join_path
+from recblocks.easyrec.schema import message_descriptor
+
+__all__ = [
+    "check_model_fields", "class_message", "dense_block", "dnn_is_empty", "feature_group_names", "feature_groups",
+    "mlp_block", "mlp_params", "num_class", "rank_model_section", "require_group",
+]
+
+#: ``model_config`` fields with no effect on the translated graph (storage and checkpoint details).
+_IGNORED_FIELDS = frozenset({"model_class", "model_name", "feature_groups", "embedding_regularization",
+                             "loss_type", "num_class", "losses", "label_name", "ev_params", "restore_filters"})
+
+
+def class_message(model_config: Mapping[str, Any], message: str, where: str) -> dict[str, Any]:
+    """The class's own parameter message (``deepfm {...}``), or a ConfigError naming what stands instead."""
+    params = model_config.get(message)
+    if params is None:
+        oneof = message_descriptor("EasyRecModel").oneofs_by_name["model"].fields
+        other = next((field.name for field in oneof if field.name in model_config), None)
+        raise ConfigError(join_path(where, message), f"model_class {model_config.get('model_class')!r} reads its "
+                          f"parameters from '{message}'", f"{message} {{...}}",
+                          repr(other) if other else "no parameter message")
+    return dict(params)
+
+
+def check_model_fields(model_config: Mapping[str, Any], message: str, where: str,
+                       allowed: Sequence[str] = ()) -> None:
+    """Refuse ``model_config`` fields the class translation cannot honour (one ConfigError naming the first)."""
+    known = _IGNORED_FIELDS | {message, *allowed}
+    for key in model_config:
+        if key in known:
+            continue
+        if key == "loss_weight_strategy" and model_config[key] == "Fixed":
+            continue
+        raise ConfigError(join_path(where, key), f"not supported by the translation of "
+                          f"{model_config.get('model_class')!r}", f"none of {key} (supported: "
+                          f"{sorted(known - {'model_class'})})", _short(model_config[key]))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def feature_group_names(model_config: Mapping[str, Any]) -> list[str]:
+    return [str(g.get("group_name", "")) for g in model_config.get("feature_groups", [])]
+
+
+def feature_groups(model_config: Mapping[str, Any], where: str,
+                   features: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """EasyRec's ``feature_groups`` in recblocks' spelling (same field names; ``negative_sampler`` refused).
+
+    A feature name that is not a feature but a regular expression matching some (EasyRec's
+    input layer accepts ``field[1-3]``) is expanded to the matching features in their order.
+    """
+    groups = []
+    for i, group in enumerate(model_config.get("feature_groups", [])):
+        path = join_path(where, "feature_groups", i)
+        if group.get("negative_sampler"):
+            raise ConfigError(join_path(path, "negative_sampler"), "a ranking model has no negative sampler",
+                              "negative_sampler: false", "true")
+        if not group.get("group_name"):
+            raise ConfigError(join_path(path, "group_name"), "a group of a built-in class needs a name",
+                              "group_name: '...'", "no name")
+        names = [n for name in group.get("feature_names", []) for n in _expand(str(name), features or {})]
+        out: dict[str, Any] = {"group_name": group["group_name"], "feature_names": names}
+        if group.get("wide_deep", "DEEP") != "DEEP":
+            out["wide_deep"] = group["wide_deep"]
+        if group.get("sequence_features"):
+            out["sequence_features"] = [dict(s) for s in group["sequence_features"]]
+        groups.append(out)
+    return groups
+
+
+def _expand(name: str, features: Mapping[str, Any]) -> list[str]:
+    if name in features or not features or not any(c in name for c in "[]*+?|("):
+        return [name]
+    try:
+        pattern = re.compile(name)
+    except re.error:
+        return [name]
+    matched = [feature for feature in features if pattern.fullmatch(feature)]
+    return matched or [name]
+
+
+def require_group(model_config: Mapping[str, Any], name: str, where: str, why: str = "") -> None:
+    """A ConfigError unless ``feature_groups`` holds a group called ``name`` (did-you-mean among the others)."""
+    names = feature_group_names(model_config)
+    if name not in names:
+        raise ConfigError(join_path(where, "feature_groups"), f"{model_config.get('model_class')} reads the group "
+                          f"'{name}'{why}", f"a group with group_name: '{name}'", f"groups {names}", choices=names)
+
+
+def dnn_is_empty(dnn: Mapping[str, Any] | None) -> bool:
+    """True when EasyRec's DNN returns its input unchanged (no layers, or ``hidden_units: 0``)."""
+    units = list((dnn or {}).get("hidden_units", []))
+    return not units or units == [0]
+
+
+def mlp_params(dnn: Mapping[str, Any], where: str, *, last_linear: bool = False) -> dict[str, Any]:
+    """EasyRec's ``DNN`` message as recblocks ``MLP`` params (biases, Glorot kernels, BN/act in the last layer).
+
+    ``last_linear``: no batch norm and no activation in the last layer (DIN's attention DNN).
+    """
+    units = list(dnn.get("hidden_units", []))
+    if not units or any(u <= 0 for u in units):
+        raise ConfigError(join_path(where, "hidden_units"), "a DNN needs positive layer widths",
+                          "e.g. hidden_units: [64, 32]", units)
+    dropout = list(dnn.get("dropout_ratio", []))
+    if dropout and len(dropout) != len(units):
+        raise ConfigError(join_path(where, "dropout_ratio"), "EasyRec's DNN reads one dropout ratio per layer",
+                          f"{len(units)} ratios (or none)", len(dropout))
+    activation = dnn.get("activation", "tf.nn.relu")
+    use_bn = bool(dnn.get("use_bn", True))
+    params: dict[str, Any] = {
+        "hidden_units": units, "activation": activation, "use_bn": use_bn,
+        "use_final_bn": use_bn and not last_linear, "final_activation": None if last_linear else activation,
+        "use_bias": True, "use_final_bias": True, "initializer": "glorot_uniform",
+    }
+    if dropout:
+        params["dropout_ratio"] = dropout
+    return params
+
+
+def mlp_block(name: str, inputs: list[dict[str, Any]], dnn: Mapping[str, Any], where: str) -> dict[str, Any]:
+    return {"name": name, "inputs": inputs, "component": {"class_name": "MLP", "params": mlp_params(dnn, where)}}
+
+
+def dense_block(name: str, inputs: list[dict[str, Any]], units: int) -> dict[str, Any]:
+    """A plain ``tf.layers.dense(x, units)`` (bias, Glorot-uniform kernel, no activation)."""
+    return {"name": name, "inputs": inputs, "component": {"class_name": "Dense", "params": {"units": units}}}
+
+
+def num_class(model_config: Mapping[str, Any]) -> int:
+    return int(model_config.get("num_class", 1))
+
+
+def rank_model_section(model_config: Mapping[str, Any], message: str, blocks: list[dict[str, Any]],
+                       output: list[str], output_width: int | None, where: str, *,
+                       class_name: str, l2_regularization: float | None = None,
+                       features: Mapping[str, Any] | None = None,
+                       groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The recblocks ``model:`` section around a translated backbone.
+
+    Args:
+        blocks, output: the backbone's blocks and its ``concat_blocks``.
+        output_width: the output's width when known; when it equals ``num_class`` a ``Dense``
+            ``output`` block is appended, because EasyRec always applies its output layer and
+            recblocks adds a head only when the widths differ. None: the graph already ends in logits.
+        l2_regularization: the class message's value (default: read from it, 1e-4 as EasyRec's protos).
+    """
+    classes = num_class(model_config)
+    if output_width is not None and output_width == classes:
+        blocks = [*blocks, dense_block("output", [{"block_name": name} for name in output], classes)]
+        output = ["output"]
+    params = model_config.get(message) or {}
+    l2 = l2_regularization if l2_regularization is not None else float(params.get("l2_regularization", 1e-4))
+    section: dict[str, Any] = {
+        "model_class": "RankModel",
+        "model_name": model_config.get("model_name") or class_name,
+        "feature_groups": groups if groups is not None else feature_groups(model_config, where, features),
+        "backbone": {"blocks": blocks, "concat_blocks": output},
+        **_task(model_config, where),
+        "embedding_regularization": float(model_config.get("embedding_regularization", 0.0)),
+    }
+    model_params = section.setdefault("model_params", {})
+    model_params["l2_regularization"] = l2
+    return section
+
+
+def _task(model_config: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The task from ``loss_type`` / ``num_class`` / ``losses`` (label: ``label_name``, else ``label``).
+
+    A plain CLASSIFICATION or L2_LOSS is a recblocks task; several ``losses`` or another loss
+    type make a one-tower MultiTaskModel (the only place recblocks reads EasyRec loss lists),
+    whose loss registry then checks the names.
+    """
+    loss_type = model_config.get("loss_type", "CLASSIFICATION")
+    classes = num_class(model_config)
+    label = model_config.get("label_name") or "label"
+    losses = [dict(loss) for loss in model_config.get("losses", [])]
+    if not losses and loss_type in ("CLASSIFICATION", "L2_LOSS"):
+        if loss_type == "L2_LOSS":
+            if classes != 1:
+                raise ConfigError(join_path(where, "num_class"), "an L2_LOSS model has one output", "1", classes)
+            return {"task": {"type": "regression", "label": label}}
+        if classes > 1:
+            return {"task": {"type": "multiclass", "label": label, "num_classes": classes}}
+        return {"task": {"type": "binary", "label": label}}
+    tower: dict[str, Any] = {"tower_name": "ctr", "label_name": label, "loss_type": loss_type, "num_class": classes}
+    if losses:
+        tower["losses"] = [{k: v for k, v in loss.items() if k in ("loss_type", "weight", "loss_name")}
+                           for loss in losses]
+        for i, loss in enumerate(losses):
+            extra = sorted(set(loss) - {"loss_type", "weight", "loss_name"})
+            if extra:
+                raise ConfigError(join_path(where, "losses", i, extra[0]), "loss parameters are not translated",
+                                  "loss_type, weight, loss_name", extra[0])
+    return {"model_class": "MultiTaskModel", "model_params": {"task_towers": [tower]}}
