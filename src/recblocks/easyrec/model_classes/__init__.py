@@ -58,3 +58,8 @@ EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", Ea
 # One module per built-in class; each registers itself in EASYREC_MODELS on import.
 from recblocks.easyrec.model_classes import multi_tower  # noqa: E402,F401
 from recblocks.easyrec.model_classes import deepfm  # noqa: E402,F401
+from recblocks.easyrec.model_classes import wide_and_deep  # noqa: E402,F401
+from recblocks.easyrec.model_classes import dcn  # noqa: E402,F401
+from recblocks.easyrec.model_classes import fm  # noqa: E402,F401
+from recblocks.easyrec.model_classes import dlrm  # noqa: E402,F401
+from recblocks.easyrec.model_classes import autoint  # noqa: E402,F401

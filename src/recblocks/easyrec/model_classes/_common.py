@@ -20,8 +20,9 @@ from recblocks.core.params import join_path
 from recblocks.easyrec.schema import message_descriptor
 
 __all__ = [
-    "check_model_fields", "class_message", "dense_block", "dnn_is_empty", "feature_group_names", "feature_groups",
-    "mlp_block", "mlp_params", "num_class", "rank_model_section", "require_group",
+    "check_model_fields", "check_sequence_entry", "class_message", "dense_block", "dnn_is_empty",
+    "feature_group_names", "feature_groups", "group_named", "mlp_block", "mlp_params", "num_class",
+    "plain_sequence_features", "rank_model_section", "require_group", "wide_sum_blocks",
 ]
 
 #: ``model_config`` fields with no effect on the translated graph (storage and checkpoint details).
@@ -85,7 +86,8 @@ def feature_groups(model_config: Mapping[str, Any], where: str,
         if group.get("wide_deep", "DEEP") != "DEEP":
             out["wide_deep"] = group["wide_deep"]
         if group.get("sequence_features"):
-            out["sequence_features"] = [dict(s) for s in group["sequence_features"]]
+            out["sequence_features"] = plain_sequence_features(group["sequence_features"],
+                                                               join_path(path, "sequence_features"))
         groups.append(out)
     return groups
 
@@ -99,6 +101,27 @@ def _expand(name: str, features: Mapping[str, Any]) -> list[str]:
         return [name]
     matched = [feature for feature in features if pattern.fullmatch(feature)]
     return matched or [name]
+
+
+def check_sequence_entry(entry: Mapping[str, Any], where: str) -> None:
+    if entry.get("allow_key_transform"):
+        raise ConfigError(join_path(where, "allow_key_transform"), "key transforms are not translated",
+                          "allow_key_transform: false (keys as wide as the sequences)", "true")
+    for m, att in enumerate(entry.get("seq_att_map", [])):
+        if att.get("aux_hist_seq"):
+            raise ConfigError(join_path(where, "seq_att_map", m, "aux_hist_seq"), "auxiliary sequences are not "
+                              "translated", "no aux_hist_seq", att["aux_hist_seq"])
+
+
+def plain_sequence_features(entries: Sequence[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
+    """``sequence_features`` as recblocks' group spelling reads them (checked; attention options dropped)."""
+    out = []
+    for k, entry in enumerate(entries):
+        check_sequence_entry(entry, join_path(where, k))
+        out.append({"group_name": entry["group_name"],
+                    "seq_att_map": [{"key": list(a.get("key", [])), "hist_seq": list(a.get("hist_seq", []))}
+                                    for a in entry.get("seq_att_map", [])]})
+    return out
 
 
 def require_group(model_config: Mapping[str, Any], name: str, where: str, why: str = "") -> None:
@@ -147,6 +170,25 @@ def mlp_block(name: str, inputs: list[dict[str, Any]], dnn: Mapping[str, Any], w
 def dense_block(name: str, inputs: list[dict[str, Any]], units: int) -> dict[str, Any]:
     """A plain ``tf.layers.dense(x, units)`` (bias, Glorot-uniform kernel, no activation)."""
     return {"name": name, "inputs": inputs, "component": {"class_name": "Dense", "params": {"units": units}}}
+
+
+def wide_sum_blocks(group: Mapping[str, Any], wide_dim: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The WIDE group ``group`` summed over its features: ``(B, wide_dim)`` (EasyRec's ``tf.add_n``).
+
+    Returns the blocks and the input that reads the sum.
+    """
+    name = str(group["group_name"])
+    if len(group["feature_names"]) == 1:
+        return ([{"name": f"{name}_features", "inputs": [{"feature_group_name": name}],
+                  "input_layer": {"wide_output_dim": wide_dim}}], {"block_name": f"{name}_features"})
+    return ([{"name": f"{name}_features", "inputs": [{"feature_group_name": name}],
+              "input_layer": {"only_output_feature_list": True, "wide_output_dim": wide_dim}},
+             {"name": f"{name}_sum", "inputs": [{"block_name": f"{name}_features"}],
+              "component": {"class_name": "Add", "params": {}}}], {"block_name": f"{name}_sum"})
+
+
+def group_named(groups: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    return next(g for g in groups if g["group_name"] == name)
 
 
 def num_class(model_config: Mapping[str, Any]) -> int:

@@ -22,6 +22,7 @@ from recblocks.easyrec.model_classes._common import (
     check_model_fields, class_message, dense_block, dnn_is_empty, feature_group_names, feature_groups, mlp_block,
     num_class, rank_model_section, require_group,
 )
+from recblocks.easyrec.model_classes._sequence import group_inputs, has_sequence_features
 
 __all__ = ["deepfm", "wide_blocks"]
 
@@ -59,6 +60,10 @@ def deepfm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) 
                           "e.g. hidden_units: [128, 64]", "none")
     groups = feature_groups(model_config, where, features)
     fm_group = "fm" if "fm" in feature_group_names(model_config) else "deep"
+    if has_sequence_features(model_config, fm_group):
+        raise ConfigError(join_path(where, "feature_groups"), f"the FM reads the group '{fm_group}' as a field list, "
+                          "and its sequence_features attention vectors are not translated there",
+                          "a group without sequence_features (or an 'fm' group)", f"'{fm_group}' with them")
     blocks, wide = wide_blocks(model_config, wide_dim)
     blocks.append({"name": "deep_input", "inputs": [{"feature_group_name": "deep"}],
                    "input_layer": {"output_2d_tensor_and_feature_list": True}})
@@ -74,8 +79,10 @@ def deepfm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) 
     if has_fm:
         blocks.append({"name": "fm_feature", "inputs": [fm_input],
                        "component": {"class_name": "FM", "params": {"use_variant": per_dimension}}})
-    blocks.append(mlp_block("deep_feature", [{"block_name": "deep_input", "input_slice": "[0]"}], params["dnn"],
-                            join_path(path, "dnn")))
+    seq_blocks, deep_inputs = group_inputs(model_config, "deep", where)
+    blocks += seq_blocks
+    deep_inputs[0] = {"block_name": "deep_input", "input_slice": "[0]"}
+    blocks.append(mlp_block("deep_feature", deep_inputs, params["dnn"], join_path(path, "dnn")))
     if has_final:
         final_inputs = [wide, *([{"block_name": "fm_feature"}] if has_fm else []), {"block_name": "deep_feature"}]
         blocks.append(mlp_block("final_dnn", final_inputs,

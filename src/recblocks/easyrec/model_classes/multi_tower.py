@@ -19,13 +19,17 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
 from recblocks.easyrec.model_classes._common import (
     check_model_fields, class_message, dnn_is_empty, mlp_block, rank_model_section, require_group,
 )
+from recblocks.easyrec.model_classes._sequence import group_inputs
 
 __all__ = ["final_blocks", "multi_tower", "tower_blocks"]
 
 
 def tower_blocks(model_config: Mapping[str, Any], params: Mapping[str, Any], where: str,
-                 taken: set[str]) -> tuple[list[dict[str, Any]], list[str], list[int | None]]:
-    """The plain towers: blocks, the name of each tower's last block and its width (None: a group's width)."""
+                 taken: set[str], where_model: str) -> tuple[list[dict[str, Any]], list[str], list[int | None]]:
+    """The plain towers: blocks, the name of each tower's last block and its width (None: a group's width).
+
+    ``where`` is the path of the class message, ``where_model`` that of ``model_config``.
+    """
     blocks: list[dict[str, Any]] = []
     outputs: list[str] = []
     widths: list[int | None] = []
@@ -40,7 +44,9 @@ def tower_blocks(model_config: Mapping[str, Any], params: Mapping[str, Any], whe
             raise ConfigError(join_path(path, "input"), "two towers read the same group (EasyRec names the tower "
                               "variables after it)", "a group no other tower reads", repr(group))
         taken.add(group)
-        blocks.append({"name": f"{group}_fea_bn", "inputs": [{"feature_group_name": group}],
+        seq_blocks, inputs = group_inputs(model_config, group, where_model)
+        blocks += seq_blocks
+        blocks.append({"name": f"{group}_fea_bn", "inputs": inputs,
                        "component": {"class_name": "BatchNormalization", "params": {}}})
         last = f"{group}_fea_bn"
         dnn = tower.get("dnn")
@@ -78,7 +84,7 @@ def multi_tower(model_config: Mapping[str, Any], features: FeatureFacts, where: 
         if params.get(extra):  # EasyRec's MultiTower never reads them: the model trains without them
             warnings.warn(f"{join_path(path, extra)}: MultiTower ignores {extra}, as EasyRec does (model_class "
                           f"{cls} builds them)", stacklevel=2)
-    blocks, outputs, widths = tower_blocks(model_config, params, path, set())
+    blocks, outputs, widths = tower_blocks(model_config, params, path, set(), where)
     final, outputs, width = final_blocks(params, outputs, widths, path)
     return rank_model_section(model_config, "multi_tower", blocks + final, outputs, width, where,
                               class_name="MultiTower", features=features)
