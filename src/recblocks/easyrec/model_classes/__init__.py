@@ -63,3 +63,5 @@ from recblocks.easyrec.model_classes import dcn  # noqa: E402,F401
 from recblocks.easyrec.model_classes import fm  # noqa: E402,F401
 from recblocks.easyrec.model_classes import dlrm  # noqa: E402,F401
 from recblocks.easyrec.model_classes import autoint  # noqa: E402,F401
+from recblocks.easyrec.model_classes import multi_tower_din  # noqa: E402,F401
+from recblocks.easyrec.model_classes import multi_tower_bst  # noqa: E402,F401
