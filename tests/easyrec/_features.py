@@ -61,3 +61,57 @@ def translate(path: Path) -> dict[str, Any]:
 def plan(run_config: dict[str, Any]) -> list[dict[str, Any]]:
     _, rows, _ = plan_rows(run_config, fit_data=False)
     return rows
+
+
+def check_shipped(path: Path, refused: dict[str, str]) -> list[dict[str, Any]]:
+    """Translate and plan one shipped config: its plan rows, or the expected refusal (a ConfigError
+    whose message matches ``refused[path.name]``); skips configs whose features live outside the file."""
+    import pytest
+
+    from recblocks.core.errors import ConfigError
+
+    pipeline = parse_pipeline_config(path, strict=False)
+    if not easyrec_features(pipeline):
+        pytest.skip(f"{path.name}: its features come from an RTP feature-generation file, not the config")
+    if path.name in refused:
+        with pytest.raises(ConfigError, match=refused[path.name]):
+            plan(translate(path))
+        return []
+    return plan(translate(path))
+
+
+def train_config(easyrec_text: str, num_rows: int = 512) -> dict[str, Any]:
+    """A run config: an EasyRec pipeline text over the synthetic columns (I1, I2, C1..C3), translated."""
+    pipeline = parse_pipeline_config(easyrec_text, name="<test config>")
+    model_config = pipeline["model_config"]
+    features = easyrec_features(pipeline)
+    model = EASYREC_MODELS.get(model_config["model_class"]).translate(model_config, features, "model_config")
+    return {"data": {"synthetic": {"num_rows": num_rows, "num_dense": 2, "vocab_sizes": [20, 30, 10], "seed": 3}},
+            "features": list(features.values()), "model": model,
+            "train": {"epochs": 4, "batch_size": 64, "progress": False, "optimizer": {"name": "adam", "lr": 0.01},
+                      "seed": 0}}
+
+
+#: EasyRec feature_config for the synthetic columns, shared by the training tests.
+SYNTHETIC_FEATURES = """
+feature_config {
+  features { input_names: "I1" feature_type: RawFeature }
+  features { input_names: "I2" feature_type: RawFeature }
+  features { input_names: "C1" feature_type: IdFeature embedding_dim: 8 hash_bucket_size: 20 }
+  features { input_names: "C2" feature_type: IdFeature embedding_dim: 8 hash_bucket_size: 30 }
+  features { input_names: "C3" feature_type: IdFeature embedding_dim: 8 hash_bucket_size: 10 }
+}
+"""
+
+
+def losses_fall(raw: dict[str, Any], run: Path) -> tuple[float, float]:
+    """Train; the task loss of the first and the last epoch."""
+    import json
+
+    from recblocks.runs import train_run
+
+    result = train_run(raw, run)
+    epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines()]
+    first, last = epochs[0]["train_terms"], epochs[-1]["train_terms"]
+    key = next(k for k in first if k.startswith("task/"))
+    return first[key], last[key]

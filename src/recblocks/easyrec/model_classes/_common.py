@@ -124,12 +124,21 @@ def plain_sequence_features(entries: Sequence[Mapping[str, Any]], where: str) ->
     return out
 
 
-def require_group(model_config: Mapping[str, Any], name: str, where: str, why: str = "") -> None:
-    """A ConfigError unless ``feature_groups`` holds a group called ``name`` (did-you-mean among the others)."""
+def require_group(model_config: Mapping[str, Any], name: str, where: str, why: str = "", *,
+                  named_by_field: bool = False) -> None:
+    """A ConfigError unless ``feature_groups`` holds a group called ``name``.
+
+    ``named_by_field``: ``where`` is the field that names the group (a tower's ``input``): the
+    error names that field and suggests the nearest group; otherwise the class needs the group by
+    its fixed name and the error names ``feature_groups``.
+    """
     names = feature_group_names(model_config)
-    if name not in names:
-        raise ConfigError(join_path(where, "feature_groups"), f"{model_config.get('model_class')} reads the group "
-                          f"'{name}'{why}", f"a group with group_name: '{name}'", f"groups {names}", choices=names)
+    if name in names:
+        return
+    if named_by_field:
+        raise ConfigError(where, f"unknown feature group{why}", f"one of {names}", repr(name), choices=names)
+    raise ConfigError(join_path(where, "feature_groups"), f"{model_config.get('model_class')} reads the group "
+                      f"'{name}'{why}", f"a group with group_name: '{name}'", f"groups {names}")
 
 
 def dnn_is_empty(dnn: Mapping[str, Any] | None) -> bool:

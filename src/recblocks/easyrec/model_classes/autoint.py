@@ -25,8 +25,8 @@ __all__ = ["autoint"]
 @EASYREC_MODELS.register("AutoInt", message="autoint")
 def autoint(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """Multi-head self-attention layers over the field embeddings of 'all', flattened, output layer."""
-    check_model_fields(model_config, "autoint", where)
     params = class_message(model_config, "autoint", where)
+    check_model_fields(model_config, "autoint", where)
     path = join_path(where, "autoint")
     require_group(model_config, "all", where)
     groups = feature_groups(model_config, where, features)

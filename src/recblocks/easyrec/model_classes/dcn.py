@@ -25,8 +25,8 @@ __all__ = ["dcn"]
 @EASYREC_MODELS.register("DCN", message="dcn")
 def dcn(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """A deep DNN and a DCN-v1 cross network over the group 'all', concatenated, then final_dnn."""
-    check_model_fields(model_config, "dcn", where)
     params = class_message(model_config, "dcn", where)
+    check_model_fields(model_config, "dcn", where)
     path = join_path(where, "dcn")
     require_group(model_config, "all", where, " (DCN's deep and cross towers both read it)")
     deep = (params.get("deep_tower") or {}).get("dnn")

@@ -44,8 +44,8 @@ def wide_blocks(model_config: Mapping[str, Any], wide_dim: int) -> tuple[list[di
 @EASYREC_MODELS.register("DeepFM", message="deepfm")
 def deepfm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """Wide logits, an FM over the deep (or fm) group and a DNN, summed or fed to final_dnn."""
-    check_model_fields(model_config, "deepfm", where)
     params = class_message(model_config, "deepfm", where)
+    check_model_fields(model_config, "deepfm", where)
     path = join_path(where, "deepfm")
     classes = num_class(model_config)
     for group in ("wide", "deep"):

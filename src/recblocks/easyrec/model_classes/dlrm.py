@@ -28,8 +28,8 @@ __all__ = ["dlrm"]
 @EASYREC_MODELS.register("DLRM", message="dlrm")
 def dlrm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """Bottom DNN on 'dense', dot interactions with the 'sparse' embeddings, top DNN."""
-    check_model_fields(model_config, "dlrm", where)
     params = class_message(model_config, "dlrm", where)
+    check_model_fields(model_config, "dlrm", where)
     path = join_path(where, "dlrm")
     if num_class(model_config) != 1:
         raise ConfigError(join_path(where, "num_class"), "EasyRec's DLRM has a one-unit output layer", "1",

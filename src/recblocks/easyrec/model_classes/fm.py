@@ -22,8 +22,8 @@ __all__ = ["fm"]
 @EASYREC_MODELS.register("FM", message="fm")
 def fm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """Summed wide weights plus the FM term over the deep group, plus a bias."""
-    check_model_fields(model_config, "fm", where)
     params = class_message(model_config, "fm", where)
+    check_model_fields(model_config, "fm", where)
     classes = num_class(model_config)
     for group in ("wide", "deep"):
         require_group(model_config, group, where)

@@ -39,7 +39,7 @@ def tower_blocks(model_config: Mapping[str, Any], params: Mapping[str, Any], whe
         if not group:
             raise ConfigError(join_path(path, "input"), "a tower reads one feature group", "input: '<group>'",
                               "nothing")
-        require_group(model_config, group, join_path(path, "input"))
+        require_group(model_config, group, join_path(path, "input"), named_by_field=True)
         if group in taken:
             raise ConfigError(join_path(path, "input"), "two towers read the same group (EasyRec names the tower "
                               "variables after it)", "a group no other tower reads", repr(group))
@@ -77,8 +77,8 @@ def final_blocks(params: Mapping[str, Any], outputs: list[str], widths: list[int
 @EASYREC_MODELS.register("MultiTower", message="multi_tower")
 def multi_tower(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """Per-group towers (batch norm, DNN) concatenated, then final_dnn and the output layer."""
-    check_model_fields(model_config, "multi_tower", where)
     params = class_message(model_config, "multi_tower", where)
+    check_model_fields(model_config, "multi_tower", where)
     path = join_path(where, "multi_tower")
     for extra, cls in (("din_towers", "MultiTowerDIN"), ("bst_towers", "MultiTowerBST")):
         if params.get(extra):  # EasyRec's MultiTower never reads them: the model trains without them

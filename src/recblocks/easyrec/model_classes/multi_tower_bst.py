@@ -41,8 +41,8 @@ def _sequence_width(entry: Mapping[str, Any], features: FeatureFacts, where: str
 @EASYREC_MODELS.register("MultiTowerBST", message="multi_tower")
 def multi_tower_bst(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """MultiTower towers plus BST towers (a transformer layer over behaviours and target), then final_dnn."""
-    check_model_fields(model_config, "multi_tower", where, allowed=["seq_att_groups"])
     params = class_message(model_config, "multi_tower", where)
+    check_model_fields(model_config, "multi_tower", where, allowed=["seq_att_groups"])
     path = join_path(where, "multi_tower")
     if params.get("din_towers"):
         raise ConfigError(join_path(path, "din_towers"), "MultiTowerBST ignores din_towers", "bst_towers",

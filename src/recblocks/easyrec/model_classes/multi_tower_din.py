@@ -49,8 +49,8 @@ def sequence_tower_group(towers_of: str, tower: Mapping[str, Any], known: Mappin
 @EASYREC_MODELS.register("MultiTowerDIN", message="multi_tower")
 def multi_tower_din(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """MultiTower towers plus DIN target-attention towers, concatenated, then final_dnn."""
-    check_model_fields(model_config, "multi_tower", where, allowed=["seq_att_groups"])
     params = class_message(model_config, "multi_tower", where)
+    check_model_fields(model_config, "multi_tower", where, allowed=["seq_att_groups"])
     path = join_path(where, "multi_tower")
     if params.get("bst_towers"):
         raise ConfigError(join_path(path, "bst_towers"), "MultiTowerDIN ignores bst_towers", "din_towers",

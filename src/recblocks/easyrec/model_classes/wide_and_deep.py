@@ -27,8 +27,8 @@ __all__ = ["wide_and_deep"]
 @EASYREC_MODELS.register("WideAndDeep", message="wide_and_deep")
 def wide_and_deep(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """Summed wide embeddings plus the deep DNN's logits, or both fed to final_dnn."""
-    check_model_fields(model_config, "wide_and_deep", where)
     params = class_message(model_config, "wide_and_deep", where)
+    check_model_fields(model_config, "wide_and_deep", where)
     path = join_path(where, "wide_and_deep")
     classes = num_class(model_config)
     for group in ("wide", "deep"):
