@@ -7,6 +7,7 @@ elsewhere; these helpers only give the model translations something to plan agai
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def shipped(model_class: str) -> list[Path]:
 
 def translate(path: Path) -> dict[str, Any]:
     """The run config (features, model, synthetic data placeholder) for one shipped config."""
-    pipeline = parse_pipeline_config(path, strict=False)
+    with warnings.catch_warnings():  # strict=False reads a doubled field as EasyRec does, with a warning
+        warnings.simplefilter("ignore")
+        pipeline = parse_pipeline_config(path, strict=False)
     model_config = pipeline["model_config"]
     features = easyrec_features(pipeline)
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
@@ -65,22 +68,32 @@ def plan(run_config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def check_shipped(path: Path, refused: dict[str, str]) -> list[dict[str, Any]]:
     """Translate and plan one shipped config: its plan rows, or the expected refusal (a ConfigError
-    whose message matches ``refused[path.name]``); skips configs whose features live outside the file."""
+    whose message matches ``refused[path.name]``); skips configs whose features live outside the file.
+
+    The last row (the model's head, or the translation's own output layer) must give one logit per
+    class, as EasyRec's output layer does.
+    """
     import pytest
 
     from recblocks.core.errors import ConfigError
 
-    pipeline = parse_pipeline_config(path, strict=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline = parse_pipeline_config(path, strict=False)
     if not easyrec_features(pipeline):
         pytest.skip(f"{path.name}: its features come from an RTP feature-generation file, not the config")
     if path.name in refused:
         with pytest.raises(ConfigError, match=refused[path.name]):
             plan(translate(path))
         return []
-    return plan(translate(path))
+    run_config = translate(path)
+    rows = plan(run_config)
+    classes = int(pipeline["model_config"].get("num_class", 1))
+    assert rows[-1]["output"] == f"(B, {classes})", rows[-1]
+    return rows
 
 
-def train_config(easyrec_text: str, num_rows: int = 512) -> dict[str, Any]:
+def train_config(easyrec_text: str, num_rows: int = 384) -> dict[str, Any]:
     """A run config: an EasyRec pipeline text over the synthetic columns (I1, I2, C1..C3), translated."""
     pipeline = parse_pipeline_config(easyrec_text, name="<test config>")
     model_config = pipeline["model_config"]
@@ -88,7 +101,7 @@ def train_config(easyrec_text: str, num_rows: int = 512) -> dict[str, Any]:
     model = EASYREC_MODELS.get(model_config["model_class"]).translate(model_config, features, "model_config")
     return {"data": {"synthetic": {"num_rows": num_rows, "num_dense": 2, "vocab_sizes": [20, 30, 10], "seed": 3}},
             "features": list(features.values()), "model": model,
-            "train": {"epochs": 4, "batch_size": 64, "progress": False, "optimizer": {"name": "adam", "lr": 0.01},
+            "train": {"epochs": 3, "batch_size": 64, "progress": False, "optimizer": {"name": "adam", "lr": 0.01},
                       "seed": 0}}
 
 

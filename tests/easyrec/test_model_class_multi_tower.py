@@ -40,7 +40,6 @@ def translate(text: str) -> dict:
 def test_shipped_multi_tower_configs_plan(path: Path) -> None:
     rows = check_shipped(path, REFUSED)
     if rows:
-        assert rows[-1]["block"].startswith("head:") and rows[-1]["output"] == "(B, 1)"
         assert any(row["body"] == "BatchNormalization" for row in rows)
 
 
