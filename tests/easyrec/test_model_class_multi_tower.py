@@ -10,7 +10,7 @@ from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_model_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
 
-from ._features import SYNTHETIC_FEATURES, check_shipped, losses_fall, shipped, train_config
+from ._features import SYNTHETIC_FEATURES, check_shipped, losses_fall, plan, shipped, train_config
 
 #: Shipped configs the translation refuses, and why (a ConfigError naming the place).
 REFUSED = {name: r"model_config\.losses\[0\]\.f1_reweighted_loss: loss parameters are not translated"
@@ -74,6 +74,9 @@ def test_loss_type_and_num_class_choose_the_task() -> None:
     assert ranked["model_class"] == "MultiTaskModel"
     assert ranked["model_params"]["task_towers"][0]["losses"][1] == {"loss_type": "PAIRWISE_LOGISTIC_LOSS",
                                                                      "weight": 0.5}
+    rows = plan(train_config(SYNTHETIC_FEATURES + "model_config {" + TWO_TOWERS + "losses { loss_type: "
+                             "PAIRWISE_LOGISTIC_LOSS } }"))
+    assert rows[-1]["block"] == "tower:ctr" and rows[-1]["output"] == "(B, 1)"
 
 
 def test_a_tower_on_an_unknown_group_names_it_with_a_suggestion() -> None:
