@@ -37,6 +37,9 @@ def easyrec_features(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if kind == "sequence":
             feature["max_len"] = 8
         features[name] = feature
+        for shared in config.get("shared_names", []):  # EasyRec: more inputs through the same table
+            features[shared] = {**feature, "name": shared, "embedding_name": name}
+            features[name]["embedding_name"] = name
     return features
 
 

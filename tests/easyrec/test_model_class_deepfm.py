@@ -18,7 +18,7 @@ REFUSED = {
 }
 
 #: Shipped configs whose FM reads one field: the term is identically zero, so it is left out.
-ONE_FIELD_FM = {"deepfm_lookup.config", "deepfm_with_sample_weight.config", "kv_tag.config"}
+ONE_FIELD_FM = {"deepfm_lookup.config", "kv_tag.config"}
 
 DEEPFM = """
 model_class: 'DeepFM'

@@ -25,6 +25,9 @@ __all__ = [
     "plain_sequence_features", "rank_model_section", "require_group", "wide_sum_blocks",
 ]
 
+#: EasyRec's feature-name range shorthand, matched at the start of a name as EasyRec does.
+_RANGE = re.compile(r"([a-zA-Z_]+)\[([0-9]+)-([0-9]+)\]")
+
 #: ``model_config`` fields with no effect on the translated graph (storage and checkpoint details).
 _IGNORED_FIELDS = frozenset({"model_class", "model_name", "feature_groups", "embedding_regularization",
                              "loss_type", "num_class", "losses", "label_name", "ev_params", "restore_filters"})
@@ -65,12 +68,11 @@ def feature_group_names(model_config: Mapping[str, Any]) -> list[str]:
     return [str(g.get("group_name", "")) for g in model_config.get("feature_groups", [])]
 
 
-def feature_groups(model_config: Mapping[str, Any], where: str,
-                   features: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def feature_groups(model_config: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
     """EasyRec's ``feature_groups`` in recblocks' spelling (same field names; ``negative_sampler`` refused).
 
-    A feature name that is not a feature but a regular expression matching some (EasyRec's
-    input layer accepts ``field[1-3]``) is expanded to the matching features in their order.
+    EasyRec's range shorthand in feature names (``field[1-3]`` for ``field1, field2, field3``)
+    is expanded.
     """
     groups = []
     for i, group in enumerate(model_config.get("feature_groups", [])):
@@ -81,7 +83,7 @@ def feature_groups(model_config: Mapping[str, Any], where: str,
         if not group.get("group_name"):
             raise ConfigError(join_path(path, "group_name"), "a group of a built-in class needs a name",
                               "group_name: '...'", "no name")
-        names = [n for name in group.get("feature_names", []) for n in _expand(str(name), features or {})]
+        names = [n for name in group.get("feature_names", []) for n in _expand(str(name))]
         out: dict[str, Any] = {"group_name": group["group_name"], "feature_names": names}
         if group.get("wide_deep", "DEEP") != "DEEP":
             out["wide_deep"] = group["wide_deep"]
@@ -92,15 +94,13 @@ def feature_groups(model_config: Mapping[str, Any], where: str,
     return groups
 
 
-def _expand(name: str, features: Mapping[str, Any]) -> list[str]:
-    if name in features or not features or not any(c in name for c in "[]*+?|("):
+def _expand(name: str) -> list[str]:
+    """EasyRec's shorthand ``prefix[a-b]`` for ``prefix<a>, ..., prefix<b>`` (``feature_group.py``)."""
+    match = _RANGE.match(name)
+    if not match:
         return [name]
-    try:
-        pattern = re.compile(name)
-    except re.error:
-        return [name]
-    matched = [feature for feature in features if pattern.fullmatch(feature)]
-    return matched or [name]
+    prefix, start, end = match.group(1), int(match.group(2)), int(match.group(3))
+    return [f"{prefix}{i}" for i in range(start, end + 1)]
 
 
 def check_sequence_entry(entry: Mapping[str, Any], where: str) -> None:
@@ -207,7 +207,6 @@ def num_class(model_config: Mapping[str, Any]) -> int:
 def rank_model_section(model_config: Mapping[str, Any], message: str, blocks: list[dict[str, Any]],
                        output: list[str], output_width: int | None, where: str, *,
                        class_name: str, l2_regularization: float | None = None,
-                       features: Mapping[str, Any] | None = None,
                        groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The recblocks ``model:`` section around a translated backbone.
 
@@ -227,7 +226,7 @@ def rank_model_section(model_config: Mapping[str, Any], message: str, blocks: li
     section: dict[str, Any] = {
         "model_class": "RankModel",
         "model_name": model_config.get("model_name") or class_name,
-        "feature_groups": groups if groups is not None else feature_groups(model_config, where, features),
+        "feature_groups": groups if groups is not None else feature_groups(model_config, where),
         "backbone": {"blocks": blocks, "concat_blocks": output},
         **_task(model_config, where),
         "embedding_regularization": float(model_config.get("embedding_regularization", 0.0)),

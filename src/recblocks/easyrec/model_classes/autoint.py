@@ -29,7 +29,7 @@ def autoint(model_config: Mapping[str, Any], features: FeatureFacts, where: str)
     check_model_fields(model_config, "autoint", where)
     path = join_path(where, "autoint")
     require_group(model_config, "all", where)
-    groups = feature_groups(model_config, where, features)
+    groups = feature_groups(model_config, where)
     names = group_named(groups, "all")["feature_names"]
     dims = {name: (features.get(name) or {}).get("embedding_dim") for name in names}
     if len({d for d in dims.values() if d is not None}) > 1:

@@ -43,9 +43,8 @@ def dcn(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> 
     ]
     final = params.get("final_dnn")
     if dnn_is_empty(final):
-        return rank_model_section(model_config, "dcn", blocks, ["dnn", "cross"], None, where, class_name="DCN",
-                                  features=features)
+        return rank_model_section(model_config, "dcn", blocks, ["dnn", "cross"], None, where, class_name="DCN")
     blocks.append(mlp_block("final_dnn", [{"block_name": "dnn"}, {"block_name": "cross"}], final,
                             join_path(path, "final_dnn")))
     return rank_model_section(model_config, "dcn", blocks, ["final_dnn"], int(final["hidden_units"][-1]), where,
-                              class_name="DCN", features=features)
+                              class_name="DCN")

@@ -58,7 +58,7 @@ def deepfm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) 
     if dnn_is_empty(params.get("dnn")):
         raise ConfigError(join_path(path, "dnn", "hidden_units"), "DeepFM's deep part needs layers",
                           "e.g. hidden_units: [128, 64]", "none")
-    groups = feature_groups(model_config, where, features)
+    groups = feature_groups(model_config, where)
     fm_group = "fm" if "fm" in feature_group_names(model_config) else "deep"
     if has_sequence_features(model_config, fm_group):
         raise ConfigError(join_path(where, "feature_groups"), f"the FM reads the group '{fm_group}' as a field list, "

@@ -66,5 +66,5 @@ def dlrm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
             top_inputs.append({"block_name": "bot_dnn"})
     blocks.append(mlp_block("top_dnn", top_inputs, params["top_dnn"], join_path(path, "top_dnn")))
     return rank_model_section(model_config, "dlrm", blocks, ["top_dnn"], int(params["top_dnn"]["hidden_units"][-1]),
-                              where, class_name="DLRM", features=features,
+                              where, class_name="DLRM",
                               l2_regularization=float(params.get("l2_regularization", 1e-5)))

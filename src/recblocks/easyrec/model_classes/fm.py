@@ -27,7 +27,7 @@ def fm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> d
     classes = num_class(model_config)
     for group in ("wide", "deep"):
         require_group(model_config, group, where)
-    groups = feature_groups(model_config, where, features)
+    groups = feature_groups(model_config, where)
     wide = {"block_name": "wide_features", "input_fn": "lambda x: tf.reduce_sum(x, axis=1, keepdims=True)"}
     blocks: list[dict[str, Any]] = [
         {"name": "wide_features", "inputs": [{"feature_group_name": "wide"}],

@@ -87,4 +87,4 @@ def multi_tower(model_config: Mapping[str, Any], features: FeatureFacts, where: 
     blocks, outputs, widths = tower_blocks(model_config, params, path, set(), where)
     final, outputs, width = final_blocks(params, outputs, widths, path)
     return rank_model_section(model_config, "multi_tower", blocks + final, outputs, width, where,
-                              class_name="MultiTower", features=features)
+                              class_name="MultiTower")

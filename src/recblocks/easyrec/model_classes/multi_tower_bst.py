@@ -79,6 +79,6 @@ def multi_tower_bst(model_config: Mapping[str, Any], features: FeatureFacts, whe
         widths.append(seq_len * width)
         used.append(group)
     final, outputs, width_out = final_blocks(params, outputs, widths, path)
-    groups = feature_groups(model_config, where, features) + [known[name] for name in dict.fromkeys(used)]
+    groups = feature_groups(model_config, where) + [known[name] for name in dict.fromkeys(used)]
     return rank_model_section(model_config, "multi_tower", blocks + final, outputs, width_out, where,
                               class_name="MultiTowerBST", groups=groups)

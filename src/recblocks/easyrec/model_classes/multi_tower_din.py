@@ -67,6 +67,6 @@ def multi_tower_din(model_config: Mapping[str, Any], features: FeatureFacts, whe
         widths.append(None)
         used.append(group)
     final, outputs, width = final_blocks(params, outputs, widths, path)
-    groups = feature_groups(model_config, where, features) + [known[name] for name in dict.fromkeys(used)]
+    groups = feature_groups(model_config, where) + [known[name] for name in dict.fromkeys(used)]
     return rank_model_section(model_config, "multi_tower", blocks + final, outputs, width, where,
                               class_name="MultiTowerDIN", groups=groups)

@@ -36,7 +36,7 @@ def wide_and_deep(model_config: Mapping[str, Any], features: FeatureFacts, where
     if dnn_is_empty(params.get("dnn")):
         raise ConfigError(join_path(path, "dnn", "hidden_units"), "WideAndDeep's deep part needs layers",
                           "e.g. hidden_units: [128, 64]", "none")
-    groups = feature_groups(model_config, where, features)
+    groups = feature_groups(model_config, where)
     has_final = not dnn_is_empty(params.get("final_dnn"))
     wide_dim = int(params.get("wide_output_dim", 1)) if has_final else classes
     blocks, wide = wide_sum_blocks(group_named(groups, "wide"), wide_dim)
