@@ -55,8 +55,8 @@ def check_model_fields(model_config: Mapping[str, Any], message: str, where: str
         if key == "loss_weight_strategy" and model_config[key] == "Fixed":
             continue
         raise ConfigError(join_path(where, key), f"not supported by the translation of "
-                          f"{model_config.get('model_class')!r}", f"none of {key} (supported: "
-                          f"{sorted(known - {'model_class'})})", _short(model_config[key]))
+                          f"{model_config.get('model_class')!r} (no recblocks equivalent)",
+                          f"only fields it reads: {sorted(known - {'model_class'})}", _short(model_config[key]))
 
 
 def _short(value: Any) -> str:
