@@ -9,7 +9,7 @@ import pytest
 from recblocks.easyrec import parse_model_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
 
-from ._features import check_shipped, shipped
+from ._features import SYNTHETIC_FEATURES, check_shipped, plan, shipped, train_config
 
 REFUSED = {
     # raw features embedded to 10 beside ids of 16: EasyRec's FM (tf.stack of the fields) fails on it too
@@ -50,3 +50,5 @@ def test_multiclass_fm_maps_the_vector_to_class_logits() -> None:
     assert blocks["wide_features"]["input_layer"] == {"wide_output_dim": 3}
     assert blocks["fm_feature"]["component"]["params"] == {"use_variant": True}
     assert blocks["fm_logits"]["component"]["params"] == {"units": 3}
+    rows = plan(train_config(SYNTHETIC_FEATURES + "model_config {" + FM + "num_class: 3 }"))
+    assert rows[-1]["block"] == "output" and rows[-1]["output"] == "(B, 3)"  # (B, 1) wide broadcast onto (B, 3)
