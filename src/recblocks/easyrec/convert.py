@@ -14,7 +14,6 @@ The rules, chosen for a translator that reads the dict later:
   only doubles, so the rule for numbers is: a finite number with no fractional part and at most
   2**53 in magnitude (where doubles are exact integers) -> ``int``, any other number -> ``float``.
   ``16`` and ``16.0`` are therefore both ``16``; a layer parameter that needs a float accepts it.
-  Its keys come sorted (a protobuf map keeps no order of its own).
 
 Example:
     >>> from recblocks.easyrec.schema import message_class
@@ -73,9 +72,7 @@ def message_to_dict(message: Message, include_defaults: bool = False) -> dict[st
     """``message`` as a nested dict keyed by field names (see the module docstring for the rules)."""
     name = message.DESCRIPTOR.full_name
     if name == _STRUCT:
-        # a protobuf map has no order (upb's depends on the process's state): keys sorted, so equal texts
-        # give equal dicts in the same order
-        return {key: _value_to_python(message.fields[key]) for key in sorted(message.fields)}
+        return {key: _value_to_python(item) for key, item in message.fields.items()}
     out: dict[str, Any] = {}
     for field, value in message.ListFields():
         if field.is_repeated and field.message_type is not None and field.message_type.GetOptions().map_entry:
