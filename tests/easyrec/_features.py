@@ -2,7 +2,8 @@
 
 IdFeature -> sparse (hashed when it has ``hash_bucket_size``), RawFeature -> dense, TagFeature ->
 multi, SequenceFeature -> sequence, anything else -> sparse. The real feature translation lives
-elsewhere; these helpers only give the model translations something to plan against.
+elsewhere; these helpers only give the model translations something to plan against, and add
+the task as the pipeline translation does for a RankModel (:func:`rank_task`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.runs import plan_rows
@@ -43,6 +45,32 @@ def easyrec_features(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return features
 
 
+def rank_task(pipeline: dict[str, Any]) -> dict[str, Any]:
+    """The task a RankModel section gets from the pipeline translation, in a simple test-only form:
+    label ``label_name`` or the first label field, type from ``loss_type`` / ``num_class``; several
+    or weighted ``losses`` are refused there (a RankModel trains one loss)."""
+    model_config = pipeline["model_config"]
+    loss_type = model_config.get("loss_type", "CLASSIFICATION")
+    losses = model_config.get("losses", [])
+    for i, loss in enumerate(losses):
+        if len(losses) > 1 or loss.get("loss_type", "CLASSIFICATION") != loss_type or loss.get("weight", 1.0) != 1.0:
+            raise ConfigError(f"model_config.losses[{i}]", "a RankModel trains one loss", f"one {loss_type} loss",
+                              loss.get("loss_type"))
+    label = model_config.get("label_name") or (pipeline.get("data_config", {}).get("label_fields") or ["label"])[0]
+    classes = int(model_config.get("num_class", 1))
+    if loss_type == "L2_LOSS":
+        return {"type": "regression", "label": label}
+    return {"type": "multiclass", "label": label, "num_classes": classes} if classes > 1 else \
+        {"type": "binary", "label": label}
+
+
+def with_task(model: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
+    """``model`` with the pipeline's task when it is a RankModel section without one."""
+    if model.get("model_class", "RankModel") == "RankModel" and "task" not in model:
+        return {**model, "task": rank_task(pipeline)}
+    return model
+
+
 def shipped(model_class: str) -> list[Path]:
     """The shipped configs whose model_class is ``model_class`` (skips the test when they are absent)."""
     found = [path for path in need_shipped_configs()
@@ -59,7 +87,7 @@ def translate(path: Path) -> dict[str, Any]:
     model_config = pipeline["model_config"]
     features = easyrec_features(pipeline)
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
-    model = entry.translate(model_config, features, "model_config")
+    model = with_task(entry.translate(model_config, features, "model_config"), pipeline)
     return {"features": list(features.values()), "model": model, "data": {"synthetic": {"num_rows": 8}},
             "train": {"memory_limit_gb": 0}}
 
@@ -77,8 +105,6 @@ def check_shipped(path: Path, refused: dict[str, str]) -> list[dict[str, Any]]:
     class, as EasyRec's output layer does.
     """
     import pytest
-
-    from recblocks.core.errors import ConfigError
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -103,7 +129,7 @@ def train_config(easyrec_text: str, num_rows: int = 384) -> dict[str, Any]:
     features = easyrec_features(pipeline)
     model = EASYREC_MODELS.get(model_config["model_class"]).translate(model_config, features, "model_config")
     return {"data": {"synthetic": {"num_rows": num_rows, "num_dense": 2, "vocab_sizes": [20, 30, 10], "seed": 3}},
-            "features": list(features.values()), "model": model,
+            "features": list(features.values()), "model": with_task(model, pipeline),
             "train": {"epochs": 3, "batch_size": 64, "progress": False, "optimizer": {"name": "adam", "lr": 0.01},
                       "seed": 0}}
 

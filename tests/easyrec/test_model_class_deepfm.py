@@ -74,7 +74,7 @@ def test_multiclass_wide_logits_sum_per_class() -> None:
     blocks = {b["name"]: b for b in model["backbone"]["blocks"]}
     assert blocks["wide_feature"]["component"]["class_name"] == "Add"
     assert blocks["fm_logits"]["component"]["params"] == {"units": 3}
-    assert model["task"] == {"type": "multiclass", "label": "label", "num_classes": 3}
+    assert blocks["deep_logits"]["component"]["params"] == {"units": 3}
 
 
 def test_missing_groups_and_bad_wide_width_are_named() -> None:

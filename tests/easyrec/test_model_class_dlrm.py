@@ -35,8 +35,9 @@ def test_shipped_dlrm_configs_plan(path: Path) -> None:
 
 def test_dot_interaction_of_bottom_output_and_sparse_fields_by_hand() -> None:
     model = translate(DLRM)
-    _, rows, _ = plan_rows({"data": {"synthetic": {"num_rows": 8}}, "features": FEATURES, "model": model},
-                           fit_data=False)
+    task = {"type": "binary", "label": "label"}  # the pipeline translation's part
+    _, rows, _ = plan_rows({"data": {"synthetic": {"num_rows": 8}}, "features": FEATURES,
+                            "model": {**model, "task": task}}, fit_data=False)
     widths = {row["block"]: row["output"] for row in rows}
     assert widths["interaction"] == "(B, 6)"  # 4 fields (bottom + 3 sparse): 4 * 3 / 2 pairs
     assert widths["top_dnn"] == "(B, 8)" and rows[-1]["output"] == "(B, 1)"

@@ -1,11 +1,12 @@
-"""Pieces every ranking-class translation shares: the DNN message as an MLP, groups, task, regularization.
+"""Pieces every ranking-class translation shares: the DNN message as an MLP, groups, regularization.
 
 EasyRec's built-in ranking classes (``easy_rec/python/model/*.py``) all build on ``RankModel``:
 the groups of ``feature_groups`` feed the class's own graph, a dense ``output`` layer of
 ``num_class`` units gives the logits, and ``loss_type`` / ``num_class`` / ``losses`` pick the
-loss. Their ``DNN`` stacks (``easy_rec/python/layers/dnn.py``) are ``tf.layers.dense`` (with a
-bias, Glorot-uniform kernels) then batch norm when ``use_bn``, then the activation, then dropout,
-in every layer the last included. The regularizers are the model's ``embedding_regularization``
+loss (that task is the pipeline translation's, which knows the label fields and metrics).
+Their ``DNN`` stacks (``easy_rec/python/layers/dnn.py``) are ``tf.layers.dense`` (with a bias,
+Glorot-uniform kernels) then batch norm when ``use_bn``, then the activation, then dropout, in
+every layer the last included. The regularizers are the model's ``embedding_regularization``
 and the class message's ``l2_regularization`` on dense kernels.
 """
 
@@ -28,9 +29,10 @@ __all__ = [
 #: EasyRec's feature-name range shorthand, matched at the start of a name as EasyRec does.
 _RANGE = re.compile(r"([a-zA-Z_]+)\[([0-9]+)-([0-9]+)\]")
 
-#: ``model_config`` fields with no effect on the translated graph (storage and checkpoint details).
+#: ``model_config`` fields a class translation reads itself or leaves to the pipeline translation
+#: (``loss_type``, ``num_class``, ``losses`` and ``label_name`` make the task there).
 _IGNORED_FIELDS = frozenset({"model_class", "model_name", "feature_groups", "embedding_regularization",
-                             "loss_type", "num_class", "losses", "label_name", "ev_params", "restore_filters"})
+                             "loss_type", "num_class", "losses", "label_name"})
 
 
 def class_message(model_config: Mapping[str, Any], message: str, where: str) -> dict[str, Any]:
@@ -50,7 +52,7 @@ def check_model_fields(model_config: Mapping[str, Any], message: str, where: str
     """Refuse ``model_config`` fields the class translation cannot honour (one ConfigError naming the first)."""
     known = _IGNORED_FIELDS | {message, *allowed}
     for key in model_config:
-        if key in known:
+        if key in known or model_config[key] in ({}, []):  # an empty message changes nothing
             continue
         if key == "loss_weight_strategy" and model_config[key] == "Fixed":
             continue
@@ -208,7 +210,11 @@ def rank_model_section(model_config: Mapping[str, Any], message: str, blocks: li
                        output: list[str], output_width: int | None, where: str, *,
                        class_name: str, l2_regularization: float | None = None,
                        groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The recblocks ``model:`` section around a translated backbone.
+    """The recblocks ``model:`` section around a translated backbone, without ``task``.
+
+    The task (label, ``loss_type`` / ``num_class`` / ``losses``, metrics) is the pipeline
+    translation's: it reads ``data_config.label_fields`` and ``eval_config`` and adds the task
+    to a RankModel section that has none, as for a backbone config.
 
     Args:
         blocks, output: the backbone's blocks and its ``concat_blocks``.
@@ -228,40 +234,7 @@ def rank_model_section(model_config: Mapping[str, Any], message: str, blocks: li
         "model_name": model_config.get("model_name") or class_name,
         "feature_groups": groups if groups is not None else feature_groups(model_config, where),
         "backbone": {"blocks": blocks, "concat_blocks": output},
-        **_task(model_config, where),
         "embedding_regularization": float(model_config.get("embedding_regularization", 0.0)),
+        "model_params": {"l2_regularization": l2},
     }
-    model_params = section.setdefault("model_params", {})
-    model_params["l2_regularization"] = l2
     return section
-
-
-def _task(model_config: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """The task from ``loss_type`` / ``num_class`` / ``losses`` (label: ``label_name``, else ``label``).
-
-    A plain CLASSIFICATION or L2_LOSS is a recblocks task; several ``losses`` or another loss
-    type make a one-tower MultiTaskModel (the only place recblocks reads EasyRec loss lists),
-    whose loss registry then checks the names.
-    """
-    loss_type = model_config.get("loss_type", "CLASSIFICATION")
-    classes = num_class(model_config)
-    label = model_config.get("label_name") or "label"
-    losses = [dict(loss) for loss in model_config.get("losses", [])]
-    if not losses and loss_type in ("CLASSIFICATION", "L2_LOSS"):
-        if loss_type == "L2_LOSS":
-            if classes != 1:
-                raise ConfigError(join_path(where, "num_class"), "an L2_LOSS model has one output", "1", classes)
-            return {"task": {"type": "regression", "label": label}}
-        if classes > 1:
-            return {"task": {"type": "multiclass", "label": label, "num_classes": classes}}
-        return {"task": {"type": "binary", "label": label}}
-    tower: dict[str, Any] = {"tower_name": "ctr", "label_name": label, "loss_type": loss_type, "num_class": classes}
-    if losses:
-        tower["losses"] = [{k: v for k, v in loss.items() if k in ("loss_type", "weight", "loss_name")}
-                           for loss in losses]
-        for i, loss in enumerate(losses):
-            extra = sorted(set(loss) - {"loss_type", "weight", "loss_name"})
-            if extra:
-                raise ConfigError(join_path(where, "losses", i, extra[0]), "loss parameters are not translated",
-                                  "loss_type, weight, loss_name", extra[0])
-    return {"model_class": "MultiTaskModel", "model_params": {"task_towers": [tower]}}
