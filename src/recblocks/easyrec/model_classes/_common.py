@@ -21,7 +21,7 @@ from recblocks.core.params import join_path
 from recblocks.easyrec.schema import message_descriptor
 
 __all__ = [
-    "check_model_fields", "check_sequence_entry", "class_message", "dense_block", "dnn_is_empty",
+    "check_model_fields", "check_sequence_entry", "class_message", "dense_block", "dnn_is_empty", "expand_feature_name",
     "feature_group_names", "feature_groups", "group_named", "mlp_block", "mlp_params", "num_class",
     "plain_sequence_features", "rank_model_section", "require_group", "wide_sum_blocks",
 ]
@@ -85,7 +85,7 @@ def feature_groups(model_config: Mapping[str, Any], where: str) -> list[dict[str
         if not group.get("group_name"):
             raise ConfigError(join_path(path, "group_name"), "a group of a built-in class needs a name",
                               "group_name: '...'", "no name")
-        names = [n for name in group.get("feature_names", []) for n in _expand(str(name))]
+        names = [n for name in group.get("feature_names", []) for n in expand_feature_name(str(name))]
         out: dict[str, Any] = {"group_name": group["group_name"], "feature_names": names}
         if group.get("wide_deep", "DEEP") != "DEEP":
             out["wide_deep"] = group["wide_deep"]
@@ -96,7 +96,7 @@ def feature_groups(model_config: Mapping[str, Any], where: str) -> list[dict[str
     return groups
 
 
-def _expand(name: str) -> list[str]:
+def expand_feature_name(name: str) -> list[str]:
     """EasyRec's shorthand ``prefix[a-b]`` for ``prefix<a>, ..., prefix<b>`` (``feature_group.py``)."""
     match = _RANGE.match(name)
     if not match:
