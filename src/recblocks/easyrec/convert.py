@@ -10,7 +10,8 @@ The rules, chosen for a translator that reads the dict later:
   give strings for 64-bit ones);
 - ``float`` (32-bit) fields -> the shortest decimal that is the same 32-bit value
   (``1e-4`` stays ``0.0001``, not ``9.999999747378752e-05``); ``double`` fields unchanged;
-- ``google.protobuf.Struct`` (``st_params``) -> a plain dict of JSON-like values. Struct holds
+- ``google.protobuf.Struct`` (``st_params``) -> a plain dict of JSON-like values, keys sorted (a
+  Struct is a map: protobuf keeps no order, and its iteration order varies between runs). Struct holds
   only doubles, so the rule for numbers is: a finite number with no fractional part and at most
   2**53 in magnitude (where doubles are exact integers) -> ``int``, any other number -> ``float``.
   ``16`` and ``16.0`` are therefore both ``16``; a layer parameter that needs a float accepts it.
@@ -72,7 +73,8 @@ def message_to_dict(message: Message, include_defaults: bool = False) -> dict[st
     """``message`` as a nested dict keyed by field names (see the module docstring for the rules)."""
     name = message.DESCRIPTOR.full_name
     if name == _STRUCT:
-        return {key: _value_to_python(item) for key, item in message.fields.items()}
+        # sorted: a Struct is a protobuf map, whose iteration order varies from run to run
+        return {key: _value_to_python(message.fields[key]) for key in sorted(message.fields)}
     out: dict[str, Any] = {}
     for field, value in message.ListFields():
         if field.is_repeated and field.message_type is not None and field.message_type.GetOptions().map_entry:
