@@ -55,5 +55,23 @@ class EasyRecModelEntry(RegistryEntry):
 
 EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", EasyRecModelEntry)
 
+# One module per built-in class; each registers itself in EASYREC_MODELS on import.
 from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
-    dbmtl, dssm, esmm, mind, mmoe, multi_tower_recall, ple, simple_multi_task)
+    autoint,
+    dbmtl,
+    dcn,
+    deepfm,
+    dlrm,
+    dssm,
+    esmm,
+    fm,
+    mind,
+    mmoe,
+    multi_tower,
+    multi_tower_bst,
+    multi_tower_din,
+    multi_tower_recall,
+    ple,
+    simple_multi_task,
+    wide_and_deep,
+)
