@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--configs", type=Path, default=CONFIGS,
                         help="folder of the configs named by --models (default: configs/ml100k_seq; the variants "
-                             "studied in docs/benchmarks.md (section "Sequence models") are in benchmarks/ml100k_seq_variants)")
+                             "studied in docs/benchmarks.md, section Sequence models, are in benchmarks/ml100k_seq_variants)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")
     parser.add_argument("--select", action="store_true", help="train without the test set; print validation only")
