@@ -114,3 +114,16 @@ def test_seed_fixtures_are_the_seed_blocks(request):
 
     for number, block in seed_model_configs().items():
         assert (FIXTURES / f"seed_case_{number}.config").read_text(encoding="utf-8") == block + "\n", number
+
+
+def test_a_group_naming_features_by_range_counts_them_as_used():
+    # "c[1-2]" stands for c1, c2: an untranslatable c2 is then an error, not a note
+    text = (PIPELINE % "").replace(
+        'input_fields { input_name: "tags" }',
+        'input_fields { input_name: "tags" } input_fields { input_name: "c1" } input_fields { input_name: "c2" }'
+    ).replace('features { feature_name: "price_raw"',
+              'features { input_names: "c1" hash_bucket_size: 9 } '
+              'features { input_names: "c2" feature_type: ExprFeature } features { feature_name: "price_raw"'
+              ).replace('"tags"] wide_deep', '"tags", "c[1-2]"] wide_deep')
+    with pytest.raises(ConfigError, match=r"^feature_config\.features\[3\]\.feature_type: ExprFeature"):
+        translate_pipeline(parse_pipeline_config(text))

@@ -24,6 +24,7 @@ from recblocks.core.params import join_path
 from recblocks.easyrec.data_section import data_section, input_defaults
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
 from recblocks.easyrec.feature_section import translate_features
+from recblocks.easyrec.model_classes._common import expand_feature_name
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
 
@@ -36,7 +37,14 @@ _TOP_LEVEL = {"train_input_path", "eval_input_path", "parquet_train_input", "par
 
 
 def used_feature_names(model: Mapping[str, Any]) -> set[str]:
-    """Every feature name the model's feature groups (and their sequence parts) name."""
+    """Every feature name the model's feature groups (and their sequence parts) name.
+
+    EasyRec's ``prefix[a-b]`` shorthand counts as the names it stands for.
+
+    Example:
+        >>> sorted(used_feature_names({"feature_groups": [{"feature_names": ["uid", "f[1-2]"]}]}))
+        ['f1', 'f2', 'uid']
+    """
     names: set[str] = set()
     for group in [*model.get("feature_groups", []), *model.get("seq_att_groups", [])]:
         names.update(group.get("feature_names", []))
@@ -44,7 +52,7 @@ def used_feature_names(model: Mapping[str, Any]) -> set[str]:
             for mapping in sequence.get("seq_att_map", []):
                 for key in ("key", "hist_seq", "aux_hist_seq"):
                     names.update(mapping.get(key, []))
-    return names
+    return {expanded for name in names for expanded in expand_feature_name(name)}
 
 
 def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
