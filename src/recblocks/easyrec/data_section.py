@@ -17,7 +17,9 @@
 * Reading options with no meaning for recblocks' reader (``prefetch_size``, ``shuffle``,
   ``shuffle_buffer_size``, ``num_parallel_calls``, ``shard``, ``file_shard``, ``chief_redundant``,
   ``drop_remainder``, ``pai_worker_*``, ``data_compression_type``) are accepted without effect.
-* Negative samplers, ``label_sep``/``label_dim``, ``extra_label_func``, ``auto_expand_input_fields``,
+* ``negative_sampler`` (``_v2``, ``_in_memory``) are translated on the model
+  (:func:`recblocks.easyrec.translate.translate_pipeline`: a MatchModel's ``SAMPLED_SOFTMAX``).
+* Hard negative samplers, ``label_sep``/``label_dim``, ``extra_label_func``, ``auto_expand_input_fields``,
   ``selected_cols``, ``feature_fields`` and ``input_fields[].user_define_fn`` are a ConfigError.
 """
 
@@ -29,13 +31,14 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 
-__all__ = ["data_section", "input_defaults", "CSV_INPUTS", "PARQUET_INPUTS"]
+__all__ = ["data_section", "input_defaults", "CSV_INPUTS", "PARQUET_INPUTS", "NEGATIVE_SAMPLERS"]
 
 CSV_INPUTS = ("CSVInput", "CSVInputV2", "CSVInputEx")
 PARQUET_INPUTS = ("ParquetInput", "ParquetInputV2", "ParquetInputV3")
 _REMOTE = ("odps://", "oss://", "hdfs://", "kafka://", "datahub://", "hive://")
-_UNSUPPORTED_DATA = ("negative_sampler", "negative_sampler_v2", "hard_negative_sampler", "hard_negative_sampler_v2",
-                     "negative_sampler_in_memory", "label_sep", "label_dim", "extra_label_func", "selected_cols",
+#: Samplers of random negatives from an item table: translated on the model (a MatchModel's sampled softmax).
+NEGATIVE_SAMPLERS = ("negative_sampler", "negative_sampler_v2", "negative_sampler_in_memory")
+_UNSUPPORTED_DATA = ("hard_negative_sampler", "hard_negative_sampler_v2", "label_sep", "label_dim", "extra_label_func", "selected_cols",
                      "selected_col_types", "feature_fields")
 _STREAMS = {"kafka_train_input": "train", "datahub_train_input": "train", "hive_train_input": "train",
             "binary_train_input": "train", "kafka_eval_input": "eval", "datahub_eval_input": "eval",
@@ -91,7 +94,9 @@ def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]
                           choices=[*CSV_INPUTS, *PARQUET_INPUTS])
     for key in _UNSUPPORTED_DATA:
         if data_config.get(key):
-            raise ConfigError(join_path(at, key), "has no recblocks equivalent", "the field left out", key)
+            hard = " (hard negatives read from an edge table have no equivalent: recblocks samples negatives by " \
+                "training frequency; use negative_sampler)" if key.startswith("hard_") else ""
+            raise ConfigError(join_path(at, key), f"has no recblocks equivalent{hard}", "the field left out", key)
     if data_config.get("auto_expand_input_fields"):
         raise ConfigError(join_path(at, "auto_expand_input_fields"), "has no recblocks equivalent; list the input "
                           "fields", "false", "true")

@@ -21,7 +21,7 @@ from typing import Any
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
-from recblocks.easyrec.data_section import data_section, input_defaults
+from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, input_defaults
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
 from recblocks.easyrec.feature_section import translate_features
 from recblocks.easyrec.model_classes._common import expand_feature_name
@@ -63,6 +63,28 @@ def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
         if match:
             return f"{tower}/{match.group(1)}"
     return metric
+
+
+def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], where: str, notes: list[str]) -> None:
+    """EasyRec's random-negative sampler -> the MatchModel's ``SAMPLED_SOFTMAX`` with ``num_negatives``.
+
+    EasyRec adds ``num_sample`` items drawn from an item table (``input_path``) to each batch's
+    candidates; recblocks draws ``num_negatives`` items of the training data by frequency, with the
+    logQ correction, besides the batch's own items.
+    """
+    key = next((k for k in NEGATIVE_SAMPLERS if data_config.get(k)), None)
+    if key is None:
+        return
+    if model.get("model_class") != "MatchModel":
+        raise ConfigError(join_path(where, key), "sampled negatives train a list-wise retrieval model; this model "
+                          "translates to a point-wise RankModel", "a two-tower model with loss_type "
+                          "SOFTMAX_CROSS_ENTROPY, or no negative_sampler", model.get("model_class", "RankModel"))
+    sampler = data_config[key]
+    params = model.setdefault("model_params", {})
+    params["loss_type"] = "SAMPLED_SOFTMAX"
+    params["num_negatives"] = int(sampler.get("num_sample", 0))
+    notes.append(f"data_config.{key}: {params['num_negatives']} negatives per batch are drawn from the training "
+                 f"data by item frequency (logQ-corrected), not from {sampler.get('input_path') or sampler.get('item_input_path')!r}")
 
 
 def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list[str] | None = None) -> dict[str, Any]:
@@ -117,6 +139,7 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
             and not (model_out.get("task") or model_out.get("tasks")):
         model_out["task"] = _rank_task(model, labels, model_where, metrics)
+    _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"))
     ignored = sorted(k for k in pipeline.get("train_config", {}) if k in IGNORED_TRAIN_KEYS)
     if ignored:
