@@ -11,14 +11,16 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   normalisation whose range is fitted on train instead of given).
 * ``TagFeature`` -> ``multi`` with its ``separator`` (EasyRec default ``|``), ``combiner`` sum/mean
   -> ``pooling`` (EasyRec default sum).
-* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``).
+* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``); a
+  ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
+  :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
 * ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
 
 Without an equivalent, each a ConfigError naming the field: ``ComboFeature``, ``LookupFeature``,
 ``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names``, ``raw_input_dim`` > 1,
-``normalizer_fn``, ``sequence_combiner`` (TextCNN or attention over one feature: write a backbone
-block over a sequence group instead), numeric sequences (``sub_feature_type: RawFeature``), a
+``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
+instead), numeric sequences (``sub_feature_type: RawFeature``), a
 ``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
 errors per feature rather than raising them, so a feature no feature group uses does not stop
 the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
@@ -32,7 +34,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 
-__all__ = ["translate_feature", "translate_features", "feature_name"]
+__all__ = ["translate_feature", "translate_features", "feature_name", "text_cnn_combiners"]
 
 _NO_EQUIVALENT = {
     "ComboFeature": "crosses of several inputs are not a recblocks feature kind; build the crossed column in the "
@@ -156,11 +158,11 @@ def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str
             _refuse(where, "sub_feature_type", "numeric sequences are not supported", "IdFeature",
                     feature["sub_feature_type"])
         combiner = feature.get("sequence_combiner")
-        if combiner:
-            chosen = next(iter(combiner), "?")
-            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner has no recblocks "
-                    "equivalent: put the feature in a sequence group and combine it with a backbone block "
-                    "(TextCNN, MultiHeadAttention, ...)", "no sequence_combiner", chosen)
+        chosen = next(iter(combiner), "?") if combiner else None
+        if chosen not in (None, "text_cnn"):
+            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn has "
+                    "no recblocks equivalent: put the feature in a sequence group and combine it with a backbone "
+                    "block (MultiHeadAttention, ...)", "no sequence_combiner or text_cnn", chosen)
     out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"), **_ids(feature, where)}
     length = feature.get("sequence_length", 1) if kind == "sequence" else 1
     length = length if length > 1 else feature.get("max_seq_len")
@@ -188,3 +190,13 @@ def translate_features(pipeline: Mapping[str, Any],
         except ConfigError as error:
             out.append((feature_name(feature), error))
     return out
+
+
+def text_cnn_combiners(pipeline: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Feature name -> (its config path, its ``sequence_combiner.text_cnn`` message), for every such feature."""
+    if "feature_config" in pipeline:
+        base, entries = "feature_config.features", pipeline["feature_config"].get("features", [])
+    else:
+        base, entries = "feature_configs", pipeline.get("feature_configs", [])
+    return {feature_name(f): (join_path(base, i), f["sequence_combiner"]["text_cnn"]) for i, f in enumerate(entries)
+            if "text_cnn" in (f.get("sequence_combiner") or {})}

@@ -23,9 +23,10 @@ from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, input_defaults
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
-from recblocks.easyrec.feature_section import translate_features
+from recblocks.easyrec.feature_section import text_cnn_combiners, translate_features
 from recblocks.easyrec.model_classes._common import expand_feature_name
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
+from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
 
 __all__ = ["translate_pipeline", "used_feature_names"]
@@ -87,6 +88,21 @@ def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], wh
                  f"data by item frequency (logQ-corrected), not from {sampler.get('input_path') or sampler.get('item_input_path')!r}")
 
 
+def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], features: Mapping[str, Any],
+                       used: set[str], where: str) -> Mapping[str, Any]:
+    """The model config with its TextCNN-combined sequence features as backbone blocks (sequence_combiner)."""
+    combined = {name: found for name, found in text_cnn_combiners(pipeline).items() if name in used}
+    if not combined:
+        return model
+    if model.get("model_class") not in BACKBONE_CLASSES:
+        name, (at, _) = next(iter(combined.items()))
+        raise ConfigError(join_path(at, "sequence_combiner.text_cnn"), "a per-feature TextCNN combiner is translated "
+                          "for backbone models only", f"model_class one of {list(BACKBONE_CLASSES)}",
+                          model.get("model_class"))
+    params = {name: text_cnn_params(text_cnn, features[name].get("max_len", 0)) for name, (_, text_cnn) in combined.items()}
+    return apply_text_cnn(model, params, where)
+
+
 def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list[str] | None = None) -> dict[str, Any]:
     """recblocks' run config for a parsed EasyRec pipeline config.
 
@@ -134,6 +150,7 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
+    model = _combine_sequences(pipeline, model, {f["name"]: f for f in features}, used, model_where)
     model_out = model_section(model, {f["name"]: f for f in features}, labels=labels, metrics=metrics, top_k=top_k,
                               sample_weight=data_config.get("sample_weight"), where=model_where)
     if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
