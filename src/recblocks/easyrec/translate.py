@@ -21,9 +21,9 @@ from typing import Any
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
-from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, input_defaults
+from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, expand_input_fields, input_defaults
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
-from recblocks.easyrec.feature_section import text_cnn_combiners, translate_features
+from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
 from recblocks.easyrec.model_classes._common import expand_feature_name
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
@@ -133,6 +133,10 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
                      "(default runs/<config name>)")
     if "fg_json_path" in pipeline:
         notes.append("fg_json_path: feature generation is not run; the data must hold the features' columns")
+    auto_expand = bool(pipeline.get("data_config", {}).get("auto_expand_input_fields"))
+    pipeline = expand_shared_names(pipeline, auto_expand)
+    if "data_config" in pipeline:
+        pipeline = {**pipeline, "data_config": expand_input_fields(pipeline["data_config"])}
     data_config = pipeline.get("data_config", {})
     data = data_section(pipeline, where)
     defaults = input_defaults(data_config)
