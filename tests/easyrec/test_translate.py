@@ -126,3 +126,11 @@ def test_a_group_naming_features_by_range_counts_them_as_used():
               ).replace('"tags"] wide_deep', '"tags", "c[1-2]"] wide_deep')
     with pytest.raises(ConfigError, match=r"^feature_config\.features\[3\]\.feature_type: ExprFeature"):
         translate_pipeline(parse_pipeline_config(text))
+
+
+def test_lazy_adam_is_adam_with_its_lazy_sparse_table_updates():
+    text = (PIPELINE % "").replace("adam_optimizer { learning_rate", "lazy_adam_optimizer { beta1: 0.8 learning_rate")
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["train"]["optimizer"] == {"name": "adam", "betas": [0.8, 0.999]}
+    assert run["model"].get("sparse_embeddings", True)  # SparseAdam on the tables: only looked-up rows move
+    parse_run_config(run)
