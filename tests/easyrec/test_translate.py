@@ -87,9 +87,8 @@ def test_an_untranslatable_feature_no_group_uses_is_a_note():
 #: seed case -> None when it validates, else the start of the error that refuses it.
 SEED_OUTCOMES = {
     1: None, 3: None, 4: None, 5: None, 6: None, 7: None, 8: None, 9: None,
-    # title is read by a TextCNN sequence combiner (EasyRec's MovieLens features), which has no feature-level
-    # equivalent in recblocks
-    2: "feature_config.features[6].sequence_combiner.text_cnn:",
+    # title's TextCNN sequence combiner becomes backbone blocks (tests/easyrec/test_sequence_combiner.py)
+    2: None,
     # the seed gives a RankModel task towers; EasyRec's RankModel ignores them, recblocks refuses them
     10: "model.model_params.task_towers: a RankModel has no task towers",
 }
@@ -114,3 +113,24 @@ def test_seed_fixtures_are_the_seed_blocks(request):
 
     for number, block in seed_model_configs().items():
         assert (FIXTURES / f"seed_case_{number}.config").read_text(encoding="utf-8") == block + "\n", number
+
+
+def test_a_group_naming_features_by_range_counts_them_as_used():
+    # "c[1-2]" stands for c1, c2: an untranslatable c2 is then an error, not a note
+    text = (PIPELINE % "").replace(
+        'input_fields { input_name: "tags" }',
+        'input_fields { input_name: "tags" } input_fields { input_name: "c1" } input_fields { input_name: "c2" }'
+    ).replace('features { feature_name: "price_raw"',
+              'features { input_names: "c1" hash_bucket_size: 9 } '
+              'features { input_names: "c2" feature_type: ExprFeature } features { feature_name: "price_raw"'
+              ).replace('"tags"] wide_deep', '"tags", "c[1-2]"] wide_deep')
+    with pytest.raises(ConfigError, match=r"^feature_config\.features\[3\]\.feature_type: ExprFeature"):
+        translate_pipeline(parse_pipeline_config(text))
+
+
+def test_lazy_adam_is_adam_with_its_lazy_sparse_table_updates():
+    text = (PIPELINE % "").replace("adam_optimizer { learning_rate", "lazy_adam_optimizer { beta1: 0.8 learning_rate")
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["train"]["optimizer"] == {"name": "adam", "betas": [0.8, 0.999]}
+    assert run["model"].get("sparse_embeddings", True)  # SparseAdam on the tables: only looked-up rows move
+    parse_run_config(run)

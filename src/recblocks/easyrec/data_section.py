@@ -17,7 +17,11 @@
 * Reading options with no meaning for recblocks' reader (``prefetch_size``, ``shuffle``,
   ``shuffle_buffer_size``, ``num_parallel_calls``, ``shard``, ``file_shard``, ``chief_redundant``,
   ``drop_remainder``, ``pai_worker_*``, ``data_compression_type``) are accepted without effect.
-* Negative samplers, ``label_sep``/``label_dim``, ``extra_label_func``, ``auto_expand_input_fields``,
+* ``negative_sampler`` (``_v2``, ``_in_memory``) are translated on the model
+  (:func:`recblocks.easyrec.translate.translate_pipeline`: a MatchModel's ``SAMPLED_SOFTMAX``).
+* ``auto_expand_input_fields: true``: an input field named ``prefix[a-b]`` stands for the fields
+  ``prefix<a>`` ... ``prefix<b>`` (same settings), as EasyRec expands it (:func:`expand_input_fields`).
+* Hard negative samplers, ``label_sep``/``label_dim``, ``extra_label_func``,
   ``selected_cols``, ``feature_fields`` and ``input_fields[].user_define_fn`` are a ConfigError.
 """
 
@@ -28,18 +32,37 @@ from typing import Any
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
+from recblocks.easyrec.model_classes._common import expand_feature_name
 
-__all__ = ["data_section", "input_defaults", "CSV_INPUTS", "PARQUET_INPUTS"]
+__all__ = ["data_section", "expand_input_fields", "input_defaults", "CSV_INPUTS", "PARQUET_INPUTS", "NEGATIVE_SAMPLERS"]
 
 CSV_INPUTS = ("CSVInput", "CSVInputV2", "CSVInputEx")
 PARQUET_INPUTS = ("ParquetInput", "ParquetInputV2", "ParquetInputV3")
 _REMOTE = ("odps://", "oss://", "hdfs://", "kafka://", "datahub://", "hive://")
-_UNSUPPORTED_DATA = ("negative_sampler", "negative_sampler_v2", "hard_negative_sampler", "hard_negative_sampler_v2",
-                     "negative_sampler_in_memory", "label_sep", "label_dim", "extra_label_func", "selected_cols",
+#: Samplers of random negatives from an item table: translated on the model (a MatchModel's sampled softmax).
+NEGATIVE_SAMPLERS = ("negative_sampler", "negative_sampler_v2", "negative_sampler_in_memory")
+_UNSUPPORTED_DATA = ("hard_negative_sampler", "hard_negative_sampler_v2", "label_sep", "label_dim", "extra_label_func", "selected_cols",
                      "selected_col_types", "feature_fields")
 _STREAMS = {"kafka_train_input": "train", "datahub_train_input": "train", "hive_train_input": "train",
             "binary_train_input": "train", "kafka_eval_input": "eval", "datahub_eval_input": "eval",
             "hive_eval_input": "eval", "binary_eval_input": "eval"}
+
+
+def expand_input_fields(data_config: Mapping[str, Any]) -> dict[str, Any]:
+    """``data_config`` with ``auto_expand_input_fields`` applied (and the flag dropped).
+
+    Example:
+        >>> expand_input_fields({"auto_expand_input_fields": True, "input_fields": [
+        ...     {"input_name": "label"}, {"input_name": "f[1-2]", "input_type": "INT64"}]})["input_fields"]
+        [{'input_name': 'label'}, {'input_name': 'f1', 'input_type': 'INT64'}, {'input_name': 'f2', 'input_type': 'INT64'}]
+    """
+    out = {k: v for k, v in data_config.items() if k != "auto_expand_input_fields"}
+    if not data_config.get("auto_expand_input_fields"):
+        return out
+    fields = [{**field, "input_name": name} for field in data_config.get("input_fields", [])
+              for name in expand_feature_name(str(field.get("input_name", "")))]
+    out["input_fields"] = fields
+    return out
 
 
 def input_defaults(data_config: Mapping[str, Any]) -> dict[str, str]:
@@ -78,7 +101,7 @@ def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]
         if key in pipeline:
             raise ConfigError(join_path(where, key), f"streaming and remote {split} inputs are not read by recblocks",
                               "train_input_path / eval_input_path with local files", key)
-    data_config = pipeline.get("data_config", {})
+    data_config = expand_input_fields(pipeline.get("data_config", {}))
     at = join_path(where, "data_config")
     input_type = data_config.get("input_type", "CSVInput")
     if input_type in CSV_INPUTS:
@@ -91,10 +114,9 @@ def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]
                           choices=[*CSV_INPUTS, *PARQUET_INPUTS])
     for key in _UNSUPPORTED_DATA:
         if data_config.get(key):
-            raise ConfigError(join_path(at, key), "has no recblocks equivalent", "the field left out", key)
-    if data_config.get("auto_expand_input_fields"):
-        raise ConfigError(join_path(at, "auto_expand_input_fields"), "has no recblocks equivalent; list the input "
-                          "fields", "false", "true")
+            hard = " (hard negatives read from an edge table have no equivalent: recblocks samples negatives by " \
+                "training frequency; use negative_sampler)" if key.startswith("hard_") else ""
+            raise ConfigError(join_path(at, key), f"has no recblocks equivalent{hard}", "the field left out", key)
     for i, field in enumerate(data_config.get("input_fields", [])):
         for key in ("user_define_fn", "user_define_fn_path"):
             if field.get(key):

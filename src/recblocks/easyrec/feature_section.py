@@ -11,14 +11,18 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   normalisation whose range is fitted on train instead of given).
 * ``TagFeature`` -> ``multi`` with its ``separator`` (EasyRec default ``|``), ``combiner`` sum/mean
   -> ``pooling`` (EasyRec default sum).
-* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``).
+* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``); a
+  ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
+  :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
+* ``shared_names``: one more feature per name, reading that input with the same settings, appended
+  after the others as EasyRec does (:func:`expand_shared_names`).
 * ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
 
 Without an equivalent, each a ConfigError naming the field: ``ComboFeature``, ``LookupFeature``,
-``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names``, ``raw_input_dim`` > 1,
-``normalizer_fn``, ``sequence_combiner`` (TextCNN or attention over one feature: write a backbone
-block over a sequence group instead), numeric sequences (``sub_feature_type: RawFeature``), a
+``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1,
+``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
+instead), numeric sequences (``sub_feature_type: RawFeature``), a
 ``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
 errors per feature rather than raising them, so a feature no feature group uses does not stop
 the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
@@ -31,8 +35,9 @@ from typing import Any
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
+from recblocks.easyrec.model_classes._common import expand_feature_name
 
-__all__ = ["translate_feature", "translate_features", "feature_name"]
+__all__ = ["translate_feature", "translate_features", "feature_name", "text_cnn_combiners", "expand_shared_names"]
 
 _NO_EQUIVALENT = {
     "ComboFeature": "crosses of several inputs are not a recblocks feature kind; build the crossed column in the "
@@ -78,7 +83,8 @@ def translate_feature(feature: Mapping[str, Any], where: str,
     out: dict[str, Any] = {"name": name}
     if inputs[0] != name:
         out["column"] = inputs[0]
-    for key, problem in (("shared_names", "features copied under other names are not supported; declare each"),
+    for key, problem in (("shared_names", "a feature with both feature_name and shared_names would be copied under "
+                                          "one name; declare each copy"),
                          ("initializer", "per-feature initializers are not supported (model.embedding_init_std "
                                          "sets the embedding initialisation)"),
                          ("normalizer_fn", "custom normalizer functions are not evaluated")):
@@ -156,11 +162,11 @@ def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str
             _refuse(where, "sub_feature_type", "numeric sequences are not supported", "IdFeature",
                     feature["sub_feature_type"])
         combiner = feature.get("sequence_combiner")
-        if combiner:
-            chosen = next(iter(combiner), "?")
-            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner has no recblocks "
-                    "equivalent: put the feature in a sequence group and combine it with a backbone block "
-                    "(TextCNN, MultiHeadAttention, ...)", "no sequence_combiner", chosen)
+        chosen = next(iter(combiner), "?") if combiner else None
+        if chosen not in (None, "text_cnn"):
+            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn has "
+                    "no recblocks equivalent: put the feature in a sequence group and combine it with a backbone "
+                    "block (MultiHeadAttention, ...)", "no sequence_combiner or text_cnn", chosen)
     out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"), **_ids(feature, where)}
     length = feature.get("sequence_length", 1) if kind == "sequence" else 1
     length = length if length > 1 else feature.get("max_seq_len")
@@ -188,3 +194,46 @@ def translate_features(pipeline: Mapping[str, Any],
         except ConfigError as error:
             out.append((feature_name(feature), error))
     return out
+
+
+def text_cnn_combiners(pipeline: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Feature name -> (its config path, its ``sequence_combiner.text_cnn`` message), for every such feature."""
+    if "feature_config" in pipeline:
+        base, entries = "feature_config.features", pipeline["feature_config"].get("features", [])
+    else:
+        base, entries = "feature_configs", pipeline.get("feature_configs", [])
+    return {feature_name(f): (join_path(base, i), f["sequence_combiner"]["text_cnn"]) for i, f in enumerate(entries)
+            if "text_cnn" in (f.get("sequence_combiner") or {})}
+
+
+def expand_shared_names(pipeline: Mapping[str, Any], auto_expand: bool = False) -> dict[str, Any]:
+    """``pipeline`` with each feature's ``shared_names`` made copies of it, appended (EasyRec's config_util).
+
+    A copy reads one shared input (``prefix[a-b]`` expanded with ``auto_expand``, as
+    ``data_config.auto_expand_input_fields`` does); the original loses its ``shared_names``. A feature
+    that also has a ``feature_name`` keeps them (its translation refuses: the copies would share a name).
+
+    Example:
+        >>> out = expand_shared_names({"feature_configs": [{"input_names": ["a"], "shared_names": ["b"],
+        ...                                                  "hash_bucket_size": 9}]})
+        >>> out["feature_configs"]
+        [{'input_names': ['a'], 'hash_bucket_size': 9}, {'input_names': ['b'], 'hash_bucket_size': 9}]
+    """
+    nested = "feature_config" in pipeline
+    entries = pipeline["feature_config"].get("features", []) if nested else pipeline.get("feature_configs", [])
+    if not any(f.get("shared_names") and not f.get("feature_name") for f in entries):
+        return dict(pipeline)
+    kept, copies = [], []
+    for feature in entries:
+        if not feature.get("shared_names") or feature.get("feature_name"):
+            kept.append(feature)
+            continue
+        base = {k: v for k, v in feature.items() if k != "shared_names"}
+        kept.append(base)
+        for shared in feature["shared_names"]:
+            names = expand_feature_name(shared) if auto_expand else [shared]
+            copies += [{**base, "input_names": [name]} for name in names]
+    if nested:
+        return {**pipeline, "feature_config": {**pipeline["feature_config"], "features": kept + copies}}
+    return {**pipeline, "feature_configs": kept + copies}
+

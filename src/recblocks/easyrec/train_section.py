@@ -5,13 +5,14 @@ Plain dicts in, a plain dict out; :class:`recblocks.training.TrainConfig` valida
 
 Mapping (EasyRec -> recblocks):
 
-* ``optimizer_config`` (one entry): ``adam_optimizer`` -> adam (``beta1``/``beta2`` -> betas),
+* ``optimizer_config`` (one entry): ``adam_optimizer`` and ``lazy_adam_optimizer`` -> adam
+  (``beta1``/``beta2`` -> betas; recblocks' adam updates sparse embedding tables lazily, as LazyAdam does),
   ``adamw_optimizer`` -> adamw (``weight_decay``; EasyRec default 1e-6), ``adagrad_optimizer``
   -> adagrad (``initial_accumulator_value``, EasyRec default 0.1), ``momentum_optimizer`` -> sgd
   with ``momentum_optimizer_value`` (default 0.9); ``learning_rate { constant_learning_rate |
   exponential_decay_learning_rate }`` -> ``lr_schedule`` (a schedule message that leaves its rate
   out gets EasyRec's default 0.002); ``embedding_learning_rate_multiplier`` -> an embedding
-  optimizer whose lr is scaled. Other optimizers and schedules (ftrl, lazy adam, manual step,
+  optimizer whose lr is scaled. Other optimizers and schedules (ftrl, manual step,
   cosine, poly, transformer; a burn-in) are a ConfigError naming them.
 * ``num_steps`` -> max_steps (0, unlimited, -> unset), ``gradient_clipping_by_norm`` ->
   grad_clip_norm (0 = off), ``log_step_count_steps`` -> log_every.
@@ -53,6 +54,9 @@ IGNORED_TRAIN_KEYS = frozenset({
 })
 _OPTIMIZERS = {
     "adam_optimizer": "adam",
+    # Adam whose sparse (embedding) gradients update only the looked-up rows: recblocks' adam does
+    # that on its sparse embedding tables (SparseAdam, model.sparse_embeddings, the default)
+    "lazy_adam_optimizer": "adam",
     "adamw_optimizer": "adamw",
     "adagrad_optimizer": "adagrad",
     "momentum_optimizer": "sgd",

@@ -21,10 +21,12 @@ from typing import Any
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
-from recblocks.easyrec.data_section import data_section, input_defaults
+from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, expand_input_fields, input_defaults
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
-from recblocks.easyrec.feature_section import translate_features
+from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
+from recblocks.easyrec.model_classes._common import expand_feature_name
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
+from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
 
 __all__ = ["translate_pipeline", "used_feature_names"]
@@ -36,7 +38,14 @@ _TOP_LEVEL = {"train_input_path", "eval_input_path", "parquet_train_input", "par
 
 
 def used_feature_names(model: Mapping[str, Any]) -> set[str]:
-    """Every feature name the model's feature groups (and their sequence parts) name."""
+    """Every feature name the model's feature groups (and their sequence parts) name.
+
+    EasyRec's ``prefix[a-b]`` shorthand counts as the names it stands for.
+
+    Example:
+        >>> sorted(used_feature_names({"feature_groups": [{"feature_names": ["uid", "f[1-2]"]}]}))
+        ['f1', 'f2', 'uid']
+    """
     names: set[str] = set()
     for group in [*model.get("feature_groups", []), *model.get("seq_att_groups", [])]:
         names.update(group.get("feature_names", []))
@@ -44,7 +53,7 @@ def used_feature_names(model: Mapping[str, Any]) -> set[str]:
             for mapping in sequence.get("seq_att_map", []):
                 for key in ("key", "hist_seq", "aux_hist_seq"):
                     names.update(mapping.get(key, []))
-    return names
+    return {expanded for name in names for expanded in expand_feature_name(name)}
 
 
 def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
@@ -55,6 +64,43 @@ def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
         if match:
             return f"{tower}/{match.group(1)}"
     return metric
+
+
+def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], where: str, notes: list[str]) -> None:
+    """EasyRec's random-negative sampler -> the MatchModel's ``SAMPLED_SOFTMAX`` with ``num_negatives``.
+
+    EasyRec adds ``num_sample`` items drawn from an item table (``input_path``) to each batch's
+    candidates; recblocks draws ``num_negatives`` items of the training data by frequency, with the
+    logQ correction, besides the batch's own items.
+    """
+    key = next((k for k in NEGATIVE_SAMPLERS if data_config.get(k)), None)
+    if key is None:
+        return
+    if model.get("model_class") != "MatchModel":
+        raise ConfigError(join_path(where, key), "sampled negatives train a list-wise retrieval model; this model "
+                          "translates to a point-wise RankModel", "a two-tower model with loss_type "
+                          "SOFTMAX_CROSS_ENTROPY, or no negative_sampler", model.get("model_class", "RankModel"))
+    sampler = data_config[key]
+    params = model.setdefault("model_params", {})
+    params["loss_type"] = "SAMPLED_SOFTMAX"
+    params["num_negatives"] = int(sampler.get("num_sample", 0))
+    notes.append(f"data_config.{key}: {params['num_negatives']} negatives per batch are drawn from the training "
+                 f"data by item frequency (logQ-corrected), not from {sampler.get('input_path') or sampler.get('item_input_path')!r}")
+
+
+def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], features: Mapping[str, Any],
+                       used: set[str], where: str) -> Mapping[str, Any]:
+    """The model config with its TextCNN-combined sequence features as backbone blocks (sequence_combiner)."""
+    combined = {name: found for name, found in text_cnn_combiners(pipeline).items() if name in used}
+    if not combined:
+        return model
+    if model.get("model_class") not in BACKBONE_CLASSES:
+        name, (at, _) = next(iter(combined.items()))
+        raise ConfigError(join_path(at, "sequence_combiner.text_cnn"), "a per-feature TextCNN combiner is translated "
+                          "for backbone models only", f"model_class one of {list(BACKBONE_CLASSES)}",
+                          model.get("model_class"))
+    params = {name: text_cnn_params(text_cnn, features[name].get("max_len", 0)) for name, (_, text_cnn) in combined.items()}
+    return apply_text_cnn(model, params, where)
 
 
 def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list[str] | None = None) -> dict[str, Any]:
@@ -87,6 +133,10 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
                      "(default runs/<config name>)")
     if "fg_json_path" in pipeline:
         notes.append("fg_json_path: feature generation is not run; the data must hold the features' columns")
+    auto_expand = bool(pipeline.get("data_config", {}).get("auto_expand_input_fields"))
+    pipeline = expand_shared_names(pipeline, auto_expand)
+    if "data_config" in pipeline:
+        pipeline = {**pipeline, "data_config": expand_input_fields(pipeline["data_config"])}
     data_config = pipeline.get("data_config", {})
     data = data_section(pipeline, where)
     defaults = input_defaults(data_config)
@@ -104,11 +154,13 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
+    model = _combine_sequences(pipeline, model, {f["name"]: f for f in features}, used, model_where)
     model_out = model_section(model, {f["name"]: f for f in features}, labels=labels, metrics=metrics, top_k=top_k,
                               sample_weight=data_config.get("sample_weight"), where=model_where)
     if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
             and not (model_out.get("task") or model_out.get("tasks")):
         model_out["task"] = _rank_task(model, labels, model_where, metrics)
+    _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"))
     ignored = sorted(k for k in pipeline.get("train_config", {}) if k in IGNORED_TRAIN_KEYS)
     if ignored:
