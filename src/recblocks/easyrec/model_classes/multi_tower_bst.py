@@ -21,10 +21,10 @@ from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
 from recblocks.easyrec.model_classes._common import (
-    check_model_fields, class_message, feature_groups, rank_model_section,
+    feature_groups, rank_model_section,
 )
-from recblocks.easyrec.model_classes.multi_tower import final_blocks, tower_blocks
-from recblocks.easyrec.model_classes.multi_tower_din import attention_groups, sequence_tower_group
+from recblocks.easyrec.model_classes.multi_tower import final_blocks
+from recblocks.easyrec.model_classes.multi_tower_din import sequence_tower_group, sequence_towers_start
 
 __all__ = ["multi_tower_bst"]
 
@@ -41,14 +41,8 @@ def _sequence_width(entry: Mapping[str, Any], features: FeatureFacts, where: str
 @EASYREC_MODELS.register("MultiTowerBST", message="multi_tower")
 def multi_tower_bst(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
     """MultiTower towers plus BST towers (a transformer layer over behaviours and target), then final_dnn."""
-    params = class_message(model_config, "multi_tower", where)
-    check_model_fields(model_config, "multi_tower", where, allowed=["seq_att_groups"])
-    path = join_path(where, "multi_tower")
-    if params.get("din_towers"):
-        raise ConfigError(join_path(path, "din_towers"), "MultiTowerBST ignores din_towers", "bst_towers",
-                          "din_towers")
-    known = attention_groups(model_config, where)
-    blocks, outputs, widths = tower_blocks(model_config, params, path, set(), where)
+    params, path, known, blocks, outputs, widths = sequence_towers_start(
+        model_config, where, "MultiTowerBST", "bst_towers", "din_towers")
     used: list[str] = []
     for i, tower in enumerate(params.get("bst_towers", [])):
         tower_path = join_path(path, "bst_towers", i)

@@ -22,7 +22,7 @@ from recblocks.easyrec.model_classes._common import (
 from recblocks.easyrec.model_classes._sequence import attention_group, din_blocks
 from recblocks.easyrec.model_classes.multi_tower import final_blocks, tower_blocks
 
-__all__ = ["attention_groups", "multi_tower_din"]
+__all__ = ["attention_groups", "multi_tower_din", "sequence_towers_start"]
 
 
 def attention_groups(model_config: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
@@ -46,17 +46,29 @@ def sequence_tower_group(towers_of: str, tower: Mapping[str, Any], known: Mappin
     return str(name)
 
 
-@EASYREC_MODELS.register("MultiTowerDIN", message="multi_tower")
-def multi_tower_din(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
-    """MultiTower towers plus DIN target-attention towers, concatenated, then final_dnn."""
+def sequence_towers_start(model_config: Mapping[str, Any], where: str, model: str, own: str,
+                          other: str) -> tuple[dict[str, Any], str, dict[str, dict[str, Any]], list[Any], list[str],
+                                             list[int]]:
+    """What MultiTowerDIN and MultiTowerBST share first: the ``multi_tower`` message (checked; the
+    other class's towers refused), the attention groups and MultiTower's plain towers.
+
+    Returns ``(params, path, known groups, blocks, outputs, widths)``.
+    """
     params = class_message(model_config, "multi_tower", where)
     check_model_fields(model_config, "multi_tower", where, allowed=["seq_att_groups"])
     path = join_path(where, "multi_tower")
-    if params.get("bst_towers"):
-        raise ConfigError(join_path(path, "bst_towers"), "MultiTowerDIN ignores bst_towers", "din_towers",
-                          "bst_towers")
+    if params.get(other):
+        raise ConfigError(join_path(path, other), f"{model} ignores {other}", own, other)
     known = attention_groups(model_config, where)
     blocks, outputs, widths = tower_blocks(model_config, params, path, set(), where)
+    return params, path, known, blocks, outputs, widths
+
+
+@EASYREC_MODELS.register("MultiTowerDIN", message="multi_tower")
+def multi_tower_din(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> dict[str, Any]:
+    """MultiTower towers plus DIN target-attention towers, concatenated, then final_dnn."""
+    params, path, known, blocks, outputs, widths = sequence_towers_start(
+        model_config, where, "MultiTowerDIN", "din_towers", "bst_towers")
     used: list[str] = []
     for i, tower in enumerate(params.get("din_towers", [])):
         tower_path = join_path(path, "din_towers", i)
