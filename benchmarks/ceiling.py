@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EncodedData", "encode_table", "read_encoded", "CeilingDeepFM", "CeilingTrainer"]
+__all__ = ["EncodedData", "encode_table", "pad_lists", "read_encoded", "CeilingDeepFM", "CeilingTrainer"]
 
 
 # ----------------------------------------------------------------------------------- data
@@ -66,6 +66,19 @@ def _encode_strings(column: pa.Array) -> tuple[np.ndarray, int]:
     return ids, len(encoded.dictionary) + 2
 
 
+def pad_lists(lists: pa.Array, values: np.ndarray, max_len: int) -> np.ndarray:
+    """``(rows, max_len)`` ids: each list's first ``max_len`` ``values`` (its flattened ids), 0-padded;
+    an empty list reads one unseen id (1)."""
+    parents = pc.list_parent_indices(lists).to_numpy()
+    counts = np.bincount(parents, minlength=len(lists))
+    pos = np.arange(len(parents)) - (np.cumsum(counts) - counts)[parents]
+    keep = pos < max_len
+    out = np.zeros((len(lists), max_len), dtype=np.int64)
+    out[parents[keep], pos[keep]] = values[keep]
+    out[counts == 0, 0] = 1
+    return out
+
+
 def encode_table(table: pa.Table, sparse: list[str], dense: list[str], multi: str | None = None,
                  separator: str = "^", max_len: int = 6, label: str = "label") -> EncodedData:
     """Dictionary-encode id columns, log1p dense columns (nulls -> 0), pad the multi column."""
@@ -78,16 +91,8 @@ def encode_table(table: pa.Table, sparse: list[str], dense: list[str], multi: st
     multi_ids, multi_vocab = None, 0
     if multi is not None:
         lists = pc.split_pattern(table.column(multi).combine_chunks().cast(pa.string()), pattern=separator)
-        flat = pc.list_flatten(lists)
-        parents = pc.list_parent_indices(lists).to_numpy()
-        values, multi_vocab = _encode_strings(flat)
-        counts = np.bincount(parents, minlength=len(table))
-        pos = np.arange(len(parents)) - (np.cumsum(counts) - counts)[parents]
-        keep = pos < max_len
-        out = np.zeros((len(table), max_len), dtype=np.int64)
-        out[parents[keep], pos[keep]] = values[keep]
-        out[counts == 0, 0] = 1
-        multi_ids = torch.from_numpy(out)
+        values, multi_vocab = _encode_strings(pc.list_flatten(lists))
+        multi_ids = torch.from_numpy(pad_lists(lists, values, max_len))
     dense_t = None
     if dense:
         mats = []

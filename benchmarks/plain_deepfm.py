@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
-from ceiling import CeilingDeepFM, CeilingTrainer, EncodedData
+from ceiling import CeilingDeepFM, CeilingTrainer, EncodedData, pad_lists
 
 from recblocks.metrics import auc, logloss
 
@@ -50,14 +50,7 @@ def encode(tables: dict[str, pa.Table]) -> dict[str, EncodedData]:
         ids = np.stack([_local_ids(table.column(n).combine_chunks().cast(pa.string()), vocab[n]) for n in SPARSE],
                        axis=1)
         lists = pc.split_pattern(table.column(MULTI).combine_chunks().cast(pa.string()), pattern=SEPARATOR)
-        parents = pc.list_parent_indices(lists).to_numpy()
-        values = _local_ids(pc.list_flatten(lists), genres)
-        counts = np.bincount(parents, minlength=len(table))
-        pos = np.arange(len(parents)) - (np.cumsum(counts) - counts)[parents]
-        keep = pos < MAX_LEN
-        multi = np.zeros((len(table), MAX_LEN), dtype=np.int64)
-        multi[parents[keep], pos[keep]] = values[keep]
-        multi[counts == 0, 0] = 1
+        multi = pad_lists(lists, _local_ids(pc.list_flatten(lists), genres), MAX_LEN)
         labels = torch.from_numpy(table.column("label").to_numpy().astype(np.float32))
         out[split] = EncodedData(torch.from_numpy(ids), torch.from_numpy(multi), None, labels,
                                  [len(vocab[n]) + 2 for n in SPARSE], len(genres) + 2, list(SPARSE))
