@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+from _report import csv_list, mean_std, read_jsonl  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ml-100k-ctr"
@@ -50,7 +50,7 @@ def run_one(config_path: Path, seed: int, overrides: list[str]) -> dict[str, Any
         result = train_run(raw, Path(tmp) / "run", overwrite=True)
         wall = time.perf_counter() - start
         metrics = json.loads((result.run_dir / "metrics.json").read_text(encoding="utf-8"))
-        epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines() if line]
+        epochs = read_jsonl(result.run_dir / "epochs.jsonl")
     speed = metrics.get("train_samples_per_second") or 0.0
     if not speed and epochs:  # fall back on the per-epoch log
         speed = sum(e["samples"] for e in epochs) / max(sum(e["seconds"] for e in epochs), 1e-9)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+from _report import append_jsonl, csv_list, mean_std, read_jsonl  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
@@ -76,7 +76,7 @@ def run_one(model: str, folder: Path, seed: int, overrides: list[str], select: b
         start = time.perf_counter()
         result = train_run(raw, Path(tmp) / "run", overwrite=True)
         wall = time.perf_counter() - start
-        epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines() if line]
+        epochs = read_jsonl(result.run_dir / "epochs.jsonl")
     record: dict[str, Any] = {
         "model": model, "seed": seed, "overrides": overrides, "select": select, "towers": towers,
         "monitor": (raw["train"].get("early_stopping") or {}).get("metric"),
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.from_log:
-        records = [json.loads(x) for x in args.from_log.read_text(encoding="utf-8").splitlines() if x]
+        records = read_jsonl(args.from_log)
         records = [r for r in records if r["model"] in args.models and r["seed"] in args.seeds]
         selected = [r for r in records if r["select"]]
         print(select_table(selected, args.monitors, args.patience) if selected else
@@ -191,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in args.models:
             record = run_one(model, folder, seed, args.overrides, args.select)
             records.append(record)
-            with args.log.open("a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
+            append_jsonl(args.log, record)
             shown = record["test"] if not args.select else record["valid"]
             print(f"{model} seed={seed}: {'test' if not args.select else 'valid'} "
                   + " ".join(f"{k}={v:.4f}" for k, v in shown.items())

@@ -26,7 +26,6 @@ prints the tables of a log without training. Exits 0 with a message when ML-100K
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+from _report import append_jsonl, csv_list, mean_std, read_jsonl  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     paths = build_splits(args.history)
     if args.from_log is not None:
-        records = [json.loads(line) for line in args.from_log.read_text().splitlines() if line.strip()]
+        records = read_jsonl(args.from_log)
         print(tables(records, popularity(paths, all(r["select"] for r in records))))
         return 0
     baseline = popularity(paths, args.select)
@@ -166,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         record = run_one(args.name, paths, seed, args.overrides, args.select)
         records.append(record)
-        with args.log.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        append_jsonl(args.log, record)
         test = "" if args.select else f" test recall@10={record['test']['recall@10']:.4f}"
         print(f"{args.name} seed={seed}: valid recall@10={record['valid']['recall@10']:.4f}{test} ann overlap="
               f"{record['ann_overlap@10']:.3f} best epoch={record['best_epoch']}/{record['epochs_run']} "

@@ -30,7 +30,6 @@ docs/benchmarks.md (section "Sequence models")).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+from _report import append_jsonl, csv_list, mean_std, read_jsonl  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
@@ -76,7 +75,7 @@ def run_one(model: str, data: Path, seed: int, overrides: list[str], select: boo
         start = time.perf_counter()
         result = train_run(raw, Path(tmp) / "run", overwrite=True)
         wall = time.perf_counter() - start
-        epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines() if line]
+        epochs = read_jsonl(result.run_dir / "epochs.jsonl")
     record: dict[str, Any] = {
         "model": model, "seed": seed, "overrides": overrides, "select": select,
         "valid_auc": result.valid_metrics["auc"], "valid_gauc": result.valid_metrics["gauc"],
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-log", type=Path, default=None, help="print the table of this log; train nothing")
     args = parser.parse_args(argv)
     if args.from_log is not None:
-        print(table([json.loads(line) for line in args.from_log.read_text().splitlines() if line.strip()]))
+        print(table(read_jsonl(args.from_log)))
         return 0
     if not (SOURCE / "u.data").is_file():
         print(f"skipped: MovieLens-100K is absent ({SOURCE}/u.data); see ../shared/data/README.md", file=sys.stderr)
@@ -138,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             record = run_one(model, data, seed, args.overrides, args.select, args.configs)
             records.append(record)
-            with args.log.open("a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
+            append_jsonl(args.log, record)
             test = "" if args.select else f" test auc={record['test_auc']:.4f} gauc={record['test_gauc']:.4f}"
             print(f"{model} seed={seed}: valid auc={record['valid_auc']:.4f} gauc={record['valid_gauc']:.4f}{test} "
                   f"best epoch={record['best_epoch']}/{record['epochs_run']} ({record['wall_s']:.1f}s)",

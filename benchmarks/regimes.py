@@ -26,7 +26,6 @@ tables of a log without training. Exits 0 with a message when the data is absent
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import csv_list, mean_std  # noqa: E402  (benchmarks/ is not a package)
+from _report import append_jsonl, csv_list, mean_std, read_jsonl  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "ml-100k"
@@ -88,7 +87,7 @@ def run_one(model: str, regime: str, folder: Path, seed: int, overrides: list[st
         start = time.perf_counter()
         result = train_run(raw, Path(tmp) / "run", overwrite=True)
         wall = time.perf_counter() - start
-        epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines() if line]
+        epochs = read_jsonl(result.run_dir / "epochs.jsonl")
     record: dict[str, Any] = {
         "model": model, "regime": regime, "seed": seed, "overrides": overrides, "select": select,
         "valid_auc": result.valid_metrics.get("auc"), "valid_logloss": result.valid_metrics.get("logloss"),
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.from_log is not None:
-        records = [json.loads(line) for line in args.from_log.read_text().splitlines() if line.strip()]
+        records = read_jsonl(args.from_log)
         print(tables(records))
         return 0
     if not (SOURCE / "u.data").is_file():
@@ -171,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 record = run_one(model, regime, folder, seed, args.overrides, args.select)
                 records.append(record)
-                with args.log.open("a", encoding="utf-8") as log:
-                    log.write(json.dumps(record) + "\n")
+                append_jsonl(args.log, record)
                 test = "" if args.select else f" test auc={record['test_auc']:.4f}"
                 print(f"{regime} {model} seed={seed}: valid auc={record['valid_auc']:.4f}{test} best epoch="
                       f"{record['best_epoch']}/{record['epochs_run']} ({record['wall_s']:.1f}s)",
