@@ -3,9 +3,9 @@
 The data is prepared once from the GroupLens folder ``../shared/data/ml-100k`` into
 ``benchmarks/_work/ml100k_seq`` (ignored by git) exactly as the configs' comment says:
 temporal 80/10/10 split, label = rating >= 4 (every rating kept), each row's previous 20
-movies, their first genres and their ratings (strictly earlier ratings only,
-:func:`recblocks.datasets.histories.add_histories`; a folder written before ``hist_rating``
-existed is rewritten). Every config in ``configs/ml100k_seq/``
+movies, their first genres, their ratings and those ratings against the history's mean
+(strictly earlier ratings only, :func:`recblocks.datasets.histories.add_histories`; a folder
+written before ``hist_rating_rel`` existed is rewritten). Every config in ``configs/ml100k_seq/``
 named by ``--models`` is trained for each seed with :func:`recblocks.runs.train_run` (the
 function behind ``recblocks train``), best epoch by the config's early-stopping metric on valid
 restored, then scored on test. ``--select`` trains without the test set (``data.test=null``) and
@@ -54,7 +54,7 @@ def prepare(work: Path = WORK) -> Path:
     from recblocks.datasets import prepare_movielens
 
     files = [work / f"{s}.parquet" for s in ("train", "valid", "test")]
-    if not all(f.is_file() and "hist_rating" in pq.read_schema(f).names for f in files):
+    if not all(f.is_file() and "hist_rating_rel" in pq.read_schema(f).names for f in files):
         prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=HISTORY,
                           history_ratings=True, overwrite=True)
     return work

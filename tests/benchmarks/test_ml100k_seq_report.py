@@ -56,11 +56,13 @@ def test_select_run_never_reads_the_test_split(bench, monkeypatch, tmp_path):
 def test_rating_variants_differ_from_their_zoo_config_only_by_the_feedback(bench):
     from recblocks.runs.config_file import load_config_file
 
-    variants = sorted((SCRIPT.parent / "ml100k_seq_variants").glob("*.yaml"))
+    folder = SCRIPT.parent / "ml100k_seq_variants"
+    variants = sorted(p for p in folder.glob("*.yaml") if p.stem != "din_ids")
     assert {p.stem for p in variants} >= {"din_rating", "bst_rating", "dien_rating", "din_rating_pool"}
     for path in variants:
         raw = load_config_file(path)
-        zoo = load_config_file(bench.CONFIGS / f"{path.stem.split('_')[0]}.yaml")
+        model = path.stem.split("_")[0]  # DIN's variants start from DIN without feedback (din_ids.yaml)
+        zoo = load_config_file(folder / "din_ids.yaml" if model == "din" else bench.CONFIGS / f"{model}.yaml")
         assert raw["features"] == [*zoo["features"], {"name": "hist_rating", "kind": "sequence", "max_len": 20}]
         assert raw["model"]["feature_groups"][2]["feature_names"] == ["hist_movie_id", "hist_genre", "hist_rating",
                                                                       "movie_id", "genre"]
@@ -68,3 +70,16 @@ def test_rating_variants_differ_from_their_zoo_config_only_by_the_feedback(bench
         if path.stem.endswith("_pool"):
             assert raw["model"]["backbone"]["blocks"][1]["component"]["params"].pop("pool_full_sequence") is True
         assert raw == zoo, path.name
+
+
+def test_the_zoo_din_is_din_over_ids_plus_the_relative_ratings(bench):
+    from recblocks.runs.config_file import load_config_file
+
+    zoo = load_config_file(bench.CONFIGS / "din.yaml")
+    ids = load_config_file(SCRIPT.parent / "ml100k_seq_variants" / "din_ids.yaml")
+    rel = {"name": "hist_rating_rel", "kind": "sequence", "max_len": 20}
+    assert zoo["features"] == [*ids["features"][:11], rel]
+    assert zoo["model"]["feature_groups"][2]["feature_names"] == ["hist_movie_id", "hist_genre", "hist_rating_rel",
+                                                                  "movie_id", "genre"]
+    zoo["features"], zoo["model"]["feature_groups"] = ids["features"], ids["model"]["feature_groups"]
+    assert zoo == ids

@@ -170,6 +170,52 @@ output_blocks: [a, b]
     torch.testing.assert_close(a, b)  # same weights, no dropout in eval
 
 
+def test_reset_input_persists_on_the_package_for_later_calls_like_easyrec():
+    model = build("""
+packages:
+  - name: tower
+    blocks:
+      - {name: item, inputs: [{feature_group_name: item}], input_layer: {dropout_rate: 0.5}}
+      - {name: enc, inputs: [{block_name: item}], component: {class_name: MLP, params: {hidden_units: [4], use_bn: false}}}
+blocks:
+  - {name: a, inputs: [{package_name: tower}]}
+  - {name: b, inputs: [{package_name: tower, reset_input: {}}]}
+  - {name: c, inputs: [{package_name: tower}]}
+output_blocks: [a, b, c]
+""", tasks=[{"name": f"t{i}", "type": "binary", "label": f"y{i}"} for i in (1, 2, 3)])
+    calls = {s.name: s.edges[0].call.overrides for s in model.backbone.plan.steps if s.name in "abc"}
+    assert calls["a"] == {} and calls["b"] and calls["c"] == calls["b"]  # planned: c keeps b's options
+    model.train()
+    emb = model.embeddings(batch())
+    a1, b1, c1 = model.backbone(emb)
+    a2, b2, c2 = model.backbone(emb)
+    torch.testing.assert_close(c1, c2)  # no dropout in c: the reset of b persists
+    torch.testing.assert_close(b1, c1)
+    assert not torch.allclose(a1, a2)  # a ran before the reset
+
+
+def test_an_ignored_package_input_is_still_called():
+    model = build("""
+packages:
+  - name: views
+    blocks:
+      - {name: item, inputs: [{feature_group_name: item}], input_layer: {dropout_rate: 0.5}}
+      - name: aux
+        inputs: [{block_name: item}, {block_name: item}]
+        merge_inputs_into_list: true
+        component: {class_name: AuxiliaryLoss, params: {loss_type: l2_loss}}
+blocks:
+  - {name: main, inputs: [{package_name: views, ignore_input: true}, {feature_group_name: user}]}
+""")
+    from recblocks.core.context import ForwardContext
+
+    model.train()
+    context = ForwardContext(training=True)
+    out = model.backbone(model.embeddings(batch()), context)
+    assert list(context.losses), "the ignored package's auxiliary loss was not added"
+    torch.testing.assert_close(out, model.backbone.blocks["user"](model.embeddings(batch())))
+
+
 def test_package_reads_main_block_and_runs_after_it():
     model = build("""
 packages:
@@ -271,3 +317,48 @@ def test_plan_time_errors_name_the_place(text, error, parts):
     message = str(info.value)
     for part in parts:
         assert part in message, message
+
+
+def test_recurrent_list_output_fills_the_free_slots_in_order_and_negative_index_chains():
+    from recblocks.blocks import run_recurrent
+
+    # slots 1 and 2 are free: a list output fills them in order, slot 0 stays fixed
+    seen = []
+
+    def step(i, v):
+        seen.append(list(v))
+        return [v[0] + v[2], v[1] * 10]
+
+    assert run_recurrent(step, [1, 2, 3], 2, 0) == [21, 40]
+    assert seen == [[1, 2, 3], [1, 4, 20]]
+    # a fixed slot in the middle: the list's first element goes into slot 0, its second into slot 2
+    assert run_recurrent(lambda i, v: [v[1], v[0] + v[1]], [5, 7, 9], 1, 1) == [7, 12]
+    assert run_recurrent(lambda i, v: v + 1, 0, 3, -1) == 3  # negative: no fixed slot, chained
+    assert run_recurrent(lambda i, v: v + 1, 0, 3, None) == 3
+
+
+def test_recurrent_negative_fixed_index_chains_like_easyrec():
+    model = build("""
+blocks:
+  - name: deep
+    inputs: [{feature_group_name: all}]
+    recurrent: {num_steps: 2, fixed_input_index: -1, keras_layer: {class_name: MLP, mlp: {hidden_units: [6], use_bn: false}}}
+""")
+    model.eval()
+    steps = model.backbone.blocks["deep"].steps
+    emb = model.embeddings(batch())
+    x = model.backbone.blocks["all"](emb)
+    torch.testing.assert_close(model.backbone(emb), steps[1](steps[0](x)))
+
+
+def test_recurrent_list_output_of_the_wrong_length_is_a_shape_error():
+    with pytest.raises(ShapeError, match="fill the slots other than fixed_input_index 0"):
+        build("""
+blocks:
+  - name: r
+    inputs: [{feature_group_name: all, input_fn: 'lambda x: [tf.expand_dims(x, 1), tf.expand_dims(x, 1)]'}]
+    recurrent:
+      num_steps: 1
+      fixed_input_index: 0
+      keras_layer: {class_name: Attention, params: {return_attention_scores: true}}
+""")

@@ -39,7 +39,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     prepared: dict[str, Path | None] = {}
     # zoo folder -> how its configs' data is prepared (their comments give the same command)
     recipes = {"movielens": {"split": "random", "seed": 2024},
-               "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20},
+               "ml100k_seq": {"split": "temporal", "label": {"threshold": 4}, "history": 20, "history_ratings": True},
                "ml100k_multitask": {"split": "random", "seed": 2024, "format": "ctr", "like": True},
                "ml100k_retrieval": None}  # leave-last-out interactions with 20-movie histories (datasets.retrieval)
     root = tmp_path_factory.mktemp("zoo")

@@ -119,6 +119,7 @@ def test_prepare_with_history_counts_every_earlier_rating(tmp_path):
     rated = pa.concat_tables([pq.read_table(tmp_path / "rated" / f"{p}.parquet") for p in ("train", "valid", "test")])
     rated = rated.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])
     assert rated["hist_rating"].to_pylist() == [[], [5, 3], []]  # the 3-star row's rating is history too
+    assert rated["hist_rating_rel"].to_pylist() == [[], ["above", "below"], []]  # against their mean, 4
     with pytest.raises(ConfigError, match=r"history_ratings: the history ratings come with a history"):
         prepare_movielens(d, tmp_path / "x.parquet", history_ratings=True)
 
@@ -143,3 +144,24 @@ def test_real_ml100k_histories_never_see_the_future():
     assert rated["hist_movie_id"].to_pylist() == hist
     for i in range(0, len(hist), 97):
         assert rated["hist_rating"][i].as_py() == [stars[(users[i], m)] for m in hist[i]]
+
+
+def test_relative_columns_compare_each_entry_with_its_own_history_mean():
+    table = pa.table({"user_id": ["u"] * 5 + ["v"] * 2, "movie_id": list("abcdexy"),
+                      "timestamp": [1, 2, 3, 4, 4, 1, 2], "rating": [5, 3, 4, 1, 2, 2, 2]})
+    out = add_histories(table, 3, category_column=None, value_columns=["rating"], relative_columns=["rating"])
+    assert out.schema.field("hist_rating_rel").type == pa.list_(pa.string())
+    # row 3 (t=4) sees 5, 3, 4 (mean 4): above, below, typical; its tie (row 4) sees the same
+    assert out["hist_rating_rel"].to_pylist() == [[], ["typical"], ["above", "below"],
+                                                  ["above", "below", "typical"], ["above", "below", "typical"],
+                                                  [], ["typical"]]
+    for rel, values in zip(out["hist_rating_rel"].to_pylist(), out["hist_rating"].to_pylist()):
+        assert len(rel) == len(values)  # aligned with the history
+    wide = add_histories(table, 3, category_column=None, relative_columns=["rating"], relative_margin=1.5)
+    assert wide["hist_rating_rel"].to_pylist()[3] == ["typical"] * 3
+    with pytest.raises(ConfigError, match="relative_margin"):
+        add_histories(table, 3, category_column=None, relative_columns=["rating"], relative_margin=-1)
+    with pytest.raises(ConfigError, match="relative_columns"):
+        add_histories(table, 3, category_column=None, relative_columns="rating")
+    with pytest.raises(DataError, match="must be numeric"):
+        add_histories(table, 3, category_column=None, relative_columns=["movie_id"])

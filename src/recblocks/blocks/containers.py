@@ -44,28 +44,33 @@ def _bind_context(children: nn.ModuleList, flags: list[bool], context: ForwardCo
 def run_recurrent(step: Callable[[int, Any], Any], x: Any, num_steps: int, fixed_input_index: int | None) -> Any:
     """EasyRec's ``recurrent`` rule: apply ``step(i, value)`` for ``i < num_steps``.
 
-    Without ``fixed_input_index`` the steps are chained: ``L_{n-1}(...L_0(x))``. With
-    ``fixed_input_index = k``, ``x`` is a list; every step receives the whole list and its
-    output (or its j-th element when it returns a list) replaces every slot but ``k``; slot ``k``
-    is removed at the end and a single remaining value is unwrapped. DCN-v2:
-    ``x1 = C(x0, x0), x2 = C(x0, x1), x3 = C(x0, x2)``. ``x`` is never mutated.
+    Without ``fixed_input_index``, or with a negative one (EasyRec's "no fixed slot"), the steps
+    are chained: ``L_{n-1}(...L_0(x))``. With ``fixed_input_index = k >= 0``, ``x`` is a list;
+    every step receives the whole list and its output replaces every slot but ``k``: a tensor
+    goes into each of them, a list fills them in order (its j-th element goes into the j-th slot
+    that is not ``k``). Slot ``k`` is removed at the end and a single remaining value is
+    unwrapped. DCN-v2: ``x1 = C(x0, x0), x2 = C(x0, x1), x3 = C(x0, x2)``. ``x`` is never mutated.
 
     ``step`` may map tensors to tensors (running) or shape specs to shape specs (planning).
 
     Example:
-        >>> run_recurrent(lambda i, v: [v[0], v[0] + v[1]], [1, 1], 3, 0)
+        >>> run_recurrent(lambda i, v: v[0] + v[1], [1, 1], 3, 0)
         4
+        >>> run_recurrent(lambda i, v: v * 2, 1, 3, -1)
+        8
+        >>> run_recurrent(lambda i, v: [v[1], v[0] + v[2]], [1, 2, 3], 1, 0)
+        [2, 4]
     """
-    if fixed_input_index is None:
+    if fixed_input_index is None or fixed_input_index < 0:
         for i in range(num_steps):
             x = step(i, x)
         return x
     values = list(x)
-    fixed = fixed_input_index % len(values)
+    fixed = fixed_input_index
     for i in range(num_steps):
         out = step(i, values)
-        many = isinstance(out, (list, tuple))
-        values = [values[j] if j == fixed else (out[j] if many else out) for j in range(len(values))]
+        free = iter(out) if isinstance(out, (list, tuple)) else None
+        values = [values[j] if j == fixed else (next(free) if free is not None else out) for j in range(len(values))]
     del values[fixed]
     return values[0] if len(values) == 1 else values
 

@@ -415,7 +415,7 @@ def prepare() -> None:
 @click.option("--history", default=0, show_default=True, type=int,
               help="Add each row's previous N movie ids and genres (strictly earlier ratings); 0: none.")
 @click.option("--history-ratings", is_flag=True,
-              help="With --history: also add hist_rating, the rating of each history movie (easyrec format).")
+              help="With --history: also add hist_rating, the rating of each history movie, and hist_rating_rel, each rating against the mean of the row's history (below/typical/above; easyrec format).")
 @click.option("--like", is_flag=True, help="Add a second label 'like' (rating 5) after 'label', for two-task models.")
 @_handle_errors
 def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None, split: str, seed: int,

@@ -240,8 +240,11 @@ def prepare_movielens(
         like: add the second label ``like`` (rating 5) right after ``label``, in either format (see
             :func:`load_movielens`).
         history_ratings: with ``history``, also add ``hist_rating`` (``list<int64>``): the rating
-            of each history movie, aligned with ``hist_movie_id`` (easyrec format only; off by
-            default, so the columns of ``history`` alone are unchanged).
+            of each history movie, aligned with ``hist_movie_id``, and ``hist_rating_rel``
+            (``list<string>``): each of those ratings against the mean of the row's history
+            (``below`` / ``typical`` / ``above``, margin 0.5 star; see
+            :func:`~recblocks.datasets.histories.add_histories`). Easyrec format only; off by
+            default, so the columns of ``history`` alone are unchanged.
 
     Returns:
         Part name (``all`` or ``train``/``valid``/``test``) -> written path.
@@ -273,7 +276,7 @@ def prepare_movielens(
     if history and format == "easyrec":  # histories over every rating, rating-3 rows included
         values = ("rating",) if history_ratings else ()
         table = apply_label(add_histories(load_movielens(source_dir, {"threshold": 1}, like=like), history,
-                                          value_columns=values), label)
+                                          value_columns=values, relative_columns=values), label)
     else:
         loader = movielens_ctr.load_movielens_ctr if format == "ctr" else load_movielens
         table = loader(source_dir, label, like=like)  # type: ignore[operator]

@@ -3,13 +3,24 @@
 Output formats (checked in this order, as EasyRec does):
 
 * ``output_seq_and_normal_feature`` -> ``(seq (B, L, sum E), lengths (B,), target (B, sum D) | None)``;
+  with ``concat_seq_feature: false`` the sequence and the target are lists (one tensor per feature);
 * ``only_output_feature_list`` -> ``[F x (B, D_f)]``;
 * ``only_output_3d_tensor`` -> ``(B, F, D)`` (all widths equal, else SchemaError);
 * ``output_2d_tensor_and_feature_list`` -> ``((B, sum D), [F x (B, D_f)])``;
 * otherwise the 2-D concat ``(B, sum D)``.
 
-Options: ``do_batch_norm`` / ``do_layer_norm`` (not both), ``dropout_rate`` (ordinary dropout),
-``feature_dropout_rate`` (drops whole features in training, rescaled by 1/keep).
+Options, as EasyRec's ``InputLayer`` applies them (``output_seq_and_normal_feature`` ignores
+them all: the sequence, lengths and target come out as they are):
+
+* ``do_batch_norm`` / ``do_layer_norm`` (not both): one normalisation over the concatenation
+  (the 2-D output) and one per feature (the list outputs), with separate parameters.
+* ``dropout_rate``: ordinary dropout, drawn separately for the concatenation and for each
+  feature of a list output.
+* ``feature_dropout_rate`` (training only): drops whole features, one Bernoulli draw per
+  feature for the whole batch, the kept ones scaled by ``1 / keep``. Then the features are
+  normalised one by one (the concatenation's normalisation and its dropout are not used), the
+  list dropout still applies to list outputs, and the 2-D output is the concatenation of the
+  resulting features.
 """
 
 from __future__ import annotations
@@ -113,14 +124,14 @@ class GroupInput(nn.Module):
 
     def _build_norms(self) -> nn.ModuleDict:
         norms = nn.ModuleDict()
-        if self.total_dim == 0:
+        if self.total_dim == 0 or self.options.output_format == "seq":
             return norms
         if self.options.do_batch_norm:
             norms["concat"] = nn.BatchNorm1d(self.total_dim)
+            norms["fields"] = nn.ModuleList([nn.BatchNorm1d(d) for d in self.dims])
         elif self.options.do_layer_norm:
             norms["concat"] = nn.LayerNorm(self.total_dim)
-            if self.options.output_format in ("list", "3d", "2d_and_list"):
-                norms["fields"] = nn.ModuleList([nn.LayerNorm(d) for d in self.dims])
+            norms["fields"] = nn.ModuleList([nn.LayerNorm(d) for d in self.dims])
         return norms
 
     def with_options(self, options: InputLayerConfig) -> "GroupInput":
@@ -140,7 +151,9 @@ class GroupInput(nn.Module):
                 seq: Any = TensorSpec((seq_len, sum(seq_dims)))
             else:
                 seq = [TensorSpec((seq_len, d)) for d in seq_dims]
-            target = TensorSpec((self.total_dim,)) if self.slots else None
+            target: Any = TensorSpec((self.total_dim,)) if self.slots else None
+            if not self.options.concat_seq_feature and self.slots:
+                target = [TensorSpec((d,)) for d in self.dims]
             return (seq, TensorSpec((), "long"), target)
         if fmt == "list":
             return fields
@@ -151,35 +164,37 @@ class GroupInput(nn.Module):
         return TensorSpec((self.total_dim,))
 
     # ---------------------------------------------------------------- forward
-    def _fields(self, emb: FeatureEmbeddings) -> list[torch.Tensor]:
-        fields = [emb.pooled[k] for k in self.keys]
-        rate = self.options.feature_dropout_rate
-        if self.training and rate > 0 and fields:
-            keep = 1.0 - rate
-            batch = fields[0].shape[0]
-            mask = torch.bernoulli(torch.full((batch, len(fields)), keep, device=fields[0].device)) / keep
-            fields = [f * mask[:, i : i + 1] for i, f in enumerate(fields)]
-        return fields
-
     def _normalised(self, fields: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(concat (B, sum D), fields F x (B, D_f))`` after the options (module docstring)."""
+        as_list = self.options.output_format != "2d"
+        rate = self.options.feature_dropout_rate
+        field_norms = self.norms["fields"] if "fields" in self.norms else None
+        if self.training and rate > 0:
+            keep = 1.0 - rate
+            mask = torch.bernoulli(torch.full((len(fields),), keep, device=fields[0].device)) / keep
+            if field_norms is not None:
+                fields = [norm(f) for norm, f in zip(field_norms, fields)]
+            if self.dropout is not None and as_list:
+                fields = [self.dropout(f) for f in fields]
+            fields = [f * mask[i] for i, f in enumerate(fields)]
+            return (torch.cat(fields, dim=1) if len(fields) > 1 else fields[0]), fields
         concat = torch.cat(fields, dim=1) if len(fields) > 1 else fields[0]
         if "concat" in self.norms:
             concat = self.norms["concat"](concat)
-            if "fields" in self.norms:
-                fields = [norm(f) for norm, f in zip(self.norms["fields"], fields)]
-            elif self.options.output_format != "2d":
-                fields = list(torch.split(concat, self.dims, dim=1))
+        if as_list:
+            if field_norms is not None:
+                fields = [norm(f) for norm, f in zip(field_norms, fields)]
+            if self.dropout is not None:
+                fields = [self.dropout(f) for f in fields]
         if self.dropout is not None:
             concat = self.dropout(concat)
-            if self.options.output_format != "2d":
-                fields = [self.dropout(f) for f in fields]
         return concat, fields
 
     def forward(self, emb: FeatureEmbeddings) -> Any:
         fmt = self.options.output_format
         if fmt == "seq":
             return self._sequence_output(emb)
-        concat, fields = self._normalised(self._fields(emb))
+        concat, fields = self._normalised([emb.pooled[k] for k in self.keys])
         if fmt == "2d":
             return concat
         if fmt == "list":
@@ -191,11 +206,11 @@ class GroupInput(nn.Module):
     def _sequence_output(self, emb: FeatureEmbeddings) -> tuple:
         seqs = [emb.sequences[s.key] for s in self.seq_slots]
         lengths = emb.lengths[self.seq_slots[0].key]
-        seq: Any = torch.cat(seqs, dim=-1) if self.options.concat_seq_feature and len(seqs) > 1 else (
-            seqs[0] if self.options.concat_seq_feature else seqs)
-        target = None
-        if self.slots:
-            target, _ = self._normalised(self._fields(emb))
+        targets = [emb.pooled[k] for k in self.keys]
+        if not self.options.concat_seq_feature:  # EasyRec: both stay lists
+            return seqs, lengths, (targets or None)
+        seq = torch.cat(seqs, dim=-1) if len(seqs) > 1 else seqs[0]
+        target = (torch.cat(targets, dim=1) if len(targets) > 1 else targets[0]) if targets else None
         return seq, lengths, target
 
 

@@ -137,18 +137,24 @@ class RecurrentKind(BlockKind):
     @classmethod
     def build(cls, config: RecurrentConfig, in_spec: Any, path: str, where: str) -> BuiltBody:
         fixed = config.fixed_input_index
+        if fixed is not None and fixed < 0:
+            fixed = None  # EasyRec: a negative index means no fixed slot (the steps are chained)
         if fixed is not None:
             if not isinstance(in_spec, (list, tuple)):
                 raise ShapeError(where, "recurrent with fixed_input_index needs a list input",
                                  "a list (e.g. input_fn: 'lambda x: [x, x]')", describe_spec(in_spec))
-            if not -len(in_spec) <= fixed < len(in_spec):
+            if fixed >= len(in_spec):
                 raise ConfigError(join_path(path, "fixed_input_index"), "fixed_input_index is out of range",
-                                  f"an index into the {len(in_spec)} inputs", fixed)
+                                  f"an index into the {len(in_spec)} inputs (negative: no fixed slot)", fixed)
         steps: list[nn.Module] = []
 
         def plan_step(i: int, spec: Any) -> Any:
             step, out = build_component(config.component, spec, join_path(path, "component"), f"{where} step {i}")
             steps.append(step)
+            if fixed is not None and isinstance(out, (list, tuple)) and len(out) != len(spec) - 1:
+                raise ShapeError(where, f"step {i} returns a list that must fill the slots other than "
+                                 f"fixed_input_index {fixed}", f"a tensor or a list of {len(spec) - 1}",
+                                 f"a list of {len(out)}")
             return out
 
         out_spec = run_recurrent(plan_step, in_spec, config.num_steps, fixed)

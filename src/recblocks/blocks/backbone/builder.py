@@ -95,6 +95,7 @@ class _Builder:
         self.package_modules = nn.ModuleDict()
         self.package_input_spec: dict[str, Any] = {}
         self.package_planning: list[str] = []
+        self.package_resets: dict[str, dict[str, str]] = {}  # package -> overrides of its last reset_input
         self.variants = nn.ModuleDict()
         self.main_meta: dict[str, Any] = {}
 
@@ -222,8 +223,9 @@ class _Builder:
                                                        arity=1)
                 given = _call(call.package_input_fn, given, where, "package_input_fn")
         plan = self.ensure_package(name, given, where)
-        if cfg.reset_input is not None:
-            call.overrides = self.reset_variants(name, cfg.reset_input, where)
+        if cfg.reset_input is not None:  # EasyRec: the options stay on the package for its later calls
+            self.package_resets[name] = self.reset_variants(name, cfg.reset_input, where)
+        call.overrides = dict(self.package_resets.get(name, {}))
         return call, spec_to_meta(plan.output_spec)
 
     def ensure_package(self, name: str, given: Any, where: str) -> DagPlan:

@@ -132,6 +132,8 @@ class Backbone(nn.Module):
             values = []
             for edge in step.edges:
                 if edge.ignore:
+                    if edge.kind == "package":  # EasyRec still calls it (its auxiliary losses count)
+                        self._edge_value(edge, env, outer, embeddings, package_input, context)
                     continue
                 values.append(self._edge_value(edge, env, outer, embeddings, package_input, context))
             x = merge_values(step.merge_mode, values, step.axis)
