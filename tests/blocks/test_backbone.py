@@ -362,3 +362,10 @@ blocks:
       fixed_input_index: 0
       keras_layer: {class_name: Attention, params: {return_attention_scores: true}}
 """)
+
+
+def test_a_wide_group_without_wide_output_dim_is_an_error_as_in_easyrec():
+    with pytest.raises(ConfigError, match="feature group 'wide' is WIDE, but no input_layer block sets wide_output_dim"):
+        build("blocks: [{name: w, inputs: [{feature_group_name: wide}]}]")
+    model = build("blocks: [{name: w, inputs: [{feature_group_name: wide}], input_layer: {wide_output_dim: 1}}]")
+    assert model.backbone.plan.steps[-1].output_spec.shape[-1] == 6  # 6 features x width 1

@@ -114,8 +114,13 @@ class RankModel(EmbeddingAndDenseParameters, nn.Module):
         self.groups = FeatureGroups(cfg.feature_groups, schema, join_path(where, "feature_groups"))
         backbone_cfg = cfg.backbone
         used = [g for g in referenced_groups(backbone_cfg) if g in self.groups]
-        slots = build_slots(schema, self.groups, used, vocab_sizes, cfg.embedding_dim,
-                            wide_output_dim(backbone_cfg, join_path(where, "backbone")) or 1)
+        wide_dim = wide_output_dim(backbone_cfg, join_path(where, "backbone"))
+        wide_used = [g for g in used if self.groups[g].wide_deep == "WIDE"]
+        if wide_used and wide_dim is None:  # EasyRec: "wide_output_dim is not set"
+            raise ConfigError(join_path(where, "backbone"), f"feature group '{wide_used[0]}' is WIDE, but no input_layer "
+                              "block sets wide_output_dim", "wide_output_dim: N on an input_layer block (1: one "
+                              "weight per value, as in Wide & Deep)", "unset")
+        slots = build_slots(schema, self.groups, used, vocab_sizes, cfg.embedding_dim, wide_dim or 1)
         self.embeddings = EmbeddingCollection(list(slots.values()), sparse=cfg.sparse_embeddings,
                                               init_std=cfg.embedding_init_std)
         self.backbone = build_backbone(backbone_cfg, _GroupInputs(self.groups, slots, used),
