@@ -11,7 +11,7 @@ without elements becomes one ``fill_value`` element (an id row becomes one missi
   ``(B, L, N)`` with ``dim: N``.
 
 Missing or unparseable numbers, and elements with another count than ``N``, are filled with
-``fill_value`` and counted as missing.
+``fill_value``; ``missing`` counts the rows with such an element or without any element.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def encode_numeric_sequence(feature: Any, column: pa.Array,
     values = np.where(unusable, feature.fill_value, values)
     keep, rows, cols, counts = _layout(parents, n, max_len)
     empty = counts == 0
-    element_missing = unusable.any(axis=1)
-    counts_out = FeatureCounts(n, int(len(parents)), 0, int(np.count_nonzero(element_missing)) + int(empty.sum()),
+    missing_rows = empty.copy()
+    missing_rows[parents[unusable.any(axis=1)]] = True
+    counts_out = FeatureCounts(n, int(len(parents)), 0, int(np.count_nonzero(missing_rows)),
                                int(np.count_nonzero(unparseable)), 0, int(np.count_nonzero(counts > max_len)))
     if boundaries is not None:
         ids = np.zeros((n, max_len), dtype=np.int64)
