@@ -51,7 +51,8 @@ def test_vector_elements_split_by_the_element_separator() -> None:
 
 
 def test_options_of_numbers_on_an_id_sequence_name_the_feature() -> None:
-    with pytest.raises(ConfigError, match=r"features\[0\]: .*\['boundaries'\] apply to a sequence of numbers; set values: numbers"):
+    with pytest.raises(ConfigError,
+                       match=r"features\[0\]: .*\['boundaries'\] apply to a sequence of numbers; set values: numbers"):
         Preprocessor([{"name": "s", "kind": "sequence", "separator": "|", "boundaries": [1.0]}])
     with pytest.raises(ConfigError, match=r"hash_bucket_size and min_count apply to id sequences"):
         Preprocessor([{**RAW, "hash_bucket_size": 10}])
