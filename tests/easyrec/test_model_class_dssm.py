@@ -18,12 +18,11 @@ from tests.models.test_match_model import interactions
 #: Shipped DSSM configs recblocks refuses, and what the ConfigError names.
 REFUSALS = {
     "dssm_kd_on_taobao.config": "model_config.kd: not supported",
-    # sequence-group options of EasyRec's feature groups that recblocks' groups do not take
-    "dssm_on_books.config": "allow_key_search",
-    "dssm_on_books_negative_sample.config": "allow_key_search",
-    "dssm_neg_sampler_need_key_feature.config": "allow_key_search",
-    "dssm_neg_sampler_sequence_feature.config": "allow_key_search",
-    "dssm_on_sequence_feature_taobao.config": "allow_key_search",
+    # a sequence-group option of EasyRec's feature groups that recblocks' groups do not take
+    # (allow_key_search is accepted: dssm_on_books and dssm_on_sequence_feature_taobao plan)
+    "dssm_on_books_negative_sample.config": "need_key_feature",
+    "dssm_neg_sampler_need_key_feature.config": "need_key_feature",
+    "dssm_neg_sampler_sequence_feature.config": "need_key_feature",
 }
 
 TEXT = """

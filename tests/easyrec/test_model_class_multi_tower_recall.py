@@ -11,8 +11,8 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.runs import plan_rows
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
-REFUSALS = {"multi_tower_recall_neg_sampler_sequence_feature.config": "allow_key_search",
-            "multi_tower_recall_neg_sampler_only_sequence_feature.config": "allow_key_search"}
+REFUSALS = {"multi_tower_recall_neg_sampler_sequence_feature.config": "need_key_feature",
+            "multi_tower_recall_neg_sampler_only_sequence_feature.config": "need_key_feature"}
 
 TEXT = """
 data_config { label_fields: "clk" }

@@ -102,6 +102,17 @@ def test_easyrec_sequence_features_spelling_plans_like_a_group(history_data: Pat
     assert [g["group_name"] for g in written] == ["user"] and written[0]["sequence_features"][0]["group_name"] == "seq"
 
 
+def test_easyrec_allow_key_search_is_accepted_and_changes_nothing(history_data: Path) -> None:
+    plans = []
+    for allow in (True, False):
+        groups = easyrec_groups(key=["movie_id"], hist_seq=["hist_movie_id"])
+        groups[0]["sequence_features"]["allow_key_search"] = allow
+        model, rows, _ = plan_rows(run_config(history_data, SEQUENCE_BLOCKS["DIN"], groups), fit_data=False)
+        assert model.groups["seq"].feature_names == ["hist_movie_id", "movie_id"]
+        plans.append([(r["block"], r["output"]) for r in rows])
+    assert plans[0] == plans[1]
+
+
 def test_sequence_feature_errors_name_the_group_or_block(history_data: Path) -> None:
     raw = run_config(history_data, SEQUENCE_BLOCKS["DIN"], easyrec_groups(key=["movie_id"],
                                                                            hist_seq=["hist_movie_id", "hist_genre"]))

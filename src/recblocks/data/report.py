@@ -32,11 +32,11 @@ def check_bad_rows(report: TransformReport, max_bad_fraction: float | None = Non
     reasons = report.bad_reasons()
     detail = f" ({reasons})" if reasons else ""
     if report.kept_rows == 0:
-        raise DataError(where, f"every row was dropped for a bad label{detail}",
+        raise DataError(where, f"every row was dropped for a bad label or a wrong-length vector{detail}",
                         "at least one row with a valid label", f"{report.bad_rows} bad rows of {report.rows}")
     fraction = report.bad_rows / report.rows
     if max_bad_fraction is not None and fraction > max_bad_fraction:
-        raise DataError(where, f"too many rows dropped for a bad label{detail}",
+        raise DataError(where, f"too many rows dropped for a bad label or a wrong-length vector{detail}",
                         f"at most {100 * max_bad_fraction:.2f}% bad rows (data.max_bad_fraction)",
                         f"{report.bad_rows} of {report.rows} ({100 * fraction:.2f}%)")
 

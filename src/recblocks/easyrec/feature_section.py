@@ -8,10 +8,15 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   embedding variable) -> ``sparse`` with ``min_count`` = ``filter_freq``.
 * ``RawFeature``: ``boundaries`` -> ``bucketized``; otherwise ``dense`` (``embedding_dim`` kept,
   ``default_val`` of its input field -> ``fill_value``; ``min_val``/``max_val`` -> ``minmax``
-  normalisation whose range is fitted on train instead of given).
+  normalisation whose range is fitted on train instead of given). ``raw_input_dim: N`` > 1 ->
+  ``dense`` with ``dim: N`` and the feature's ``separator`` (EasyRec default ``|``): a vector,
+  projected with ``embedding_dim`` by EasyRec's weighted-sum rule (``x W``).
 * ``TagFeature`` -> ``multi`` with its ``separator`` (EasyRec default ``|``), ``combiner`` sum/mean
   -> ``pooling`` (EasyRec default sum).
-* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``); a
+* ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``);
+  ``sub_feature_type: RawFeature`` -> ``values: numbers``, with ``boundaries`` (or ``num_buckets``
+  equal steps over ``[min_val, max_val]``) as bucket ids, else raw numbers (``raw_input_dim`` > 1:
+  ``dim`` numbers per element joined by ``seq_multi_sep``), projected with ``embedding_dim``; a
   ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
   :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
@@ -20,9 +25,10 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
 * ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
 
 Without an equivalent, each a ConfigError naming the field: ``ComboFeature``, ``LookupFeature``,
-``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1,
+``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
+with ``boundaries``/``num_buckets`` or a ``combiner`` other than sum,
 ``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
-instead), numeric sequences (``sub_feature_type: RawFeature``), a
+instead), a numeric sequence with several numbers per element and boundaries (or no ``raw_input_dim``), a
 ``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
 errors per feature rather than raising them, so a feature no feature group uses does not stop
 the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
@@ -130,10 +136,22 @@ def _id_feature(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _raw_feature(feature: Mapping[str, Any], where: str, default_val: str | None) -> dict[str, Any]:
-    if int(feature.get("raw_input_dim", 1)) > 1:
-        _refuse(where, "raw_input_dim", "vector-valued raw features are not supported; split them into one column "
-                "per element", "1", feature["raw_input_dim"])
+    width = int(feature.get("raw_input_dim", 1))
     fill = _number(default_val)
+    if width > 1:
+        if feature.get("boundaries") or int(feature.get("num_buckets", 0)) > 1:
+            key = "boundaries" if feature.get("boundaries") else "num_buckets"
+            _refuse(where, key, "bucketizing a vector-valued raw feature (raw_input_dim > 1) is not supported",
+                    "no boundaries or num_buckets with raw_input_dim > 1", key)
+        if feature.get("embedding_dim") and feature.get("combiner", "sum") != "sum":
+            _refuse(where, "combiner", "a vector raw feature is projected by EasyRec's sum rule (x W) only",
+                    "sum", repr(feature["combiner"]))
+        out: dict[str, Any] = {"kind": "dense", "dim": width, "separator": feature.get("separator", "|")}
+        if feature.get("max_val", 0.0) > feature.get("min_val", 0.0):
+            out["normalization"] = "minmax"
+        if fill is not None:
+            out["fill_value"] = fill
+        return out
     if feature.get("boundaries"):
         out: dict[str, Any] = {"kind": "bucketized", "boundaries": [float(b) for b in feature["boundaries"]]}
     else:
@@ -158,24 +176,55 @@ def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str
         _refuse(where, "kv_separator", "weighted tags (id:weight pairs) are not supported", "no kv_separator",
                 repr(feature["kv_separator"]))
     if kind == "sequence":
-        if feature.get("sub_feature_type", "IdFeature") != "IdFeature":
-            _refuse(where, "sub_feature_type", "numeric sequences are not supported", "IdFeature",
-                    feature["sub_feature_type"])
         combiner = feature.get("sequence_combiner")
         chosen = next(iter(combiner), "?") if combiner else None
         if chosen not in (None, "text_cnn"):
             _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn has "
                     "no recblocks equivalent: put the feature in a sequence group and combine it with a backbone "
                     "block (MultiHeadAttention, ...)", "no sequence_combiner or text_cnn", chosen)
-    out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"), **_ids(feature, where)}
+    numeric = kind == "sequence" and feature.get("sub_feature_type", "IdFeature") == "RawFeature"
+    out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"),
+                           **(_numbers(feature, where) if numeric else _ids(feature, where))}
     length = feature.get("sequence_length", 1) if kind == "sequence" else 1
     length = length if length > 1 else feature.get("max_seq_len")
     if length:
         out["max_len"] = int(length)
     combiner = feature.get("combiner", "sum")
-    if combiner not in ("sum", "mean"):
-        _refuse(where, "combiner", "unsupported combiner", "sum or mean", repr(combiner))
+    if combiner not in ("sum", "mean") or (numeric and combiner != "sum" and feature.get("embedding_dim")):
+        _refuse(where, "combiner", "unsupported combiner", "sum" if numeric else "sum or mean", repr(combiner))
     out["pooling"] = combiner
+    return out
+
+
+def _numbers(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A ``sub_feature_type: RawFeature`` sequence: bucketized by ``boundaries`` (or ``num_buckets`` equal
+    steps over ``[min_val, max_val]``, EasyRec's normalise-then-bucketize), else raw numbers, several per
+    element (``raw_input_dim``) joined by ``seq_multi_sep``."""
+    width = int(feature.get("raw_input_dim", 1))
+    sep = feature.get("seq_multi_sep")
+    if feature.get("hash_bucket_size"):
+        _refuse(where, "hash_bucket_size", "a numeric sequence is not hashed (EasyRec refuses it too)",
+                "sub_feature_type IdFeature with hash_bucket_size", feature["hash_bucket_size"])
+    buckets, low, high = int(feature.get("num_buckets", 0)), feature.get("min_val", 0.0), feature.get("max_val", 0.0)
+    bounds = sorted(float(b) for b in feature.get("boundaries") or [])
+    if not bounds and buckets > 1:
+        if high <= low:
+            _refuse(where, "num_buckets", "num_buckets on a numeric sequence reads the numbers as ids in EasyRec",
+                    "min_val < max_val (equal steps) or boundaries", f"min_val {low}, max_val {high}")
+        bounds = [low + (high - low) * i / buckets for i in range(buckets)]
+    if sep is not None and width == 1:
+        _refuse(where, "seq_multi_sep", "several numbers per sequence element are read only as a vector of "
+                "raw_input_dim numbers", "raw_input_dim > 1 without boundaries, or no seq_multi_sep", repr(sep))
+    if bounds:
+        if width > 1:
+            _refuse(where, "raw_input_dim", "bucketizing vectors of numbers is not supported", "1", width)
+        return {"values": "numbers", "boundaries": bounds}
+    out: dict[str, Any] = {"values": "numbers"}
+    if width > 1:
+        if sep is None:
+            _refuse(where, "seq_multi_sep", "raw_input_dim > 1 needs the separator of the numbers of one element",
+                    "seq_multi_sep set", "unset")
+        out.update(dim=width, element_separator=sep)
     return out
 
 

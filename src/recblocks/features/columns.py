@@ -24,6 +24,7 @@ __all__ = [
     "unusable_numbers",
     "short_repr",
     "to_lists",
+    "parse_vectors",
     "stable_hash",
     "lookup_ids",
     "hash_ids",
@@ -186,6 +187,56 @@ def to_lists(array: pa.Array, separator: str | None, where: str) -> pa.Array:
         return pc.split_pattern(pc.cast(array, pa.string()), pattern=separator)
     raise DataError(where, "column type cannot be read as a list of ids",
                     "a list column or a separator-joined string column", f"arrow type {t}")
+
+
+def parse_vectors(array: pa.Array, separator: str | None, dim: int,
+                  where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(values (N, dim) float64, unparseable (N,), wrong_length (N,))`` of a vector-valued column.
+
+    A row is a list of numbers (a list column) or a ``separator``-joined string (``"0.1|0.2"``).
+    Null, empty and unparseable elements are NaN (``unparseable`` marks rows with an element that
+    was text but not a number); a null or empty row is NaN throughout (missing, not wrong); a row
+    with another number of elements than ``dim`` is NaN throughout and marked ``wrong_length``.
+
+    Example:
+        >>> values, bad, wrong = parse_vectors(pa.array(["1|2", "3|x", "4", None]), "|", 2, "f")
+        >>> values.tolist()[:2], bad.tolist(), wrong.tolist()
+        ([[1.0, 2.0], [3.0, nan]], [False, True, False, False], [False, False, True, False])
+    """
+    n = len(array)
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.dictionary_decode()
+        t = array.type
+    if pa.types.is_null(t):
+        return np.full((n, dim), np.nan), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        lists = array
+    elif _is_textual(t):
+        if separator is None:
+            raise DataError(where, "a string column needs 'separator' to be split into numbers",
+                            "a list column or a feature with 'separator' set", f"arrow type {t}")
+        strings = pc.cast(array, pa.string())
+        lists = pc.split_pattern(pc.if_else(pc.equal(pc.utf8_length(strings), 0), pa.scalar(None, pa.string()),
+                                            strings), pattern=separator)
+    elif dim == 1:
+        values, bad = parse_numbers(array, where)
+        return values[:, None], bad, np.zeros(n, dtype=bool)
+    else:
+        raise DataError(where, f"column type cannot be read as vectors of {dim} numbers",
+                        "a list column or a separator-joined string column", f"arrow type {t}")
+    flat = pc.list_flatten(lists)
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+    flat_values, flat_bad = parse_numbers(flat, where) if len(flat) else (np.zeros(0), np.zeros(0, dtype=bool))
+    counts = np.bincount(parents, minlength=n)
+    wrong = (counts != dim) & (counts > 0)
+    ok = ~wrong[parents]
+    positions = np.arange(len(parents), dtype=np.int64) - (np.cumsum(counts) - counts)[parents]
+    values = np.full((n, dim), np.nan)
+    values[parents[ok], positions[ok]] = flat_values[ok]
+    bad = np.zeros(n, dtype=bool)
+    bad[parents[flat_bad & ok]] = True
+    return values, bad, wrong
 
 
 def _list_offsets(array: pa.Array) -> pa.Array:

@@ -9,7 +9,10 @@ EasyRec's ``sequence_features`` spelling is accepted inside a group: each entry
 group ``G`` holding the ``hist_seq`` features (kind ``sequence``) then their ``key`` (target)
 features, paired position by position, so ``input_layer: {output_seq_and_normal_feature: true}``
 on ``G`` gives ``(sequence, lengths, target)`` for DIN, DIEN or BST. ``tf_summary`` is accepted
-and has no effect; EasyRec's other options (``aux_hist_seq``, key search and transforms) are not.
+and has no effect. ``allow_key_search`` is accepted and changes nothing: in EasyRec it only says
+whether a ``key`` that the enclosing group lists without an output tensor may be embedded on its
+own (true) or is an error (false); recblocks always embeds each key from its feature, through the
+same table either way. EasyRec's other options (``aux_hist_seq``, key transforms) are not accepted.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class SeqAttGroupConfig(Params):
     group_name: str = Field(min_length=1)
     seq_att_map: list[SeqAttMapConfig] = Field(min_length=1)
     tf_summary: bool = False
+    #: accepted for EasyRec configs; no effect (keys are always embedded from their feature)
+    allow_key_search: bool = False
 
     @field_validator("seq_att_map", mode="before")
     @classmethod

@@ -6,7 +6,8 @@ no Python code runs per row. Fitted state lives in attributes ending with ``_``:
 
 * ``vocabularies_`` — embedding table name -> values (features sharing ``embedding_name``
   share one vocabulary fitted over the union of their columns);
-* ``dense_stats_`` — dense feature -> ``{"mean", "std"}`` or ``{"min", "max"}``;
+* ``dense_stats_`` — dense feature -> ``{"mean", "std"}`` or ``{"min", "max"}`` (lists of N for a
+  vector feature, ``dim: N``; :mod:`recblocks.features.vectors`);
 * ``boundaries_`` — bucketized feature -> increasing boundaries (given or fitted quantiles);
 * ``report_`` — a :class:`TransformReport` accumulated over every ``transform`` call since
   ``fit`` (or :meth:`Preprocessor.reset_report`), so a whole run can be summarised at the end.
@@ -41,9 +42,11 @@ from recblocks.features.columns import (
     to_strings,
     unusable_numbers,
 )
+from recblocks.features.numeric_sequences import encode_numeric_sequence
 from recblocks.features.labels import LABEL_TYPES, encode_labels, label_dtype
 from recblocks.features.schema import Schema
 from recblocks.features.text import normalize_column
+from recblocks.features.vectors import encode_vector, fit_vector_stats, is_vector, wrong_length_rows
 from recblocks.features.stats import (
     FeatureCounts,
     TransformReport,
@@ -60,7 +63,10 @@ _VERSION = 1
 
 
 def _mode(feature: Any) -> str:
-    """How a feature becomes numbers: ``vocab``, ``hash``, ``bucket`` or ``dense``."""
+    """How a feature becomes numbers: ``vocab``, ``hash``, ``bucket``, ``dense`` or ``numbers`` (a
+    sequence of raw numbers)."""
+    if getattr(feature, "values", "ids") == "numbers":
+        return "numbers" if feature.boundaries is None else "bucket"
     if feature.kind == "dense":
         return "dense"
     if feature.kind == "bucketized":
@@ -99,7 +105,7 @@ class Preprocessor:
     def __init__(self, schema: Schema | Iterable[object]) -> None:
         self.schema = schema if isinstance(schema, Schema) else Schema(schema)
         self.vocabularies_: dict[str, list[str]] = {}
-        self.dense_stats_: dict[str, dict[str, float]] = {}
+        self.dense_stats_: dict[str, dict[str, Any]] = {}
         self.boundaries_: dict[str, list[float]] = {}
         self.report_ = TransformReport()
         self._fitted = False
@@ -132,15 +138,15 @@ class Preprocessor:
         """Rows of the feature's embedding table: 2 reserved ids + values/buckets (shared tables agree)."""
         feature = self.schema[feature_name]
         mode = _mode(feature)
-        if mode == "dense":
-            raise SchemaError(_where(feature), "a dense feature has no embedding table",
+        if mode in ("dense", "numbers"):
+            raise SchemaError(_where(feature), f"a {mode} feature has no embedding table",
                               "an id feature (sparse, hashed, multi, sequence, bucketized)", "kind 'dense'")
         if mode == "hash":
             return 2 + int(feature.hash_bucket_size)
         self._require_fitted()
         if mode == "vocab":
             return 2 + len(self.vocabularies_[feature.table_name])
-        members = [f for f in self.schema if f.kind == "bucketized" and f.table_name == feature.table_name]
+        members = [f for f in self.schema if _mode(f) == "bucket" and f.table_name == feature.table_name]
         return 2 + max(len(self.boundaries_[f.name]) + 1 for f in members)
 
     def vocabulary(self, feature_name: str) -> list[str]:
@@ -177,10 +183,14 @@ class Preprocessor:
                     arrays.append(pc.list_flatten(to_lists(column, f.separator, _where(f))))
             owner = members[0]
             vocabularies[table_name] = fit_vocabulary(arrays, owner.min_count, getattr(owner, "max_vocab_size", None))
-        dense_stats: dict[str, dict[str, float]] = {}
+        dense_stats: dict[str, dict[str, Any]] = {}
         boundaries: dict[str, list[float]] = {}
         for f in self.schema:
-            if f.kind == "dense":
+            if is_vector(f):
+                stats = fit_vector_stats(f, self._column(table, f))
+                if stats is not None:
+                    dense_stats[f.name] = stats
+            elif f.kind == "dense":
                 values, _ = to_numbers(self._column(table, f), _where(f))
                 if f.normalization == "standard":
                     mean, std = fit_moments(values)
@@ -188,7 +198,7 @@ class Preprocessor:
                 elif f.normalization == "minmax":
                     low, high = fit_range(values)
                     dense_stats[f.name] = {"min": low, "max": high}
-            elif f.kind == "bucketized":
+            elif _mode(f) == "bucket":
                 if f.boundaries is not None:
                     boundaries[f.name] = [float(b) for b in f.boundaries]
                 else:
@@ -211,6 +221,9 @@ class Preprocessor:
         """Ids or values of one feature; ``kept_rows`` maps ``column``'s rows to the table's when
         rows were dropped (so errors name the data row of the file)."""
         where, n, mode = _where(feature), len(column), _mode(feature)
+        if feature.kind == "sequence" and mode in ("numbers", "bucket"):
+            return encode_numeric_sequence(feature, column, self.boundaries_.get(feature.name) if mode == "bucket"
+                                           else None)
         if feature.kind in ("multi", "sequence"):
             lists = to_lists(column, feature.separator, where)
             if mode == "hash":
@@ -231,6 +244,8 @@ class Preprocessor:
         if mode == "hash":
             ids, missing = hash_ids(to_strings(column, where), feature.hash_bucket_size)
             return _tensor(ids, np.int64), FeatureCounts(n, n, 0, missing)
+        if is_vector(feature):
+            return encode_vector(feature, column, self.dense_stats_.get(feature.name), row_offset, kept_rows)
         return self._encode_numbers(feature, column, row_offset, kept_rows)
 
     def _encode_numbers(self, feature: Any, column: pa.Array, row_offset: int,
@@ -313,6 +328,9 @@ class Preprocessor:
                                 f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
         rows = table.num_rows
         label_values, bad, label_counts = encode_labels(table, labels, row_offset)
+        wrong_length = {f.name: wrong_length_rows(f, self._column(table, f)) for f in self.schema if is_vector(f)}
+        for mask in wrong_length.values():
+            bad = bad | mask
         bad_rows = int(np.count_nonzero(bad))
         kept_rows = None
         if bad_rows:
@@ -324,6 +342,8 @@ class Preprocessor:
         counts: dict[str, FeatureCounts] = {}
         for f in self.schema:
             features[f.name], counts[f.name] = self._encode(f, self._column(table, f), row_offset, kept_rows)
+            if f.name in wrong_length:
+                counts[f.name].wrong_length = int(np.count_nonzero(wrong_length[f.name]))
         label_tensors = {k: _tensor(v, np.float32 if label_dtype(labels[k]) == torch.float32 else np.int64)
                          for k, v in label_values.items()}
         extra_tensors = {k: _tensor(encode_extra(as_array(table.column(k)), f"extra '{k}'"), np.int64) for k in extras}
@@ -361,10 +381,11 @@ class Preprocessor:
             raise ConfigError("preprocessor state.version", "unsupported version", _VERSION, state.get("version"))
         p = cls(Schema(state["schema"]))
         p.vocabularies_ = {str(k): [str(x) for x in v] for k, v in state["vocabularies"].items()}
-        p.dense_stats_ = {str(k): {s: float(x) for s, x in v.items()} for k, v in state["dense_stats"].items()}
+        p.dense_stats_ = {str(k): {s: [float(y) for y in x] if isinstance(x, list) else float(x) for s, x in v.items()}
+                          for k, v in state["dense_stats"].items()}
         p.boundaries_ = {str(k): [float(x) for x in v] for k, v in state["boundaries"].items()}
         missing = [t for t in p._tables() if t not in p.vocabularies_]
-        missing += [f.name for f in p.schema if f.kind == "bucketized" and f.name not in p.boundaries_]
+        missing += [f.name for f in p.schema if _mode(f) == "bucket" and f.name not in p.boundaries_]
         if missing:
             raise ConfigError("preprocessor state", "fitted state is missing for some features",
                               "state for every feature of the schema", missing)

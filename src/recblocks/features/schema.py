@@ -5,8 +5,11 @@ Kinds (``kind`` field of each entry):
 * ``sparse``     — categorical id with a vocabulary fitted on train (``min_count``).
 * ``hashed``     — categorical id hashed into ``hash_bucket_size`` buckets by a stable hash.
 * ``multi``      — multi-valued ids (a list column or a ``separator``-joined string), pooled.
-* ``sequence``   — ordered ids (behaviour history), padded to ``max_len``, kept as a sequence.
-* ``dense``      — a number, filled when missing and normalised with statistics fitted on train.
+* ``sequence``   — ordered ids (behaviour history), padded to ``max_len``, kept as a sequence;
+  ``values: numbers`` for a sequence of numbers (raw, or bucketized by ``boundaries``).
+* ``dense``      — a number, filled when missing and normalised with statistics fitted on train;
+  with ``dim: N`` a vector of N numbers (a list column or a ``separator``-joined string),
+  normalised per position.
 * ``bucketized`` — a number turned into a bucket id by given ``boundaries`` or fitted quantiles.
 
 Local id layout shared by every id kind (what the preprocessor emits and the embedding
@@ -117,16 +120,64 @@ class MultiFeature(_ListFeature):
 
 
 class SequenceFeature(_ListFeature):
-    """Ordered ids kept as a padded sequence (B, L) for attention components; pooled in plain groups."""
+    """Ordered ids kept as a padded sequence (B, L) for attention components; pooled in plain groups.
+
+    ``values: numbers`` makes it a sequence of numbers (EasyRec's ``sub_feature_type: RawFeature``):
+    with ``boundaries`` each number becomes a bucket id (an id sequence, ``0`` = padding); without,
+    the batch holds the numbers, ``(B, L)`` float or ``(B, L, dim)`` when each element is ``dim``
+    numbers joined by ``element_separator``, NaN marking padding (a row without elements is one
+    ``fill_value`` element, as an empty id row is one missing id). Unparseable numbers become
+    ``fill_value``; the input layer masks the padding (:mod:`recblocks.features.numeric_sequences`).
+    """
 
     kind: Literal["sequence"] = "sequence"
     pooling: Literal["sum", "mean"] = "mean"
+    values: Literal["ids", "numbers"] = "ids"
+    boundaries: list[float] | None = Field(default=None, max_length=MAX_BUCKETS - 1,
+                                           description=f"bucket boundaries, at most {MAX_BUCKETS - 1:,}")
+    dim: int = Field(default=1, ge=1, le=MAX_EMBEDDING_DIM,
+                     description=f"numbers per element, at most {MAX_EMBEDDING_DIM:,}")
+    element_separator: str | None = Field(default=None, min_length=1)
+    fill_value: float = 0.0
+
+    @model_validator(mode="after")
+    def _number_options(self) -> "SequenceFeature":
+        numeric = ("boundaries", "element_separator")
+        if self.values == "ids":
+            given = [k for k in numeric if getattr(self, k) is not None] + (["dim"] if self.dim > 1 else [])
+            if given:
+                raise ValueError(f"{given} apply to a sequence of numbers; set values: numbers")
+            return self
+        if self.hash_bucket_size is not None or self.min_count != 1:
+            raise ValueError("hash_bucket_size and min_count apply to id sequences, not values: numbers")
+        if self.boundaries is not None and self.dim > 1:
+            raise ValueError("boundaries bucketize single numbers; leave dim at 1")
+        if self.boundaries is not None and list(self.boundaries) != sorted(set(self.boundaries)):
+            raise ValueError("'boundaries' must be strictly increasing")
+        return self
+
+    @property
+    def is_id(self) -> bool:
+        return self.values == "ids" or self.boundaries is not None
+
+    @property
+    def is_numeric(self) -> bool:
+        """A sequence of raw numbers: no table, the values themselves reach the input layer."""
+        return self.values == "numbers" and self.boundaries is None
 
 
 class DenseFeature(_FeatureBase):
-    """A number: missing/unparseable -> ``fill_value``; then ``normalization`` fitted on train."""
+    """A number: missing/unparseable -> ``fill_value``; then ``normalization`` fitted on train.
+
+    ``dim: N`` (> 1) makes it a vector of N numbers, read from a list column or a
+    ``separator``-joined string column; statistics are fitted per position, a row with another
+    number of values is a bad row (dropped and counted), and the batch holds ``(B, N)``.
+    """
 
     kind: Literal["dense"] = "dense"
+    dim: int = Field(default=1, ge=1, le=MAX_EMBEDDING_DIM,
+                     description=f"numbers per row, at most {MAX_EMBEDDING_DIM:,}")
+    separator: str | None = Field(default=None, min_length=1)
     fill_value: float = 0.0
     normalization: Literal["none", "standard", "minmax", "log1p"] = "none"
     allow_missing: bool = True

@@ -91,7 +91,9 @@ class FeatureCounts:
     unparseable cells (rows without any element for lists); ``unparseable``: the part of
     ``missing`` that was text but not a number; ``out_of_range``: the part of ``missing`` that
     was ±inf or beyond float32's range (|x| > 3.4e38), treated like a missing value;
-    ``truncated``: multi/sequence rows longer than ``max_len`` (cut to ``max_len``).
+    ``truncated``: multi/sequence rows longer than ``max_len`` (cut to ``max_len``);
+    ``wrong_length``: rows of a vector feature (``dim: N``) with another number of values,
+    dropped as bad rows (counted in the report's ``bad_rows``, not in ``rows``).
     """
 
     rows: int = 0
@@ -101,6 +103,7 @@ class FeatureCounts:
     unparseable: int = 0
     out_of_range: int = 0
     truncated: int = 0
+    wrong_length: int = 0
 
     def merge(self, other: "FeatureCounts") -> "FeatureCounts":
         """Sum of both counters."""
@@ -168,6 +171,9 @@ class TransformReport:
         totals: dict[str, int] = {}
         for reasons in self.bad_labels.values():
             totals = _add(totals, reasons)
+        for name, c in self.features.items():
+            if c.wrong_length:
+                totals[f"with a wrong number of values in '{name}'"] = c.wrong_length
         return ", ".join(f"{count} {_REASON_TEXT.get(reason, reason)}" for reason, count in totals.items() if count)
 
     def summary_lines(self) -> list[str]:
@@ -191,6 +197,9 @@ class TransformReport:
                          f"{c.out_of_range} of them inf or beyond float32 range" if c.out_of_range else ""]
                 extra = "".join(f", {p}" for p in parts if p)
                 lines.append(f"{name}: {c.missing} missing values ({_pct(c.missing, c.rows)}{extra})")
+            if c.wrong_length:
+                lines.append(f"{name}: {c.wrong_length} rows with a wrong number of values, dropped "
+                             f"({_pct(c.wrong_length, self.rows)})")
             if c.truncated:
                 lines.append(f"{name}: {c.truncated} rows longer than max_len, truncated ({_pct(c.truncated, c.rows)})")
         return lines

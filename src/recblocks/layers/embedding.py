@@ -4,8 +4,9 @@ All id features whose tables have the same width live in ONE ``nn.Embedding`` (t
 row ranges of it, found through per-feature offsets), so a batch costs one lookup per
 distinct width, not a Python call per feature. Multi-valued features are pooled with a
 padding mask; sequence features keep ``(B, L, D)`` and their lengths. Dense features are
-passed through as ``(B, 1)`` or projected to ``D`` (value x learned vector) when they declare
-an ``embedding_dim``.
+passed through as ``(B, N)`` (``N`` = the feature's ``dim``, 1 for a number) or projected to
+``D`` when they declare an ``embedding_dim``: EasyRec's rule for raw features, the sum of one
+learned ``D``-vector per position weighted by the value, ``x W`` with ``W`` of shape ``(N, D)``.
 
 Two namespaces exist: ``deep`` (each feature's own ``embedding_dim``) and ``wide``
 (width ``wide_output_dim`` for WIDE groups, separate tables).
@@ -32,12 +33,16 @@ class EmbeddingSlot:
         feature: feature name (key in ``Batch.features``).
         namespace: ``deep`` or ``wide``.
         kind: the feature kind (``sparse``, ``hashed``, ``multi``, ``sequence``, ``bucketized``, ``dense``).
-        dim: output width ``D`` (1 for a raw dense value).
+        dim: output width ``D`` (``width`` for a raw dense value).
         table: table key (features with the same key share rows); ``None`` for dense.
         num_embeddings: rows of the table (ids are local to it); 0 for dense.
         pooling: ``sum`` or ``mean`` for multi/sequence features.
         project: dense only: multiply the value by a learned ``D``-vector.
         max_len: multi/sequence only: padded length ``L``.
+        width: dense and numeric sequences: numbers per row / element ``N`` (the feature's ``dim``).
+        numeric: a sequence of raw numbers (``values: numbers`` without boundaries): no table; its
+            ``(B, L)`` / ``(B, L, N)`` values (NaN = padding) are masked, and projected like a
+            dense feature when ``project``.
     """
 
     feature: str
@@ -49,6 +54,8 @@ class EmbeddingSlot:
     pooling: str = "mean"
     project: bool = False
     max_len: int = 0
+    width: int = 1
+    numeric: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -151,14 +158,14 @@ class EmbeddingCollection(nn.Module):
         init_std: standard deviation of the normal initializer of table rows.
 
     Shape:
-        - Input: ``Batch.features`` — ids ``(B,)`` / ``(B, L)`` int64, dense ``(B,)`` float.
+        - Input: ``Batch.features`` — ids ``(B,)`` / ``(B, L)`` int64, dense ``(B,)`` / ``(B, N)`` float.
         - Output: :class:`FeatureEmbeddings` with ``(B, D)`` per slot.
     """
 
     def __init__(self, slots: list[EmbeddingSlot], sparse: bool = True, init_std: float = 1e-2) -> None:
         super().__init__()
         self.slots = {slot.key: slot for slot in slots}
-        id_slots = [s for s in slots if s.kind != "dense"]
+        id_slots = [s for s in slots if s.kind != "dense" and not s.numeric]
         self._check_tables(id_slots)
         by_dim: dict[int, list[EmbeddingSlot]] = {}
         for slot in id_slots:
@@ -167,7 +174,21 @@ class EmbeddingCollection(nn.Module):
             {f"dim{d}": _FusedTable(d, group, sparse, init_std) for d, group in sorted(by_dim.items())}
         )
         self.dense_raw = [s for s in slots if s.kind == "dense" and not s.project]
-        projected = [s for s in slots if s.kind == "dense" and s.project]
+        projected = [s for s in slots if s.kind == "dense" and s.project and s.width == 1]
+        # a vector feature projects with its own (N, D) matrix (EasyRec: one D-vector per position)
+        self.vector_slots = [s for s in slots if s.kind == "dense" and s.project and s.width > 1]
+        self.vector_projections = nn.ParameterList()
+        for slot in self.vector_slots:
+            matrix = nn.Parameter(torch.empty(slot.width, slot.dim))
+            nn.init.normal_(matrix, std=init_std)
+            self.vector_projections.append(matrix)
+        self.numeric_slots = [s for s in slots if s.numeric]
+        self.numeric_projections = nn.ParameterList()
+        for slot in self.numeric_slots:
+            matrix = nn.Parameter(torch.empty(slot.width, slot.dim)) if slot.project else None
+            if matrix is not None:
+                nn.init.normal_(matrix, std=init_std)
+                self.numeric_projections.append(matrix)
         self.dense_projections = nn.ParameterDict()
         self._projected: dict[int, list[EmbeddingSlot]] = {}
         for slot in projected:
@@ -199,10 +220,36 @@ class EmbeddingCollection(nn.Module):
         for table in self.fused.values():
             table(features, out)
         for slot in self.dense_raw:
-            out.pooled[slot.key] = features[slot.feature].unsqueeze(1).to(torch.float32)
+            values = features[slot.feature].to(torch.float32)
+            out.pooled[slot.key] = values.unsqueeze(1) if values.dim() == 1 else values
+        for slot, matrix in zip(self.vector_slots, self.vector_projections):
+            out.pooled[slot.key] = features[slot.feature].to(torch.float32) @ matrix
+        matrices = iter(self.numeric_projections)
+        for slot in self.numeric_slots:
+            _numeric_sequence(slot, features[slot.feature], next(matrices) if slot.project else None, out)
         for dim, group in self._projected.items():
             values = torch.stack([features[s.feature] for s in group], dim=1).to(torch.float32)
             vectors = values.unsqueeze(-1) * self.dense_projections[f"dim{dim}"]
             for slot, vector in zip(group, torch.unbind(vectors, dim=1)):
                 out.pooled[slot.key] = vector
         return out
+
+
+def _numeric_sequence(slot: EmbeddingSlot, values: torch.Tensor, matrix: torch.Tensor | None,
+                      out: FeatureEmbeddings) -> None:
+    """Mask a numeric sequence's padding (NaN), project its elements when ``matrix``, pool it."""
+    values = values.to(torch.float32)
+    if values.dim() == 2:
+        values = values.unsqueeze(-1)  # (B, L, 1)
+    mask = ~torch.isnan(values[..., :1])  # (B, L, 1)
+    vectors = torch.nan_to_num(values, nan=0.0)
+    if matrix is not None:
+        vectors = vectors @ matrix  # EasyRec's raw projection: sum_n x_n w_n
+    weights = mask.to(vectors.dtype)
+    vectors = vectors * weights
+    total = vectors.sum(dim=1)
+    if slot.pooling == "mean":
+        total = total / weights.sum(dim=1).clamp_min(1.0)
+    out.pooled[slot.key] = total
+    out.sequences[slot.key] = vectors
+    out.lengths[slot.key] = mask.squeeze(-1).sum(dim=1).to(torch.int64)

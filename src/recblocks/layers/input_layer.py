@@ -220,7 +220,7 @@ class GroupRawInput(nn.Module):
     The list has one tensor per feature in the group's order, as the preprocessor emits it:
     local ids ``(B,)`` long for sparse / hashed / bucketized features, ``(B, L)`` long for
     multi / sequence features (``0`` = padding, left-aligned; ``1`` = unknown or missing),
-    values ``(B,)`` float for dense features. Components over token ids (``EditDistance``,
+    values ``(B,)`` float for dense features (``(B, N)`` for a vector one, ``dim: N``). Components over token ids (``EditDistance``,
     ``OverlapFeature``) read text features this way: in recblocks text is split into ids
     by the preprocessor (a ``multi``/``sequence`` feature with a ``separator``), never
     passed as strings.
@@ -234,8 +234,9 @@ class GroupRawInput(nn.Module):
         super().__init__()
         self.group = group
         self.features = [s.feature for s in slots]
-        self.spec = [TensorSpec((s.max_len,), "long") if s.is_list else
-                     TensorSpec((), "float" if s.kind == "dense" else "long") for s in slots]
+        self.spec = [TensorSpec(((s.max_len,) if s.numeric else ()) + ((s.width,) if s.width > 1 else ()), "float")
+                     if s.kind == "dense" or s.numeric else
+                     TensorSpec((s.max_len,), "long") if s.is_list else TensorSpec((), "long") for s in slots]
 
     def output_spec(self) -> list[TensorSpec]:
         return list(self.spec)

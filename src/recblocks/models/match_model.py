@@ -162,8 +162,10 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         for group in item_groups:
             for name in self.groups[group].feature_names:
                 slot = slots.get(("deep", name)) or slots.get(("wide", name))
-                dtype = torch.float32 if schema[name].kind == "dense" else torch.int64
-                item_features[name] = (((slot.max_len,) if slot is not None and slot.is_list else ()), dtype)
+                dtype = torch.int64 if schema[name].is_id else torch.float32
+                shape = ((slot.max_len,) if slot is not None and slot.is_list else ()) + (
+                    (slot.width,) if slot is not None and slot.width > 1 else ())
+                item_features[name] = (shape, dtype)
         user_rows = int(vocab_sizes.get(params.user_id, 0)) if params.user_id else 0
         self.catalogue = ItemCatalogue(int(vocab_sizes[params.item_id]), user_rows, item_features)
         self.sim_w = nn.Parameter(torch.ones(1)) if params.scale_simi else None
@@ -206,8 +208,9 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         for slot in self.embeddings.slots.values():
             if slot.feature in filled:
                 continue
-            if slot.kind == "dense":
-                filled[slot.feature] = torch.zeros(rows, device=device)
+            if slot.kind == "dense" or slot.numeric:
+                shape = ((rows, slot.max_len) if slot.numeric else (rows,)) + ((slot.width,) if slot.width > 1 else ())
+                filled[slot.feature] = torch.zeros(shape, device=device)
             else:
                 shape = (rows, slot.max_len) if slot.is_list else (rows,)
                 filled[slot.feature] = torch.full(shape, OOV_ID, dtype=torch.int64, device=device)

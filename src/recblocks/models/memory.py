@@ -86,7 +86,7 @@ def parameter_items(model: nn.Module) -> list[MemoryItem]:
     embeddings = getattr(model, "embeddings", None)
     tables: dict[tuple[str, str | None], Any] = {}
     for slot in getattr(embeddings, "slots", {}).values():
-        if slot.kind != "dense":
+        if slot.kind != "dense" and not slot.numeric:
             tables.setdefault((slot.namespace, slot.table), slot)
     for (namespace, table), slot in tables.items():
         label = f"embedding table '{table}'{' (wide)' if namespace == 'wide' else ''}"
@@ -117,8 +117,9 @@ def _meta_features(model: nn.Module, batch: int) -> dict[str, torch.Tensor]:
     for slot in model.embeddings.slots.values():  # type: ignore[union-attr]
         if slot.feature in features:
             continue
-        if slot.kind == "dense":
-            features[slot.feature] = torch.empty(batch, device="meta")
+        if slot.kind == "dense" or slot.numeric:
+            shape = ((batch, slot.max_len) if slot.numeric else (batch,)) + ((slot.width,) if slot.width > 1 else ())
+            features[slot.feature] = torch.empty(shape, device="meta")
         else:
             shape = (batch, slot.max_len) if slot.is_list else (batch,)
             features[slot.feature] = torch.empty(shape, dtype=torch.int64, device="meta")

@@ -45,9 +45,17 @@ def build_slots(schema: Schema, groups: FeatureGroups, used: list[str], vocab_si
                 continue
             feature = schema[name]
             if feature.kind == "dense":
-                dim = wide_dim if namespace == "wide" else (feature.embedding_dim or 1)
+                dim = wide_dim if namespace == "wide" else (feature.embedding_dim or feature.dim)
                 project = namespace == "wide" or feature.embedding_dim is not None
-                slots[(namespace, name)] = EmbeddingSlot(name, namespace, "dense", dim, project=project)
+                slots[(namespace, name)] = EmbeddingSlot(name, namespace, "dense", dim, project=project,
+                                                         width=feature.dim)
+                continue
+            if getattr(feature, "is_numeric", False):
+                dim = wide_dim if namespace == "wide" else (feature.embedding_dim or feature.dim)
+                project = namespace == "wide" or feature.embedding_dim is not None
+                slots[(namespace, name)] = EmbeddingSlot(name, namespace, "sequence", dim, pooling=feature.pooling,
+                                                         project=project, max_len=feature.max_len,
+                                                         width=feature.dim, numeric=True)
                 continue
             if name not in vocab_sizes:
                 raise SchemaError(f"feature '{name}'", "no fitted table size", "a fitted preprocessor entry",
@@ -97,7 +105,7 @@ class RankModel(EmbeddingAndDenseParameters, nn.Module):
     their losses join the total (weighted), their outputs are predicted as extra columns.
 
     Shape:
-        - Input: a :class:`Batch` (or its ``features``): ids ``(B,)``/``(B, L)``, dense ``(B,)``.
+        - Input: a :class:`Batch` (or its ``features``): ids ``(B,)``/``(B, L)``, dense ``(B,)``/``(B, N)``.
         - Output: :class:`ModelOutput`: logits ``(B,)`` for binary/regression, ``(B, C)``
           multi-class, per task; extra outputs ``(B, ...)``.
     """

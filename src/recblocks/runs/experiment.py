@@ -73,7 +73,7 @@ def placeholder_vocab(schema: Schema) -> dict[str, int]:
     """Table sizes to plan a model before vocabularies are fitted (shapes are still exact)."""
     sizes = {}
     for f in schema:
-        if f.kind == "dense":
+        if not f.is_id:
             continue
         size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
                                                         getattr(f, "num_buckets", None) or 1)
@@ -93,7 +93,7 @@ def build_model(config: RunConfig, schema: Schema, preprocessor: Preprocessor | 
     if preprocessor is None:
         vocab = placeholder_vocab(schema)
     else:
-        vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.kind != "dense"}
+        vocab = {f.name: preprocessor.num_embeddings(f.name) for f in schema if f.is_id}
     model_class = MODEL_CLASSES.get(config.model.model_class, "model.model_class").cls
 
     def factory() -> Any:

@@ -266,7 +266,7 @@ class Model:
         if vocab_sizes is None:
             vocab = placeholder_vocab(schema)
         elif hasattr(vocab_sizes, "num_embeddings"):
-            vocab = {f.name: vocab_sizes.num_embeddings(f.name) for f in schema if f.kind != "dense"}
+            vocab = {f.name: vocab_sizes.num_embeddings(f.name) for f in schema if f.is_id}
         else:
             vocab = dict(vocab_sizes)
         if memory_limit_gb is None:

@@ -1,0 +1,82 @@
+"""Sequences of numbers (``kind: sequence`` with ``values: numbers``): padded and masked columnwise.
+
+A row is a list column or a ``separator``-joined string; with ``dim: N`` > 1 each element is
+``N`` numbers joined by ``element_separator`` (``"1;2|3;4"``: two elements of two numbers).
+Like id sequences, the last ``max_len`` elements are kept (most recent), left-aligned; a row
+without elements becomes one ``fill_value`` element (an id row becomes one missing id).
+
+* with ``boundaries``: each number becomes a bucket id (``searchsorted(boundaries, x, right) + 2``,
+  the layout of ``bucketized``), padding ``0``: ``(B, L)`` int64 through the id path;
+* without: the numbers, padding NaN (the input layer masks it): ``(B, L)`` float32, or
+  ``(B, L, N)`` with ``dim: N``.
+
+Missing or unparseable numbers, and elements with another count than ``N``, are filled with
+``fill_value``; ``missing`` counts the rows with such an element or without any element.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from recblocks.features.columns import FLOAT32_MAX, is_missing_string, parse_numbers, parse_vectors, to_lists
+from recblocks.features.stats import FeatureCounts
+
+__all__ = ["encode_numeric_sequence"]
+
+
+def _layout(parents: np.ndarray, n: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(keep, rows, cols, counts)``: which elements stay (the last ``max_len``) and where they go."""
+    counts = np.bincount(parents, minlength=n)
+    starts = np.cumsum(counts) - counts
+    pos = np.arange(len(parents), dtype=np.int64) - starts[parents]
+    cols = pos - np.maximum(counts[parents] - max_len, 0)
+    keep = cols >= 0
+    return keep, parents[keep], cols[keep], counts
+
+
+def encode_numeric_sequence(feature: Any, column: pa.Array,
+                            boundaries: list[float] | None) -> tuple[torch.Tensor, FeatureCounts]:
+    """The padded tensor of one numeric sequence feature and what it met (see the module docstring).
+
+    Example:
+        >>> from recblocks.features.schema import SequenceFeature
+        >>> f = SequenceFeature(name="s", values="numbers", separator="|", max_len=3)
+        >>> values, counts = encode_numeric_sequence(f, pa.array(["1|2", "", "4|x|6|7"]), None)
+        >>> values.tolist(), counts.missing, counts.truncated
+        ([[1.0, 2.0, nan], [0.0, nan, nan], [0.0, 6.0, 7.0]], 2, 1)
+    """
+    where, n, max_len = f"feature '{feature.name}'", len(column), feature.max_len
+    lists = to_lists(column, feature.separator, where)
+    flat = pc.list_flatten(lists)
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+    present = ~is_missing_string(flat) if len(flat) else np.zeros(0, dtype=bool)
+    flat, parents = flat.filter(pa.array(present)), parents[present]
+    if feature.dim > 1:
+        values, unparseable, wrong = parse_vectors(flat, feature.element_separator, feature.dim, where)
+        unparseable = unparseable | wrong
+    else:
+        values, unparseable = parse_numbers(flat, where) if len(flat) else (np.zeros(0), np.zeros(0, dtype=bool))
+        values = values[:, None]
+    with np.errstate(invalid="ignore"):
+        unusable = ~(np.abs(values) <= FLOAT32_MAX)  # NaN (missing, unparseable), inf, beyond float32
+    values = np.where(unusable, feature.fill_value, values)
+    keep, rows, cols, counts = _layout(parents, n, max_len)
+    empty = counts == 0
+    missing_rows = empty.copy()
+    missing_rows[parents[unusable.any(axis=1)]] = True
+    counts_out = FeatureCounts(n, int(len(parents)), 0, int(np.count_nonzero(missing_rows)),
+                               int(np.count_nonzero(unparseable)), 0, int(np.count_nonzero(counts > max_len)))
+    if boundaries is not None:
+        ids = np.zeros((n, max_len), dtype=np.int64)
+        ids[rows, cols] = np.searchsorted(np.asarray(boundaries, dtype=np.float64), values[keep, 0], side="right") + 2
+        ids[empty, 0] = 1
+        return torch.from_numpy(ids), counts_out
+    out = np.full((n, max_len, feature.dim), np.nan, dtype=np.float32)
+    out[rows, cols] = values[keep]
+    out[empty, 0] = feature.fill_value
+    return torch.from_numpy(np.ascontiguousarray(out[:, :, 0]) if feature.dim == 1 else out), counts_out
