@@ -106,7 +106,7 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
         if model_class not in EASYREC_MODELS:
             raise ConfigError(join_path(where, "model_class"), "model class not translated (yet)",
                               f"one of {sorted(names)}", repr(model_class), choices=names)
-        return EASYREC_MODELS.get(model_class).translate(model, features, where)
+        return _easyrec_l2_scope(EASYREC_MODELS.get(model_class).translate(model, features, where))
     for key, problem in _REFUSED.items():
         if model.get(key):
             raise ConfigError(join_path(where, key), problem, "the field left out", key)
@@ -138,4 +138,9 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
             params = dict(out.get("model_params", {}))
             params.setdefault("top_k", top_k)
             out["model_params"] = params
-    return out
+    return _easyrec_l2_scope(out)
+
+
+def _easyrec_l2_scope(model: dict[str, Any]) -> dict[str, Any]:
+    """``model_params.l2_scope: easyrec``: l2 reaches the kernels EasyRec regularises, no others."""
+    return {**model, "model_params": {**dict(model.get("model_params") or {}), "l2_scope": "easyrec"}}

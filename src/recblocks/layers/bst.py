@@ -157,6 +157,9 @@ class BST(Component):
         torch.Size([2, 28])
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, params: BSTParams, length: int, dim: int, target_dim: int | None, where: str) -> None:
         super().__init__(params)
         self.where, self.length, self.dim, self.target_dim = where, length, dim, target_dim

@@ -75,6 +75,9 @@ class DIN(Component):
         torch.Size([2, 8])
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, params: DINParams, dim: int, target_dim: int, where: str) -> None:
         super().__init__(params)
         self.where = where

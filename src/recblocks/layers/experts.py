@@ -137,6 +137,9 @@ class MMoE(Component):
         [torch.Size([8, 4]), torch.Size([8, 4])]
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, params: MMoEParams, gate_dim: int, expert_dim: int, where: str) -> None:
         super().__init__(params)
         self.where, self.gate_dim, self.expert_dim = where, gate_dim, expert_dim

@@ -84,6 +84,9 @@ class MaskBlock(Component):
         tensor([[0.0000, 1.0000]])
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, params: MaskBlockParams, net_dim: int, mask_dim: int, where: str) -> None:
         super().__init__(params)
         self.where = where

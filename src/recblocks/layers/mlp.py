@@ -129,6 +129,9 @@ class MLP(Component):
         TensorSpec(shape=(1,), dtype='float')
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, params: MLPParams, input_dim: int, where: str = "MLP") -> None:
         super().__init__(params)
         where = where or "MLP"

@@ -125,6 +125,9 @@ class PPNet(Component):
         torch.Size([5, 2])
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, params: PPNetParams, x_dim: int, gate_dim: int, where: str) -> None:
         super().__init__(params)
         self.where = where

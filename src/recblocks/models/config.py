@@ -9,7 +9,7 @@ classes receive them as they are, and :meth:`ModelConfig.to_dict` writes them ba
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 
@@ -25,9 +25,18 @@ __all__ = ["ModelParams", "ModelConfig", "parse_model_config", "parse_model_para
 
 
 class ModelParams(Params):
-    """EasyRec ``model_params``: ``l2_regularization`` on dense kernels."""
+    """EasyRec ``model_params``: ``l2_regularization`` on dense kernels.
+
+    ``l2_scope`` says which kernels (weights of two or more dimensions outside the embedding
+    tables): ``all_kernels`` (recblocks' default) every one of them; ``easyrec`` only those EasyRec
+    passes its ``l2_regularizer`` to: MLPs (top MLP, towers, the MLPs inside other components),
+    DIN, BST, MaskNet's blocks, MMoE, PPNet and multi-task towers with their output layer, and not
+    the rank model's output layer, Cross, FM, CIN, SENet, AutoInt and the other interaction
+    layers (EasyRec configs are translated with it).
+    """
 
     l2_regularization: float = Field(default=0.0, ge=0.0)
+    l2_scope: Literal["all_kernels", "easyrec"] = "all_kernels"
 
 
 class ModelConfig(ConfigNode):

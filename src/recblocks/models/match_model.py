@@ -32,8 +32,9 @@ from recblocks.features.schema import OOV_ID, Schema
 from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.models.catalogue import ItemCatalogue
 from recblocks.models.config import ModelConfig
-from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
+from recblocks.models.l2 import l2_kernels
 from recblocks.models.match_config import MatchModelParams
+from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.rank_model import _GroupInputs, build_slots
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.models.retrieval_eval import CatalogueEvaluator
@@ -171,7 +172,7 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         self.sim_w = nn.Parameter(torch.ones(1)) if params.scale_simi else None
         self.sim_b = nn.Parameter(torch.zeros(1)) if params.scale_simi else None
         self._l2, self._emb_reg = params.l2_regularization, config.embedding_regularization
-        self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
+        self._kernels = l2_kernels(self, params.l2_scope)
 
     # ------------------------------------------------------------------ data
     def fit_training_data(self, batch: Batch) -> None:

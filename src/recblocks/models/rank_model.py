@@ -24,9 +24,10 @@ from recblocks.layers.base import Component
 from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
-from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.evaluation import TaskEvaluator
+from recblocks.models.l2 import l2_kernels
 from recblocks.models.outputs import ModelOutput, TaskHeads
+from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.registry import MODEL_CLASSES
 from recblocks.tasks import build_task
 
@@ -141,7 +142,7 @@ class RankModel(EmbeddingAndDenseParameters, nn.Module):
         self._task_inputs = self._plan_heads(where)
         self._l2 = cfg.model_params.l2_regularization
         self._emb_reg = cfg.embedding_regularization
-        self._kernels = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.startswith("embeddings.")]
+        self._kernels = l2_kernels(self, cfg.model_params.l2_scope)
         self._penalized = [m for m in self.modules() if isinstance(m, Component) and m.regularization_loss() is not None]
         self._heads = TaskHeads(self.tasks)
 

@@ -268,6 +268,9 @@ class TaskTower(nn.Module):
         - Output: ``(logits (B, C), relation features (B, R) or None)``.
     """
 
+    #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
+    easyrec_l2 = True
+
     def __init__(self, config: TaskTowerConfig, input_dim: int, relation_dims: list[int], where: str) -> None:
         super().__init__()
         self.name = config.tower_name
