@@ -369,3 +369,16 @@ def test_a_wide_group_without_wide_output_dim_is_an_error_as_in_easyrec():
         build("blocks: [{name: w, inputs: [{feature_group_name: wide}]}]")
     model = build("blocks: [{name: w, inputs: [{feature_group_name: wide}], input_layer: {wide_output_dim: 1}}]")
     assert model.backbone.plan.steps[-1].output_spec.shape[-1] == 6  # 6 features x width 1
+
+
+def test_mlp_through_st_params_takes_easyrec_struct_defaults():
+    struct = build("blocks: [{name: m, inputs: [{feature_group_name: all}], "
+                   "keras_layer: {class_name: MLP, st_params: {hidden_units: [4]}}}]")
+    typed = build("blocks: [{name: m, inputs: [{feature_group_name: all}], "
+                  "keras_layer: {class_name: MLP, mlp: {hidden_units: [4]}}}]")
+    struct_params = struct.config.backbone.blocks[0].component.typed_params
+    assert struct_params.final_activation is None  # EasyRec: get_or_default('final_activation', None)
+    assert typed.config.backbone.blocks[0].component.typed_params.final_activation == "relu"  # the message's default
+    explicit = build("blocks: [{name: m, inputs: [{feature_group_name: all}], "
+                     "keras_layer: {class_name: MLP, st_params: {hidden_units: [4], final_activation: relu}}}]")
+    assert explicit.config.backbone.blocks[0].component.typed_params.final_activation == "relu"

@@ -131,6 +131,9 @@ class MLP(Component):
 
     #: ``model_params.l2_regularization`` with ``l2_scope: easyrec`` reaches this module's kernels (as in EasyRec)
     easyrec_l2 = True
+    #: EasyRec's MLP reads a Struct (``st_params``) with its own fallbacks, not the ``MLP`` message's
+    #: defaults: without ``final_activation`` the last layer has no activation there
+    struct_param_defaults = {"final_activation": None}
 
     def __init__(self, params: MLPParams, input_dim: int, where: str = "MLP") -> None:
         super().__init__(params)

@@ -67,6 +67,14 @@ def normalise_component_key(data: Any) -> Any:
     return data
 
 
+def _struct_defaults(class_name: Any) -> dict[str, Any]:
+    """Defaults EasyRec uses when a component's params come as ``st_params`` (a Struct), where they
+    differ from its typed message's (e.g. MLP: no ``final_activation``); from the registered class."""
+    if class_name not in COMPONENTS:
+        return {}  # an unknown name is reported when the config is bound
+    return dict(getattr(COMPONENTS.get(class_name).cls, "struct_param_defaults", {}))
+
+
 class ComponentConfig(ConfigNode):
     """A registered component: ``class_name`` plus its parameters (kept as written).
 
@@ -93,6 +101,8 @@ class ComponentConfig(ConfigNode):
                 raise ValueError(f"both 'params' and {extra[0]!r} are set")
             data = dict(data)
             data["params"] = data.pop(extra[0])
+            if extra[0] == "st_params" and isinstance(data["params"], Mapping):
+                data["params"] = {**_struct_defaults(data.get("class_name")), **data["params"]}
         if "params" in data and data["params"] is None:
             data = {**data, "params": {}}
         return data
