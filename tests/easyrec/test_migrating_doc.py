@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import yaml
 from click.testing import CliRunner
 
 from recblocks.cli.main import cli
@@ -60,3 +61,18 @@ def test_worked_example_runs(tmp_path, monkeypatch):
     exec(compile(_block("predict"), str(DOC), "exec"), {})
     scores = pq.read_table(tmp_path / "scores.parquet")
     assert scores.num_rows == 600
+
+
+def test_rtp_example_is_the_translation_and_reads_rtp_text(tmp_path):
+    from recblocks.data import read_table
+    from recblocks.easyrec.data_section import data_section
+
+    data = yaml.safe_load(_block("rtp"))["data"]
+    translated = data_section({"train_input_path": "data/train_feature.txt", "data_config": {
+        "input_type": "RTPInput", "selected_cols": "0,3", "label_fields": ["clk"], "separator": "\x02",
+        "input_fields": [{"input_name": "clk"}, {"input_name": "user_id"}, {"input_name": "tags"}]}})
+    assert translated == data
+    path = tmp_path / "train_feature.txt"
+    path.write_text("1;a;b;u1\x02t1\x03t2\n0;a;b;u2\x02t3\n", encoding="utf-8")
+    table = read_table({**data["train"], "path": str(path)})
+    assert table.to_pydict() == {"clk": ["1", "0"], "user_id": ["u1", "u2"], "tags": ["t1\x03t2", "t3"]}

@@ -160,7 +160,7 @@ def user_rows(model: Any, preprocessor: Any, data: Any, where: str = "--input") 
     table = as_table(data)
     if table is None:
         source = as_source(data, where)
-        available, name = read_columns(source), str(source.path)
+        available, name = read_columns(source), source.name
     else:
         available, name = list(table.column_names), "the table"
     for feature, column in wanted.items():

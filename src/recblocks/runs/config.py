@@ -135,7 +135,7 @@ def check_columns(source: DataSource, preprocessor: Preprocessor, labels: dict[s
                   extras: list[str], owners: dict[str, str] | None = None) -> None:
     """Every feature, label and extra column exists in ``source`` (checked on its first file);
     ``owners`` (:func:`label_owners`) name the tower of a missing label."""
-    _check(read_columns(source), preprocessor, labels, extras, str(source.path), owners)
+    _check(read_columns(source), preprocessor, labels, extras, source.name, owners)
 
 
 def check_table_columns(table: pa.Table, preprocessor: Preprocessor, labels: dict[str, str], extras: list[str],
