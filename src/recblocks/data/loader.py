@@ -101,7 +101,8 @@ def id_columns(preprocessor: Preprocessor) -> list[str]:
     Pass them everywhere the same data is read (the fit read, the loaders, prediction): mixing
     inferred and verbatim reads makes ``"007"`` (text) and ``7`` (inferred int) different ids.
     """
-    return list(dict.fromkeys(f.source_column for f in preprocessor.schema if f.kind not in ("dense", "bucketized")))
+    return list(dict.fromkeys(column for f in preprocessor.schema if f.kind not in ("dense", "bucketized")
+                              for column in f.source_columns))
 
 
 class InMemoryLoader:

@@ -122,7 +122,7 @@ def _check(available: list[str], preprocessor: Preprocessor, labels: dict[str, s
             shown = available if len(available) <= 12 else [*available[:12], "..."]
             raise ConfigError(owner, f"the tower's label column is missing from {origin}", f"one of {shown}",
                               repr(name), choices=available)
-    wanted = [(f"feature '{f.name}'", f.source_column) for f in preprocessor.schema]
+    wanted = [(f"feature '{f.name}'", column) for f in preprocessor.schema for column in f.source_columns]
     wanted += [(f"label '{name}'", name) for name in labels] + [(f"column '{name}'", name) for name in extras]
     for where, column in wanted:
         if column not in available:
