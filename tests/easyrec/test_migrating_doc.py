@@ -76,3 +76,21 @@ def test_rtp_example_is_the_translation_and_reads_rtp_text(tmp_path):
     path.write_text("1;a;b;u1\x02t1\x03t2\n0;a;b;u2\x02t3\n", encoding="utf-8")
     table = read_table({**data["train"], "path": str(path)})
     assert table.to_pydict() == {"clk": ["1", "0"], "user_id": ["u1", "u2"], "tags": ["t1\x03t2", "t3"]}
+
+
+def test_combo_example_is_the_translation_and_crosses_values():
+    import pyarrow as pa
+
+    from recblocks.easyrec.feature_section import translate_feature
+    from recblocks.features.cross import cross_values
+    from recblocks.features.schema import Schema
+
+    site_app, hour_apps = yaml.safe_load(_block("combo"))["features"]
+    assert translate_feature({"input_names": ["site_id", "app_id"], "feature_name": "site_app", "embedding_dim": 16,
+                              "feature_type": "ComboFeature", "hash_bucket_size": 1000}, "f") == site_app
+    assert translate_feature({"input_names": ["hour", "app_ids"], "feature_name": "hour_apps", "combo_join_sep": "X",
+                              "combo_input_seps": ["", ","], "feature_type": "ComboFeature",
+                              "hash_bucket_size": 1000}, "f") == hour_apps
+    cross = Schema([site_app, hour_apps])["hour_apps"].cross
+    crossed = cross_values([pa.array([7]), pa.array(["a,b"])], cross.column_separators(), cross.join, "hour_apps")
+    assert crossed.to_pylist() == [["7Xa", "7Xb"]]
