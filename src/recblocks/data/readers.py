@@ -1,4 +1,4 @@
-"""Read parquet, CSV and RTP files (one file, a directory of shards, a glob, or a list of those) into pyarrow tables.
+"""Read parquet, CSV, RTP and TFRecord files (one file, a directory of shards, a glob, or a list of those) into pyarrow tables.
 
 Only the requested columns are read. :func:`read_table` loads everything at once;
 :func:`iter_tables` streams chunks (parquet row-group batches, CSV blocks) so a dataset
@@ -23,6 +23,7 @@ from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.limits import MAX_CSV_BLOCK_BYTES
 from recblocks.core.params import Params, parse_params
 from recblocks.data.rtp import RtpLayout, rtp_read_columns, rtp_table
+from recblocks.data.tfrecord import iter_records, record_keys, records_table
 from recblocks.features.columns import short_repr
 
 __all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns", "read_table", "iter_tables",
@@ -41,20 +42,24 @@ class DataSource(Params):
             file not starting with ``.`` or ``_`` for ``rtp``), a glob such as
             ``data/part-*.parquet``, or a list of those (read in order, as one source).
         format: ``auto`` (by suffix: ``.parquet``/``.pq``, ``.csv``, ``.tsv``), ``parquet``, ``csv``
-            or ``rtp`` (RTP feature-generation output, laid out by ``rtp``; :mod:`recblocks.data.rtp`).
+            ``rtp`` (RTP feature-generation output, laid out by ``rtp``; :mod:`recblocks.data.rtp`) or
+            ``tfrecord`` (records of tf.Example messages; :mod:`recblocks.data.tfrecord`).
         delimiter: CSV field separator (default ``,``; tab for ``.tsv``); for ``rtp`` the column
             separator (default ``;``).
         header: whether CSV files start with a header line.
         column_names: names of the CSV columns: for header-less files (``f0, f1, ...`` when
-            omitted), or to rename the columns of a file whose header line is then skipped.
+            omitted), or to rename the columns of a file whose header line is then skipped; for
+            ``tfrecord``, the features read (default: those of the first record).
         null_values: CSV cells read as null (pyarrow's defaults when omitted; ``""`` is always null).
         block_size: bytes per CSV block read at a time (streaming granularity, type inference);
             at most 1 GiB (pyarrow's reader takes a 32-bit size).
         rtp: the label and feature columns of an ``rtp`` source (:class:`RtpLayout`).
+        record: what one record of a ``tfrecord`` source holds: ``example`` (one sample, EasyRec's
+            TFRecordInput) or ``sequence_example`` (several, EasyRec's BatchTFRecordInput).
     """
 
     path: str | list[str] = Field(min_length=1)
-    format: Literal["auto", "parquet", "csv", "rtp"] = "auto"
+    format: Literal["auto", "parquet", "csv", "rtp", "tfrecord"] = "auto"
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     header: bool = True
     column_names: list[str] | None = None
@@ -62,6 +67,7 @@ class DataSource(Params):
     block_size: int = Field(default=16 << 20, gt=0, le=MAX_CSV_BLOCK_BYTES,
                             description=f"bytes per CSV block, at most {MAX_CSV_BLOCK_BYTES:,}")
     rtp: RtpLayout | None = None
+    record: Literal["example", "sequence_example"] = "example"
 
     @model_validator(mode="after")
     def _check_rtp(self) -> "DataSource":
@@ -93,7 +99,7 @@ def _is_data_file(path: Path, fmt: str) -> bool:
     name = path.name
     if name.startswith((".", "_")) or not path.is_file():
         return False
-    return fmt == "rtp" or _suffix(path) in (*_PARQUET, *_CSV)
+    return fmt in ("rtp", "tfrecord") or _suffix(path) in (*_PARQUET, *_CSV)
 
 
 def _suffix(path: Path) -> str:
@@ -120,7 +126,7 @@ def _path_files(given: str, fmt: str) -> list[Path]:
         problem = "the glob matches no file"
     elif path.is_dir():
         files = sorted(p for p in path.iterdir() if _is_data_file(p, fmt))
-        problem = "the directory holds no data file" if fmt == "rtp" else \
+        problem = "the directory holds no data file" if fmt in ("rtp", "tfrecord") else \
             "the directory holds no parquet/csv/tsv file"
     elif path.is_file():
         files = [path]
@@ -146,6 +152,8 @@ def file_format(source: DataSource, path: Path) -> tuple[str, str]:
                             "a .parquet, .pq, .csv or .tsv file, or format set to 'parquet'/'csv'", repr(suffix))
     if fmt == "rtp":
         return fmt, source.delimiter or ";"
+    if fmt == "tfrecord":
+        return fmt, ""
     delimiter = source.delimiter or _CSV.get(suffix, ",")
     return fmt, delimiter
 
@@ -212,6 +220,8 @@ def read_columns(source: DataSource | str | Path, path: Path | None = None) -> l
             names = list(pq.read_schema(path).names)
         elif source.rtp is not None:
             names = source.rtp.columns
+        elif fmt == "tfrecord":
+            names = list(source.column_names) if source.column_names else _tfrecord_keys(source, path)
         elif source.column_names:
             names = list(source.column_names)
         else:
@@ -222,6 +232,28 @@ def read_columns(source: DataSource | str | Path, path: Path | None = None) -> l
         raise _read_error(source, path, fmt, delimiter, exc) from None
     _check_unique(path, names)
     return names
+
+
+def _tfrecord_keys(source: DataSource, path: Path) -> list[str]:
+    first = next(iter_records(path), None)
+    if first is None:
+        raise DataError(str(path), "the file holds no record", "at least one tf.Example record", "0 records")
+    return record_keys(first, source.record, f"{path}, record 1")
+
+
+def _tfrecord_tables(source: DataSource, path: Path, columns: Sequence[str] | None,
+                     records_per_chunk: int) -> Iterator[pa.Table]:
+    names = list(columns) if columns is not None else read_columns(source, path)
+    pending: list[bytes] = []
+    done = 0
+    for payload in iter_records(path):
+        pending.append(payload)
+        if len(pending) >= records_per_chunk:
+            yield records_table(pending, names, source.record, str(path), done)
+            done += len(pending)
+            pending = []
+    if pending or not done:
+        yield records_table(pending, names, source.record, str(path), done)
 
 
 def _check_not_empty(path: Path, fmt: str) -> None:
@@ -341,6 +373,9 @@ def _read_file(source: DataSource, path: Path, columns: Sequence[str] | None,
     try:
         if fmt == "parquet":
             return pq.read_table(path, columns=list(columns) if columns is not None else None)
+        if fmt == "tfrecord":
+            return pa.concat_tables(list(_tfrecord_tables(source, path, columns, 1 << 62)),
+                                    promote_options="permissive")
         if source.rtp is not None:
             _check_rtp_width(source, source.rtp, path, delimiter)
         read, parse, convert = _csv_options(source, delimiter, columns, string_columns)
@@ -420,6 +455,10 @@ def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, row
             with pq.ParquetFile(path) as reader:
                 yield from reader.iter_batches(batch_size=rows_per_chunk, columns=columns)
             return
+        if fmt == "tfrecord":
+            for table in _tfrecord_tables(source, path, columns, rows_per_chunk):
+                yield from table.to_batches()
+            return
         if source.rtp is not None:
             _check_rtp_width(source, source.rtp, path, delimiter)
         read, parse, convert = _csv_options(source, delimiter, columns, string_columns)
@@ -445,12 +484,20 @@ def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
         pending.append(batch)
         count += batch.num_rows
         while count >= rows:
-            table = pa.Table.from_batches(pending)
+            table = _joined(pending)
             yield table.slice(0, rows)
             rest = table.slice(rows)
             pending, count = rest.to_batches(), rest.num_rows
     if count:
-        yield pa.Table.from_batches(pending)
+        yield _joined(pending)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.Table:
+    """One table of the batches; a column all null in one batch takes the type the others give it
+    (a TFRecord feature absent from a whole chunk)."""
+    if all(batch.schema == batches[0].schema for batch in batches):
+        return pa.Table.from_batches(batches)
+    return pa.concat_tables([pa.Table.from_batches([batch]) for batch in batches], promote_options="permissive")
 
 
 @contextmanager

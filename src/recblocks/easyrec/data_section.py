@@ -14,8 +14,11 @@
   (:class:`recblocks.data.rtp.RtpLayout`): ``selected_cols`` but the last -> ``label_columns``
   named by ``label_fields`` in order, the last -> ``feature_column``, the ``input_fields`` that
   are not labels -> ``feature_names`` (in order), ``separator`` -> ``feature_separator``.
-  ``RTPInputV2`` (key/value pairs), ODPS, TFRecord, Kafka, DataHub, Hive, Criteo binary and
-  dummy inputs are a ConfigError naming ``data_config.input_type``.
+  ``TFRecordInput`` -> ``format: tfrecord`` (``record: example``), ``BatchTFRecordInput`` ->
+  ``format: tfrecord`` with ``record: sequence_example``; ``column_names`` = the ``input_fields``
+  names (the features read from each tf.Example; :mod:`recblocks.data.tfrecord`).
+  ``RTPInputV2`` (key/value pairs), ODPS, Kafka, DataHub, Hive, Criteo binary and dummy inputs
+  are a ConfigError naming ``data_config.input_type``.
 * ``ignore_error: true`` (skip unparseable rows) -> ``max_bad_fraction: 1.0``.
 * ``label_fields``, ``sample_weight``, ``batch_size``, ``num_epochs``, ``eval_batch_size`` are read
   by the model and train translations; ``input_fields[].default_val`` of raw features becomes
@@ -41,12 +44,14 @@ from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes._common import expand_feature_name
 
 __all__ = ["data_section", "expand_input_fields", "input_defaults", "rtp_layout", "CSV_INPUTS", "PARQUET_INPUTS",
-           "RTP_INPUTS", "NEGATIVE_SAMPLERS"]
+           "RTP_INPUTS", "TFRECORD_INPUTS", "NEGATIVE_SAMPLERS"]
 
 CSV_INPUTS = ("CSVInput", "CSVInputV2", "CSVInputEx")
 PARQUET_INPUTS = ("ParquetInput", "ParquetInputV2", "ParquetInputV3")
 RTP_INPUTS = ("RTPInput",)
-_READ = (*CSV_INPUTS, *PARQUET_INPUTS, *RTP_INPUTS)
+#: TFRecord inputs -> what one record holds
+TFRECORD_INPUTS = {"TFRecordInput": "example", "BatchTFRecordInput": "sequence_example"}
+_READ = (*CSV_INPUTS, *PARQUET_INPUTS, *RTP_INPUTS, *TFRECORD_INPUTS)
 _REMOTE = ("odps://", "oss://", "hdfs://", "kafka://", "datahub://", "hive://")
 #: Samplers of random negatives from an item table: translated on the model (a MatchModel's sampled softmax).
 NEGATIVE_SAMPLERS = ("negative_sampler", "negative_sampler_v2", "negative_sampler_in_memory")
@@ -128,6 +133,11 @@ def _source(path: str, where: str, data_config: Mapping[str, Any], fmt: str, at:
                               "a one-character separator", repr(separator))
         source["delimiter"] = separator
         source["rtp"] = rtp_layout(data_config, at)
+    if fmt == "tfrecord":
+        source["record"] = TFRECORD_INPUTS[data_config.get("input_type")]
+        names = [f["input_name"] for f in data_config.get("input_fields", [])]
+        if names:
+            source["column_names"] = names
     if fmt == "csv":
         source["delimiter"] = data_config.get("separator", ",")
         header = bool(data_config.get("with_header", False))
@@ -160,6 +170,8 @@ def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]
         fmt = "parquet"
     elif input_type in RTP_INPUTS:
         fmt = "rtp"
+    elif input_type in TFRECORD_INPUTS:
+        fmt = "tfrecord"
     else:
         raise ConfigError(join_path(at, "input_type"), f"{input_type} has no recblocks reader; convert the data to "
                           "CSV or Parquet", f"one of {list(_READ)}", input_type, choices=list(_READ))
