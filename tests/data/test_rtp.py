@@ -86,3 +86,17 @@ def test_rtp_rows_train_through_the_preprocessor(tmp_path):
     assert report.rows == 6 and report.bad_rows == 0 and batch.labels["clk"].tolist() == [0, 1, 0, 1, 0, 1]
     assert batch.features["price"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert (batch.features["tags"] > 0).sum(dim=1).tolist() == [1, 2, 1, 2, 1, 2]
+
+
+def test_key_value_lines_join_repeated_keys_and_leave_absent_ones_null(tmp_path):
+    path = _write(tmp_path / "kv.txt", ["clk\x031\x02tags\x03a\x02tags\x03b\x02user\x03u1", "user\x03u2\x02clk\x030",
+                                        "clk\x031"])
+    source = {"path": str(path), "format": "rtp_kv", "column_names": ["clk", "user", "tags"]}
+    assert read_table(source).to_pydict() == {"clk": ["1", "0", "1"], "user": ["u1", "u2", None],
+                                              "tags": ["a,b", None, None]}
+    assert [t.num_rows for t in iter_tables(source, ["tags"], rows_per_chunk=2)] == [2, 1]
+    broken = _write(tmp_path / "broken.txt", ["clk\x031", "clk\x030\x02user-without-value"])
+    with pytest.raises(DataError, match=r"broken.txt, row 2: a pair without the key/value separator"):
+        read_table({**source, "path": str(broken)})
+    with pytest.raises(ConfigError, match=r"format 'rtp_kv' reads the keys named by column_names"):
+        as_source({"path": "x", "format": "rtp_kv"})

@@ -59,6 +59,13 @@ def test_rtp_input_translates_to_an_rtp_source():
         "feature_names": ["user", "item"], "feature_separator": "\x02"}}}
 
 
+def test_rtp_input_v2_translates_to_key_value_lines():
+    data = data_section({"train_input_path": "a.txt", "data_config": {
+        "input_type": "RTPInputV2", "label_fields": ["clk"], "input_fields": [{"input_name": "clk"},
+                                                                            {"input_name": "user"}]}})
+    assert data == {"train": {"path": "a.txt", "format": "rtp_kv", "column_names": ["clk", "user"]}}
+
+
 @pytest.mark.parametrize("data_config, message", [
     ({"selected_cols": "0,x"}, r"^data_config\.selected_cols: RTPInput reads its label and feature columns by index"),
     ({"selected_cols": "0,1,3"}, r"^data_config\.selected_cols: .*expected 1 label indices and the feature column"),

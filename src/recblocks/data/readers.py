@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.limits import MAX_CSV_BLOCK_BYTES
 from recblocks.core.params import Params, parse_params
-from recblocks.data.rtp import RtpLayout, rtp_read_columns, rtp_table
+from recblocks.data.rtp import RtpLayout, rtp_kv_table, rtp_read_columns, rtp_table
 from recblocks.data.tfrecord import iter_records, record_keys, records_table
 from recblocks.features.columns import short_repr
 
@@ -32,6 +32,8 @@ __all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns
 _PARQUET = (".parquet", ".pq")
 _CSV = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+#: formats whose files have no telling suffix: every file of a folder is read
+_TEXT_RECORDS = ("rtp", "rtp_kv", "tfrecord")
 
 
 class DataSource(Params):
@@ -42,7 +44,9 @@ class DataSource(Params):
             file not starting with ``.`` or ``_`` for ``rtp``), a glob such as
             ``data/part-*.parquet``, or a list of those (read in order, as one source).
         format: ``auto`` (by suffix: ``.parquet``/``.pq``, ``.csv``, ``.tsv``), ``parquet``, ``csv``
-            ``rtp`` (RTP feature-generation output, laid out by ``rtp``; :mod:`recblocks.data.rtp`) or
+            ``rtp`` (RTP feature-generation output, laid out by ``rtp``; :mod:`recblocks.data.rtp`),
+            ``rtp_kv`` (RTP ``key\\x03value`` pairs separated by ``\\x02``, the keys read named by
+            ``column_names``) or
             ``tfrecord`` (records of tf.Example messages; :mod:`recblocks.data.tfrecord`).
         delimiter: CSV field separator (default ``,``; tab for ``.tsv``); for ``rtp`` the column
             separator (default ``;``).
@@ -59,7 +63,7 @@ class DataSource(Params):
     """
 
     path: str | list[str] = Field(min_length=1)
-    format: Literal["auto", "parquet", "csv", "rtp", "tfrecord"] = "auto"
+    format: Literal["auto", "parquet", "csv", "rtp", "rtp_kv", "tfrecord"] = "auto"
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     header: bool = True
     column_names: list[str] | None = None
@@ -73,6 +77,8 @@ class DataSource(Params):
     def _check_rtp(self) -> "DataSource":
         if (self.format == "rtp") != (self.rtp is not None):
             raise ValueError("format 'rtp' and the rtp layout go together: set both or neither")
+        if self.format == "rtp_kv" and not self.column_names:
+            raise ValueError("format 'rtp_kv' reads the keys named by column_names: set them")
         return self
 
     @property
@@ -99,7 +105,7 @@ def _is_data_file(path: Path, fmt: str) -> bool:
     name = path.name
     if name.startswith((".", "_")) or not path.is_file():
         return False
-    return fmt in ("rtp", "tfrecord") or _suffix(path) in (*_PARQUET, *_CSV)
+    return fmt in _TEXT_RECORDS or _suffix(path) in (*_PARQUET, *_CSV)
 
 
 def _suffix(path: Path) -> str:
@@ -126,7 +132,7 @@ def _path_files(given: str, fmt: str) -> list[Path]:
         problem = "the glob matches no file"
     elif path.is_dir():
         files = sorted(p for p in path.iterdir() if _is_data_file(p, fmt))
-        problem = "the directory holds no data file" if fmt in ("rtp", "tfrecord") else \
+        problem = "the directory holds no data file" if fmt in _TEXT_RECORDS else \
             "the directory holds no parquet/csv/tsv file"
     elif path.is_file():
         files = [path]
@@ -152,7 +158,7 @@ def file_format(source: DataSource, path: Path) -> tuple[str, str]:
                             "a .parquet, .pq, .csv or .tsv file, or format set to 'parquet'/'csv'", repr(suffix))
     if fmt == "rtp":
         return fmt, source.delimiter or ";"
-    if fmt == "tfrecord":
+    if fmt in ("tfrecord", "rtp_kv"):
         return fmt, ""
     delimiter = source.delimiter or _CSV.get(suffix, ",")
     return fmt, delimiter
@@ -162,6 +168,8 @@ def _csv_options(source: DataSource, delimiter: str, columns: Sequence[str] | No
                  string_columns: Sequence[str] = ()):
     if source.rtp is not None:
         return _rtp_options(source.rtp, source.block_size, delimiter, columns)
+    if source.format == "rtp_kv":
+        return _line_options(source.block_size)
     names = list(source.column_names) if source.column_names else None
     read = pacsv.ReadOptions(
         column_names=names,
@@ -188,6 +196,14 @@ def _rtp_options(layout: RtpLayout, block_size: int, delimiter: str, columns: Se
     convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in raw}, include_columns=raw,
                                    strings_can_be_null=False)
     return read, parse, convert
+
+
+def _line_options(block_size: int):
+    """Each line one string cell (``line``): the record separator \\x1e does not occur in RTP text (a line
+    holding it is a ragged-row DataError)."""
+    read = pacsv.ReadOptions(column_names=["line"], block_size=block_size)
+    parse = pacsv.ParseOptions(delimiter="\x1e", quote_char=False, double_quote=False, escape_char=False)
+    return read, parse, pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False)
 
 
 def _check_rtp_width(source: DataSource, layout: RtpLayout, path: Path, delimiter: str) -> None:
@@ -220,6 +236,8 @@ def read_columns(source: DataSource | str | Path, path: Path | None = None) -> l
             names = list(pq.read_schema(path).names)
         elif source.rtp is not None:
             names = source.rtp.columns
+        elif fmt == "rtp_kv":
+            names = list(source.column_names or [])
         elif fmt == "tfrecord":
             names = list(source.column_names) if source.column_names else _tfrecord_keys(source, path)
         elif source.column_names:
@@ -382,7 +400,13 @@ def _read_file(source: DataSource, path: Path, columns: Sequence[str] | None,
         table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, OSError) as exc:
         raise _read_error(source, path, fmt, delimiter, exc) from None
+    if fmt == "rtp_kv":
+        return rtp_kv_table(table.column("line").combine_chunks(), _kv_columns(source, columns), str(path))
     return rtp_table(table, source.rtp, str(path), 0, columns) if source.rtp is not None else table
+
+
+def _kv_columns(source: DataSource, columns: Sequence[str] | None) -> list[str]:
+    return list(columns) if columns is not None else list(source.column_names or [])
 
 
 def _unique(columns: Sequence[str] | None) -> list[str] | None:
@@ -463,12 +487,15 @@ def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, row
             _check_rtp_width(source, source.rtp, path, delimiter)
         read, parse, convert = _csv_options(source, delimiter, columns, string_columns)
         with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
-            if source.rtp is None:
+            if source.rtp is None and fmt != "rtp_kv":
                 yield from reader
                 return
             offset = 0
             for batch in reader:
-                table = rtp_table(pa.Table.from_batches([batch]), source.rtp, str(path), offset, columns)
+                if fmt == "rtp_kv":
+                    table = rtp_kv_table(batch.column(0), _kv_columns(source, columns), str(path), offset)
+                else:
+                    table = rtp_table(pa.Table.from_batches([batch]), source.rtp, str(path), offset, columns)
                 offset += batch.num_rows
                 yield from table.to_batches()
     except (pa.ArrowInvalid, OSError) as exc:

@@ -6,6 +6,10 @@ feature, cut again by ``feature_separator`` (EasyRec's ``separator``, usually ``
 one cell per feature, in the order of ``feature_names``. A multi-valued feature keeps its own
 separator inside its cell (``\\x03`` in RTP output), split later by the feature's schema.
 
+The key/value form (EasyRec's ``RTPInputV2``, ``format: rtp_kv``) holds one sample per line as
+``key\x03value`` pairs separated by ``\x02``; the values of a key given several times are joined
+by ``,`` and a key absent from a line is null (:func:`rtp_kv_table`).
+
 The result is the table the CSV reader gives for the same data: one string column per label
 and per feature (empty cells are null). A row whose feature column does not hold exactly
 ``len(feature_names)`` cells is a DataError naming the file, the first such row (row 1 is
@@ -33,7 +37,10 @@ from recblocks.core.errors import DataError
 from recblocks.core.params import Params
 from recblocks.features.columns import short_repr
 
-__all__ = ["RtpLayout", "rtp_table", "rtp_read_columns"]
+__all__ = ["RtpLayout", "rtp_table", "rtp_read_columns", "rtp_kv_table", "KV_PAIR_SEPARATOR", "KV_SEPARATOR"]
+
+#: what separates the pairs of a key/value RTP line, and the key from the value (EasyRec's RTPInputV2)
+KV_PAIR_SEPARATOR, KV_SEPARATOR = "\x02", "\x03"
 
 
 class RtpLayout(Params):
@@ -124,3 +131,38 @@ def rtp_table(raw: pa.Table, layout: RtpLayout, path: str, row_offset: int = 0,
             taken = flat.take(pa.array(np.arange(positions[name], len(flat), count, dtype=np.int64)))
             out[name] = _null_if_empty(taken)
     return pa.table({name: out[name] for name in wanted})
+
+
+def rtp_kv_table(lines: pa.Array, columns: Sequence[str], path: str, row_offset: int = 0) -> pa.Table:
+    """The ``columns`` (keys) of key/value RTP ``lines`` as string columns (see the module docstring).
+
+    Example:
+        >>> rtp_kv_table(pa.array(["clk\x031\x02tag\x03a\x02tag\x03b", "clk\x030"]), ["clk", "tag"], "t").to_pydict()
+        {'clk': ['1', '0'], 'tag': ['a,b', None]}
+    """
+    rows = len(lines)
+    pairs = pc.split_pattern(pc.fill_null(lines, ""), KV_PAIR_SEPARATOR)
+    flat = pc.list_flatten(pairs)
+    parents = pc.list_parent_indices(pairs).to_numpy(zero_copy_only=False)
+    present = np.asarray(pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False), dtype=bool)
+    flat, parents = flat.filter(pa.array(present)), parents[present]
+    parts = pc.split_pattern(flat, KV_SEPARATOR, max_splits=1)
+    broken = np.asarray(pc.not_equal(pc.list_value_length(parts), 2).to_numpy(zero_copy_only=False), dtype=bool)
+    if broken.any():
+        first = int(np.flatnonzero(broken)[0])
+        raise DataError(f"{path}, row {row_offset + int(parents[first]) + 1}",
+                        f"a pair without the key/value separator {KV_SEPARATOR!r} ({int(broken.sum())} such pairs in "
+                        "the rows read; row 1 is the file's first line)",
+                        f"key{KV_SEPARATOR!r}value pairs separated by {KV_PAIR_SEPARATOR!r}",
+                        short_repr(flat[first].as_py(), 120))
+    keys, values = pc.list_element(parts, 0), pc.list_element(parts, 1)
+    out = {}
+    for name in columns:
+        mask = np.asarray(pc.equal(keys, name).to_numpy(zero_copy_only=False), dtype=bool)
+        counts = np.bincount(parents[mask], minlength=rows) if mask.any() else np.zeros(rows, dtype=np.int64)
+        offsets = np.zeros(rows + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        grouped = pa.ListArray.from_arrays(pa.array(offsets), values.filter(pa.array(mask)))
+        joined = pc.binary_join(grouped, ",")
+        out[name] = pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
+    return pa.table({name: out[name] for name in columns})

@@ -17,8 +17,9 @@
   ``TFRecordInput`` -> ``format: tfrecord`` (``record: example``), ``BatchTFRecordInput`` ->
   ``format: tfrecord`` with ``record: sequence_example``; ``column_names`` = the ``input_fields``
   names (the features read from each tf.Example; :mod:`recblocks.data.tfrecord`).
-  ``RTPInputV2`` (key/value pairs), ODPS, Kafka, DataHub, Hive, Criteo binary and dummy inputs
-  are a ConfigError naming ``data_config.input_type``.
+  ``RTPInputV2`` (``key\\x03value`` pairs separated by ``\\x02``) -> ``format: rtp_kv`` with
+  ``column_names`` = the ``input_fields`` names (labels included). ODPS, Kafka, DataHub, Hive,
+  Criteo binary and dummy inputs are a ConfigError naming ``data_config.input_type``.
 * ``ignore_error: true`` (skip unparseable rows) -> ``max_bad_fraction: 1.0``.
 * ``label_fields``, ``sample_weight``, ``batch_size``, ``num_epochs``, ``eval_batch_size`` are read
   by the model and train translations; ``input_fields[].default_val`` of raw features becomes
@@ -48,7 +49,7 @@ __all__ = ["data_section", "expand_input_fields", "input_defaults", "rtp_layout"
 
 CSV_INPUTS = ("CSVInput", "CSVInputV2", "CSVInputEx")
 PARQUET_INPUTS = ("ParquetInput", "ParquetInputV2", "ParquetInputV3")
-RTP_INPUTS = ("RTPInput",)
+RTP_INPUTS = ("RTPInput", "RTPInputV2")
 #: TFRecord inputs -> what one record holds
 TFRECORD_INPUTS = {"TFRecordInput": "example", "BatchTFRecordInput": "sequence_example"}
 _READ = (*CSV_INPUTS, *PARQUET_INPUTS, *RTP_INPUTS, *TFRECORD_INPUTS)
@@ -133,6 +134,11 @@ def _source(path: str, where: str, data_config: Mapping[str, Any], fmt: str, at:
                               "a one-character separator", repr(separator))
         source["delimiter"] = separator
         source["rtp"] = rtp_layout(data_config, at)
+    if fmt == "rtp_kv":
+        source["column_names"] = [f["input_name"] for f in data_config.get("input_fields", [])]
+        if not source["column_names"]:
+            raise ConfigError(join_path(at, "input_fields"), "RTPInputV2 reads the keys the input fields name",
+                              "at least one input field", "none")
     if fmt == "tfrecord":
         source["record"] = TFRECORD_INPUTS[data_config.get("input_type")]
         names = [f["input_name"] for f in data_config.get("input_fields", [])]
@@ -169,14 +175,14 @@ def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]
     elif input_type in PARQUET_INPUTS:
         fmt = "parquet"
     elif input_type in RTP_INPUTS:
-        fmt = "rtp"
+        fmt = "rtp" if input_type == "RTPInput" else "rtp_kv"
     elif input_type in TFRECORD_INPUTS:
         fmt = "tfrecord"
     else:
         raise ConfigError(join_path(at, "input_type"), f"{input_type} has no recblocks reader; convert the data to "
                           "CSV or Parquet", f"one of {list(_READ)}", input_type, choices=list(_READ))
     for key in _UNSUPPORTED_DATA:
-        if data_config.get(key) and not (fmt == "rtp" and key == "selected_cols"):
+        if data_config.get(key) and not (fmt in ("rtp", "rtp_kv") and key == "selected_cols"):
             hard = " (hard negatives read from an edge table have no equivalent: recblocks samples negatives by " \
                 "training frequency; use negative_sampler)" if key.startswith("hard_") else ""
             raise ConfigError(join_path(at, key), f"has no recblocks equivalent{hard}", "the field left out", key)
