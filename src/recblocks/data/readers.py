@@ -22,8 +22,8 @@ from pydantic import Field, model_validator
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.limits import MAX_CSV_BLOCK_BYTES
 from recblocks.core.params import Params, parse_params
-from recblocks.data.rtp import RtpLayout, rtp_kv_table, rtp_read_columns, rtp_table
-from recblocks.data.tfrecord import iter_records, record_keys, records_table
+from recblocks.data.rtp import RtpLayout, line_options, rtp_kv_table, rtp_options, rtp_table
+from recblocks.data.tfrecord import record_tables, tfrecord_keys
 from recblocks.features.columns import short_repr
 
 __all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns", "read_table", "iter_tables",
@@ -167,9 +167,9 @@ def file_format(source: DataSource, path: Path) -> tuple[str, str]:
 def _csv_options(source: DataSource, delimiter: str, columns: Sequence[str] | None,
                  string_columns: Sequence[str] = ()):
     if source.rtp is not None:
-        return _rtp_options(source.rtp, source.block_size, delimiter, columns)
+        return rtp_options(source.rtp, source.block_size, delimiter, columns)
     if source.format == "rtp_kv":
-        return _line_options(source.block_size)
+        return line_options(source.block_size)
     names = list(source.column_names) if source.column_names else None
     read = pacsv.ReadOptions(
         column_names=names,
@@ -188,27 +188,9 @@ def _csv_options(source: DataSource, delimiter: str, columns: Sequence[str] | No
     return read, parse, pacsv.ConvertOptions(**convert_kwargs)
 
 
-def _rtp_options(layout: RtpLayout, block_size: int, delimiter: str, columns: Sequence[str] | None):
-    """Header-less text, no quoting, every read column a string (``f<i>`` for column ``i``)."""
-    read = pacsv.ReadOptions(autogenerate_column_names=True, block_size=block_size)
-    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char=False)
-    raw = [f"f{i}" for i in rtp_read_columns(layout, columns)]
-    convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in raw}, include_columns=raw,
-                                   strings_can_be_null=False)
-    return read, parse, convert
-
-
-def _line_options(block_size: int):
-    """Each line one string cell (``line``): the record separator \\x1e does not occur in RTP text (a line
-    holding it is a ragged-row DataError)."""
-    read = pacsv.ReadOptions(column_names=["line"], block_size=block_size)
-    parse = pacsv.ParseOptions(delimiter="\x1e", quote_char=False, double_quote=False, escape_char=False)
-    return read, parse, pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False)
-
-
 def _check_rtp_width(source: DataSource, layout: RtpLayout, path: Path, delimiter: str) -> None:
     """DataError when the file's lines have fewer columns than the rtp layout reads."""
-    read, parse, _ = _rtp_options(layout, source.block_size, delimiter, None)
+    read, parse, _ = rtp_options(layout, source.block_size, delimiter, None)
     try:
         with pacsv.open_csv(path, read_options=read, parse_options=parse,
                             convert_options=pacsv.ConvertOptions(include_columns=[])) as reader:
@@ -239,7 +221,7 @@ def read_columns(source: DataSource | str | Path, path: Path | None = None) -> l
         elif fmt == "rtp_kv":
             names = list(source.column_names or [])
         elif fmt == "tfrecord":
-            names = list(source.column_names) if source.column_names else _tfrecord_keys(source, path)
+            names = list(source.column_names) if source.column_names else tfrecord_keys(path, source.record)
         elif source.column_names:
             names = list(source.column_names)
         else:
@@ -250,28 +232,6 @@ def read_columns(source: DataSource | str | Path, path: Path | None = None) -> l
         raise _read_error(source, path, fmt, delimiter, exc) from None
     _check_unique(path, names)
     return names
-
-
-def _tfrecord_keys(source: DataSource, path: Path) -> list[str]:
-    first = next(iter_records(path), None)
-    if first is None:
-        raise DataError(str(path), "the file holds no record", "at least one tf.Example record", "0 records")
-    return record_keys(first, source.record, f"{path}, record 1")
-
-
-def _tfrecord_tables(source: DataSource, path: Path, columns: Sequence[str] | None,
-                     records_per_chunk: int) -> Iterator[pa.Table]:
-    names = list(columns) if columns is not None else read_columns(source, path)
-    pending: list[bytes] = []
-    done = 0
-    for payload in iter_records(path):
-        pending.append(payload)
-        if len(pending) >= records_per_chunk:
-            yield records_table(pending, names, source.record, str(path), done)
-            done += len(pending)
-            pending = []
-    if pending or not done:
-        yield records_table(pending, names, source.record, str(path), done)
 
 
 def _check_not_empty(path: Path, fmt: str) -> None:
@@ -392,7 +352,8 @@ def _read_file(source: DataSource, path: Path, columns: Sequence[str] | None,
         if fmt == "parquet":
             return pq.read_table(path, columns=list(columns) if columns is not None else None)
         if fmt == "tfrecord":
-            return pa.concat_tables(list(_tfrecord_tables(source, path, columns, 1 << 62)),
+            names = list(columns) if columns is not None else read_columns(source, path)
+            return pa.concat_tables(list(record_tables(path, names, source.record, 1 << 62)),
                                     promote_options="permissive")
         if source.rtp is not None:
             _check_rtp_width(source, source.rtp, path, delimiter)
@@ -480,7 +441,8 @@ def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, row
                 yield from reader.iter_batches(batch_size=rows_per_chunk, columns=columns)
             return
         if fmt == "tfrecord":
-            for table in _tfrecord_tables(source, path, columns, rows_per_chunk):
+            names = list(columns) if columns is not None else read_columns(source, path)
+            for table in record_tables(path, names, source.record, rows_per_chunk):
                 yield from table.to_batches()
             return
         if source.rtp is not None:

@@ -31,13 +31,15 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from pydantic import Field, model_validator
 
 from recblocks.core.errors import DataError
 from recblocks.core.params import Params
 from recblocks.features.columns import short_repr
 
-__all__ = ["RtpLayout", "rtp_table", "rtp_read_columns", "rtp_kv_table", "KV_PAIR_SEPARATOR", "KV_SEPARATOR"]
+__all__ = ["RtpLayout", "rtp_table", "rtp_read_columns", "rtp_kv_table", "rtp_options", "line_options",
+           "KV_PAIR_SEPARATOR", "KV_SEPARATOR"]
 
 #: what separates the pairs of a key/value RTP line, and the key from the value (EasyRec's RTPInputV2)
 KV_PAIR_SEPARATOR, KV_SEPARATOR = "\x02", "\x03"
@@ -93,6 +95,25 @@ def rtp_read_columns(layout: RtpLayout, columns: Sequence[str] | None) -> list[i
     if wanted & set(layout.feature_names):
         needed.add(layout.feature_column)
     return sorted(needed)
+
+
+def rtp_options(layout: RtpLayout, block_size: int, delimiter: str, columns: Sequence[str] | None):
+    """pyarrow CSV options for RTP lines: header-less, no quoting, every read column a string
+    (``f<i>`` for column ``i``)."""
+    read = pacsv.ReadOptions(autogenerate_column_names=True, block_size=block_size)
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char=False)
+    raw = [f"f{i}" for i in rtp_read_columns(layout, columns)]
+    convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in raw}, include_columns=raw,
+                                   strings_can_be_null=False)
+    return read, parse, convert
+
+
+def line_options(block_size: int):
+    """pyarrow CSV options reading each line as one string cell (``line``): the record separator
+    ``\\x1e`` does not occur in RTP text (a line holding it is a ragged-row DataError)."""
+    read = pacsv.ReadOptions(column_names=["line"], block_size=block_size)
+    parse = pacsv.ParseOptions(delimiter="\x1e", quote_char=False, double_quote=False, escape_char=False)
+    return read, parse, pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False)
 
 
 def _null_if_empty(values: pa.Array) -> pa.Array:

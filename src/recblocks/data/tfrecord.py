@@ -41,7 +41,7 @@ from google.protobuf.message import DecodeError
 from recblocks.core.errors import DataError
 from recblocks.easyrec.schema import message_class
 
-__all__ = ["iter_records", "records_table", "record_keys", "RECORD_KINDS"]
+__all__ = ["iter_records", "records_table", "record_keys", "record_tables", "tfrecord_keys", "RECORD_KINDS"]
 
 RECORD_KINDS = ("example", "sequence_example")
 _HEADER = 12  # uint64 length + uint32 masked CRC of the length
@@ -75,8 +75,12 @@ def iter_records(path: Path, chunk_bytes: int = 16 << 20) -> Iterator[bytes]:
                         "complete TFRecord records (length, CRC, payload, CRC)", f"{len(pending)} trailing bytes")
 
 
+def _message_name(kind: str) -> str:
+    return "Example" if kind == "example" else "SequenceExample"
+
+
 def _parse(payload: bytes, kind: str, where: str) -> Any:
-    name = "Example" if kind == "example" else "SequenceExample"
+    name = _message_name(kind)
     try:
         return message_class(name).FromString(payload)
     except DecodeError as exc:
@@ -142,3 +146,26 @@ def records_table(payloads: Sequence[bytes], columns: Sequence[str], kind: str, 
                                 "invalid UTF-8") from None
         arrays[name] = array
     return pa.table(arrays)
+
+
+def tfrecord_keys(path: Path, kind: str) -> list[str]:
+    """The feature names of the file's first record, sorted."""
+    first = next(iter_records(path), None)
+    if first is None:
+        raise DataError(str(path), "the file holds no record", f"at least one tf.{_message_name(kind)} record",
+                        "0 records")
+    return record_keys(first, kind, f"{path}, record 1")
+
+
+def record_tables(path: Path, columns: Sequence[str], kind: str, records_per_chunk: int) -> Iterator[pa.Table]:
+    """The file's samples as tables of the samples of at most ``records_per_chunk`` records each."""
+    pending: list[bytes] = []
+    done = 0
+    for payload in iter_records(path):
+        pending.append(payload)
+        if len(pending) >= records_per_chunk:
+            yield records_table(pending, columns, kind, str(path), done)
+            done += len(pending)
+            pending = []
+    if pending or not done:
+        yield records_table(pending, columns, kind, str(path), done)
