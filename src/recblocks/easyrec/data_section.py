@@ -91,7 +91,7 @@ def rtp_layout(data_config: Mapping[str, Any], where: str) -> dict[str, Any]:
     Example:
         >>> rtp_layout({"selected_cols": "0,3", "label_fields": ["clk"], "separator": "\x02",
         ...             "input_fields": [{"input_name": "clk"}, {"input_name": "user"}]}, "data_config")
-        {'label_columns': [0], 'feature_column': 3, 'label_names': ['clk'], 'feature_names': ['user'], 'feature_separator': '\x02'}
+        {'label_columns': [0], 'feature_column': 3, 'label_names': ['clk'], 'feature_names': ['user'], 'feature_separator': '\\x02'}
     """
     text = str(data_config.get("selected_cols", ""))
     try:
