@@ -50,6 +50,8 @@ def test_multi_valued_inputs_give_the_cartesian_product():
     assert batch.features["cross"].tolist() == [[*_ids("u1XaX1", "u1XbX1"), 0], [1, 0, 0],
                                                 [*_ids("u3XcX3", "u3XcX4"), 0], [1, 0, 0]]
     assert report.features["cross"].missing == 2
+    again, _ = Preprocessor.from_state_dict(pre.state_dict()).transform(table)  # the cross survives a save
+    assert again.features["cross"].tolist() == batch.features["cross"].tolist()
 
 
 @pytest.mark.parametrize("feature, message", [
