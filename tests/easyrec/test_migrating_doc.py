@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import yaml
 from click.testing import CliRunner
 
 from recblocks.cli.main import cli
@@ -60,3 +61,36 @@ def test_worked_example_runs(tmp_path, monkeypatch):
     exec(compile(_block("predict"), str(DOC), "exec"), {})
     scores = pq.read_table(tmp_path / "scores.parquet")
     assert scores.num_rows == 600
+
+
+def test_rtp_example_is_the_translation_and_reads_rtp_text(tmp_path):
+    from recblocks.data import read_table
+    from recblocks.easyrec.data_section import data_section
+
+    data = yaml.safe_load(_block("rtp"))["data"]
+    translated = data_section({"train_input_path": "data/train_feature.txt", "data_config": {
+        "input_type": "RTPInput", "selected_cols": "0,3", "label_fields": ["clk"], "separator": "\x02",
+        "input_fields": [{"input_name": "clk"}, {"input_name": "user_id"}, {"input_name": "tags"}]}})
+    assert translated == data
+    path = tmp_path / "train_feature.txt"
+    path.write_text("1;a;b;u1\x02t1\x03t2\n0;a;b;u2\x02t3\n", encoding="utf-8")
+    table = read_table({**data["train"], "path": str(path)})
+    assert table.to_pydict() == {"clk": ["1", "0"], "user_id": ["u1", "u2"], "tags": ["t1\x03t2", "t3"]}
+
+
+def test_combo_example_is_the_translation_and_crosses_values():
+    import pyarrow as pa
+
+    from recblocks.easyrec.feature_section import translate_feature
+    from recblocks.features.cross import cross_values
+    from recblocks.features.schema import Schema
+
+    site_app, hour_apps = yaml.safe_load(_block("combo"))["features"]
+    assert translate_feature({"input_names": ["site_id", "app_id"], "feature_name": "site_app", "embedding_dim": 16,
+                              "feature_type": "ComboFeature", "hash_bucket_size": 1000}, "f") == site_app
+    assert translate_feature({"input_names": ["hour", "app_ids"], "feature_name": "hour_apps", "combo_join_sep": "X",
+                              "combo_input_seps": ["", ","], "feature_type": "ComboFeature",
+                              "hash_bucket_size": 1000}, "f") == hour_apps
+    cross = Schema([site_app, hour_apps])["hour_apps"].cross
+    crossed = cross_values([pa.array([7]), pa.array(["a,b"])], cross.column_separators(), cross.join, "hour_apps")
+    assert crossed.to_pylist() == [["7Xa", "7Xb"]]

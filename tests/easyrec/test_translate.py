@@ -66,9 +66,9 @@ def test_constructs_without_an_equivalent_name_their_path():
         translate_pipeline(parse_pipeline_config(odps))
     with pytest.raises(ConfigError, match=r"eval_config\.metrics_set\[0\]\.session_auc: metric without"):
         eval_metrics([{"session_auc": {"session_id_field": "s"}}], "eval_config.metrics_set")
-    combo = {"input_names": ["a", "b"], "feature_type": "ComboFeature", "hash_bucket_size": 10}
-    with pytest.raises(ConfigError, match=r"^feature_configs\[2\]\.feature_type: ComboFeature has no recblocks"):
-        translate_feature(combo, "feature_configs[2]")
+    lookup = {"input_names": ["a", "b"], "feature_type": "LookupFeature", "hash_bucket_size": 10}
+    with pytest.raises(ConfigError, match=r"^feature_configs\[2\]\.feature_type: LookupFeature has no recblocks"):
+        translate_feature(lookup, "feature_configs[2]")
     unknown = PIPELINE.replace('model_class: "RankModel"', 'model_class: "RankModdel"') % ""
     with pytest.raises(ConfigError, match=r"model_config\.model_class: .*did you mean 'RankModel'"):
         translate_pipeline(parse_pipeline_config(unknown))
@@ -76,12 +76,12 @@ def test_constructs_without_an_equivalent_name_their_path():
 
 def test_an_untranslatable_feature_no_group_uses_is_a_note():
     text = (PIPELINE % "").replace('"price_raw", ', "").replace(
-        'features { feature_name: "price_raw"', 'features { feature_name: "uid_tags" feature_type: ComboFeature input_names: "uid" '
+        'features { feature_name: "price_raw"', 'features { feature_name: "uid_tags" feature_type: LookupFeature input_names: "uid" '
         'input_names: "tags" hash_bucket_size: 9 } features { feature_name: "price_raw"')
     notes: list[str] = []
     run = translate_pipeline(parse_pipeline_config(text), notes=notes)
     assert "uid_tags" not in [f["name"] for f in run["features"]]
-    assert any("left out (no feature group uses it)" in n and "ComboFeature" in n for n in notes)
+    assert any("left out (no feature group uses it)" in n and "LookupFeature" in n for n in notes)
 
 
 #: seed case -> None when it validates, else the start of the error that refuses it.

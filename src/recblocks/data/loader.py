@@ -101,7 +101,8 @@ def id_columns(preprocessor: Preprocessor) -> list[str]:
     Pass them everywhere the same data is read (the fit read, the loaders, prediction): mixing
     inferred and verbatim reads makes ``"007"`` (text) and ``7`` (inferred int) different ids.
     """
-    return list(dict.fromkeys(f.source_column for f in preprocessor.schema if f.kind not in ("dense", "bucketized")))
+    return list(dict.fromkeys(column for f in preprocessor.schema if f.kind not in ("dense", "bucketized")
+                              for column in f.source_columns))
 
 
 class InMemoryLoader:
@@ -261,7 +262,7 @@ class StreamingLoader:
             order = _permutation(len(buffer), self.seed, epoch * 1_000_003 + flushes) if self.shuffle else None
             end = len(buffer) // self.batch_size * self.batch_size if self.drop_last else len(buffer)
             yield from self._cut(buffer, order, end)
-        check_bad_rows(self.report_, self.max_bad_fraction, self.source.path)
+        check_bad_rows(self.report_, self.max_bad_fraction, self.source.name)
 
 
 def load_batch(source: DataSource | str | Path | Mapping[str, Any], preprocessor: Preprocessor,
@@ -276,7 +277,7 @@ def load_batch(source: DataSource | str | Path | Mapping[str, Any], preprocessor
     """
     source = as_source(source)
     table = read_table(source, needed_columns(preprocessor, labels, extras), string_columns)
-    with naming_source(source.path):
+    with naming_source(source.name):
         batch, report = preprocessor.transform(table, labels, extras)
-    check_bad_rows(report, max_bad_fraction, source.path)
+    check_bad_rows(report, max_bad_fraction, source.name)
     return batch, report

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from recblocks.easyrec.schema import DESCRIPTOR_SET, PROTO_DIR, ROOT_PROTO
+from recblocks.easyrec.schema import DESCRIPTOR_SET, PROTO_DIR, ROOT_PROTOS
 
 __all__ = ["compile_descriptor_set", "protoc_available", "main"]
 
@@ -33,14 +33,15 @@ def compile_descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "set.binpb"
         code = protoc.main(["protoc", f"-I{source_root}", f"-I{well_known}", "--include_imports",
-                            f"--descriptor_set_out={out}", str(source_root / ROOT_PROTO)])
+                            f"--descriptor_set_out={out}", *(str(source_root / root) for root in ROOT_PROTOS)])
         if code != 0:
             raise RuntimeError(f"protoc could not compile {PROTO_DIR} (exit status {code}; its messages are above)")
         result = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     listed = {Path(f.name).name for f in result.file}
     unused = sorted(p.name for p in PROTO_DIR.glob("*.proto") if p.name not in listed)
     if unused:
-        raise RuntimeError(f"{ROOT_PROTO} does not import (directly or not) these files: {', '.join(unused)}")
+        raise RuntimeError(f"{' and '.join(ROOT_PROTOS)} do not import (directly or not) these files: "
+                           f"{', '.join(unused)}")
     return result
 
 

@@ -20,11 +20,17 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
   :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
+* ``ComboFeature`` (a hashed cross of its ``input_names``, at least two) -> ``hashed`` with
+  ``cross: {columns}``; with ``combo_input_seps`` (some input split into several values: the
+  cartesian product) -> ``multi`` with ``cross.separators`` (an empty separator: null) and
+  ``pooling`` from ``combiner``; ``combo_join_sep`` -> ``cross.join`` (unset: a join character
+  that does not occur in values, as EasyRec's crossed column hashes the tuple). It needs
+  ``hash_bucket_size`` (:mod:`recblocks.features.cross`).
 * ``shared_names``: one more feature per name, reading that input with the same settings, appended
   after the others as EasyRec does (:func:`expand_shared_names`).
 * ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
 
-Without an equivalent, each a ConfigError naming the field: ``ComboFeature``, ``LookupFeature``,
+Without an equivalent, each a ConfigError naming the field: ``LookupFeature``,
 ``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
 with ``boundaries``/``num_buckets`` or a ``combiner`` other than sum,
 ``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
@@ -46,8 +52,6 @@ from recblocks.easyrec.model_classes._common import expand_feature_name
 __all__ = ["translate_feature", "translate_features", "feature_name", "text_cnn_combiners", "expand_shared_names"]
 
 _NO_EQUIVALENT = {
-    "ComboFeature": "crosses of several inputs are not a recblocks feature kind; build the crossed column in the "
-                    "data (e.g. 'a_b' = a + '_' + b) and declare it as an IdFeature",
     "LookupFeature": "key/value map lookups are not a recblocks feature kind; precompute the looked-up value",
     "ExprFeature": "expressions over inputs are not evaluated by recblocks; precompute the column",
 }
@@ -82,6 +86,8 @@ def translate_feature(feature: Mapping[str, Any], where: str,
         raise ConfigError(join_path(where, "feature_type"), f"{kind} has no recblocks equivalent: "
                           f"{_NO_EQUIVALENT[kind]}", "IdFeature, RawFeature, TagFeature or SequenceFeature", kind)
     inputs = list(feature.get("input_names") or [])
+    if kind == "ComboFeature":
+        return _combo_feature(feature, where, inputs)
     if len(inputs) != 1:
         raise ConfigError(join_path(where, "input_names"), f"a {kind} reads one input column",
                           "one input name", inputs)
@@ -107,6 +113,40 @@ def translate_feature(feature: Mapping[str, Any], where: str,
     else:
         raise ConfigError(join_path(where, "feature_type"), "unknown feature type", None, kind,
                           choices=["IdFeature", "RawFeature", "TagFeature", "SequenceFeature"])
+    if feature.get("embedding_dim"):
+        out["embedding_dim"] = int(feature["embedding_dim"])
+    if feature.get("embedding_name"):
+        out["embedding_name"] = feature["embedding_name"]
+    return out
+
+
+def _combo_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) -> dict[str, Any]:
+    """A ComboFeature: a hashed cross of its inputs (see the module docstring)."""
+    if len(inputs) < 2:
+        raise ConfigError(join_path(where, "input_names"), "a ComboFeature crosses several inputs",
+                          "at least two input names", inputs)
+    if not feature.get("hash_bucket_size"):
+        raise ConfigError(join_path(where, "hash_bucket_size"), "a ComboFeature hashes its crossed values",
+                          "hash_bucket_size > 0", feature.get("hash_bucket_size"))
+    for key in ("initializer", "normalizer_fn", "shared_names"):
+        if feature.get(key):
+            _refuse(where, key, "not supported on a ComboFeature", "the field left out", feature[key])
+    seps = list(feature.get("combo_input_seps") or [])
+    if seps and len(seps) != len(inputs):
+        raise ConfigError(join_path(where, "combo_input_seps"), "one separator per input (empty: a single value)",
+                          f"{len(inputs)} separators", len(seps))
+    cross: dict[str, Any] = {"columns": inputs}
+    out: dict[str, Any] = {"name": feature_name(feature), "kind": "hashed",
+                           "hash_bucket_size": int(feature["hash_bucket_size"])}
+    if any(seps):
+        cross["separators"] = [sep or None for sep in seps]
+        combiner = feature.get("combiner", "sum")
+        if combiner not in ("sum", "mean"):
+            _refuse(where, "combiner", "unsupported combiner", "sum or mean", repr(combiner))
+        out.update(kind="multi", pooling=combiner)
+    if feature.get("combo_join_sep"):
+        cross["join"] = feature["combo_join_sep"]
+    out["cross"] = cross
     if feature.get("embedding_dim"):
         out["embedding_dim"] = int(feature["embedding_dim"])
     if feature.get("embedding_name"):

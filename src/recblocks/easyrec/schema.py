@@ -21,7 +21,8 @@ from google.protobuf.message import Message
 
 from recblocks.core.errors import ConfigError
 
-__all__ = ["PACKAGE", "PROTO_DIR", "DESCRIPTOR_SET", "ROOT_PROTO", "pool", "message_class", "message_descriptor"]
+__all__ = ["PACKAGE", "PROTO_DIR", "DESCRIPTOR_SET", "ROOT_PROTO", "ROOT_PROTOS", "pool", "message_class",
+           "message_descriptor"]
 
 #: The protobuf package of the definitions (message full names are ``recblocks.easyrec.<Name>``).
 PACKAGE = "recblocks.easyrec"
@@ -31,6 +32,9 @@ PROTO_DIR = Path(__file__).resolve().parent / "protos"
 DESCRIPTOR_SET = PROTO_DIR / "descriptor_set.binpb"
 #: The file whose imports reach every other definition (the pipeline's root message).
 ROOT_PROTO = "recblocks/easyrec/protos/pipeline.proto"
+#: Every file compiled: the pipeline's root and the TFRecord record messages (``Example``,
+#: ``SequenceExample``; read by :mod:`recblocks.data.tfrecord`).
+ROOT_PROTOS = (ROOT_PROTO, "recblocks/easyrec/protos/example.proto")
 
 
 @functools.lru_cache(maxsize=1)

@@ -42,6 +42,7 @@ from recblocks.features.columns import (
     to_strings,
     unusable_numbers,
 )
+from recblocks.features.cross import cross_values
 from recblocks.features.numeric_sequences import encode_numeric_sequence
 from recblocks.features.labels import LABEL_TYPES, encode_labels, label_dtype
 from recblocks.features.schema import Schema
@@ -119,7 +120,7 @@ class Preprocessor:
 
     def required_columns(self) -> list[str]:
         """Source columns the schema reads, in schema order without repeats."""
-        return list(dict.fromkeys(f.source_column for f in self.schema))
+        return list(dict.fromkeys(c for f in self.schema for c in f.source_columns))
 
     def _tables(self) -> dict[str, list[Any]]:
         """Embedding table name -> member features, for features that need a vocabulary."""
@@ -159,12 +160,19 @@ class Preprocessor:
         return list(self.vocabularies_[feature.table_name])
 
     def _column(self, table: pa.Table, feature: Any, normalize: bool = True) -> pa.Array:
-        """The feature's column, its strings normalised (``normalize`` option) unless ``normalize`` is False."""
-        name = feature.source_column
-        if name not in table.column_names:
-            raise DataError(_where(feature), f"column '{name}' is missing from the data",
-                            f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
-        column = as_array(table.column(name))
+        """The feature's column (the crossed values of a ``cross``), its strings normalised (``normalize``
+        option) unless ``normalize`` is False."""
+        for name in feature.source_columns:
+            if name not in table.column_names:
+                raise DataError(_where(feature), f"column '{name}' is missing from the data",
+                                f"one of {_preview(table.column_names)}", repr(name), choices=table.column_names)
+        cross = getattr(feature, "cross", None)
+        if cross is not None:
+            if not normalize:
+                return as_array(table.column(cross.columns[0]))
+            inputs = [normalize_column(as_array(table.column(name)), feature.normalize) for name in cross.columns]
+            return cross_values(inputs, cross.column_separators(), cross.join, _where(feature))
+        column = as_array(table.column(feature.source_column))
         return normalize_column(column, getattr(feature, "normalize", None)) if normalize else column
 
     # ----------------------------------------------------------------------- fit

@@ -12,6 +12,11 @@ Kinds (``kind`` field of each entry):
   normalised per position.
 * ``bucketized`` — a number turned into a bucket id by given ``boundaries`` or fitted quantiles.
 
+``hashed`` and ``multi`` features may read a **cross** of several columns instead of one
+(``cross: {columns: [a, b], separators: [null, ","], join: "_"}``; EasyRec's ``ComboFeature``):
+the values of the columns joined into one id, the cartesian product when an input holds several
+values (then ``multi``); see :mod:`recblocks.features.cross`.
+
 Local id layout shared by every id kind (what the preprocessor emits and the embedding
 tables are sized for): ``0`` = padding (multi/sequence only), ``1`` = out-of-vocabulary or
 missing, ``2..`` = known values / hash buckets / buckets.
@@ -27,6 +32,7 @@ from pydantic import Field, model_validator
 from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.limits import MAX_BUCKETS, MAX_EMBEDDING_DIM, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path, parse_params
+from recblocks.features.cross import CrossSpec
 from recblocks.features.text import TextNormalization
 
 __all__ = [
@@ -65,6 +71,12 @@ class _FeatureBase(Params):
         return self.column or self.name
 
     @property
+    def source_columns(self) -> list[str]:
+        """Columns read from the data: the cross's columns for a crossed feature, else the source column."""
+        cross = getattr(self, "cross", None)
+        return list(cross.columns) if cross is not None else [self.source_column]
+
+    @property
     def table_name(self) -> str:
         """Embedding table key: features with the same ``embedding_name`` share one table."""
         return self.embedding_name or self.name
@@ -88,11 +100,30 @@ class SparseFeature(_TextFeature):
                                        description=f"largest vocabulary kept, at most {MAX_TABLE_ROWS:,}")
 
 
+def _check_cross(feature: "_FeatureBase", cross: CrossSpec | None, single: bool) -> None:
+    if cross is None:
+        return
+    if feature.column is not None:
+        raise ValueError("a crossed feature reads cross.columns; leave 'column' out")
+    if single and cross.multi_valued:
+        raise ValueError("a cross with a multi-valued column (a separator in cross.separators) gives several "
+                         "ids per row; use kind 'multi'")
+    if not single and getattr(feature, "separator", None) is not None:
+        raise ValueError("a crossed feature's columns are split by cross.separators; leave 'separator' out")
+
+
 class HashedFeature(_TextFeature):
-    """Categorical id hashed (stable across processes and runs) into ``hash_bucket_size`` buckets."""
+    """Categorical id hashed (stable across processes and runs) into ``hash_bucket_size`` buckets;
+    with ``cross``, the id of the joined values of several columns."""
 
     kind: Literal["hashed"] = "hashed"
     hash_bucket_size: int = Field(gt=0, le=MAX_TABLE_ROWS, description=f"buckets, at most {MAX_TABLE_ROWS:,}")
+    cross: CrossSpec | None = None
+
+    @model_validator(mode="after")
+    def _single_valued_cross(self) -> "HashedFeature":
+        _check_cross(self, self.cross, single=True)
+        return self
 
 
 class _ListFeature(_TextFeature):
@@ -113,10 +144,17 @@ class _ListFeature(_TextFeature):
 
 
 class MultiFeature(_ListFeature):
-    """Multi-valued ids (list column or ``separator``-joined string), pooled by ``pooling``."""
+    """Multi-valued ids (list column or ``separator``-joined string), pooled by ``pooling``; with
+    ``cross``, the crossed values of several columns (the cartesian product of their values)."""
 
     kind: Literal["multi"] = "multi"
     pooling: Literal["sum", "mean"] = "mean"
+    cross: CrossSpec | None = None
+
+    @model_validator(mode="after")
+    def _list_cross(self) -> "MultiFeature":
+        _check_cross(self, self.cross, single=False)
+        return self
 
 
 class SequenceFeature(_ListFeature):

@@ -156,14 +156,14 @@ def user_rows(model: Any, preprocessor: Any, data: Any, where: str = "--input") 
     with the nearest column of the input.
     """
     schema = preprocessor.schema
-    wanted = {name: schema[name].source_column for name in user_tower_features(model)}
+    wanted = {(name, column): column for name in user_tower_features(model) for column in schema[name].source_columns}
     table = as_table(data)
     if table is None:
         source = as_source(data, where)
-        available, name = read_columns(source), str(source.path)
+        available, name = read_columns(source), source.name
     else:
         available, name = list(table.column_names), "the table"
-    for feature, column in wanted.items():
+    for (feature, _), column in wanted.items():
         if column not in available:
             shown = available if len(available) <= 12 else [*available[:12], "..."]
             raise DataError(f"{where} feature '{feature}'", f"column '{column}' (read by the user tower) is missing "
@@ -174,9 +174,10 @@ def user_rows(model: Any, preprocessor: Any, data: Any, where: str = "--input") 
         raise DataError(name, "no users", "at least one data row", "0 rows (an empty or header-only file)")
     filled = table
     for feature in schema:
-        if feature.source_column not in filled.column_names:
-            kind = pa.float64() if feature.kind in ("dense", "bucketized") else pa.string()
-            filled = filled.append_column(feature.source_column, pa.nulls(table.num_rows, kind))
+        for column in feature.source_columns:
+            if column not in filled.column_names:
+                kind = pa.float64() if feature.kind in ("dense", "bucketized") else pa.string()
+                filled = filled.append_column(column, pa.nulls(table.num_rows, kind))
     preprocessor.reset_report()
     with naming_source(name):
         batch, _ = preprocessor.transform(filled)

@@ -122,7 +122,7 @@ def _check(available: list[str], preprocessor: Preprocessor, labels: dict[str, s
             shown = available if len(available) <= 12 else [*available[:12], "..."]
             raise ConfigError(owner, f"the tower's label column is missing from {origin}", f"one of {shown}",
                               repr(name), choices=available)
-    wanted = [(f"feature '{f.name}'", f.source_column) for f in preprocessor.schema]
+    wanted = [(f"feature '{f.name}'", column) for f in preprocessor.schema for column in f.source_columns]
     wanted += [(f"label '{name}'", name) for name in labels] + [(f"column '{name}'", name) for name in extras]
     for where, column in wanted:
         if column not in available:
@@ -135,7 +135,7 @@ def check_columns(source: DataSource, preprocessor: Preprocessor, labels: dict[s
                   extras: list[str], owners: dict[str, str] | None = None) -> None:
     """Every feature, label and extra column exists in ``source`` (checked on its first file);
     ``owners`` (:func:`label_owners`) name the tower of a missing label."""
-    _check(read_columns(source), preprocessor, labels, extras, str(source.path), owners)
+    _check(read_columns(source), preprocessor, labels, extras, source.name, owners)
 
 
 def check_table_columns(table: pa.Table, preprocessor: Preprocessor, labels: dict[str, str], extras: list[str],

@@ -87,6 +87,9 @@ def resolve_data_paths(raw: dict[str, Any], config_file: str | Path, cwd: str | 
             section[split] = _resolve_one(value, base, where, here)
         elif isinstance(value, dict) and isinstance(value.get("path"), str):
             section[split] = {**value, "path": _resolve_one(value["path"], base, f"data.{split}.path in {config_file}", here)}
+        elif isinstance(value, dict) and _is_path_list(value.get("path")):
+            section[split] = {**value, "path": [_resolve_one(p, base, f"data.{split}.path[{i}] in {config_file}", here)
+                                                for i, p in enumerate(value["path"])]}
     return out
 
 
@@ -101,7 +104,14 @@ def absolute_data_path(value: Any) -> Any:
         return _resolve_one(value, here, "", here)
     if isinstance(value, dict) and isinstance(value.get("path"), str):
         return {**value, "path": _resolve_one(value["path"], here, "", here)}
+    if isinstance(value, dict) and _is_path_list(value.get("path")):
+        return {**value, "path": [_resolve_one(p, here, "", here) for p in value["path"]]}
     return value
+
+
+def _is_path_list(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of path strings (a source read from several paths)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(p, str) for p in value)
 
 
 def absolute_data_paths(raw: dict[str, Any]) -> dict[str, Any]:

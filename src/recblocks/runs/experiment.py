@@ -212,7 +212,7 @@ class Experiment:
         origin = "the train table"
         if table is None:
             source: DataSource = self.config.data.train  # type: ignore[assignment]  (plan() checked it)
-            table, origin = read_table(source, [*preprocessor.required_columns()]), str(source.path)
+            table, origin = read_table(source, [*preprocessor.required_columns()]), source.name
         if table.num_rows == 0:
             raise DataError(origin, "the training data has no rows", "at least one data row",
                             "0 rows (an empty or header-only file)")

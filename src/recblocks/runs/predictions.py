@@ -68,10 +68,11 @@ def _inputs(sources: Sequence[DataSource]) -> tuple[list[Path], list[Path], list
     folders: list[Path] = []
     globs: list[str] = []
     for source in sources:
-        if any(ch in source.path for ch in "*?["):
-            globs.append(str(resolve_path(source.path)))
-        elif resolve_path(source.path).is_dir():
-            folders.append(resolve_path(source.path))
+        for given in source.paths:
+            if any(ch in given for ch in "*?["):
+                globs.append(str(resolve_path(given)))
+            elif resolve_path(given).is_dir():
+                folders.append(resolve_path(given))
         files.extend(resolve_path(p) for p in list_files(source))
     return files, folders, globs
 

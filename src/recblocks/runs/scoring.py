@@ -66,7 +66,7 @@ def data_batch(data: Any, preprocessor: Preprocessor, labels: Mapping[str, str],
     table = as_table(data)
     if table is None:
         source = as_source(data, where)
-        name = str(source.path)
+        name = source.name
         check_columns(source, preprocessor, dict(labels), [*extras, *keep])
         if labels and not keep:  # evaluation: rows with bad labels are dropped and counted
             return load_batch(source, preprocessor, labels, extras, max_bad_fraction)[0], None, name
