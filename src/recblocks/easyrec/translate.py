@@ -25,7 +25,7 @@ from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, expa
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
 from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
 from recblocks.easyrec.model_classes._common import expand_feature_name
-from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
+from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
 
@@ -154,6 +154,7 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
+    model = towers_read_as_multi_task(model, notes, model_where)
     model = _combine_sequences(pipeline, model, {f["name"]: f for f in features}, used, model_where)
     model_out = model_section(model, {f["name"]: f for f in features}, labels=labels, metrics=metrics, top_k=top_k,
                               sample_weight=data_config.get("sample_weight"), where=model_where)
