@@ -94,11 +94,11 @@ def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], fe
     combined = {name: found for name, found in text_cnn_combiners(pipeline).items() if name in used}
     if not combined:
         return model
-    if model.get("model_class") not in BACKBONE_CLASSES:
+    if model.get("model_class") not in BACKBONE_CLASSES or "backbone" not in model:
         name, (at, _) = next(iter(combined.items()))
         raise ConfigError(join_path(at, "sequence_combiner.text_cnn"), "a per-feature TextCNN combiner is translated "
-                          "for backbone models only", f"model_class one of {list(BACKBONE_CLASSES)}",
-                          model.get("model_class"))
+                          "for backbone models and built-in classes translated to one", "a backbone model",
+                          model.get("model_name") or model.get("model_class"))
     params = {name: text_cnn_params(text_cnn, features[name].get("max_len", 0)) for name, (_, text_cnn) in combined.items()}
     return apply_text_cnn(model, params, where)
 
@@ -155,9 +155,13 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
-    model = _combine_sequences(pipeline, model, {f["name"]: f for f in features}, used, model_where)
-    model_out = model_section(model, {f["name"]: f for f in features}, labels=labels, metrics=metrics, top_k=top_k,
+    by_name = {f["name"]: f for f in features}
+    if model.get("model_class") in BACKBONE_CLASSES:
+        model = _combine_sequences(pipeline, model, by_name, used, model_where)
+    model_out = model_section(model, by_name, labels=labels, metrics=metrics, top_k=top_k,
                               sample_weight=data_config.get("sample_weight"), where=model_where)
+    if model.get("model_class") not in BACKBONE_CLASSES:  # a built-in class: its translated backbone
+        model_out = dict(_combine_sequences(pipeline, model_out, by_name, used, model_where))
     if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
             and not (model_out.get("task") or model_out.get("tasks")):
         model_out["task"] = _rank_task(model, labels, model_where, metrics)
