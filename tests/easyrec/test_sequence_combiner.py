@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from recblocks.cli.main import cli
-from recblocks.core.errors import ConfigError
+from recblocks.core.errors import ConfigError, ShapeError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.translate import translate_pipeline
 from recblocks.runs import plan_rows
@@ -71,9 +71,23 @@ def test_refusals_name_the_place():
                  'name: "x" inputs { feature_group_name: "all" } input_layer { only_output_3d_tensor: true }')
     with pytest.raises(ConfigError, match=r"^model_config\.backbone\.blocks\[0\]\.input_layer\.only_output_3d_tensor"):
         _run(three_d)
+
+
+def test_a_built_in_class_gets_the_text_cnn_in_its_translated_backbone():
+    # EasyRec's deepfm_on_movielens: a DeepFM whose deep group holds a TextCNN-combined title
     builtin = (TEXT % DIRECT).replace('model_class: "RankModel"', 'model_class: "DeepFM" deepfm { dnn { hidden_units: [8] } }')
-    with pytest.raises(ConfigError, match=r"^feature_config\.features\[1\]\.sequence_combiner\.text_cnn: .*backbone"):
-        translate_pipeline(parse_pipeline_config(builtin))
+    builtin = re.sub(r"backbone \{.*?\n\}\n", "}\n", builtin, flags=re.S).replace(
+        'group_name: "all"', 'group_name: "wide" feature_names: "uid" wide_deep: WIDE } feature_groups { group_name: "deep"')
+    model = translate_pipeline(parse_pipeline_config(builtin))["model"]
+    groups = {g["group_name"]: g["feature_names"] for g in model["feature_groups"]}
+    assert groups["deep"] == ["uid"] and groups["deep__text_cnn_title"] == ["title"]
+    cnn = [b for b in model["backbone"]["blocks"] if b.get("component", {}).get("class_name") == "TextCNN"]
+    assert [b["component"]["params"]["num_filters"] for b in cnn] == [[4, 2]]
+    # as in EasyRec, DeepFM's FM over the deep group needs every field as wide as the others: the
+    # TextCNN's 4 + 2 = 6 beside uid's 8 is refused at build, 4 + 4 = 8 plans
+    with pytest.raises(ShapeError, match=r"block 'fm_feature' .*all embedding dims must be equal.*\[8, 6\]"):
+        plan_rows(translate_pipeline(parse_pipeline_config(builtin)), fit_data=False)
+    plan_rows(translate_pipeline(parse_pipeline_config(builtin.replace("num_filters: [4, 2]", "num_filters: [4, 4]"))), fit_data=False)
 
 
 def _write(path, rows: int, seed: int) -> None:
@@ -98,15 +112,20 @@ def test_a_text_cnn_config_trains(tmp_path):
     assert auc > 0.6, result.output
 
 
-def test_seed_case_2_validates_and_its_fm_sees_the_text_cnn_width_as_easyrec_does():
+def test_seed_case_2_plans_and_its_fm_sees_the_text_cnn_width_as_easyrec_does():
     from pathlib import Path
 
     fixtures = Path(__file__).resolve().parent / "fixtures"
     text = (fixtures / "seed_case_2_pipeline.config").read_text(encoding="utf-8") \
         + (fixtures / "seed_case_2.config").read_text(encoding="utf-8")
+    # EasyRec's MovieLens feature config: title's TextCNN gives 8 + 4 + 4 = 16, as wide as the other fields
+    assert "num_filters: [8, 4, 4]" in text
     run = translate_pipeline(parse_pipeline_config(text))
     run.pop("data")
-    # title's TextCNN gives 16 + 8 + 8 = 32 wide vectors, the other fields 16: EasyRec's FM layer raises
-    # "all embedding dim must be equal in FM layer" on that feature list, and so does recblocks' FM
-    with pytest.raises(Exception, match=r"block 'fm' .*all embedding dims must be equal.*32"):
+    plan_rows(run, fit_data=False)
+    # a 16 + 8 + 8 = 32 wide title beside 16-wide fields: EasyRec's FM layer raises "all embedding dim
+    # must be equal in FM layer" on that feature list, and so does recblocks' FM
+    run = translate_pipeline(parse_pipeline_config(text.replace("num_filters: [8, 4, 4]", "num_filters: [16, 8, 8]")))
+    run.pop("data")
+    with pytest.raises(ShapeError, match=r"block 'fm' .*all embedding dims must be equal.*32"):
         plan_rows(run, fit_data=False)

@@ -10,6 +10,7 @@ from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.eval_section import eval_metrics
 from recblocks.easyrec.feature_section import translate_feature
+from recblocks.easyrec.model_section import easyrec_layer_modes
 from recblocks.easyrec.translate import translate_pipeline
 from recblocks.runs import parse_run_config
 
@@ -89,8 +90,8 @@ SEED_OUTCOMES = {
     1: None, 3: None, 4: None, 5: None, 6: None, 7: None, 8: None, 9: None,
     # title's TextCNN sequence combiner becomes backbone blocks (tests/easyrec/test_sequence_combiner.py)
     2: None,
-    # the seed gives a RankModel task towers; EasyRec's RankModel ignores them, recblocks refuses them
-    10: "model.model_params.task_towers: a RankModel has no task towers",
+    # a RankModel with task towers is read as the MultiTaskModel it means (with a note)
+    10: None,
 }
 
 
@@ -134,3 +135,24 @@ def test_lazy_adam_is_adam_with_its_lazy_sparse_table_updates():
     assert run["train"]["optimizer"] == {"name": "adam", "betas": [0.8, 0.999]}
     assert run["model"].get("sparse_embeddings", True)  # SparseAdam on the tables: only looked-up rows move
     parse_run_config(run)
+
+
+def test_a_rank_model_with_task_towers_is_read_as_a_multi_task_model_with_a_note():
+    text = (FIXTURES / "seed_case_10_pipeline.config").read_text(encoding="utf-8") + \
+        (FIXTURES / "seed_case_10.config").read_text(encoding="utf-8")
+    notes: list[str] = []
+    run = translate_pipeline(parse_pipeline_config(text), notes=notes)
+    assert run["model"]["model_class"] == "MultiTaskModel" and "task" not in run["model"]
+    assert [n for n in notes if n.startswith("model_config.model_class: RankModel with 2 model_params.task_towers")]
+    plain = (PIPELINE % "")  # a RankModel without towers stays one
+    assert translate_pipeline(parse_pipeline_config(plain))["model"]["model_class"] == "RankModel"
+
+
+def test_an_easyrec_senet_keras_layer_is_the_plus_form():
+    text = (FIXTURES / "seed_case_8_pipeline.config").read_text(encoding="utf-8") + \
+        (FIXTURES / "seed_case_8.config").read_text(encoding="utf-8")
+    blocks = translate_pipeline(parse_pipeline_config(text))["model"]["backbone"]["blocks"]
+    senet = next(b for b in blocks if b["name"] == "senet")["keras_layer"]
+    assert senet["senet"] == {"mode": "plus", "reduction_ratio": 4}
+    kept = easyrec_layer_modes({"keras_layer": {"class_name": "SENet", "senet": {"mode": "classic"}}})
+    assert kept["keras_layer"]["senet"] == {"mode": "classic"}  # a mode written out is kept

@@ -12,6 +12,13 @@ blocks with ``keras_layer``/``module``, ``input_layer``, ``st_params``, ``model_
 * MultiTaskModel: a tower's ``use_sample_weight: true`` -> ``weight_column`` =
   ``data_config.sample_weight``.
 * MatchModel: ``eval_config``'s ``recall_at_topk`` cut-offs -> ``model_params.top_k``.
+* A backbone ``keras_layer`` of class ``SENet`` gets ``mode: plus`` unless it names a mode:
+  EasyRec's SENet is the FiBiNet++ form, recblocks' default is the classic one
+  (:func:`easyrec_layer_modes`).
+* A RankModel whose ``model_params`` has ``task_towers`` is read as a MultiTaskModel, with a
+  note (:func:`towers_read_as_multi_task`): EasyRec's RankModel never reads towers, and its head
+  fails on a backbone that ends in one output per task (MMoE's list); EasyRec's own backbone guide
+  printed this config (its case 10) with RankModel and later corrected it to MultiTaskModel.
 
 Any other ``model_class`` is one of EasyRec's built-in classes: its registered translation
 (:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. Constructs
@@ -29,7 +36,7 @@ from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
 
-__all__ = ["model_section", "BACKBONE_CLASSES"]
+__all__ = ["model_section", "towers_read_as_multi_task", "easyrec_layer_modes", "BACKBONE_CLASSES"]
 
 #: ``model_class`` values whose graph is the config's own backbone.
 BACKBONE_CLASSES = ("RankModel", "MultiTaskModel", "MatchModel")
@@ -42,6 +49,46 @@ _REFUSED = {
     "restore_filters": "checkpoint restore filters are not supported",
 }
 _RANK_TASKS = {"CLASSIFICATION": "binary", "L2_LOSS": "regression"}
+
+
+def easyrec_layer_modes(value: Any) -> Any:
+    """``value`` (a backbone, or any part of one) with every ``SENet`` keras layer in EasyRec's form.
+
+    Example:
+        >>> easyrec_layer_modes({"blocks": [{"repeat": {"keras_layer": {"class_name": "SENet", "senet": {}}}}]})
+        {'blocks': [{'repeat': {'keras_layer': {'class_name': 'SENet', 'senet': {'mode': 'plus'}}}}]}
+    """
+    if isinstance(value, list):
+        return [easyrec_layer_modes(item) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    out = {key: easyrec_layer_modes(item) for key, item in value.items()}
+    if out.get("class_name") == "SENet" and "st_params" not in out:
+        out["senet"] = {"mode": "plus", **(out.get("senet") or {})}
+    return out
+
+
+def towers_read_as_multi_task(model: Mapping[str, Any], notes: list[str], where: str = "model_config") \
+        -> Mapping[str, Any]:
+    """``model`` with ``model_class: MultiTaskModel`` when it is a RankModel with ``task_towers``.
+
+    EasyRec's RankModel puts one dense head on the backbone output and never reads
+    ``model_params.task_towers``; on a backbone that ends in a per-task list (MMoE) it fails, so the
+    towers are what such a config means. A note in ``notes`` says so.
+
+    Example:
+        >>> notes = []
+        >>> towers_read_as_multi_task({"model_class": "RankModel", "model_params": {"task_towers": [{}]}},
+        ...                           notes)["model_class"], len(notes)
+        ('MultiTaskModel', 1)
+    """
+    towers = model.get("model_params", {}).get("task_towers", [])
+    if model.get("model_class") != "RankModel" or not towers:
+        return model
+    notes.append(f"{join_path(where, 'model_class')}: RankModel with {len(towers)} model_params.task_towers is "
+                 "read as MultiTaskModel (EasyRec's RankModel ignores task towers and cannot score a backbone "
+                 "that ends in one output per task)")
+    return {**model, "model_class": "MultiTaskModel"}
 
 
 def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics: list[str]) -> dict[str, Any]:
@@ -119,6 +166,8 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
         raise ConfigError(join_path(where, members[0]), f"the {members[0]} parameters belong to a built-in model "
                           f"class, not to {model_class}", "model_params (or the class that reads them)", members[0])
     out = {key: model[key] for key in _PASSED if key in model}
+    if "backbone" in out:
+        out["backbone"] = easyrec_layer_modes(out["backbone"])
     if model_class == "RankModel":
         if sample_weight:
             raise ConfigError("data_config.sample_weight", "row weights are read by MultiTaskModel towers "

@@ -18,9 +18,10 @@ combined feature ``f``:
   (``output_2d_tensor_and_feature_list``). A layer block reading ``G`` directly reads a block
   ``<its name>__input`` (``G``'s default input layer, rewritten as above) instead.
 
-The rewrite needs a backbone (``model_class`` RankModel, MultiTaskModel, MatchModel). Refused
-with a ConfigError naming the place: a combined feature under a built-in model class, in a WIDE
-group, read by a package's block, or with the
+The rewrite needs a backbone: the config's own (``model_class`` RankModel, MultiTaskModel,
+MatchModel), or the one a built-in class is translated to (e.g. ``DeepFM``: the rewrite runs on
+its translated model section). Refused with a ConfigError naming the place: a combined feature in
+a WIDE group, read by a package's block, or with the
 ``only_output_3d_tensor`` / ``output_seq_and_normal_feature`` layouts (the TextCNN vector is not
 a ``D``-wide field nor a sequence). Dropout options of ``B`` apply to ``B__rest`` only. As in
 EasyRec, a layer needing equal field widths (``FM`` over the feature list) fails at build when

@@ -25,7 +25,7 @@ from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, expa
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
 from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
 from recblocks.easyrec.model_classes._common import expand_feature_name
-from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section
+from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
 
@@ -94,11 +94,11 @@ def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], fe
     combined = {name: found for name, found in text_cnn_combiners(pipeline).items() if name in used}
     if not combined:
         return model
-    if model.get("model_class") not in BACKBONE_CLASSES:
+    if model.get("model_class") not in BACKBONE_CLASSES or "backbone" not in model:
         name, (at, _) = next(iter(combined.items()))
         raise ConfigError(join_path(at, "sequence_combiner.text_cnn"), "a per-feature TextCNN combiner is translated "
-                          "for backbone models only", f"model_class one of {list(BACKBONE_CLASSES)}",
-                          model.get("model_class"))
+                          "for backbone models and built-in classes translated to one", "a backbone model",
+                          model.get("model_name") or model.get("model_class"))
     params = {name: text_cnn_params(text_cnn, features[name].get("max_len", 0)) for name, (_, text_cnn) in combined.items()}
     return apply_text_cnn(model, params, where)
 
@@ -154,9 +154,14 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
-    model = _combine_sequences(pipeline, model, {f["name"]: f for f in features}, used, model_where)
-    model_out = model_section(model, {f["name"]: f for f in features}, labels=labels, metrics=metrics, top_k=top_k,
+    model = towers_read_as_multi_task(model, notes, model_where)
+    by_name = {f["name"]: f for f in features}
+    if model.get("model_class") in BACKBONE_CLASSES:
+        model = _combine_sequences(pipeline, model, by_name, used, model_where)
+    model_out = model_section(model, by_name, labels=labels, metrics=metrics, top_k=top_k,
                               sample_weight=data_config.get("sample_weight"), where=model_where)
+    if model.get("model_class") not in BACKBONE_CLASSES:  # a built-in class: its translated backbone
+        model_out = dict(_combine_sequences(pipeline, model_out, by_name, used, model_where))
     if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
             and not (model_out.get("task") or model_out.get("tasks")):
         model_out["task"] = _rank_task(model, labels, model_where, metrics)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 from recblocks.data.loader import InMemoryLoader, load_batch
-from recblocks.data.readers import as_source, naming_source, read_table
+from recblocks.data.readers import DataSource, as_source, list_files, naming_source, read_table
 from recblocks.data.report import format_report
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
@@ -37,7 +37,7 @@ from recblocks.training.config import TrainConfig
 from recblocks.training.trainer import Trainer
 
 __all__ = ["as_table", "data_batch", "evaluate_batch", "predict_batch", "score_columns", "open_run", "evaluate_run",
-           "predict_run", "EVAL_BATCH_SIZE"]
+           "predict_run", "read_like_training", "EVAL_BATCH_SIZE"]
 
 #: Rows per forward pass when scoring, unless the train config sets ``eval_batch_size``.
 EVAL_BATCH_SIZE = 8192
@@ -143,6 +143,29 @@ def open_run(run_dir: str | Path, allow_unfinished: bool = False, warn: Callable
     return run, config, schema, preprocessor, model
 
 
+def read_like_training(data: str | Path | dict[str, Any], config: RunConfig, where: str = "--data") -> DataSource:
+    """The source for ``data``; a bare path is read as the run's header-less training text was.
+
+    EasyRec's CSV/TSV files have no header line: their columns are the ``input_fields`` in order
+    (the translated ``data.train`` has ``header: false``, ``column_names`` and the ``separator``).
+    A path given to ``recblocks predict``/``evaluate`` for such a run is read with the same
+    format, delimiter, column names and null values, unless it is Parquet; a mapping is taken as
+    it is written.
+    """
+    train = config.data.train
+    if not isinstance(data, (str, Path)) or train is None or train.header or not train.column_names:
+        return as_source(data, where)
+    source = DataSource(path=str(data))
+    if any(_is_parquet(path) for path in list_files(source)):
+        return source
+    return DataSource(path=str(data), format="csv", delimiter=train.delimiter, header=False,
+                      column_names=list(train.column_names), null_values=train.null_values)
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
 def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_unfinished: bool = False,
                  warn: Callable[[str], None] | None = None) -> tuple[dict[str, float], str]:
     """Metrics of a trained run on ``data`` with the run's fitted preprocessing.
@@ -152,7 +175,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_u
     """
     _, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
     labels = label_columns(config.model, config.data.soft_labels)
-    batch, _, name = data_batch(as_source(data, "--data"), preprocessor, labels, run_extras(config),
+    batch, _, name = data_batch(read_like_training(data, config), preprocessor, labels, run_extras(config),
                                 config.data.max_bad_fraction, "--data")
     metrics = evaluate_batch(model, config.train, batch, f"evaluation of {name}", EVAL_BATCH_SIZE)
     return metrics, format_report(preprocessor.report_, "data")
@@ -169,9 +192,9 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
     recblocks' own earlier Parquet output) and written through a temporary file renamed into
     place. A passthrough column named like a score column is a ConfigError.
     """
-    source = as_source(data, "--data")
-    path = check_prediction_output(output, [source], Path(run_dir), overwrite)
+    path = check_prediction_output(output, [as_source(data, "--data")], Path(run_dir), overwrite)
     run, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
+    source = read_like_training(data, config)
     where = "--passthrough" if passthrough else "data.passthrough"
     keep = list(dict.fromkeys(passthrough or config.data.passthrough))
     check_passthrough(keep, [task.name for task in getattr(model, "tasks", [])], where)
