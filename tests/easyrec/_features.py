@@ -15,6 +15,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
+from recblocks.easyrec.variational_dropout import with_variational_dropout
 from recblocks.runs import plan_rows
 
 from .conftest import need_shipped_configs
@@ -87,9 +88,16 @@ def translate(path: Path) -> dict[str, Any]:
     model_config = pipeline["model_config"]
     features = easyrec_features(pipeline)
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
-    model = with_task(entry.translate(model_config, features, "model_config"), pipeline)
+    model = with_task(translate_model(entry.translate, model_config, features), pipeline)
     return {"features": list(features.values()), "model": model, "data": {"synthetic": {"num_rows": 8}},
             "train": {"memory_limit_gb": 0}}
+
+
+def translate_model(translate_class: Any, model_config: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
+    """A built-in class's section with the options every class honours (``variational_dropout``), as the
+    pipeline translation (``model_section``) writes it."""
+    return with_variational_dropout(model_config, lambda rest: translate_class(rest, features, "model_config"),
+                                    "model_config")
 
 
 def plan(run_config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,7 +135,7 @@ def train_config(easyrec_text: str, num_rows: int = 384) -> dict[str, Any]:
     pipeline = parse_pipeline_config(easyrec_text, name="<test config>")
     model_config = pipeline["model_config"]
     features = easyrec_features(pipeline)
-    model = EASYREC_MODELS.get(model_config["model_class"]).translate(model_config, features, "model_config")
+    model = translate_model(EASYREC_MODELS.get(model_config["model_class"]).translate, model_config, features)
     return {"data": {"synthetic": {"num_rows": num_rows, "num_dense": 2, "vocab_sizes": [20, 30, 10], "seed": 3}},
             "features": list(features.values()), "model": with_task(model, pipeline),
             "train": {"epochs": 3, "batch_size": 64, "progress": False, "optimizer": {"name": "adam", "lr": 0.01},

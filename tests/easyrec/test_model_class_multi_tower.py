@@ -81,8 +81,8 @@ def test_a_tower_on_an_unknown_group_names_it_with_a_suggestion() -> None:
 
 
 def test_unsupported_model_options_are_named() -> None:
-    with pytest.raises(ConfigError, match=r"model_config\.variational_dropout: not supported"):
-        translate(TWO_TOWERS + "variational_dropout { regularization_lambda: 0.01 }")
+    with pytest.raises(ConfigError, match=r"model_config\.kd: not supported"):
+        translate(TWO_TOWERS + "kd { loss_type: L2_LOSS pred_name: 'logits' soft_label_name: 'teacher' }")
     with pytest.raises(ConfigError, match=r"model_config\.multi_tower: model_class 'MultiTower' reads .*'deepfm'"):
         translate(TWO_TOWERS.split("multi_tower {")[0] + "deepfm { dnn { hidden_units: [4] } }")
 

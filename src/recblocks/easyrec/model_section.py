@@ -14,10 +14,11 @@ blocks with ``keras_layer``/``module``, ``input_layer``, ``st_params``, ``model_
 * MatchModel: ``eval_config``'s ``recall_at_topk`` cut-offs -> ``model_params.top_k``.
 
 Any other ``model_class`` is one of EasyRec's built-in classes: its registered translation
-(:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. Constructs
-without an equivalent are a ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation),
-``variational_dropout``, ``ev_params``, ``restore_filters``, a ``loss_weight_strategy`` other
-than Fixed.
+(:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. For every
+class, ``variational_dropout`` puts a ``VariationalDropout`` block behind each group the backbone
+reads (:mod:`recblocks.easyrec.variational_dropout`). Constructs without an equivalent are a
+ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation), ``ev_params``,
+``restore_filters``, a ``loss_weight_strategy`` other than Fixed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
+from recblocks.easyrec.variational_dropout import with_variational_dropout
 
 __all__ = ["model_section", "BACKBONE_CLASSES"]
 
@@ -37,7 +39,6 @@ _PASSED = ("model_class", "model_name", "feature_groups", "backbone", "model_par
 _REFUSED = {
     "seq_att_groups": "sequence attention groups of the built-in DIN-style models; use a DIN block in the backbone",
     "kd": "knowledge distillation terms are not supported",
-    "variational_dropout": "variational feature dropout is not supported",
     "ev_params": "model-wide embedding variables are not supported (per feature: IdFeature.ev_params)",
     "restore_filters": "checkpoint restore filters are not supported",
 }
@@ -100,6 +101,10 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
         sample_weight: ``data_config.sample_weight``.
         where: the config path of ``model``.
     """
+    if "variational_dropout" in model:
+        return with_variational_dropout(model, lambda rest: model_section(
+            rest, features, labels=labels, metrics=metrics, top_k=top_k, sample_weight=sample_weight, where=where),
+            where)
     model_class = model.get("model_class", "")
     if model_class not in BACKBONE_CLASSES:
         names = [*BACKBONE_CLASSES, *EASYREC_MODELS.names()]
