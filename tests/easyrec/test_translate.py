@@ -134,3 +134,19 @@ def test_lazy_adam_is_adam_with_its_lazy_sparse_table_updates():
     assert run["train"]["optimizer"] == {"name": "adam", "betas": [0.8, 0.999]}
     assert run["model"].get("sparse_embeddings", True)  # SparseAdam on the tables: only looked-up rows move
     parse_run_config(run)
+
+
+def test_rank_model_losses_become_the_task_losses():
+    losses = ('losses { loss_type: F1_REWEIGHTED_LOSS weight: 0.5 f1_reweighted_loss { f1_beta_square: 2.25 } } '
+              'losses { loss_type: PAIR_WISE_LOSS } ')
+    text = (PIPELINE % "").replace("embedding_regularization: 1e-5 }", "embedding_regularization: 1e-5 " + losses + "}")
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["model"]["task"]["losses"] == [
+        {"loss_type": "F1_REWEIGHTED_LOSS", "weight": 0.5, "f1_beta_square": 2.25}, {"loss_type": "PAIR_WISE_LOSS"}]
+    config, _ = parse_run_config(run)
+    assert [loss.loss_type for loss in config.model.tasks[0].losses] == ["f1_reweighted_loss", "pairwise_logistic_loss"]
+    restated = text.replace(losses, "losses { loss_type: CLASSIFICATION } ")
+    assert "losses" not in translate_pipeline(parse_pipeline_config(restated))["model"]["task"]
+    jrc = text.replace(losses, 'losses { loss_type: JRC_LOSS jrc_loss { session_name: "uid" } } ')
+    with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss: loss parameter not supported"):
+        translate_pipeline(parse_pipeline_config(jrc))

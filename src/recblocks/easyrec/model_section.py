@@ -8,7 +8,8 @@ blocks with ``keras_layer``/``module``, ``input_layer``, ``st_params``, ``model_
 * RankModel: ``loss_type``/``num_class`` and the label (``label_name``, else the one
   ``data_config.label_fields``) -> ``task`` (CLASSIFICATION with ``num_class: 1`` -> binary, with
   ``num_class: C`` -> multiclass, ``L2_LOSS`` -> regression) with the ``eval_config`` metrics;
-  ``losses`` may restate that one loss; anything else in it is a ConfigError.
+  ``losses`` -> the task's ``losses`` (EasyRec trains their weighted sum instead of ``loss_type``,
+  which still sets the task type).
 * MultiTaskModel: a tower's ``use_sample_weight: true`` -> ``weight_column`` =
   ``data_config.sample_weight``.
 * MatchModel: ``eval_config``'s ``recall_at_topk`` cut-offs -> ``model_params.top_k``.
@@ -29,6 +30,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
+from recblocks.easyrec.model_classes.towers import loss_entry
 from recblocks.easyrec.variational_dropout import with_variational_dropout
 
 __all__ = ["model_section", "BACKBONE_CLASSES"]
@@ -47,12 +49,7 @@ _RANK_TASKS = {"CLASSIFICATION": "binary", "L2_LOSS": "regression"}
 
 def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics: list[str]) -> dict[str, Any]:
     loss_type = model.get("loss_type", "CLASSIFICATION")
-    for i, loss in enumerate(model.get("losses", [])):
-        if loss.get("loss_type", "CLASSIFICATION") != loss_type or float(loss.get("weight", 1.0)) != 1.0 or \
-                len(model["losses"]) > 1:
-            raise ConfigError(join_path(where, "losses", i), "a RankModel trains one loss in recblocks; several or "
-                              "weighted losses are a MultiTaskModel tower's `losses`", f"one {loss_type} loss",
-                              loss.get("loss_type", "CLASSIFICATION"))
+    losses = [loss_entry(loss, join_path(where, "losses", i)) for i, loss in enumerate(model.get("losses", []))]
     if loss_type not in _RANK_TASKS:
         raise ConfigError(join_path(where, "loss_type"), "loss type without a RankModel task in recblocks",
                           f"one of {sorted(_RANK_TASKS)}", loss_type, choices=_RANK_TASKS)
@@ -68,6 +65,8 @@ def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics:
         task = {"type": "multiclass", "label": label, "num_classes": num_class}
     if metrics:
         task["metrics"] = metrics
+    if losses and losses != [{"loss_type": loss_type}]:  # EasyRec trains the listed losses instead of loss_type
+        task["losses"] = losses
     return task
 
 
