@@ -62,6 +62,7 @@ from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations
     dcn,
     deepfm,
     dlrm,
+    dropoutnet,
     dssm,
     esmm,
     fm,
