@@ -77,6 +77,14 @@ def test_l2_normalize_follows_tf():
     torch.testing.assert_close(run("lambda x: tf.nn.l2_normalize(x, 1, epsilon=1e-4)", small), small / 1e-2)
 
 
+def test_stop_gradient_passes_the_value_and_blocks_the_gradient():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = run("lambda x: tf.stop_gradient(x * 3) + x", x)
+    torch.testing.assert_close(out, torch.tensor([4.0, 8.0]))
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, torch.ones(2))  # only the + x term carries a gradient
+
+
 def test_unstack_split_and_friends():
     x = torch.arange(24.0).reshape(2, 12)
     pieces = run("lambda x: tf.split(x, 3, axis=1)", x)

@@ -15,6 +15,8 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
+from recblocks.easyrec.model_section import _rank_task
+from recblocks.easyrec.variational_dropout import with_variational_dropout
 from recblocks.runs import plan_rows
 
 from .conftest import need_shipped_configs
@@ -46,22 +48,10 @@ def easyrec_features(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def rank_task(pipeline: dict[str, Any]) -> dict[str, Any]:
-    """The task a RankModel section gets from the pipeline translation, in a simple test-only form:
-    label ``label_name`` or the first label field, type from ``loss_type`` / ``num_class``; several
-    or weighted ``losses`` are refused there (a RankModel trains one loss)."""
-    model_config = pipeline["model_config"]
-    loss_type = model_config.get("loss_type", "CLASSIFICATION")
-    losses = model_config.get("losses", [])
-    for i, loss in enumerate(losses):
-        if len(losses) > 1 or loss.get("loss_type", "CLASSIFICATION") != loss_type or loss.get("weight", 1.0) != 1.0:
-            raise ConfigError(f"model_config.losses[{i}]", "a RankModel trains one loss", f"one {loss_type} loss",
-                              loss.get("loss_type"))
-    label = model_config.get("label_name") or (pipeline.get("data_config", {}).get("label_fields") or ["label"])[0]
-    classes = int(model_config.get("num_class", 1))
-    if loss_type == "L2_LOSS":
-        return {"type": "regression", "label": label}
-    return {"type": "multiclass", "label": label, "num_classes": classes} if classes > 1 else \
-        {"type": "binary", "label": label}
+    """The task a RankModel section gets from the pipeline translation (label ``label_name`` or the
+    first label field; type from ``loss_type`` / ``num_class``; ``losses``), without metrics."""
+    labels = list(pipeline.get("data_config", {}).get("label_fields") or ["label"])
+    return _rank_task(pipeline["model_config"], labels[:1], "model_config", [])
 
 
 def with_task(model: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +77,16 @@ def translate(path: Path) -> dict[str, Any]:
     model_config = pipeline["model_config"]
     features = easyrec_features(pipeline)
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
-    model = with_task(entry.translate(model_config, features, "model_config"), pipeline)
+    model = with_task(translate_model(entry.translate, model_config, features), pipeline)
     return {"features": list(features.values()), "model": model, "data": {"synthetic": {"num_rows": 8}},
             "train": {"memory_limit_gb": 0}}
+
+
+def translate_model(translate_class: Any, model_config: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
+    """A built-in class's section with the options every class honours (``variational_dropout``), as the
+    pipeline translation (``model_section``) writes it."""
+    return with_variational_dropout(model_config, lambda rest: translate_class(rest, features, "model_config"),
+                                    "model_config")
 
 
 def plan(run_config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,7 +124,7 @@ def train_config(easyrec_text: str, num_rows: int = 384) -> dict[str, Any]:
     pipeline = parse_pipeline_config(easyrec_text, name="<test config>")
     model_config = pipeline["model_config"]
     features = easyrec_features(pipeline)
-    model = EASYREC_MODELS.get(model_config["model_class"]).translate(model_config, features, "model_config")
+    model = translate_model(EASYREC_MODELS.get(model_config["model_class"]).translate, model_config, features)
     return {"data": {"synthetic": {"num_rows": num_rows, "num_dense": 2, "vocab_sizes": [20, 30, 10], "seed": 3}},
             "features": list(features.values()), "model": with_task(model, pipeline),
             "train": {"epochs": 3, "batch_size": 64, "progress": False, "optimizer": {"name": "adam", "lr": 0.01},

@@ -19,6 +19,7 @@ import pytest
 from recblocks.core.errors import RecBlocksError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
+from recblocks.easyrec.variational_dropout import with_variational_dropout
 from recblocks.runs import plan_rows
 from tests.easyrec.conftest import shipped_configs
 
@@ -63,7 +64,8 @@ def translate(path_or_text: Path | str, data: dict[str, Any] | None = None,
     features = feature_dicts(pipeline)
     model_config = pipeline["model_config"]
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
-    model = entry.translate(model_config, features, "model_config")
+    model = with_variational_dropout(model_config, lambda rest: entry.translate(rest, features, "model_config"),
+                                     "model_config")
     if model["model_class"] == "RankModel" and "tasks" not in model:
         # what the pipeline translation adds to a RankModel: the task of data_config.label_fields[0]
         kind = "regression" if model_config.get("loss_type") == "L2_LOSS" else "binary"

@@ -13,7 +13,6 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from ._features import SYNTHETIC_FEATURES, check_shipped, losses_fall, shipped, train_config
 
 REFUSED = {
-    "deepfm_combo_variational_dropout_on_avazu_ctr.config": r"model_config\.variational_dropout: not supported",
     "deepfm_multi_cls_small.config": r"model_config\.kd: not supported",
 }
 

@@ -12,7 +12,6 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped
 
 REFUSALS = {
-    "esmm_variational_dropout_on_taobao.config": "model_config.variational_dropout",
 }
 
 TEXT = """

@@ -14,7 +14,6 @@ from ._features import SYNTHETIC_FEATURES, check_shipped, plan, shipped, train_c
 REFUSED = {
     # raw features embedded to 10 beside ids of 16: EasyRec's FM (tf.stack of the fields) fails on it too
     "fm_on_criteo.config": r"block 'fm_feature' .*all embedding dims must be equal",
-    "fm_variational_dropout_on_taobao.config": r"model_config\.variational_dropout: not supported",
 }
 
 FM = """

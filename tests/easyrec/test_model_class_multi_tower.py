@@ -13,12 +13,9 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from ._features import SYNTHETIC_FEATURES, check_shipped, losses_fall, plan, shipped, train_config
 
 #: Shipped configs the translation refuses, and why (a ConfigError naming the place).
-REFUSED = {name: r"model_config\.losses\[0\]: a RankModel trains one loss"
-           for name in ("multi_tower_on_taobao.config", "multi_tower_on_taobao_sok.config",
-                        "multi_tower_on_taobao_test_udf.config", "multi_tower_on_taobao_unblanace.config")}
-REFUSED.update({name: r"model_config\.ev_params: not supported by the translation of 'MultiTower'"
-                for name in ("fg_ev_v2.config", "taobao_fg_ev.config", "taobao_fg_ev_v2.config",
-                             "taobao_fg_incr_save_share_ev_local.config")})
+REFUSED = {name: r"model_config\.ev_params: not supported by the translation of 'MultiTower'"
+           for name in ("fg_ev_v2.config", "taobao_fg_ev.config", "taobao_fg_ev_v2.config",
+                        "taobao_fg_incr_save_share_ev_local.config")}
 
 TWO_TOWERS = """
 model_class: 'MultiTower'
@@ -81,8 +78,8 @@ def test_a_tower_on_an_unknown_group_names_it_with_a_suggestion() -> None:
 
 
 def test_unsupported_model_options_are_named() -> None:
-    with pytest.raises(ConfigError, match=r"model_config\.variational_dropout: not supported"):
-        translate(TWO_TOWERS + "variational_dropout { regularization_lambda: 0.01 }")
+    with pytest.raises(ConfigError, match=r"model_config\.kd: not supported"):
+        translate(TWO_TOWERS + "kd { loss_type: L2_LOSS pred_name: 'logits' soft_label_name: 'teacher' }")
     with pytest.raises(ConfigError, match=r"model_config\.multi_tower: model_class 'MultiTower' reads .*'deepfm'"):
         translate(TWO_TOWERS.split("multi_tower {")[0] + "deepfm { dnn { hidden_units: [4] } }")
 
@@ -90,5 +87,15 @@ def test_unsupported_model_options_are_named() -> None:
 @pytest.mark.filterwarnings("ignore:Sparse invariant checks")
 def test_a_translated_multi_tower_trains(tmp_path: Path) -> None:
     raw = train_config(SYNTHETIC_FEATURES + "model_config {" + TWO_TOWERS + "}")
+    first, last = losses_fall(raw, tmp_path / "run")
+    assert last < first
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+def test_a_multi_tower_trains_its_weighted_losses(tmp_path: Path) -> None:
+    losses = ("losses { loss_type: F1_REWEIGHTED_LOSS f1_reweighted_loss { f1_beta_square: 2.25 } } "
+              "losses { loss_type: PAIR_WISE_LOSS weight: 0.5 }")
+    raw = train_config(SYNTHETIC_FEATURES + "model_config {" + TWO_TOWERS + losses + "}")
+    assert [loss["loss_type"] for loss in raw["model"]["task"]["losses"]] == ["F1_REWEIGHTED_LOSS", "PAIR_WISE_LOSS"]
     first, last = losses_fall(raw, tmp_path / "run")
     assert last < first

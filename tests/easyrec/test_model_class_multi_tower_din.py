@@ -12,7 +12,7 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 
 from ._features import check_shipped, shipped
 
-REFUSED = {"din_varitional_dropout_on_taobao.config": r"model_config\.variational_dropout: not supported"}
+REFUSED: dict[str, str] = {}
 
 DIN = """
 model_class: 'MultiTowerDIN'

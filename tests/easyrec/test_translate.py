@@ -156,3 +156,19 @@ def test_an_easyrec_senet_keras_layer_is_the_plus_form():
     assert senet["senet"] == {"mode": "plus", "reduction_ratio": 4}
     kept = easyrec_layer_modes({"keras_layer": {"class_name": "SENet", "senet": {"mode": "classic"}}})
     assert kept["keras_layer"]["senet"] == {"mode": "classic"}  # a mode written out is kept
+
+
+def test_rank_model_losses_become_the_task_losses():
+    losses = ('losses { loss_type: F1_REWEIGHTED_LOSS weight: 0.5 f1_reweighted_loss { f1_beta_square: 2.25 } } '
+              'losses { loss_type: PAIR_WISE_LOSS } ')
+    text = (PIPELINE % "").replace("embedding_regularization: 1e-5 }", "embedding_regularization: 1e-5 " + losses + "}")
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["model"]["task"]["losses"] == [
+        {"loss_type": "F1_REWEIGHTED_LOSS", "weight": 0.5, "f1_beta_square": 2.25}, {"loss_type": "PAIR_WISE_LOSS"}]
+    config, _ = parse_run_config(run)
+    assert [loss.loss_type for loss in config.model.tasks[0].losses] == ["f1_reweighted_loss", "pairwise_logistic_loss"]
+    restated = text.replace(losses, "losses { loss_type: CLASSIFICATION } ")
+    assert "losses" not in translate_pipeline(parse_pipeline_config(restated))["model"]["task"]
+    jrc = text.replace(losses, 'losses { loss_type: JRC_LOSS jrc_loss { session_name: "uid" } } ')
+    with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss: loss parameter not supported"):
+        translate_pipeline(parse_pipeline_config(jrc))

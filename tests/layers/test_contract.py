@@ -63,4 +63,5 @@ def test_input_kinds_of_the_library() -> None:
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
     # these always add losses through the forward context; MLP (add_to_outputs) and MMoE (load_balance_weight)
     # read it per instance, when their params ask for it
-    assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {"AuxiliaryLoss", "LabelAwareAttention", "SNR"}
+    assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {
+        "AuxiliaryLoss", "LabelAwareAttention", "SNR", "VariationalDropout"}

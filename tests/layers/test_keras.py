@@ -62,6 +62,19 @@ def test_dropout() -> None:
         build("Dropout", {"rate": 1.0}, T((3,)))
 
 
+def test_dropout_with_a_row_mask_keeps_or_drops_whole_rows() -> None:
+    drop = build("Dropout", {"rate": 0.5, "noise_shape": [None, 1]}, T((4,)))
+    torch.manual_seed(0)
+    out = drop.train()(torch.ones(200, 4))
+    rows = out.unique(dim=0).tolist()
+    assert sorted(rows) == [[0.0] * 4, [2.0] * 4]  # each row all dropped or all kept (scaled by 1 / keep)
+    torch.testing.assert_close(drop.eval()(torch.ones(3, 4)), torch.ones(3, 4))
+    with pytest.raises(ConfigError, match=r"blk.noise_shape: the mask shape holds the batch axis"):
+        build("Dropout", {"rate": 0.5, "noise_shape": [None, 3]}, T((4,)))
+    with pytest.raises(ShapeError, match=r"noise_shape: the mask shape needs one entry per input axis"):
+        build("Dropout", {"rate": 0.5, "noise_shape": [None, 1, 1]}, T((4,))).train()(torch.ones(2, 4))
+
+
 def test_activation_and_flatten() -> None:
     act = build("Activation", {"activation": "sigmoid"}, T((2,)))
     assert isinstance(act, Activation)

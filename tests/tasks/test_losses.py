@@ -9,7 +9,10 @@ import torch
 
 from recblocks.core.errors import ConfigError
 from recblocks.models import parse_model_config
-from recblocks.tasks.losses import LOSSES, listwise_softmax_loss, pairwise_logistic_loss, weighted_mean
+from recblocks.tasks import parse_task_config
+from recblocks.tasks.heads import BinaryClassificationTask
+from recblocks.tasks.losses import (LOSSES, f1_reweighted_loss, listwise_softmax_loss, pairwise_logistic_loss,
+                                    weighted_mean)
 
 
 def test_registry_names_and_easyrec_aliases() -> None:
@@ -62,7 +65,7 @@ def test_losses_list_must_fit_the_tower() -> None:
            "model_params": {"task_towers": [{"tower_name": "rating", "label_name": "r", "loss_type": "L2_LOSS",
                                              "losses": [{"loss_type": "CLASSIFICATION"}]}]}}
     with pytest.raises(ConfigError, match=r"task_towers\[0\]\.losses\[0\]\.loss_type: the loss does not fit a "
-                                          "regression tower"):
+                                          "regression task"):
         parse_model_config(raw)
     raw["model_params"]["task_towers"][0]["losses"] = [{"loss_type": "PAIRWISE_LOGISTC_LOSS"}]
     with pytest.raises(ConfigError, match="did you mean 'pairwise_logistic_loss'"):
@@ -70,3 +73,44 @@ def test_losses_list_must_fit_the_tower() -> None:
     raw["model_params"]["task_towers"][0]["losses"] = [{"loss_type": "L2_LOSS", "session_name": "user"}]
     with pytest.raises(ConfigError, match="l2_loss is pointwise"):
         parse_model_config(raw)
+
+
+def test_f1_reweighted_loss_by_hand() -> None:
+    z, y = torch.zeros(3), torch.tensor([1.0, 0.0, 0.0])
+    # S = sum sigmoid(z) = 1.5, P = 1, B = 3, beta^2 = 4: negatives weigh 1.5 / (4 + 2 - 1.5) = 1/3
+    params = {"f1_beta_square": 4.0}
+    expected = math.log(2) * (1 + 2 / 3) / 3
+    assert float(f1_reweighted_loss(z, y, None, None, params)) == pytest.approx(expected)
+    # sample weights multiply the row weights; the mean runs over the non-zero ones: (1 + 1/3) ln 2 / 2
+    w = torch.tensor([1.0, 0.0, 1.0])
+    assert float(f1_reweighted_loss(z, y, w, None, params)) == pytest.approx(math.log(2) * (4 / 3) / 2)
+    # full label smoothing makes every target 1/2
+    z2 = torch.tensor([2.0, -2.0])
+    smooth = float(f1_reweighted_loss(z2, torch.tensor([1.0, 0.0]), None, None, {"label_smoothing": 1.0}))
+    negative_weight = 1.0 / (1 + 1 - 1)  # S = sigmoid(2) + sigmoid(-2) = 1
+    bce = float(torch.nn.functional.binary_cross_entropy_with_logits(z2, torch.full((2,), 0.5), reduction="none")
+                .mul(torch.tensor([1.0, negative_weight])).mean())
+    assert smooth == pytest.approx(bce)
+    assert LOSSES.canonical("F1_REWEIGHTED_LOSS") == "f1_reweighted_loss"
+
+
+def test_a_task_trains_its_losses_list_instead_of_its_own_loss() -> None:
+    task = BinaryClassificationTask.from_config({"label": "y", "losses": [
+        {"loss_type": "F1_REWEIGHTED_LOSS", "f1_beta_square": 4.0}, {"loss_type": "PAIR_WISE_LOSS", "weight": 0.5}]})
+    z, y = torch.zeros(3), torch.tensor([1.0, 0.0, 0.0])
+    expected = math.log(2) * (1 + 2 / 3) / 3 + 0.5 * math.log(2)  # pairs (0, 1), (0, 2): softplus(0) each
+    assert float(task.objective(z, y)) == pytest.approx(expected)
+    assert float(task.objective(z, y)) != pytest.approx(float(task.loss(z, y)))
+    plain = BinaryClassificationTask.from_config({"label": "y"})
+    assert float(plain.objective(z, y)) == float(plain.loss(z, y))
+
+
+def test_a_task_losses_list_must_fit_the_task() -> None:
+    with pytest.raises(ConfigError, match=r"model\.task\.losses\[0\]\.loss_type: the loss does not fit a multiclass "
+                                          "task"):
+        parse_task_config({"type": "multiclass", "num_classes": 3, "label": "y",
+                           "losses": [{"loss_type": "F1_REWEIGHTED_LOSS"}]}, "model.task")
+    with pytest.raises(ConfigError, match=r"model\.task\.losses\[1\]\.loss_type: unknown loss type.*did you mean "
+                                          "'f1_reweighted_loss'"):
+        parse_task_config({"label": "y", "losses": [{"loss_type": "classification"},
+                                                    {"loss_type": "f1_reweigted_loss"}]}, "model.task")

@@ -8,7 +8,8 @@ blocks with ``keras_layer``/``module``, ``input_layer``, ``st_params``, ``model_
 * RankModel: ``loss_type``/``num_class`` and the label (``label_name``, else the one
   ``data_config.label_fields``) -> ``task`` (CLASSIFICATION with ``num_class: 1`` -> binary, with
   ``num_class: C`` -> multiclass, ``L2_LOSS`` -> regression) with the ``eval_config`` metrics;
-  ``losses`` may restate that one loss; anything else in it is a ConfigError.
+  ``losses`` -> the task's ``losses`` (EasyRec trains their weighted sum instead of ``loss_type``,
+  which still sets the task type).
 * MultiTaskModel: a tower's ``use_sample_weight: true`` -> ``weight_column`` =
   ``data_config.sample_weight``.
 * MatchModel: ``eval_config``'s ``recall_at_topk`` cut-offs -> ``model_params.top_k``.
@@ -21,10 +22,11 @@ blocks with ``keras_layer``/``module``, ``input_layer``, ``st_params``, ``model_
   printed this config (its case 10) with RankModel and later corrected it to MultiTaskModel.
 
 Any other ``model_class`` is one of EasyRec's built-in classes: its registered translation
-(:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. Constructs
-without an equivalent are a ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation),
-``variational_dropout``, ``ev_params``, ``restore_filters``, a ``loss_weight_strategy`` other
-than Fixed.
+(:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. For every
+class, ``variational_dropout`` puts a ``VariationalDropout`` block behind each group the backbone
+reads (:mod:`recblocks.easyrec.variational_dropout`). Constructs without an equivalent are a
+ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation), ``ev_params``,
+``restore_filters``, a ``loss_weight_strategy`` other than Fixed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
+from recblocks.easyrec.model_classes.towers import loss_entry
+from recblocks.easyrec.variational_dropout import with_variational_dropout
 
 __all__ = ["model_section", "towers_read_as_multi_task", "easyrec_layer_modes", "BACKBONE_CLASSES"]
 
@@ -44,7 +48,6 @@ _PASSED = ("model_class", "model_name", "feature_groups", "backbone", "model_par
 _REFUSED = {
     "seq_att_groups": "sequence attention groups of the built-in DIN-style models; use a DIN block in the backbone",
     "kd": "knowledge distillation terms are not supported",
-    "variational_dropout": "variational feature dropout is not supported",
     "ev_params": "model-wide embedding variables are not supported (per feature: IdFeature.ev_params)",
     "restore_filters": "checkpoint restore filters are not supported",
 }
@@ -93,12 +96,7 @@ def towers_read_as_multi_task(model: Mapping[str, Any], notes: list[str], where:
 
 def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics: list[str]) -> dict[str, Any]:
     loss_type = model.get("loss_type", "CLASSIFICATION")
-    for i, loss in enumerate(model.get("losses", [])):
-        if loss.get("loss_type", "CLASSIFICATION") != loss_type or float(loss.get("weight", 1.0)) != 1.0 or \
-                len(model["losses"]) > 1:
-            raise ConfigError(join_path(where, "losses", i), "a RankModel trains one loss in recblocks; several or "
-                              "weighted losses are a MultiTaskModel tower's `losses`", f"one {loss_type} loss",
-                              loss.get("loss_type", "CLASSIFICATION"))
+    losses = [loss_entry(loss, join_path(where, "losses", i)) for i, loss in enumerate(model.get("losses", []))]
     if loss_type not in _RANK_TASKS:
         raise ConfigError(join_path(where, "loss_type"), "loss type without a RankModel task in recblocks",
                           f"one of {sorted(_RANK_TASKS)}", loss_type, choices=_RANK_TASKS)
@@ -114,6 +112,8 @@ def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics:
         task = {"type": "multiclass", "label": label, "num_classes": num_class}
     if metrics:
         task["metrics"] = metrics
+    if losses and losses != [{"loss_type": loss_type}]:  # EasyRec trains the listed losses instead of loss_type
+        task["losses"] = losses
     return task
 
 
@@ -147,6 +147,10 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
         sample_weight: ``data_config.sample_weight``.
         where: the config path of ``model``.
     """
+    if "variational_dropout" in model:
+        return with_variational_dropout(model, lambda rest: model_section(
+            rest, features, labels=labels, metrics=metrics, top_k=top_k, sample_weight=sample_weight, where=where),
+            where)
     model_class = model.get("model_class", "")
     if model_class not in BACKBONE_CLASSES:
         names = [*BACKBONE_CLASSES, *EASYREC_MODELS.names()]

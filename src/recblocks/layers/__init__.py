@@ -46,6 +46,7 @@ from recblocks.layers import (
     text_match,
     textcnn,
     transformer,
+    variational_dropout,
 )
 from recblocks.layers.activations import (
     ACTIVATIONS,
@@ -293,6 +294,10 @@ from recblocks.layers.textcnn import (
     TextCNN,
     TextCNNParams,
 )
+from recblocks.layers.variational_dropout import (
+    VariationalDropout,
+    VariationalDropoutParams,
+)
 from recblocks.layers.transformer import (
     TransformerBlock,
     TransformerBlockParams,
@@ -450,6 +455,8 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderParams",
     "TransformerParams",
+    "VariationalDropout",
+    "VariationalDropoutParams",
     "activation_key",
     "activations",
     "aitm",
@@ -513,4 +520,5 @@ __all__ = [
     "text_match",
     "textcnn",
     "transformer",
+    "variational_dropout",
 ]

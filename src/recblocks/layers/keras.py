@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ConfigError, ShapeError
@@ -101,6 +102,9 @@ class DropoutParams(Params):
     """Parameters of :class:`Dropout`."""
 
     rate: float
+    noise_shape: list[int | None] | None = Field(
+        default=None, description="shape of the drop mask, batch axis included (Keras ``noise_shape``): each "
+        "entry 1 (one draw shared along that axis) or None / the input's size; None: one draw per value")
 
 
 @COMPONENTS.register(
@@ -108,14 +112,19 @@ class DropoutParams(Params):
     examples=[
         ({"rate": 0.5}, TensorSpec((6,))),
         ({"rate": 0.0}, TensorSpec((2, 3))),
+        ({"rate": 0.5, "noise_shape": [None, 1]}, TensorSpec((4,))),
     ])
 class Dropout(SameShape):
     """Inverted dropout: zero each value with probability ``rate`` and scale the rest by ``1/(1-rate)``.
 
-    Training only; identity in eval mode (Srivastava et al., JMLR 2014).
+    Training only; identity in eval mode (Srivastava et al., JMLR 2014). With ``noise_shape``
+    (Keras) the mask has that shape and is broadcast: ``[None, 1]`` keeps or drops each row's
+    whole vector (EasyRec DropoutNet's ``bernoulli_dropout``).
 
     Args:
         rate: drop probability in ``[0, 1)``.
+        noise_shape: shape of the drop mask, batch axis included; an entry is 1 (one draw shared
+            along that axis) or None / the input's size.
 
     Shape:
         - Input: ``(B, ...)`` float.
@@ -134,9 +143,24 @@ class Dropout(SameShape):
         if not 0.0 <= params.rate < 1.0:
             raise ConfigError(join_path(where, "rate"), "invalid dropout rate", "a value in [0, 1)", params.rate)
         self.dropout = nn.Dropout(params.rate)
+        self.noise_shape = params.noise_shape
+        shape = self.noise_shape
+        if shape is not None and (len(shape) < 2 or any(n is not None and n < 1 for n in shape)
+                                  or shape[-1] not in (None, 1, input_dim)):
+            raise ConfigError(join_path(where, "noise_shape"), "the mask shape holds the batch axis and one entry "
+                              "per input axis, each 1, None or the input's size", f"e.g. [None, 1] for (B, {input_dim})",
+                              shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(x)
+        if self.noise_shape is None or not self.training or self.params.rate == 0.0:
+            return self.dropout(x)
+        keep = 1.0 - self.params.rate
+        if len(self.noise_shape) != x.dim():
+            raise ShapeError(join_path(self.where, "noise_shape"), "the mask shape needs one entry per input axis",
+                             f"{x.dim()} entries", self.noise_shape)
+        shape = [x.shape[i] if n is None else n for i, n in enumerate(self.noise_shape)]
+        mask = torch.bernoulli(torch.full(shape, keep, dtype=x.dtype, device=x.device))
+        return x * mask / keep
 
 
 class ActivationParams(Params):

@@ -89,7 +89,7 @@ class TaskEvaluator:
             if pre is not None:
                 logits = pre(logits)
             labels = batch.labels[task.label]
-            self._loss_sums[j] += task.loss(logits, labels).double().cpu() * count
+            self._loss_sums[j] += getattr(task, "objective", task.loss)(logits, labels).double().cpu() * count
             self.collections[j].update(task.activate(logits), labels, groups)
         self._rows += count
 

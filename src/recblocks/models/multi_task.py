@@ -51,7 +51,7 @@ class _TowerLoss:
         self.name, self.label, self.weight = config.tower_name, config.label_name, float(config.weight)
         losses = config.losses or [TowerLossConfig(loss_type=config.loss_type)]
         self.terms = [(LOSSES.get(loss.loss_type).fn, float(loss.weight), loss.session_name,
-                       {"temperature": loss.temperature}) for loss in losses]
+                       loss.fn_params()) for loss in losses]
         self.weight_column = config.weight_column
         self.space = config.task_space_indicator_label
         self.in_space, self.out_space = float(config.in_task_space_weight), float(config.out_task_space_weight)

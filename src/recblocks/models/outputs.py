@@ -66,7 +66,8 @@ class TaskHeads:
         self.tasks = list(tasks)
         self.names = [task.name for task in self.tasks]
         # (name, label, weight, pre, loss): read once here, not per step
-        self._plan = [(t.name, t.label, float(t.weight), getattr(t, "pre", None), t.loss) for t in self.tasks]
+        self._plan = [(t.name, t.label, float(t.weight), getattr(t, "pre", None),
+                       getattr(t, "objective", t.loss)) for t in self.tasks]
 
     def terms(self, logits: Mapping[str, torch.Tensor], labels: Mapping[str, torch.Tensor],
               start: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -34,7 +34,7 @@ from recblocks.core.params import Params, join_path
 from recblocks.layers.mlp import MLP, MLPParams
 from recblocks.models.config import ModelParams
 from recblocks.tasks.config import TaskConfig, parse_task_config
-from recblocks.tasks.losses import LOSSES
+from recblocks.tasks.losses import LOSSES, LossTermConfig
 
 __all__ = ["TowerLossConfig", "TaskTowerConfig", "MultiTaskModelParams", "TaskTower", "tower_order"]
 
@@ -43,29 +43,18 @@ __all__ = ["TowerLossConfig", "TaskTowerConfig", "MultiTaskModelParams", "TaskTo
 _METRIC_PARAMS = {"num_thresholds"}
 
 
-class TowerLossConfig(Params):
-    """One entry of a tower's ``losses`` (EasyRec ``Loss``).
+class TowerLossConfig(LossTermConfig):
+    """One entry of a tower's ``losses`` (EasyRec ``Loss``): :class:`~recblocks.tasks.losses.LossTermConfig`
+    and the group column of pairwise / listwise losses.
 
     Args:
-        loss_type: a registered loss type (``LOSSES``: ``CLASSIFICATION``, ``L2_LOSS``,
-            ``PAIRWISE_LOGISTIC_LOSS``, ``LISTWISE_RANK_LOSS``).
-        weight: its weight inside the tower (the tower's ``weight`` multiplies the sum).
-        loss_name: a label for the loss (informational).
         session_name: the column whose value groups rows into pairs/lists (pairwise and
             listwise losses; None: the whole batch is one group).
-        temperature: divides the logits of a listwise loss.
+        Other fields: see :class:`~recblocks.tasks.losses.LossTermConfig` (``weight`` is the
+        loss's weight inside the tower; the tower's ``weight`` multiplies the sum).
     """
 
-    loss_type: str
-    weight: float = Field(default=1.0, ge=0.0)
-    loss_name: str | None = None
     session_name: str | None = None
-    temperature: float = Field(default=1.0, gt=0.0)
-
-    @field_validator("loss_type")
-    @classmethod
-    def _registered(cls, value: str) -> str:
-        return LOSSES.canonical(value) or value
 
 
 class TaskTowerConfig(Params):
@@ -151,12 +140,7 @@ class TaskTowerConfig(Params):
         task_type = self.task_config(where).type
         for i, loss in enumerate(self.losses):
             path = join_path(where, "losses", i)
-            entry = LOSSES.get(loss.loss_type, join_path(path, "loss_type"))
-            fits = (entry.task_type == "regression") == (task_type == "regression") if entry.kind == "pointwise" \
-                else task_type != "multiclass"
-            if not fits:
-                raise ConfigError(join_path(path, "loss_type"), f"the loss does not fit a {task_type} tower",
-                                  "a loss of the tower's kind (loss_type / num_class)", loss.loss_type)
+            entry = loss.check(task_type, path)
             if entry.kind == "pointwise" and loss.session_name is not None:
                 raise ConfigError(join_path(path, "session_name"), f"{entry.name} is pointwise: it has no groups",
                                   "no session_name", repr(loss.session_name))

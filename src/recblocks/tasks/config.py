@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.metrics.catalog import resolve_metrics
+from recblocks.tasks.losses import LossTermConfig
 from recblocks.tasks.registry import TASKS
 
 __all__ = ["TaskConfig", "BinaryTaskConfig", "RegressionTaskConfig", "MultiClassTaskConfig", "parse_task_config"]
@@ -37,6 +38,9 @@ class TaskConfig(Params):
         metrics: metric names; None means the defaults of the type (on its registration).
         logits_temperature: divide the logits by this before loss and metrics (train/eval only;
             predictions are not scaled); 1.0 means off.
+        losses: several weighted losses (``LOSSES``) trained instead of the type's own loss,
+            summed (EasyRec's ``losses`` list); pairwise and listwise ones compare the rows of
+            the whole batch. Empty: the type's loss.
     """
 
     name: str = "ctr"
@@ -45,6 +49,7 @@ class TaskConfig(Params):
     weight: float = Field(default=1.0, ge=0.0)
     metrics: list[str] | None = None
     logits_temperature: float = Field(default=1.0, gt=0.0)
+    losses: list[LossTermConfig] = Field(default_factory=list)
 
     @field_validator("type", mode="before")
     @classmethod
@@ -132,7 +137,7 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
 
     Example:
         >>> parse_task_config({"type": "classification", "label": "click"})
-        BinaryTaskConfig(name='ctr', type='binary', label='click', weight=1.0, metrics=None, logits_temperature=1.0)
+        BinaryTaskConfig(name='ctr', type='binary', label='click', weight=1.0, metrics=None, logits_temperature=1.0, losses=[])
         >>> parse_task_config({"type": "binay", "label": "y"}, "model.tasks[0]")
         Traceback (most recent call last):
         ...
@@ -144,5 +149,7 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
         raise ConfigError(where, "a task must be a mapping", "e.g. {type: binary, label: click}", type(raw).__name__)
     entry = TASKS.get(raw.get("type", DEFAULT_TASK_TYPE), join_path(where, "type"))
     config = parse_params(entry.config, {**raw, "type": entry.name}, where)
+    for i, loss in enumerate(config.losses):
+        loss.check(config.type, join_path(where, "losses", i))
     resolve_metrics(config.resolved_metrics, entry.metric_kind, join_path(where, "metrics"))  # names and kinds, now
     return config

@@ -26,6 +26,7 @@ from recblocks.tasks.config import (
     TaskConfig,
     parse_task_config,
 )
+from recblocks.tasks.losses import LOSSES
 from recblocks.tasks.registry import TASKS
 from recblocks.tasks.transforms import LogitsTemperatureScaler
 
@@ -121,6 +122,26 @@ class Task(nn.Module):
         return self.label_dtype
 
     # -- math -------------------------------------------------------------------------------
+    def objective(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The trained loss: :meth:`loss`, or the weighted sum of ``config.losses`` when set.
+
+        Example:
+            >>> task = BinaryClassificationTask.from_config({"label": "y", "losses": [
+            ...     {"loss_type": "CLASSIFICATION"}, {"loss_type": "PAIR_WISE_LOSS", "weight": 0.5}]})
+            >>> z, y = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.0])
+            >>> # mean BCE (0.1269 + 0.6931) / 2 + 0.5 * log(1 + e^-2)
+            >>> round(float(task.objective(z, y)), 4)
+            0.4735
+        """
+        if not self.config.losses:
+            return self.loss(logits, labels)
+        total: torch.Tensor | None = None
+        for loss in self.config.losses:
+            value = LOSSES.get(loss.loss_type).fn(logits, labels, None, None, loss.fn_params())
+            value = value if loss.weight == 1.0 else loss.weight * value
+            total = value if total is None else total + value
+        return total  # type: ignore[return-value]
+
     def prepare(self, logits: torch.Tensor) -> torch.Tensor:
         """Apply ``pre`` (train/eval only); identity when there is none."""
         return logits if self.pre is None else self.pre(logits)

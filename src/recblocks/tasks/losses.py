@@ -22,10 +22,14 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, field_validator
 
+from recblocks.core.errors import ConfigError
+from recblocks.core.params import Params, join_path
 from recblocks.core.registry import Registry, RegistryEntry, first_line
 
-__all__ = ["LOSSES", "LossSpec", "pairwise_logistic_loss", "listwise_softmax_loss", "weighted_mean"]
+__all__ = ["LOSSES", "LossSpec", "LossTermConfig", "f1_reweighted_loss", "loss_fits", "pairwise_logistic_loss",
+           "listwise_softmax_loss", "weighted_mean"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", dict[str, Any]],
                   torch.Tensor]
@@ -59,6 +63,53 @@ class LossSpec(RegistryEntry):
 
 LOSSES: Registry[LossSpec] = Registry("loss type", LossSpec, case_sensitive=False)
 """Loss types of task towers (EasyRec ``LossType`` names are the aliases)."""
+
+
+class LossTermConfig(Params):
+    """One entry of a ``losses`` list (EasyRec ``Loss``): a registered loss and its weight.
+
+    Args:
+        loss_type: a registered loss type (``LOSSES``; EasyRec's ``LossType`` names are aliases).
+        weight: its weight in the sum of the list.
+        loss_name: a label for the loss (informational).
+        temperature: divides the logits of a listwise loss.
+        f1_beta_square: ``beta^2`` of ``f1_reweighted_loss`` (EasyRec ``F1ReweighedLoss``).
+        label_smoothing: label smoothing of ``f1_reweighted_loss``.
+    """
+
+    loss_type: str
+    weight: float = Field(default=1.0, ge=0.0)
+    loss_name: str | None = None
+    temperature: float = Field(default=1.0, gt=0.0)
+    f1_beta_square: float = Field(default=1.0, gt=0.0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("loss_type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return LOSSES.canonical(value) or value
+
+    def fn_params(self) -> dict[str, Any]:
+        """The ``params`` the loss function reads."""
+        return {"temperature": self.temperature, "f1_beta_square": self.f1_beta_square,
+                "label_smoothing": self.label_smoothing}
+
+    def check(self, task_type: str, where: str) -> LossSpec:
+        """The registered loss, checked to fit a ``task_type`` task (ConfigError naming ``where``)."""
+        entry = LOSSES.get(self.loss_type, join_path(where, "loss_type"))
+        if not loss_fits(entry, task_type):
+            raise ConfigError(join_path(where, "loss_type"), f"the loss does not fit a {task_type} task",
+                              f"a loss of the task's kind ({entry.facts()['task_type']} fits)", self.loss_type)
+        return entry
+
+
+def loss_fits(entry: LossSpec, task_type: str) -> bool:
+    """Whether the loss ``entry`` fits a task of type ``task_type`` (binary, multiclass, regression)."""
+    if entry.kind != "pointwise":
+        return task_type != "multiclass"
+    if entry.task_type:
+        return entry.task_type == task_type
+    return task_type != "regression"
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -154,3 +205,39 @@ def listwise_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, weights: t
     total = (same.to(z.dtype) * y.unsqueeze(0)).sum(dim=1)  # sum of y over row i's group
     share = torch.where(total > 0, y / total.clamp(min=1e-12), torch.zeros_like(y))
     return -(share * (z - lse)).sum() / share.sum().clamp(min=1e-12)
+
+
+@LOSSES.register("f1_reweighted_loss", aliases=("F1_REWEIGHTED_LOSS",), task_type="binary")
+def f1_reweighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+                       groups: torch.Tensor | None, params: dict[str, Any]) -> torch.Tensor:
+    """Sigmoid cross-entropy with the negatives re-weighted towards the F-beta optimum (EasyRec).
+
+    Adaptive scaling (Lu et al., "Adaptive Scaling for Sparse Detection in Information
+    Extraction", ACL 2018) as EasyRec's ``f1_reweight_sigmoid_cross_entropy`` computes it over a
+    batch of ``B`` rows with ``P = sum y`` positives and ``S = sum sigmoid(z)``: positives weigh
+    1, negatives ``S / (beta^2 P + (B - P) - (B - S) + 1e-8)`` (the weight is not detached);
+    the sigmoid cross-entropy against ``y (1 - s) + s / 2`` (label smoothing ``s``) is averaged
+    over the rows with a non-zero weight (times the sample weights). ``params``:
+    ``f1_beta_square`` (default 1), ``label_smoothing`` (default 0).
+
+    Shape:
+        logits, labels, weights ``(B,)`` -> ``()``.
+
+    Example:
+        >>> z, y = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])
+        >>> # S = 1, P = 1: negative weight 1 / (1 + 1 - 1) = 1, so the plain mean: ln 2
+        >>> round(float(f1_reweighted_loss(z, y, None, None, {})), 4)
+        0.6931
+    """
+    y = labels.to(logits.dtype)
+    beta_square = float(params.get("f1_beta_square", 1.0))
+    smoothing = float(params.get("label_smoothing", 0.0))
+    rows = float(len(y))
+    positives, score = y.sum(), torch.sigmoid(logits).sum()
+    negative_weight = score / (beta_square * positives + (rows - positives) - (rows - score) + 1e-8)
+    row_weight = torch.where(y == 1.0, torch.ones_like(y), negative_weight)
+    if weights is not None:
+        row_weight = row_weight * weights.to(logits.dtype)
+    target = y * (1.0 - smoothing) + 0.5 * smoothing if smoothing else y
+    values = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (values * row_weight).sum() / (row_weight != 0).sum().clamp(min=1)

@@ -304,7 +304,7 @@ _TF_TOP_ONLY: dict[str, Callable[..., Any]] = {
     "unstack": tf_unstack, "squeeze": tf_squeeze, "matmul": tf_matmul, "reshape": tf_reshape,
     "expand_dims": lambda input, axis: torch.unsqueeze(_tensor(input), axis),  # noqa: A006
     "transpose": tf_transpose, "split": tf_split, "gather": tf_gather, "cast": tf_cast,
-    "identity": _unary(lambda x: x), "ones_like": _unary(torch.ones_like), "zeros_like": _unary(torch.zeros_like),
+    "identity": _unary(lambda x: x), "stop_gradient": _unary(lambda x: x.detach()), "ones_like": _unary(torch.ones_like), "zeros_like": _unary(torch.zeros_like),
     "shape": lambda input, out_type=None: _tensor(input).shape,  # noqa: A006 - static ints (TF: a tensor)
     "clip_by_value": lambda t, clip_value_min, clip_value_max: torch.clamp(_tensor(t), clip_value_min,
                                                                             clip_value_max),

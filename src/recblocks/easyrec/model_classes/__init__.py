@@ -58,10 +58,12 @@ EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", Ea
 # One module per built-in class; each registers itself in EASYREC_MODELS on import.
 from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
     autoint,
+    dat,
     dbmtl,
     dcn,
     deepfm,
     dlrm,
+    dropoutnet,
     dssm,
     esmm,
     fm,

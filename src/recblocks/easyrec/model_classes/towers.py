@@ -19,7 +19,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 
-__all__ = ["dnn_params", "feature_groups", "input_block", "l2_regularization", "mlp_block", "multi_task_section",
+__all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block", "multi_task_section",
            "check_model_fields", "no_backbone", "require_groups", "task_tower"]
 
 #: Momentum of ``tf.layers.batch_normalization`` (EasyRec's DNN).
@@ -91,15 +91,31 @@ def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
     if tower.get("relation_tower_names") and "relation_dnn" not in out:
         raise ConfigError(join_path(where, "relation_dnn"), "a tower reading relation towers needs a relation_dnn "
                           "with layers", "relation_dnn {hidden_units: [...]}", "none")
-    losses = []
-    for i, loss in enumerate(tower.get("losses", [])):
-        extra = sorted(set(loss) - set(_LOSS_FIELDS))
-        if extra:
-            raise ConfigError(join_path(where, "losses", i, extra[0]), "loss parameter not supported",
-                              f"only {list(_LOSS_FIELDS)}", extra)
-        losses.append({key: loss[key] for key in _LOSS_FIELDS if key in loss})
+    losses = [loss_entry(loss, join_path(where, "losses", i)) for i, loss in enumerate(tower.get("losses", []))]
     if losses:
         out["losses"] = losses
+    return out
+
+
+def loss_entry(loss: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """recblocks' ``losses`` entry for an EasyRec ``Loss``: ``loss_type``, ``weight``, ``loss_name``, and
+    the ``f1_reweighted_loss`` parameters (``f1_beta_square``, ``label_smoothing``) flattened.
+
+    Example:
+        >>> loss_entry({"loss_type": "F1_REWEIGHTED_LOSS", "f1_reweighted_loss": {"f1_beta_square": 2.25}}, "l")
+        {'loss_type': 'F1_REWEIGHTED_LOSS', 'f1_beta_square': 2.25}
+    """
+    out = {key: loss[key] for key in _LOSS_FIELDS if key in loss}
+    for key, value in loss.items():
+        if key in _LOSS_FIELDS:
+            continue
+        if key == "f1_reweighted_loss":
+            out.update({k: float(v) for k, v in value.items() if k in ("f1_beta_square", "label_smoothing")})
+        elif key == "learn_loss_weight" and not value:
+            continue
+        else:
+            raise ConfigError(join_path(where, key), "loss parameter not supported",
+                              f"only {list(_LOSS_FIELDS)} and f1_reweighted_loss", key)
     return out
 
 
