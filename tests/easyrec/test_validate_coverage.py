@@ -23,10 +23,12 @@ from recblocks.easyrec.translate import translate_pipeline
 from recblocks.runs import parse_run_config, plan_rows
 from tests.easyrec.conftest import EASYREC_CONFIGS, need_shipped_configs
 
-#: measured after the RTP and TFRecord readers, comma-joined input paths and ComboFeature (crossed
-#: features), vector raw features, numeric sequences and allow_key_search: see the latest figures below
-MIN_VALID_SHARE = 132 / 224
-MIN_BUILT_SHARE = 122 / 224
+#: measured after the RTP and TFRecord readers, comma-joined input paths, ComboFeature (crossed
+#: features), vector raw features, numeric sequences, allow_key_search, variational dropout,
+#: RankModel losses, DropoutNet, DAT and the seed-case fixes: 157 of 224 configs (109 before them)
+MIN_VALID_SHARE = 157 / 224
+#: measured: 150 of 224 also build (99 before the translations above)
+MIN_BUILT_SHARE = 150 / 224
 
 
 def _share(build: bool) -> float:
