@@ -77,3 +77,42 @@ def test_errors_from_a_file_name_the_file(tmp_path):
 def test_model_config_errors_count_lines_of_the_snippet():
     with pytest.raises(EasyRecTextError, match=r"^<text>:3:\d+: feature_groups\[0\].wide_deep: .*'DEEP'"):
         parse_model_config('model_class: "RankModel"\nfeature_groups {\n  wide_deep: deep\n}\n')
+
+
+# Malformed in meaning rather than in syntax: seed case 3 with one edit each; the error names the
+# group, block or feature (these arrive after the text parses, when the config is translated and planned).
+SEMANTIC = {
+    "group naming a missing feature": ("feature_names: 'year'", "feature_names: 'yeer'",
+                                       ["yeer", "did you mean 'year'?"]),
+    "unknown class_name": ("class_name: 'Cross'", "class_name: 'Crosss'",
+                           ["model.backbone.blocks[1]", "Crosss", "did you mean 'Cross'?"]),
+    "lambda reaching outside the allow-list": ("input_fn: 'lambda x: [x, x]'", "input_fn: 'lambda x: x.__class__'",
+                                               ["model.backbone.blocks[1].inputs[0].input_fn", "block 'dcn'"]),
+    "lambda that is not Python": ("input_fn: 'lambda x: [x, x]'", "input_fn: 'lambda x: [x, x'",
+                                  ["model.backbone.blocks[1].inputs[0].input_fn", "block 'dcn'"]),
+    "concat of an unknown block": ("concat_blocks: ['deep', 'dcn']", "concat_blocks: ['deep', 'dnc']",
+                                   ["concat_blocks", "dnc", "did you mean 'dcn'?"]),
+}
+
+
+@pytest.mark.parametrize("name", list(SEMANTIC))
+def test_semantic_errors_name_the_group_block_or_feature(name):
+    from pathlib import Path
+
+    from recblocks.core.errors import RecBlocksError
+    from recblocks.easyrec.translate import translate_pipeline
+    from recblocks.runs import plan_rows
+
+    fixtures = Path(__file__).parent / "fixtures"
+    text = (fixtures / "seed_case_3_pipeline.config").read_text(encoding="utf-8") + \
+        (fixtures / "seed_case_3.config").read_text(encoding="utf-8")
+    old, new, fragments = SEMANTIC[name]
+    assert old in text
+    with pytest.raises(RecBlocksError) as caught:
+        run = translate_pipeline(parse_pipeline_config(text.replace(old, new, 1), name="case3.config"))
+        run.pop("data", None)
+        plan_rows(run, fit_data=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
