@@ -143,13 +143,17 @@ blocks:
     assert "Dense -> lambda -> Dense" in model.backbone.plan.steps[-1].description
 
 
-def test_package_calls_share_parameters_and_reset_input_turns_dropout_off():
-    model = build("""
-packages:
+#: a package whose input block has dropout, for the reset_input tests
+DROPOUT_TOWER = """packages:
   - name: tower
     blocks:
       - {name: item, inputs: [{feature_group_name: item}], input_layer: {dropout_rate: 0.5}}
       - {name: enc, inputs: [{block_name: item}], component: {class_name: MLP, params: {hidden_units: [4], use_bn: false}}}
+"""
+
+
+def test_package_calls_share_parameters_and_reset_input_turns_dropout_off():
+    model = build(DROPOUT_TOWER + """
 blocks:
   - {name: a, inputs: [{package_name: tower}]}
   - {name: b, inputs: [{package_name: tower, reset_input: {}}]}
@@ -171,12 +175,7 @@ output_blocks: [a, b]
 
 
 def test_reset_input_persists_on_the_package_for_later_calls_like_easyrec():
-    model = build("""
-packages:
-  - name: tower
-    blocks:
-      - {name: item, inputs: [{feature_group_name: item}], input_layer: {dropout_rate: 0.5}}
-      - {name: enc, inputs: [{block_name: item}], component: {class_name: MLP, params: {hidden_units: [4], use_bn: false}}}
+    model = build(DROPOUT_TOWER + """
 blocks:
   - {name: a, inputs: [{package_name: tower}]}
   - {name: b, inputs: [{package_name: tower, reset_input: {}}]}
