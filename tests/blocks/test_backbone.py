@@ -381,3 +381,12 @@ def test_mlp_through_st_params_takes_easyrec_struct_defaults():
     explicit = build("blocks: [{name: m, inputs: [{feature_group_name: all}], "
                      "keras_layer: {class_name: MLP, st_params: {hidden_units: [4], final_activation: relu}}}]")
     assert explicit.config.backbone.blocks[0].component.typed_params.final_activation == "relu"
+
+
+def test_a_package_input_without_a_target_equals_one_with_a_none_target():
+    from recblocks.blocks.backbone.module import without_trailing_none
+
+    assert without_trailing_none(("s", "n", None)) == ("s", "n")
+    assert without_trailing_none(["s", None, None]) == ["s"]
+    assert without_trailing_none(("s", None, "t")) == ("s", None, "t")  # only trailing ones
+    assert without_trailing_none("x") == "x"

@@ -172,3 +172,22 @@ def test_rank_model_losses_become_the_task_losses():
     jrc = text.replace(losses, 'losses { loss_type: JRC_LOSS jrc_loss { session_name: "uid" } } ')
     with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss: loss parameter not supported"):
         translate_pipeline(parse_pipeline_config(jrc))
+
+
+def test_a_backbone_match_model_gets_the_item_towers_first_id_feature_as_item_id():
+    from recblocks.easyrec.model_section import _item_tower_id
+
+    model = {"feature_groups": [{"group_name": "user", "feature_names": ["user_id", "age"]},
+                                {"group_name": "item", "feature_names": ["price", "item_id", "cate"]}],
+             "backbone": {"blocks": [{"name": "u", "inputs": [{"feature_group_name": "user"}]},
+                                     {"name": "i", "inputs": [{"feature_group_name": "item"}]},
+                                     {"name": "ut", "inputs": [{"block_name": "u"}]},
+                                     {"name": "it", "inputs": [{"block_name": "i"}]}],
+                          "output_blocks": ["ut", "it"]},
+             "model_params": {"user_tower_idx_in_output": 0, "item_tower_idx_in_output": 1}}
+    features = {"user_id": {"kind": "sparse"}, "age": {"kind": "sparse"}, "price": {"kind": "dense"},
+                "item_id": {"kind": "hashed"}, "cate": {"kind": "sparse"}}
+    assert _item_tower_id(model, features) == "item_id"  # the first id feature, not the dense price
+    swapped = {**model, "model_params": {"user_tower_idx_in_output": 1, "item_tower_idx_in_output": 0}}
+    assert _item_tower_id(swapped, features) == "user_id"
+    assert _item_tower_id({**model, "model_params": {"item_tower_idx_in_output": 5}}, features) is None

@@ -191,9 +191,47 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
             params = dict(out.get("model_params", {}))
             params.setdefault("top_k", top_k)
             out["model_params"] = params
+        if model_class == "MatchModel" and not (out.get("model_params") or {}).get("item_id"):
+            item_id = _item_tower_id(out, features)
+            if item_id is not None:
+                out["model_params"] = {**dict(out.get("model_params") or {}), "item_id": item_id}
     return _easyrec_l2_scope(out)
 
 
 def _easyrec_l2_scope(model: dict[str, Any]) -> dict[str, Any]:
     """``model_params.l2_scope: easyrec``: l2 reaches the kernels EasyRec regularises, no others."""
     return {**model, "model_params": {**dict(model.get("model_params") or {}), "l2_scope": "easyrec"}}
+
+
+def _tower_groups(blocks: Mapping[str, Mapping[str, Any]], name: str) -> list[str]:
+    """The feature groups block ``name`` reads, directly or through other blocks, in input order."""
+    groups: list[str] = []
+    todo, seen = [name], set()
+    while todo:
+        block = blocks.get(todo.pop(0), {})
+        for edge in block.get("inputs", []) or []:
+            if edge.get("feature_group_name") and edge["feature_group_name"] not in groups:
+                groups.append(edge["feature_group_name"])
+            source = edge.get("block_name")
+            if source and source not in seen:
+                seen.add(source)
+                todo.append(source)
+    return groups
+
+
+def _item_tower_id(model: Mapping[str, Any], features: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """A backbone MatchModel without ``item_id``: the first id feature the item tower reads that the
+    user tower does not (EasyRec needs none; recblocks' catalogue evaluation needs one)."""
+    backbone = model.get("backbone") or {}
+    outputs, params = list(backbone.get("output_blocks") or []), model.get("model_params") or {}
+    user_at, item_at = params.get("user_tower_idx_in_output", 0), params.get("item_tower_idx_in_output", 1)
+    if not all(isinstance(i, int) and 0 <= i < len(outputs) for i in (user_at, item_at)):
+        return None  # refused downstream, naming the index
+    blocks = {b.get("name"): b for b in backbone.get("blocks") or []}
+    members = {g.get("group_name"): list(g.get("feature_names") or []) for g in model.get("feature_groups") or []}
+    user = {f for g in _tower_groups(blocks, outputs[user_at]) for f in members.get(g, [])}
+    for group in _tower_groups(blocks, outputs[item_at]):
+        for name in members.get(group, []):
+            if name not in user and (features.get(name) or {}).get("kind") in ("sparse", "hashed"):
+                return name
+    return None

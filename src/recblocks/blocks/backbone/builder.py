@@ -17,7 +17,7 @@ from recblocks.blocks.backbone.config import BackboneConfig, BlockConfig, Packag
 from recblocks.blocks.backbone.expressions import compile_lambda, compile_slice
 from recblocks.blocks.backbone.graph import DagGraph, build_graph
 from recblocks.blocks.backbone.merge import plan_merge
-from recblocks.blocks.backbone.module import Backbone, DagPlan, EdgePlan, PackageCall, StepPlan
+from recblocks.blocks.backbone.module import Backbone, DagPlan, EdgePlan, PackageCall, StepPlan, without_trailing_none
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
 from recblocks.core.limits import MAX_PLANNED_STEPS
 from recblocks.core.params import join_path
@@ -222,6 +222,7 @@ class _Builder:
                 call.package_input_fn = compile_lambda(cfg.package_input_fn, join_path(epath, "package_input_fn"),
                                                        arity=1)
                 given = _call(call.package_input_fn, given, where, "package_input_fn")
+            given = without_trailing_none(given)
         plan = self.ensure_package(name, given, where)
         if cfg.reset_input is not None:  # EasyRec: the options stay on the package for its later calls
             self.package_resets[name] = self.reset_variants(name, cfg.reset_input, where)

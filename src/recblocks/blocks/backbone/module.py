@@ -26,6 +26,17 @@ from recblocks.core.shapes import describe_spec
 __all__ = ["EdgePlan", "PackageCall", "StepPlan", "DagPlan", "Backbone"]
 
 
+def without_trailing_none(value: Any) -> Any:
+    """A package input with its trailing ``None`` entries dropped: a sequence input ``(seq, lengths,
+    None)`` (no target) and ``(seq, lengths)`` are the same input to a package, as in EasyRec."""
+    if isinstance(value, (tuple, list)) and value and value[-1] is None:
+        items = list(value)
+        while items and items[-1] is None:
+            items.pop()
+        return type(value)(items)
+    return value
+
+
 @dataclass
 class PackageCall:
     """How one input edge calls a package: input-layer overrides and the package input."""
@@ -176,6 +187,7 @@ class Backbone(nn.Module):
                                      embeddings, caller_package_input, context)
             if call.package_input_fn is not None:
                 given = call.package_input_fn(given)
+            given = without_trailing_none(given)
         plan = self.package_plans[call.package]
         return self._run(plan, self.packages[call.package], embeddings, {}, main_env, given, call.overrides, context)
 
