@@ -48,3 +48,21 @@ def test_movielens_100k_as_easyrec_train_and_test_files(tmp_path):
     assert (len(train), len(test)) == (300, 100)
     fields = train[0].split("\t")
     assert len(fields) == 11 and fields[0] in ("0", "1") and fields[3] in ("1", "2", "4", "5")  # rating 3 dropped
+
+
+def test_the_cli_writes_the_example_files_and_never_replaces_them(tmp_path):
+    from click.testing import CliRunner
+
+    from recblocks.cli.main import cli
+
+    if not ML100K.is_dir():
+        pytest.skip(f"MovieLens-100K is absent: expected the GroupLens files under {ML100K}")
+    args = ["datasets", "prepare", "movielens", "--source", str(ML100K), "--output", str(tmp_path / "ml"),
+            "--format", "easyrec-example"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ml" / "movies_train_data").is_file() and (tmp_path / "ml" / "movies_test_data").is_file()
+    again = CliRunner().invoke(cli, args)  # a header-less file carries no mark: refused, even with --overwrite
+    assert again.exit_code != 0 and "refusing to overwrite" in again.output and "Traceback" not in again.output
+    mixed = CliRunner().invoke(cli, [*args[:6], str(tmp_path / "other"), "--format", "easyrec-example", "--like"])
+    assert mixed.exit_code != 0 and "--format easyrec-example" in mixed.output

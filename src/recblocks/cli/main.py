@@ -33,7 +33,7 @@ from typing import Any, Callable
 import click
 
 from recblocks.cli.listing import REGISTRY_KINDS, components_markdown, entry_details, fact_lines, registry
-from recblocks.core.errors import RecBlocksError
+from recblocks.core.errors import ConfigError, RecBlocksError
 
 __all__ = ["main", "cli", "default_output"]
 
@@ -401,9 +401,12 @@ def prepare() -> None:
 @prepare.command("movielens")
 @click.option("--source", required=True, help="GroupLens ML-100K or ML-1M folder.")
 @click.option("--output", "-o", required=True, help="A .parquet file, or a folder when --split is given.")
-@click.option("--format", "fmt", type=click.Choice(["easyrec", "ctr"]), default="easyrec", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["easyrec", "ctr", "easyrec-example"]), default="easyrec",
+              show_default=True,
               help="Columns: EasyRec's MovieLens columns, or those of the fixed ml-100k-ctr split (label, user_id, "
-                   "movie_id, gender, age bucket, occupation, zip3, release_year, genres, genre_first, timestamp).")
+                   "movie_id, gender, age bucket, occupation, zip3, release_year, genres, genre_first, timestamp); "
+                   "easyrec-example: the header-less tab-separated movies_train_data / movies_test_data of EasyRec's "
+                   "ML-1M example configs (90/10 shuffled by --seed) in the --output folder.")
 @click.option("--label", default=None, help="'easyrec' (4-5 -> 1, 1-2 -> 0, 3 dropped) or 'threshold:N'; "
                                             "default: easyrec, or threshold:4 with --format ctr.")
 @click.option("--split", type=click.Choice(["none", "random", "temporal", "leave_last_out", "unseen_users"]),
@@ -426,6 +429,15 @@ def prepare_movielens_cmd(source: str, output: str, fmt: str, label: str | None,
     (plus a timestamp column). `--history N` adds each row's previous N movies and genres (`--history-ratings`: and their ratings);
     `--like` a second label.
     """
+    if fmt == "easyrec-example":
+        from recblocks.datasets.easyrec_files import prepare_movielens_example_files
+
+        if label is not None or split != "none" or history or history_ratings or like or overwrite:
+            raise ConfigError("--format easyrec-example", "EasyRec's example files have their own label and split",
+                              "only --source, --output and --seed", "other options")
+        for name, path in prepare_movielens_example_files(source, output, seed=seed).items():
+            click.echo(f"{name}: {path}")
+        return
     from recblocks.datasets.movielens import prepare_movielens
 
     info = prepare_movielens(source, output, label=None if label is None else _label_protocol(label),

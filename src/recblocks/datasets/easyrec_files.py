@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from recblocks.core.errors import ConfigError, DataError
-from recblocks.core.files import atomic_write, make_dirs
+from recblocks.core.files import atomic_write, check_output_file, make_dirs
 
 __all__ = ["ML1M_EXAMPLE_COLUMNS", "AGE_BRACKETS", "movielens_example_layout", "write_header_less",
            "prepare_movielens_example_files"]
@@ -117,15 +117,22 @@ def prepare_movielens_example_files(source_dir: str | Path, output_dir: str | Pa
 
     Returns:
         ``{"train": path, "test": path}``.
+
+    Raises:
+        OutputPathError: either file exists already (a header-less file cannot say recblocks
+            wrote it, so it is never replaced) or the output is not a folder path.
     """
     from recblocks.datasets.movielens import load_movielens
 
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError("test_fraction", "a share of the rows", "a number between 0 and 1", test_fraction)
+    out = Path(output_dir)
+    targets = {name: check_output_file(out / f"movies_{name}_data", is_own=lambda _: False, overwrite=False,
+                                       what="the header-less dataset")
+               for name in ("train", "test")}  # a header-less file carries no mark: never replaced
     table = movielens_example_layout(load_movielens(source_dir, "easyrec"))
     order = np.random.default_rng(seed).permutation(table.num_rows)[:num_rows]
     table = table.take(pa.array(order))
     cut = int(round(table.num_rows * (1.0 - test_fraction)))
-    out = Path(output_dir)
-    return {"train": write_header_less(table.slice(0, cut), out / "movies_train_data", separator="\t"),
-            "test": write_header_less(table.slice(cut), out / "movies_test_data", separator="\t")}
+    return {"train": write_header_less(table.slice(0, cut), targets["train"], separator="\t"),
+            "test": write_header_less(table.slice(cut), targets["test"], separator="\t")}
