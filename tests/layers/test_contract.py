@@ -61,7 +61,7 @@ def test_input_kinds_of_the_library() -> None:
     assert {name for name, kind in kinds.items() if kind == "sequence"} >= {
         "BST", "DIEN", "DIN", "DMR_U2I", "SeqAugment", "TextEncoder"}
     assert COMPONENTS.get("FM").merge == "list" and COMPONENTS.get("MLP").merge == "concat"
-    # these always add losses through the forward context; MLP (add_to_outputs) and MMoE (load_balance_weight)
+    # these always add losses through the forward context; MLP (add_to_outputs), MMoE (load_balance_weight) and DIEN (aux_loss_weight)
     # read it per instance, when their params ask for it
     assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {
         "AuxiliaryLoss", "LabelAwareAttention", "SNR", "VariationalDropout"}

@@ -58,3 +58,34 @@ def test_shape_errors(params: dict, spec: object, message: str) -> None:
     with pytest.raises(ShapeError) as info:
         DIEN.from_spec(DIENParams(**params), spec, "blk")
     assert message in str(info.value) and "(sequence (B, L, D), lengths (B,) long" in str(info.value)
+
+
+def test_auxiliary_next_behaviour_loss_is_added_in_training_over_valid_pairs_only():
+    from recblocks.core.context import ForwardContext
+
+    torch.manual_seed(0)
+    spec = (TensorSpec((4, 3)), TensorSpec((), "long"), TensorSpec((2,)))
+    dien = DIEN.from_spec(DIENParams(num_units=5, aux_loss_weight=0.5, aux_hidden_units=4), spec)
+    assert dien.uses_context
+    seq, lengths, target = torch.randn(3, 4, 3), torch.tensor([4, 2, 1]), torch.randn(3, 2)
+    context = ForwardContext(training=True)
+    out = dien((seq, lengths, target), context)
+    value, weight = context.losses["dien_aux"]
+    assert weight == 0.5 and value.dim() == 0 and value > 0
+    # by hand: rows pair with the previous row (roll by one); positions t+1 valid in both rows
+    states, _ = dien.extractor(seq)
+    expected, count = 0.0, 0
+    for b in range(3):
+        other = (b - 1) % 3
+        for t in range(3):
+            if t + 1 < lengths[b] and t + 1 < lengths[other]:
+                pos = dien.aux_scorer(torch.cat([states[b, t], seq[b, t + 1]]))
+                neg = dien.aux_scorer(torch.cat([states[b, t], seq[other, t + 1]]))
+                expected += float(torch.nn.functional.softplus(-pos) + torch.nn.functional.softplus(neg))
+                count += 1
+    assert abs(float(value) - expected / count) < 1e-5
+    eval_context = ForwardContext(training=False)
+    torch.testing.assert_close(dien((seq, lengths, target), eval_context), out)  # the output does not change
+    assert not eval_context.losses
+    plain = DIEN.from_spec(DIENParams(num_units=5), spec)
+    assert not plain.uses_context and plain.aux_scorer is None

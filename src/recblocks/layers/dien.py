@@ -8,6 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from recblocks.core.context import ForwardContext
 from recblocks.core.errors import ShapeError
 from recblocks.core.limits import MAX_LAYER_WIDTH
 from recblocks.core.params import Params
@@ -54,6 +55,11 @@ class DIENParams(Params):
     att_type: Literal["AUGRU", "AGRU", "AIGRU", "GRU"] = "AUGRU"
     attention_type: Literal["bilinear", "dot"] = "bilinear"
     use_attention_softmax: bool = True
+    aux_loss_weight: float = Field(default=0.0, ge=0.0, le=1e6,
+                                   description="weight of the paper's auxiliary next-behaviour loss (0: off)")
+    aux_hidden_units: int = Field(default=32, ge=1, le=MAX_LAYER_WIDTH,
+                                  description="hidden width of the auxiliary loss's scorer")
+    aux_loss_name: str = "dien_aux"
 
 
 @COMPONENTS.register(
@@ -63,6 +69,7 @@ class DIENParams(Params):
         ({"att_type": "AGRU", "use_attention_softmax": False}, _SEQ),
         ({"att_type": "AIGRU", "num_units": 2, "attention_type": "dot"}, _SEQ),
         ({"att_type": "GRU"}, [TensorSpec((4, 3)), TensorSpec((), "long"), None, TensorSpec((3,))]),
+        ({"aux_loss_weight": 0.5, "aux_hidden_units": 4}, _SEQ),
     ])
 class DIEN(Component):
     """Interest evolution: a GRU over the behaviours, then a target-attentive GRU (DIEN).
@@ -75,8 +82,12 @@ class DIEN(Component):
     ``h_t`` with :func:`evolve_step` (AUGRU, AGRU, AIGRU: a plain GRU on ``a_t h_t``, or GRU:
     no attention); a padded step leaves the state unchanged (lengths honoured, vectorised
     over the batch, one loop over the ``L`` steps). The output is the state after the last
-    valid step (zeros for an empty sequence). The paper's auxiliary next-click loss needs
-    sampled negatives and is not built here.
+    valid step (zeros for an empty sequence). (4) With ``aux_loss_weight > 0``, in training, the
+    paper's auxiliary loss supervises the extractor: each state ``h_t`` scores the next behaviour
+    ``e_{t+1}`` of its own sequence (label 1) and the behaviour at the same position of the next
+    row of the batch (a negative drawn from the batch, label 0) with a small scorer
+    ``MLP([h; e]) -> 1``; the binary cross-entropy over the pairs where both positions are valid is
+    added to the model's loss as ``aux_loss_name`` with that weight (logged as ``aux/<name>``).
 
     Args:
         num_units: GRU width ``H`` (default: ``D``).
@@ -87,6 +98,7 @@ class DIEN(Component):
     Shape:
         - Input: sequence input ``(seq (B, L, D), lengths (B,), target (B, D_q))``.
         - Output: ``(B, H)``.
+        - Context: adds one scalar loss in training when ``aux_loss_weight > 0``.
 
     Example:
         >>> dien = DIEN.from_spec(DIENParams(num_units=4),
@@ -106,6 +118,11 @@ class DIEN(Component):
             nn.init.xavier_uniform_(self.bilinear)
         self.input_proj = nn.Linear(hidden, 3 * hidden)
         self.state_proj = nn.Linear(hidden, 3 * hidden)
+        self.aux_scorer = None
+        self.uses_context = params.aux_loss_weight > 0  # type: ignore[misc]  (the backbone passes the context)
+        if params.aux_loss_weight > 0:
+            self.aux_scorer = nn.Sequential(nn.Linear(hidden + dim, params.aux_hidden_units), nn.ReLU(),
+                                            nn.Linear(params.aux_hidden_units, 1))
 
     @classmethod
     def _spec(cls, spec: Any, params: DIENParams, where: str) -> tuple[int, int]:
@@ -138,10 +155,27 @@ class DIEN(Component):
             weights = torch.sigmoid(scores)
         return weights * mask
 
-    def forward(self, x: Any) -> torch.Tensor:
+    def auxiliary_loss(self, seq: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Next-behaviour loss: ``h_t`` against ``e_{t+1}`` (1) and the next row's ``e_{t+1}`` (0)."""
+        assert self.aux_scorer is not None
+        positive, negative = seq[:, 1:], seq.roll(1, dims=0)[:, 1:]
+        valid = mask[:, 1:] & mask.roll(1, dims=0)[:, 1:]
+        h = states[:, :-1]
+        logits = torch.cat([self.aux_scorer(torch.cat([h, positive], dim=-1)),
+                            self.aux_scorer(torch.cat([h, negative], dim=-1))], dim=-1)  # (B, L-1, 2)
+        labels = torch.zeros_like(logits)
+        labels[..., 0] = 1.0
+        losses = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none").sum(-1)
+        weight = valid.to(losses.dtype)
+        return (losses * weight).sum() / weight.sum().clamp_min(1.0)
+
+    def forward(self, x: Any, context: ForwardContext | None = None) -> torch.Tensor:
         seq, lengths, target = split_sequence(x)  # from_spec checked that the target is there
         mask = length_mask(lengths, seq.shape[1])
         states, _ = self.extractor(seq)  # padding is at the end: valid states never see it
+        if self.aux_scorer is not None and context is not None and context.training and seq.shape[1] > 1:
+            context.add_loss(self.params.aux_loss_name, self.auxiliary_loss(seq, states, mask),
+                             weight=self.params.aux_loss_weight)
         att_type = self.params.att_type
         weights = torch.ones_like(mask, dtype=states.dtype) if att_type == "GRU" else self.attention(
             states, target, mask)
