@@ -10,11 +10,13 @@ from recblocks.layers import (
     aux_losses,
     base,
     basic,
+    bert,
     bilinear,
     bst,
     can,
     capsule,
     cin,
+    cmbf,
     cross,
     cross_mix,
     dense,
@@ -121,6 +123,10 @@ from recblocks.layers.can import (
 from recblocks.layers.cin import (
     CIN,
     CINParams,
+)
+from recblocks.layers.cmbf import (
+    CMBF,
+    CMBFParams,
 )
 from recblocks.layers.cross import (
     Cross,
@@ -345,6 +351,8 @@ __all__ = [
     "CGCParams",
     "CIN",
     "CINParams",
+    "CMBF",
+    "CMBFParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
