@@ -58,6 +58,7 @@ EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", Ea
 # One module per built-in class; each registers itself in EASYREC_MODELS on import.
 from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
     autoint,
+    cmbf,
     dat,
     dbmtl,
     dcn,
