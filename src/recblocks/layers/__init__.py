@@ -48,6 +48,7 @@ from recblocks.layers import (
     text_match,
     textcnn,
     transformer,
+    uniter,
     variational_dropout,
 )
 from recblocks.layers.activations import (
@@ -300,6 +301,10 @@ from recblocks.layers.textcnn import (
     TextCNN,
     TextCNNParams,
 )
+from recblocks.layers.uniter import (
+    UNITER,
+    UNITERParams,
+)
 from recblocks.layers.variational_dropout import (
     VariationalDropout,
     VariationalDropoutParams,
@@ -462,6 +467,8 @@ __all__ = [
     "TransformerBlockParams",
     "TransformerEncoder",
     "TransformerEncoderParams",
+    "UNITER",
+    "UNITERParams",
     "TransformerParams",
     "VariationalDropout",
     "VariationalDropoutParams",

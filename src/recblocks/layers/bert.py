@@ -14,6 +14,9 @@ registered ones compose them.
 * :class:`CrossAttentionLayer`: attention to the other modality, then self-attention over that
   result, residual (to the cross-attention output) + LayerNorm, a ReLU feed-forward, residual +
   LayerNorm. Output ``(B, Lq, heads * head_size)``.
+The plain projections between widths (``glorot_linear``) are Glorot-uniform with zero biases,
+as ``tf.layers.dense`` without an initializer.
+
 * :class:`EmbeddingPostprocessor`: adds a token-type embedding and learned positions, then
   LayerNorm and dropout.
 """
@@ -25,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["BertAttention", "BertEncoderLayer", "CrossAttentionLayer", "EmbeddingPostprocessor", "new_token_table",
+__all__ = ["BertAttention", "BertEncoderLayer", "CrossAttentionLayer", "EmbeddingPostprocessor", "glorot_linear", "new_token_table",
            "LAYER_NORM_EPS", "lengths_mask", "truncated_linear"]
 
 #: LayerNorm epsilon of EasyRec's BERT layers (its compat ``layer_norm``).
@@ -36,6 +39,14 @@ def truncated_linear(in_dim: int, out_dim: int, initializer_range: float = 0.02)
     """A dense layer with a bias (zeros) and a truncated-normal kernel of std ``initializer_range``."""
     layer = nn.Linear(in_dim, out_dim)
     nn.init.trunc_normal_(layer.weight, 0.0, initializer_range, -2 * initializer_range, 2 * initializer_range)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def glorot_linear(in_dim: int, out_dim: int) -> nn.Linear:
+    """A plain ``tf.layers.dense``: Glorot-uniform kernel, zero bias (the towers' projections)."""
+    layer = nn.Linear(in_dim, out_dim)
+    nn.init.xavier_uniform_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
 

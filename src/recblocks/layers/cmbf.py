@@ -13,8 +13,8 @@ from recblocks.core.params import Params
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.layers.base import Component
-from recblocks.layers.bert import (BertEncoderLayer, CrossAttentionLayer, EmbeddingPostprocessor, lengths_mask,
-                                   new_token_table)
+from recblocks.layers.bert import (BertEncoderLayer, CrossAttentionLayer, EmbeddingPostprocessor, glorot_linear,
+                                   lengths_mask, new_token_table)
 from recblocks.layers.field_inputs import named_error
 
 __all__ = ["CMBF", "CMBFParams", "modal_inputs"]
@@ -187,11 +187,11 @@ class CMBF(Component):
                     self.value_map = nn.Parameter(torch.empty(1, regions, image_width))
                     nn.init.xavier_uniform_(self.value_map[0])
                     if image.shape[1] != p.image_feature_dim:
-                        self.value_projection = nn.Linear(image.shape[1], p.image_feature_dim)
+                        self.value_projection = glorot_linear(image.shape[1], p.image_feature_dim)
                 _check(image_width % m == 0, where, "the image width must be divisible by multi_head_num",
                        f"a multiple of {m}", image_width)
             self.image_regions = regions
-            self.image_projection = nn.Linear(dim, image_width) \
+            self.image_projection = glorot_linear(dim, image_width) \
                 if dim != image_width and self.image_mode != "values" else None
             self.image_layers = nn.ModuleList(
                 BertEncoderLayer(image_width, m, 4 * image_width, gelu, *drops)
@@ -202,9 +202,9 @@ class CMBF(Component):
         if self.has_text:
             _check(text_width % m == 0, where, "the text width must be divisible by multi_head_num",
                    f"a multiple of {m}", text_width)
-        self.general_projection = nn.Linear(general.shape[1], text_width) \
+        self.general_projection = glorot_linear(general.shape[1], text_width) \
             if general is not None and general.shape[1] != text_width else None
-        self.text_projections = nn.ModuleList(nn.Linear(t.shape[1], text_width) if t.shape[1] != text_width
+        self.text_projections = nn.ModuleList(glorot_linear(t.shape[1], text_width) if t.shape[1] != text_width
                                               else nn.Identity() for t in texts)
         if texts and p.use_position_embeddings:
             _check(p.max_position_embeddings >= max(self.text_lengths), where, "max_position_embeddings must "

@@ -76,5 +76,6 @@ from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations
     multi_tower_recall,
     ple,
     simple_multi_task,
+    uniter,
     wide_and_deep,
 )
