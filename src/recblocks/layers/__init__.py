@@ -22,6 +22,7 @@ from recblocks.layers import (
     dense,
     dien,
     din,
+    distillation,
     dmr,
     dot,
     experts,
@@ -120,6 +121,10 @@ from recblocks.layers.capsule import (
 from recblocks.layers.can import (
     CAN,
     CANParams,
+)
+from recblocks.layers.distillation import (
+    FeatureDistillation,
+    FeatureDistillationParams,
 )
 from recblocks.layers.cin import (
     CIN,
@@ -358,6 +363,8 @@ __all__ = [
     "CINParams",
     "CMBF",
     "CMBFParams",
+    "FeatureDistillation",
+    "FeatureDistillationParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
