@@ -75,6 +75,7 @@ from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations
     multi_tower_din,
     multi_tower_recall,
     ple,
+    rocket_launching,
     simple_multi_task,
     uniter,
     wide_and_deep,
