@@ -63,7 +63,7 @@ def _modal_bottom(model_config: Mapping[str, Any], params: Mapping[str, Any], fi
                                                 params=fusion_params(tower))
     if len(outputs) > 1:  # EasyRec concatenates the fusion output and the other group
         blocks.append({"name": "bottom", "inputs": [{"block_name": name} for name in outputs],
-                       "component": {"class_name": "Concatenate", "params": {}}})
+                       "merge_inputs_into_list": True, "component": {"class_name": "Concatenate", "params": {}}})
     return blocks, groups
 
 
