@@ -168,6 +168,7 @@ class CMBF(Component):
         drops = (p.hidden_dropout_prob, p.attention_probs_dropout_prob)
         # image tower
         self.image_mode, image_width, self.image_regions = "", 0, 0
+        self.value_projection: nn.Module | None = None
         if image is not None:
             regions, dim = image.shape
             self.image_mode = "regions"
@@ -243,7 +244,7 @@ class CMBF(Component):
         b = image.shape[0]
         if self.image_mode == "values":
             x = image.reshape(b, -1)
-            if hasattr(self, "value_projection"):
+            if self.value_projection is not None:
                 x = self.value_projection(x)
             x = x.unsqueeze(-1) * self.value_map
         else:
