@@ -84,3 +84,14 @@ def test_refusals_name_the_field() -> None:
     with pytest.raises(ConfigError, match=r"model_config\.feature_groups: RocketLaunching reads the group 'all'"):
         translate(ROCKET.replace("'all'", "'deep'"))
 
+
+
+def test_easyrec_metric_names_of_the_two_nets_map_to_the_task_keys(tmp_path: Path) -> None:
+    need_shipped_configs()
+    text = (EASYREC_CONFIGS / "samples" / "model_config" / "rocket_launching.config").read_text()
+    text = text.replace("export_config {\n}", 'export_config {\n  exporter_type: "best"\n'
+                        '  best_exporter_metric: "auc_light"\n}')
+    assert "auc_light" in text
+    (tmp_path / "rl.config").write_text(text)
+    run, _ = pipeline_rows(tmp_path / "rl.config")
+    assert run["train"]["early_stopping"]["metric"] == "light/auc"

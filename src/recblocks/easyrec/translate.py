@@ -57,8 +57,12 @@ def used_feature_names(model: Mapping[str, Any]) -> set[str]:
 
 
 def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
-    """EasyRec's multi-task metric name ``auc_ctr`` -> recblocks' ``ctr/auc`` (others unchanged)."""
+    """EasyRec's multi-task metric name ``auc_ctr`` -> recblocks' ``ctr/auc`` (others unchanged).
+
+    The same for the named heads of a RankModel with several tasks (RocketLaunching's ``auc_light``).
+    """
     towers = [t.get("tower_name", "") for t in model.get("model_params", {}).get("task_towers", [])]
+    towers += [str(t.get("name", "")) for t in model.get("tasks", [])]
     for tower in towers:
         match = re.fullmatch(rf"(\w+)_{re.escape(tower)}", metric) if tower else None
         if match:
