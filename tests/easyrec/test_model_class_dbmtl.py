@@ -14,8 +14,9 @@ from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, tr
 
 #: Shipped DBMTL configs recblocks refuses, and the field the ConfigError names.
 REFUSALS = {
-    "dbmtl_cmbf_on_movielens.config": "model_config.dbmtl.bottom_cmbf",
-    "dbmtl_uniter_on_movielens.config": "model_config.dbmtl.bottom_uniter",
+    # the multi-modal bottoms translate (test_the_multimodal_bottoms_plan); these towers' gauc names a uid_field
+    "dbmtl_cmbf_on_movielens.config": "gauc: unsupported metric parameter",
+    "dbmtl_uniter_on_movielens.config": "gauc: unsupported metric parameter",
     "dbmtl_on_taobao_with_multi_loss.config": "task_towers[1].losses[0].jrc_loss: loss parameter not supported",
     # sequence-group options of EasyRec's feature groups that recblocks' groups do not take
     "dbmtl_on_multi_numeric_boundary_allow_key_transform.config": "allow_key_transform",
@@ -128,3 +129,28 @@ def test_the_model_classes_doc_example_runs() -> None:
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(test)
     assert runner.failures == 0 and runner.tries > 0, f"{runner.failures} of {runner.tries} examples failed"
+
+
+@pytest.mark.parametrize("name, component", [("dbmtl_cmbf_on_movielens.config", "CMBF"),
+                                             ("dbmtl_uniter_on_movielens.config", "UNITER")])
+def test_the_multimodal_bottoms_plan(name: str, component: str, tmp_path: Path) -> None:
+    import re
+
+    from tests.easyrec._multimodal import pipeline_rows
+
+    paths = [p for p in shipped("DBMTL") if p.name == name]
+    if not paths:
+        pytest.skip("EasyRec's shipped configs are absent (../shared/easyrec)")
+    # the same config without the towers' gauc (its uid_field is the train/eval translation's business)
+    text = re.sub(r"metrics_set: \{\s*gauc \{\s*uid_field: 'user_id'\s*\}\s*\}", "", paths[0].read_text())
+    text = text.replace('best_exporter_metric: "gauc"', 'best_exporter_metric: "classify/auc"')
+    (tmp_path / name).write_text(text)
+    run, rows = pipeline_rows(tmp_path / name)
+    blocks = [b["name"] for b in run["model"]["backbone"]["blocks"]]
+    fusion = ["image_input", "general_input", "text__title_input", "text__genres_input", component.lower()]
+    other = ["other_input", "other_dnn", "bottom"] if component == "UNITER" else []  # its config has an other group
+    assert blocks == fusion + other
+    assert next(r for r in rows if r["block"] == component.lower())["body"] == component
+    groups = ["image", "general", "other", "text__title", "text__genres"] if other else \
+        ["image", "general", "text__title", "text__genres"]
+    assert [g["group_name"] for g in run["model"]["feature_groups"]] == groups

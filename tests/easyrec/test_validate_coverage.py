@@ -25,10 +25,12 @@ from tests.easyrec.conftest import EASYREC_CONFIGS, need_shipped_configs
 
 #: measured after the RTP and TFRecord readers, comma-joined input paths, ComboFeature (crossed
 #: features), vector raw features, numeric sequences, allow_key_search, variational dropout,
-#: RankModel losses, DropoutNet, DAT and the seed-case fixes: 157 of 224 configs (109 before them)
-MIN_VALID_SHARE = 157 / 224
-#: measured: 150 of 224 also build (99 before the translations above)
-MIN_BUILT_SHARE = 150 / 224
+#: RankModel losses, DropoutNet, DAT and the seed-case fixes: 157 of 224 configs (109 before them);
+#: then CMBF, Uniter and RocketLaunching (2-class AUC): 169 of 224
+MIN_VALID_SHARE = 169 / 224
+#: measured: 160 of 224 also build (150 before CMBF, Uniter and RocketLaunching; 99 before the
+#: translations above)
+MIN_BUILT_SHARE = 160 / 224
 
 
 def _share(build: bool) -> float:

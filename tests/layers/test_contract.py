@@ -55,7 +55,7 @@ def test_input_kinds_of_the_library() -> None:
     assert {name for name, kind in kinds.items() if kind == "fields"} >= {
         "Add", "Concatenate", "DotInteraction", "FM", "BiLinear", "SENet", "FiBiNet", "Attention", "MultiHeadAttention",
         "AFM", "InnerProduct", "OuterProduct", "POSOMMoE", "AuxiliaryLoss", "SNR", "AITMTower", "EmbeddingLayer",
-        "Gate", "LogitCorrection", "MaskBlock", "POSOFC", "POSOMLP", "PPNet"}
+        "Gate", "LogitCorrection", "MaskBlock", "POSOFC", "POSOMLP", "PPNet", "CMBF", "UNITER", "FeatureDistillation"}
     assert {name for name, kind in kinds.items() if kind == "tensor3d"} >= {
         "CIN", "AutoInt", "TransformerBlock", "TransformerEncoder"}
     assert {name for name, kind in kinds.items() if kind == "sequence"} >= {
@@ -64,4 +64,4 @@ def test_input_kinds_of_the_library() -> None:
     # these always add losses through the forward context; MLP (add_to_outputs), MMoE (load_balance_weight) and DIEN (aux_loss_weight)
     # read it per instance, when their params ask for it
     assert {entry.name for entry in COMPONENTS.entries() if entry.uses_context} == {
-        "AuxiliaryLoss", "LabelAwareAttention", "SNR", "VariationalDropout"}
+        "AuxiliaryLoss", "FeatureDistillation", "LabelAwareAttention", "SNR", "VariationalDropout"}

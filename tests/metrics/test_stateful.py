@@ -80,3 +80,18 @@ def test_metric_mode():
     assert {spec.name: spec.mode for spec in METRICS.entries()}["gauc"] == "max"
     with pytest.raises(ConfigError):
         metric_mode("f2")
+
+
+def test_two_class_auc_reads_the_positive_column() -> None:
+    # EasyRec's num_class: 2 with auc: softmax probabilities, AUC of probs[:, 1]
+    probs = torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
+    labels = torch.tensor([0, 1, 1, 0])
+    m = MetricCollection(["auc", "max_f1", "logloss", "accuracy"], "two_class")
+    m.update(probs, labels)
+    got = m.compute()
+    from recblocks.metrics import functional as F
+    assert got["auc"] == F.auc([0, 1, 1, 0], [0.1, 0.6, 0.3, 0.8]) == 0.5
+    assert got["logloss"] == pytest.approx(F.multiclass_logloss(labels.numpy(), probs.numpy()))
+    assert got["accuracy"] == 0.5  # arg-max: [0, 1, 0, 1] vs [0, 1, 1, 0]
+    with pytest.raises(ConfigError, match="does not apply to a multiclass task"):
+        MetricCollection(["auc"], "multiclass")

@@ -194,3 +194,13 @@ def test_label_kind_comes_from_the_task_class():
     assert BinaryClassificationTask("y").label_kind(soft_labels=True) == "soft_binary"
     assert MultiClassClassificationTask("y", num_classes=3).label_kind() == "classes:3"
     assert RegressionTask("y").label_kind() == "float"
+
+
+def test_two_class_multiclass_task_takes_binary_score_metrics() -> None:
+    from recblocks.tasks.config import parse_task_config
+    config = parse_task_config({"type": "multiclass", "label": "y", "num_classes": 2, "metrics": ["auc"]})
+    assert config.metric_kind == "two_class"
+    assert build_task(config).metric_kind == "two_class"
+    with pytest.raises(ConfigError, match=r"tasks\[0\].metrics\[0\]: metric 'auc' does not apply to a multiclass"):
+        parse_task_config({"type": "multiclass", "label": "y", "num_classes": 3, "metrics": ["auc"]},
+                          "tasks[0]")

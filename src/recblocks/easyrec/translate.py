@@ -57,8 +57,12 @@ def used_feature_names(model: Mapping[str, Any]) -> set[str]:
 
 
 def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
-    """EasyRec's multi-task metric name ``auc_ctr`` -> recblocks' ``ctr/auc`` (others unchanged)."""
+    """EasyRec's multi-task metric name ``auc_ctr`` -> recblocks' ``ctr/auc`` (others unchanged).
+
+    The same for the named heads of a RankModel with several tasks (RocketLaunching's ``auc_light``).
+    """
     towers = [t.get("tower_name", "") for t in model.get("model_params", {}).get("task_towers", [])]
+    towers += [str(t.get("name", "")) for t in model.get("tasks", [])]
     for tower in towers:
         match = re.fullmatch(rf"(\w+)_{re.escape(tower)}", metric) if tower else None
         if match:
@@ -162,9 +166,13 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
                               sample_weight=data_config.get("sample_weight"), where=model_where)
     if model.get("model_class") not in BACKBONE_CLASSES:  # a built-in class: its translated backbone
         model_out = dict(_combine_sequences(pipeline, model_out, by_name, used, model_where))
-    if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
-            and not (model_out.get("task") or model_out.get("tasks")):
-        model_out["task"] = _rank_task(model, labels, model_where, metrics)
+    if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel":
+        if not (model_out.get("task") or model_out.get("tasks")):
+            model_out["task"] = _rank_task(model, labels, model_where, metrics)
+        elif model_out.get("tasks") and not any("label" in t for t in model_out["tasks"]):
+            # a class with several heads on the one label (RocketLaunching): each named head is that task
+            task = _rank_task(model, labels, model_where, metrics)
+            model_out["tasks"] = [{**task, **head} for head in model_out["tasks"]]
     _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"))
     ignored = sorted(k for k in pipeline.get("train_config", {}) if k in IGNORED_TRAIN_KEYS)

@@ -10,16 +10,19 @@ from recblocks.layers import (
     aux_losses,
     base,
     basic,
+    bert,
     bilinear,
     bst,
     can,
     capsule,
     cin,
+    cmbf,
     cross,
     cross_mix,
     dense,
     dien,
     din,
+    distillation,
     dmr,
     dot,
     experts,
@@ -46,6 +49,7 @@ from recblocks.layers import (
     text_match,
     textcnn,
     transformer,
+    uniter,
     variational_dropout,
 )
 from recblocks.layers.activations import (
@@ -118,9 +122,17 @@ from recblocks.layers.can import (
     CAN,
     CANParams,
 )
+from recblocks.layers.distillation import (
+    FeatureDistillation,
+    FeatureDistillationParams,
+)
 from recblocks.layers.cin import (
     CIN,
     CINParams,
+)
+from recblocks.layers.cmbf import (
+    CMBF,
+    CMBFParams,
 )
 from recblocks.layers.cross import (
     Cross,
@@ -294,6 +306,10 @@ from recblocks.layers.textcnn import (
     TextCNN,
     TextCNNParams,
 )
+from recblocks.layers.uniter import (
+    UNITER,
+    UNITERParams,
+)
 from recblocks.layers.variational_dropout import (
     VariationalDropout,
     VariationalDropoutParams,
@@ -345,6 +361,10 @@ __all__ = [
     "CGCParams",
     "CIN",
     "CINParams",
+    "CMBF",
+    "CMBFParams",
+    "FeatureDistillation",
+    "FeatureDistillationParams",
     "Component",
     "Concatenate",
     "ConcatenateParams",
@@ -454,6 +474,8 @@ __all__ = [
     "TransformerBlockParams",
     "TransformerEncoder",
     "TransformerEncoderParams",
+    "UNITER",
+    "UNITERParams",
     "TransformerParams",
     "VariationalDropout",
     "VariationalDropoutParams",
@@ -464,6 +486,7 @@ __all__ = [
     "aux_losses",
     "base",
     "basic",
+    "bert",
     "bilinear",
     "block_name",
     "bst",
@@ -471,11 +494,13 @@ __all__ = [
     "capsule",
     "check_activation",
     "cin",
+    "cmbf",
     "cross",
     "cross_mix",
     "dense",
     "dien",
     "din",
+    "distillation",
     "dmr",
     "dot",
     "evolve_step",
@@ -520,5 +545,6 @@ __all__ = [
     "text_match",
     "textcnn",
     "transformer",
+    "uniter",
     "variational_dropout",
 ]

@@ -30,7 +30,10 @@ class MetricSpec(RegistryEntry):
     """One metric: its function ``fn(labels, preds[, groups])`` and how to read it.
 
     ``preds`` are *activated* outputs: probabilities (binary ``(N,)``, multi-class ``(N, C)``)
-    or predicted values (regression).
+    or predicted values (regression). The ``two_class`` kind is a multi-class task of 2 classes
+    (EasyRec's ``num_class: 2``): metrics that fit it and not ``multiclass`` (``auc``, ``gauc``,
+    ``max_f1``) read the probability of class 1, ``preds[:, 1]``, as EasyRec scores them; the
+    others see the ``(N, 2)`` probabilities.
 
     Args:
         fn: the functional metric (see :mod:`recblocks.metrics.functional`).
@@ -60,16 +63,16 @@ METRICS: Registry[MetricSpec] = Registry("metric", MetricSpec)
 """Every metric recblocks reports, with its aliases (EasyRec ``eval_config`` and Keras spellings)."""
 
 for _spec in (
-    MetricSpec(name="auc", fn=F.auc, task_kinds=("binary",), higher_is_better=True,
+    MetricSpec(name="auc", fn=F.auc, task_kinds=("binary", "two_class"), higher_is_better=True,
                summary="ROC AUC (ties count one half)"),
-    MetricSpec(name="gauc", fn=F.gauc, task_kinds=("binary",), higher_is_better=True, needs_groups=True,
+    MetricSpec(name="gauc", fn=F.gauc, task_kinds=("binary", "two_class"), higher_is_better=True, needs_groups=True,
                aliases=("group_auc",), summary="AUC per group weighted by group size; single-class groups skipped"),
-    MetricSpec(name="logloss", fn=_logloss_any, task_kinds=("binary", "multiclass"), higher_is_better=False,
+    MetricSpec(name="logloss", fn=_logloss_any, task_kinds=("binary", "multiclass", "two_class"), higher_is_better=False,
                aliases=("log_loss", "cross_entropy", "binary_crossentropy"),
                summary="binary or categorical cross-entropy of the probabilities"),
-    MetricSpec(name="accuracy", fn=F.accuracy, task_kinds=("binary", "multiclass"), higher_is_better=True,
+    MetricSpec(name="accuracy", fn=F.accuracy, task_kinds=("binary", "multiclass", "two_class"), higher_is_better=True,
                aliases=("binary_accuracy",), summary="binary: prob > 0.5 vs label; multi-class: arg-max vs label"),
-    MetricSpec(name="max_f1", fn=F.max_f1, task_kinds=("binary",), higher_is_better=True,
+    MetricSpec(name="max_f1", fn=F.max_f1, task_kinds=("binary", "two_class"), higher_is_better=True,
                summary="best F1 over score thresholds"),
     MetricSpec(name="mse", fn=F.mse, task_kinds=("regression", "binary"), higher_is_better=False,
                aliases=("mean_squared_error",), summary="mean squared error"),

@@ -16,7 +16,17 @@ import torch
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.metrics.catalog import MetricSpec, resolve_metrics
 
-__all__ = ["MetricCollection"]
+__all__ = ["MetricCollection", "positive_class"]
+
+
+def positive_class(preds: Any) -> Any:
+    """Class 1's probability ``(N,)`` of 2-class probabilities ``(N, 2)`` (EasyRec's ``probs[:, 1]``).
+
+    Example:
+        >>> positive_class(np.array([[0.8, 0.2], [0.1, 0.9]])).tolist()
+        [0.2, 0.9]
+    """
+    return preds[:, 1]
 
 
 def _to_numpy(parts: list[Any]) -> np.ndarray:
@@ -108,10 +118,12 @@ class MetricCollection:
         groups = _to_numpy(self._groups) if self.needs_groups else None
         results: dict[str, float] = {}
         for spec in self.specs:
+            scores = positive_class(preds) if self.task_kind == "two_class" and "multiclass" not in spec.task_kinds \
+                else preds
             if spec.needs_groups:
-                results[spec.name] = float(spec.fn(labels, preds, groups))
+                results[spec.name] = float(spec.fn(labels, scores, groups))
             else:
-                results[spec.name] = float(spec.fn(labels, preds))
+                results[spec.name] = float(spec.fn(labels, scores))
         return results
 
     def __repr__(self) -> str:

@@ -92,6 +92,11 @@ class TaskConfig(Params):
         return 1
 
     @property
+    def metric_kind(self) -> str:
+        """The kind of predictions its metrics see: the type's registered ``metric_kind``."""
+        return TASKS.get(self.type).metric_kind
+
+    @property
     def resolved_metrics(self) -> list[str]:
         """``metrics`` or the default metrics of the type's registration."""
         return list(self.metrics) if self.metrics is not None else list(TASKS.get(self.type).default_metrics)
@@ -128,6 +133,11 @@ class MultiClassTaskConfig(TaskConfig):
     def output_dim(self) -> int:
         return int(self.num_classes)
 
+    @property
+    def metric_kind(self) -> str:
+        """``two_class`` for 2 classes (EasyRec's ``num_class: 2``: AUC on class 1's probability), else ``multiclass``."""
+        return "two_class" if self.num_classes == 2 else "multiclass"
+
 
 def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") -> TaskConfig:
     """The registered config class of the task's ``type`` (default ``binary``), validated.
@@ -151,5 +161,5 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
     config = parse_params(entry.config, {**raw, "type": entry.name}, where)
     for i, loss in enumerate(config.losses):
         loss.check(config.type, join_path(where, "losses", i))
-    resolve_metrics(config.resolved_metrics, entry.metric_kind, join_path(where, "metrics"))  # names and kinds, now
+    resolve_metrics(config.resolved_metrics, config.metric_kind, join_path(where, "metrics"))  # names and kinds, now
     return config

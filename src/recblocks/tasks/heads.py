@@ -78,6 +78,7 @@ class Task(nn.Module):
                               type(pre).__name__)
         self.config = config
         self.pre = pre
+        self.metric_kind = config.metric_kind  # type: ignore[misc]  (a 2-class multiclass task: two_class)
 
     # -- config -----------------------------------------------------------------------------
     @property

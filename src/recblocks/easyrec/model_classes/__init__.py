@@ -58,6 +58,7 @@ EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", Ea
 # One module per built-in class; each registers itself in EASYREC_MODELS on import.
 from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
     autoint,
+    cmbf,
     dat,
     dbmtl,
     dcn,
@@ -74,6 +75,8 @@ from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations
     multi_tower_din,
     multi_tower_recall,
     ple,
+    rocket_launching,
     simple_multi_task,
+    uniter,
     wide_and_deep,
 )
