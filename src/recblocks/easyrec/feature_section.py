@@ -16,7 +16,9 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
 * ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``);
   ``sub_feature_type: RawFeature`` -> ``values: numbers``, with ``boundaries`` (or ``num_buckets``
   equal steps over ``[min_val, max_val]``) as bucket ids, else raw numbers (``raw_input_dim`` > 1:
-  ``dim`` numbers per element joined by ``seq_multi_sep``), projected with ``embedding_dim``; a
+  ``dim`` numbers per element joined by ``seq_multi_sep``), projected with ``embedding_dim``; with
+  boundaries and ``seq_multi_sep`` each number of an element is bucketized and the element's
+  embedding is the ``combiner`` of its buckets' (``element_len`` 8: the first 8 numbers); a
   ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
   :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
@@ -34,7 +36,7 @@ Without an equivalent, each a ConfigError naming the field: ``LookupFeature``,
 ``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
 with ``boundaries``/``num_buckets`` or a ``combiner`` other than sum,
 ``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
-instead), a numeric sequence with several numbers per element and boundaries (or no ``raw_input_dim``), a
+instead), a raw numeric sequence with ``seq_multi_sep`` but no ``raw_input_dim``, a
 ``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
 errors per feature rather than raising them, so a feature no feature group uses does not stop
 the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
@@ -57,6 +59,11 @@ _NO_EQUIVALENT = {
 }
 _IGNORED = {"feature_name", "input_names", "feature_type", "embedding_dim", "embedding_name", "precision",
             "max_partitions", "lookup_max_sel_elem_num"}
+
+
+#: numbers kept per element of a bucketized ``seq_multi_sep`` sequence (EasyRec keeps them all; recblocks
+#: pads elements to a fixed width, so the first ones are kept)
+ELEMENT_LEN = 8
 
 
 def feature_name(feature: Mapping[str, Any]) -> str:
@@ -252,12 +259,16 @@ def _numbers(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
             _refuse(where, "num_buckets", "num_buckets on a numeric sequence reads the numbers as ids in EasyRec",
                     "min_val < max_val (equal steps) or boundaries", f"min_val {low}, max_val {high}")
         bounds = [low + (high - low) * i / buckets for i in range(buckets)]
-    if sep is not None and width == 1:
-        _refuse(where, "seq_multi_sep", "several numbers per sequence element are read only as a vector of "
-                "raw_input_dim numbers", "raw_input_dim > 1 without boundaries, or no seq_multi_sep", repr(sep))
+    if sep is not None and width == 1 and not bounds:
+        _refuse(where, "seq_multi_sep", "several raw numbers per sequence element are read as a vector of "
+                "raw_input_dim numbers", "raw_input_dim > 1, or boundaries / num_buckets (bucket ids pooled per "
+                "element), or no seq_multi_sep", repr(sep))
     if bounds:
         if width > 1:
             _refuse(where, "raw_input_dim", "bucketizing vectors of numbers is not supported", "1", width)
+        if sep is not None:  # EasyRec bucketizes every number of its 3-D input; the lookup combines them
+            return {"values": "numbers", "boundaries": bounds, "element_separator": sep,
+                    "element_len": ELEMENT_LEN}
         return {"values": "numbers", "boundaries": bounds}
     out: dict[str, Any] = {"values": "numbers"}
     if width > 1:

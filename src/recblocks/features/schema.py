@@ -166,6 +166,10 @@ class SequenceFeature(_ListFeature):
     numbers joined by ``element_separator``, NaN marking padding (a row without elements is one
     ``fill_value`` element, as an empty id row is one missing id). Unparseable numbers become
     ``fill_value``; the input layer masks the padding (:mod:`recblocks.features.numeric_sequences`).
+    With ``boundaries`` and ``element_separator`` (``dim`` 1) an element holds any number of
+    numbers (EasyRec's ``seq_multi_sep``): each becomes a bucket id, the first ``element_len``
+    are kept, ``(B, L, element_len)`` ids padded with ``0``, and an element's embedding is the
+    ``pooling`` (sum or mean) of its ids' embeddings.
     """
 
     kind: Literal["sequence"] = "sequence"
@@ -176,6 +180,8 @@ class SequenceFeature(_ListFeature):
     dim: int = Field(default=1, ge=1, le=MAX_EMBEDDING_DIM,
                      description=f"numbers per element, at most {MAX_EMBEDDING_DIM:,}")
     element_separator: str | None = Field(default=None, min_length=1)
+    element_len: int = Field(default=8, ge=1, le=MAX_SEQUENCE_LENGTH,
+                             description="numbers kept per element with boundaries and element_separator")
     fill_value: float = 0.0
 
     @model_validator(mode="after")
@@ -190,6 +196,9 @@ class SequenceFeature(_ListFeature):
             raise ValueError("hash_bucket_size and min_count apply to id sequences, not values: numbers")
         if self.boundaries is not None and self.dim > 1:
             raise ValueError("boundaries bucketize single numbers; leave dim at 1")
+        if self.element_separator is not None and self.dim == 1 and self.boundaries is None:
+            raise ValueError("element_separator splits an element into several numbers: set dim > 1 (a vector "
+                             "per element) or boundaries (bucket ids pooled per element)")
         if self.boundaries is not None and list(self.boundaries) != sorted(set(self.boundaries)):
             raise ValueError("'boundaries' must be strictly increasing")
         return self
@@ -202,6 +211,11 @@ class SequenceFeature(_ListFeature):
     def is_numeric(self) -> bool:
         """A sequence of raw numbers: no table, the values themselves reach the input layer."""
         return self.values == "numbers" and self.boundaries is None
+
+    @property
+    def multi_bucket(self) -> bool:
+        """Several bucketized numbers per element: ``(B, L, element_len)`` ids, pooled per element."""
+        return self.boundaries is not None and self.element_separator is not None
 
 
 class DenseFeature(_FeatureBase):

@@ -165,7 +165,8 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                 slot = slots.get(("deep", name)) or slots.get(("wide", name))
                 dtype = torch.int64 if schema[name].is_id else torch.float32
                 shape = ((slot.max_len,) if slot is not None and slot.is_list else ()) + (
-                    (slot.width,) if slot is not None and slot.width > 1 else ())
+                    (slot.width,) if slot is not None and slot.width > 1 else ()) + (
+                    (slot.element_len,) if slot is not None and slot.element_len else ())
                 item_features[name] = (shape, dtype)
         user_rows = int(vocab_sizes.get(params.user_id, 0)) if params.user_id else 0
         self.catalogue = ItemCatalogue(int(vocab_sizes[params.item_id]), user_rows, item_features)
@@ -213,7 +214,8 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                 shape = ((rows, slot.max_len) if slot.numeric else (rows,)) + ((slot.width,) if slot.width > 1 else ())
                 filled[slot.feature] = torch.zeros(shape, device=device)
             else:
-                shape = (rows, slot.max_len) if slot.is_list else (rows,)
+                shape = ((rows, slot.max_len) if slot.is_list else (rows,)) + (
+                    (slot.element_len,) if slot.element_len else ())
                 filled[slot.feature] = torch.full(shape, OOV_ID, dtype=torch.int64, device=device)
         return filled
 
