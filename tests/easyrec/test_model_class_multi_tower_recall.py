@@ -11,8 +11,7 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.runs import plan_rows
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
-REFUSALS = {"multi_tower_recall_neg_sampler_sequence_feature.config": "need_key_feature",
-            "multi_tower_recall_neg_sampler_only_sequence_feature.config": "need_key_feature"}
+REFUSALS: dict[str, str] = {}
 
 TEXT = """
 data_config { label_fields: "clk" }
