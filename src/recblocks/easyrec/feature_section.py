@@ -12,7 +12,8 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   ``dense`` with ``dim: N`` and the feature's ``separator`` (EasyRec default ``|``): a vector,
   projected with ``embedding_dim`` by EasyRec's weighted-sum rule (``x W``).
 * ``TagFeature`` -> ``multi`` with its ``separator`` (EasyRec default ``|``), ``combiner`` sum/mean
-  -> ``pooling`` (EasyRec default sum).
+  -> ``pooling`` (EasyRec default sum); ``kv_separator`` (``id<kv>weight`` elements) ->
+  ``weight_separator``: the pooling weighs each id (:mod:`recblocks.features.weighted`).
 * ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``);
   ``sub_feature_type: RawFeature`` -> ``values: numbers``, with ``boundaries`` (or ``num_buckets``
   equal steps over ``[min_val, max_val]``) as bucket ids, else raw numbers (``raw_input_dim`` > 1:
@@ -32,8 +33,12 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   after the others as EasyRec does (:func:`expand_shared_names`).
 * ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
 
-Without an equivalent, each a ConfigError naming the field: ``LookupFeature``,
-``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
+* ``LookupFeature`` (a key column and a map column) -> ``multi`` with ``lookup`` (the values of the
+  map's entries for the row's key, at most ``lookup_max_sel_elem_num``), hashed, pooled by ``combiner``.
+* ``ExprFeature`` -> ``dense`` with ``expression`` (the formula over its inputs, evaluated by an
+  allow-list grammar at preprocessing, :mod:`recblocks.features.derived`).
+
+Without an equivalent, each a ConfigError naming the field: ``kv_separator`` on a sequence, ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
 with ``boundaries``/``num_buckets`` or a ``combiner`` other than sum,
 ``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
 instead), a raw numeric sequence with ``seq_multi_sep`` but no ``raw_input_dim``, a
@@ -53,10 +58,6 @@ from recblocks.easyrec.model_classes._common import expand_feature_name
 
 __all__ = ["translate_feature", "translate_features", "feature_name", "text_cnn_combiners", "expand_shared_names"]
 
-_NO_EQUIVALENT = {
-    "LookupFeature": "key/value map lookups are not a recblocks feature kind; precompute the looked-up value",
-    "ExprFeature": "expressions over inputs are not evaluated by recblocks; precompute the column",
-}
 _IGNORED = {"feature_name", "input_names", "feature_type", "embedding_dim", "embedding_name", "precision",
             "max_partitions", "lookup_max_sel_elem_num"}
 
@@ -89,12 +90,13 @@ def translate_feature(feature: Mapping[str, Any], where: str,
 'embedding_dim': 16}
     """
     kind = feature.get("feature_type", "IdFeature")
-    if kind in _NO_EQUIVALENT:
-        raise ConfigError(join_path(where, "feature_type"), f"{kind} has no recblocks equivalent: "
-                          f"{_NO_EQUIVALENT[kind]}", "IdFeature, RawFeature, TagFeature or SequenceFeature", kind)
     inputs = list(feature.get("input_names") or [])
     if kind == "ComboFeature":
         return _combo_feature(feature, where, inputs)
+    if kind == "LookupFeature":
+        return _lookup_feature(feature, where, inputs)
+    if kind == "ExprFeature":
+        return _expr_feature(feature, where, inputs)
     if len(inputs) != 1:
         raise ConfigError(join_path(where, "input_names"), f"a {kind} reads one input column",
                           "one input name", inputs)
@@ -161,6 +163,44 @@ def _combo_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) ->
     return out
 
 
+def _lookup_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) -> dict[str, Any]:
+    """A LookupFeature: the values the map column (second input) holds for the key column (first input),
+    hashed and pooled by ``combiner`` (EasyRec's ``_lookup_preprocess`` and hashed categorical column)."""
+    if len(inputs) != 2:
+        raise ConfigError(join_path(where, "input_names"), "a LookupFeature reads a key column and a map column",
+                          "two input names", inputs)
+    if not feature.get("hash_bucket_size"):
+        raise ConfigError(join_path(where, "hash_bucket_size"), "EasyRec hashes the looked-up values",
+                          "hash_bucket_size > 0", feature.get("hash_bucket_size"))
+    combiner = feature.get("combiner", "sum")
+    if combiner not in ("sum", "mean"):
+        _refuse(where, "combiner", "unsupported combiner", "sum or mean", repr(combiner))
+    selected = int(feature.get("lookup_max_sel_elem_num", 10))
+    out: dict[str, Any] = {
+        "name": str(feature.get("feature_name") or inputs[0]), "kind": "multi", "column": inputs[1],
+        "separator": feature.get("separator", "|"), "hash_bucket_size": int(feature["hash_bucket_size"]),
+        "max_len": selected, "pooling": combiner,
+        "lookup": {"key": inputs[0], "kv_separator": feature.get("kv_separator") or ":", "max_selected": selected}}
+    if feature.get("embedding_dim"):
+        out["embedding_dim"] = int(feature["embedding_dim"])
+    if feature.get("embedding_name"):
+        out["embedding_name"] = feature["embedding_name"]
+    return out
+
+
+def _expr_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) -> dict[str, Any]:
+    """An ExprFeature: a number per row from its ``expression`` over the inputs, a raw value in deep groups
+    (EasyRec's numeric column; ``embedding_dim`` is not read)."""
+    if not feature.get("expression"):
+        raise ConfigError(join_path(where, "expression"), "an ExprFeature computes its value by a formula",
+                          "expression: '...'", "unset")
+    if not inputs:
+        raise ConfigError(join_path(where, "input_names"), "the formula reads the input columns",
+                          "at least one input name", inputs)
+    name = str(feature.get("feature_name") or inputs[0])
+    return {"name": name, "kind": "dense", "expression": {"formula": feature["expression"], "columns": inputs}}
+
+
 def _ids(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
     """How the ids of an id-like feature are made: hashed, or a fitted vocabulary (capped)."""
     if feature.get("hash_bucket_size"):
@@ -219,9 +259,9 @@ def _number(text: str | None) -> float | None:
 
 
 def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str, Any]:
-    if feature.get("kv_separator"):
-        _refuse(where, "kv_separator", "weighted tags (id:weight pairs) are not supported", "no kv_separator",
-                repr(feature["kv_separator"]))
+    if feature.get("kv_separator") and kind == "sequence":
+        _refuse(where, "kv_separator", "weighted ids (id:weight pairs) are read by a TagFeature, not a sequence",
+                "no kv_separator", repr(feature["kv_separator"]))
     if kind == "sequence":
         combiner = feature.get("sequence_combiner")
         chosen = next(iter(combiner), "?") if combiner else None
@@ -240,6 +280,8 @@ def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str
     if combiner not in ("sum", "mean") or (numeric and combiner != "sum" and feature.get("embedding_dim")):
         _refuse(where, "combiner", "unsupported combiner", "sum" if numeric else "sum or mean", repr(combiner))
     out["pooling"] = combiner
+    if feature.get("kv_separator"):  # EasyRec's weighted categorical column: sum w e, or / sum w for mean
+        out["weight_separator"] = feature["kv_separator"]
     return out
 
 

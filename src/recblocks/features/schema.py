@@ -4,10 +4,13 @@ Kinds (``kind`` field of each entry):
 
 * ``sparse``     — categorical id with a vocabulary fitted on train (``min_count``).
 * ``hashed``     — categorical id hashed into ``hash_bucket_size`` buckets by a stable hash.
-* ``multi``      — multi-valued ids (a list column or a ``separator``-joined string), pooled.
+* ``multi``      — multi-valued ids (a list column or a ``separator``-joined string), pooled;
+  with ``weight_separator`` each element is ``id<sep>weight`` and the pooling is weighted; with
+  ``lookup`` the values are those a per-row map holds for another column's key.
 * ``sequence``   — ordered ids (behaviour history), padded to ``max_len``, kept as a sequence;
   ``values: numbers`` for a sequence of numbers (raw, or bucketized by ``boundaries``).
-* ``dense``      — a number, filled when missing and normalised with statistics fitted on train;
+* ``dense``      — a number, filled when missing and normalised with statistics fitted on train
+  (or computed by an ``expression`` over numeric columns);
   with ``dim: N`` a vector of N numbers (a list column or a ``separator``-joined string),
   normalised per position.
 * ``bucketized`` — a number turned into a bucket id by given ``boundaries`` or fitted quantiles.
@@ -33,6 +36,7 @@ from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.limits import MAX_BUCKETS, MAX_EMBEDDING_DIM, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.features.cross import CrossSpec
+from recblocks.features.derived import ExpressionSpec, LookupSpec
 from recblocks.features.text import TextNormalization
 
 __all__ = [
@@ -74,7 +78,12 @@ class _FeatureBase(Params):
     def source_columns(self) -> list[str]:
         """Columns read from the data: the cross's columns for a crossed feature, else the source column."""
         cross = getattr(self, "cross", None)
-        return list(cross.columns) if cross is not None else [self.source_column]
+        if cross is not None:
+            return list(cross.columns)
+        lookup, expression = getattr(self, "lookup", None), getattr(self, "expression", None)
+        if lookup is not None:
+            return [self.source_column, lookup.key]
+        return list(expression.columns) if expression is not None else [self.source_column]
 
     @property
     def table_name(self) -> str:
@@ -150,10 +159,19 @@ class MultiFeature(_ListFeature):
     kind: Literal["multi"] = "multi"
     pooling: Literal["sum", "mean"] = "mean"
     cross: CrossSpec | None = None
+    #: elements are ``id<weight_separator>weight`` pairs, pooled weighted (:mod:`recblocks.features.weighted`)
+    weight_separator: str | None = Field(default=None, min_length=1)
+    #: the values are looked up in the column's per-row map by another column's key (:mod:`recblocks.features.derived`)
+    lookup: LookupSpec | None = None
 
     @model_validator(mode="after")
     def _list_cross(self) -> "MultiFeature":
         _check_cross(self, self.cross, single=False)
+        if self.lookup is not None and (self.cross is not None or self.weight_separator is not None):
+            raise ValueError("lookup reads a map column and a key column: no cross or weight_separator with it")
+        if self.weight_separator is not None and (self.cross is not None or self.weight_separator == self.separator):
+            raise ValueError("weight_separator splits each element into an id and its weight: it needs a single "
+                             "input column and a separator other than the elements' one")
         return self
 
 
@@ -233,6 +251,14 @@ class DenseFeature(_FeatureBase):
     fill_value: float = 0.0
     normalization: Literal["none", "standard", "minmax", "log1p"] = "none"
     allow_missing: bool = True
+    #: a number computed from numeric columns by a formula (:mod:`recblocks.features.derived`)
+    expression: ExpressionSpec | None = None
+
+    @model_validator(mode="after")
+    def _scalar_expression(self) -> "DenseFeature":
+        if self.expression is not None and self.dim > 1:
+            raise ValueError("an expression computes one number per row; leave dim at 1")
+        return self
 
 
 class BucketizedFeature(_FeatureBase):

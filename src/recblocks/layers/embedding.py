@@ -21,6 +21,7 @@ from torch import nn
 
 from recblocks.core.errors import SchemaError
 from recblocks.features.schema import PADDING_ID
+from recblocks.features.weighted import weight_key
 
 __all__ = ["EmbeddingSlot", "FeatureEmbeddings", "EmbeddingCollection"]
 
@@ -45,6 +46,8 @@ class EmbeddingSlot:
             dense feature when ``project``.
         element_len: a sequence whose elements hold up to ``K`` ids each (``(B, L, K)``, ``0`` =
             padding): an element's vector is the ``pooling`` of its ids' vectors; 0 otherwise.
+        weighted: a multi feature whose ids come with weights (``Batch.features[weight_key(feature)]``,
+            ``(B, L)``): pooled as ``sum_i w_i e_i`` (``sum``) or divided by ``sum_i w_i`` (``mean``).
     """
 
     feature: str
@@ -59,6 +62,7 @@ class EmbeddingSlot:
     width: int = 1
     numeric: bool = False
     element_len: int = 0
+    weighted: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -146,6 +150,14 @@ class _FusedTable(nn.Module):
             if slot.element_len:
                 chunk, ids = _pool_elements(slot, chunk, ids)
             mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
+            if slot.weighted:  # TensorFlow's weighted lookup: the weights scale, and divide for a mean
+                weights = features[weight_key(slot.feature)].to(chunk.dtype).unsqueeze(-1) * mask
+                total = (chunk * weights).sum(dim=1)
+                if slot.pooling == "mean":
+                    sums = weights.sum(dim=1)
+                    total = total / torch.where(sums == 0, torch.ones_like(sums), sums)
+                out.pooled[slot.key] = total
+                continue
             masked = chunk * mask
             total = masked.sum(dim=1)
             if slot.pooling == "mean":
