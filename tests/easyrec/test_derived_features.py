@@ -85,3 +85,28 @@ def test_an_expression_is_parsed_by_the_allow_list_grammar_only(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"features\[0\]\.input_names: a LookupFeature reads a key column"):
         translate_feature({"input_names": ["k"], "feature_type": "LookupFeature", "hash_bucket_size": 5},
                           "features[0]")
+
+
+def test_an_attention_sequence_combiner_pools_the_feature_in_its_groups(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    text = CONFIG.replace('''  features { feature_name: "age_fit"''', '''  features { input_names: "hist" feature_type: SequenceFeature separator: ";" hash_bucket_size: 20
+             embedding_dim: 8 sequence_combiner { attention {} } }
+  features { feature_name: "age_fit"''').replace('input_fields { input_name: "tags" }', 'input_fields { '
+        'input_name: "tags" } input_fields { input_name: "hist" }').replace(
+        '''feature_names: ["tags", "cate_score", "age_fit"] wide_deep: DEEP''',
+        '''feature_names: ["tags", "hist", "cate_score", "age_fit"] wide_deep: DEEP''')
+    _write_data(tmp_path)
+    for split in ("train.csv", "valid.csv"):  # a behaviour column after the tags
+        rows = (tmp_path / split).read_text().splitlines()
+        (tmp_path / split).write_text("\n".join(f"{r.split(',', 2)[0]},{r.split(',', 2)[1]},h{i % 5};h{i % 3},"
+                                                f"{r.split(',', 2)[2]}" for i, r in enumerate(rows)) + "\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.config").write_text(text)
+    raw = load_easyrec_file(tmp_path / "p.config")
+    blocks = {b["name"]: b for b in raw["model"]["backbone"]["blocks"]}
+    pooled = [b for b in blocks.values() if b.get("component", {}).get("class_name") == "AttentionPooling"]
+    assert len(pooled) == 1 and pooled[0]["inputs"] == [{"block_name": pooled[0]["name"].replace("_cnn", "_seq")}]
+    groups = {g["group_name"]: g["feature_names"] for g in raw["model"]["feature_groups"]}
+    assert groups["deep__attention_hist"] == ["hist"] and "hist" not in groups["deep"]
+    result = train_run(raw, tmp_path / "run")
+    assert 0.0 <= result.valid_metrics["auc"] <= 1.0

@@ -20,7 +20,7 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   ``dim`` numbers per element joined by ``seq_multi_sep``), projected with ``embedding_dim``; with
   boundaries and ``seq_multi_sep`` each number of an element is bucketized and the element's
   embedding is the ``combiner`` of its buckets' (``element_len`` 8: the first 8 numbers); a
-  ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
+  ``sequence_combiner { text_cnn }`` or ``{ attention }`` becomes backbone blocks (:func:`text_cnn_combiners`,
   :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
 * ``ComboFeature`` (a hashed cross of its ``input_names``, at least two) -> ``hashed`` with
@@ -40,8 +40,8 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
 
 Without an equivalent, each a ConfigError naming the field: ``kv_separator`` on a sequence, ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
 with ``boundaries``/``num_buckets`` or a ``combiner`` other than sum,
-``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
-instead), a raw numeric sequence with ``seq_multi_sep`` but no ``raw_input_dim``, a
+``normalizer_fn``, ``sequence_combiner.multi_head_attention`` (EasyRec's input layer does not
+build it either), a raw numeric sequence with ``seq_multi_sep`` but no ``raw_input_dim``, a
 ``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
 errors per feature rather than raising them, so a feature no feature group uses does not stop
 the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
@@ -265,10 +265,11 @@ def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str
     if kind == "sequence":
         combiner = feature.get("sequence_combiner")
         chosen = next(iter(combiner), "?") if combiner else None
-        if chosen not in (None, "text_cnn"):
-            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn has "
-                    "no recblocks equivalent: put the feature in a sequence group and combine it with a backbone "
-                    "block (MultiHeadAttention, ...)", "no sequence_combiner or text_cnn", chosen)
+        if chosen not in (None, "text_cnn", "attention"):
+            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn or "
+                    "attention has no recblocks equivalent (EasyRec's input layer does not build it either): put "
+                    "the feature in a sequence group and combine it with a backbone block",
+                    "no sequence_combiner, text_cnn or attention", chosen)
     numeric = kind == "sequence" and feature.get("sub_feature_type", "IdFeature") == "RawFeature"
     out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"),
                            **(_numbers(feature, where) if numeric else _ids(feature, where))}
@@ -338,14 +339,20 @@ def translate_features(pipeline: Mapping[str, Any],
     return out
 
 
-def text_cnn_combiners(pipeline: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Feature name -> (its config path, its ``sequence_combiner.text_cnn`` message), for every such feature."""
+def text_cnn_combiners(pipeline: Mapping[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Feature name -> (its config path, the combiner: ``text_cnn`` or ``attention``, its message), for every
+    feature with such a ``sequence_combiner``."""
     if "feature_config" in pipeline:
         base, entries = "feature_config.features", pipeline["feature_config"].get("features", [])
     else:
         base, entries = "feature_configs", pipeline.get("feature_configs", [])
-    return {feature_name(f): (join_path(base, i), f["sequence_combiner"]["text_cnn"]) for i, f in enumerate(entries)
-            if "text_cnn" in (f.get("sequence_combiner") or {})}
+    out = {}
+    for i, f in enumerate(entries):
+        combiner = f.get("sequence_combiner") or {}
+        kind = next((k for k in ("text_cnn", "attention") if k in combiner), None)
+        if kind is not None:
+            out[feature_name(f)] = (join_path(base, i), kind, dict(combiner[kind] or {}))
+    return out
 
 
 def expand_shared_names(pipeline: Mapping[str, Any], auto_expand: bool = False) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from recblocks.layers import (
     activations,
     aitm,
     attention,
+    attention_pooling,
     aux_losses,
     base,
     basic,
@@ -142,6 +143,7 @@ from recblocks.layers.dien import (
     DIENParams,
     evolve_step,
 )
+from recblocks.layers.attention_pooling import AttentionPooling, AttentionPoolingParams
 from recblocks.layers.din import (
     DIN,
     DINParams,
@@ -325,6 +327,8 @@ __all__ = [
     "AllIntParams",
     "Attention",
     "AttentionParams",
+    "AttentionPooling",
+    "AttentionPoolingParams",
     "AutoDisEmbedding",
     "AutoDisEmbeddingParams",
     "AutoInt",
@@ -461,6 +465,7 @@ __all__ = [
     "activations",
     "aitm",
     "attention",
+    "attention_pooling",
     "aux_losses",
     "base",
     "basic",
