@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recblocks.core.errors import ConfigError
 from recblocks.core.shapes import TensorSpec
 from recblocks.easyrec.load import load_easyrec_file
 from recblocks.layers.din import DIN
@@ -74,3 +75,10 @@ def test_sequence_group_options_translate_to_din_and_train(tmp_path: Path, monke
     assert din_module.transform == transform
     spec = (TensorSpec((5, 20)), TensorSpec((), "long"), TensorSpec((8,)))
     assert din_module.output_spec(spec).shape == (width,)
+
+
+def test_sequence_features_on_a_negative_sampler_group_are_refused_by_name(tmp_path: Path) -> None:
+    text = (CONFIG % "").replace('wide_deep: DEEP\n', 'wide_deep: DEEP negative_sampler: true\n', 1)
+    (tmp_path / "p.config").write_text(text)
+    with pytest.raises(ConfigError, match=r"model_config\.feature_groups\[0\]\.negative_sampler: EasyRec attends"):
+        load_easyrec_file(tmp_path / "p.config")

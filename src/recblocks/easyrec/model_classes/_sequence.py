@@ -111,6 +111,11 @@ def attach_sequence_attention(section: dict[str, Any], model_config: Mapping[str
     backbone = section.get("backbone")
     if not backbone or not any(g.get("sequence_features") for g in model_config.get("feature_groups", [])):
         return section
+    for i, group in enumerate(model_config.get("feature_groups", [])):
+        if group.get("sequence_features") and group.get("negative_sampler"):
+            raise ConfigError(join_path(where, "feature_groups", i, "negative_sampler"), "EasyRec attends over the "
+                              "sequences once per sampled negative item in such a group; that is not translated",
+                              "negative_sampler: false on a group with sequence_features", "true")
     blocks: list[dict[str, Any]] = []
     renamed: dict[str, str] = {}
     names = {b.get("name") for b in backbone.get("blocks", [])}
