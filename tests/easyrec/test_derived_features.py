@@ -110,3 +110,24 @@ def test_an_attention_sequence_combiner_pools_the_feature_in_its_groups(tmp_path
     assert groups["deep__attention_hist"] == ["hist"] and "hist" not in groups["deep"]
     result = train_run(raw, tmp_path / "run")
     assert 0.0 <= result.valid_metrics["auc"] <= 1.0
+
+
+def test_weighted_item_tags_reach_a_two_tower_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_data(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    text = CONFIG.split("model_config")[0] + """
+model_config { model_class: "DSSM" loss_type: SOFTMAX_CROSS_ENTROPY
+  feature_groups { group_name: "user" feature_names: ["cate_score", "age_fit"] wide_deep: DEEP }
+  feature_groups { group_name: "item" feature_names: ["cate", "tags"] wide_deep: DEEP }
+  dssm { user_tower { dnn { hidden_units: [8] } } item_tower { id: "cate" dnn { hidden_units: [8] } }
+         simi_func: INNER_PRODUCT } }
+"""
+    text = text.replace("feature_config {\n", 'feature_config {\n  features { input_names: "cate" feature_type: IdFeature '
+                                                'hash_bucket_size: 10 embedding_dim: 8 }\n', 1)
+    (tmp_path / "p.config").write_text(text)
+    raw = load_easyrec_file(tmp_path / "p.config")
+    assert raw["model"]["model_class"] == "MatchModel"
+    result = train_run(raw, tmp_path / "run")
+    catalogue = result.model.catalogue
+    assert weight_key("tags") in catalogue.feature_buffers
+    assert np.isfinite(list(result.valid_metrics.values())).all()
