@@ -19,6 +19,7 @@ import pytest
 from recblocks.core.errors import RecBlocksError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
+from recblocks.easyrec.model_classes._sequence import attach_sequence_attention
 from recblocks.easyrec.variational_dropout import with_variational_dropout
 from recblocks.runs import plan_rows
 from tests.easyrec.conftest import shipped_configs
@@ -64,15 +65,16 @@ def translate(path_or_text: Path | str, data: dict[str, Any] | None = None,
     features = feature_dicts(pipeline)
     model_config = pipeline["model_config"]
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
-    model = with_variational_dropout(model_config, lambda rest: entry.translate(rest, features, "model_config"),
-                                     "model_config")
+    model = with_variational_dropout(model_config, lambda rest: attach_sequence_attention(
+        entry.translate(rest, features, "model_config"), rest, features, "model_config"), "model_config")
     if model["model_class"] == "RankModel" and "tasks" not in model:
         # what the pipeline translation adds to a RankModel: the task of data_config.label_fields[0]
         kind = "regression" if model_config.get("loss_type") == "L2_LOSS" else "binary"
         model["tasks"] = [{"type": kind, "label": pipeline["data_config"]["label_fields"][0]}]
     used = {n for g in model["feature_groups"] for n in g["feature_names"]}
     used |= {n for g in model["feature_groups"] for s in g.get("sequence_features", [])
-             for m in s.get("seq_att_map", []) for n in [*_list(m.get("key")), *_list(m.get("hist_seq"))]}
+             for m in s.get("seq_att_map", [])
+             for n in [*_list(m.get("key")), *_list(m.get("hist_seq")), *_list(m.get("aux_hist_seq"))]}
     return {"data": data or {"train": "train.parquet"}, "features": [f for n, f in features.items() if n in used],
             "model": model, "train": train or {"epochs": 1, "batch_size": 32, "progress": False}}
 

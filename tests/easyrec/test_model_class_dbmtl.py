@@ -18,12 +18,6 @@ REFUSALS = {
     "dbmtl_cmbf_on_movielens.config": "gauc: unsupported metric parameter",
     "dbmtl_uniter_on_movielens.config": "gauc: unsupported metric parameter",
     "dbmtl_on_taobao_with_multi_loss.config": "task_towers[1].losses[0].jrc_loss: loss parameter not supported",
-    # sequence-group options of EasyRec's feature groups that recblocks' groups do not take
-    "dbmtl_on_multi_numeric_boundary_allow_key_transform.config": "allow_key_transform",
-    "dbmtl_on_multi_numeric_boundary_allow_key_transform_dnn.config": "allow_key_transform",
-    "dbmtl_on_multi_numeric_boundary_allow_key_transform_multi_seq.config": "allow_key_transform",
-    "dbmtl_on_multi_numeric_boundary_need_key_feature_taobao.config": "need_key_feature",
-    "dbmtl_on_numeric_boundary_sequence_feature_aux_hist_seq_taobao.config": "aux_hist_seq",
     "dbmtl_on_multi_sequence_feature_taobao.config": "a feature is listed twice",
 }
 

@@ -20,9 +20,6 @@ REFUSALS = {
     "dssm_kd_on_taobao.config": "model_config.kd: not supported",
     # a sequence-group option of EasyRec's feature groups that recblocks' groups do not take
     # (allow_key_search is accepted: dssm_on_books and dssm_on_sequence_feature_taobao plan)
-    "dssm_on_books_negative_sample.config": "need_key_feature",
-    "dssm_neg_sampler_need_key_feature.config": "need_key_feature",
-    "dssm_neg_sampler_sequence_feature.config": "need_key_feature",
 }
 
 TEXT = """

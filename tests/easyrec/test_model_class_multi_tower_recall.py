@@ -11,8 +11,9 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.runs import plan_rows
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
-REFUSALS = {"multi_tower_recall_neg_sampler_sequence_feature.config": "need_key_feature",
-            "multi_tower_recall_neg_sampler_only_sequence_feature.config": "need_key_feature"}
+#: EasyRec's per-negative attention of a negative_sampler group with sequence_features is not translated
+REFUSALS = {"multi_tower_recall_neg_sampler_sequence_feature.config": "negative_sampler: EasyRec attends",
+            "multi_tower_recall_neg_sampler_only_sequence_feature.config": "negative_sampler: EasyRec attends"}
 
 TEXT = """
 data_config { label_fields: "clk" }

@@ -57,8 +57,12 @@ def test_a_group_with_sequence_features_appends_din_attention() -> None:
     assert din["params"]["attention_dnn"]["final_activation"] is None
     assert model["feature_groups"][1]["sequence_features"] == [
         {"group_name": "seq", "seq_att_map": [{"key": ["C1"], "hist_seq": ["H1"]}]}]
-    with pytest.raises(ConfigError, match=r"sequence_features\[0\]\.allow_key_transform: key transforms"):
-        translate(text.replace("seq_dnn", "allow_key_transform: true seq_dnn"))
+    # EasyRec's attention options are the DIN block's parameters; the group keeps its features only
+    model = translate(text.replace("seq_dnn", "allow_key_transform: true need_key_feature: false seq_dnn"))
+    params = {b["name"]: b for b in model["backbone"]["blocks"]}["seq_dnnseq"]["component"]["params"]
+    assert (params["allow_key_transform"], params["need_target_feature"]) == (True, False)
+    assert model["feature_groups"][1]["sequence_features"] == [
+        {"group_name": "seq", "seq_att_map": [{"key": ["C1"], "hist_seq": ["H1"]}]}]
 
 
 def test_a_missing_deep_dnn_is_named() -> None:

@@ -41,8 +41,11 @@ def test_numeric_sequences_become_number_sequences() -> None:
     assert cut["boundaries"] == [0.0, 25.0, 50.0, 75.0]
     raw = translate_feature(_seq(raw_input_dim=4, seq_multi_sep=";", embedding_dim=16), WHERE)
     assert (raw["values"], raw["dim"], raw["element_separator"], raw["embedding_dim"]) == ("numbers", 4, ";", 16)
-    with pytest.raises(ConfigError, match=r"feature_configs\[3\]\.seq_multi_sep: several numbers per sequence"):
-        translate_feature(_seq(seq_multi_sep=";", boundaries=[1.0]), WHERE)
+    # several numbers per element, each bucketized (EasyRec's 3-D input): ids pooled per element
+    multi = translate_feature(_seq(seq_multi_sep=";", boundaries=[1.0]), WHERE)
+    assert (multi["element_separator"], multi["element_len"], multi["boundaries"]) == (";", 8, [1.0])
+    with pytest.raises(ConfigError, match=r"feature_configs\[3\]\.seq_multi_sep: several raw numbers per sequence"):
+        translate_feature(_seq(seq_multi_sep=";"), WHERE)
     with pytest.raises(ConfigError, match=r"feature_configs\[3\]\.hash_bucket_size: a numeric sequence is not hashed"):
         translate_feature(_seq(hash_bucket_size=10), WHERE)
     with pytest.raises(ConfigError, match=r"feature_configs\[3\]\.num_buckets: .*min_val < max_val"):

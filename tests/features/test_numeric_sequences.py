@@ -56,3 +56,23 @@ def test_options_of_numbers_on_an_id_sequence_name_the_feature() -> None:
         Preprocessor([{"name": "s", "kind": "sequence", "separator": "|", "boundaries": [1.0]}])
     with pytest.raises(ConfigError, match=r"hash_bucket_size and min_count apply to id sequences"):
         Preprocessor([{**RAW, "hash_bucket_size": 10}])
+
+
+def test_several_bucketized_numbers_per_element_give_padded_3d_ids() -> None:
+    p = Preprocessor([{**RAW, "boundaries": [10.0, 20.0], "element_separator": ";", "element_len": 2}])
+    table = pa.table({"s": ["5;15;25|30", "", "1|2|3|12;x", None]})
+    batch, report = p.fit(table).transform(table)
+    ids = batch.features["s"]
+    assert tuple(ids.shape) == (4, 3, 2)
+    # 5 -> id 2, 15 -> id 3 (25 dropped: element_len 2), 30 -> id 4; an empty row is one missing id;
+    # the last 3 elements are kept and the unparseable 'x' is filled with 0 (id 2)
+    assert ids.tolist() == [[[2, 3], [4, 0], [0, 0]], [[1, 0], [0, 0], [0, 0]],
+                            [[2, 0], [2, 0], [3, 2]], [[1, 0], [0, 0], [0, 0]]]
+    counts = report.features["s"]
+    assert (counts.truncated, counts.unparseable, counts.missing) == (2, 1, 3)
+    assert p.num_embeddings("s") == 5
+
+
+def test_an_element_separator_without_dim_or_boundaries_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"element_separator splits an element into several numbers"):
+        Preprocessor([{**RAW, "element_separator": ";"}])

@@ -99,3 +99,45 @@ def test_scoring_mlp_must_end_in_one_unit() -> None:
     with pytest.raises(Exception, match=r"blk.attention_dnn.hidden_units: DIN's scoring MLP must end in one unit"):
         DIN.from_spec(DINParams(attention_dnn={"hidden_units": [4]}), (TensorSpec((4, 3)), LONG, TensorSpec((3,))),
                       "blk")
+
+
+def test_aux_behaviours_are_pooled_with_the_scores_of_the_behaviours() -> None:
+    torch.manual_seed(0)
+    din = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [4, 1], "use_bn": False}, aux_dim=2),
+                        (TensorSpec((5, 5)), LONG, TensorSpec((3,))), "din").eval()
+    sequence, query, lengths = torch.randn(2, 5, 5), torch.randn(2, 3), torch.tensor([5, 2])
+    out = din((sequence, lengths, query))
+    assert out.shape == (2, 3 + 2 + 3)
+    # the weights come from the first 3 widths only: the same scoring MLP on the behaviours alone
+    scorer = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [4, 1], "use_bn": False},
+                                     need_target_feature=False), (TensorSpec((5, 3)), LONG, TensorSpec((3,))), "s")
+    scorer.load_state_dict(din.state_dict())
+    q = query.unsqueeze(1).expand(-1, 5, -1)
+    keys = sequence[..., :3]
+    scores = scorer.attention(torch.cat([q, keys, q - keys, q * keys], -1)).squeeze(-1)
+    scores = scores.masked_fill(torch.arange(5)[None] >= lengths[:, None], -(2.0**32) + 1)
+    weights = torch.softmax(scores, -1)
+    expected = torch.cat([torch.bmm(weights.unsqueeze(1), sequence).squeeze(1), query], -1)
+    torch.testing.assert_close(out, expected)
+
+
+def test_allow_key_transform_pads_a_narrow_target_or_projects_it() -> None:
+    spec = (TensorSpec((4, 6)), LONG, TensorSpec((3,)))
+    with pytest.raises(ShapeError, match="target is wider"):
+        DIN.from_spec(DINParams(attention_dnn={"hidden_units": [1]}), (TensorSpec((4, 2)), LONG, TensorSpec((3,))))
+    padded = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [1]}, allow_key_transform=True), spec, "d")
+    assert padded.transform == "pad" and padded.output_spec(spec).shape == (12,)
+    sequence, query = torch.randn(2, 4, 6), torch.randn(2, 3)
+    out = padded((sequence, torch.tensor([4, 1]), query))
+    # EasyRec appends the zero-padded target, and pools all 6 behaviour widths
+    torch.testing.assert_close(out[:, 6:], torch.nn.functional.pad(query, (0, 3)))
+    torch.testing.assert_close(out[1, :6], sequence[1, 0])  # one valid behaviour: weight 1
+    dense = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [1]}, allow_key_transform=True,
+                                    transform_dnn=True), spec, "d")
+    assert dense.transform == "dense" and dense.output_spec(spec).shape == (12,)
+    out = dense((sequence, torch.tensor([4, 1]), query))
+    torch.testing.assert_close(out[:, 6:], dense.key_dense(query))
+    torch.testing.assert_close(out[1, :6], dense.seq_dense(sequence[1, 0]))
+    wide = DIN.from_spec(DINParams(attention_dnn={"hidden_units": [1]}, allow_key_transform=True),
+                         (TensorSpec((4, 2)), LONG, TensorSpec((3,))), "d")
+    assert wide.transform == "dense" and wide((torch.randn(2, 4, 2), torch.tensor([4, 1]), query)).shape == (2, 4)

@@ -51,3 +51,24 @@ def test_numeric_sequence_elements_are_projected_then_summed() -> None:
     group = GroupInput("g", [seq_slot, slot], InputLayerConfig(output_seq_and_normal_feature=True))
     seq, lengths, target = group(both({"s": values, "h": torch.tensor([[2, 3], [2, 0]])}))
     assert tuple(seq.shape) == (2, 2, 2) and lengths.tolist() == [2, 1] and target is None  # lengths of the first
+
+
+def test_elements_of_several_ids_are_pooled_per_element() -> None:
+    slot = EmbeddingSlot("s", "deep", "sequence", 2, table="s", num_embeddings=5, pooling="sum", max_len=2,
+                         element_len=2)
+    collection = EmbeddingCollection([slot])
+    with torch.no_grad():
+        collection.fused["dim2"].table.weight.copy_(torch.arange(10, dtype=torch.float32).reshape(5, 2))
+    out = collection({"s": torch.tensor([[[2, 3], [4, 0]], [[1, 0], [0, 0]]])})
+    rows = [[2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]  # the table rows of ids 1, 2 and 3
+    expected_first = [[rows[1][0] + rows[2][0], rows[1][1] + rows[2][1]], [8.0, 9.0]]
+    assert out.sequences[("deep", "s")][0].tolist() == expected_first
+    assert out.sequences[("deep", "s")][1].tolist() == [rows[0], [0.0, 0.0]]
+    assert out.lengths[("deep", "s")].tolist() == [2, 1]
+    mean = EmbeddingSlot("s", "deep", "sequence", 2, table="s", num_embeddings=5, pooling="mean", max_len=2,
+                         element_len=2)
+    collection = EmbeddingCollection([mean])
+    with torch.no_grad():
+        collection.fused["dim2"].table.weight.copy_(torch.arange(10, dtype=torch.float32).reshape(5, 2))
+    out = collection({"s": torch.tensor([[[2, 3], [4, 0]]])})
+    assert out.sequences[("deep", "s")][0, 0].tolist() == [5.0, 6.0]  # mean of rows 2 and 3

@@ -12,12 +12,15 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   ``dense`` with ``dim: N`` and the feature's ``separator`` (EasyRec default ``|``): a vector,
   projected with ``embedding_dim`` by EasyRec's weighted-sum rule (``x W``).
 * ``TagFeature`` -> ``multi`` with its ``separator`` (EasyRec default ``|``), ``combiner`` sum/mean
-  -> ``pooling`` (EasyRec default sum).
+  -> ``pooling`` (EasyRec default sum); ``kv_separator`` (``id<kv>weight`` elements) ->
+  ``weight_separator``: the pooling weighs each id (:mod:`recblocks.features.weighted`).
 * ``SequenceFeature`` -> ``sequence`` (``sequence_length`` or ``max_seq_len`` -> ``max_len``);
   ``sub_feature_type: RawFeature`` -> ``values: numbers``, with ``boundaries`` (or ``num_buckets``
   equal steps over ``[min_val, max_val]``) as bucket ids, else raw numbers (``raw_input_dim`` > 1:
-  ``dim`` numbers per element joined by ``seq_multi_sep``), projected with ``embedding_dim``; a
-  ``sequence_combiner { text_cnn }`` becomes backbone blocks (:func:`text_cnn_combiners`,
+  ``dim`` numbers per element joined by ``seq_multi_sep``), projected with ``embedding_dim``; with
+  boundaries and ``seq_multi_sep`` each number of an element is bucketized and the element's
+  embedding is the ``combiner`` of its buckets' (``element_len`` 8: the first 8 numbers); a
+  ``sequence_combiner { text_cnn }`` or ``{ attention }`` becomes backbone blocks (:func:`text_cnn_combiners`,
   :mod:`recblocks.easyrec.sequence_combiner`).
 * ``PassThroughFeature`` -> ``dense``.
 * ``ComboFeature`` (a hashed cross of its ``input_names``, at least two) -> ``hashed`` with
@@ -30,11 +33,15 @@ One EasyRec feature -> one recblocks feature dict (kinds of :mod:`recblocks.feat
   after the others as EasyRec does (:func:`expand_shared_names`).
 * ``embedding_dim`` (0 = unset: the model's default width), ``embedding_name`` (shared tables).
 
-Without an equivalent, each a ConfigError naming the field: ``LookupFeature``,
-``ExprFeature``, ``kv_separator`` (weighted tags), ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
+* ``LookupFeature`` (a key column and a map column) -> ``multi`` with ``lookup`` (the values of the
+  map's entries for the row's key, at most ``lookup_max_sel_elem_num``), hashed, pooled by ``combiner``.
+* ``ExprFeature`` -> ``dense`` with ``expression`` (the formula over its inputs, evaluated by an
+  allow-list grammar at preprocessing, :mod:`recblocks.features.derived`).
+
+Without an equivalent, each a ConfigError naming the field: ``kv_separator`` on a sequence, ``shared_names`` with a ``feature_name``, ``raw_input_dim`` > 1
 with ``boundaries``/``num_buckets`` or a ``combiner`` other than sum,
-``normalizer_fn``, ``sequence_combiner.attention`` (write an attention block over a sequence group
-instead), a numeric sequence with several numbers per element and boundaries (or no ``raw_input_dim``), a
+``normalizer_fn``, ``sequence_combiner.multi_head_attention`` (EasyRec's input layer does not
+build it either), a raw numeric sequence with ``seq_multi_sep`` but no ``raw_input_dim``, a
 ``combiner`` other than sum/mean, ``initializer``. :func:`translate_features` returns such
 errors per feature rather than raising them, so a feature no feature group uses does not stop
 the translation (:func:`recblocks.easyrec.translate.translate_pipeline` reports it as a note).
@@ -51,12 +58,13 @@ from recblocks.easyrec.model_classes._common import expand_feature_name
 
 __all__ = ["translate_feature", "translate_features", "feature_name", "text_cnn_combiners", "expand_shared_names"]
 
-_NO_EQUIVALENT = {
-    "LookupFeature": "key/value map lookups are not a recblocks feature kind; precompute the looked-up value",
-    "ExprFeature": "expressions over inputs are not evaluated by recblocks; precompute the column",
-}
 _IGNORED = {"feature_name", "input_names", "feature_type", "embedding_dim", "embedding_name", "precision",
             "max_partitions", "lookup_max_sel_elem_num"}
+
+
+#: numbers kept per element of a bucketized ``seq_multi_sep`` sequence (EasyRec keeps them all; recblocks
+#: pads elements to a fixed width, so the first ones are kept)
+ELEMENT_LEN = 8
 
 
 def feature_name(feature: Mapping[str, Any]) -> str:
@@ -82,12 +90,13 @@ def translate_feature(feature: Mapping[str, Any], where: str,
 'embedding_dim': 16}
     """
     kind = feature.get("feature_type", "IdFeature")
-    if kind in _NO_EQUIVALENT:
-        raise ConfigError(join_path(where, "feature_type"), f"{kind} has no recblocks equivalent: "
-                          f"{_NO_EQUIVALENT[kind]}", "IdFeature, RawFeature, TagFeature or SequenceFeature", kind)
     inputs = list(feature.get("input_names") or [])
     if kind == "ComboFeature":
         return _combo_feature(feature, where, inputs)
+    if kind == "LookupFeature":
+        return _lookup_feature(feature, where, inputs)
+    if kind == "ExprFeature":
+        return _expr_feature(feature, where, inputs)
     if len(inputs) != 1:
         raise ConfigError(join_path(where, "input_names"), f"a {kind} reads one input column",
                           "one input name", inputs)
@@ -154,6 +163,44 @@ def _combo_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) ->
     return out
 
 
+def _lookup_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) -> dict[str, Any]:
+    """A LookupFeature: the values the map column (second input) holds for the key column (first input),
+    hashed and pooled by ``combiner`` (EasyRec's ``_lookup_preprocess`` and hashed categorical column)."""
+    if len(inputs) != 2:
+        raise ConfigError(join_path(where, "input_names"), "a LookupFeature reads a key column and a map column",
+                          "two input names", inputs)
+    if not feature.get("hash_bucket_size"):
+        raise ConfigError(join_path(where, "hash_bucket_size"), "EasyRec hashes the looked-up values",
+                          "hash_bucket_size > 0", feature.get("hash_bucket_size"))
+    combiner = feature.get("combiner", "sum")
+    if combiner not in ("sum", "mean"):
+        _refuse(where, "combiner", "unsupported combiner", "sum or mean", repr(combiner))
+    selected = int(feature.get("lookup_max_sel_elem_num", 10))
+    out: dict[str, Any] = {
+        "name": str(feature.get("feature_name") or inputs[0]), "kind": "multi", "column": inputs[1],
+        "separator": feature.get("separator", "|"), "hash_bucket_size": int(feature["hash_bucket_size"]),
+        "max_len": selected, "pooling": combiner,
+        "lookup": {"key": inputs[0], "kv_separator": feature.get("kv_separator") or ":", "max_selected": selected}}
+    if feature.get("embedding_dim"):
+        out["embedding_dim"] = int(feature["embedding_dim"])
+    if feature.get("embedding_name"):
+        out["embedding_name"] = feature["embedding_name"]
+    return out
+
+
+def _expr_feature(feature: Mapping[str, Any], where: str, inputs: list[str]) -> dict[str, Any]:
+    """An ExprFeature: a number per row from its ``expression`` over the inputs, a raw value in deep groups
+    (EasyRec's numeric column; ``embedding_dim`` is not read)."""
+    if not feature.get("expression"):
+        raise ConfigError(join_path(where, "expression"), "an ExprFeature computes its value by a formula",
+                          "expression: '...'", "unset")
+    if not inputs:
+        raise ConfigError(join_path(where, "input_names"), "the formula reads the input columns",
+                          "at least one input name", inputs)
+    name = str(feature.get("feature_name") or inputs[0])
+    return {"name": name, "kind": "dense", "expression": {"formula": feature["expression"], "columns": inputs}}
+
+
 def _ids(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
     """How the ids of an id-like feature are made: hashed, or a fitted vocabulary (capped)."""
     if feature.get("hash_bucket_size"):
@@ -212,16 +259,17 @@ def _number(text: str | None) -> float | None:
 
 
 def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str, Any]:
-    if feature.get("kv_separator"):
-        _refuse(where, "kv_separator", "weighted tags (id:weight pairs) are not supported", "no kv_separator",
-                repr(feature["kv_separator"]))
+    if feature.get("kv_separator") and kind == "sequence":
+        _refuse(where, "kv_separator", "weighted ids (id:weight pairs) are read by a TagFeature, not a sequence",
+                "no kv_separator", repr(feature["kv_separator"]))
     if kind == "sequence":
         combiner = feature.get("sequence_combiner")
         chosen = next(iter(combiner), "?") if combiner else None
-        if chosen not in (None, "text_cnn"):
-            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn has "
-                    "no recblocks equivalent: put the feature in a sequence group and combine it with a backbone "
-                    "block (MultiHeadAttention, ...)", "no sequence_combiner or text_cnn", chosen)
+        if chosen not in (None, "text_cnn", "attention"):
+            _refuse(where, f"sequence_combiner.{chosen}", "a per-feature sequence combiner other than text_cnn or "
+                    "attention has no recblocks equivalent (EasyRec's input layer does not build it either): put "
+                    "the feature in a sequence group and combine it with a backbone block",
+                    "no sequence_combiner, text_cnn or attention", chosen)
     numeric = kind == "sequence" and feature.get("sub_feature_type", "IdFeature") == "RawFeature"
     out: dict[str, Any] = {"kind": kind, "separator": feature.get("separator", "|"),
                            **(_numbers(feature, where) if numeric else _ids(feature, where))}
@@ -233,6 +281,8 @@ def _list_feature(feature: Mapping[str, Any], where: str, kind: str) -> dict[str
     if combiner not in ("sum", "mean") or (numeric and combiner != "sum" and feature.get("embedding_dim")):
         _refuse(where, "combiner", "unsupported combiner", "sum" if numeric else "sum or mean", repr(combiner))
     out["pooling"] = combiner
+    if feature.get("kv_separator"):  # EasyRec's weighted categorical column: sum w e, or / sum w for mean
+        out["weight_separator"] = feature["kv_separator"]
     return out
 
 
@@ -252,12 +302,16 @@ def _numbers(feature: Mapping[str, Any], where: str) -> dict[str, Any]:
             _refuse(where, "num_buckets", "num_buckets on a numeric sequence reads the numbers as ids in EasyRec",
                     "min_val < max_val (equal steps) or boundaries", f"min_val {low}, max_val {high}")
         bounds = [low + (high - low) * i / buckets for i in range(buckets)]
-    if sep is not None and width == 1:
-        _refuse(where, "seq_multi_sep", "several numbers per sequence element are read only as a vector of "
-                "raw_input_dim numbers", "raw_input_dim > 1 without boundaries, or no seq_multi_sep", repr(sep))
+    if sep is not None and width == 1 and not bounds:
+        _refuse(where, "seq_multi_sep", "several raw numbers per sequence element are read as a vector of "
+                "raw_input_dim numbers", "raw_input_dim > 1, or boundaries / num_buckets (bucket ids pooled per "
+                "element), or no seq_multi_sep", repr(sep))
     if bounds:
         if width > 1:
             _refuse(where, "raw_input_dim", "bucketizing vectors of numbers is not supported", "1", width)
+        if sep is not None:  # EasyRec bucketizes every number of its 3-D input; the lookup combines them
+            return {"values": "numbers", "boundaries": bounds, "element_separator": sep,
+                    "element_len": ELEMENT_LEN}
         return {"values": "numbers", "boundaries": bounds}
     out: dict[str, Any] = {"values": "numbers"}
     if width > 1:
@@ -285,14 +339,20 @@ def translate_features(pipeline: Mapping[str, Any],
     return out
 
 
-def text_cnn_combiners(pipeline: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Feature name -> (its config path, its ``sequence_combiner.text_cnn`` message), for every such feature."""
+def text_cnn_combiners(pipeline: Mapping[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Feature name -> (its config path, the combiner: ``text_cnn`` or ``attention``, its message), for every
+    feature with such a ``sequence_combiner``."""
     if "feature_config" in pipeline:
         base, entries = "feature_config.features", pipeline["feature_config"].get("features", [])
     else:
         base, entries = "feature_configs", pipeline.get("feature_configs", [])
-    return {feature_name(f): (join_path(base, i), f["sequence_combiner"]["text_cnn"]) for i, f in enumerate(entries)
-            if "text_cnn" in (f.get("sequence_combiner") or {})}
+    out = {}
+    for i, f in enumerate(entries):
+        combiner = f.get("sequence_combiner") or {}
+        kind = next((k for k in ("text_cnn", "attention") if k in combiner), None)
+        if kind is not None:
+            out[feature_name(f)] = (join_path(base, i), kind, dict(combiner[kind] or {}))
+    return out
 
 
 def expand_shared_names(pipeline: Mapping[str, Any], auto_expand: bool = False) -> dict[str, Any]:

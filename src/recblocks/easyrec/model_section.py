@@ -37,6 +37,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes import EASYREC_MODELS, FeatureFacts
+from recblocks.easyrec.model_classes._sequence import attach_sequence_attention
 from recblocks.easyrec.model_classes.towers import loss_entry
 from recblocks.easyrec.variational_dropout import with_variational_dropout
 
@@ -157,7 +158,8 @@ def model_section(model: Mapping[str, Any], features: FeatureFacts, *, labels: l
         if model_class not in EASYREC_MODELS:
             raise ConfigError(join_path(where, "model_class"), "model class not translated (yet)",
                               f"one of {sorted(names)}", repr(model_class), choices=names)
-        return _easyrec_l2_scope(EASYREC_MODELS.get(model_class).translate(model, features, where))
+        section = EASYREC_MODELS.get(model_class).translate(model, features, where)
+        return _easyrec_l2_scope(attach_sequence_attention(section, model, features, where))
     for key, problem in _REFUSED.items():
         if model.get(key):
             raise ConfigError(join_path(where, key), problem, "the field left out", key)

@@ -1,17 +1,19 @@
-"""EasyRec's per-feature ``sequence_combiner { text_cnn {...} }`` as backbone blocks.
+"""EasyRec's per-feature ``sequence_combiner { text_cnn {...} }`` / ``{ attention {} }`` as backbone blocks.
 
 EasyRec embeds such a SequenceFeature as a sequence, runs a TextCNN over it (convolutions of each
-``filter_sizes`` width, max-pooled over time) and puts the result, ``(B, sum num_filters)``, where
-the feature's pooled embedding would go in every feature group that names it. recblocks' features
+``filter_sizes`` width, max-pooled over time; ``(B, sum num_filters)``) or pools it by attention
+(a linear score per element, masked softmax: recblocks' ``AttentionPooling``; ``(B, D)``), and
+appends the result, after the group's other features and in the order of the feature names (as
+EasyRec sorts its sequence columns), in every feature group that names it. recblocks' features
 have no combiner of their own, so the model config (EasyRec spelling, before
 :func:`recblocks.easyrec.model_section.model_section`) is rewritten, for each group ``G`` holding a
 combined feature ``f``:
 
-* ``G`` loses ``f``; a group ``G__text_cnn_f`` holds ``f`` alone;
+* ``G`` loses ``f``; a group ``G__text_cnn_f`` (``G__attention_f``) holds ``f`` alone;
 * an ``input_layer`` block ``B`` reading ``G`` becomes ``B__rest`` (same options, reading ``G``
   without ``f``), ``B__f_seq`` (``G__text_cnn_f`` read with ``output_seq_and_normal_feature``)
   and ``B__f_cnn`` (the ``TextCNN`` component with the combiner's ``filter_sizes``,
-  ``num_filters`` and ``pad_sequence_length``); a block still named ``B`` (``B__merged`` when
+  ``num_filters`` and ``pad_sequence_length``, or the ``AttentionPooling`` component); a block still named ``B`` (``B__merged`` when
   ``B`` is a group's name, which only an input block may bear; its readers follow) puts them
   back in ``B``'s layout: the 2-D
   concatenation (``f`` last), the feature list (``f``'s vector appended), or both
@@ -36,7 +38,7 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 
-__all__ = ["text_cnn_params", "apply_text_cnn"]
+__all__ = ["text_cnn_params", "combiner_component", "apply_text_cnn"]
 
 _UNSUPPORTED_LAYOUTS = ("only_output_3d_tensor", "output_seq_and_normal_feature")
 
@@ -51,6 +53,18 @@ def text_cnn_params(text_cnn: Mapping[str, Any], length: int) -> dict[str, Any]:
     return {"filter_sizes": [int(s) for s in text_cnn.get("filter_sizes", [])],
             "num_filters": [int(n) for n in text_cnn.get("num_filters", [])],
             "pad_sequence_length": int(text_cnn.get("pad_sequence_length") or length)}
+
+
+def combiner_component(kind: str, message: Mapping[str, Any], length: int) -> dict[str, Any]:
+    """The component (``class_name`` and ``params``) of a ``sequence_combiner`` of ``kind``.
+
+    Example:
+        >>> combiner_component("attention", {}, 20)
+        {'class_name': 'AttentionPooling', 'params': {}}
+    """
+    if kind == "attention":
+        return {"class_name": "AttentionPooling", "params": {}}
+    return {"class_name": "TextCNN", "params": text_cnn_params(message, length)}
 
 
 def _layout(block: Mapping[str, Any], where: str) -> str:
@@ -74,19 +88,20 @@ _MERGE = {  # x[0]: the rest of the group, x[1:]: the TextCNN vectors
 }
 
 
-def _group(group: str, feature: str) -> str:
-    return f"{group}__text_cnn_{feature}"
+def _group(group: str, feature: str, combined: Mapping[str, dict[str, Any]]) -> str:
+    kind = "attention" if combined[feature]["class_name"] == "AttentionPooling" else "text_cnn"
+    return f"{group}__{kind}_{feature}"
 
 
 def apply_text_cnn(model: Mapping[str, Any], combined: Mapping[str, dict[str, Any]], where: str) -> dict[str, Any]:
     """``model`` (EasyRec spelling) with every group and input block holding a combined feature rewritten.
 
-    ``combined`` maps a feature name to its ``TextCNN`` params (:func:`text_cnn_params`).
+    ``combined`` maps a feature name to its combiner component (:func:`combiner_component`).
     """
     groups, split = [], {}
     for i, group in enumerate(model.get("feature_groups", [])):
         names = list(group.get("feature_names", []))
-        hit = [n for n in names if n in combined]
+        hit = sorted(n for n in names if n in combined)  # EasyRec appends them sorted by name
         if not hit:
             groups.append(group)
             continue
@@ -96,7 +111,7 @@ def apply_text_cnn(model: Mapping[str, Any], combined: Mapping[str, dict[str, An
         name = group["group_name"]
         split[name] = (hit, [n for n in names if n not in combined])
         groups.append({**group, "feature_names": split[name][1]})
-        groups += [{"group_name": _group(name, f), "feature_names": [f], "wide_deep": "DEEP"} for f in hit]
+        groups += [{"group_name": _group(name, f, combined), "feature_names": [f], "wide_deep": "DEEP"} for f in hit]
     if not split:
         return dict(model)
     backbone = dict(model.get("backbone", {}))
@@ -157,10 +172,10 @@ def _rewrite(block: dict[str, Any], split: tuple[list[str], list[str]], group: s
         raise ConfigError(at, f"group {group!r} holds only TextCNN-combined features", "the 2-D layout",
                           "a feature list")
     for f in hit:
-        blocks.append({"name": f"{name}__{f}_seq", "inputs": [{"feature_group_name": _group(group, f)}],
+        blocks.append({"name": f"{name}__{f}_seq", "inputs": [{"feature_group_name": _group(group, f, combined)}],
                        "input_layer": {"output_seq_and_normal_feature": True}})
         blocks.append({"name": f"{name}__{f}_cnn", "inputs": [{"block_name": f"{name}__{f}_seq"}],
-                       "component": {"class_name": "TextCNN", "params": dict(combined[f])}})
+                       "component": {"class_name": combined[f]["class_name"], "params": dict(combined[f]["params"])}})
         parts.append(f"{name}__{f}_cnn")
     merge = _MERGE[layout] if rest else "lambda x: tf.concat(x, axis=-1)"
     blocks.append({"name": name, "inputs": [{"block_name": p} for p in parts], "merge_inputs_into_list": True,

@@ -26,7 +26,7 @@ from recblocks.easyrec.eval_section import eval_metrics, export_settings
 from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
 from recblocks.easyrec.model_classes._common import expand_feature_name
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
-from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
+from recblocks.easyrec.sequence_combiner import apply_text_cnn, combiner_component
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
 
 __all__ = ["translate_pipeline", "used_feature_names"]
@@ -99,12 +99,13 @@ def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], fe
     if not combined:
         return model
     if model.get("model_class") not in BACKBONE_CLASSES or "backbone" not in model:
-        name, (at, _) = next(iter(combined.items()))
-        raise ConfigError(join_path(at, "sequence_combiner.text_cnn"), "a per-feature TextCNN combiner is translated "
+        name, (at, kind, _) = next(iter(combined.items()))
+        raise ConfigError(join_path(at, f"sequence_combiner.{kind}"), "a per-feature sequence combiner is translated "
                           "for backbone models and built-in classes translated to one", "a backbone model",
                           model.get("model_name") or model.get("model_class"))
-    params = {name: text_cnn_params(text_cnn, features[name].get("max_len", 0)) for name, (_, text_cnn) in combined.items()}
-    return apply_text_cnn(model, params, where)
+    components = {name: combiner_component(kind, message, features[name].get("max_len", 0))
+                  for name, (_, kind, message) in combined.items()}
+    return apply_text_cnn(model, components, where)
 
 
 def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list[str] | None = None) -> dict[str, Any]:

@@ -7,12 +7,18 @@ using tables separate from the deep ones.
 EasyRec's ``sequence_features`` spelling is accepted inside a group: each entry
 ``{group_name: G, seq_att_map: [{key: [k1, ...], hist_seq: [h1, ...]}]}`` defines one more
 group ``G`` holding the ``hist_seq`` features (kind ``sequence``) then their ``key`` (target)
-features, paired position by position, so ``input_layer: {output_seq_and_normal_feature: true}``
+features (EasyRec concatenates each list along the width; the attention needs the widths to agree,
+or ``allow_key_transform``), so ``input_layer: {output_seq_and_normal_feature: true}``
 on ``G`` gives ``(sequence, lengths, target)`` for DIN, DIEN or BST. ``tf_summary`` is accepted
 and has no effect. ``allow_key_search`` is accepted and changes nothing: in EasyRec it only says
 whether a ``key`` that the enclosing group lists without an output tensor may be embedded on its
 own (true) or is an error (false); recblocks always embeds each key from its feature, through the
-same table either way. EasyRec's other options (``aux_hist_seq``, key transforms) are not accepted.
+same table either way. ``aux_hist_seq`` (auxiliary behaviour sequences, pooled with the weights
+of the ``hist_seq`` ones but not scored) are placed after the ``hist_seq`` features, so the
+sequence input holds ``[hist_seq..., aux_hist_seq...]`` along its width (a ``DIN`` block reads
+them with ``aux_dim``). The attention options of EasyRec's entry (``seq_dnn``,
+``need_key_feature``, ``allow_key_transform``, ``transform_dnn``) are the ``DIN`` block's
+parameters, not the group's: a group that sets them is refused with that advice.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.params import Params, join_path, parse_params
@@ -38,11 +44,18 @@ class SeqAttMapConfig(Params):
 
     key: list[str] = Field(min_length=1)
     hist_seq: list[str] = Field(min_length=1)
+    #: sequences pooled with the attention weights of ``hist_seq`` without being scored
+    aux_hist_seq: list[str] = Field(default_factory=list)
 
-    @field_validator("key", "hist_seq", mode="before")
+    @field_validator("key", "hist_seq", "aux_hist_seq", mode="before")
     @classmethod
     def _one_name(cls, value: object) -> object:
         return _as_list(value)
+
+
+#: EasyRec's attention options of a ``sequence_features`` entry -> the ``DIN`` parameter that holds each
+_DIN_OPTIONS = {"seq_dnn": "attention_dnn", "need_key_feature": "need_target_feature",
+                "allow_key_transform": "allow_key_transform", "transform_dnn": "transform_dnn"}
 
 
 class SeqAttGroupConfig(Params):
@@ -58,6 +71,16 @@ class SeqAttGroupConfig(Params):
     @classmethod
     def _one_map(cls, value: object) -> object:
         return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attention_options_belong_to_din(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for key, din in _DIN_OPTIONS.items():
+                if key in value:
+                    raise ValueError(f"{key} is an option of the attention over the group, not of the group: set "
+                                     f"the DIN block's {din} (EasyRec's built-in classes are translated so)")
+        return value
 
 
 class FeatureGroupConfig(Params):
@@ -108,21 +131,21 @@ class FeatureGroups:
                               repr(seq_group.group_name))
         keys: list[str] = []
         sequences: list[str] = []
+        aux: list[str] = []
         for m, att in enumerate(seq_group.seq_att_map):
             where = join_path(path, "seq_att_map", m)
-            if len(att.key) != len(att.hist_seq):
-                raise ConfigError(where, "key and hist_seq pair up position by position",
-                                  f"as many hist_seq as keys ({len(att.key)})", len(att.hist_seq))
             for j, name in enumerate(att.key):
                 schema.get(name, join_path(where, "key", j))
-            for j, name in enumerate(att.hist_seq):
-                feature = schema.get(name, join_path(where, "hist_seq", j))
-                if feature.kind != "sequence":
-                    raise SchemaError(f"feature group '{seq_group.group_name}'", f"hist_seq '{name}' is not a "
-                                      "sequence feature", "a feature of kind 'sequence'", repr(feature.kind))
+            for field in ("hist_seq", "aux_hist_seq"):
+                for j, name in enumerate(getattr(att, field)):
+                    feature = schema.get(name, join_path(where, field, j))
+                    if feature.kind != "sequence":
+                        raise SchemaError(f"feature group '{seq_group.group_name}'", f"{field} '{name}' is not a "
+                                          "sequence feature", "a feature of kind 'sequence'", repr(feature.kind))
             keys += att.key
             sequences += att.hist_seq
-        names = [*sequences, *keys]
+            aux += att.aux_hist_seq
+        names = [*sequences, *aux, *keys]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:
             raise SchemaError(f"feature group '{seq_group.group_name}'", "a feature is listed twice",

@@ -12,6 +12,11 @@ without elements becomes one ``fill_value`` element (an id row becomes one missi
 
 Missing or unparseable numbers, and elements with another count than ``N``, are filled with
 ``fill_value``; ``missing`` counts the rows with such an element or without any element.
+
+With ``boundaries`` and ``element_separator`` an element holds any number of numbers (EasyRec's
+``seq_multi_sep``: a 3-D sparse input whose values its sequence column bucketizes one by one):
+``(B, L, K)`` int64 bucket ids, ``K = element_len`` (the first ``K`` numbers of an element),
+padding ``0``; an element without numbers is one missing id ``1``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def encode_numeric_sequence(feature: Any, column: pa.Array,
     parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
     present = ~is_missing_string(flat) if len(flat) else np.zeros(0, dtype=bool)
     flat, parents = flat.filter(pa.array(present)), parents[present]
+    if getattr(feature, "multi_bucket", False):
+        return _encode_multi_bucket(feature, flat, parents, n, np.asarray(boundaries, dtype=np.float64))
     if feature.dim > 1:
         values, unparseable, wrong = parse_vectors(flat, feature.element_separator, feature.dim, where)
         unparseable = unparseable | wrong
@@ -80,3 +87,44 @@ def encode_numeric_sequence(feature: Any, column: pa.Array,
     out[rows, cols] = values[keep]
     out[empty, 0] = feature.fill_value
     return torch.from_numpy(np.ascontiguousarray(out[:, :, 0]) if feature.dim == 1 else out), counts_out
+
+
+def _encode_multi_bucket(feature: Any, flat: pa.Array, parents: np.ndarray, n: int,
+                         boundaries: np.ndarray) -> tuple[torch.Tensor, FeatureCounts]:
+    """``(B, L, K)`` bucket ids of elements holding several numbers (see the module docstring)."""
+    where, max_len, width = f"feature '{feature.name}'", feature.max_len, feature.element_len
+    parts = to_lists(flat, feature.element_separator, where)
+    numbers = pc.list_flatten(parts)
+    owner = np.asarray(pc.list_parent_indices(parts).to_numpy(zero_copy_only=False), dtype=np.int64)
+    present = ~is_missing_string(numbers) if len(numbers) else np.zeros(0, dtype=bool)
+    numbers, owner = numbers.filter(pa.array(present)), owner[present]
+    if len(numbers):
+        values, unparseable = parse_numbers(numbers, where)
+    else:
+        values, unparseable = np.zeros(0), np.zeros(0, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        unusable = ~(np.abs(values) <= FLOAT32_MAX)
+    values = np.where(unusable, feature.fill_value, values)
+    keep, rows, cols, counts = _layout(parents, n, max_len)
+    element_row = np.full(len(parents), -1, dtype=np.int64)
+    element_col = np.full(len(parents), -1, dtype=np.int64)
+    element_row[keep], element_col[keep] = rows, cols
+    per_element = np.bincount(owner, minlength=len(parents))
+    starts = np.cumsum(per_element) - per_element
+    slot = np.arange(len(owner), dtype=np.int64) - starts[owner]
+    take = (element_row[owner] >= 0) & (slot < width)
+    ids = np.zeros((n, max_len, width), dtype=np.int64)
+    ids[element_row[owner[take]], element_col[owner[take]], slot[take]] = (
+        np.searchsorted(boundaries, values[take], side="right") + 2)
+    bare = keep & (per_element == 0)  # an element without numbers: one missing id
+    ids[element_row[bare], element_col[bare], 0] = 1
+    empty = counts == 0
+    ids[empty, 0, 0] = 1
+    missing_rows = empty.copy()
+    missing_rows[parents[np.unique(owner[unusable])]] = True
+    missing_rows[parents[per_element == 0]] = True
+    truncated = counts > max_len
+    truncated[parents[per_element > width]] = True
+    return torch.from_numpy(ids), FeatureCounts(n, int(len(parents)), 0, int(np.count_nonzero(missing_rows)),
+                                                int(np.count_nonzero(unparseable)), 0,
+                                                int(np.count_nonzero(truncated)))

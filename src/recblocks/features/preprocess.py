@@ -44,6 +44,8 @@ from recblocks.features.columns import (
 )
 from recblocks.features.cross import cross_values
 from recblocks.features.numeric_sequences import encode_numeric_sequence
+from recblocks.features.derived import Expression, evaluate, lookup_values
+from recblocks.features.weighted import encode_weighted_multi, weight_key, weighted_keys
 from recblocks.features.labels import LABEL_TYPES, encode_labels, label_dtype
 from recblocks.features.schema import Schema
 from recblocks.features.text import normalize_column
@@ -111,6 +113,8 @@ class Preprocessor:
         self.report_ = TransformReport()
         self._fitted = False
         self._value_sets: dict[str, pa.Array] = {}
+        #: the weights of the weighted multi features encoded by the last ``_encode`` calls (by name)
+        self._weights: dict[str, torch.Tensor] = {}
 
     # ----------------------------------------------------------------- structure
     @property
@@ -172,7 +176,15 @@ class Preprocessor:
                 return as_array(table.column(cross.columns[0]))
             inputs = [normalize_column(as_array(table.column(name)), feature.normalize) for name in cross.columns]
             return cross_values(inputs, cross.column_separators(), cross.join, _where(feature))
+        lookup, expression = getattr(feature, "lookup", None), getattr(feature, "expression", None)
+        if expression is not None:
+            inputs = {name: as_array(table.column(name)) for name in expression.columns}
+            parsed = Expression.parse(expression.formula, expression.columns, _where(feature))
+            return pa.array(evaluate(parsed, inputs, _where(feature)), type=pa.float64())
         column = as_array(table.column(feature.source_column))
+        if lookup is not None:
+            return lookup_values(as_array(table.column(lookup.key)), column, feature.separator, lookup.kv_separator,
+                                 lookup.max_selected, _where(feature))
         return normalize_column(column, getattr(feature, "normalize", None)) if normalize else column
 
     # ----------------------------------------------------------------------- fit
@@ -187,6 +199,8 @@ class Preprocessor:
                 column = self._column(table, f)
                 if f.kind == "sparse":
                     arrays.append(to_strings(column, _where(f)))
+                elif getattr(f, "weight_separator", None):
+                    arrays.append(weighted_keys(column, f, _where(f)))
                 else:
                     arrays.append(pc.list_flatten(to_lists(column, f.separator, _where(f))))
             owner = members[0]
@@ -243,6 +257,10 @@ class Preprocessor:
                 def element_ids(flat: pa.Array) -> tuple[np.ndarray, int]:
                     ids, oov, _ = lookup_ids(flat, value_set)
                     return ids, oov
+            if getattr(feature, "weight_separator", None):
+                ids_t, weights, counts = encode_weighted_multi(feature, column, element_ids)
+                self._weights[feature.name] = weights
+                return ids_t, counts
             ids, oov, missing, looked_up, truncated = pad_lists(lists, element_ids, feature.max_len,
                                                                 keep_last=feature.kind == "sequence")
             return _tensor(ids, np.int64), FeatureCounts(n, looked_up, oov, missing, truncated=truncated)
@@ -348,8 +366,11 @@ class Preprocessor:
             label_values = {k: v[keep] for k, v in label_values.items()}
         features: dict[str, torch.Tensor] = {}
         counts: dict[str, FeatureCounts] = {}
+        self._weights = {}
         for f in self.schema:
             features[f.name], counts[f.name] = self._encode(f, self._column(table, f), row_offset, kept_rows)
+        features.update({weight_key(name): weights for name, weights in self._weights.items()})
+        for f in self.schema:
             if f.name in wrong_length:
                 counts[f.name].wrong_length = int(np.count_nonzero(wrong_length[f.name]))
         label_tensors = {k: _tensor(v, np.float32 if label_dtype(labels[k]) == torch.float32 else np.int64)

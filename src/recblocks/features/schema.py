@@ -4,10 +4,13 @@ Kinds (``kind`` field of each entry):
 
 * ``sparse``     — categorical id with a vocabulary fitted on train (``min_count``).
 * ``hashed``     — categorical id hashed into ``hash_bucket_size`` buckets by a stable hash.
-* ``multi``      — multi-valued ids (a list column or a ``separator``-joined string), pooled.
+* ``multi``      — multi-valued ids (a list column or a ``separator``-joined string), pooled;
+  with ``weight_separator`` each element is ``id<sep>weight`` and the pooling is weighted; with
+  ``lookup`` the values are those a per-row map holds for another column's key.
 * ``sequence``   — ordered ids (behaviour history), padded to ``max_len``, kept as a sequence;
   ``values: numbers`` for a sequence of numbers (raw, or bucketized by ``boundaries``).
-* ``dense``      — a number, filled when missing and normalised with statistics fitted on train;
+* ``dense``      — a number, filled when missing and normalised with statistics fitted on train
+  (or computed by an ``expression`` over numeric columns);
   with ``dim: N`` a vector of N numbers (a list column or a ``separator``-joined string),
   normalised per position.
 * ``bucketized`` — a number turned into a bucket id by given ``boundaries`` or fitted quantiles.
@@ -33,6 +36,7 @@ from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.limits import MAX_BUCKETS, MAX_EMBEDDING_DIM, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.features.cross import CrossSpec
+from recblocks.features.derived import ExpressionSpec, LookupSpec
 from recblocks.features.text import TextNormalization
 
 __all__ = [
@@ -74,7 +78,12 @@ class _FeatureBase(Params):
     def source_columns(self) -> list[str]:
         """Columns read from the data: the cross's columns for a crossed feature, else the source column."""
         cross = getattr(self, "cross", None)
-        return list(cross.columns) if cross is not None else [self.source_column]
+        if cross is not None:
+            return list(cross.columns)
+        lookup, expression = getattr(self, "lookup", None), getattr(self, "expression", None)
+        if lookup is not None:
+            return [self.source_column, lookup.key]
+        return list(expression.columns) if expression is not None else [self.source_column]
 
     @property
     def table_name(self) -> str:
@@ -150,10 +159,19 @@ class MultiFeature(_ListFeature):
     kind: Literal["multi"] = "multi"
     pooling: Literal["sum", "mean"] = "mean"
     cross: CrossSpec | None = None
+    #: elements are ``id<weight_separator>weight`` pairs, pooled weighted (:mod:`recblocks.features.weighted`)
+    weight_separator: str | None = Field(default=None, min_length=1)
+    #: the values are looked up in the column's per-row map by another column's key (:mod:`recblocks.features.derived`)
+    lookup: LookupSpec | None = None
 
     @model_validator(mode="after")
     def _list_cross(self) -> "MultiFeature":
         _check_cross(self, self.cross, single=False)
+        if self.lookup is not None and (self.cross is not None or self.weight_separator is not None):
+            raise ValueError("lookup reads a map column and a key column: no cross or weight_separator with it")
+        if self.weight_separator is not None and (self.cross is not None or self.weight_separator == self.separator):
+            raise ValueError("weight_separator splits each element into an id and its weight: it needs a single "
+                             "input column and a separator other than the elements' one")
         return self
 
 
@@ -166,6 +184,10 @@ class SequenceFeature(_ListFeature):
     numbers joined by ``element_separator``, NaN marking padding (a row without elements is one
     ``fill_value`` element, as an empty id row is one missing id). Unparseable numbers become
     ``fill_value``; the input layer masks the padding (:mod:`recblocks.features.numeric_sequences`).
+    With ``boundaries`` and ``element_separator`` (``dim`` 1) an element holds any number of
+    numbers (EasyRec's ``seq_multi_sep``): each becomes a bucket id, the first ``element_len``
+    are kept, ``(B, L, element_len)`` ids padded with ``0``, and an element's embedding is the
+    ``pooling`` (sum or mean) of its ids' embeddings.
     """
 
     kind: Literal["sequence"] = "sequence"
@@ -176,6 +198,8 @@ class SequenceFeature(_ListFeature):
     dim: int = Field(default=1, ge=1, le=MAX_EMBEDDING_DIM,
                      description=f"numbers per element, at most {MAX_EMBEDDING_DIM:,}")
     element_separator: str | None = Field(default=None, min_length=1)
+    element_len: int = Field(default=8, ge=1, le=MAX_SEQUENCE_LENGTH,
+                             description="numbers kept per element with boundaries and element_separator")
     fill_value: float = 0.0
 
     @model_validator(mode="after")
@@ -190,6 +214,9 @@ class SequenceFeature(_ListFeature):
             raise ValueError("hash_bucket_size and min_count apply to id sequences, not values: numbers")
         if self.boundaries is not None and self.dim > 1:
             raise ValueError("boundaries bucketize single numbers; leave dim at 1")
+        if self.element_separator is not None and self.dim == 1 and self.boundaries is None:
+            raise ValueError("element_separator splits an element into several numbers: set dim > 1 (a vector "
+                             "per element) or boundaries (bucket ids pooled per element)")
         if self.boundaries is not None and list(self.boundaries) != sorted(set(self.boundaries)):
             raise ValueError("'boundaries' must be strictly increasing")
         return self
@@ -202,6 +229,11 @@ class SequenceFeature(_ListFeature):
     def is_numeric(self) -> bool:
         """A sequence of raw numbers: no table, the values themselves reach the input layer."""
         return self.values == "numbers" and self.boundaries is None
+
+    @property
+    def multi_bucket(self) -> bool:
+        """Several bucketized numbers per element: ``(B, L, element_len)`` ids, pooled per element."""
+        return self.boundaries is not None and self.element_separator is not None
 
 
 class DenseFeature(_FeatureBase):
@@ -219,6 +251,14 @@ class DenseFeature(_FeatureBase):
     fill_value: float = 0.0
     normalization: Literal["none", "standard", "minmax", "log1p"] = "none"
     allow_missing: bool = True
+    #: a number computed from numeric columns by a formula (:mod:`recblocks.features.derived`)
+    expression: ExpressionSpec | None = None
+
+    @model_validator(mode="after")
+    def _scalar_expression(self) -> "DenseFeature":
+        if self.expression is not None and self.dim > 1:
+            raise ValueError("an expression computes one number per row; leave dim at 1")
+        return self
 
 
 class BucketizedFeature(_FeatureBase):

@@ -7,6 +7,7 @@ from recblocks.layers import (
     activations,
     aitm,
     attention,
+    attention_pooling,
     aux_losses,
     base,
     basic,
@@ -154,6 +155,7 @@ from recblocks.layers.dien import (
     DIENParams,
     evolve_step,
 )
+from recblocks.layers.attention_pooling import AttentionPooling, AttentionPoolingParams
 from recblocks.layers.din import (
     DIN,
     DINParams,
@@ -341,6 +343,8 @@ __all__ = [
     "AllIntParams",
     "Attention",
     "AttentionParams",
+    "AttentionPooling",
+    "AttentionPoolingParams",
     "AutoDisEmbedding",
     "AutoDisEmbeddingParams",
     "AutoInt",
@@ -483,6 +487,7 @@ __all__ = [
     "activations",
     "aitm",
     "attention",
+    "attention_pooling",
     "aux_losses",
     "base",
     "basic",

@@ -21,6 +21,7 @@ from torch import nn
 
 from recblocks.core.errors import SchemaError
 from recblocks.features.schema import PADDING_ID
+from recblocks.features.weighted import weight_key
 
 __all__ = ["EmbeddingSlot", "FeatureEmbeddings", "EmbeddingCollection"]
 
@@ -43,6 +44,10 @@ class EmbeddingSlot:
         numeric: a sequence of raw numbers (``values: numbers`` without boundaries): no table; its
             ``(B, L)`` / ``(B, L, N)`` values (NaN = padding) are masked, and projected like a
             dense feature when ``project``.
+        element_len: a sequence whose elements hold up to ``K`` ids each (``(B, L, K)``, ``0`` =
+            padding): an element's vector is the ``pooling`` of its ids' vectors; 0 otherwise.
+        weighted: a multi feature whose ids come with weights (``Batch.features[weight_key(feature)]``,
+            ``(B, L)``): pooled as ``sum_i w_i e_i`` (``sum``) or divided by ``sum_i w_i`` (``mean``).
     """
 
     feature: str
@@ -56,6 +61,8 @@ class EmbeddingSlot:
     max_len: int = 0
     width: int = 1
     numeric: bool = False
+    element_len: int = 0
+    weighted: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -124,6 +131,8 @@ class _FusedTable(nn.Module):
             ids = features[slot.feature]
             if ids.dim() == 1:
                 ids = ids.unsqueeze(1)
+            elif ids.dim() == 3:
+                ids = ids.flatten(1)  # (B, L * K): the elements' ids side by side
             columns.append(ids)
             widths.append(ids.shape[1])
         local = torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]
@@ -138,7 +147,17 @@ class _FusedTable(nn.Module):
             if not slot.is_list:
                 out.pooled[slot.key] = chunk.squeeze(1)
                 continue
+            if slot.element_len:
+                chunk, ids = _pool_elements(slot, chunk, ids)
             mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
+            if slot.weighted:  # TensorFlow's weighted lookup: the weights scale, and divide for a mean
+                weights = features[weight_key(slot.feature)].to(chunk.dtype).unsqueeze(-1) * mask
+                total = (chunk * weights).sum(dim=1)
+                if slot.pooling == "mean":
+                    sums = weights.sum(dim=1)
+                    total = total / torch.where(sums == 0, torch.ones_like(sums), sums)
+                out.pooled[slot.key] = total
+                continue
             masked = chunk * mask
             total = masked.sum(dim=1)
             if slot.pooling == "mean":
@@ -233,6 +252,19 @@ class EmbeddingCollection(nn.Module):
             for slot, vector in zip(group, torch.unbind(vectors, dim=1)):
                 out.pooled[slot.key] = vector
         return out
+
+
+def _pool_elements(slot: EmbeddingSlot, chunk: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, L*K, D)`` vectors of ``(B, L*K)`` ids -> one ``(B, L, D)`` vector per element (the
+    ``pooling`` of its ids' vectors) and a ``(B, L)`` stand-in id that is ``0`` for padding elements."""
+    batch, width = ids.shape[0], slot.element_len
+    ids = ids.reshape(batch, -1, width)
+    mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)  # (B, L, K, 1)
+    vectors = (chunk.reshape(batch, ids.shape[1], width, -1) * mask).sum(dim=2)
+    counts = mask.sum(dim=2)  # (B, L, 1)
+    if slot.pooling == "mean":
+        vectors = vectors / counts.clamp_min(1.0)
+    return vectors, (counts.squeeze(-1) > 0).to(torch.int64)
 
 
 def _numeric_sequence(slot: EmbeddingSlot, values: torch.Tensor, matrix: torch.Tensor | None,

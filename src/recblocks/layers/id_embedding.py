@@ -211,6 +211,11 @@ class GroupIdEmbedding(nn.Module):
         if dense:
             raise ShapeError(where, f"an embedding_layer reads id features; group '{group}' has dense features",
                              "id features only (sparse, hashed, bucketized, multi, sequence)", dense)
+        nested = [s.feature for s in slots if getattr(s, "element_len", 0) or getattr(s, "weighted", False)]
+        if nested:
+            raise ShapeError(where, f"an embedding_layer reads plain ids; group '{group}' has weighted ids or "
+                             "sequences of several ids per element", "features without weight_separator or "
+                             "element_separator", nested)
         self.group = group
         self.features = [s.feature for s in slots]
         self.is_list = [s.is_list for s in slots]

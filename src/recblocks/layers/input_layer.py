@@ -236,7 +236,8 @@ class GroupRawInput(nn.Module):
         self.features = [s.feature for s in slots]
         self.spec = [TensorSpec(((s.max_len,) if s.numeric else ()) + ((s.width,) if s.width > 1 else ()), "float")
                      if s.kind == "dense" or s.numeric else
-                     TensorSpec((s.max_len,), "long") if s.is_list else TensorSpec((), "long") for s in slots]
+                     TensorSpec((s.max_len,) + ((s.element_len,) if s.element_len else ()), "long") if s.is_list
+                     else TensorSpec((), "long") for s in slots]
 
     def output_spec(self) -> list[TensorSpec]:
         return list(self.spec)

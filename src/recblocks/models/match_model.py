@@ -29,6 +29,7 @@ from recblocks.core.shapes import TensorSpec, describe_spec
 from recblocks.features.batch import Batch
 from recblocks.features.groups import FeatureGroups
 from recblocks.features.schema import OOV_ID, Schema
+from recblocks.features.weighted import weight_key
 from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.models.catalogue import ItemCatalogue
 from recblocks.models.config import ModelConfig
@@ -165,8 +166,11 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                 slot = slots.get(("deep", name)) or slots.get(("wide", name))
                 dtype = torch.int64 if schema[name].is_id else torch.float32
                 shape = ((slot.max_len,) if slot is not None and slot.is_list else ()) + (
-                    (slot.width,) if slot is not None and slot.width > 1 else ())
+                    (slot.width,) if slot is not None and slot.width > 1 else ()) + (
+                    (slot.element_len,) if slot is not None and slot.element_len else ())
                 item_features[name] = (shape, dtype)
+                if slot is not None and slot.weighted:  # the ids' weights travel with them
+                    item_features[weight_key(name)] = (shape, torch.float32)
         user_rows = int(vocab_sizes.get(params.user_id, 0)) if params.user_id else 0
         self.catalogue = ItemCatalogue(int(vocab_sizes[params.item_id]), user_rows, item_features)
         self.sim_w = nn.Parameter(torch.ones(1)) if params.scale_simi else None
@@ -213,8 +217,11 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                 shape = ((rows, slot.max_len) if slot.numeric else (rows,)) + ((slot.width,) if slot.width > 1 else ())
                 filled[slot.feature] = torch.zeros(shape, device=device)
             else:
-                shape = (rows, slot.max_len) if slot.is_list else (rows,)
+                shape = ((rows, slot.max_len) if slot.is_list else (rows,)) + (
+                    (slot.element_len,) if slot.element_len else ())
                 filled[slot.feature] = torch.full(shape, OOV_ID, dtype=torch.int64, device=device)
+                if slot.weighted:
+                    filled[weight_key(slot.feature)] = torch.ones(shape, device=device)
         return filled
 
     def item_vectors(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:

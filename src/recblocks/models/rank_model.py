@@ -65,7 +65,9 @@ def build_slots(schema: Schema, groups: FeatureGroups, used: list[str], vocab_si
             slots[(namespace, name)] = EmbeddingSlot(
                 name, namespace, feature.kind, dim, table=feature.table_name,
                 num_embeddings=int(vocab_sizes[name]), pooling=getattr(feature, "pooling", "mean"),
-                max_len=getattr(feature, "max_len", 0))
+                max_len=getattr(feature, "max_len", 0),
+                element_len=feature.element_len if getattr(feature, "multi_bucket", False) else 0,
+                weighted=getattr(feature, "weight_separator", None) is not None)
     return slots
 
 

@@ -106,23 +106,29 @@ def expand_feature_name(name: str) -> list[str]:
 
 
 def check_sequence_entry(entry: Mapping[str, Any], where: str) -> None:
-    if entry.get("allow_key_transform"):
-        raise ConfigError(join_path(where, "allow_key_transform"), "key transforms are not translated",
-                          "allow_key_transform: false (keys as wide as the sequences)", "true")
-    for m, att in enumerate(entry.get("seq_att_map", [])):
+    """A ``sequence_features`` entry EasyRec can build: ``aux_hist_seq`` only in its last ``seq_att_map``
+    (EasyRec's sequence input keeps the auxiliary sequences of the last map only)."""
+    maps = entry.get("seq_att_map", [])
+    for m, att in enumerate(maps[:-1]):
         if att.get("aux_hist_seq"):
-            raise ConfigError(join_path(where, "seq_att_map", m, "aux_hist_seq"), "auxiliary sequences are not "
-                              "translated", "no aux_hist_seq", att["aux_hist_seq"])
+            raise ConfigError(join_path(where, "seq_att_map", m, "aux_hist_seq"), "EasyRec reads the auxiliary "
+                              "sequences of the last seq_att_map only", "aux_hist_seq in the last seq_att_map",
+                              att["aux_hist_seq"])
 
 
 def plain_sequence_features(entries: Sequence[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
-    """``sequence_features`` as recblocks' group spelling reads them (checked; attention options dropped)."""
+    """``sequence_features`` as recblocks' group spelling reads them (checked; the attention options
+    ``seq_dnn``, ``need_key_feature``, ``allow_key_transform``, ``transform_dnn`` are the DIN block's)."""
     out = []
     for k, entry in enumerate(entries):
         check_sequence_entry(entry, join_path(where, k))
-        out.append({"group_name": entry["group_name"],
-                    "seq_att_map": [{"key": list(a.get("key", [])), "hist_seq": list(a.get("hist_seq", []))}
-                                    for a in entry.get("seq_att_map", [])]})
+        maps = []
+        for a in entry.get("seq_att_map", []):
+            mapping = {"key": list(a.get("key", [])), "hist_seq": list(a.get("hist_seq", []))}
+            if a.get("aux_hist_seq"):
+                mapping["aux_hist_seq"] = list(a["aux_hist_seq"])
+            maps.append(mapping)
+        out.append({"group_name": entry["group_name"], "seq_att_map": maps})
     return out
 
 

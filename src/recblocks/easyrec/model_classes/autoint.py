@@ -45,7 +45,7 @@ def autoint(model_config: Mapping[str, Any], features: FeatureFacts, where: str)
         if dim is None:
             raise ConfigError(join_path(where, "feature_groups"), "the field width of 'all' is needed to reshape "
                               "its sequence attention output", "features with embedding_dim", "none set")
-        blocks, inputs = group_inputs(model_config, "all", where)
+        blocks, inputs = group_inputs(model_config, "all", where, features)
         blocks.append({"name": "fields", "inputs": inputs,
                        "component": {"class_name": "Reshape", "params": {"target_shape": [-1, int(dim)]}}})
     else:

@@ -34,7 +34,7 @@ def dcn(model_config: Mapping[str, Any], features: FeatureFacts, where: str) -> 
         raise ConfigError(join_path(path, "deep_tower", "dnn", "hidden_units"), "DCN's deep tower needs layers",
                           "e.g. hidden_units: [128, 64]", "none")
     cross_num = int((params.get("cross_tower") or {}).get("cross_num", 3))
-    blocks, inputs = group_inputs(model_config, "all", where)
+    blocks, inputs = group_inputs(model_config, "all", where, features)
     blocks += [
         mlp_block("dnn", inputs, deep, join_path(path, "deep_tower", "dnn")),
         {"name": "cross", "inputs": inputs,

@@ -79,7 +79,7 @@ def deepfm(model_config: Mapping[str, Any], features: FeatureFacts, where: str) 
     if has_fm:
         blocks.append({"name": "fm_feature", "inputs": [fm_input],
                        "component": {"class_name": "FM", "params": {"use_variant": per_dimension}}})
-    seq_blocks, deep_inputs = group_inputs(model_config, "deep", where)
+    seq_blocks, deep_inputs = group_inputs(model_config, "deep", where, features)
     blocks += seq_blocks
     deep_inputs[0] = {"block_name": "deep_input", "input_slice": "[0]"}
     blocks.append(mlp_block("deep_feature", deep_inputs, params["dnn"], join_path(path, "dnn")))

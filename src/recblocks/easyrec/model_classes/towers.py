@@ -18,6 +18,7 @@ from typing import Any
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
+from recblocks.easyrec.model_classes._common import plain_sequence_features
 
 __all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block", "multi_task_section",
            "check_model_fields", "no_backbone", "require_groups", "task_tower"]
@@ -130,6 +131,9 @@ def feature_groups(model_config: Mapping[str, Any], where: str) -> list[dict[str
         if extra:
             raise ConfigError(join_path(where, "feature_groups", i, extra[0]), "feature group field not supported",
                               "group_name, feature_names, wide_deep, sequence_features", extra)
+        if group.get("sequence_features"):  # the attention options become DIN blocks (attach_sequence_attention)
+            group["sequence_features"] = plain_sequence_features(
+                group["sequence_features"], join_path(where, "feature_groups", i, "sequence_features"))
         groups.append(dict(group))
     return groups
 

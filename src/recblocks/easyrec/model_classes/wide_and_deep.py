@@ -40,7 +40,7 @@ def wide_and_deep(model_config: Mapping[str, Any], features: FeatureFacts, where
     has_final = not dnn_is_empty(params.get("final_dnn"))
     wide_dim = int(params.get("wide_output_dim", 1)) if has_final else classes
     blocks, wide = wide_sum_blocks(group_named(groups, "wide"), wide_dim)
-    seq_blocks, deep_inputs = group_inputs(model_config, "deep", where)
+    seq_blocks, deep_inputs = group_inputs(model_config, "deep", where, features)
     blocks += seq_blocks
     blocks.append(mlp_block("deep_feature", deep_inputs, params["dnn"], join_path(path, "dnn")))
     if has_final:
