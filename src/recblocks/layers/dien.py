@@ -94,6 +94,9 @@ class DIEN(Component):
         att_type: ``'AUGRU'`` (default), ``'AGRU'``, ``'AIGRU'`` or ``'GRU'``.
         attention_type: ``'bilinear'`` (a learned ``W`` of ``H x D_q``) or ``'dot'``.
         use_attention_softmax: softmax over the valid positions (else a sigmoid per position).
+        aux_loss_weight: weight of the auxiliary next-behaviour loss (0, the default: off).
+        aux_hidden_units: hidden width of the auxiliary loss's scorer MLP.
+        aux_loss_name: the name the auxiliary loss is added and logged under.
 
     Shape:
         - Input: sequence input ``(seq (B, L, D), lengths (B,), target (B, D_q))``.
