@@ -72,7 +72,7 @@ def test_config_errors():
         == "recall@10"
     with pytest.raises(ConfigError, match="train.early_stopping.metric: .*at least 1 character"):
         parse_params(TrainConfig, {"early_stopping": {"metric": ""}}, "train")
-    with pytest.raises(ConfigError, match="momentum is an sgd option"):
+    with pytest.raises(ConfigError, match="momentum is an sgd/sgdw option"):
         parse_params(TrainConfig, {"optimizer": {"name": "adam", "momentum": 0.9}}, "train")
 
 
