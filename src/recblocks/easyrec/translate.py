@@ -166,7 +166,10 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             and not (model_out.get("task") or model_out.get("tasks")):
         model_out["task"] = _rank_task(model, labels, model_where, metrics)
     _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes)
-    train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"))
+    train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"), notes)
+    if model.get("model_class") == "WideAndDeep" and "embedding_optimizer" in train:
+        notes.append("train_config.optimizer_config[0]: EasyRec's WideAndDeep gives the first optimizer only the "
+                     "wide group's embeddings; recblocks gives it every embedding table")
     ignored = sorted(k for k in pipeline.get("train_config", {}) if k in IGNORED_TRAIN_KEYS)
     if ignored:
         notes.append(f"train_config: {', '.join(ignored)} have no effect in a single-process PyTorch run")
