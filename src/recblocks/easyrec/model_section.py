@@ -25,8 +25,9 @@ Any other ``model_class`` is one of EasyRec's built-in classes: its registered t
 (:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. For every
 class, ``variational_dropout`` puts a ``VariationalDropout`` block behind each group the backbone
 reads (:mod:`recblocks.easyrec.variational_dropout`). Constructs without an equivalent are a
-ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation), ``ev_params``,
-``restore_filters``, a ``loss_weight_strategy`` other than Fixed.
+ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation),
+``restore_filters``, a ``loss_weight_strategy`` other than Fixed. (``ev_params`` is read by
+:func:`recblocks.easyrec.ev_params.apply_ev_params` before this section is written.)
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ _PASSED = ("model_class", "model_name", "feature_groups", "backbone", "model_par
 _REFUSED = {
     "seq_att_groups": "sequence attention groups of the built-in DIN-style models; use a DIN block in the backbone",
     "kd": "knowledge distillation terms are not supported",
-    "ev_params": "model-wide embedding variables are not supported (per feature: IdFeature.ev_params)",
     "restore_filters": "checkpoint restore filters are not supported",
 }
 _RANK_TASKS = {"CLASSIFICATION": "binary", "L2_LOSS": "regression"}

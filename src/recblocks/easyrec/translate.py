@@ -22,8 +22,14 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, expand_input_fields, input_defaults
+from recblocks.easyrec.ev_params import apply_ev_params
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
-from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
+from recblocks.easyrec.feature_section import (
+    expand_shared_names,
+    feature_name,
+    text_cnn_combiners,
+    translate_features,
+)
 from recblocks.easyrec.model_classes._common import expand_feature_name
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
@@ -88,6 +94,15 @@ def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], wh
                  f"data by item frequency (logQ-corrected), not from {sampler.get('input_path') or sampler.get('item_input_path')!r}")
 
 
+def _raw_features(pipeline: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, EasyRec feature message) of every feature (either spelling of the feature list)."""
+    if "feature_config" in pipeline:
+        entries = pipeline["feature_config"].get("features", [])
+    else:
+        entries = pipeline.get("feature_configs", [])
+    return [(feature_name(f), f) for f in entries]
+
+
 def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], features: Mapping[str, Any],
                        used: set[str], where: str) -> Mapping[str, Any]:
     """The model config with its TextCNN-combined sequence features as backbone blocks (sequence_combiner)."""
@@ -150,6 +165,11 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             notes.append(f"feature {name!r} left out (no feature group uses it): {result}")
         else:
             features.append(result)
+    if "ev_params" in model:
+        own = {name for name, raw in _raw_features(pipeline) if raw.get("ev_params")}
+        features = apply_ev_params(features, model["ev_params"], join_path(where, "model_config.ev_params"), notes,
+                                   own)
+        model = {k: v for k, v in model.items() if k != "ev_params"}
     eval_config = pipeline.get("eval_config", {})
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
     labels = list(data_config.get("label_fields", []))
