@@ -65,14 +65,31 @@ def test_constructs_without_an_equivalent_name_their_path():
     odps = PIPELINE.replace("input_type: CSVInput", "input_type: OdpsInput") % ""
     with pytest.raises(ConfigError, match=r"^data_config\.input_type: OdpsInput has no recblocks reader"):
         translate_pipeline(parse_pipeline_config(odps))
-    with pytest.raises(ConfigError, match=r"eval_config\.metrics_set\[0\]\.session_auc: metric without"):
-        eval_metrics([{"session_auc": {"session_id_field": "s"}}], "eval_config.metrics_set")
+    with pytest.raises(ConfigError, match=r"eval_config\.metrics_set\[0\]\.precision: metric without"):
+        eval_metrics([{"precision": {}}], "eval_config.metrics_set")
+    with pytest.raises(ConfigError, match=r"^eval_config\.metrics_set\[1\]\.session_auc\.session_id_field: one "
+                                          r"grouped-AUC column per run.*expected 'uid', got 's'"):
+        eval_metrics([{"gauc": {"uid_field": "uid"}}, {"session_auc": {"session_id_field": "s"}}],
+                     "eval_config.metrics_set")
     lookup = {"input_names": ["a", "b"], "feature_type": "LookupFeature", "hash_bucket_size": 10}
     with pytest.raises(ConfigError, match=r"^feature_configs\[2\]\.feature_type: LookupFeature has no recblocks"):
         translate_feature(lookup, "feature_configs[2]")
     unknown = PIPELINE.replace('model_class: "RankModel"', 'model_class: "RankModdel"') % ""
     with pytest.raises(ConfigError, match=r"model_config\.model_class: .*did you mean 'RankModel'"):
         translate_pipeline(parse_pipeline_config(unknown))
+
+
+def test_session_auc_is_the_grouped_auc_over_its_session_column_with_a_note():
+    notes: list[str] = []
+    metrics = eval_metrics([{"auc": {}}, {"session_auc": {"session_id_field": "sid"}}], "m", notes)
+    assert metrics == (["auc", "gauc"], "sid", [])
+    assert notes == ["m[1].session_auc: the AUC per 'sid' averaged is reported as gauc (train.gauc_group: sid)"]
+    same = eval_metrics([{"gauc": {"uid_field": "u"}}, {"session_auc": {"session_id_field": "u"}}], "m", [])
+    assert same == (["gauc"], "u", [])
+    text = (PIPELINE % "").replace('metrics_set { gauc { uid_field: "uid" } }',
+                                   'metrics_set { session_auc { session_id_field: "uid" } }')
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["train"]["gauc_group"] == "uid" and run["model"]["task"]["metrics"] == ["auc", "gauc"]
 
 
 def test_an_untranslatable_feature_no_group_uses_is_a_note():

@@ -171,7 +171,8 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
                                    own)
         model = {k: v for k, v in model.items() if k != "ev_params"}
     eval_config = pipeline.get("eval_config", {})
-    metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
+    metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"),
+                                       notes)
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
