@@ -19,6 +19,7 @@ import pytest
 from recblocks.core.errors import RecBlocksError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
+from recblocks.easyrec.model_classes.towers import with_tower_labels
 from recblocks.easyrec.variational_dropout import with_variational_dropout
 from recblocks.runs import plan_rows
 from tests.easyrec.conftest import shipped_configs
@@ -62,7 +63,9 @@ def translate(path_or_text: Path | str, data: dict[str, Any] | None = None,
     for an EasyRec config file or text."""
     pipeline = parse_pipeline_config(str(path_or_text), strict=False)
     features = feature_dicts(pipeline)
-    model_config = pipeline["model_config"]
+    # towers without label_name get the label of their position, as translate_pipeline gives them
+    model_config = with_tower_labels(pipeline["model_config"], list(pipeline.get("data_config", {})
+                                                                     .get("label_fields", [])), "model_config", [])
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
     model = with_variational_dropout(model_config, lambda rest: entry.translate(rest, features, "model_config"),
                                      "model_config")

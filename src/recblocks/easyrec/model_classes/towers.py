@@ -19,8 +19,9 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 
-__all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block", "multi_task_section",
-           "check_model_fields", "no_backbone", "require_groups", "task_tower"]
+__all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block",
+           "multi_task_section", "check_model_fields", "no_backbone", "require_groups", "task_tower",
+           "with_tower_labels"]
 
 #: Momentum of ``tf.layers.batch_normalization`` (EasyRec's DNN).
 TF_BN_MOMENTUM = 0.99
@@ -68,11 +69,37 @@ def dnn_params(dnn: Mapping[str, Any] | None, where: str, linear_last: bool = Fa
     return params
 
 
+def with_tower_labels(model: Mapping[str, Any], labels: list[str], where: str, notes: list[str]) -> dict[str, Any]:
+    """``model`` with each task tower that has no ``label_name`` given the label of its position.
+
+    EasyRec's multi-task models take ``data_config.label_fields[i]`` for the i-th tower without a
+    ``label_name``; a note lists each such tower. Towers past the last label stay without one
+    (:func:`task_tower` then names them).
+
+    Example:
+        >>> with_tower_labels({"mmoe": {"task_towers": [{"tower_name": "ctr"}]}}, ["clk"], "m", [])
+        {'mmoe': {'task_towers': [{'tower_name': 'ctr', 'label_name': 'clk'}]}}
+    """
+    out = dict(model)
+    for key, message in model.items():
+        if not isinstance(message, Mapping) or not isinstance(message.get("task_towers"), list):
+            continue
+        towers = []
+        for i, tower in enumerate(message["task_towers"]):
+            if isinstance(tower, Mapping) and not tower.get("label_name") and i < len(labels):
+                tower = {**tower, "label_name": labels[i]}
+                notes.append(f"{join_path(where, key, 'task_towers', i)}.label_name: unset; EasyRec's label of the "
+                             f"same position, {labels[i]!r}")
+            towers.append(tower)
+        out[key] = {**message, "task_towers": towers}
+    return out
+
+
 def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
     """recblocks' task tower for an EasyRec ``TaskTower`` / ``BayesTaskTower``.
 
     ``label_name`` must be set: EasyRec matches towers without it to ``data_config.label_fields``
-    by position, which the model section cannot see.
+    by position, which the pipeline fills in first (:func:`with_tower_labels`).
     """
     if not tower.get("label_name"):
         raise ConfigError(join_path(where, "label_name"), "a tower without label_name (EasyRec takes the label "
