@@ -18,8 +18,6 @@ from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, tr
 #: Shipped MIND configs recblocks refuses, and what the ConfigError names.
 REFUSALS = {
     "mind_on_taobao_with_time.config": "model_config.mind.time_id_fea: time-weighted behaviours",
-    "mind_on_books_negative_sample.config": "model_config.mind.ignore_in_batch_neg_sam",
-    "mind_on_taobao_neg_sam.config": "model_config.mind.ignore_in_batch_neg_sam",
 }
 
 TEXT = """

@@ -115,6 +115,25 @@ def test_in_batch_softmax_with_and_without_logq_by_hand(logq: bool) -> None:
     assert float(loss.tasks["in_batch_softmax"]) == pytest.approx((row0 + row1) / 2, rel=1e-5)
 
 
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_sampled_negatives_with_and_without_the_other_rows_items_by_hand(in_batch: bool) -> None:
+    model_config = copy.deepcopy(MODEL)
+    model_config["model_params"].update(logq_correction=False, loss_type="SAMPLED_SOFTMAX", num_negatives=3,
+                                        in_batch_negatives=in_batch)
+    model = MatchModel(Schema(FEATURES), parse_model_config(model_config), {"user_id": 5, "item_id": 6, "shelf": 4})
+    items = torch.tensor([4, 5])  # the catalogue: only items 4 and 5 are sampled, never a row's own item
+    model.catalogue.fit(items, {"item_id": items, "shelf": torch.tensor([2, 3])}, torch.tensor([2, 3]))
+    model.item_vectors = lambda features: torch.zeros(len(features["item_id"]), 2)  # sampled items: cosine 0
+    unit = torch.eye(2)
+    outputs = MatchOutput(unit, unit, {}, {}, [])  # own item: cosine 1 / 0.2 = 5; the other row's item: 0
+    loss = model.loss(outputs, Batch({"item_id": torch.tensor([2, 3]), "user_id": torch.tensor([2, 3])}))
+    others = 1 if in_batch else 0
+    assert float(loss.tasks["sampled_softmax"]) == pytest.approx(-math.log(math.exp(5) / (math.exp(5) + 3 + others)),
+                                                                 rel=1e-5)
+    with pytest.raises(ConfigError, match="in_batch_negatives: false .* needs loss_type SAMPLED_SOFTMAX"):
+        parse_model_config({**MODEL, "model_params": {**MODEL["model_params"], "in_batch_negatives": False}})
+
+
 def test_a_run_ranks_test_rows_without_the_users_valid_items(tmp_path: Path) -> None:
     raw = raw_config(tmp_path)
     raw["train"]["epochs"] = 1

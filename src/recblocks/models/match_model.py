@@ -4,7 +4,8 @@ The backbone's ``output_blocks`` hold the user vector and the item vector
 (``model_params.user_tower_idx_in_output`` / ``item_tower_idx_in_output``). Training is a
 softmax over the batch's items (in-batch negatives; duplicates of a row's own item are
 masked), optionally with extra negatives drawn by training frequency (``loss_type:
-SAMPLED_SOFTMAX``), or over the whole catalogue (``loss_type: FULL_SOFTMAX``). With
+SAMPLED_SOFTMAX``; ``in_batch_negatives: false`` leaves the other rows' items out, as EasyRec's
+``ignore_in_batch_neg_sam``), or over the whole catalogue (``loss_type: FULL_SOFTMAX``). With
 ``logq_correction`` (the default) every sampled or in-batch candidate's logit loses ``log q(item)``,
 its training frequency share: a batch holds items in proportion to their frequency, so
 uncorrected in-batch negatives push popular items down. Evaluation ranks every catalogue item
@@ -260,6 +261,8 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         duplicate = (items[None, :] == items[:, None]) & ~torch.eye(len(items), dtype=torch.bool,
                                                                     device=items.device)
         logits = logits.masked_fill(duplicate, float("-inf"))
+        if not self.params.in_batch_negatives:  # only the row's own item among the batch's items
+            logits = logits.masked_fill(~torch.eye(len(items), dtype=torch.bool, device=items.device), float("-inf"))
         sampled = self.params.loss_type == "SAMPLED_SOFTMAX"
         if self.params.logq_correction:  # in-batch items are drawn by frequency too (Yi et al., 2019)
             logits = logits - self.catalogue.log_q[items][None, :]

@@ -18,8 +18,8 @@ vector reads the row's item, as in EasyRec).
 
 ``max_interests_simi < 1`` adds EasyRec's interest-similarity penalty (LabelAwareAttention's).
 
-Refused, naming the field: ``time_id_fea``, a ``pre_capsule_dnn`` with layers, and what DSSM refuses (``EUCLID``,
-``ignore_in_batch_neg_sam``).
+Refused, naming the field: ``time_id_fea``, a ``pre_capsule_dnn`` with layers, and what DSSM refuses
+(``EUCLID``); ``ignore_in_batch_neg_sam`` is read as DSSM reads it.
 """
 
 from __future__ import annotations
