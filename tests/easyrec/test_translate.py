@@ -187,5 +187,6 @@ def test_rank_model_losses_become_the_task_losses():
     restated = text.replace(losses, "losses { loss_type: CLASSIFICATION } ")
     assert "losses" not in translate_pipeline(parse_pipeline_config(restated))["model"]["task"]
     jrc = text.replace(losses, 'losses { loss_type: JRC_LOSS jrc_loss { session_name: "uid" } } ')
-    with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss: loss parameter not supported"):
+    with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss\.session_name: a RankModel's task "
+                                          r"ranks no sessions"):
         translate_pipeline(parse_pipeline_config(jrc))

@@ -97,6 +97,11 @@ def towers_read_as_multi_task(model: Mapping[str, Any], notes: list[str], where:
 def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics: list[str]) -> dict[str, Any]:
     loss_type = model.get("loss_type", "CLASSIFICATION")
     losses = [loss_entry(loss, join_path(where, "losses", i)) for i, loss in enumerate(model.get("losses", []))]
+    for i, loss in enumerate(losses):
+        if "session_name" in loss:
+            raise ConfigError(join_path(where, "losses", i, "jrc_loss", "session_name"), "a RankModel's task ranks "
+                              "no sessions (session losses are read by the towers of a MultiTaskModel)",
+                              "a task tower", repr(loss["session_name"]))
     if loss_type not in _RANK_TASKS:
         raise ConfigError(join_path(where, "loss_type"), "loss type without a RankModel task in recblocks",
                           f"one of {sorted(_RANK_TASKS)}", loss_type, choices=_RANK_TASKS)

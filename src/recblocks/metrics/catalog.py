@@ -18,6 +18,7 @@ from recblocks.core.registry import Registry, RegistryEntry
 from recblocks.metrics import functional as F
 
 __all__ = ["MetricSpec", "METRICS", "METRIC_ALIASES", "get_metric", "metric_mode", "resolve_metrics",
+           "scores_positive_class",
            "metric_task_kinds"]
 
 
@@ -116,15 +117,25 @@ def get_metric(name: str, where: str = "metrics") -> MetricSpec:
     return METRICS.get(name, where)
 
 
-def resolve_metrics(names: Iterable[str], task_kind: str, where: str = "metrics") -> list[MetricSpec]:
-    """Specs for ``names`` (duplicates dropped, order kept), each checked against ``task_kind``."""
+def scores_positive_class(spec: MetricSpec, task_kind: str, num_classes: int | None) -> bool:
+    """Whether ``spec`` is a binary metric read on ``P(class 1)`` of a two-class multiclass task
+    (EasyRec's ``num_class: 2`` towers report AUC of the second class's probability)."""
+    return task_kind == "multiclass" and num_classes == 2 and "multiclass" not in spec.task_kinds \
+        and "binary" in spec.task_kinds
+
+
+def resolve_metrics(names: Iterable[str], task_kind: str, where: str = "metrics",
+                    num_classes: int | None = None) -> list[MetricSpec]:
+    """Specs for ``names`` (duplicates dropped, order kept), each checked against ``task_kind``;
+    a two-class multiclass task (``num_classes`` 2) also takes the binary metrics, read on
+    ``P(class 1)`` (:func:`scores_positive_class`)."""
     kinds = metric_task_kinds()
     if task_kind not in kinds:
         raise ConfigError(where, "unknown task kind", f"one of {kinds}", repr(task_kind), choices=kinds)
     specs: list[MetricSpec] = []
     for index, name in enumerate(names):
         spec = get_metric(name, f"{where}[{index}]")
-        if task_kind not in spec.task_kinds:
+        if task_kind not in spec.task_kinds and not scores_positive_class(spec, task_kind, num_classes):
             fitting = [s.name for s in METRICS.entries() if task_kind in s.task_kinds]
             raise ConfigError(f"{where}[{index}]", f"metric '{spec.name}' does not apply to a {task_kind} task",
                               f"one of {fitting}", repr(name))

@@ -151,5 +151,6 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
     config = parse_params(entry.config, {**raw, "type": entry.name}, where)
     for i, loss in enumerate(config.losses):
         loss.check(config.type, join_path(where, "losses", i))
-    resolve_metrics(config.resolved_metrics, entry.metric_kind, join_path(where, "metrics"))  # names and kinds, now
+    resolve_metrics(config.resolved_metrics, entry.metric_kind, join_path(where, "metrics"),  # names and kinds, now
+                    getattr(config, "num_classes", None))
     return config

@@ -126,7 +126,8 @@ def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def loss_entry(loss: Mapping[str, Any], where: str) -> dict[str, Any]:
     """recblocks' ``losses`` entry for an EasyRec ``Loss``: ``loss_type``, ``weight``, ``loss_name``, and
-    the ``f1_reweighted_loss`` parameters (``f1_beta_square``, ``label_smoothing``) flattened.
+    the ``f1_reweighted_loss`` parameters (``f1_beta_square``, ``label_smoothing``) and ``jrc_loss``
+    ones (``session_name``, ``alpha``, ``same_label_loss``) flattened.
 
     Example:
         >>> loss_entry({"loss_type": "F1_REWEIGHTED_LOSS", "f1_reweighted_loss": {"f1_beta_square": 2.25}}, "l")
@@ -138,11 +139,31 @@ def loss_entry(loss: Mapping[str, Any], where: str) -> dict[str, Any]:
             continue
         if key == "f1_reweighted_loss":
             out.update({k: float(v) for k, v in value.items() if k in ("f1_beta_square", "label_smoothing")})
+        elif key == "jrc_loss":
+            out.update(_jrc_params(value, join_path(where, key)))
         elif key == "learn_loss_weight" and not value:
             continue
         else:
             raise ConfigError(join_path(where, key), "loss parameter not supported",
-                              f"only {list(_LOSS_FIELDS)} and f1_reweighted_loss", key)
+                              f"only {list(_LOSS_FIELDS)}, f1_reweighted_loss and jrc_loss", key)
+    return out
+
+
+def _jrc_params(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``jrc_loss { session_name alpha same_label_loss loss_weight_strategy }`` -> the loss entry's fields.
+
+    Only EasyRec's ``fixed`` weighting of the two terms is translated (``alpha``); its random and
+    uncertainty strategies are refused.
+    """
+    strategy = value.get("loss_weight_strategy", "fixed")
+    if strategy != "fixed":
+        raise ConfigError(join_path(where, "loss_weight_strategy"), "only the fixed weighting (alpha) of JRC's "
+                          "two terms is supported", "'fixed'", repr(strategy))
+    out: dict[str, Any] = {"session_name": value["session_name"]} if value.get("session_name") else {}
+    if "alpha" in value:
+        out["alpha"] = float(value["alpha"])
+    if "same_label_loss" in value:
+        out["same_label_loss"] = bool(value["same_label_loss"])
     return out
 
 
