@@ -73,12 +73,15 @@ def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
     return metric
 
 
-def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], where: str, notes: list[str]) -> None:
+def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], where: str, notes: list[str],
+                       data: dict[str, Any] | None = None) -> None:
     """EasyRec's random-negative sampler -> the MatchModel's ``SAMPLED_SOFTMAX`` with ``num_negatives``.
 
     EasyRec adds ``num_sample`` items drawn from an item table (``input_path``) to each batch's
     candidates; recblocks draws ``num_negatives`` items of the training data by frequency, with the
-    logQ correction, besides the batch's own items.
+    logQ correction, besides the batch's own items. A hard negative sampler also adds, per row, its
+    user's items of the edge table ``hard_neg_edge_input_path`` (at most ``num_hard_sample``):
+    ``model_params.num_hard_negatives`` and ``data.hard_negatives`` (written into ``data``).
     """
     key = next((k for k in NEGATIVE_SAMPLERS if data_config.get(k)), None)
     if key is None:
@@ -91,8 +94,33 @@ def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], wh
     params = model.setdefault("model_params", {})
     params["loss_type"] = "SAMPLED_SOFTMAX"
     params["num_negatives"] = int(sampler.get("num_sample", 0))
+    table = sampler.get("input_path") or sampler.get("item_input_path")
     notes.append(f"data_config.{key}: {params['num_negatives']} negatives per batch are drawn from the training "
-                 f"data by item frequency (logQ-corrected), not from {sampler.get('input_path') or sampler.get('item_input_path')!r}")
+                 f"data by item frequency (logQ-corrected), not from {table!r}")
+    if key.startswith("hard_"):
+        _hard_negatives(sampler, params, join_path(where, key), notes, data)
+
+
+def _hard_negatives(sampler: Mapping[str, Any], params: dict[str, Any], where: str, notes: list[str],
+                    data: dict[str, Any] | None) -> None:
+    """The hard-negative edge table (graph-learn's ``src<TAB>dst<TAB>weight`` file with its typed header)."""
+    if not params.get("user_id"):  # e.g. MIND has no user tower id: the sampler's user id field names it
+        if not sampler.get("user_id_field"):
+            raise ConfigError(join_path(where, "user_id_field"), "hard negatives are read per user", "the user id "
+                              "feature's name", "none")
+        params["user_id"] = sampler["user_id_field"]
+    params["num_hard_negatives"] = int(sampler.get("num_hard_sample", 0))
+    delimiter = sampler.get("field_delimiter") or "\t"
+    if data is not None:
+        data["hard_negatives"] = {
+            "source": {"path": sampler["hard_neg_edge_input_path"], "format": "csv", "delimiter": delimiter,
+                       "header": True, "column_names": ["src_id", "dst_id", "weight"]},
+            "user_column": "src_id", "item_column": "dst_id"}
+    line = (f"{where}: each row also scores its user's first {params['num_hard_negatives']} items of "
+            f"{sampler['hard_neg_edge_input_path']!r} (data.hard_negatives); edge weights are not read")
+    if sampler.get("pos_edge_input_path"):
+        line += "; sampled negatives do not avoid the user's positive edges (only the row's own item)"
+    notes.append(line)
 
 
 def _raw_features(pipeline: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -188,7 +216,7 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     if model.get("model_class") not in BACKBONE_CLASSES and model_out.get("model_class", "RankModel") == "RankModel" \
             and not (model_out.get("task") or model_out.get("tasks")):
         model_out["task"] = _rank_task(model, labels, model_where, metrics)
-    _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes)
+    _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes, data)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"), notes)
     if model.get("model_class") == "WideAndDeep" and "embedding_optimizer" in train:
         notes.append("train_config.optimizer_config[0]: EasyRec's WideAndDeep gives the first optimizer only the "
