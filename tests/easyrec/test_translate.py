@@ -10,6 +10,7 @@ from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.eval_section import eval_metrics
 from recblocks.easyrec.feature_section import translate_feature
+from recblocks.easyrec.model_classes.towers import without_idle_calibration
 from recblocks.easyrec.model_section import easyrec_layer_modes
 from recblocks.easyrec.translate import translate_pipeline
 from recblocks.runs import parse_run_config
@@ -190,3 +191,18 @@ def test_rank_model_losses_become_the_task_losses():
     with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss\.session_name: a RankModel's task "
                                           r"ranks no sessions"):
         translate_pipeline(parse_pipeline_config(jrc))
+
+
+def test_an_order_calibration_without_relation_towers_adds_nothing_as_in_easyrec():
+    towers = [{"tower_name": "ctr", "label_name": "clk"},
+              {"tower_name": "cvr", "label_name": "buy", "losses": [{"loss_type": "CLASSIFICATION"},
+                                                                    {"loss_type": "ORDER_CALIBRATE_LOSS"}]}]
+    notes: list[str] = []
+    model = without_idle_calibration({"model_params": {"task_towers": towers}}, "model_config", notes)
+    assert model["model_params"]["task_towers"][1]["losses"] == [{"loss_type": "CLASSIFICATION"}]
+    assert notes == ["model_config.model_params.task_towers[1].losses[1]: ORDER_CALIBRATE_LOSS compares the tower "
+                     "with its relation_tower_names; it has none, so EasyRec adds nothing for it (left out)"]
+    towers[1]["relation_tower_names"] = ["ctr"]
+    with pytest.raises(ConfigError, match=r"^model_config\.model_params\.task_towers\[1\]\.losses\[1\]\.loss_type: "
+                                          r"an order-calibration loss against relation towers is not supported"):
+        without_idle_calibration({"model_params": {"task_towers": towers}}, "model_config", [])

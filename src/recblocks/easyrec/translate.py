@@ -31,7 +31,7 @@ from recblocks.easyrec.feature_section import (
     translate_features,
 )
 from recblocks.easyrec.model_classes._common import expand_feature_name
-from recblocks.easyrec.model_classes.towers import with_tower_labels
+from recblocks.easyrec.model_classes.towers import with_tower_labels, without_idle_calibration
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, text_cnn_params
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
@@ -206,6 +206,7 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
     model = with_tower_labels(model, labels, model_where, notes)
+    model = without_idle_calibration(model, model_where, notes)
     by_name = {f["name"]: f for f in features}
     if model.get("model_class") in BACKBONE_CLASSES:
         model = _combine_sequences(pipeline, model, by_name, used, model_where)

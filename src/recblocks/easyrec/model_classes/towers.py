@@ -21,7 +21,7 @@ from recblocks.core.params import join_path
 
 __all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block",
            "multi_task_section", "check_model_fields", "no_backbone", "require_groups", "task_tower",
-           "with_tower_labels"]
+           "with_tower_labels", "without_idle_calibration"]
 
 #: Momentum of ``tf.layers.batch_normalization`` (EasyRec's DNN).
 TF_BN_MOMENTUM = 0.99
@@ -90,6 +90,43 @@ def with_tower_labels(model: Mapping[str, Any], labels: list[str], where: str, n
                 tower = {**tower, "label_name": labels[i]}
                 notes.append(f"{join_path(where, key, 'task_towers', i)}.label_name: unset; EasyRec's label of the "
                              f"same position, {labels[i]!r}")
+            towers.append(tower)
+        out[key] = {**message, "task_towers": towers}
+    return out
+
+
+def without_idle_calibration(model: Mapping[str, Any], where: str, notes: list[str]) -> dict[str, Any]:
+    """``model`` with each tower's ``ORDER_CALIBRATE_LOSS`` that EasyRec computes over no tower left out.
+
+    EasyRec's order-calibration loss of a tower is ``weight * mean(relu(p_tower - p_r))`` summed
+    over the tower's ``relation_tower_names`` ``r``: a tower without relation towers gets nothing
+    from it (a note says so). With relation towers it is refused (recblocks has no cross-tower
+    loss term).
+
+    Example:
+        >>> notes = []
+        >>> towers = {"task_towers": [{"tower_name": "cvr", "losses": [
+        ...     {"loss_type": "CLASSIFICATION"}, {"loss_type": "ORDER_CALIBRATE_LOSS"}]}]}
+        >>> without_idle_calibration({"model_params": towers}, "m", notes)["model_params"]["task_towers"]
+        [{'tower_name': 'cvr', 'losses': [{'loss_type': 'CLASSIFICATION'}]}]
+    """
+    out = dict(model)
+    for key, message in model.items():
+        if not isinstance(message, Mapping) or not isinstance(message.get("task_towers"), list):
+            continue
+        towers = []
+        for i, tower in enumerate(message["task_towers"]):
+            losses = tower.get("losses", []) if isinstance(tower, Mapping) else []
+            idle = [j for j, loss in enumerate(losses) if loss.get("loss_type") == "ORDER_CALIBRATE_LOSS"]
+            if idle and tower.get("relation_tower_names"):
+                raise ConfigError(join_path(where, key, "task_towers", i, "losses", idle[0], "loss_type"),
+                                  "an order-calibration loss against relation towers is not supported",
+                                  "no relation_tower_names", tower["relation_tower_names"])
+            if idle:
+                tower = {**tower, "losses": [loss for j, loss in enumerate(losses) if j not in idle]}
+                notes.append(f"{join_path(where, key, 'task_towers', i)}.losses[{idle[0]}]: ORDER_CALIBRATE_LOSS "
+                             "compares the tower with its relation_tower_names; it has none, so EasyRec adds "
+                             "nothing for it (left out)")
             towers.append(tower)
         out[key] = {**message, "task_towers": towers}
     return out
