@@ -193,6 +193,18 @@ def test_rank_model_losses_become_the_task_losses():
         translate_pipeline(parse_pipeline_config(jrc))
 
 
+def test_a_ziln_loss_is_the_ziln_task():
+    losses = 'losses { loss_type: ZILN_LOSS weight: 2.0 loss_name: "LTV" ziln_loss { max_sigma: 4.0 } } num_class: 3 '
+    text = (PIPELINE % "").replace("embedding_regularization: 1e-5 }", "embedding_regularization: 1e-5 " + losses + "}")
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["model"]["task"] == {"type": "ziln", "label": "clk", "max_sigma": 4.0, "weight": 2.0,
+                                    "metrics": ["auc", "gauc"]}
+    config, _ = parse_run_config(run)
+    assert config.model.tasks[0].type == "ziln"
+    with pytest.raises(ConfigError, match=r"^model_config\.num_class: ZILN_LOSS reads three logits"):
+        translate_pipeline(parse_pipeline_config(text.replace("num_class: 3", "num_class: 2")))
+
+
 def test_an_order_calibration_without_relation_towers_adds_nothing_as_in_easyrec():
     towers = [{"tower_name": "ctr", "label_name": "clk"},
               {"tower_name": "cvr", "label_name": "buy", "losses": [{"loss_type": "CLASSIFICATION"},

@@ -111,6 +111,8 @@ def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics:
                           labels or "none")
     task: dict[str, Any] = {"type": _RANK_TASKS[loss_type], "label": label}
     num_class = int(model.get("num_class", 1))
+    if any(loss.get("loss_type") == "ZILN_LOSS" for loss in losses):
+        return _ziln_task(losses, label, num_class, metrics, where)
     if num_class > 1:
         if loss_type != "CLASSIFICATION":
             raise ConfigError(join_path(where, "num_class"), f"a {loss_type} task has one output", "1", num_class)
@@ -119,6 +121,27 @@ def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics:
         task["metrics"] = metrics
     if losses and losses != [{"loss_type": loss_type}]:  # EasyRec trains the listed losses instead of loss_type
         task["losses"] = losses
+    return task
+
+
+def _ziln_task(losses: list[dict[str, Any]], label: str, num_class: int, metrics: list[str],
+               where: str) -> dict[str, Any]:
+    """A RankModel trained with EasyRec's ``ZILN_LOSS``: recblocks' ziln task (three logits; the
+    expected value predicted; ``recblocks.tasks.ziln``)."""
+    if len(losses) != 1:
+        raise ConfigError(join_path(where, "losses"), "ZILN_LOSS is the task's whole loss in recblocks (its own task "
+                          "type)", "one losses entry", f"{len(losses)} entries")
+    if num_class != 3:
+        raise ConfigError(join_path(where, "num_class"), "ZILN_LOSS reads three logits", "3", num_class)
+    entry = dict(losses[0])
+    entry.pop("loss_type")
+    entry.pop("loss_name", None)
+    weight = float(entry.pop("weight", 1.0))
+    task: dict[str, Any] = {"type": "ziln", "label": label, **entry}
+    if weight != 1.0:
+        task["weight"] = weight
+    if metrics:
+        task["metrics"] = metrics
     return task
 
 

@@ -14,7 +14,13 @@ import numpy as np
 import torch
 
 from recblocks.core.errors import ConfigError, DataError
-from recblocks.metrics.catalog import MetricSpec, resolve_metrics, scores_positive_class
+from recblocks.metrics.catalog import (
+    TWO_VIEW_KINDS,
+    MetricSpec,
+    reads_value_view,
+    resolve_metrics,
+    scores_positive_class,
+)
 
 __all__ = ["MetricCollection"]
 
@@ -111,11 +117,15 @@ class MetricCollection:
         groups = _to_numpy(self._groups) if self.needs_groups else None
         results: dict[str, float] = {}
         for spec in self.specs:
-            scores = preds[:, 1] if scores_positive_class(spec, self.task_kind, self.num_classes) else preds
+            scores, targets = preds, labels
+            if scores_positive_class(spec, self.task_kind, self.num_classes):
+                scores = preds[:, 1]
+            elif self.task_kind in TWO_VIEW_KINDS:  # (B, 2): probability of a positive value, the value
+                scores, targets = (preds[:, 1], labels) if reads_value_view(spec) else (preds[:, 0], labels > 0)
             if spec.needs_groups:
-                results[spec.name] = float(spec.fn(labels, scores, groups))
+                results[spec.name] = float(spec.fn(targets, scores, groups))
             else:
-                results[spec.name] = float(spec.fn(labels, scores))
+                results[spec.name] = float(spec.fn(targets, scores))
         return results
 
     def __repr__(self) -> str:

@@ -91,7 +91,7 @@ class TaskEvaluator:
                 logits = pre(logits)
             labels = batch.labels[task.label]
             self._loss_sums[j] += getattr(task, "objective", task.loss)(logits, labels).double().cpu() * count
-            self.collections[j].update(task.activate(logits), labels, groups)
+            self.collections[j].update(task.metric_predictions(logits), labels, groups)
         self._rows += count
 
     def compute(self) -> dict[str, float]:

@@ -141,7 +141,7 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
         >>> parse_task_config({"type": "binay", "label": "y"}, "model.tasks[0]")
         Traceback (most recent call last):
         ...
-        recblocks.core.errors.ConfigError: model.tasks[0].type: unknown task type; expected one of ['binary', 'multiclass', 'regression'], got 'binay'; did you mean 'binary'?
+        recblocks.core.errors.ConfigError: model.tasks[0].type: unknown task type; expected one of ['binary', 'multiclass', 'regression', 'ziln'], got 'binay'; did you mean 'binary'?
     """
     if isinstance(raw, TaskConfig):
         return raw

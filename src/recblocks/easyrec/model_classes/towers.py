@@ -178,12 +178,22 @@ def loss_entry(loss: Mapping[str, Any], where: str) -> dict[str, Any]:
             out.update({k: float(v) for k, v in value.items() if k in ("f1_beta_square", "label_smoothing")})
         elif key == "jrc_loss":
             out.update(_jrc_params(value, join_path(where, key)))
+        elif key == "ziln_loss":
+            if value.get("return_log_pred_value"):
+                raise ConfigError(join_path(where, key, "return_log_pred_value"), "recblocks predicts the value, not "
+                                  "its log", "false", "true")
+            out.update({k: float(v) for k, v in value.items() if k in _ZILN_FIELDS})
         elif key == "learn_loss_weight" and not value:
             continue
         else:
             raise ConfigError(join_path(where, key), "loss parameter not supported",
-                              f"only {list(_LOSS_FIELDS)}, f1_reweighted_loss and jrc_loss", key)
+                              f"only {list(_LOSS_FIELDS)}, f1_reweighted_loss, jrc_loss and ziln_loss", key)
     return out
+
+
+#: ``ziln_loss`` fields, the same names as recblocks' ziln task's (``recblocks.tasks.ziln``).
+_ZILN_FIELDS = ("mu_regularization", "sigma_regularization", "max_log_clip_value", "max_sigma",
+                "classification_weight", "regression_weight")
 
 
 def _jrc_params(value: Mapping[str, Any], where: str) -> dict[str, Any]:
