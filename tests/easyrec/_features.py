@@ -74,7 +74,8 @@ def translate(path: Path) -> dict[str, Any]:
     with warnings.catch_warnings():  # strict=False reads a doubled field as EasyRec does, with a warning
         warnings.simplefilter("ignore")
         pipeline = parse_pipeline_config(path, strict=False)
-    model_config = pipeline["model_config"]
+    # model-wide ev_params act on the features (translate_pipeline: recblocks.easyrec.ev_params), not the class
+    model_config = {k: v for k, v in pipeline["model_config"].items() if k != "ev_params"}
     features = easyrec_features(pipeline)
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
     model = with_task(translate_model(entry.translate, model_config, features), pipeline)

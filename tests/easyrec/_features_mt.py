@@ -20,6 +20,8 @@ from recblocks.core.errors import RecBlocksError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
 from recblocks.easyrec.model_classes._sequence import attach_sequence_attention
+from recblocks.easyrec.model_classes.towers import with_tower_labels
+from recblocks.easyrec.translate import _sampled_negatives
 from recblocks.easyrec.variational_dropout import with_variational_dropout
 from recblocks.runs import plan_rows
 from tests.easyrec.conftest import shipped_configs
@@ -63,7 +65,9 @@ def translate(path_or_text: Path | str, data: dict[str, Any] | None = None,
     for an EasyRec config file or text."""
     pipeline = parse_pipeline_config(str(path_or_text), strict=False)
     features = feature_dicts(pipeline)
-    model_config = pipeline["model_config"]
+    # towers without label_name get the label of their position, as translate_pipeline gives them
+    model_config = with_tower_labels(pipeline["model_config"], list(pipeline.get("data_config", {})
+                                                                     .get("label_fields", [])), "model_config", [])
     entry = EASYREC_MODELS.get(model_config["model_class"], "model_config.model_class")
     model = with_variational_dropout(model_config, lambda rest: attach_sequence_attention(
         entry.translate(rest, features, "model_config"), rest, features, "model_config"), "model_config")
@@ -71,6 +75,8 @@ def translate(path_or_text: Path | str, data: dict[str, Any] | None = None,
         # what the pipeline translation adds to a RankModel: the task of data_config.label_fields[0]
         kind = "regression" if model_config.get("loss_type") == "L2_LOSS" else "binary"
         model["tasks"] = [{"type": kind, "label": pipeline["data_config"]["label_fields"][0]}]
+    if model["model_class"] == "MatchModel":  # the pipeline's negative sampler -> SAMPLED_SOFTMAX, num_negatives
+        _sampled_negatives(pipeline.get("data_config", {}), model, "data_config", [])
     used = {n for g in model["feature_groups"] for n in g["feature_names"]}
     used |= {n for g in model["feature_groups"] for s in g.get("sequence_features", [])
              for m in s.get("seq_att_map", [])

@@ -17,7 +17,6 @@ REFUSALS = {
     # the multi-modal bottoms translate (test_the_multimodal_bottoms_plan); these towers' gauc names a uid_field
     "dbmtl_cmbf_on_movielens.config": "gauc: unsupported metric parameter",
     "dbmtl_uniter_on_movielens.config": "gauc: unsupported metric parameter",
-    "dbmtl_on_taobao_with_multi_loss.config": "task_towers[1].losses[0].jrc_loss: loss parameter not supported",
     "dbmtl_on_multi_sequence_feature_taobao.config": "a feature is listed twice",
 }
 
@@ -110,6 +109,25 @@ def test_a_translated_dbmtl_trains(tmp_path: Path) -> None:
     losses = [epoch.train_loss for epoch in result.history.epochs]
     assert losses[-1] < losses[0], losses
     assert {"ctr/auc", "cvr/auc"} <= set(result.valid_metrics)
+
+
+def test_a_two_class_tower_with_the_jrc_loss_trains(tmp_path: Path) -> None:
+    data = {"synthetic": {"num_rows": 500, "num_dense": 2, "vocab_sizes": [20, 30, 40], "seed": 3,
+                          "multitask": {"shared_fraction": 0.5, "click_rate": 0.3, "conversion_rate": 0.3}}}
+    train = {"epochs": 2, "batch_size": 100, "progress": False, "optimizer": {"lr": 0.01}, "seed": 0}
+    jrc = ('loss_type: CLASSIFICATION num_class: 2 losses { loss_type: JRC_LOSS '
+           'jrc_loss { session_name: "C1" alpha: 0.4 same_label_loss: false } } metrics_set { auc {} }')
+    text = MODEL.replace('label_name: "conversion" loss_type: CLASSIFICATION metrics_set { auc {} }',
+                         'label_name: "conversion" ' + jrc)
+    raw = translate(text % "", data=data, train=train)
+    cvr = raw["model"]["model_params"]["task_towers"][1]
+    assert cvr["losses"] == [{"loss_type": "JRC_LOSS", "session_name": "C1", "alpha": 0.4, "same_label_loss": False}]
+    result = train_run(raw, tmp_path / "run")
+    losses = [epoch.train_loss for epoch in result.history.epochs]
+    assert losses[-1] < losses[0], losses
+    assert 0.0 <= result.valid_metrics["cvr/auc"] <= 1.0  # AUC of P(class 1) of the two-class tower
+    with pytest.raises(ConfigError, match=r"jrc_loss\.loss_weight_strategy: only the fixed weighting"):
+        translate(text.replace("alpha: 0.4", 'loss_weight_strategy: "uncertainty"') % "")
 
 
 def test_the_model_classes_doc_example_runs() -> None:

@@ -107,8 +107,8 @@ def test_unsupported_dssm_options_name_their_field() -> None:
         _model(_text().replace("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: PAIR_WISE_LOSS"))
     with pytest.raises(ConfigError, match=r"model_config\.dssm\.simi_func: similarity not supported"):
         _model(_text().replace("simi_func: COSINE", "simi_func: EUCLID"))
-    with pytest.raises(ConfigError, match=r"model_config\.dssm\.ignore_in_batch_neg_sam: scoring against sampled"):
-        _model(_text().replace("temperature: 0.2", "temperature: 0.2 ignore_in_batch_neg_sam: true"))
+    sampled_only = _model(_text().replace("temperature: 0.2", "temperature: 0.2 ignore_in_batch_neg_sam: true"))
+    assert sampled_only["model_params"]["in_batch_negatives"] is False
     with pytest.raises(ConfigError, match=r"model_config\.feature_groups: DSSM reads a feature group named 'item'"):
         _model(_text().replace('group_name: "item"', 'group_name: "items"'))
 

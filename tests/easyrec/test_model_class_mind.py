@@ -12,14 +12,11 @@ import pytest
 from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
-from recblocks.runs import train_run
+from recblocks.runs import plan_rows, train_run
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
 #: Shipped MIND configs recblocks refuses, and what the ConfigError names.
 REFUSALS = {
-    "mind_on_taobao_with_time.config": "model_config.mind.time_id_fea: time-weighted behaviours",
-    "mind_on_books_negative_sample.config": "model_config.mind.ignore_in_batch_neg_sam",
-    "mind_on_taobao_neg_sam.config": "model_config.mind.ignore_in_batch_neg_sam",
 }
 
 TEXT = """
@@ -90,9 +87,27 @@ def test_sum_of_several_sequences_needs_one_width() -> None:
         "blocks"]][:2] == ["hist_input", "capsules"]
 
 
-def test_unsupported_mind_options_name_their_field() -> None:
-    with pytest.raises(ConfigError, match=r"model_config\.mind\.time_id_fea: time-weighted behaviours"):
+def test_a_time_feature_weights_the_behaviours_by_its_softmax() -> None:
+    timed = TEXT.replace('separator: "|" embedding_dim: 8 }', 'separator: "|" embedding_dim: 8 }\n'
+                         '  features { input_names: "tag" feature_type: SequenceFeature separator: "|" embedding_dim: 8 }\n'
+                         '  features { input_names: "t" feature_type: SequenceFeature separator: "|" embedding_dim: 1 }'
+                         ).replace('feature_names: "history" }', 'feature_names: ["history", "t", "tag"] }')
+    model = _model(timed.replace("mind {", 'mind { time_id_fea: "t"'))
+    blocks = {b["name"]: b for b in model["backbone"]["blocks"]}
+    assert blocks["hist_time"]["component"] == {"class_name": "TimeWeightedSequence", "params": {"time_index": 8}}
+    assert blocks["hist_mean"]["inputs"] == [{"block_name": "hist_time"}]  # the two others averaged after
+    assert "chunk(x[0], 2," in blocks["hist_mean"]["lambda"]["expression"]
+    _, rows, _ = plan_rows(translate(timed.replace("mind {", 'mind { time_id_fea: "t"')), fit_data=False)
+    time_row = next(r for r in rows if r["block"] == "hist_time")
+    assert time_row["output"].startswith("((B, 8, 16)"), time_row
+    with pytest.raises(ConfigError, match=r"model_config\.mind\.time_id_fea: the time feature's embedding is its "
+                                          r"one logit per time bucket; expected embedding_dim: 1, got 8"):
+        _model(timed.replace("mind {", 'mind { time_id_fea: "tag"'))
+    with pytest.raises(ConfigError, match=r"model_config\.mind\.time_id_fea: the time feature must be in the hist"):
         _model(TEXT.replace("mind {", 'mind { time_id_fea: "t"'))
+
+
+def test_unsupported_mind_options_name_their_field() -> None:
     with pytest.raises(ConfigError, match=r"model_config\.mind\.pre_capsule_dnn: a DNN before the capsules"):
         _model(TEXT.replace("mind {", "mind { pre_capsule_dnn { hidden_units: [4] }"))
 

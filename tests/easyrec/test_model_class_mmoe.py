@@ -9,10 +9,11 @@ import pytest
 from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
+from recblocks.easyrec.model_classes.towers import with_tower_labels
 from recblocks.runs import plan_rows
 from tests.easyrec._features_mt import check_shipped, feature_dicts, shipped, translate
 
-REFUSALS = {"mmoe_on_taobao_deprecated.config": "model_config.mmoe.task_towers[0].label_name: a tower without"}
+REFUSALS: dict[str, str] = {}  # mmoe_on_taobao_deprecated: towers take the labels of their positions
 
 TEXT = """
 feature_config {
@@ -39,6 +40,18 @@ def _model(text: str) -> dict:
 @pytest.mark.parametrize("path", shipped("MMoE"), ids=lambda p: p.name)
 def test_shipped_mmoe_configs_plan_or_are_refused_by_name(path: Path) -> None:
     check_shipped(path, REFUSALS)
+
+
+def test_towers_without_label_name_take_the_label_of_their_position() -> None:
+    notes: list[str] = []
+    text = "data_config { label_fields: ['click', 'buy'] } " + (TEXT % "").replace('label_name: "click" ', "")
+    model = with_tower_labels(parse_pipeline_config(text)["model_config"], ["click", "buy"], "model_config", notes)
+    assert [t["label_name"] for t in model["mmoe"]["task_towers"]] == ["click", "buy"]
+    assert notes == ["model_config.mmoe.task_towers[0].label_name: unset; EasyRec's label of the same position, "
+                     "'click'"]
+    with pytest.raises(ConfigError, match=r"^model_config.mmoe.task_towers\[0\].label_name: a tower without"):
+        EASYREC_MODELS.get("MMoE").translate(with_tower_labels(parse_pipeline_config(text)["model_config"], [],
+                                                               "model_config", []), {}, "model_config")
 
 
 def test_expert_dnn_copies_and_an_expert_list() -> None:

@@ -12,10 +12,9 @@ from recblocks.easyrec.model_classes import EASYREC_MODELS
 
 from ._features import SYNTHETIC_FEATURES, check_shipped, losses_fall, plan, shipped, train_config
 
-#: Shipped configs the translation refuses, and why (a ConfigError naming the place).
-REFUSED = {name: r"model_config\.ev_params: not supported by the translation of 'MultiTower'"
-           for name in ("fg_ev_v2.config", "taobao_fg_ev.config", "taobao_fg_ev_v2.config",
-                        "taobao_fg_incr_save_share_ev_local.config")}
+#: Shipped configs the translation refuses, and why (a ConfigError naming the place): none now
+#: (model-wide ev_params are read by recblocks.easyrec.ev_params).
+REFUSED: dict[str, str] = {}
 
 TWO_TOWERS = """
 model_class: 'MultiTower'

@@ -1,4 +1,5 @@
-"""EasyRec's negative samplers: a MatchModel's sampled softmax; hard negatives and point-wise models refused."""
+"""EasyRec's negative samplers: a MatchModel's sampled softmax, hard negatives from an edge table; point-wise
+models refused."""
 
 from __future__ import annotations
 
@@ -51,11 +52,27 @@ def test_the_v2_sampler_maps_the_same_way():
     assert _run(sampler=v2)["model"]["model_params"]["num_negatives"] == 32
 
 
-def test_hard_negatives_and_point_wise_models_are_refused_naming_the_sampler():
+def test_hard_negatives_read_the_edge_table_per_user():
     hard = ('hard_negative_sampler { user_input_path: "u.txt" item_input_path: "i.txt" '
             'hard_neg_edge_input_path: "h.txt" num_sample: 8 num_hard_sample: 4 item_id_field: "item_id" '
             'user_id_field: "user_id" }')
-    with pytest.raises(ConfigError, match=r"^data_config\.hard_negative_sampler: .*hard negatives"):
-        _run(sampler=hard)
+    notes: list[str] = []
+    run = _run(sampler=hard, notes=notes)
+    params = run["model"]["model_params"]
+    assert (params["loss_type"], params["num_negatives"], params["num_hard_negatives"]) == ("SAMPLED_SOFTMAX", 8, 4)
+    assert run["data"]["hard_negatives"] == {
+        "source": {"path": "h.txt", "format": "csv", "delimiter": "\t", "header": True,
+                   "column_names": ["src_id", "dst_id", "weight"]},
+        "user_column": "src_id", "item_column": "dst_id"}
+    assert any("first 4 items of 'h.txt'" in n for n in notes)
+    config, _ = parse_run_config(run)
+    assert config.data.hard_negatives.user_column == "src_id" and config.model.model_params.num_hard_negatives == 4
+    v2 = hard.replace("hard_negative_sampler {", 'hard_negative_sampler_v2 { pos_edge_input_path: "p.txt"')
+    notes.clear()
+    assert _run(sampler=v2, notes=notes)["model"]["model_params"]["num_hard_negatives"] == 4
+    assert any("do not avoid the user's positive edges" in n for n in notes)
+
+
+def test_point_wise_models_are_refused_naming_the_sampler():
     with pytest.raises(ConfigError, match=r"^data_config\.negative_sampler: sampled negatives train a list-wise"):
         _run(loss="CLASSIFICATION")

@@ -10,6 +10,7 @@ from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_pipeline_config
 from recblocks.easyrec.eval_section import eval_metrics
 from recblocks.easyrec.feature_section import translate_feature
+from recblocks.easyrec.model_classes.towers import without_idle_calibration
 from recblocks.easyrec.model_section import easyrec_layer_modes
 from recblocks.easyrec.translate import translate_pipeline
 from recblocks.runs import parse_run_config
@@ -65,14 +66,31 @@ def test_constructs_without_an_equivalent_name_their_path():
     odps = PIPELINE.replace("input_type: CSVInput", "input_type: OdpsInput") % ""
     with pytest.raises(ConfigError, match=r"^data_config\.input_type: OdpsInput has no recblocks reader"):
         translate_pipeline(parse_pipeline_config(odps))
-    with pytest.raises(ConfigError, match=r"eval_config\.metrics_set\[0\]\.session_auc: metric without"):
-        eval_metrics([{"session_auc": {"session_id_field": "s"}}], "eval_config.metrics_set")
+    with pytest.raises(ConfigError, match=r"eval_config\.metrics_set\[0\]\.precision: metric without"):
+        eval_metrics([{"precision": {}}], "eval_config.metrics_set")
+    with pytest.raises(ConfigError, match=r"^eval_config\.metrics_set\[1\]\.session_auc\.session_id_field: one "
+                                          r"grouped-AUC column per run.*expected 'uid', got 's'"):
+        eval_metrics([{"gauc": {"uid_field": "uid"}}, {"session_auc": {"session_id_field": "s"}}],
+                     "eval_config.metrics_set")
     lookup = {"input_names": ["a", "b"], "feature_type": "LookupFeature"}
     with pytest.raises(ConfigError, match=r"^feature_configs\[2\]\.hash_bucket_size: EasyRec hashes the looked-up"):
         translate_feature(lookup, "feature_configs[2]")
     unknown = PIPELINE.replace('model_class: "RankModel"', 'model_class: "RankModdel"') % ""
     with pytest.raises(ConfigError, match=r"model_config\.model_class: .*did you mean 'RankModel'"):
         translate_pipeline(parse_pipeline_config(unknown))
+
+
+def test_session_auc_is_the_grouped_auc_over_its_session_column_with_a_note():
+    notes: list[str] = []
+    metrics = eval_metrics([{"auc": {}}, {"session_auc": {"session_id_field": "sid"}}], "m", notes)
+    assert metrics == (["auc", "gauc"], "sid", [])
+    assert notes == ["m[1].session_auc: the AUC per 'sid' averaged is reported as gauc (train.gauc_group: sid)"]
+    same = eval_metrics([{"gauc": {"uid_field": "u"}}, {"session_auc": {"session_id_field": "u"}}], "m", [])
+    assert same == (["gauc"], "u", [])
+    text = (PIPELINE % "").replace('metrics_set { gauc { uid_field: "uid" } }',
+                                   'metrics_set { session_auc { session_id_field: "uid" } }')
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["train"]["gauc_group"] == "uid" and run["model"]["task"]["metrics"] == ["auc", "gauc"]
 
 
 def test_an_untranslatable_feature_no_group_uses_is_a_note():
@@ -170,7 +188,8 @@ def test_rank_model_losses_become_the_task_losses():
     restated = text.replace(losses, "losses { loss_type: CLASSIFICATION } ")
     assert "losses" not in translate_pipeline(parse_pipeline_config(restated))["model"]["task"]
     jrc = text.replace(losses, 'losses { loss_type: JRC_LOSS jrc_loss { session_name: "uid" } } ')
-    with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss: loss parameter not supported"):
+    with pytest.raises(ConfigError, match=r"^model_config\.losses\[0\]\.jrc_loss\.session_name: a RankModel's task "
+                                          r"ranks no sessions"):
         translate_pipeline(parse_pipeline_config(jrc))
 
 
@@ -191,3 +210,30 @@ def test_a_backbone_match_model_gets_the_item_towers_first_id_feature_as_item_id
     swapped = {**model, "model_params": {"user_tower_idx_in_output": 1, "item_tower_idx_in_output": 0}}
     assert _item_tower_id(swapped, features) == "user_id"
     assert _item_tower_id({**model, "model_params": {"item_tower_idx_in_output": 5}}, features) is None
+
+
+def test_a_ziln_loss_is_the_ziln_task():
+    losses = 'losses { loss_type: ZILN_LOSS weight: 2.0 loss_name: "LTV" ziln_loss { max_sigma: 4.0 } } num_class: 3 '
+    text = (PIPELINE % "").replace("embedding_regularization: 1e-5 }", "embedding_regularization: 1e-5 " + losses + "}")
+    run = translate_pipeline(parse_pipeline_config(text))
+    assert run["model"]["task"] == {"type": "ziln", "label": "clk", "max_sigma": 4.0, "weight": 2.0,
+                                    "metrics": ["auc", "gauc"]}
+    config, _ = parse_run_config(run)
+    assert config.model.tasks[0].type == "ziln"
+    with pytest.raises(ConfigError, match=r"^model_config\.num_class: ZILN_LOSS reads three logits"):
+        translate_pipeline(parse_pipeline_config(text.replace("num_class: 3", "num_class: 2")))
+
+
+def test_an_order_calibration_without_relation_towers_adds_nothing_as_in_easyrec():
+    towers = [{"tower_name": "ctr", "label_name": "clk"},
+              {"tower_name": "cvr", "label_name": "buy", "losses": [{"loss_type": "CLASSIFICATION"},
+                                                                    {"loss_type": "ORDER_CALIBRATE_LOSS"}]}]
+    notes: list[str] = []
+    model = without_idle_calibration({"model_params": {"task_towers": towers}}, "model_config", notes)
+    assert model["model_params"]["task_towers"][1]["losses"] == [{"loss_type": "CLASSIFICATION"}]
+    assert notes == ["model_config.model_params.task_towers[1].losses[1]: ORDER_CALIBRATE_LOSS compares the tower "
+                     "with its relation_tower_names; it has none, so EasyRec adds nothing for it (left out)"]
+    towers[1]["relation_tower_names"] = ["ctr"]
+    with pytest.raises(ConfigError, match=r"^model_config\.model_params\.task_towers\[1\]\.losses\[1\]\.loss_type: "
+                                          r"an order-calibration loss against relation towers is not supported"):
+        without_idle_calibration({"model_params": {"task_towers": towers}}, "model_config", [])

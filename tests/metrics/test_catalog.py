@@ -13,7 +13,7 @@ def test_aliases_live_on_the_registrations():
     assert METRICS.canonical("root_mean_squared_error") == "rmse"
     assert METRIC_ALIASES["group_auc"] == "gauc" and dict(METRIC_ALIASES) == METRICS.aliases()
     assert get_metric("log_loss") is METRICS.get("logloss")
-    assert metric_task_kinds() == ["binary", "multiclass", "regression", "two_class"]
+    assert metric_task_kinds() == ["binary", "multiclass", "regression", "two_class", "ziln"]  # ziln: two views
     rows = {row["name"]: row for row in METRICS.describe()}
     assert rows["auc"]["mode"] == "max" and rows["gauc"]["needs_groups"] is True
     assert rows["mae"]["aliases"] == ["mean_absolute_error"]

@@ -67,6 +67,19 @@ def test_multiclass_collection():
     assert values["logloss"] == pytest.approx(-(math.log(0.7) + math.log(0.2)) / 2, rel=1e-6)
 
 
+def test_two_class_multiclass_reads_binary_metrics_on_the_second_class():
+    probs = torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    labels = torch.tensor([0, 1, 1, 0])
+    m = MetricCollection(["auc", "accuracy", "gauc"], "multiclass", group_key="u", num_classes=2)
+    m.update(probs, labels, torch.tensor([1, 1, 2, 2]))
+    values = m.compute()
+    assert values["auc"] == pytest.approx(auc([0, 1, 1, 0], [0.1, 0.7, 0.4, 0.8]))
+    assert values["gauc"] == pytest.approx(gauc([0, 1, 1, 0], [0.1, 0.7, 0.4, 0.8], [1, 1, 2, 2]))
+    assert values["accuracy"] == 0.5  # a multiclass metric still reads the arg-max
+    with pytest.raises(ConfigError, match="metric 'auc' does not apply to a multiclass task"):
+        MetricCollection(["auc"], "multiclass", num_classes=3)
+
+
 def test_single_class_auc_is_nan_not_an_error():
     m = MetricCollection(["auc"], "binary")
     m.update(torch.tensor([0.2, 0.3]), torch.tensor([1.0, 1.0]))

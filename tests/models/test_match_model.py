@@ -115,6 +115,46 @@ def test_in_batch_softmax_with_and_without_logq_by_hand(logq: bool) -> None:
     assert float(loss.tasks["in_batch_softmax"]) == pytest.approx((row0 + row1) / 2, rel=1e-5)
 
 
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_sampled_negatives_with_and_without_the_other_rows_items_by_hand(in_batch: bool) -> None:
+    model_config = copy.deepcopy(MODEL)
+    model_config["model_params"].update(logq_correction=False, loss_type="SAMPLED_SOFTMAX", num_negatives=3,
+                                        in_batch_negatives=in_batch)
+    model = MatchModel(Schema(FEATURES), parse_model_config(model_config), {"user_id": 5, "item_id": 6, "shelf": 4})
+    items = torch.tensor([4, 5])  # the catalogue: only items 4 and 5 are sampled, never a row's own item
+    model.catalogue.fit(items, {"item_id": items, "shelf": torch.tensor([2, 3])}, torch.tensor([2, 3]))
+    model.item_vectors = lambda features: torch.zeros(len(features["item_id"]), 2)  # sampled items: cosine 0
+    unit = torch.eye(2)
+    outputs = MatchOutput(unit, unit, {}, {}, [])  # own item: cosine 1 / 0.2 = 5; the other row's item: 0
+    loss = model.loss(outputs, Batch({"item_id": torch.tensor([2, 3]), "user_id": torch.tensor([2, 3])}))
+    others = 1 if in_batch else 0
+    assert float(loss.tasks["sampled_softmax"]) == pytest.approx(-math.log(math.exp(5) / (math.exp(5) + 3 + others)),
+                                                                 rel=1e-5)
+    with pytest.raises(ConfigError, match="in_batch_negatives: false .* needs loss_type SAMPLED_SOFTMAX"):
+        parse_model_config({**MODEL, "model_params": {**MODEL["model_params"], "in_batch_negatives": False}})
+
+
+def test_hard_negatives_join_each_rows_candidates_by_hand() -> None:
+    model_config = copy.deepcopy(MODEL)
+    model_config["model_params"].update(logq_correction=False, num_hard_negatives=2)
+    model = MatchModel(Schema(FEATURES), parse_model_config(model_config), {"user_id": 5, "item_id": 8, "shelf": 4})
+    items = torch.tensor([2, 3, 4, 5])
+    model.catalogue.fit(items, {"item_id": items, "shelf": torch.tensor([2, 2, 3, 3])}, torch.tensor([2, 2, 3, 4]))
+    # user 2: items 4, 5 and 7 (7 never in training: no features, left out); user 3: its own item 3 (masked)
+    model.fit_hard_negatives(torch.tensor([2, 2, 2, 3]), torch.tensor([7, 4, 5, 3]))
+    assert model.hard_negatives.items.tolist() == [4, 5, 3]
+    vectors = {4: [0.6, 0.8], 5: [0.0, 1.0]}  # unit vectors: cosine with user 2's [1, 0] is 0.6 and 0
+    model.item_vectors = lambda features: torch.tensor([vectors.get(int(i), [0.0, 0.0])
+                                                        for i in features["item_id"]])
+    unit = torch.eye(2)
+    outputs = MatchOutput(unit, unit, {}, {}, [])  # own item: 5 (temperature 0.2); the other row's item: 0
+    batch = Batch({"item_id": torch.tensor([2, 3]), "user_id": torch.tensor([2, 3])})
+    loss = float(model.loss(outputs, batch).tasks["in_batch_softmax"])
+    row0 = -math.log(math.exp(5) / (math.exp(5) + 1 + math.exp(0.6 / 0.2) + 1))  # + hard 4 and 5
+    row1 = -math.log(math.exp(5) / (math.exp(5) + 1))  # its hard negative is its own item
+    assert loss == pytest.approx((row0 + row1) / 2, rel=1e-5)
+
+
 def test_a_run_ranks_test_rows_without_the_users_valid_items(tmp_path: Path) -> None:
     raw = raw_config(tmp_path)
     raw["train"]["epochs"] = 1

@@ -144,7 +144,7 @@ def test_task_config_defaults():
 
 
 def test_tasks_registry_carries_every_fact():
-    assert TASKS.names() == ["binary", "multiclass", "regression"]
+    assert TASKS.names() == ["binary", "multiclass", "regression", "ziln"]
     assert TASKS.get("Classification").cls is BinaryClassificationTask  # aliases, any case
     assert TASKS.get("l2_loss").config is RegressionTaskConfig
     assert TASKS.get("multiclass").default_metrics == ("accuracy", "logloss")

@@ -11,8 +11,8 @@ from recblocks.core.errors import ConfigError
 from recblocks.models import parse_model_config
 from recblocks.tasks import parse_task_config
 from recblocks.tasks.heads import BinaryClassificationTask
-from recblocks.tasks.losses import (LOSSES, f1_reweighted_loss, listwise_softmax_loss, pairwise_logistic_loss,
-                                    weighted_mean)
+from recblocks.tasks.losses import (LOSSES, f1_reweighted_loss, jrc_loss, listwise_softmax_loss,
+                                    pairwise_logistic_loss, weighted_mean)
 
 
 def test_registry_names_and_easyrec_aliases() -> None:
@@ -114,3 +114,58 @@ def test_a_task_losses_list_must_fit_the_task() -> None:
                                           "'f1_reweighted_loss'"):
         parse_task_config({"label": "y", "losses": [{"loss_type": "classification"},
                                                     {"loss_type": "f1_reweigted_loss"}]}, "model.task")
+
+
+def _jrc_by_loops(z: list[list[float]], y: list[int], s: list[int], w: list[float], alpha: float,
+                  same_label: bool) -> float:
+    """JRC from its definition, one row and one session at a time (EasyRec's JRC_LOSS)."""
+    n = len(y)
+    ce = sum(w[j] * -(z[j][y[j]] - math.log(math.exp(z[j][0]) + math.exp(z[j][1]))) for j in range(n))
+    ce /= sum(1 for j in range(n) if w[j] != 0)
+    ge = 0.0
+    for j in range(n):
+        session = [i for i in range(n) if s[i] == s[j]]
+        if same_label:  # column j: its session's whole sum over both labels, / session size
+            total = 0.0
+            for label in (1, 0):
+                norm = math.log(sum(math.exp(z[i][label]) for i in session))
+                total += sum(-(z[i][label] - norm) for i in session if y[i] == label)
+            ge += w[j] * total / len(session)
+        else:  # row j against the session's rows of the other label
+            label = y[j]
+            candidates = [j] + [i for i in session if y[i] != label]
+            norm = math.log(sum(math.exp(z[i][label]) for i in candidates))
+            ge += w[j] * -(z[j][label] - norm)
+    return alpha * ce + (1 - alpha) * ge / n
+
+
+@pytest.mark.parametrize("same_label", [True, False])
+def test_jrc_loss_matches_its_definition_row_by_row(same_label: bool) -> None:
+    torch.manual_seed(0)
+    z = torch.randn(7, 2)
+    y = torch.tensor([1, 0, 0, 1, 1, 0, 0])
+    s = torch.tensor([3, 3, 3, 5, 5, 5, 9])  # three sessions; the last holds a single negative
+    w = torch.tensor([1.0, 2.0, 0.5, 1.0, 0.0, 1.0, 1.5])
+    params = {"alpha": 0.3, "same_label_loss": same_label}
+    got = float(LOSSES.get("JRC_LOSS").fn(z, y, w, s, params))
+    want = _jrc_by_loops(z.tolist(), y.tolist(), s.tolist(), w.tolist(), 0.3, same_label)
+    assert got == pytest.approx(want, rel=1e-5)
+    unweighted = float(jrc_loss(z, y, None, s, params))
+    assert unweighted == pytest.approx(_jrc_by_loops(z.tolist(), y.tolist(), s.tolist(), [1.0] * 7, 0.3, same_label),
+                                       rel=1e-5)
+    z.requires_grad_(True)
+    jrc_loss(z, y, w, s, params).backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_jrc_loss_fits_two_class_towers_only() -> None:
+    entry = LOSSES.get("JRC_LOSS")
+    assert (entry.kind, entry.facts()["task_type"]) == ("listwise", "multiclass")
+    tower = {"tower_name": "cvr", "label_name": "buy", "num_class": 2,
+             "losses": [{"loss_type": "JRC_LOSS", "session_name": "user_id", "alpha": 0.5}]}
+    model = {"model_class": "MultiTaskModel", "feature_groups": [{"group_name": "all", "feature_names": ["a"]}],
+             "backbone": {"blocks": [{"name": "all", "inputs": [{"feature_group_name": "all"}], "input_layer": {}}]},
+             "model_params": {"task_towers": [tower]}}
+    parse_model_config(model)
+    with pytest.raises(ConfigError, match=r"task_towers\[0\]\.losses\[0\]\.loss_type: the loss does not fit a binary"):
+        parse_model_config({**model, "model_params": {"task_towers": [{**tower, "num_class": 1}]}})

@@ -72,7 +72,7 @@ def test_config_errors():
         == "recall@10"
     with pytest.raises(ConfigError, match="train.early_stopping.metric: .*at least 1 character"):
         parse_params(TrainConfig, {"early_stopping": {"metric": ""}}, "train")
-    with pytest.raises(ConfigError, match="momentum is an sgd option"):
+    with pytest.raises(ConfigError, match="momentum is an sgd/sgdw option"):
         parse_params(TrainConfig, {"optimizer": {"name": "adam", "momentum": 0.9}}, "train")
 
 
@@ -102,6 +102,6 @@ def test_from_easyrec_movielens_train_config():
     with pytest.raises(ConfigError, match="did you mean 'num_steps'"):
         train_config_from_easyrec({"num_step": 10})
     with pytest.raises(ConfigError, match="unsupported or missing optimizer"):
-        train_config_from_easyrec({"optimizer_config": {"ftrl_optimizer": {}}})
+        train_config_from_easyrec({"optimizer_config": {"rms_prop_optimizer": {}}})
     momentum = train_config_from_easyrec({"optimizer_config": {"momentum_optimizer": {}}})
     assert (momentum.optimizer.name, momentum.optimizer.momentum) == ("sgd", 0.9)

@@ -27,11 +27,12 @@
 * Reading options with no meaning for recblocks' reader (``prefetch_size``, ``shuffle``,
   ``shuffle_buffer_size``, ``num_parallel_calls``, ``shard``, ``file_shard``, ``chief_redundant``,
   ``drop_remainder``, ``pai_worker_*``, ``data_compression_type``) are accepted without effect.
-* ``negative_sampler`` (``_v2``, ``_in_memory``) are translated on the model
-  (:func:`recblocks.easyrec.translate.translate_pipeline`: a MatchModel's ``SAMPLED_SOFTMAX``).
+* ``negative_sampler`` (``_v2``, ``_in_memory``) and ``hard_negative_sampler`` (``_v2``) are
+  translated on the model (:func:`recblocks.easyrec.translate.translate_pipeline`: a MatchModel's
+  ``SAMPLED_SOFTMAX``; the hard negatives' edge table becomes ``data.hard_negatives``).
 * ``auto_expand_input_fields: true``: an input field named ``prefix[a-b]`` stands for the fields
   ``prefix<a>`` ... ``prefix<b>`` (same settings), as EasyRec expands it (:func:`expand_input_fields`).
-* Hard negative samplers, ``label_sep``/``label_dim``, ``extra_label_func``,
+* ``label_sep``/``label_dim``, ``extra_label_func``,
   ``selected_cols`` (but for RTP), ``feature_fields`` and ``input_fields[].user_define_fn`` are a ConfigError.
 """
 
@@ -55,9 +56,10 @@ TFRECORD_INPUTS = {"TFRecordInput": "example", "BatchTFRecordInput": "sequence_e
 _READ = (*CSV_INPUTS, *PARQUET_INPUTS, *RTP_INPUTS, *TFRECORD_INPUTS)
 _REMOTE = ("odps://", "oss://", "hdfs://", "kafka://", "datahub://", "hive://")
 #: Samplers of random negatives from an item table: translated on the model (a MatchModel's sampled softmax).
-NEGATIVE_SAMPLERS = ("negative_sampler", "negative_sampler_v2", "negative_sampler_in_memory")
-_UNSUPPORTED_DATA = ("hard_negative_sampler", "hard_negative_sampler_v2", "label_sep", "label_dim", "extra_label_func", "selected_cols",
-                     "selected_col_types", "feature_fields")
+NEGATIVE_SAMPLERS = ("negative_sampler", "negative_sampler_v2", "negative_sampler_in_memory",
+                     "hard_negative_sampler", "hard_negative_sampler_v2")
+_UNSUPPORTED_DATA = ("label_sep", "label_dim", "extra_label_func", "selected_cols", "selected_col_types",
+                     "feature_fields")
 _STREAMS = {"kafka_train_input": "train", "datahub_train_input": "train", "hive_train_input": "train",
             "binary_train_input": "train", "kafka_eval_input": "eval", "datahub_eval_input": "eval",
             "hive_eval_input": "eval", "binary_eval_input": "eval"}
@@ -183,9 +185,7 @@ def data_section(pipeline: Mapping[str, Any], where: str = "") -> dict[str, Any]
                           "CSV or Parquet", f"one of {list(_READ)}", input_type, choices=list(_READ))
     for key in _UNSUPPORTED_DATA:
         if data_config.get(key) and not (fmt in ("rtp", "rtp_kv") and key == "selected_cols"):
-            hard = " (hard negatives read from an edge table have no equivalent: recblocks samples negatives by " \
-                "training frequency; use negative_sampler)" if key.startswith("hard_") else ""
-            raise ConfigError(join_path(at, key), f"has no recblocks equivalent{hard}", "the field left out", key)
+            raise ConfigError(join_path(at, key), "has no recblocks equivalent", "the field left out", key)
     for i, field in enumerate(data_config.get("input_fields", [])):
         for key in ("user_define_fn", "user_define_fn_path"):
             if field.get(key):

@@ -4,8 +4,11 @@
 --kind metric``): ``auc`` -> auc, ``gauc {uid_field}`` -> gauc with ``train.gauc_group`` =
 ``uid_field``, ``max_f1`` -> max_f1, ``accuracy`` -> accuracy, ``mean_absolute_error`` -> mae,
 ``mean_squared_error`` -> mse, ``root_mean_squared_error`` -> rmse, ``recall_at_topk {topk}`` ->
-``recall@<topk>`` (a MatchModel's ``model_params.top_k``). ``session_auc``, ``recall``,
-``precision`` and ``precision_at_topk`` have no recblocks metric: ConfigError. ``gauc`` with a
+``recall@<topk>`` (a MatchModel's ``model_params.top_k``). ``session_auc {session_id_field}`` is
+EasyRec's gauc computation keyed by another column (both average per-key AUCs): -> gauc with
+``train.gauc_group`` = ``session_id_field``, reported as ``gauc`` (a note says so); a gauc and a
+session_auc over different columns are a ConfigError (one group column per run). ``recall`` and
+``precision`` (at a threshold) have no recblocks metric: ConfigError. ``gauc`` with a
 ``reduction`` other than mean is a ConfigError too (recblocks weights groups by size).
 ``num_examples``, ``eval_interval_secs``, ``max_evals``, ``save_graph``, ``eval_online`` are
 schedule options of TF's evaluator: recblocks evaluates after every epoch (or ``eval_steps``).
@@ -33,10 +36,13 @@ __all__ = ["eval_metrics", "export_settings", "METRIC_NAMES"]
 #: EasyRec metric message -> recblocks metric name.
 METRIC_NAMES = {"auc": "auc", "gauc": "gauc", "max_f1": "max_f1", "accuracy": "accuracy",
                 "mean_absolute_error": "mae", "mean_squared_error": "mse", "root_mean_squared_error": "rmse"}
-_NO_METRIC = ("session_auc", "recall", "precision", "precision_at_topk")
+_NO_METRIC = ("recall", "precision")
+#: grouped-AUC messages -> their group-column field
+_GROUPED = {"gauc": "uid_field", "session_auc": "session_id_field"}
 
 
-def eval_metrics(metrics_set: list[Mapping[str, Any]], where: str) -> tuple[list[str], str | None, list[int]]:
+def eval_metrics(metrics_set: list[Mapping[str, Any]], where: str,
+                 notes: list[str] | None = None) -> tuple[list[str], str | None, list[int]]:
     """``metrics_set`` -> (metric names, the gauc group column or None, recall@k cut-offs).
 
     Example:
@@ -53,20 +59,24 @@ def eval_metrics(metrics_set: list[Mapping[str, Any]], where: str) -> tuple[list
         if kind == "recall_at_topk":
             top_k.append(int(params.get("topk", 5)))
             continue
-        if kind not in METRIC_NAMES:
+        known = [*METRIC_NAMES, "session_auc", "recall_at_topk"]
+        if kind not in METRIC_NAMES and kind != "session_auc":
             raise ConfigError(join_path(at, kind), "metric without a recblocks equivalent",
-                              f"one of {sorted([*METRIC_NAMES, 'recall_at_topk'])}", kind,
-                              choices=[*METRIC_NAMES, "recall_at_topk"])
-        if kind == "gauc":
+                              f"one of {sorted(known)}", kind, choices=known)
+        if kind in _GROUPED:
             if params.get("reduction", "mean") not in ("mean", "mean_by_sample_num"):
-                raise ConfigError(join_path(at, kind, "reduction"), "unsupported gauc reduction (recblocks weights "
+                raise ConfigError(join_path(at, kind, "reduction"), f"unsupported {kind} reduction (recblocks weights "
                                   "each group by its size)", "mean_by_sample_num", params["reduction"])
-            uid = params.get("uid_field")
-            if group is not None and uid != group:
-                raise ConfigError(join_path(at, kind, "uid_field"), "one gauc grouping per run", repr(group), repr(uid))
-            group = uid
-        if METRIC_NAMES[kind] not in names:
-            names.append(METRIC_NAMES[kind])
+            column = params.get(_GROUPED[kind])
+            if group is not None and column != group:
+                raise ConfigError(join_path(at, kind, _GROUPED[kind]), "one grouped-AUC column per run (gauc and "
+                                  "session_auc share train.gauc_group)", repr(group), repr(column))
+            group = column
+            if kind == "session_auc" and notes is not None:
+                notes.append(f"{join_path(at, kind)}: the AUC per {column!r} averaged is reported as gauc "
+                             f"(train.gauc_group: {column})")
+        if METRIC_NAMES.get(kind, "gauc") not in names:
+            names.append(METRIC_NAMES.get(kind, "gauc"))
     return names, group, top_k
 
 

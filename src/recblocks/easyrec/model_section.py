@@ -25,8 +25,9 @@ Any other ``model_class`` is one of EasyRec's built-in classes: its registered t
 (:data:`recblocks.easyrec.model_classes.EASYREC_MODELS`) writes the model section. For every
 class, ``variational_dropout`` puts a ``VariationalDropout`` block behind each group the backbone
 reads (:mod:`recblocks.easyrec.variational_dropout`). Constructs without an equivalent are a
-ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation), ``ev_params``,
-``restore_filters``, a ``loss_weight_strategy`` other than Fixed.
+ConfigError naming them: ``seq_att_groups``, ``kd`` (distillation),
+``restore_filters``, a ``loss_weight_strategy`` other than Fixed. (``ev_params`` is read by
+:func:`recblocks.easyrec.ev_params.apply_ev_params` before this section is written.)
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ _PASSED = ("model_class", "model_name", "feature_groups", "backbone", "model_par
 _REFUSED = {
     "seq_att_groups": "sequence attention groups of the built-in DIN-style models; use a DIN block in the backbone",
     "kd": "knowledge distillation terms are not supported",
-    "ev_params": "model-wide embedding variables are not supported (per feature: IdFeature.ev_params)",
     "restore_filters": "checkpoint restore filters are not supported",
 }
 _RANK_TASKS = {"CLASSIFICATION": "binary", "L2_LOSS": "regression"}
@@ -98,6 +98,11 @@ def towers_read_as_multi_task(model: Mapping[str, Any], notes: list[str], where:
 def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics: list[str]) -> dict[str, Any]:
     loss_type = model.get("loss_type", "CLASSIFICATION")
     losses = [loss_entry(loss, join_path(where, "losses", i)) for i, loss in enumerate(model.get("losses", []))]
+    for i, loss in enumerate(losses):
+        if "session_name" in loss:
+            raise ConfigError(join_path(where, "losses", i, "jrc_loss", "session_name"), "a RankModel's task ranks "
+                              "no sessions (session losses are read by the towers of a MultiTaskModel)",
+                              "a task tower", repr(loss["session_name"]))
     if loss_type not in _RANK_TASKS:
         raise ConfigError(join_path(where, "loss_type"), "loss type without a RankModel task in recblocks",
                           f"one of {sorted(_RANK_TASKS)}", loss_type, choices=_RANK_TASKS)
@@ -107,6 +112,8 @@ def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics:
                           labels or "none")
     task: dict[str, Any] = {"type": _RANK_TASKS[loss_type], "label": label}
     num_class = int(model.get("num_class", 1))
+    if any(loss.get("loss_type") == "ZILN_LOSS" for loss in losses):
+        return _ziln_task(losses, label, num_class, metrics, where)
     if num_class > 1:
         if loss_type != "CLASSIFICATION":
             raise ConfigError(join_path(where, "num_class"), f"a {loss_type} task has one output", "1", num_class)
@@ -115,6 +122,27 @@ def _rank_task(model: Mapping[str, Any], labels: list[str], where: str, metrics:
         task["metrics"] = metrics
     if losses and losses != [{"loss_type": loss_type}]:  # EasyRec trains the listed losses instead of loss_type
         task["losses"] = losses
+    return task
+
+
+def _ziln_task(losses: list[dict[str, Any]], label: str, num_class: int, metrics: list[str],
+               where: str) -> dict[str, Any]:
+    """A RankModel trained with EasyRec's ``ZILN_LOSS``: recblocks' ziln task (three logits; the
+    expected value predicted; ``recblocks.tasks.ziln``)."""
+    if len(losses) != 1:
+        raise ConfigError(join_path(where, "losses"), "ZILN_LOSS is the task's whole loss in recblocks (its own task "
+                          "type)", "one losses entry", f"{len(losses)} entries")
+    if num_class != 3:
+        raise ConfigError(join_path(where, "num_class"), "ZILN_LOSS reads three logits", "3", num_class)
+    entry = dict(losses[0])
+    entry.pop("loss_type")
+    entry.pop("loss_name", None)
+    weight = float(entry.pop("weight", 1.0))
+    task: dict[str, Any] = {"type": "ziln", "label": label, **entry}
+    if weight != 1.0:
+        task["weight"] = weight
+    if metrics:
+        task["metrics"] = metrics
     return task
 
 

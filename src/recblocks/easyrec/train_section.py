@@ -5,15 +5,24 @@ Plain dicts in, a plain dict out; :class:`recblocks.training.TrainConfig` valida
 
 Mapping (EasyRec -> recblocks):
 
-* ``optimizer_config`` (one entry): ``adam_optimizer`` and ``lazy_adam_optimizer`` -> adam
-  (``beta1``/``beta2`` -> betas; recblocks' adam updates sparse embedding tables lazily, as LazyAdam does),
-  ``adamw_optimizer`` -> adamw (``weight_decay``; EasyRec default 1e-6), ``adagrad_optimizer``
-  -> adagrad (``initial_accumulator_value``, EasyRec default 0.1), ``momentum_optimizer`` -> sgd
-  with ``momentum_optimizer_value`` (default 0.9); ``learning_rate { constant_learning_rate |
+* ``optimizer_config`` (one entry): ``adam_optimizer``, ``lazy_adam_optimizer`` and
+  ``adam_async_optimizer`` -> adam (``beta1``/``beta2`` -> betas; recblocks' adam updates sparse
+  embedding tables lazily, as LazyAdam does; the asynchronous variant is PAI-TF's parameter-server
+  form of the same update), ``adamw_optimizer`` / ``adam_asyncw_optimizer`` -> adamw
+  (``weight_decay``; EasyRec default 1e-6), ``adagrad_optimizer`` -> adagrad
+  (``initial_accumulator_value``, EasyRec default 0.1), ``momentum_optimizer`` -> sgd with
+  ``momentum_optimizer_value`` (default 0.9), ``momentumw_optimizer`` -> sgdw (the same plus
+  decoupled ``weight_decay``), ``ftrl_optimizer`` -> ftrl (``learning_rate_power``, ``l1_reg``,
+  ``l2_reg``, ``l2_shrinkage_reg``, ``initial_accumulator_value``: TensorFlow's FTRL, see
+  :class:`recblocks.training.ftrl.Ftrl`); ``learning_rate { constant_learning_rate |
   exponential_decay_learning_rate }`` -> ``lr_schedule`` (a schedule message that leaves its rate
   out gets EasyRec's default 0.002); ``embedding_learning_rate_multiplier`` -> an embedding
-  optimizer whose lr is scaled. Other optimizers and schedules (ftrl, manual step,
+  optimizer whose lr is scaled. Other optimizers and schedules (rms_prop, manual step,
   cosine, poly, transformer; a burn-in) are a ConfigError naming them.
+* two ``optimizer_config`` entries (EasyRec's ``get_grouped_vars``: embeddings, then the other
+  variables) -> ``embedding_optimizer`` from the first, ``optimizer`` and ``lr_schedule`` from
+  the second (the one schedule scales both; a note says so, and when the first's schedule had
+  another shape). Three entries (WideAndDeep's wide / deep-embedding / rest split) are refused.
 * ``num_steps`` -> max_steps (0, unlimited, -> unset), ``gradient_clipping_by_norm`` ->
   grad_clip_norm (0 = off), ``log_step_count_steps`` -> log_every.
 * ``data_config.batch_size`` -> batch_size, ``data_config.num_epochs`` -> epochs (EasyRec's 0,
@@ -60,7 +69,15 @@ _OPTIMIZERS = {
     "adamw_optimizer": "adamw",
     "adagrad_optimizer": "adagrad",
     "momentum_optimizer": "sgd",
+    # PAI-TF's Adam for asynchronous parameter-server training: the same update in one process
+    "adam_async_optimizer": "adam",
+    "adam_asyncw_optimizer": "adamw",
+    "momentumw_optimizer": "sgdw",
+    "ftrl_optimizer": "ftrl",
 }
+#: ftrl_optimizer field -> recblocks option (EasyRec's defaults fill the missing ones)
+_FTRL_FIELDS = {"learning_rate_power": ("lr_power", -0.5), "initial_accumulator_value": ("initial_accumulator_value", 0.1),
+                "l1_reg": ("l1", 0.0), "l2_reg": ("l2", 0.0), "l2_shrinkage_reg": ("l2_shrinkage", 0.0)}
 _OPTIMIZER_OPTIONS = {"use_moving_average", "moving_average_decay", "embedding_learning_rate_multiplier"}
 #: schedule message -> (its rate field, the fields recblocks' schedule reads)
 _SCHEDULES = {
@@ -98,8 +115,8 @@ def optimizer_section(section: Any, where: str) -> tuple[dict[str, Any], dict[st
     """One ``optimizer_config`` -> (recblocks optimizer dict, lr_schedule dict or None, embedding lr or None)."""
     if isinstance(section, list):
         if len(section) != 1:
-            raise ConfigError(where, "exactly one optimizer_config is supported (use train.embedding_optimizer "
-                              "for a second one)", "one entry", f"{len(section)} entries")
+            raise ConfigError(where, "one optimizer_config is read here (two: see train_section)", "one entry",
+                              f"{len(section)} entries")
         section = section[0]
         where = f"{where}[0]"
     if not isinstance(section, Mapping):
@@ -121,17 +138,20 @@ def optimizer_section(section: Any, where: str) -> tuple[dict[str, Any], dict[st
         schedule, base_lr = _schedule(inner.pop("learning_rate"), join_path(at, "learning_rate"))
     if "beta1" in inner or "beta2" in inner:
         opt["betas"] = [float(inner.pop("beta1", 0.9)), float(inner.pop("beta2", 0.999))]
-    if kind == "adamw_optimizer":
+    if kind in ("adamw_optimizer", "adam_asyncw_optimizer", "momentumw_optimizer"):
         opt["weight_decay"] = float(inner.pop("weight_decay", 1e-6))
-    if kind == "momentum_optimizer":
+    if kind in ("momentum_optimizer", "momentumw_optimizer"):
         opt["momentum"] = float(inner.pop("momentum_optimizer_value", 0.9))
     if kind == "adagrad_optimizer":
         opt["initial_accumulator_value"] = float(inner.pop("initial_accumulator_value", 0.1))
+    if kind == "ftrl_optimizer":
+        for field, (option, default) in _FTRL_FIELDS.items():
+            opt[option] = float(inner.pop(field, default))
     if inner:
         key = next(iter(inner))
         raise ConfigError(join_path(at, key), f"unknown or unsupported option of {kind}", None, repr(key),
                           choices=["learning_rate", "beta1", "beta2", "weight_decay", "momentum_optimizer_value",
-                                   "initial_accumulator_value"])
+                                   *_FTRL_FIELDS])
     multiplier = section.get("embedding_learning_rate_multiplier")
     embedding_lr = None
     if multiplier is not None:
@@ -139,8 +159,44 @@ def optimizer_section(section: Any, where: str) -> tuple[dict[str, Any], dict[st
     return opt, schedule, embedding_lr
 
 
+def _two_optimizers(configs: list[Any], where: str, notes: list[str]) -> dict[str, Any]:
+    """EasyRec's two ``optimizer_config`` entries: the first for the embeddings, the second for the rest.
+
+    The second's schedule drives both optimizers (recblocks has one ``lr_schedule``); the first
+    keeps its own base rate. A momentum or weight decay of the first is dropped: sparse tables
+    are updated row-wise.
+    """
+    embedding, emb_schedule, _ = optimizer_section(configs[0], f"{where}[0]")
+    opt, schedule, _ = optimizer_section(configs[1], f"{where}[1]")
+    emb_lr = _base_rate(emb_schedule)
+    data: dict[str, Any] = {"optimizer": opt}
+    if schedule is not None:
+        data["lr_schedule"] = schedule
+    dropped = [k for k in ("momentum", "weight_decay") if embedding.pop(k, 0.0)]
+    data["embedding_optimizer"] = {**embedding, "lr": emb_lr}
+    notes.append(f"{where}[0]: {embedding['name']} (lr {emb_lr:g}) updates the embedding tables and {where}[1] "
+                 f"{opt['name']} the other weights; one learning-rate schedule ({_kind(schedule)}, from [1]) "
+                 f"scales both" + (f"; {' and '.join(dropped)} of [0] dropped (row-wise table updates)"
+                                   if dropped else ""))
+    if _kind(emb_schedule) != _kind(schedule):
+        notes.append(f"{where}[0].learning_rate: its {_kind(emb_schedule)} schedule is replaced by [1]'s "
+                     f"{_kind(schedule)} shape, from its own base rate")
+    return data
+
+
+def _kind(schedule: Mapping[str, Any] | None) -> str:
+    return next(iter(schedule)) if schedule else "constant_learning_rate"
+
+
+def _base_rate(schedule: Mapping[str, Any] | None) -> float:
+    if not schedule:
+        return EASYREC_DEFAULT_LEARNING_RATE
+    (kind, inner), = schedule.items()
+    return float(inner[_SCHEDULES[kind][0]])
+
+
 def train_section(train_config: Mapping[str, Any], data_config: Mapping[str, Any] | None = None,
-                  where: str = "train_config") -> dict[str, Any]:
+                  where: str = "train_config", notes: list[str] | None = None) -> dict[str, Any]:
     """recblocks' ``train:`` mapping for EasyRec's ``train_config`` (and ``data_config``).
 
     Example:
@@ -156,9 +212,16 @@ def train_section(train_config: Mapping[str, Any], data_config: Mapping[str, Any
             raise ConfigError(join_path(where, key), "unknown train_config key", None, repr(key),
                               choices=[*_MAPPED, *IGNORED_TRAIN_KEYS])
     data: dict[str, Any] = {}
-    if "optimizer_config" in train_config:
-        opt, schedule, embedding_lr = optimizer_section(train_config["optimizer_config"],
-                                                        join_path(where, "optimizer_config"))
+    notes = notes if notes is not None else []
+    configs = train_config.get("optimizer_config")
+    if isinstance(configs, list) and len(configs) == 2:
+        data.update(_two_optimizers(configs, join_path(where, "optimizer_config"), notes))
+    elif configs is not None:
+        if isinstance(configs, list) and len(configs) > 2:
+            raise ConfigError(join_path(where, "optimizer_config"), "at most two optimizer_config entries are "
+                              "translated (embedding tables, then the other weights)", "one or two entries",
+                              f"{len(configs)} entries")
+        opt, schedule, embedding_lr = optimizer_section(configs, join_path(where, "optimizer_config"))
         data["optimizer"] = opt
         if schedule is not None:
             data["lr_schedule"] = schedule

@@ -22,9 +22,16 @@ from typing import Any
 from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.data_section import NEGATIVE_SAMPLERS, data_section, expand_input_fields, input_defaults
+from recblocks.easyrec.ev_params import apply_ev_params
 from recblocks.easyrec.eval_section import eval_metrics, export_settings
-from recblocks.easyrec.feature_section import expand_shared_names, text_cnn_combiners, translate_features
+from recblocks.easyrec.feature_section import (
+    expand_shared_names,
+    feature_name,
+    text_cnn_combiners,
+    translate_features,
+)
 from recblocks.easyrec.model_classes._common import expand_feature_name
+from recblocks.easyrec.model_classes.towers import with_tower_labels, without_idle_calibration
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, combiner_component
 from recblocks.easyrec.train_section import IGNORED_TRAIN_KEYS, train_section
@@ -70,12 +77,15 @@ def _tower_metric(metric: str, model: Mapping[str, Any]) -> str:
     return metric
 
 
-def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], where: str, notes: list[str]) -> None:
+def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], where: str, notes: list[str],
+                       data: dict[str, Any] | None = None) -> None:
     """EasyRec's random-negative sampler -> the MatchModel's ``SAMPLED_SOFTMAX`` with ``num_negatives``.
 
     EasyRec adds ``num_sample`` items drawn from an item table (``input_path``) to each batch's
     candidates; recblocks draws ``num_negatives`` items of the training data by frequency, with the
-    logQ correction, besides the batch's own items.
+    logQ correction, besides the batch's own items. A hard negative sampler also adds, per row, its
+    user's items of the edge table ``hard_neg_edge_input_path`` (at most ``num_hard_sample``):
+    ``model_params.num_hard_negatives`` and ``data.hard_negatives`` (written into ``data``).
     """
     key = next((k for k in NEGATIVE_SAMPLERS if data_config.get(k)), None)
     if key is None:
@@ -88,8 +98,42 @@ def _sampled_negatives(data_config: Mapping[str, Any], model: dict[str, Any], wh
     params = model.setdefault("model_params", {})
     params["loss_type"] = "SAMPLED_SOFTMAX"
     params["num_negatives"] = int(sampler.get("num_sample", 0))
+    table = sampler.get("input_path") or sampler.get("item_input_path")
     notes.append(f"data_config.{key}: {params['num_negatives']} negatives per batch are drawn from the training "
-                 f"data by item frequency (logQ-corrected), not from {sampler.get('input_path') or sampler.get('item_input_path')!r}")
+                 f"data by item frequency (logQ-corrected), not from {table!r}")
+    if key.startswith("hard_"):
+        _hard_negatives(sampler, params, join_path(where, key), notes, data)
+
+
+def _hard_negatives(sampler: Mapping[str, Any], params: dict[str, Any], where: str, notes: list[str],
+                    data: dict[str, Any] | None) -> None:
+    """The hard-negative edge table (graph-learn's ``src<TAB>dst<TAB>weight`` file with its typed header)."""
+    if not params.get("user_id"):  # e.g. MIND has no user tower id: the sampler's user id field names it
+        if not sampler.get("user_id_field"):
+            raise ConfigError(join_path(where, "user_id_field"), "hard negatives are read per user", "the user id "
+                              "feature's name", "none")
+        params["user_id"] = sampler["user_id_field"]
+    params["num_hard_negatives"] = int(sampler.get("num_hard_sample", 0))
+    delimiter = sampler.get("field_delimiter") or "\t"
+    if data is not None:
+        data["hard_negatives"] = {
+            "source": {"path": sampler["hard_neg_edge_input_path"], "format": "csv", "delimiter": delimiter,
+                       "header": True, "column_names": ["src_id", "dst_id", "weight"]},
+            "user_column": "src_id", "item_column": "dst_id"}
+    line = (f"{where}: each row also scores its user's first {params['num_hard_negatives']} items of "
+            f"{sampler['hard_neg_edge_input_path']!r} (data.hard_negatives); edge weights are not read")
+    if sampler.get("pos_edge_input_path"):
+        line += "; sampled negatives do not avoid the user's positive edges (only the row's own item)"
+    notes.append(line)
+
+
+def _raw_features(pipeline: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, EasyRec feature message) of every feature (either spelling of the feature list)."""
+    if "feature_config" in pipeline:
+        entries = pipeline["feature_config"].get("features", [])
+    else:
+        entries = pipeline.get("feature_configs", [])
+    return [(feature_name(f), f) for f in entries]
 
 
 def _combine_sequences(pipeline: Mapping[str, Any], model: Mapping[str, Any], features: Mapping[str, Any],
@@ -155,11 +199,19 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             notes.append(f"feature {name!r} left out (no feature group uses it): {result}")
         else:
             features.append(result)
+    if "ev_params" in model:
+        own = {name for name, raw in _raw_features(pipeline) if raw.get("ev_params")}
+        features = apply_ev_params(features, model["ev_params"], join_path(where, "model_config.ev_params"), notes,
+                                   own)
+        model = {k: v for k, v in model.items() if k != "ev_params"}
     eval_config = pipeline.get("eval_config", {})
-    metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"))
+    metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"),
+                                       notes)
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
+    model = with_tower_labels(model, labels, model_where, notes)
+    model = without_idle_calibration(model, model_where, notes)
     by_name = {f["name"]: f for f in features}
     if model.get("model_class") in BACKBONE_CLASSES:
         model = _combine_sequences(pipeline, model, by_name, used, model_where)
@@ -174,8 +226,11 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             # a class with several heads on the one label (RocketLaunching): each named head is that task
             task = _rank_task(model, labels, model_where, metrics)
             model_out["tasks"] = [{**task, **head} for head in model_out["tasks"]]
-    _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes)
-    train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"))
+    _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes, data)
+    train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"), notes)
+    if model.get("model_class") == "WideAndDeep" and "embedding_optimizer" in train:
+        notes.append("train_config.optimizer_config[0]: EasyRec's WideAndDeep gives the first optimizer only the "
+                     "wide group's embeddings; recblocks gives it every embedding table")
     ignored = sorted(k for k in pipeline.get("train_config", {}) if k in IGNORED_TRAIN_KEYS)
     if ignored:
         notes.append(f"train_config: {', '.join(ignored)} have no effect in a single-process PyTorch run")

@@ -382,6 +382,22 @@ class Preprocessor:
         self.report_ = self.report_.merge(report)
         return Batch(features, label_tensors, extra_tensors), report
 
+    def encode_feature(self, feature_name: str, table: pa.Table) -> torch.Tensor:
+        """The ids (or values) of one feature for ``table``, which needs only that feature's
+        column(s): e.g. the user and item ids of an edge table beside the training data.
+
+        Example:
+            >>> import pyarrow as pa
+            >>> from recblocks.features.schema import Schema
+            >>> pre = Preprocessor(Schema([{"name": "item", "kind": "sparse"}]))
+            >>> pre = pre.fit(pa.table({"item": ["a", "b", "a"]}))
+            >>> pre.encode_feature("item", pa.table({"item": ["b", "z", "a"]})).tolist()  # z: out of vocabulary
+            [3, 1, 2]
+        """
+        self._require_fitted()
+        feature = self.schema[feature_name]
+        return self._encode(feature, self._column(table, feature))[0]
+
     def reset_report(self) -> TransformReport:
         """Return the accumulated report and start a new one."""
         report, self.report_ = self.report_, TransformReport()

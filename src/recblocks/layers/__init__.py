@@ -280,6 +280,10 @@ from recblocks.layers.seq_augment import (
     SeqAugment,
     SeqAugmentParams,
 )
+from recblocks.layers.time_weights import (
+    TimeWeightedSequence,
+    TimeWeightedSequenceParams,
+)
 from recblocks.layers.sequence import (
     SEQUENCE_INPUT,
     SequenceSpec,
@@ -460,6 +464,8 @@ __all__ = [
     "SameShape",
     "SeqAugment",
     "SeqAugmentParams",
+    "TimeWeightedSequence",
+    "TimeWeightedSequenceParams",
     "SequenceEncoder",
     "SequenceSpec",
     "EditDistance",

@@ -18,6 +18,7 @@ from recblocks.core.registry import Registry, RegistryEntry
 from recblocks.metrics import functional as F
 
 __all__ = ["MetricSpec", "METRICS", "METRIC_ALIASES", "get_metric", "metric_mode", "resolve_metrics",
+           "scores_positive_class", "reads_value_view", "TWO_VIEW_KINDS",
            "metric_task_kinds"]
 
 
@@ -104,9 +105,20 @@ class _AliasView(Mapping[str, str]):
 METRIC_ALIASES: Mapping[str, str] = _AliasView()
 
 
+#: Task kinds whose predictions hold two views, ``(B, 2)``: a probability (column 0, read by the
+#: classification metrics against ``label > 0``) and a value (column 1, read by the regression
+#: metrics): the zero-inflated lognormal task (``recblocks.tasks.ziln``).
+TWO_VIEW_KINDS = ("ziln",)
+
+
 def metric_task_kinds() -> list[str]:
-    """Task kinds at least one registered metric applies to (sorted)."""
-    return sorted({kind for spec in METRICS.entries() for kind in spec.task_kinds})
+    """Task kinds at least one registered metric applies to (sorted), and the two-view kinds."""
+    return sorted({kind for spec in METRICS.entries() for kind in spec.task_kinds} | set(TWO_VIEW_KINDS))
+
+
+def reads_value_view(spec: MetricSpec) -> bool:
+    """Whether a metric reads the value column of a two-view task (a regression metric), not the probability."""
+    return "regression" in spec.task_kinds
 
 
 def get_metric(name: str, where: str = "metrics") -> MetricSpec:
@@ -119,15 +131,27 @@ def get_metric(name: str, where: str = "metrics") -> MetricSpec:
     return METRICS.get(name, where)
 
 
-def resolve_metrics(names: Iterable[str], task_kind: str, where: str = "metrics") -> list[MetricSpec]:
-    """Specs for ``names`` (duplicates dropped, order kept), each checked against ``task_kind``."""
+def scores_positive_class(spec: MetricSpec, task_kind: str, num_classes: int | None) -> bool:
+    """Whether ``spec`` is a binary metric read on ``P(class 1)`` of a two-class multiclass task
+    (EasyRec's ``num_class: 2`` towers report AUC of the second class's probability)."""
+    return task_kind == "multiclass" and num_classes == 2 and "multiclass" not in spec.task_kinds \
+        and "binary" in spec.task_kinds
+
+
+def resolve_metrics(names: Iterable[str], task_kind: str, where: str = "metrics",
+                    num_classes: int | None = None) -> list[MetricSpec]:
+    """Specs for ``names`` (duplicates dropped, order kept), each checked against ``task_kind``;
+    a two-class multiclass task (``num_classes`` 2) also takes the binary metrics, read on
+    ``P(class 1)`` (:func:`scores_positive_class`)."""
     kinds = metric_task_kinds()
     if task_kind not in kinds:
         raise ConfigError(where, "unknown task kind", f"one of {kinds}", repr(task_kind), choices=kinds)
     specs: list[MetricSpec] = []
     for index, name in enumerate(names):
         spec = get_metric(name, f"{where}[{index}]")
-        if task_kind not in spec.task_kinds:
+        two_view = task_kind in TWO_VIEW_KINDS and bool({"binary", "regression"} & set(spec.task_kinds))
+        if task_kind not in spec.task_kinds and not two_view and not scores_positive_class(spec, task_kind,
+                                                                                            num_classes):
             fitting = [s.name for s in METRICS.entries() if task_kind in s.task_kinds]
             raise ConfigError(f"{where}[{index}]", f"metric '{spec.name}' does not apply to a {task_kind} task",
                               f"one of {fitting}", repr(name))

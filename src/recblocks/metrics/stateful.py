@@ -14,7 +14,13 @@ import numpy as np
 import torch
 
 from recblocks.core.errors import ConfigError, DataError
-from recblocks.metrics.catalog import MetricSpec, resolve_metrics
+from recblocks.metrics.catalog import (
+    TWO_VIEW_KINDS,
+    MetricSpec,
+    reads_value_view,
+    resolve_metrics,
+    scores_positive_class,
+)
 
 __all__ = ["MetricCollection", "positive_class"]
 
@@ -48,6 +54,8 @@ class MetricCollection:
         group_key: name of the column that holds the group ids (needed by ``gauc``; used in
             messages only — the caller passes the ids to :meth:`update`).
         where: config path used in error messages.
+        num_classes: the classes of a multiclass task; with 2, binary metrics (``auc``...) are
+            also accepted and read on the probability of class 1.
 
     Raises:
         ConfigError: unknown metric (with a did-you-mean), a metric that does not fit the task
@@ -62,13 +70,14 @@ class MetricCollection:
     """
 
     def __init__(self, names: Sequence[str], task_kind: str, group_key: str | None = None,
-                 where: str = "metrics") -> None:
+                 where: str = "metrics", num_classes: int | None = None) -> None:
         if isinstance(names, str):
             names = [names]
         self.task_kind = task_kind
         self.group_key = group_key
         self.where = where
-        self.specs: list[MetricSpec] = resolve_metrics(names, task_kind, where)
+        self.specs: list[MetricSpec] = resolve_metrics(names, task_kind, where, num_classes)
+        self.num_classes = num_classes
         self.needs_groups = any(s.needs_groups for s in self.specs)
         if self.needs_groups and not group_key:
             raise ConfigError(where, "gauc needs a group column", "a group key (train.gauc_group)", "none")
@@ -118,12 +127,16 @@ class MetricCollection:
         groups = _to_numpy(self._groups) if self.needs_groups else None
         results: dict[str, float] = {}
         for spec in self.specs:
-            scores = positive_class(preds) if self.task_kind == "two_class" and "multiclass" not in spec.task_kinds \
-                else preds
+            scores, targets = preds, labels
+            if (self.task_kind == "two_class" and "multiclass" not in spec.task_kinds) or \
+                    scores_positive_class(spec, self.task_kind, self.num_classes):
+                scores = positive_class(preds)
+            elif self.task_kind in TWO_VIEW_KINDS:  # (B, 2): probability of a positive value, the value
+                scores, targets = (preds[:, 1], labels) if reads_value_view(spec) else (preds[:, 0], labels > 0)
             if spec.needs_groups:
-                results[spec.name] = float(spec.fn(labels, scores, groups))
+                results[spec.name] = float(spec.fn(targets, scores, groups))
             else:
-                results[spec.name] = float(spec.fn(labels, scores))
+                results[spec.name] = float(spec.fn(targets, scores))
         return results
 
     def __repr__(self) -> str:

@@ -60,7 +60,8 @@ class TaskEvaluator:
         names = list(task.metrics)
         if self.gauc_group and kind == "binary" and not {"gauc", "group_auc"} & set(names):
             names.append("gauc")
-        return MetricCollection(names, kind, self.gauc_group, where=f"tasks[{index}].metrics")
+        num_classes = getattr(getattr(task, "config", None), "num_classes", None)
+        return MetricCollection(names, kind, self.gauc_group, where=f"tasks[{index}].metrics", num_classes=num_classes)
 
     def resolve(self, name: str) -> str:
         """The reported key a metric spelling refers to: aliases are resolved, a bare name means
@@ -90,7 +91,7 @@ class TaskEvaluator:
                 logits = pre(logits)
             labels = batch.labels[task.label]
             self._loss_sums[j] += getattr(task, "objective", task.loss)(logits, labels).double().cpu() * count
-            self.collections[j].update(task.activate(logits), labels, groups)
+            self.collections[j].update(task.metric_predictions(logits), labels, groups)
         self._rows += count
 
     def compute(self) -> dict[str, float]:

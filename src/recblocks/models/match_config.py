@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from recblocks.models.config import ModelParams
 
@@ -37,6 +37,12 @@ class MatchModelParams(ModelParams):
             correction; the item tower runs over the whole catalogue each step, so it suits
             catalogues of thousands of items, e.g. next-item prediction with weight tying).
         num_negatives: extra sampled negatives per batch (``SAMPLED_SOFTMAX`` only).
+        num_hard_negatives: the most hard negatives per row, read from the user's edges of
+            ``data.hard_negatives`` (EasyRec's ``num_hard_sample``); 0: none. Needs ``user_id``;
+            not with ``FULL_SOFTMAX`` (every item is a candidate already).
+        in_batch_negatives: score each row against the other rows' items too (default). False
+            (EasyRec's ``ignore_in_batch_neg_sam``): against its own item and the sampled
+            negatives only; needs ``SAMPLED_SOFTMAX`` with ``num_negatives`` > 0.
         logq_correction: subtract ``log q(item)`` (training frequency share) from every
             candidate's logit in training, with either loss type (Yi et al., 2019): in-batch and
             frequency-sampled negatives over-represent popular items. Scoring and ranking use
@@ -59,6 +65,8 @@ class MatchModelParams(ModelParams):
     user_id: str | None = None
     loss_type: Literal["SOFTMAX_CROSS_ENTROPY", "SAMPLED_SOFTMAX", "FULL_SOFTMAX"] = "SOFTMAX_CROSS_ENTROPY"
     num_negatives: int = Field(default=0, ge=0, le=1_000_000)
+    in_batch_negatives: bool = True
+    num_hard_negatives: int = Field(default=0, ge=0, le=10_000)
     logq_correction: bool = True
     top_k: list[int] = Field(default_factory=lambda: [10], min_length=1)
     exclude_seen: bool = True
@@ -67,6 +75,17 @@ class MatchModelParams(ModelParams):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _negatives_without_the_batch(self) -> "MatchModelParams":
+        if not self.in_batch_negatives and (self.loss_type != "SAMPLED_SOFTMAX" or self.num_negatives == 0):
+            raise ValueError("in_batch_negatives: false scores each row against sampled negatives only; it needs "
+                             f"loss_type SAMPLED_SOFTMAX with num_negatives > 0, got {self.loss_type} with "
+                             f"num_negatives {self.num_negatives}")
+        if self.num_hard_negatives and self.loss_type == "FULL_SOFTMAX":
+            raise ValueError("num_hard_negatives adds candidates to a sampled or in-batch softmax; FULL_SOFTMAX "
+                             "scores every item already")
+        return self
 
     @field_validator("top_k")
     @classmethod

@@ -4,7 +4,10 @@ The backbone's ``output_blocks`` hold the user vector and the item vector
 (``model_params.user_tower_idx_in_output`` / ``item_tower_idx_in_output``). Training is a
 softmax over the batch's items (in-batch negatives; duplicates of a row's own item are
 masked), optionally with extra negatives drawn by training frequency (``loss_type:
-SAMPLED_SOFTMAX``), or over the whole catalogue (``loss_type: FULL_SOFTMAX``). With
+SAMPLED_SOFTMAX``; ``in_batch_negatives: false`` leaves the other rows' items out, as EasyRec's
+``ignore_in_batch_neg_sam``), plus each row's user's hard negatives (``num_hard_negatives``:
+:mod:`recblocks.models.hard_negatives`, EasyRec's ``hard_negative_sampler``), or over the whole
+catalogue (``loss_type: FULL_SOFTMAX``). With
 ``logq_correction`` (the default) every sampled or in-batch candidate's logit loses ``log q(item)``,
 its training frequency share: a batch holds items in proportion to their frequency, so
 uncorrected in-batch negatives push popular items down. Evaluation ranks every catalogue item
@@ -33,6 +36,7 @@ from recblocks.features.weighted import weight_key
 from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.models.catalogue import ItemCatalogue
 from recblocks.models.config import ModelConfig
+from recblocks.models.hard_negatives import HardNegatives
 from recblocks.models.l2 import l2_kernels
 from recblocks.models.match_config import MatchModelParams
 from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
@@ -173,6 +177,12 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
                     item_features[weight_key(name)] = (shape, torch.float32)
         user_rows = int(vocab_sizes.get(params.user_id, 0)) if params.user_id else 0
         self.catalogue = ItemCatalogue(int(vocab_sizes[params.item_id]), user_rows, item_features)
+        self.hard_negatives: HardNegatives | None = None
+        if params.num_hard_negatives:
+            if not params.user_id:
+                raise ConfigError(join_path(where_params, "user_id"), "hard negatives are read per user",
+                                  "the user id feature", None)
+            self.hard_negatives = HardNegatives(user_rows, params.num_hard_negatives)
         self.sim_w = nn.Parameter(torch.ones(1)) if params.scale_simi else None
         self.sim_b = nn.Parameter(torch.zeros(1)) if params.scale_simi else None
         self._l2, self._emb_reg = params.l2_regularization, config.embedding_regularization
@@ -185,6 +195,27 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         self.catalogue.fit(batch.features[self.item_id],
                            {name: batch.features[name] for name in self.catalogue.feature_buffers},
                            batch.features[self.user_id] if self.user_id else None)
+
+    def fit_hard_negatives(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> None:
+        """Hold the (user, item) hard-negative edges ``(R,)``; items the training data never had
+        (no features to score them) are left out. Call after :meth:`fit_training_data`."""
+        if self.hard_negatives is None:
+            raise ConfigError("model.model_params.num_hard_negatives", "hard-negative edges were given to a model "
+                              "that reads none", "num_hard_negatives > 0", 0)
+        device = self.catalogue.known.device
+        users, items = user_ids.to(device).long(), item_ids.to(device).long()
+        inside = (items >= 0) & (items < self.catalogue.num_items)
+        users, items = users[inside], items[inside]
+        known = self.catalogue.known[items]
+        self.hard_negatives.fit(users[known], items[known])
+
+    def _hard_negative_logits(self, user: torch.Tensor, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``(B, K)`` scores of each row's hard negatives (-inf where absent or the row's own item)."""
+        assert self.hard_negatives is not None
+        hard, valid = self.hard_negatives.lookup(users)  # (B, K)
+        vectors = self.item_vectors(self.catalogue.item_features(hard.reshape(-1))).view(*hard.shape, -1)
+        scores = self.similarity((user.unsqueeze(1) * vectors).sum(-1))
+        return scores.masked_fill(~valid | (hard == items[:, None]), float("-inf"))
 
     def add_seen_interactions(self, batch: Batch) -> None:
         """Add the (user, item) rows of ``batch`` to the items excluded from each user's ranking.
@@ -267,6 +298,8 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
         duplicate = (items[None, :] == items[:, None]) & ~torch.eye(len(items), dtype=torch.bool,
                                                                     device=items.device)
         logits = logits.masked_fill(duplicate, float("-inf"))
+        if not self.params.in_batch_negatives:  # only the row's own item among the batch's items
+            logits = logits.masked_fill(~torch.eye(len(items), dtype=torch.bool, device=items.device), float("-inf"))
         sampled = self.params.loss_type == "SAMPLED_SOFTMAX"
         if self.params.logq_correction:  # in-batch items are drawn by frequency too (Yi et al., 2019)
             logits = logits - self.catalogue.log_q[items][None, :]
@@ -279,6 +312,9 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
             if self.params.logq_correction:
                 extra = extra - self.catalogue.log_q[negatives][None, :]
             logits = torch.cat([logits, extra], dim=1)
+        if self.hard_negatives is not None and self.user_id:  # no logQ: not drawn by frequency
+            logits = torch.cat([logits, self._hard_negative_logits(outputs.user, batch.features[self.user_id], items)],
+                               dim=1)
         softmax = F.cross_entropy(logits, torch.arange(len(items), device=logits.device))
         return self._loss_terms("sampled_softmax" if sampled else "in_batch_softmax", softmax, outputs)
 

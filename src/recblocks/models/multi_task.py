@@ -199,7 +199,7 @@ class TowerEvaluator(TaskEvaluator):
             count = len(labels)
             if count:
                 self._loss_sums[j] += task.loss(logits, labels).double().cpu() * count
-                self.collections[j].update(task.activate(logits), labels, group)
+                self.collections[j].update(task.metric_predictions(logits), labels, group)
             self._space_rows[j] += count
         self._rows += len(batch)
 

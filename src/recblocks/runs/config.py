@@ -25,6 +25,7 @@ from recblocks.datasets.synthetic import SyntheticConfig
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.schema import Schema
 from recblocks.models.config import ModelConfig, parse_model_config
+from recblocks.runs.hard_negatives import HardNegativeEdges
 from recblocks.tasks import build_task
 from recblocks.training.config import TrainConfig
 
@@ -38,7 +39,8 @@ class DataConfig(Params):
     ``passthrough`` columns are carried next to predictions; ``max_bad_fraction`` turns too many
     dropped rows into a DataError; ``streaming`` reads the train set chunk by chunk;
     ``soft_labels`` lets binary labels be fractional (in [0, 1]) for training and evaluation
-    instead of refusing them (see :mod:`recblocks.features.labels`).
+    instead of refusing them (see :mod:`recblocks.features.labels`); ``hard_negatives`` is the
+    (user, item) edge table of a MatchModel's hard negatives (:mod:`recblocks.runs.hard_negatives`).
     """
 
     train: DataSource | None = None
@@ -52,6 +54,7 @@ class DataConfig(Params):
     rows_per_chunk: int = Field(default=262_144, gt=0, le=MAX_ROWS_PER_CHUNK,
                                 description=f"rows read at a time when streaming, at most {MAX_ROWS_PER_CHUNK:,}")
     soft_labels: bool = False
+    hard_negatives: HardNegativeEdges | None = None
 
     def __init__(self, **data: Any) -> None:
         for key in ("train", "valid", "test"):

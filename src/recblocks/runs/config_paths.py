@@ -1,7 +1,7 @@
 """Relative data paths of a config file resolve against the file's folder.
 
-A config file names its data (``data.train``/``valid``/``test``, as a path, a glob or a
-``{path: ...}`` mapping) relative to the folder the file is in, so a config trains the same
+A config file names its data (``data.train``/``valid``/``test`` and ``data.hard_negatives.source``,
+as a path, a glob or a ``{path: ...}`` mapping) relative to the folder the file is in, so a config trains the same
 from any working directory. :func:`resolve_data_paths` rewrites those paths to absolute ones
 when the file is loaded (:func:`~recblocks.runs.config_file.load_config_file`), so everything
 downstream, and the ``config.yaml`` a run directory keeps, holds absolute paths. Paths typed
@@ -81,16 +81,25 @@ def resolve_data_paths(raw: dict[str, Any], config_file: str | Path, cwd: str | 
     out = copy.copy(raw)
     out["data"] = section = dict(data)
     for split in DATA_SPLITS:
-        value = section.get(split)
-        where = f"data.{split} in {config_file}"
-        if isinstance(value, str):
-            section[split] = _resolve_one(value, base, where, here)
-        elif isinstance(value, dict) and isinstance(value.get("path"), str):
-            section[split] = {**value, "path": _resolve_one(value["path"], base, f"data.{split}.path in {config_file}", here)}
-        elif isinstance(value, dict) and _is_path_list(value.get("path")):
-            section[split] = {**value, "path": [_resolve_one(p, base, f"data.{split}.path[{i}] in {config_file}", here)
-                                                for i, p in enumerate(value["path"])]}
+        if split in section:
+            section[split] = _resolve_value(section[split], base, f"data.{split}", config_file, here)
+    edges = section.get("hard_negatives")
+    if isinstance(edges, dict) and "source" in edges:
+        section["hard_negatives"] = {**edges, "source": _resolve_value(edges["source"], base,
+                                                                       "data.hard_negatives.source", config_file, here)}
     return out
+
+
+def _resolve_value(value: Any, base: Path, key: str, config_file: str | Path, here: Path) -> Any:
+    """A source (a path, or a mapping whose ``path`` is a path or a list of them) resolved against ``base``."""
+    if isinstance(value, str):
+        return _resolve_one(value, base, f"{key} in {config_file}", here)
+    if isinstance(value, dict) and isinstance(value.get("path"), str):
+        return {**value, "path": _resolve_one(value["path"], base, f"{key}.path in {config_file}", here)}
+    if isinstance(value, dict) and _is_path_list(value.get("path")):
+        return {**value, "path": [_resolve_one(p, base, f"{key}.path[{i}] in {config_file}", here)
+                                  for i, p in enumerate(value["path"])]}
+    return value
 
 
 def absolute_data_path(value: Any) -> Any:
@@ -121,4 +130,7 @@ def absolute_data_paths(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         return raw
     section = {k: absolute_data_path(v) if k in DATA_SPLITS else v for k, v in data.items()}
+    edges = section.get("hard_negatives")
+    if isinstance(edges, dict) and "source" in edges:
+        section["hard_negatives"] = {**edges, "source": absolute_data_path(edges["source"])}
     return {**raw, "data": section}

@@ -48,6 +48,7 @@ from recblocks.runs.config import (
     run_extras,
 )
 from recblocks.runs.config_paths import absolute_data_paths
+from recblocks.runs.hard_negatives import fit_hard_negatives
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
 from recblocks.runs.run_dir import RunDir
@@ -296,6 +297,8 @@ class Experiment:
             add_seen = getattr(model, "add_seen_interactions", None)  # test ranking leaves out valid items
             if add_seen is not None and valid_batch is not None:
                 add_seen(valid_batch)
+        if resume is None and previous is None:  # a resumed model has its edges in its checkpoint
+            fit_hard_negatives(model, config.data.hard_negatives, preprocessor)
         valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
         every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)

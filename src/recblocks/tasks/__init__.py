@@ -18,6 +18,7 @@ from recblocks.tasks.heads import (
 from recblocks.tasks.losses import LOSSES, LossSpec
 from recblocks.tasks.registry import TASKS, TaskSpec
 from recblocks.tasks.transforms import LogitsTemperatureScaler
+from recblocks.tasks.ziln import ZilnTask, ZilnTaskConfig
 
 __all__ = [
     "LOSSES",
@@ -33,6 +34,8 @@ __all__ = [
     "Task",
     "TaskConfig",
     "TaskSpec",
+    "ZilnTask",
+    "ZilnTaskConfig",
     "build_task",
     "build_tasks",
     "parse_task_config",

@@ -151,7 +151,7 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
         >>> parse_task_config({"type": "binay", "label": "y"}, "model.tasks[0]")
         Traceback (most recent call last):
         ...
-        recblocks.core.errors.ConfigError: model.tasks[0].type: unknown task type; expected one of ['binary', 'multiclass', 'regression'], got 'binay'; did you mean 'binary'?
+        recblocks.core.errors.ConfigError: model.tasks[0].type: unknown task type; expected one of ['binary', 'multiclass', 'regression', 'ziln'], got 'binay'; did you mean 'binary'?
     """
     if isinstance(raw, TaskConfig):
         return raw
@@ -161,5 +161,6 @@ def parse_task_config(raw: TaskConfig | Mapping[str, Any], where: str = "task") 
     config = parse_params(entry.config, {**raw, "type": entry.name}, where)
     for i, loss in enumerate(config.losses):
         loss.check(config.type, join_path(where, "losses", i))
-    resolve_metrics(config.resolved_metrics, config.metric_kind, join_path(where, "metrics"))  # names and kinds, now
+    resolve_metrics(config.resolved_metrics, config.metric_kind, join_path(where, "metrics"),  # names and kinds, now
+                    getattr(config, "num_classes", None))
     return config

@@ -158,6 +158,10 @@ class Task(nn.Module):
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         return self.activate(logits)
 
+    def metric_predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        """What the metrics read (the activated predictions; a type may give more, e.g. ziln)."""
+        return self.activate(logits)
+
     # -- checks (run once, before the first step) ------------------------------------------
     def check_logits(self, logits: Any, batch_size: int, where: str = "") -> None:
         """Raise ShapeError unless ``logits`` is ``(B,)`` (or ``(B, C)`` for multiclass)."""

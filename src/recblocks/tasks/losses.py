@@ -28,8 +28,8 @@ from recblocks.core.errors import ConfigError
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import Registry, RegistryEntry, first_line
 
-__all__ = ["LOSSES", "LossSpec", "LossTermConfig", "f1_reweighted_loss", "loss_fits", "pairwise_logistic_loss",
-           "listwise_softmax_loss", "weighted_mean"]
+__all__ = ["LOSSES", "LossSpec", "LossTermConfig", "f1_reweighted_loss", "jrc_loss", "loss_fits",
+           "pairwise_logistic_loss", "listwise_softmax_loss", "weighted_mean"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", dict[str, Any]],
                   torch.Tensor]
@@ -75,6 +75,10 @@ class LossTermConfig(Params):
         temperature: divides the logits of a listwise loss.
         f1_beta_square: ``beta^2`` of ``f1_reweighted_loss`` (EasyRec ``F1ReweighedLoss``).
         label_smoothing: label smoothing of ``f1_reweighted_loss``.
+        alpha: ``jrc_loss``'s weight of its calibration (cross-entropy) term; ``1 - alpha``
+            weighs its ranking term.
+        same_label_loss: ``jrc_loss``'s ranking term over every row of the session (True) or
+            each row against the rows of the other label only (False).
     """
 
     loss_type: str
@@ -83,6 +87,8 @@ class LossTermConfig(Params):
     temperature: float = Field(default=1.0, gt=0.0)
     f1_beta_square: float = Field(default=1.0, gt=0.0)
     label_smoothing: float = Field(default=0.0, ge=0.0, le=1.0)
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    same_label_loss: bool = True
 
     @field_validator("loss_type")
     @classmethod
@@ -92,7 +98,7 @@ class LossTermConfig(Params):
     def fn_params(self) -> dict[str, Any]:
         """The ``params`` the loss function reads."""
         return {"temperature": self.temperature, "f1_beta_square": self.f1_beta_square,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "alpha": self.alpha, "same_label_loss": self.same_label_loss}
 
     def check(self, task_type: str, where: str) -> LossSpec:
         """The registered loss, checked to fit a ``task_type`` task (ConfigError naming ``where``)."""
@@ -105,10 +111,10 @@ class LossTermConfig(Params):
 
 def loss_fits(entry: LossSpec, task_type: str) -> bool:
     """Whether the loss ``entry`` fits a task of type ``task_type`` (binary, multiclass, regression)."""
-    if entry.kind != "pointwise":
-        return task_type != "multiclass"
     if entry.task_type:
         return entry.task_type == task_type
+    if entry.kind != "pointwise":
+        return task_type != "multiclass"
     return task_type != "regression"
 
 
@@ -241,3 +247,54 @@ def f1_reweighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torc
     target = y * (1.0 - smoothing) + 0.5 * smoothing if smoothing else y
     values = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return (values * row_weight).sum() / (row_weight != 0).sum().clamp(min=1)
+
+
+@LOSSES.register("jrc_loss", aliases=("JRC_LOSS",), kind="listwise", task_type="multiclass")
+def jrc_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None, groups: torch.Tensor | None,
+             params: dict[str, Any]) -> torch.Tensor:
+    """JRC: calibration and in-session ranking from two logits (Sheng et al., "Joint Optimization of
+    Ranking and Calibration with Contextualized Hybrid Model", KDD 2023), as EasyRec's ``JRC_LOSS``.
+
+    ``alpha * CE + (1 - alpha) * GE``: ``CE`` is the softmax cross-entropy of the ``(B, 2)``
+    logits against the 0/1 labels (weighted mean); ``GE`` ranks within each session ``s``
+    (``groups``): a positive row ``i`` gets ``-log softmax_s(z[:, 1])_i``, a negative row
+    ``-log softmax_s(z[:, 0])_i``, the softmax over the session's rows (``same_label_loss``) or
+    over the row and the session's rows of the other label only (not ``same_label_loss``).
+    With ``same_label_loss`` a column ``j`` of EasyRec's ``(B, B)`` form holds its session's
+    whole sum, divided by the session size and weighted by ``w_j``, averaged over ``j``;
+    without it, each row's own term weighted by ``w_j``, averaged. ``params``: ``alpha``
+    (default 0.5), ``same_label_loss`` (default True).
+
+    Shape:
+        logits ``(B, 2)``, labels, weights, groups ``(B,)`` -> ``()``.
+
+    Example:
+        >>> z = torch.tensor([[0.0, 1.0], [0.0, 0.0]]); y = torch.tensor([1, 0])
+        >>> # CE = (log(1 + e^-1) + log 2) / 2; one session: GE = (log(1 + e^-1) + log 2) / 2
+        >>> round(float(jrc_loss(z, y, None, None, {"alpha": 0.5})), 4)
+        0.5032
+    """
+    y = labels.long()
+    alpha = float(params.get("alpha", 0.5))
+    ce = weighted_mean(F.cross_entropy(logits, y, reduction="none"), weights)
+    same = _same_group(groups, len(y), y.device)  # (B, B)
+    positive = y == 1
+    w = torch.ones_like(logits[:, 0]) if weights is None else weights.to(logits.dtype)
+    if params.get("same_label_loss", True):
+        # each session's softmax over its rows, of the positive logit for positives, the negative one for negatives
+        row_terms = []
+        for column, is_label in ((1, positive), (0, ~positive)):
+            z = logits[:, column].unsqueeze(0).expand(len(y), -1).masked_fill(~same, float("-inf"))  # (B_j, B_i)
+            log_p = z - torch.logsumexp(z, dim=1, keepdim=True)
+            row_terms.append(-(log_p.masked_fill(~same, 0.0) * (same & is_label.unsqueeze(0)).to(z.dtype)).sum(1))
+        session_size = same.sum(dim=1).to(logits.dtype)
+        ge = (w * (row_terms[0] + row_terms[1]) / session_size).mean()
+    else:
+        # row j against the rows of its session with the other label: softmax over {j} and those rows
+        other = same & (positive.unsqueeze(0) != positive.unsqueeze(1))
+        candidates = other | torch.eye(len(y), dtype=torch.bool, device=y.device)
+        z = torch.where(positive, logits[:, 1], logits[:, 0])  # a row's logit of its own label's column
+        column = torch.where(positive.unsqueeze(1), logits[:, 1].unsqueeze(0), logits[:, 0].unsqueeze(0))
+        scores = column.masked_fill(~candidates, float("-inf"))  # (B_j, B_i)
+        ge = (w * -(z - torch.logsumexp(scores, dim=1))).mean()
+    return alpha * ce + (1.0 - alpha) * ge

@@ -22,7 +22,8 @@ from recblocks.training.schedules import ConstantSchedule, Schedule, parse_sched
 __all__ = ["OptimizerConfig", "EarlyStoppingConfig", "TrainConfig"]
 
 #: Options that only some optimizers take (their registrations list them in ``options``).
-_SPECIFIC_OPTIONS = ("betas", "momentum", "nesterov", "initial_accumulator_value")
+_SPECIFIC_OPTIONS = ("betas", "momentum", "nesterov", "initial_accumulator_value", "lr_power", "l1", "l2",
+                     "l2_shrinkage")
 
 
 class OptimizerConfig(Params):
@@ -30,14 +31,16 @@ class OptimizerConfig(Params):
 
     Args:
         name: a registered optimizer (``OPTIMIZERS``): ``adam`` | ``adamw`` | ``adagrad`` | ``sgd``
-            (EasyRec's ``adam_optimizer``... accepted).
+            | ``sgdw`` | ``ftrl`` (EasyRec's ``adam_optimizer``... accepted).
         lr: base learning rate (``learning_rate`` accepted); a schedule scales it.
         weight_decay: L2 (adam, adagrad, sgd) or decoupled (adamw) decay. Not applied to sparse
             embedding tables (see :mod:`recblocks.training.optimizers`).
         betas: Adam/AdamW betas.
         eps: None means torch's default of the optimizer (1e-8 Adam, 1e-10 Adagrad).
         momentum, nesterov: SGD only.
-        initial_accumulator_value: Adagrad only (TF/EasyRec use 0.1, torch 0).
+        initial_accumulator_value: Adagrad and FTRL (TF/EasyRec use 0.1, torch 0; FTRL reads 0 as 0.1).
+        lr_power, l1, l2, l2_shrinkage: FTRL only (TensorFlow's ``learning_rate_power`` and
+            regularization strengths, :class:`recblocks.training.ftrl.Ftrl`).
     """
 
     name: str = "adam"
@@ -48,6 +51,10 @@ class OptimizerConfig(Params):
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
     nesterov: bool = False
     initial_accumulator_value: float = Field(default=0.0, ge=0.0)
+    lr_power: float = Field(default=-0.5, le=0.0)
+    l1: float = Field(default=0.0, ge=0.0)
+    l2: float = Field(default=0.0, ge=0.0)
+    l2_shrinkage: float = Field(default=0.0, ge=0.0)
 
     @field_validator("name", mode="before")
     @classmethod

@@ -9,8 +9,10 @@ dense step:
   ``adamw`` the decoupled decay is **not applied to tables at all** — regularize tables with
   the model's ``embedding_regularization``, which acts on the looked-up rows (EasyRec's way).
 * ``adagrad`` -> :class:`torch.optim.Adagrad` (handles sparse gradients; no weight decay).
-* ``sgd`` -> :class:`torch.optim.SGD` without momentum (a momentum buffer would move rows
+* ``sgd`` / ``sgdw`` -> :class:`torch.optim.SGD` without momentum (a momentum buffer would move rows
   that were not looked up, and grow to the full table).
+* ``ftrl`` -> :class:`recblocks.training.ftrl.Ftrl`, which updates only the rows a sparse
+  gradient holds (dense weights get the same class).
 
 An explicit ``embedding_optimizer`` with ``weight_decay`` or ``momentum`` on sparse tables is a
 ConfigError; the derived one (``embedding_optimizer: None``) silently drops both.
@@ -37,6 +39,8 @@ from torch import nn
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.registry import Registry, RegistryEntry
+from recblocks.training.ftrl import Ftrl
+from recblocks.training.sgdw import SGDW
 
 if TYPE_CHECKING:  # pragma: no cover
     from recblocks.training.config import OptimizerConfig, TrainConfig
@@ -102,16 +106,25 @@ def _sgd(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.o
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
 
 
+def _sgdw(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return SGDW(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+
+
+def _ftrl(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return Ftrl(params, lr=lr, lr_power=cfg.lr_power, initial_accumulator_value=cfg.initial_accumulator_value or 0.1,
+                l1=cfg.l1, l2=cfg.l2, l2_shrinkage=cfg.l2_shrinkage)
+
+
 def _sparse_sgd(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr)
 
 
 for _spec in (
     OptimizerSpec(name="adam", dense=_adam, sparse=_sparse_adam, options=("betas", "eps", "weight_decay"),
-                  sparse_options=("betas", "eps"), aliases=("adam_optimizer",),
+                  sparse_options=("betas", "eps"), aliases=("adam_optimizer", "adam_async_optimizer"),
                   summary="Adam (L2 weight decay); sparse tables: SparseAdam (lazy Adam, no weight decay)"),
     OptimizerSpec(name="adamw", dense=_adamw, sparse=_sparse_adam, options=("betas", "eps", "weight_decay"),
-                  sparse_options=("betas", "eps"), aliases=("adamw_optimizer",),
+                  sparse_options=("betas", "eps"), aliases=("adamw_optimizer", "adam_asyncw_optimizer"),
                   summary="AdamW (decoupled weight decay); sparse tables: SparseAdam without decay"),
     OptimizerSpec(name="adagrad", dense=_adagrad, sparse=_sparse_adagrad,
                   options=("eps", "weight_decay", "initial_accumulator_value"),
@@ -120,6 +133,14 @@ for _spec in (
     OptimizerSpec(name="sgd", dense=_sgd, sparse=_sparse_sgd, options=("momentum", "nesterov", "weight_decay"),
                   aliases=("sgd_optimizer",),
                   summary="SGD (momentum, Nesterov); sparse tables: plain SGD on the looked-up rows"),
+    OptimizerSpec(name="sgdw", dense=_sgdw, sparse=_sparse_sgd, options=("momentum", "nesterov", "weight_decay"),
+                  aliases=("momentumw_optimizer",),
+                  summary="SGD with momentum and decoupled weight decay (SGDW); sparse tables: plain SGD"),
+    OptimizerSpec(name="ftrl", dense=_ftrl, sparse=_ftrl,
+                  options=("initial_accumulator_value", "lr_power", "l1", "l2", "l2_shrinkage"),
+                  sparse_options=("initial_accumulator_value", "lr_power", "l1", "l2", "l2_shrinkage"),
+                  aliases=("ftrl_optimizer",),
+                  summary="FTRL-Proximal (TensorFlow's update, L1/L2); sparse tables: the same on the looked-up rows"),
 ):
     OPTIMIZERS.add(_spec)
 

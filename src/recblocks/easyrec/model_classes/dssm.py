@@ -18,8 +18,10 @@ with ``scale_simi`` a ``Dense(1)`` whose kernel starts at 1 (EasyRec's ``|w| s +
 the label is ``data_config.label_fields[0]``, outside the model section, and the pipeline
 translation adds the task (binary for ``CLASSIFICATION``, regression for ``L2_LOSS``).
 
-Refused, naming the field: ``simi_func: EUCLID``, ``ignore_in_batch_neg_sam: true`` (sampled
-negatives only).
+``ignore_in_batch_neg_sam: true`` -> ``in_batch_negatives: false`` (each row scored against its
+own item and the sampler's negatives only; it needs a ``negative_sampler``).
+
+Refused, naming the field: ``simi_func: EUCLID``.
 """
 
 from __future__ import annotations
@@ -68,13 +70,12 @@ def match_section(model_name: str, model_config: Mapping[str, Any], params: Mapp
     if simi not in SIMILARITIES:
         raise ConfigError(join_path(path, "simi_func"), "similarity not supported", f"one of {list(SIMILARITIES)}",
                           simi, choices=SIMILARITIES)
-    if params.get("ignore_in_batch_neg_sam", False):
-        raise ConfigError(join_path(path, "ignore_in_batch_neg_sam"), "scoring against sampled negatives only is "
-                          "not supported; recblocks uses the batch's items as negatives", "false", "true")
     model_params: dict[str, Any] = {
         "user_tower_idx_in_output": 0, "item_tower_idx_in_output": 1, "simi_func": simi,
         "temperature": float(params.get("temperature", 1.0)), "scale_simi": bool(params.get("scale_simi", True)),
         "l2_regularization": l2_regularization(params)}
+    if params.get("ignore_in_batch_neg_sam", False):  # the row's own item and the sampled negatives only
+        model_params["in_batch_negatives"] = False
     item_id = params.get("item_id") or params.get("item_tower", {}).get("id")
     if params.get("item_id") and item_id not in features:
         raise ConfigError(join_path(path, "item_id"), "unknown feature", "a feature name", repr(item_id),

@@ -18,8 +18,13 @@ vector reads the row's item, as in EasyRec).
 
 ``max_interests_simi < 1`` adds EasyRec's interest-similarity penalty (LabelAwareAttention's).
 
-Refused, naming the field: ``time_id_fea``, a ``pre_capsule_dnn`` with layers, and what DSSM refuses (``EUCLID``,
-``ignore_in_batch_neg_sam``).
+``time_id_fea`` names a hist-group sequence feature with ``embedding_dim: 1``: its embedding is a
+learned logit per time bucket, and a ``TimeWeightedSequence`` block scales the other behaviours by
+its softmax over the valid positions before the capsules (EasyRec weights after combining them:
+the same, the weight being one scalar per position).
+
+Refused, naming the field: a ``pre_capsule_dnn`` with layers, and what DSSM refuses (``EUCLID``);
+``ignore_in_batch_neg_sam`` is read as DSSM reads it.
 """
 
 from __future__ import annotations
@@ -58,14 +63,18 @@ def mind(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
     blocks = [{"name": "hist_input", "inputs": [{"feature_group_name": "hist"}],
                "input_layer": {"output_seq_and_normal_feature": True}}]
     capsule_input = "hist_input"
-    hist = next(g for g in groups if g["group_name"] == "hist")["feature_names"]
+    hist = list(next(g for g in groups if g["group_name"] == "hist")["feature_names"])
+    if params.get("time_id_fea"):
+        blocks.append(_time_weights(params["time_id_fea"], hist, features, join_path(path, "time_id_fea")))
+        capsule_input = "hist_time"
+        hist = [name for name in hist if name != params["time_id_fea"]]
     if params.get("user_seq_combine", "SUM") == "SUM" and len(hist) > 1:
         widths = [features.get(name, {}).get("embedding_dim") for name in hist]
         if len(set(widths)) != 1 or widths[0] is None:
             raise ConfigError(join_path(path, "user_seq_combine"), "SUM averages the behaviour sequences, so they "
                               "need one embedding width", "equal embedding_dim (or user_seq_combine: CONCAT)",
                               dict(zip(hist, widths)))
-        blocks.append({"name": "hist_mean", "inputs": [{"block_name": "hist_input"}],
+        blocks.append({"name": "hist_mean", "inputs": [{"block_name": capsule_input}],
                        "lambda": {"expression": f"lambda x: [sum(torch.chunk(x[0], {len(hist)}, dim=-1)) / "
                                                 f"{len(hist)}, x[1]]"}})
         capsule_input = "hist_mean"
@@ -113,10 +122,20 @@ def mind(model_config: Mapping[str, Any], features: FeatureFacts, where: str) ->
     return section
 
 
+def _time_weights(time_name: str, hist: list[str], features: FeatureFacts, where: str) -> dict[str, Any]:
+    """The ``hist_time`` block: the behaviours scaled by a softmax of the time feature's one-wide embedding."""
+    if time_name not in hist:
+        raise ConfigError(where, "the time feature must be in the hist group", f"one of {hist}", repr(time_name))
+    widths = [features.get(name, {}).get("embedding_dim") for name in hist]
+    index = hist.index(time_name)
+    if widths[index] != 1 or any(w is None for w in widths):
+        raise ConfigError(where, "the time feature's embedding is its one logit per time bucket",
+                          "embedding_dim: 1", widths[index])
+    return {"name": "hist_time", "inputs": [{"block_name": "hist_input"}],
+            "component": {"class_name": "TimeWeightedSequence", "params": {"time_index": sum(widths[:index])}}}
+
+
 def _refuse(params: Mapping[str, Any], path: str) -> None:
-    if params.get("time_id_fea"):
-        raise ConfigError(join_path(path, "time_id_fea"), "time-weighted behaviours are not supported", "unset",
-                          params["time_id_fea"])
     if dnn_params(params.get("pre_capsule_dnn"), join_path(path, "pre_capsule_dnn")) is not None:
         raise ConfigError(join_path(path, "pre_capsule_dnn"), "a DNN before the capsules is not supported",
                           "no layers", params["pre_capsule_dnn"].get("hidden_units"))

@@ -20,8 +20,9 @@ from recblocks.core.errors import ConfigError
 from recblocks.core.params import join_path
 from recblocks.easyrec.model_classes._common import plain_sequence_features
 
-__all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block", "multi_task_section",
-           "check_model_fields", "no_backbone", "require_groups", "task_tower"]
+__all__ = ["dnn_params", "feature_groups", "loss_entry", "input_block", "l2_regularization", "mlp_block",
+           "multi_task_section", "check_model_fields", "no_backbone", "require_groups", "task_tower",
+           "with_tower_labels", "without_idle_calibration"]
 
 #: Momentum of ``tf.layers.batch_normalization`` (EasyRec's DNN).
 TF_BN_MOMENTUM = 0.99
@@ -69,11 +70,74 @@ def dnn_params(dnn: Mapping[str, Any] | None, where: str, linear_last: bool = Fa
     return params
 
 
+def with_tower_labels(model: Mapping[str, Any], labels: list[str], where: str, notes: list[str]) -> dict[str, Any]:
+    """``model`` with each task tower that has no ``label_name`` given the label of its position.
+
+    EasyRec's multi-task models take ``data_config.label_fields[i]`` for the i-th tower without a
+    ``label_name``; a note lists each such tower. Towers past the last label stay without one
+    (:func:`task_tower` then names them).
+
+    Example:
+        >>> with_tower_labels({"mmoe": {"task_towers": [{"tower_name": "ctr"}]}}, ["clk"], "m", [])
+        {'mmoe': {'task_towers': [{'tower_name': 'ctr', 'label_name': 'clk'}]}}
+    """
+    out = dict(model)
+    for key, message in model.items():
+        if not isinstance(message, Mapping) or not isinstance(message.get("task_towers"), list):
+            continue
+        towers = []
+        for i, tower in enumerate(message["task_towers"]):
+            if isinstance(tower, Mapping) and not tower.get("label_name") and i < len(labels):
+                tower = {**tower, "label_name": labels[i]}
+                notes.append(f"{join_path(where, key, 'task_towers', i)}.label_name: unset; EasyRec's label of the "
+                             f"same position, {labels[i]!r}")
+            towers.append(tower)
+        out[key] = {**message, "task_towers": towers}
+    return out
+
+
+def without_idle_calibration(model: Mapping[str, Any], where: str, notes: list[str]) -> dict[str, Any]:
+    """``model`` with each tower's ``ORDER_CALIBRATE_LOSS`` that EasyRec computes over no tower left out.
+
+    EasyRec's order-calibration loss of a tower is ``weight * mean(relu(p_tower - p_r))`` summed
+    over the tower's ``relation_tower_names`` ``r``: a tower without relation towers gets nothing
+    from it (a note says so). With relation towers it is refused (recblocks has no cross-tower
+    loss term).
+
+    Example:
+        >>> notes = []
+        >>> towers = {"task_towers": [{"tower_name": "cvr", "losses": [
+        ...     {"loss_type": "CLASSIFICATION"}, {"loss_type": "ORDER_CALIBRATE_LOSS"}]}]}
+        >>> without_idle_calibration({"model_params": towers}, "m", notes)["model_params"]["task_towers"]
+        [{'tower_name': 'cvr', 'losses': [{'loss_type': 'CLASSIFICATION'}]}]
+    """
+    out = dict(model)
+    for key, message in model.items():
+        if not isinstance(message, Mapping) or not isinstance(message.get("task_towers"), list):
+            continue
+        towers = []
+        for i, tower in enumerate(message["task_towers"]):
+            losses = tower.get("losses", []) if isinstance(tower, Mapping) else []
+            idle = [j for j, loss in enumerate(losses) if loss.get("loss_type") == "ORDER_CALIBRATE_LOSS"]
+            if idle and tower.get("relation_tower_names"):
+                raise ConfigError(join_path(where, key, "task_towers", i, "losses", idle[0], "loss_type"),
+                                  "an order-calibration loss against relation towers is not supported",
+                                  "no relation_tower_names", tower["relation_tower_names"])
+            if idle:
+                tower = {**tower, "losses": [loss for j, loss in enumerate(losses) if j not in idle]}
+                notes.append(f"{join_path(where, key, 'task_towers', i)}.losses[{idle[0]}]: ORDER_CALIBRATE_LOSS "
+                             "compares the tower with its relation_tower_names; it has none, so EasyRec adds "
+                             "nothing for it (left out)")
+            towers.append(tower)
+        out[key] = {**message, "task_towers": towers}
+    return out
+
+
 def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
     """recblocks' task tower for an EasyRec ``TaskTower`` / ``BayesTaskTower``.
 
     ``label_name`` must be set: EasyRec matches towers without it to ``data_config.label_fields``
-    by position, which the model section cannot see.
+    by position, which the pipeline fills in first (:func:`with_tower_labels`).
     """
     if not tower.get("label_name"):
         raise ConfigError(join_path(where, "label_name"), "a tower without label_name (EasyRec takes the label "
@@ -100,7 +164,8 @@ def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def loss_entry(loss: Mapping[str, Any], where: str) -> dict[str, Any]:
     """recblocks' ``losses`` entry for an EasyRec ``Loss``: ``loss_type``, ``weight``, ``loss_name``, and
-    the ``f1_reweighted_loss`` parameters (``f1_beta_square``, ``label_smoothing``) flattened.
+    the ``f1_reweighted_loss`` parameters (``f1_beta_square``, ``label_smoothing``) and ``jrc_loss``
+    ones (``session_name``, ``alpha``, ``same_label_loss``) flattened.
 
     Example:
         >>> loss_entry({"loss_type": "F1_REWEIGHTED_LOSS", "f1_reweighted_loss": {"f1_beta_square": 2.25}}, "l")
@@ -112,11 +177,41 @@ def loss_entry(loss: Mapping[str, Any], where: str) -> dict[str, Any]:
             continue
         if key == "f1_reweighted_loss":
             out.update({k: float(v) for k, v in value.items() if k in ("f1_beta_square", "label_smoothing")})
+        elif key == "jrc_loss":
+            out.update(_jrc_params(value, join_path(where, key)))
+        elif key == "ziln_loss":
+            if value.get("return_log_pred_value"):
+                raise ConfigError(join_path(where, key, "return_log_pred_value"), "recblocks predicts the value, not "
+                                  "its log", "false", "true")
+            out.update({k: float(v) for k, v in value.items() if k in _ZILN_FIELDS})
         elif key == "learn_loss_weight" and not value:
             continue
         else:
             raise ConfigError(join_path(where, key), "loss parameter not supported",
-                              f"only {list(_LOSS_FIELDS)} and f1_reweighted_loss", key)
+                              f"only {list(_LOSS_FIELDS)}, f1_reweighted_loss, jrc_loss and ziln_loss", key)
+    return out
+
+
+#: ``ziln_loss`` fields, the same names as recblocks' ziln task's (``recblocks.tasks.ziln``).
+_ZILN_FIELDS = ("mu_regularization", "sigma_regularization", "max_log_clip_value", "max_sigma",
+                "classification_weight", "regression_weight")
+
+
+def _jrc_params(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``jrc_loss { session_name alpha same_label_loss loss_weight_strategy }`` -> the loss entry's fields.
+
+    Only EasyRec's ``fixed`` weighting of the two terms is translated (``alpha``); its random and
+    uncertainty strategies are refused.
+    """
+    strategy = value.get("loss_weight_strategy", "fixed")
+    if strategy != "fixed":
+        raise ConfigError(join_path(where, "loss_weight_strategy"), "only the fixed weighting (alpha) of JRC's "
+                          "two terms is supported", "'fixed'", repr(strategy))
+    out: dict[str, Any] = {"session_name": value["session_name"]} if value.get("session_name") else {}
+    if "alpha" in value:
+        out["alpha"] = float(value["alpha"])
+    if "same_label_loss" in value:
+        out["same_label_loss"] = bool(value["same_label_loss"])
     return out
 
 
