@@ -4,7 +4,7 @@
 ``{"scores": {output: [score per row]}, "rows": N}``. Every request is bounded (:class:`Limits`):
 its body size (413), rows per request (413), JSON nesting depth (400) and the time it may take
 (504). A bad row is a 422 naming it (``rows[3].user_id: expected a string or an integer id, got
-an object``); any other error is logged with its traceback and answered 500 with one line.
+an object``), as is data the preprocessing refuses (its one-line error); any other error is logged with its traceback and answered 500 with one line.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from recblocks.core.errors import RecBlocksError
 from recblocks.serve.batcher import MicroBatcher
 from recblocks.serve.scorer import RowError, Scorer
 
@@ -125,8 +126,10 @@ def _parse(body: bytes, limits: Limits) -> list[Any]:
 
 
 def create_app(scorer: Scorer, limits: Limits | None = None, info: dict[str, Any] | None = None) -> FastAPI:
-    """The FastAPI application serving ``scorer`` within ``limits`` (``info`` is shown by ``/health``)."""
+    """The FastAPI application serving ``scorer`` within ``limits``; ``/health`` shows ``info``
+    (default: the scorer's ``info`` attribute, when it has one)."""
     limits = limits or Limits()
+    info = info if info is not None else dict(getattr(scorer, "info", {}))
     batcher = MicroBatcher(scorer, limits.max_batch_rows, limits.max_wait_ms)
     started = time.time()
 
@@ -161,6 +164,8 @@ def create_app(scorer: Scorer, limits: Limits | None = None, info: dict[str, Any
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except RowError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
+        except RecBlocksError as exc:  # the data cannot be scored (named by the preprocessing)
+            return JSONResponse({"error": (str(exc).splitlines() or [""])[0][:500]}, status_code=422)
         except asyncio.TimeoutError:
             return JSONResponse({"error": f"request: not answered within {limits.timeout:g} s"}, status_code=504)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered in one line

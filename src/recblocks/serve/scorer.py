@@ -55,14 +55,23 @@ class Scorer(Protocol):
         """One list of scores per output column, in row order (rows already checked)."""
 
 
+def _feature_kind(feature: Any) -> str:
+    if feature.kind in _NUMERIC_KINDS:
+        return "numeric"
+    if feature.kind in ("multi", "sequence"):
+        return "ids" if getattr(feature, "separator", None) else "id_list"
+    return "id" if feature.kind in ID_KINDS else "any"
+
+
 def column_kinds(schema: Any) -> dict[str, str]:
-    """Input column -> ``numeric`` (read by dense / bucketized features only), ``id`` (read by id
-    features only: sparse, hashed, multi, sequence) or ``any``."""
+    """Input column -> what its JSON values must be: ``numeric`` (dense / bucketized features),
+    ``id`` (a string or integer: sparse, hashed), ``ids`` (a separated string or a list: multi /
+    sequence with a ``separator``), ``id_list`` (a list: multi / sequence without one) or ``any``
+    (a column read by features of different kinds)."""
     kinds: dict[str, set[str]] = {}
     for feature in schema:
-        kind = "numeric" if feature.kind in _NUMERIC_KINDS else "id" if feature.kind in ID_KINDS else "any"
         for column in feature.source_columns:
-            kinds.setdefault(column, set()).add(kind)
+            kinds.setdefault(column, set()).add(_feature_kind(feature))
     return {c: k.pop() if len(k) == 1 else "any" for c, k in kinds.items()}
 
 
@@ -97,17 +106,25 @@ def _json_type(value: Any) -> str:
 def _convert(value: Any, kind: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("expected a finite number")
+    if isinstance(value, dict):
+        raise ValueError(f"expected {_EXPECTED[kind]}, got an object")
     if isinstance(value, list):
         if kind == "id":
+            raise ValueError("expected one id (a string or an integer), got a list")
+        if kind in ("ids", "id_list"):
             return [_id_value(v) for v in value]
         if kind == "numeric":
             return [_numeric_value(v) for v in value]
         if any(isinstance(v, (list, dict)) for v in value):
             raise ValueError("expected a flat list of strings or numbers")
         return value
-    if isinstance(value, dict):
-        raise ValueError("expected a string, a number or a list, got an object")
-    return _id_value(value) if kind == "id" else _numeric_value(value) if kind == "numeric" else value
+    if kind == "id_list" and value is not None:
+        raise ValueError(f"expected a list of ids, got {_json_type(value)}")
+    return _id_value(value) if kind in ("id", "ids") else _numeric_value(value) if kind == "numeric" else value
+
+
+_EXPECTED = {"numeric": "a number", "id": "a string or an integer id", "ids": "a list of ids or a separated string",
+             "id_list": "a list of ids", "any": "a string, a number or a list"}
 
 
 def rows_to_table(rows: Sequence[Any], kinds: Mapping[str, str]) -> pa.Table:
@@ -175,15 +192,13 @@ class RunScorer:
         self.kinds = {name: self.kinds.get(name, "any") for name in self.columns}
         config = self.model.fitted_run_config
         self.model_name = config.model.model_name if config is not None else None
+        #: What ``GET /health`` shows about the model.
+        self.info = {"run": str(self.run_dir), "model": self.model_name}
         self.outputs = list(score_columns(self.model.predict(self._probe(), self.batch_size)))
 
     def _probe(self) -> pa.Table:
         """One row of missing values: scored once at start, to learn the output columns and warm up."""
-        preprocessor = self.model.preprocessor
-        assert preprocessor is not None
-        lists = {c for f in preprocessor.schema if f.kind in ("multi", "sequence") and not getattr(f, "separator", None)
-                 for c in f.source_columns}
-        return pa.table({name: pa.array([[]], pa.list_(pa.string())) if name in lists else
+        return pa.table({name: pa.array([[]], pa.list_(pa.string())) if kind == "id_list" else
                          pa.array([None], pa.float64() if kind == "numeric" else pa.string())
                          for name, kind in self.kinds.items()})
 

@@ -20,8 +20,7 @@ def make_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, 
     import uvicorn
 
     scorer = RunScorer(run_dir)
-    info = {"run": str(scorer.run_dir), "model": scorer.model_name}
-    app = create_app(scorer, limits, info)
+    app = create_app(scorer, limits)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
                             limit_concurrency=256, access_log=False)
     return uvicorn.Server(config)
