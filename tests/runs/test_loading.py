@@ -1,4 +1,5 @@
-"""``recblocks.load(run)`` scores exactly as ``recblocks predict`` / ``evaluate`` for every zoo config.
+"""``recblocks.load(run)`` scores exactly as ``recblocks predict`` / ``evaluate`` for every zoo config,
+and so does the scorer of ``recblocks serve`` given the rows as JSON.
 
 The default run checks one config per zoo folder; ``RECBLOCKS_SLOW=1`` checks them all.
 """
@@ -19,6 +20,7 @@ from recblocks.cli.main import cli
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.runs import Model, UnfinishedRunError, evaluate_run
 from recblocks.runs.scoring import score_columns
+from recblocks.serve.scorer import RunScorer
 from tests.runs.small_zoo import CONFIGS, small_data, train_small
 
 REPRESENTATIVE = {"movielens/deepfm.yaml", "ml100k_ctr/dcn_v2.yaml", "ml100k_seq/din.yaml",
@@ -50,6 +52,13 @@ def test_loaded_model_predicts_what_recblocks_predict_writes(name: str, data_roo
     from_path = model.predict(str(test))  # a path, read as the training data was
     assert all(np.array_equal(from_path[k], v) for k, v in model.predict(pq.read_table(test)).items())
     assert model.evaluate(str(test)) == evaluate_run(run, test)[0]
+    scorer = RunScorer(run)  # what `recblocks serve` scores JSON rows with
+    rows = json.loads(json.dumps(pq.read_table(test).to_pylist()))
+    scorer.check(rows)
+    served = scorer.score(rows)
+    assert list(served) == scorer.outputs == written.column_names
+    for column in written.column_names:
+        assert np.array_equal(np.asarray(served[column], np.float32), written.column(column).to_numpy()), column
 
 
 def test_load_refuses_runs_that_predict_refuses(data_root: Path, tmp_path: Path) -> None:
