@@ -7,13 +7,14 @@ importable on their own.
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Ranking", "__version__"]
+__all__ = ["Model", "Ranking", "load", "__version__"]
 
 
 def __getattr__(name: str) -> object:
-    """``recblocks.Model`` and ``recblocks.Ranking`` without importing the whole stack on ``import recblocks``."""
-    if name in ("Model", "Ranking"):
+    """``recblocks.Model``, ``recblocks.Ranking`` and ``recblocks.load`` (:func:`recblocks.runs.load_run`:
+    the trained model of a run directory) without importing the whole stack on ``import recblocks``."""
+    if name in ("Model", "Ranking", "load"):
         from recblocks import runs
 
-        return getattr(runs, name)
+        return runs.load_run if name == "load" else getattr(runs, name)
     raise AttributeError(f"module 'recblocks' has no attribute {name!r}")

@@ -281,6 +281,30 @@ def candidates(run_dir: str, input_path: str | None, k: int, ann: bool, include_
 
 
 @cli.command()
+@click.argument("run_dir")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every one).")
+@click.option("--max-rows", default=1024, show_default=True, type=click.IntRange(1), help="Rows per request.")
+@click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(1),
+              help="Bytes per request body.")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.001),
+              help="Seconds a request may take before it is answered 504.")
+@click.option("--max-batch-rows", default=4096, show_default=True, type=click.IntRange(1),
+              help="Rows of concurrent requests scored in one batch.")
+@click.option("--max-wait-ms", default=2.0, show_default=True, type=click.FloatRange(0),
+              help="How long a request waits for others to batch with.")
+@_handle_errors
+def serve(run_dir: str, port: int, host: str, max_rows: int, max_body_bytes: int, timeout: float,
+          max_batch_rows: int, max_wait_ms: float) -> None:
+    """Serve a trained RUN_DIR over HTTP: POST /predict, GET /health, docs at /docs."""
+    from recblocks.serve.app import Limits
+    from recblocks.serve.server import serve_run
+
+    serve_run(run_dir, host, port, Limits(max_rows=max_rows, max_body_bytes=max_body_bytes, timeout=timeout,
+                                          max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms))
+
+
+@cli.command()
 @click.argument("config")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--train", "train_path", help="Training data (overrides data.train).")

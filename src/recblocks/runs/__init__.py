@@ -1,6 +1,6 @@
 """Runs: data + features + model + trainer + run directory, and the Python ``Model`` facade.
 
-What ``recblocks train | evaluate | predict | validate`` call (:func:`train_run`,
+What ``recblocks train | evaluate | predict | validate`` call (:func:`train_run`, :func:`load_run`,
 :func:`evaluate_run`, :func:`predict_run`, :func:`plan_rows`) and what :class:`Model.fit`
 trains through (:class:`Experiment`). Nothing below this package imports it.
 """
@@ -17,6 +17,7 @@ from recblocks.runs.errors import (
 from recblocks.runs.experiment import Experiment, RunResult, build_model, placeholder_vocab, train_run
 from recblocks.runs.manifest import MANIFEST, RunManifest
 from recblocks.runs.model import Model
+from recblocks.runs.loading import load_run
 from recblocks.runs.multi_task import MultiTask
 from recblocks.runs.ranking import Ranking
 from recblocks.runs.retrieval_tasks import ItemRetrievalTask, NextItemPredictionTask, RetrievalTask
@@ -53,6 +54,7 @@ __all__ = [
     "build_model",
     "evaluate_run",
     "label_columns",
+    "load_run",
     "load_config_file",
     "open_run",
     "parse_run_config",

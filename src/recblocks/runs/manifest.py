@@ -19,6 +19,11 @@ Format (``format_version`` 1), one JSON object::
       "command": "train",                 # what wrote the run ("train", "python" for RunDir(...))
       "pid": 4242,                        # the writing process and its host
       "host": "node-1",
+      "environment": {"recblocks": "0.1.0", "python": "3.12.3", "torch": "2.13.0", "numpy": "...",
+                      "pyarrow": "...", "platform": "Linux-...", "executable": "/.../python"},
+      "argv": ["/.../recblocks", "train", "deepfm.yaml"],   # the command line of the writing process
+      "cwd": "/home/me/project",          # its working directory
+      "git": {"commit": "a7dff42...", "dirty": false},   # recblocks' source checkout; null if not one
       "created": "2026-05-09T07:35:25+00:00",   # UTC timestamps (ISO 8601, seconds)
       "updated": "2026-05-09T07:36:02+00:00",
       "finished": null,                   # set with "complete" or "failed"
@@ -47,7 +52,8 @@ Format (``format_version`` 1), one JSON object::
 A checkpoint is written into a temporary folder ``checkpoints/.tmp-<name>-<pid>`` and renamed
 into place; it is listed (``"state": "writing"``) before and recorded (``"written"``, every file
 with its size and checksum) after, so only a checkpoint whose entry says ``written`` and whose
-files match is ever loaded. ``checkpoints``, ``resumes`` and ``init_from`` are optional keys of
+files match is ever loaded. ``checkpoints``, ``resumes``, ``init_from``, ``environment``, ``argv``,
+``cwd`` and ``git`` are optional keys of
 format version 1 (absent in runs written before them).
 
 A file is listed (``"state": "writing"``) before its first byte is written, so a run killed
@@ -207,6 +213,10 @@ class RunManifest(BaseModel):
     command: str = "python"
     pid: int = Field(default_factory=os.getpid)
     host: str = Field(default_factory=socket.gethostname)
+    environment: dict[str, Any] | None = None
+    argv: list[str] | None = None
+    cwd: str | None = None
+    git: dict[str, Any] | None = None
     created: str = Field(default_factory=now)
     updated: str = Field(default_factory=now)
     finished: str | None = None

@@ -28,7 +28,7 @@ import pyarrow as pa
 import yaml
 
 from recblocks.blocks.compose import BackboneBlock, Block, CompiledBody, compile_body
-from recblocks.core.errors import ConfigError, DataError, SchemaError
+from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.files import OutputPathError
 from recblocks.core.limits import memory_limit
 from recblocks.core.params import join_path, parse_params
@@ -37,13 +37,13 @@ from recblocks.features.schema import Schema
 from recblocks.models.config import ModelConfig, parse_model_config, parse_model_params
 from recblocks.models.memory import build_on_meta, check_memory, plan_memory
 from recblocks.models.registry import MODEL_CLASSES
-from recblocks.runs.config import DataConfig, RunConfig, label_columns
+from recblocks.runs.config import DataConfig, RunConfig
 from recblocks.runs.config_file import load_config_file
 from recblocks.runs.config_paths import absolute_data_path
 from recblocks.runs.experiment import Experiment, RunResult, placeholder_vocab
 from recblocks.runs.retrieval_tasks import TOWER_NAMES, RetrievalTask, retrieval_options
 from recblocks.runs.run_dir import RunDir
-from recblocks.runs.scoring import as_table, data_batch, evaluate_batch, predict_batch
+from recblocks.runs.scoring import as_table, evaluate_data, predict_data
 from recblocks.tasks import LogitsTemperatureScaler, Task, TaskConfig, build_task
 from recblocks.training.callbacks import Callback
 from recblocks.training.config import TrainConfig
@@ -152,6 +152,8 @@ class Model:
         self.run_dir: Path | None = None
         self.fitted_train_config: TrainConfig | None = None
         self.fitted_data_config: DataConfig | None = None
+        #: The run config of the last fit (or of the loaded run): what scoring reads data with.
+        self.fitted_run_config: RunConfig | None = None
         self._compiled = self.compile()
         saved = [_task_config(t, i) for i, t in enumerate(self.tasks)]
         self._unsaveable = [error for _, error in saved if error is not None]
@@ -377,6 +379,7 @@ class Model:
         self._optimizer_state = result.optimizer_state
         self.module, self.preprocessor = result.model, result.preprocessor
         self.fitted_train_config, self.fitted_data_config = config.train, config.data
+        self.fitted_run_config = config
         self.run_dir = result.run_dir
         return result
 
@@ -392,27 +395,33 @@ class Model:
                          optimizer_state=state)
 
     # ------------------------------------------------------------------ scoring
-    def _fitted(self, what: str) -> tuple[Any, Preprocessor, TrainConfig]:
-        if self.module is None or self.preprocessor is None or self.fitted_train_config is None:
-            raise ConfigError(f"Model.{what}", "the model is not trained", "call fit(...) first", "an untrained model")
-        return self.module, self.preprocessor, self.fitted_train_config
+    def _fitted(self, what: str) -> tuple[Any, Preprocessor, RunConfig]:
+        if self.module is None or self.preprocessor is None or self.fitted_run_config is None:
+            raise ConfigError(f"Model.{what}", "the model is not trained", "call fit(...) or Model.load(run_dir) "
+                              "first", "an untrained model")
+        return self.module, self.preprocessor, self.fitted_run_config
 
     def evaluate(self, data: Any, batch_size: int | None = None) -> dict[str, float]:
-        """Metrics of the trained model on ``data`` (a path or a table), as ``recblocks evaluate``."""
-        module, preprocessor, train = self._fitted("evaluate")
-        soft = self.fitted_data_config is not None and self.fitted_data_config.soft_labels
-        extras = [train.gauc_group] if train.gauc_group else []
-        batch, _, name = data_batch(data, preprocessor, label_columns(self.config, soft), extras)
-        return evaluate_batch(module, train, batch, f"evaluation of {name}", batch_size)
+        """Metrics of the trained model on ``data`` (a path, a pyarrow table or a pandas frame),
+        as ``recblocks evaluate`` computes them (:func:`~recblocks.runs.scoring.evaluate_data`)."""
+        module, preprocessor, config = self._fitted("evaluate")
+        return evaluate_data(module, config, preprocessor, data, "Model.evaluate(data)", batch_size)
 
     def predict(self, data: Any, batch_size: int | None = None) -> dict[str, Any]:
-        """Activated outputs per task, and extra outputs (numpy arrays, data order)."""
-        module, preprocessor, train = self._fitted("predict")
-        batch, _, name = data_batch(data, preprocessor, {}, [])
-        if preprocessor.report_.bad_rows:
-            raise DataError(name, "rows were dropped while predicting", "no dropped rows",
-                            preprocessor.report_.bad_rows)
-        return predict_batch(module, train, batch, f"prediction of {name}", batch_size)
+        """Activated outputs per task, and extra outputs (numpy arrays, data order): the scores
+        ``recblocks predict`` writes (:func:`~recblocks.runs.scoring.predict_data`; a ``(N, C)``
+        output is its columns ``<name>_0 ..`` there). ``data``: a Parquet/CSV path (read as
+        the training text was), a data-source mapping, a pyarrow table or a pandas frame."""
+        module, preprocessor, config = self._fitted("predict")
+        return predict_data(module, config, preprocessor, data, "Model.predict(data)", batch_size=batch_size)[0]
+
+    @staticmethod
+    def load(run_dir: str | Path, allow_unfinished: bool = False) -> "Model":
+        """The trained model of a finished run directory, ready to ``predict`` / ``evaluate``
+        (see :func:`recblocks.runs.loading.load_run`; ``recblocks.load`` is the same)."""
+        from recblocks.runs.loading import load_run
+
+        return load_run(run_dir, allow_unfinished)
 
     # ------------------------------------------------------------------ retrieval (MatchModel)
     def item_embeddings(self) -> pa.Table:

@@ -75,6 +75,7 @@ from recblocks.runs.manifest import (
     read_manifest,
     write_manifest,
 )
+from recblocks.runs.provenance import provenance
 from recblocks.runs.run_files import (
     first_line,
     jsonable,
@@ -140,7 +141,7 @@ class RunDir:
             raise lock_error(self.manifest_path, self._where(), writing=True)
         try:
             clear_for_run(self.path, self._where(), overwrite)
-            self._manifest = RunManifest(command=command)
+            self._manifest = RunManifest(command=command, **provenance())
             write_manifest(self.manifest_path, self._manifest)
         except BaseException:
             self._lock.release()
@@ -222,7 +223,7 @@ class RunDir:
             remove_partial(run.path, manifest)
             manifest.resumes.append({"time": now(), "pid": os.getpid(), "host": socket.gethostname(),
                                      "previous_status": manifest.status, "previous_pid": manifest.pid,
-                                     "checkpoint": None})
+                                     "checkpoint": None, **provenance()})
             manifest.status, manifest.finished, manifest.error = "running", None, None
             manifest.pid, manifest.host, manifest.command = os.getpid(), socket.gethostname(), command
             write_manifest(run.manifest_path, manifest)

@@ -37,7 +37,7 @@ from recblocks.training.config import TrainConfig
 from recblocks.training.trainer import Trainer
 
 __all__ = ["as_table", "data_batch", "evaluate_batch", "predict_batch", "score_columns", "open_run", "evaluate_run",
-           "predict_run", "read_like_training", "EVAL_BATCH_SIZE"]
+           "predict_run", "evaluate_data", "predict_data", "read_like_training", "EVAL_BATCH_SIZE"]
 
 #: Rows per forward pass when scoring, unless the train config sets ``eval_batch_size``.
 EVAL_BATCH_SIZE = 8192
@@ -166,6 +166,32 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
 
 
+def _source(data: Any, config: RunConfig, where: str) -> Any:
+    """``data`` as :func:`data_batch` takes it: a table as it is, a path read as training read its text."""
+    return data if as_table(data) is not None else read_like_training(data, config, where)
+
+
+def evaluate_data(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
+                  batch_size: int | None = None) -> dict[str, float]:
+    """Metrics of ``model`` on ``data`` (a path, a data-source mapping, a pyarrow table or a pandas
+    frame) with the run config's labels, extra columns and bad-row limit."""
+    labels = label_columns(config.model, config.data.soft_labels)
+    batch, _, name = data_batch(_source(data, config, where), preprocessor, labels, run_extras(config),
+                                config.data.max_bad_fraction, where)
+    return evaluate_batch(model, config.train, batch, f"evaluation of {name}", batch_size)
+
+
+def predict_data(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
+                 keep: list[str] | None = None, batch_size: int | None = None
+                 ) -> tuple[dict[str, np.ndarray], pa.Table | None, str]:
+    """Activated outputs per name (row order) of ``model`` on ``data``, the table read (holding the
+    ``keep`` columns) and the data's name; a row the preprocessing drops is a DataError."""
+    batch, table, name = data_batch(_source(data, config, where), preprocessor, {}, [], None, where, keep=keep)
+    if preprocessor.report_.bad_rows:
+        raise DataError(name, "rows were dropped while predicting", "no dropped rows", preprocessor.report_.bad_rows)
+    return predict_batch(model, config.train, batch, f"prediction of {name}", batch_size), table, name
+
+
 def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_unfinished: bool = False,
                  warn: Callable[[str], None] | None = None) -> tuple[dict[str, float], str]:
     """Metrics of a trained run on ``data`` with the run's fitted preprocessing.
@@ -174,10 +200,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_u
     a log warning - is told why).
     """
     _, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
-    labels = label_columns(config.model, config.data.soft_labels)
-    batch, _, name = data_batch(read_like_training(data, config), preprocessor, labels, run_extras(config),
-                                config.data.max_bad_fraction, "--data")
-    metrics = evaluate_batch(model, config.train, batch, f"evaluation of {name}", EVAL_BATCH_SIZE)
+    metrics = evaluate_data(model, config, preprocessor, data, "--data")
     return metrics, format_report(preprocessor.report_, "data")
 
 
@@ -194,14 +217,11 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
     """
     path = check_prediction_output(output, [as_source(data, "--data")], Path(run_dir), overwrite)
     run, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
-    source = read_like_training(data, config)
     where = "--passthrough" if passthrough else "data.passthrough"
     keep = list(dict.fromkeys(passthrough or config.data.passthrough))
     check_passthrough(keep, [task.name for task in getattr(model, "tasks", [])], where)
-    batch, table, name = data_batch(source, preprocessor, {}, [], None, "--data", keep=keep)
-    if preprocessor.report_.bad_rows:
-        raise DataError(name, "rows were dropped while predicting", "no dropped rows", preprocessor.report_.bad_rows)
-    columns = score_columns(predict_batch(model, config.train, batch, f"prediction of {name}", EVAL_BATCH_SIZE))
+    scores, table, _ = predict_data(model, config, preprocessor, data, "--data", keep)
+    columns = score_columns(scores)
     check_passthrough(keep, list(columns), where)
     kept = {key: table.column(key) for key in keep} if table is not None else {}
     out = pa.table({**kept, **columns})
