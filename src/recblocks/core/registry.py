@@ -351,6 +351,9 @@ class ComponentSpec(ClassEntry):
         aliases: other accepted names (EasyRec/Keras spellings).
         refused: an EasyRec name whose job lives elsewhere in recblocks: building it is always
             a ConfigError saying where (the contract test checks that instead).
+        export_refused: why the component cannot be written in a serving format (ONNX,
+            TorchScript, torch.export); empty when it exports. ``recblocks export`` refuses a model
+            holding it with this reason, and the contract test checks the refusal instead of parity.
     """
 
     params: type[Params]
@@ -359,6 +362,7 @@ class ComponentSpec(ClassEntry):
     uses_context: bool = False
     positional: tuple[str, ...] = ()
     refused: bool = False
+    export_refused: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()

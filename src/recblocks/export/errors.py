@@ -1,0 +1,36 @@
+"""The error every export failure becomes: one line naming the component, block or run."""
+
+from __future__ import annotations
+
+import traceback
+from types import TracebackType
+
+from torch import nn
+
+from recblocks.core.errors import RecBlocksError
+
+__all__ = ["ExportError", "failing_module", "first_line_of"]
+
+
+class ExportError(RecBlocksError):
+    """A model, block or component that cannot be written in a serving format."""
+
+
+def first_line_of(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's text (torch's texts run over many lines)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= limit else text[: limit - 3] + "..."
+    return type(exc).__name__
+
+
+def failing_module(tb: TracebackType | None, names: dict[int, str]) -> str | None:
+    """The innermost module of ``names`` (``id(module) -> name``) whose code was running when
+    the exporter failed, read from the traceback's frames (``self`` of each frame)."""
+    found = None
+    for frame, _ in traceback.walk_tb(tb):
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, nn.Module) and id(owner) in names:
+            found = names[id(owner)]
+    return found
