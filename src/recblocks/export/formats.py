@@ -4,8 +4,8 @@ The module's ``forward(*tensors)`` takes the inputs in a fixed order and returns
 tensors; axis 0 of every input and output is the batch axis, dynamic in every format; all
 other axes are fixed (sequences are padded to ``max_len``).
 
-* ``onnx``: ``torch.onnx.export(..., dynamo=True)`` (torch.export, then onnxscript's
-  translation), opset :data:`ONNX_OPSET`; run with ONNX Runtime.
+* ``onnx``: the ``torch.export`` program translated by ``torch.onnx.export(..., dynamo=True)``
+  (onnxscript), opset :data:`ONNX_OPSET`; run with ONNX Runtime.
 * ``torchscript``: ``torch.jit.trace`` (``torch.jit.script`` cannot compile the models' Python
   plumbing - dicts keyed by tuples, dataclasses, per-layout caches; tracing records the tensor
   operations, and every export is checked against eager on a second batch size).
@@ -14,6 +14,7 @@ other axes are fixed (sequences are padded to ``max_len``).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import sys
@@ -42,8 +43,14 @@ Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
 
 def check_format(fmt: str, where: str = "--format") -> str:
+    """``fmt`` when it is a known format whose packages are installed, else a one-line error."""
     if fmt not in FORMATS:
         raise ConfigError(where, "unknown export format", f"one of {list(FORMATS)}", repr(fmt), choices=FORMATS)
+    if fmt == "onnx":
+        missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ExportError(where, f"onnx export needs {missing}", "the 'export' extra installed "
+                              "(pip install 'recblocks[export]')", "not installed")
     return fmt
 
 
@@ -84,13 +91,14 @@ def write_graph(module: nn.Module, example: Sequence[torch.Tensor], input_names:
             if fmt == "torchscript":
                 traced = torch.jit.trace(module, example, check_trace=False, strict=False)
                 torch.jit.save(traced, str(path))
-            elif fmt == "torch-export":
+            else:  # ONNX from the same program: its errors name the module, with no silent fallback
                 program = torch.export.export(module, example, dynamic_shapes=_batch_shapes(example), strict=False)
-                torch.export.save(program, str(path))
-            else:
-                torch.onnx.export(module, example, str(path), input_names=input_names, output_names=output_names,
-                                  dynamic_shapes=_batch_shapes(example), opset_version=ONNX_OPSET, dynamo=True,
-                                  external_data=False, verbose=False, report=False)
+                if fmt == "torch-export":
+                    torch.export.save(program, str(path))
+                else:
+                    torch.onnx.export(program, example, str(path), input_names=input_names,
+                                      output_names=output_names, opset_version=ONNX_OPSET, dynamo=True,
+                                      external_data=False, verbose=False, report=False)
     except RecBlocksError:
         raise
     except Exception as exc:  # noqa: BLE001 - any torch failure becomes one line naming the module

@@ -35,7 +35,12 @@ from recblocks.features.preprocess import Preprocessor
 from recblocks.features.vectors import is_vector
 
 __all__ = ["GraphInput", "NumberInput", "ServingGraph", "plan_inputs", "example_inputs", "serving_inputs",
-           "used_features"]
+           "used_features", "activated"]
+
+
+def activated(model: nn.Module, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's activated outputs by name (the trainer contract: ``predictions(forward(x))``)."""
+    return model.predictions(model(features))
 
 
 @dataclass(frozen=True)
@@ -130,13 +135,13 @@ def example_inputs(inputs: list[GraphInput], preprocessor: Preprocessor, batch: 
 
 
 def used_features(model: nn.Module, preprocessor: Preprocessor) -> list[str]:
-    """The schema features ``model.predict`` reads, in schema order (found by running it)."""
+    """The schema features the model reads, in schema order (found by running it)."""
     inputs = [_encoded_input(f) for f in preprocessor.schema]
     record = _Recording(dict(zip([i.name for i in inputs], example_inputs(inputs, preprocessor, 3))))
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model.predict(record)
+        activated(model, record)
     model.train(was_training)
     return [f.name for f in preprocessor.schema if f.name in record.read]
 
@@ -193,10 +198,10 @@ class ServingGraph(nn.Module):
     """``forward(*inputs)`` -> activated outputs, for a trained model and its inputs plan.
 
     Args:
-        model: a trained model (``predict(features) -> {name: tensor}``), used in eval mode.
+        model: a trained model (``predictions(forward(features))``), used in eval mode.
         inputs: the plan of :func:`plan_inputs`.
         preprocessor: the fitted preprocessor (constants of the in-graph number inputs).
-        output_names: the outputs to return, in order (default: every key ``predict`` returns).
+        output_names: the outputs to return, in order (keys of :func:`activated`).
     """
 
     def __init__(self, model: nn.Module, inputs: list[GraphInput], preprocessor: Preprocessor,
@@ -212,7 +217,7 @@ class ServingGraph(nn.Module):
         features = {}
         for name, tensor in zip(self.input_names, inputs):
             features[name] = self.numbers[name](tensor) if name in self.numbers else tensor
-        scores = self.model.predict(features)
+        scores = activated(self.model, features)
         return tuple(scores[name] for name in self.output_names)
 
 

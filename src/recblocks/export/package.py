@@ -27,10 +27,10 @@ import torch
 
 import recblocks
 from recblocks.core.errors import ConfigError, DataError
-from recblocks.export.components import TOLERANCE, refuse_unexportable
-from recblocks.export.errors import ExportError
+from recblocks.export.components import TOLERANCE, difference, refuse_unexportable
+from recblocks.export.errors import ExportError, first_line_of
 from recblocks.export.formats import FILE_NAMES, ONNX_OPSET, Runner, check_format, load_graph, write_graph
-from recblocks.export.graph import GraphInput, ServingGraph, example_inputs, plan_inputs, serving_inputs
+from recblocks.export.graph import GraphInput, activated, ServingGraph, example_inputs, plan_inputs, serving_inputs
 from recblocks.export.preprocessing import preprocessing_spec
 from recblocks.features.preprocess import Preprocessor
 from recblocks.runs.scoring import open_run
@@ -76,8 +76,8 @@ def _max_difference(expected: list[np.ndarray], got: list[np.ndarray], names: li
     for name, a, b in zip(names, expected, got):
         if a.shape != b.shape:
             raise ExportError(where, f"output '{name}' has shape {b.shape} in the export, {a.shape} in eager")
-        diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-        if not diff <= TOLERANCE:  # NaN fails too
+        diff, ok = difference(a, b)
+        if not ok:
             raise ExportError(where, f"output '{name}' differs from the eager model by {diff:.3g}",
                               f"at most {TOLERANCE:g}", diff)
         worst = max(worst, diff)
@@ -107,7 +107,7 @@ def export_model(model: torch.nn.Module, preprocessor: Preprocessor, fmt: str, o
     names = [spec.name for spec in inputs]
     example = example_inputs(inputs, preprocessor, TRACE_ROWS)
     with torch.no_grad():
-        scores = model.predict(dict(zip(names, example_inputs([_encoded(s) for s in inputs], preprocessor, 2))))
+        scores = activated(model, dict(zip(names, example_inputs([_encoded(s) for s in inputs], preprocessor, 2))))
     outputs = list(scores)
     graph = ServingGraph(model, inputs, preprocessor, outputs)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent if path.parent.exists() else None) as tmp:
@@ -117,7 +117,11 @@ def export_model(model: torch.nn.Module, preprocessor: Preprocessor, fmt: str, o
         check = example_inputs(inputs, preprocessor, CHECK_ROWS, seed=1)
         with torch.no_grad():
             expected = [t.numpy() for t in graph(*check)]
-        got = load_graph(fmt, model_file, names)({n: t.numpy() for n, t in zip(names, check)})
+        try:
+            got = load_graph(fmt, model_file, names)({n: t.numpy() for n, t in zip(names, check)})
+        except Exception as exc:  # noqa: BLE001 - a graph that does not run is refused in one line
+            raise ExportError(f"export check ({fmt})", f"the written graph does not run on {CHECK_ROWS} rows "
+                              f"({type(exc).__name__}: {first_line_of(exc)})") from None
         worst = _max_difference(expected, got, outputs, f"export check ({fmt})")
         (folder / PREPROCESS).write_text(json.dumps(preprocessing_spec(preprocessor, inputs), ensure_ascii=False,
                                                     indent=1), encoding="utf-8")
