@@ -85,17 +85,17 @@ class _FlatComponent(nn.Module):
         return tuple(_flatten(out) + _flatten(added))
 
 
-def refuse_unexportable(module: nn.Module, where: str) -> None:
+def refuse_unexportable(module: nn.Module, where: str, fmt: str) -> None:
     """An :class:`ExportError` naming the first component inside ``module`` whose registration
-    says it cannot be exported (``export_refused``), with the registered reason."""
+    refuses ``fmt`` (``export_refused``), with the registered reason."""
     for name, sub in module.named_modules():
         registered = getattr(type(sub), "registry_name", None)
         if registered is None or registered not in COMPONENTS:
             continue
-        reason = COMPONENTS.get(registered).export_refused
+        reason = COMPONENTS.get(registered).export_refused.get(fmt)
         if reason:
-            place = getattr(sub, "where", "") or (f"{where}.{name}" if name else where)
-            raise ExportError(f"{place} (component {registered})", f"cannot be exported: {reason}")
+            place = f"{where}.{name} (component {registered})" if name else where
+            raise ExportError(place, f"cannot be exported to {fmt}: {reason}")
 
 
 def export_component(name: str, params: Any, input_spec: Any, fmt: str, folder: Path, batch: int = 5,
@@ -108,7 +108,7 @@ def export_component(name: str, params: Any, input_spec: Any, fmt: str, folder: 
     where = f"component {entry.name}"
     module = entry.cls.from_spec(parse_params(entry.params, dict(params or {}), where), input_spec, entry.name)
     module.eval()
-    refuse_unexportable(module, entry.name)
+    refuse_unexportable(module, where, fmt)
     template = random_inputs(input_spec, batch, torch.Generator().manual_seed(seed))
     flat = _FlatComponent(module, template)
     example = _flatten(template)

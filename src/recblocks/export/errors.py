@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from types import TracebackType
 
@@ -17,8 +18,11 @@ class ExportError(RecBlocksError):
 
 
 def first_line_of(exc: BaseException, limit: int = 300) -> str:
-    """The first non-empty line of an exception's text (torch's texts run over many lines)."""
-    for line in str(exc).splitlines():
+    """The first non-empty line of the innermost cause's text (torch's texts run over many lines
+    and wrap the real reason, e.g. an operator without an ONNX translation), colours removed."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines():
         if line.strip():
             text = line.strip()
             return text if len(text) <= limit else text[: limit - 3] + "..."

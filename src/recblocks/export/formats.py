@@ -103,8 +103,7 @@ def write_graph(module: nn.Module, example: Sequence[torch.Tensor], input_names:
         raise
     except Exception as exc:  # noqa: BLE001 - any torch failure becomes one line naming the module
         culprit = failing_module(exc.__traceback__, names or {}) or where
-        raise ExportError(culprit, f"cannot be exported to {fmt} ({type(exc).__name__}: {first_line_of(exc)})"
-                          ) from None
+        raise ExportError(culprit, f"cannot be exported to {fmt} ({first_line_of(exc)})") from None
     return path
 
 

@@ -102,7 +102,7 @@ def export_model(model: torch.nn.Module, preprocessor: Preprocessor, fmt: str, o
     check_format(fmt)
     path = _prepare_output(output, overwrite)
     model.eval()
-    refuse_unexportable(model, "model")
+    refuse_unexportable(model, "model", fmt)
     inputs = plan_inputs(model, preprocessor)
     names = [spec.name for spec in inputs]
     example = example_inputs(inputs, preprocessor, TRACE_ROWS)
