@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from recblocks.export.graph import GraphInput
-from recblocks.features.columns import _HASH_KEY
+from recblocks.features.columns import HASH_KEY
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.vectors import is_vector
 
@@ -23,7 +23,7 @@ SPEC_VERSION = 1
 #: how hashed ids are computed (``recblocks.features.columns.stable_hash``), written out in full
 HASH_SPEC = {
     "function": "siphash-2-4 then splitmix64 finalizer",
-    "key": _HASH_KEY,
+    "key": HASH_KEY,
     "key_encoding": "utf-8 (16 bytes: SipHash k0 = little-endian uint64 of bytes 0..7, k1 of bytes 8..15)",
     "input": "the UTF-8 bytes of the (normalised) string; a null hashes like the empty string",
     "finalizer": ["h ^= h >> 30", "h *= 0xBF58476D1CE4E5B9", "h ^= h >> 27", "h *= 0x94D049BB133111EB",
