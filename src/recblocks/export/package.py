@@ -129,7 +129,7 @@ def export_model(model: torch.nn.Module, preprocessor: Preprocessor, fmt: str, o
             "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "export_format": fmt,
             "model_file": FILE_NAMES[fmt], "preprocessing_file": PREPROCESS,
             "inputs": [spec.to_dict() for spec in inputs],
-            "outputs": [{"name": name, "dtype": "float32", "shape": ["batch", *e.shape[1:]]}
+            "outputs": [{"name": name, "dtype": str(e.dtype), "shape": ["batch", *e.shape[1:]]}
                         for name, e in zip(outputs, expected)],
             "tasks": [t.name for t in getattr(model, "tasks", [])] or [outputs[0]],
             "versions": _versions(fmt), "source_run": source or {},

@@ -80,13 +80,13 @@ def batch_of(args: Iterable[Any]) -> int:
 
 
 def recording_graph() -> bool:
-    """True while torch.export (or torch.compile) records a graph with symbolic sizes.
+    """True while torch.export records a graph with symbolic sizes (``recblocks export``).
 
     The tensor budget is not metered then (:meth:`WorkBudget.unmetered`): reading a symbolic
     batch size as a number would fix the graph's batch size. The same expression ran metered
     when the model trained, and an exported graph holds only the recorded tensor operations.
     """
-    return bool(torch.compiler.is_compiling())
+    return bool(torch.compiler.is_exporting())
 
 
 class WorkBudget:
