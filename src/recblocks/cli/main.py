@@ -249,6 +249,22 @@ def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], 
         click.echo(report)
 
 
+@cli.command("export")
+@click.argument("run_dir")
+@click.option("--format", "fmt", required=True, metavar="onnx|torchscript|torch-export",
+              help="Serving format of the graph.")
+@click.option("--output", "-o", required=True, help="Folder to write the package to (new or empty).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier export in --output.")
+@_ALLOW_UNFINISHED
+@_handle_errors
+def export_command(run_dir: str, fmt: str, output: str, overwrite: bool, allow_unfinished: bool) -> None:
+    """Write a trained RUN_DIR as a serving package: graph, preprocess.json, manifest.json (docs/export.md)."""
+    from recblocks.export import export_run
+
+    path = export_run(run_dir, fmt, output, overwrite=overwrite, allow_unfinished=allow_unfinished)
+    click.echo(f"exported {run_dir} as {fmt} to {path}")
+
+
 @cli.command()
 @click.argument("run_dir")
 @click.option("--input", "input_path", help="Users to find candidates for (Parquet or CSV with the user tower's "

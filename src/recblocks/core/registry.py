@@ -351,6 +351,9 @@ class ComponentSpec(ClassEntry):
         aliases: other accepted names (EasyRec/Keras spellings).
         refused: an EasyRec name whose job lives elsewhere in recblocks: building it is always
             a ConfigError saying where (the contract test checks that instead).
+        export_refused: serving format (``onnx``, ``torchscript``, ``torch-export``) -> why the
+            component cannot be written in it; ``recblocks export`` refuses a model holding it
+            with this reason, and the contract test checks the refusal instead of parity.
     """
 
     params: type[Params]
@@ -359,6 +362,7 @@ class ComponentSpec(ClassEntry):
     uses_context: bool = False
     positional: tuple[str, ...] = ()
     refused: bool = False
+    export_refused: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -381,6 +385,7 @@ class ComponentSpec(ClassEntry):
             examples.append(ComponentExample(dict(example[0]), example[1]))
         object.__setattr__(self, "examples", tuple(examples))
         object.__setattr__(self, "positional", tuple(self.positional))
+        object.__setattr__(self, "export_refused", dict(self.export_refused))
 
     @property
     def merge(self) -> str:
@@ -395,7 +400,8 @@ class ComponentSpec(ClassEntry):
     def facts(self) -> dict[str, Any]:
         return {"input_kind": self.input_kind, "uses_context": self.uses_context, "positional": list(self.positional),
                 "params": describe_params(self.params), "examples": len(self.examples),
-                **({"refused": "building it is a ConfigError pointing elsewhere"} if self.refused else {})}
+                **({"refused": "building it is a ConfigError pointing elsewhere"} if self.refused else {}),
+                **({"export_refused": dict(self.export_refused)} if self.export_refused else {})}
 
 
 COMPONENTS: Registry[ComponentSpec] = Registry("component", ComponentSpec)

@@ -16,6 +16,7 @@ from recblocks.core.errors import DataError
 __all__ = [
     "NUMBER_PATTERN",
     "FLOAT32_MAX",
+    "HASH_KEY",
     "as_array",
     "to_strings",
     "is_missing_string",
@@ -38,7 +39,8 @@ NUMBER_PATTERN = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
 #: The largest finite float32 value; dense inputs beyond it cannot be held by the model's tensors.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-_HASH_KEY = "0123456789123456"
+#: the 16-byte SipHash key of :func:`stable_hash` (written into export packages: docs/export.md)
+HASH_KEY = "0123456789123456"
 _INT_PATTERN = r"^[+-]?\d{1,18}$"
 
 
@@ -257,7 +259,7 @@ def stable_hash(strings: pa.Array) -> np.ndarray:
     """
     encoded = pc.dictionary_encode(pc.fill_null(strings, ""))
     uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    hashed = pd.util.hash_array(uniques, hash_key=_HASH_KEY, categorize=False)
+    hashed = pd.util.hash_array(uniques, hash_key=HASH_KEY, categorize=False)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     return hashed[codes] if len(codes) else np.zeros(0, dtype=np.uint64)
 

@@ -338,7 +338,8 @@ class NaryDisEmbedding(_NumericEmbedding):
     def forward(self, x: torch.Tensor) -> Any:
         params = self.params
         scaled = x * params.multiplier if params.multiplier != 1.0 else x
-        values = scaled.clamp(0, _MAX_VALUE).to(torch.long).clamp(max=_MAX_VALUE).unsqueeze(-1)  # (B, N, 1)
+        # clamped in float64, where 2^32 - 1 is exact (ONNX Runtime mis-clamps int64 at that bound)
+        values = scaled.to(torch.float64).clamp(0, _MAX_VALUE).to(torch.long).unsqueeze(-1)  # (B, N, 1)
         pooled = []
         for i, carry in enumerate(params.carries):
             powers = getattr(self, f"powers_{i}")  # (P,)

@@ -176,6 +176,8 @@ def levenshtein(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     "EditDistance", params=EditDistanceParams, input_kind="fields", positional=("embedding_size", "embedding_dim"),
     examples=[({"embedding_size": 8, "embedding_dim": 3}, [TensorSpec((4,), "long"), TensorSpec((5,), "long")]),
               ({"embedding_dim": 0, "normalize": True}, [TensorSpec((3,), "long"), TensorSpec((), "long")])],
+    export_refused={"onnx": "its Levenshtein recursion uses torch.cummin, which has no ONNX operator "
+                            "(use --format torchscript or torch-export)"},
 )
 class EditDistance(Component):
     """Levenshtein distance between two token-id texts, embedded (EasyRec ``EditDistance``; Levenshtein, 1966).

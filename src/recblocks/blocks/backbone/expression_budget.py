@@ -27,6 +27,7 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
 from torch import Tensor
 
 __all__ = [
@@ -78,12 +79,30 @@ def batch_of(args: Iterable[Any]) -> int:
     return 1
 
 
+def recording_graph() -> bool:
+    """True while torch.export records a graph with symbolic sizes (``recblocks export``).
+
+    The tensor budget is not metered then (:meth:`WorkBudget.unmetered`): reading a symbolic
+    batch size as a number would fix the graph's batch size. The same expression ran metered
+    when the model trained, and an exported graph holds only the recorded tensor operations.
+    """
+    return bool(torch.compiler.is_exporting())
+
+
 class WorkBudget:
     """What one evaluation may still spend (see the module docstring); slot 0 of the closures' env."""
 
-    __slots__ = ("python", "work", "operands", "batch")
+    __slots__ = ("python", "work", "operands", "batch", "active")
+
+    @classmethod
+    def unmetered(cls) -> "WorkBudget":
+        """A budget that meters no tensor work (see :func:`recording_graph`); Python elements still count."""
+        budget = cls(1)
+        budget.active = False
+        return budget
 
     def __init__(self, batch: int = 1) -> None:
+        self.active = True
         self.batch = max(int(batch), 1)
         self.python = PYTHON_ELEMENTS
         self.work = TENSOR_WORK_PER_SAMPLE * self.batch
@@ -195,6 +214,8 @@ def metered(env: list, func: Callable[..., Any], args: tuple, kwargs: dict[str, 
     (multiply-adds, charged before the call for einsum).
     """
     budget: WorkBudget = env[0]
+    if not budget.active:
+        return func(*args, **kwargs)
     inputs = _tensors(args) + _tensors(list(kwargs.values()))
     if inputs:
         budget.spend_operands(len(inputs))

@@ -26,7 +26,8 @@ import torch
 
 from recblocks.blocks.backbone import expression_functions as fx
 from recblocks.blocks.backbone.expression_budget import (ExpressionLimitError, WorkBudget, batch_of, metered_binary,
-                                                         metered_call, metered_subscript, metered_unary)
+                                                         metered_call, metered_subscript, metered_unary,
+                                                         recording_graph)
 from recblocks.blocks.backbone.expression_functions import ALLOWED_FUNCTIONS, describe_allowed
 from recblocks.core.errors import ConfigError, RecBlocksError, ShapeError
 
@@ -70,7 +71,8 @@ class CompiledExpression:
             raise ConfigError(self.where, f"expression '{self.text}' takes {self.arity} argument(s)",
                               self.arity, len(args))
         try:
-            return self._body([WorkBudget(batch_of(args)), *args, *self._pad])
+            budget = WorkBudget.unmetered() if recording_graph() else WorkBudget(batch_of(args))
+            return self._body([budget, *args, *self._pad])
         except RecBlocksError:
             raise
         except ExpressionLimitError as exc:
