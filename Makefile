@@ -13,11 +13,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, pinned to the CPU build (an unpinned torch pulls GBs of CUDA wheels);
-# then the package and its dev tools, which find torch already satisfied.
+# then the package, its dev tools and the export and serve extras (their tests run in `make test`),
+# which find torch already satisfied.
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_PIN) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,export,serve]"
 	touch $(STAMP)
 
 setup: $(STAMP)
