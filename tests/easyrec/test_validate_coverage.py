@@ -23,9 +23,6 @@ from recblocks.easyrec.translate import translate_pipeline
 from recblocks.runs import parse_run_config, plan_rows
 from tests.easyrec.conftest import EASYREC_CONFIGS, need_shipped_configs
 
-#: measured after the RTP and TFRecord readers, comma-joined input paths, ComboFeature (crossed
-#: features), vector raw features, numeric sequences, allow_key_search, variational dropout,
-#: RankModel losses, DropoutNet, DAT and the seed-case fixes: 157 of 224 configs (109 before them);
 #: measured after the wave of translations of issue 12 (RTP/TFRecord inputs, crossed, vector,
 #: numeric-sequence, weighted and derived features, sequence-group options, variational dropout,
 #: RankModel losses, DropoutNet, DAT, CMBF, UNITER, RocketLaunching, optimizers, samplers, JRC/ZILN...):
