@@ -25,6 +25,7 @@ __all__ = [
     "unusable_numbers",
     "short_repr",
     "to_lists",
+    "present_elements",
     "parse_vectors",
     "stable_hash",
     "lookup_ids",
@@ -189,6 +190,21 @@ def to_lists(array: pa.Array, separator: str | None, where: str) -> pa.Array:
         return pc.split_pattern(pc.cast(array, pa.string()), pattern=separator)
     raise DataError(where, "column type cannot be read as a list of ids",
                     "a list column or a separator-joined string column", f"arrow type {t}")
+
+
+def present_elements(array: pa.Array, separator: str | None, where: str) -> tuple[pa.Array, np.ndarray]:
+    """``(elements (E,) strings, rows (E,) int64)``: every non-missing list element and its row.
+
+    Example:
+        >>> elements, rows = present_elements(pa.array(["a|b", "", "c"]), "|", "f")
+        >>> elements.to_pylist(), rows.tolist()
+        (['a', 'b', 'c'], [0, 0, 2])
+    """
+    lists = to_lists(array, separator, where)
+    flat = pc.list_flatten(lists)
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+    present = ~is_missing_string(flat) if len(flat) else np.zeros(0, dtype=bool)
+    return flat.filter(pa.array(present)), parents[present]
 
 
 def parse_vectors(array: pa.Array, separator: str | None, dim: int,

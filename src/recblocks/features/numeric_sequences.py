@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 
-from recblocks.features.columns import FLOAT32_MAX, is_missing_string, parse_numbers, parse_vectors, to_lists
+from recblocks.features.columns import FLOAT32_MAX, parse_numbers, parse_vectors, present_elements
 from recblocks.features.stats import FeatureCounts
 
 __all__ = ["encode_numeric_sequence"]
@@ -56,11 +55,7 @@ def encode_numeric_sequence(feature: Any, column: pa.Array,
         ([[1.0, 2.0, nan], [0.0, nan, nan], [0.0, 6.0, 7.0]], 2, 1)
     """
     where, n, max_len = f"feature '{feature.name}'", len(column), feature.max_len
-    lists = to_lists(column, feature.separator, where)
-    flat = pc.list_flatten(lists)
-    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
-    present = ~is_missing_string(flat) if len(flat) else np.zeros(0, dtype=bool)
-    flat, parents = flat.filter(pa.array(present)), parents[present]
+    flat, parents = present_elements(column, feature.separator, where)
     if getattr(feature, "multi_bucket", False):
         return _encode_multi_bucket(feature, flat, parents, n, np.asarray(boundaries, dtype=np.float64))
     if feature.dim > 1:
@@ -93,11 +88,7 @@ def _encode_multi_bucket(feature: Any, flat: pa.Array, parents: np.ndarray, n: i
                          boundaries: np.ndarray) -> tuple[torch.Tensor, FeatureCounts]:
     """``(B, L, K)`` bucket ids of elements holding several numbers (see the module docstring)."""
     where, max_len, width = f"feature '{feature.name}'", feature.max_len, feature.element_len
-    parts = to_lists(flat, feature.element_separator, where)
-    numbers = pc.list_flatten(parts)
-    owner = np.asarray(pc.list_parent_indices(parts).to_numpy(zero_copy_only=False), dtype=np.int64)
-    present = ~is_missing_string(numbers) if len(numbers) else np.zeros(0, dtype=bool)
-    numbers, owner = numbers.filter(pa.array(present)), owner[present]
+    numbers, owner = present_elements(flat, feature.element_separator, where)
     if len(numbers):
         values, unparseable = parse_numbers(numbers, where)
     else:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from recblocks.features.columns import FLOAT32_MAX, is_missing_string, parse_numbers, to_lists
+from recblocks.features.columns import FLOAT32_MAX, parse_numbers, present_elements
 from recblocks.features.stats import FeatureCounts
 
 __all__ = ["weight_key", "weighted_keys", "encode_weighted_multi"]
@@ -50,8 +50,7 @@ def _split(flat: pa.Array, separator: str, where: str) -> tuple[pa.Array, np.nda
 
 def weighted_keys(column: pa.Array, feature: Any, where: str) -> pa.Array:
     """The ids of every element of the column (for fitting the vocabulary)."""
-    flat = pc.list_flatten(to_lists(column, feature.separator, where))
-    flat = flat.filter(pa.array(~is_missing_string(flat))) if len(flat) else flat
+    flat, _ = present_elements(column, feature.separator, where)
     return _split(flat, feature.weight_separator, where)[0]
 
 
@@ -61,11 +60,7 @@ def encode_weighted_multi(feature: Any, column: pa.Array,
     """``(ids (B, L) int64, weights (B, L) float32, counts)``: the first ``max_len`` elements of each row,
     padding id ``0`` with weight 0; a row without elements is one missing id ``1`` of weight 1."""
     where, n, max_len = f"feature '{feature.name}'", len(column), feature.max_len
-    lists = to_lists(column, feature.separator, where)
-    flat = pc.list_flatten(lists)
-    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
-    present = ~is_missing_string(flat) if len(flat) else np.zeros(0, dtype=bool)
-    flat, parents = flat.filter(pa.array(present)), parents[present]
+    flat, parents = present_elements(column, feature.separator, where)
     keys, weights, unparseable = _split(flat, feature.weight_separator, where)
     ids, oov = element_ids(keys) if len(keys) else (np.zeros(0, dtype=np.int64), 0)
     counts = np.bincount(parents, minlength=n)
