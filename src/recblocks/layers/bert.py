@@ -26,10 +26,36 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
-__all__ = ["BertAttention", "BertEncoderLayer", "CrossAttentionLayer", "EmbeddingPostprocessor", "glorot_linear", "new_token_table",
+from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_SEQUENCE_LENGTH
+from recblocks.core.params import Params
+
+__all__ = ["BertShapeParams", "BertAttention", "BertEncoderLayer", "CrossAttentionLayer", "EmbeddingPostprocessor", "glorot_linear", "new_token_table",
            "LAYER_NORM_EPS", "lengths_mask", "truncated_linear"]
+
+class BertShapeParams(Params):
+    """The encoder's size and regularisation, as EasyRec's BERT-style messages name them (BST, UNITER)."""
+
+    hidden_size: int = Field(ge=1, le=MAX_LAYER_WIDTH)
+    num_hidden_layers: int = Field(ge=0, le=MAX_LAYERS)
+    num_attention_heads: int = Field(ge=1, le=MAX_LAYER_WIDTH)
+    intermediate_size: int = Field(ge=1, le=MAX_LAYER_WIDTH)
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = Field(default=0.1, ge=0.0, lt=1.0)
+    attention_probs_dropout_prob: float = Field(default=0.1, ge=0.0, lt=1.0)
+    max_position_embeddings: int = Field(default=512, ge=1, le=MAX_SEQUENCE_LENGTH)
+    use_position_embeddings: bool = True
+    initializer_range: float = Field(default=0.02, gt=0.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "BertShapeParams":
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
+                             f"({self.num_attention_heads})")
+        return self
+
 
 #: LayerNorm epsilon of EasyRec's BERT layers (its compat ``layer_norm``).
 LAYER_NORM_EPS = 1e-12

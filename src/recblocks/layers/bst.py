@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from recblocks.core.errors import ShapeError
-from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_SEQUENCE_LENGTH
+from recblocks.core.limits import MAX_LAYERS
 from recblocks.core.params import Params, join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec
 from recblocks.layers.activations import check_activation, make_activation
 from recblocks.layers.base import Component
+from recblocks.layers.bert import BertShapeParams
 from recblocks.layers.sequence import SEQUENCE_INPUT, length_mask, sequence_spec, split_sequence
 
 __all__ = ["BST", "BSTParams", "SequenceEncoder", "TextEncoder", "TextEncoderParams", "TransformerParams"]
@@ -22,25 +23,9 @@ __all__ = ["BST", "BSTParams", "SequenceEncoder", "TextEncoder", "TextEncoderPar
 _LONG = TensorSpec((), "long")
 
 
-class _EncoderParams(Params):
-    hidden_size: int = Field(ge=1, le=MAX_LAYER_WIDTH)
+class _EncoderParams(BertShapeParams):
     num_hidden_layers: int = Field(ge=1, le=MAX_LAYERS)
-    num_attention_heads: int = Field(ge=1, le=MAX_LAYER_WIDTH)
-    intermediate_size: int = Field(ge=1, le=MAX_LAYER_WIDTH)
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = Field(default=0.1, ge=0.0, lt=1.0)
-    attention_probs_dropout_prob: float = Field(default=0.1, ge=0.0, lt=1.0)
-    max_position_embeddings: int = Field(default=512, ge=1, le=MAX_SEQUENCE_LENGTH)
-    use_position_embeddings: bool = True
-    initializer_range: float = Field(default=0.02, gt=0.0, le=10.0)
     output_all_token_embeddings: bool = True
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> "_EncoderParams":
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                             f"({self.num_attention_heads})")
-        return self
 
 
 class SequenceEncoder(nn.Module):

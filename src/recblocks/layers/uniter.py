@@ -6,16 +6,14 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from recblocks.core.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_SEQUENCE_LENGTH
-from recblocks.core.params import Params, join_path
+from recblocks.core.params import join_path
 from recblocks.core.registry import COMPONENTS
 from recblocks.core.shapes import TensorSpec
 from recblocks.layers.activations import make_activation
 from recblocks.layers.base import Component
-from recblocks.layers.bert import (BertEncoderLayer, EmbeddingPostprocessor, glorot_linear, lengths_mask,
+from recblocks.layers.bert import (BertShapeParams, BertEncoderLayer, EmbeddingPostprocessor, glorot_linear, lengths_mask,
                                    new_token_table)
 from recblocks.layers.cmbf import modal_inputs
 from recblocks.layers.field_inputs import named_error
@@ -23,21 +21,11 @@ from recblocks.layers.field_inputs import named_error
 __all__ = ["UNITER", "UNITERParams"]
 
 
-class UNITERParams(Params):
+class UNITERParams(BertShapeParams):
     """Parameters of :class:`UNITER` (EasyRec's ``UniterTower`` message, same names and defaults)."""
 
     has_image: bool = False
     has_general: bool = False
-    hidden_size: int = Field(ge=1, le=MAX_LAYER_WIDTH)
-    num_hidden_layers: int = Field(ge=0, le=MAX_LAYERS)
-    num_attention_heads: int = Field(ge=1, le=MAX_LAYER_WIDTH)
-    intermediate_size: int = Field(ge=1, le=MAX_LAYER_WIDTH)
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = Field(default=0.1, ge=0.0, lt=1.0)
-    attention_probs_dropout_prob: float = Field(default=0.1, ge=0.0, lt=1.0)
-    max_position_embeddings: int = Field(default=512, ge=1, le=MAX_SEQUENCE_LENGTH)
-    use_position_embeddings: bool = True
-    initializer_range: float = Field(default=0.02, gt=0.0, le=10.0)
 
 
 @COMPONENTS.register(
@@ -99,9 +87,6 @@ class UNITER(Component):
         p = params
         image, general, texts = modal_inputs(input_spec, p.has_image, p.has_general, where, "UNITER")
         hidden = p.hidden_size
-        if hidden % p.num_attention_heads:
-            raise named_error(where, "UNITER", "hidden_size must be divisible by num_attention_heads",
-                              f"a multiple of {p.num_attention_heads}", hidden)
         positions = p.max_position_embeddings if p.use_position_embeddings else None
         longest = max([t.shape[0] for t in texts] + ([image.shape[0]] if image is not None else []), default=0)
         if positions is not None and longest > positions:

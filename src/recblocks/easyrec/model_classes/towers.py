@@ -70,6 +70,15 @@ def dnn_params(dnn: Mapping[str, Any] | None, where: str, linear_last: bool = Fa
     return params
 
 
+def _map_towers(model: Mapping[str, Any], fn: Any) -> dict[str, Any]:
+    """``model`` with ``fn(message_key, i, tower)`` applied to every ``task_towers`` entry of its messages."""
+    out = dict(model)
+    for key, message in model.items():
+        if isinstance(message, Mapping) and isinstance(message.get("task_towers"), list):
+            out[key] = {**message, "task_towers": [fn(key, i, t) for i, t in enumerate(message["task_towers"])]}
+    return out
+
+
 def with_tower_labels(model: Mapping[str, Any], labels: list[str], where: str, notes: list[str]) -> dict[str, Any]:
     """``model`` with each task tower that has no ``label_name`` given the label of its position.
 
@@ -81,19 +90,15 @@ def with_tower_labels(model: Mapping[str, Any], labels: list[str], where: str, n
         >>> with_tower_labels({"mmoe": {"task_towers": [{"tower_name": "ctr"}]}}, ["clk"], "m", [])
         {'mmoe': {'task_towers': [{'tower_name': 'ctr', 'label_name': 'clk'}]}}
     """
-    out = dict(model)
-    for key, message in model.items():
-        if not isinstance(message, Mapping) or not isinstance(message.get("task_towers"), list):
-            continue
-        towers = []
-        for i, tower in enumerate(message["task_towers"]):
-            if isinstance(tower, Mapping) and not tower.get("label_name") and i < len(labels):
-                tower = {**tower, "label_name": labels[i]}
-                notes.append(f"{join_path(where, key, 'task_towers', i)}.label_name: unset; EasyRec's label of the "
-                             f"same position, {labels[i]!r}")
-            towers.append(tower)
-        out[key] = {**message, "task_towers": towers}
-    return out
+
+    def label(key: str, i: int, tower: Any) -> Any:
+        if isinstance(tower, Mapping) and not tower.get("label_name") and i < len(labels):
+            tower = {**tower, "label_name": labels[i]}
+            notes.append(f"{join_path(where, key, 'task_towers', i)}.label_name: unset; EasyRec's label of the "
+                         f"same position, {labels[i]!r}")
+        return tower
+
+    return _map_towers(model, label)
 
 
 def without_idle_calibration(model: Mapping[str, Any], where: str, notes: list[str]) -> dict[str, Any]:
@@ -111,26 +116,22 @@ def without_idle_calibration(model: Mapping[str, Any], where: str, notes: list[s
         >>> without_idle_calibration({"model_params": towers}, "m", notes)["model_params"]["task_towers"]
         [{'tower_name': 'cvr', 'losses': [{'loss_type': 'CLASSIFICATION'}]}]
     """
-    out = dict(model)
-    for key, message in model.items():
-        if not isinstance(message, Mapping) or not isinstance(message.get("task_towers"), list):
-            continue
-        towers = []
-        for i, tower in enumerate(message["task_towers"]):
-            losses = tower.get("losses", []) if isinstance(tower, Mapping) else []
-            idle = [j for j, loss in enumerate(losses) if loss.get("loss_type") == "ORDER_CALIBRATE_LOSS"]
-            if idle and tower.get("relation_tower_names"):
-                raise ConfigError(join_path(where, key, "task_towers", i, "losses", idle[0], "loss_type"),
-                                  "an order-calibration loss against relation towers is not supported",
-                                  "no relation_tower_names", tower["relation_tower_names"])
-            if idle:
-                tower = {**tower, "losses": [loss for j, loss in enumerate(losses) if j not in idle]}
-                notes.append(f"{join_path(where, key, 'task_towers', i)}.losses[{idle[0]}]: ORDER_CALIBRATE_LOSS "
-                             "compares the tower with its relation_tower_names; it has none, so EasyRec adds "
-                             "nothing for it (left out)")
-            towers.append(tower)
-        out[key] = {**message, "task_towers": towers}
-    return out
+
+    def calibrate(key: str, i: int, tower: Any) -> Any:
+        losses = tower.get("losses", []) if isinstance(tower, Mapping) else []
+        idle = [j for j, loss in enumerate(losses) if loss.get("loss_type") == "ORDER_CALIBRATE_LOSS"]
+        if idle and tower.get("relation_tower_names"):
+            raise ConfigError(join_path(where, key, "task_towers", i, "losses", idle[0], "loss_type"),
+                              "an order-calibration loss against relation towers is not supported",
+                              "no relation_tower_names", tower["relation_tower_names"])
+        if idle:
+            tower = {**tower, "losses": [loss for j, loss in enumerate(losses) if j not in idle]}
+            notes.append(f"{join_path(where, key, 'task_towers', i)}.losses[{idle[0]}]: ORDER_CALIBRATE_LOSS "
+                         "compares the tower with its relation_tower_names; it has none, so EasyRec adds "
+                         "nothing for it (left out)")
+        return tower
+
+    return _map_towers(model, calibrate)
 
 
 def task_tower(tower: Mapping[str, Any], where: str) -> dict[str, Any]:
