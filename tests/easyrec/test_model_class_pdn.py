@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
+import torch
+
+from recblocks.blocks.backbone.expressions import compile_lambda
 from recblocks.core.errors import ConfigError
 from recblocks.easyrec import parse_model_config
 from recblocks.easyrec.model_classes import EASYREC_MODELS
 
-from ._features import check_shipped, shipped
+from ._features import SYNTHETIC_FEATURES, check_shipped, losses_fall, shipped, train_config
 
 PDN = """
 model_class: 'PDN'
@@ -63,3 +66,40 @@ def test_pdn_errors_name_their_place() -> None:
                               "{ hidden_units: [4] } bias_dnn"))
     with pytest.raises(ConfigError, match=r"model_config\.feature_groups: .*'i2i_seq'"):
         translate(PDN.replace("group_name: 'i2i_seq'", "group_name: 'other'"))
+
+
+def test_the_path_expressions_compute_easyrec_formula() -> None:
+    """trigger * sim summed over the first ``len`` positions of u2i_seq, plus softplus(bias), as 1 - exp(-z)."""
+    blocks = {b["name"]: b for b in translate(PDN)["backbone"]["blocks"]}
+    run = {name: compile_lambda(blocks[name]["lambda"]["expression"], name) for name in ("sim_input", "paths", "logits")}
+    torch.manual_seed(0)
+    seq, item, rnk = torch.randn(3, 4, 8), torch.randn(3, 8), torch.randn(3, 4, 2)
+    cross = seq * item[:, None, :]
+    expected = torch.cat([cross, cross, rnk, item[:, None, :].expand(3, 4, 8)], dim=2)
+    torch.testing.assert_close(run["sim_input"]([seq, item, rnk]), expected)
+    trigger, sim, lengths = torch.randn(3, 4, 1), torch.randn(3, 4, 1), torch.tensor([4, 1, 0])
+    paths = run["paths"]([trigger, sim, lengths])
+    by_hand = torch.stack([sum((trigger[b, i] + sim[b, i]).exp() for i in range(int(n))) if n else torch.zeros(1)
+                           for b, n in enumerate(lengths)])
+    torch.testing.assert_close(paths, by_hand)
+    bias = torch.randn(3, 1)
+    z = paths + torch.nn.functional.softplus(bias)
+    torch.testing.assert_close(run["logits"]([paths, bias]), torch.log((1 - torch.exp(-z)).clamp(1e-8, 1 - 1e-8)))
+
+
+SEQUENCES = "".join(f"  features {{ input_names: 'tags' feature_name: '{name}' feature_type: SequenceFeature "
+                    f"embedding_dim: {dim} hash_bucket_size: 40 }}\n" for name, dim in (("ev", 4), ("cat_seq", 8),
+                                                                                      ("brand_seq", 4), ("rnk", 2)))
+SMALL = (PDN.replace("feature_names: ['uid']", "feature_names: ['C1', 'I1']").replace("['iid']", "['C2', 'C3']")
+         .replace("group_name: 'bias' feature_names: ['C1', 'I1']", "group_name: 'bias' feature_names: ['I2']"))
+
+
+def test_a_pdn_run_trains(tmp_path: Path) -> None:
+    raw = train_config(SYNTHETIC_FEATURES.rstrip().rstrip("}") + SEQUENCES + "}\nmodel_config {" + SMALL + "}",
+                       num_rows=192)
+    raw["data"]["synthetic"]["multi_valued"] = {"name": "tags", "vocab": 30, "max_len": 5}
+    for feature in raw["features"]:
+        if feature["kind"] == "sequence":  # four sequence features read the one synthetic list column
+            feature.update(column="tags", separator="|")
+    first, last = losses_fall(raw, tmp_path / "run")
+    assert last < first

@@ -9,7 +9,8 @@ no batch norm) and ``exp``. Similarity net: ``i2i_dnn(i_seq) * item_dnn(item)`` 
 ``i2i_seq`` and the tiled item vector, concatenated, then ``sim_dnn`` (last layer linear) and
 ``exp``. ``z`` = the masked sum over positions of trigger * similarity, plus ``softplus(bias_dnn(bias))``;
 EasyRec's probability is ``1 - exp(-z)`` and its logits (what the sigmoid cross-entropy reads) are
-``log(clip(1 - exp(-z), 1e-8, 1 - 1e-8))``; the backbone ends in those logits. The optional direct
+``log(clip(1 - exp(-z), 1e-8, 1 - 1e-8))``; the backbone ends in those logits, so the loss is
+EasyRec's, while recblocks' probability, ``sigmoid(logits)``, is ``p / (1 + p)`` of EasyRec's ``p``. The optional direct
 net (``direct_user_dnn`` / ``direct_item_dnn``) is refused: not translated.
 """
 
