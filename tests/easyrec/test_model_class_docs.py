@@ -9,7 +9,7 @@ from pathlib import Path
 from recblocks.easyrec.model_classes import EASYREC_MODELS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "easyrec-model-classes-ranking.md"
-RANKING = {"AutoInt", "DCN", "DLRM", "DeepFM", "DropoutNet", "FM", "MultiTower", "MultiTowerBST", "MultiTowerDIN",
+RANKING = {"AutoInt", "DCN", "DLRM", "DeepFM", "DropoutNet", "FM", "MultiTower", "MultiTowerBST", "MultiTowerDIN", "PDN",
            "WideAndDeep"}
 
 

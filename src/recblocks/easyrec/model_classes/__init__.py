@@ -74,6 +74,7 @@ from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations
     multi_tower_bst,
     multi_tower_din,
     multi_tower_recall,
+    pdn,
     ple,
     rocket_launching,
     simple_multi_task,
