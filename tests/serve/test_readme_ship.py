@@ -1,4 +1,4 @@
-"""The README's "Ship" commands run: train the demo, ``recblocks serve`` it, curl /health and /predict,
+"""The README's "Ship" commands run: train the demo, export it to ONNX, ``recblocks serve`` the export, curl /health and /predict,
 then its ``recblocks.load`` example. Training is shortened (fewer rows, two steps); the serve and
 curl lines run as written, on a free port instead of 8000."""
 
@@ -37,11 +37,15 @@ def _free_port() -> int:
 
 
 def test_readme_ship_commands_run(tmp_path: Path, monkeypatch, capsys) -> None:
-    train, serve, health, predict = _example("ship").strip().splitlines()
+    train, export, serve, health, predict = _example("ship").strip().splitlines()
     monkeypatch.chdir(tmp_path)
     argv = shlex.split(train)
     assert argv[:2] == ["recblocks", "train"]
     result = CliRunner().invoke(cli, argv[1:] + FAST)
+    assert result.exit_code == 0, result.output
+    argv = shlex.split(export)
+    assert argv[:2] == ["recblocks", "export"]
+    result = CliRunner().invoke(cli, argv[1:])
     assert result.exit_code == 0, result.output
 
     port = str(_free_port())

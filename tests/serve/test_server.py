@@ -135,3 +135,28 @@ def test_serve_command_help_lists_the_limits() -> None:
     result = CliRunner().invoke(cli, ["serve", "/nonexistent/run", "--port", "0"])
     assert result.exit_code != 0 and "/nonexistent/run" in result.output and "Traceback" not in result.output
     assert len(json.dumps(result.output).splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_an_export_folder_is_served_by_its_own_graph(trained, fmt, tmp_path) -> None:
+    from recblocks.serve.scorer import ExportScorer, scorer_for
+
+    run, test, predicted = trained
+    result = CliRunner().invoke(cli, ["export", str(run), "--format", fmt, "--output", str(tmp_path / "pkg")])
+    assert result.exit_code == 0, result.output
+    scorer = scorer_for(tmp_path / "pkg")
+    assert isinstance(scorer, ExportScorer) and scorer.outputs == ["ctr"]
+    rows = pq.read_table(test).to_pylist()[:64]
+    written = pq.read_table(predicted).column("ctr").to_numpy()[:64]
+    with running(create_app(scorer, Limits(max_rows=512))) as url:
+        status, health = request(f"{url}/health")
+        assert status == 200 and health["format"] == fmt and health["run"] == str(run.resolve())
+        status, answer = request(f"{url}/predict", {"rows": rows})
+        assert status == 200
+        np.testing.assert_allclose(np.asarray(answer["scores"]["ctr"]), written, rtol=0, atol=1e-6)
+        bad = [dict(r) for r in rows[:3]]
+        bad[1]["hist_movie_id"] = {"id": 7}
+        status, answer = request(f"{url}/predict", {"rows": bad})
+        assert status == 422 and answer["error"].startswith("rows[1].hist_movie_id: "), answer
+        status, _ = request(f"{url}/predict", {"rows": rows[:2]})
+        assert status == 200  # still serving

@@ -312,7 +312,8 @@ def candidates(run_dir: str, input_path: str | None, k: int, ann: bool, include_
 @_handle_errors
 def serve(run_dir: str, port: int, host: str, max_rows: int, max_body_bytes: int, timeout: float,
           max_batch_rows: int, max_wait_ms: float) -> None:
-    """Serve a trained RUN_DIR over HTTP: POST /predict, GET /health, docs at /docs."""
+    """Serve a trained RUN_DIR, or a folder `recblocks export` wrote (scored by its ONNX Runtime,
+    TorchScript or torch.export graph), over HTTP: POST /predict, GET /health, docs at /docs."""
     from recblocks.serve.app import Limits
     from recblocks.serve.server import serve_run
 

@@ -7,8 +7,9 @@ runs first, per request, and raises :class:`RowError` naming the first bad row a
 request with a bad row never reaches a batch shared with other requests.
 
 :class:`RunScorer` scores with the eager network of a run directory through
-:meth:`recblocks.runs.Model.predict` (the code path of ``recblocks predict``); an exported model
-(ONNX, TorchScript) plugs in as another class with the same three members.
+:meth:`recblocks.runs.Model.predict` (the code path of ``recblocks predict``); :class:`ExportScorer`
+with an export folder's preprocessing and graph (ONNX Runtime, TorchScript or ``torch.export``, as
+the folder's manifest says); :func:`scorer_for` picks one by what the path holds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from recblocks.features.schema import ID_KINDS
 from recblocks.runs import load_run
 from recblocks.runs.scoring import score_columns
 
-__all__ = ["Scorer", "RunScorer", "RowError", "column_kinds", "rows_to_table"]
+__all__ = ["Scorer", "RunScorer", "ExportScorer", "RowError", "column_kinds", "rows_to_table", "scorer_for"]
 
 _NUMERIC_KINDS = ("dense", "bucketized")
 
@@ -172,7 +173,39 @@ def _find_mixed(name: str, values: list[Any]) -> pa.Array:
     raise RowError(None, name, "the values cannot form one column")
 
 
-class RunScorer:
+class _TableScorer:
+    """The common part of the scorers: JSON rows -> a checked table -> ``_predict`` -> score columns."""
+
+    kinds: dict[str, str]
+    columns: list[str]
+    outputs: list[str]
+    info: dict[str, Any]
+
+    def _setup(self, preprocessor: Any) -> None:
+        kinds = column_kinds(preprocessor.schema)
+        self.columns = preprocessor.required_columns()
+        self.kinds = {name: kinds.get(name, "any") for name in self.columns}
+        self.outputs = list(score_columns(self._predict(self._probe())))
+
+    def _predict(self, table: pa.Table) -> Any:
+        raise NotImplementedError
+
+    def _probe(self) -> pa.Table:
+        """One row of missing values: scored once at start, to learn the output columns and warm up."""
+        return pa.table({name: pa.array([[]], pa.list_(pa.string())) if kind == "id_list" else
+                         pa.array([None], pa.float64() if kind == "numeric" else pa.string())
+                         for name, kind in self.kinds.items()})
+
+    def check(self, rows: Sequence[Any]) -> None:
+        rows_to_table(rows, self.kinds)
+
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+        table = rows_to_table(list(rows), self.kinds)
+        scores = score_columns(self._predict(table))
+        return {name: column.to_pylist() for name, column in scores.items()}
+
+
+class RunScorer(_TableScorer):
     """The eager model of a finished run directory (:func:`recblocks.load`).
 
     Args:
@@ -187,25 +220,41 @@ class RunScorer:
         self.batch_size = batch_size
         preprocessor = self.model.preprocessor
         assert preprocessor is not None
-        self.kinds = column_kinds(preprocessor.schema)
-        self.columns = preprocessor.required_columns()
-        self.kinds = {name: self.kinds.get(name, "any") for name in self.columns}
         config = self.model.fitted_run_config
         self.model_name = config.model.model_name if config is not None else None
         #: What ``GET /health`` shows about the model.
         self.info = {"run": str(self.run_dir), "model": self.model_name}
-        self.outputs = list(score_columns(self.model.predict(self._probe(), self.batch_size)))
+        self._setup(preprocessor)
 
-    def _probe(self) -> pa.Table:
-        """One row of missing values: scored once at start, to learn the output columns and warm up."""
-        return pa.table({name: pa.array([[]], pa.list_(pa.string())) if kind == "id_list" else
-                         pa.array([None], pa.float64() if kind == "numeric" else pa.string())
-                         for name, kind in self.kinds.items()})
+    def _predict(self, table: pa.Table) -> Any:
+        return self.model.predict(table, self.batch_size)
 
-    def check(self, rows: Sequence[Any]) -> None:
-        rows_to_table(rows, self.kinds)
 
-    def score(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-        table = rows_to_table(list(rows), self.kinds)
-        scores = score_columns(self.model.predict(table, self.batch_size))
-        return {name: column.to_pylist() for name, column in scores.items()}
+class ExportScorer(_TableScorer):
+    """An export folder (``recblocks export``): its preprocessing, then its graph in ONNX Runtime,
+    TorchScript or ``torch.export``, chosen by the folder's manifest (:func:`recblocks.export.load_export`).
+
+    Args:
+        folder: the folder ``recblocks export`` wrote (``manifest.json`` beside the graph).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        from recblocks.export.package import load_export
+
+        self.export = load_export(folder)
+        manifest = self.export.manifest
+        #: What ``GET /health`` shows about the model.
+        source = manifest.get("source_run")
+        self.info = {"export": str(Path(folder)), "format": manifest.get("export_format"),
+                     "run": source.get("path") if isinstance(source, dict) else None}
+        self._setup(self.export.preprocessor)
+
+    def _predict(self, table: pa.Table) -> Any:
+        return self.export.predict(table)
+
+
+def scorer_for(path: str | Path) -> RunScorer | ExportScorer:
+    """The scorer of a run directory, or of an export folder (one holding ``manifest.json``)."""
+    from recblocks.export.package import MANIFEST
+
+    return ExportScorer(path) if (Path(path) / MANIFEST).is_file() else RunScorer(path)

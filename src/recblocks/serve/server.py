@@ -1,4 +1,4 @@
-"""``recblocks serve RUN_DIR``: the application of :mod:`~recblocks.serve.app` on uvicorn."""
+"""``recblocks serve RUN_DIR|EXPORT_DIR``: the application of :mod:`~recblocks.serve.app` on uvicorn."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from recblocks.serve.app import Limits, create_app
-from recblocks.serve.scorer import RunScorer
+from recblocks.serve.scorer import scorer_for
 
 __all__ = ["make_server", "serve_run"]
 
 
 def make_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
                 log_level: str = "info") -> Any:
-    """A ``uvicorn.Server`` for the run (not started: ``server.run()``, or in a thread for tests).
+    """A ``uvicorn.Server`` for a run directory or an export folder (not started: ``server.run()``,
+    or in a thread for tests); an export folder (``manifest.json``) is scored by its own graph.
 
     At most 256 connections are served at once (uvicorn answers 503 beyond); idle keep-alive
     connections close after 5 s."""
     import uvicorn
 
-    scorer = RunScorer(run_dir)
+    scorer = scorer_for(run_dir)
     app = create_app(scorer, limits)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
                             limit_concurrency=256, access_log=False)
