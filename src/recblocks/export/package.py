@@ -12,7 +12,6 @@ An export folder holds (docs/export.md):
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-import recblocks
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.export.components import TOLERANCE, difference, refuse_unexportable
 from recblocks.export.errors import ExportError, first_line_of
@@ -33,6 +31,7 @@ from recblocks.export.formats import FILE_NAMES, ONNX_OPSET, Runner, check_forma
 from recblocks.export.graph import GraphInput, activated, ServingGraph, example_inputs, plan_inputs, serving_inputs
 from recblocks.export.preprocessing import preprocessing_spec
 from recblocks.features.preprocess import Preprocessor
+from recblocks.runs.provenance import library_versions
 from recblocks.runs.scoring import open_run
 
 __all__ = ["MANIFEST_FORMAT", "ExportedModel", "export_run", "export_model", "load_export"]
@@ -53,8 +52,7 @@ def _version(package: str) -> str | None:
 
 
 def _versions(fmt: str) -> dict[str, Any]:
-    versions: dict[str, Any] = {"recblocks": recblocks.__version__, "torch": torch.__version__,
-                                "python": platform.python_version(), "numpy": np.__version__}
+    versions: dict[str, Any] = library_versions()
     if fmt == "onnx":
         versions.update({"onnx": _version("onnx"), "onnxscript": _version("onnxscript"), "onnx_opset": ONNX_OPSET,
                          "onnxruntime": _version("onnxruntime")})

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["provenance", "source_commit"]
+__all__ = ["library_versions", "provenance", "source_commit"]
 
 #: Seconds a ``git`` call may take before the commit is recorded as unknown.
 GIT_TIMEOUT = 2.0
@@ -41,16 +41,20 @@ def source_commit() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def provenance() -> dict[str, Any]:
-    """The ``environment``, ``argv``, ``cwd`` and ``git`` fields of a new run manifest."""
+def library_versions() -> dict[str, str]:
+    """The versions a run's or an export's scores depend on: recblocks, Python, torch, numpy, pyarrow."""
     import numpy
     import pyarrow
     import torch
 
     import recblocks
 
-    environment = {"recblocks": recblocks.__version__, "python": platform.python_version(),
-                   "torch": torch.__version__, "numpy": numpy.__version__, "pyarrow": pyarrow.__version__,
-                   "platform": platform.platform(), "executable": sys.executable}
+    return {"recblocks": recblocks.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "pyarrow": pyarrow.__version__}
+
+
+def provenance() -> dict[str, Any]:
+    """The ``environment``, ``argv``, ``cwd`` and ``git`` fields of a new run manifest."""
+    environment = {**library_versions(), "platform": platform.platform(), "executable": sys.executable}
     return {"environment": environment, "argv": [str(a) for a in sys.argv], "cwd": os.getcwd(),
             "git": source_commit()}
