@@ -5,6 +5,7 @@ Run from the repository root (opt-in; nothing in the test suite runs it)::
     .venv/bin/python benchmarks/serve_load.py                          # demo DeepFM, C=8, N=2000, 1 row each
     .venv/bin/python benchmarks/serve_load.py --concurrency 32 --requests 5000 --rows 4
     .venv/bin/python benchmarks/serve_load.py --run runs/x --data test.parquet
+    .venv/bin/python benchmarks/serve_load.py --export onnx              # serve an export of the run
 
 Without ``--run`` it trains the built-in demo DeepFM for one epoch on 20,000 synthetic rows into
 ``benchmarks/_work/serve_demo`` (once; git-ignored) and sends rows of the same synthetic draw.
@@ -15,6 +16,11 @@ after ``--warmup`` requests that are not timed. It prints requests/s, rows/s, la
 p99 / max (ms), errors by status, the server's batching counters (GET /health: batches, mean
 rows per batch) and the machine's load average and CPU count, since the figures mean little on
 a machine busy with other work.
+
+With ``--export onnx|torchscript|torch-export`` the run is first exported (``recblocks export``,
+into ``<run>-export-<format>`` under ``benchmarks/_work``) and the server is given the export
+folder, so the requests are scored by that graph (ONNX Runtime, TorchScript or ``torch.export``)
+instead of the eager model.
 """
 
 from __future__ import annotations
@@ -57,6 +63,14 @@ def _demo_run() -> tuple[Path, list[dict]]:
     return run, table.to_pylist()
 
 
+def _exported(run: Path, fmt: str) -> Path:
+    """``recblocks export RUN --format FMT`` into a folder beside the benchmark's work (made anew)."""
+    target = WORK / f"{run.name}-export-{fmt}"
+    subprocess.run([sys.executable, "-m", "recblocks.cli.main", "export", str(run), "--format", fmt,
+                    "-o", str(target), "--overwrite"], check=True, cwd=ROOT)
+    return target
+
+
 def _rows(path: str) -> list[dict]:
     import pyarrow.parquet as pq
 
@@ -89,6 +103,16 @@ def _send(port: int, bodies: list[bytes], concurrency: int) -> tuple[float, list
     return time.perf_counter() - start, sum(latencies, []), sum(statuses, [])
 
 
+def _health(port: int) -> dict:
+    """GET /health on a fresh connection (the server closes keep-alive connections idle for 5 s)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/health")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", help="a trained run directory (default: the demo DeepFM, trained once)")
@@ -98,6 +122,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1, help="rows per request")
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--export", choices=("onnx", "torchscript", "torch-export"),
+                        help="serve an export of the run in this format instead of the run directory")
     args = parser.parse_args()
     if args.run:
         if not args.data:
@@ -105,13 +131,15 @@ def main() -> None:
         run, rows = Path(args.run), _rows(args.data)
     else:
         run, rows = _demo_run()
+    served = _exported(run, args.export) if args.export else run
     total = args.warmup + args.requests
     bodies = [json.dumps({"rows": [rows[(i * args.rows + j) % len(rows)] for j in range(args.rows)]}).encode()
               for i in range(total)]
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "recblocks.cli.main", "serve", str(run), "--port", str(port),
+    log = (WORK / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "recblocks.cli.main", "serve", str(served), "--port", str(port),
                                "--max-rows", str(max(args.rows, 1024)), "--max-wait-ms", str(args.max_wait_ms)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -122,23 +150,25 @@ def main() -> None:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
+                    raise SystemExit(f"the server did not start: {(WORK / 'server.log').read_text()[-2000:]}")
                 time.sleep(0.2)
         _send(port, bodies[:args.warmup], args.concurrency)
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-        conn.request("GET", "/health")
-        before = json.loads(conn.getresponse().read())
+        before = _health(port)
         elapsed, latencies, statuses = _send(port, bodies[args.warmup:], args.concurrency)
-        conn.request("GET", "/health")
-        after = json.loads(conn.getresponse().read())
+        after = _health(port)
+    except OSError as error:
+        raise SystemExit(f"the server failed under load ({error!r}); its log: "
+                         f"{(WORK / 'server.log').read_text()[-3000:]}") from None
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     ms = np.asarray(latencies) * 1000
     batches = after["batches"] - before["batches"]
     rows_scored = after["rows"] - before["rows"]
     errors = {s: statuses.count(s) for s in sorted(set(statuses)) if s != 200}
-    print(f"run: {run} ({after.get('model')}); concurrency {args.concurrency}, {args.requests} requests of "
+    scorer = after.get("model") or f"{after.get('format')} export"
+    print(f"served: {served} ({scorer}); concurrency {args.concurrency}, {args.requests} requests of "
           f"{args.rows} row(s), max_wait_ms {args.max_wait_ms}")
     print(f"requests/s {args.requests / elapsed:.1f}  rows/s {args.requests * args.rows / elapsed:.1f}  "
           f"wall {elapsed:.2f} s")
