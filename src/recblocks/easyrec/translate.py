@@ -31,6 +31,7 @@ from recblocks.easyrec.feature_section import (
     translate_features,
 )
 from recblocks.easyrec.model_classes._common import expand_feature_name
+from recblocks.easyrec.model_classes.co_metric_learning_i2i import with_metric_learning_eval
 from recblocks.easyrec.model_classes.towers import with_tower_labels, without_idle_calibration
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, combiner_component
@@ -205,8 +206,9 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
                                    own)
         model = {k: v for k, v in model.items() if k != "ev_params"}
     eval_config = pipeline.get("eval_config", {})
+    precision_at: list[tuple[int, str]] = []
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"),
-                                       notes)
+                                       notes, precision_at)
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
@@ -226,6 +228,11 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             # a class with several heads on the one label (RocketLaunching): each named head is that task
             task = _rank_task(model, labels, model_where, metrics)
             model_out["tasks"] = [{**task, **head} for head in model_out["tasks"]]
+    if model_out.get("model_class") == "CoMetricLearningI2I":  # in-batch metrics, the label beside the session
+        model_out = with_metric_learning_eval(model_out, labels, top_k, [k for k, _ in precision_at], model_where)
+    elif precision_at:
+        raise ConfigError(precision_at[0][1], "EasyRec's precision_at_topk is the in-batch MAP@K of "
+                          "CoMetricLearningI2I", "model_class CoMetricLearningI2I", model.get("model_class"))
     _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes, data)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"), notes)
     if model.get("model_class") == "WideAndDeep" and "embedding_optimizer" in train:
