@@ -243,6 +243,9 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
         notes.append(f"train_config: {', '.join(ignored)} have no effect in a single-process PyTorch run")
     if data_config.get("eval_batch_size"):
         train["eval_batch_size"] = data_config["eval_batch_size"]
+    elif model_out.get("model_class") == "CoMetricLearningI2I" and "batch_size" in train:
+        # in-batch metrics: EasyRec evaluates batches of batch_size rows (recblocks' default is at least 4096)
+        train["eval_batch_size"] = train["batch_size"]
     if group:
         train["gauc_group"] = group
     if "export_config" in pipeline:
