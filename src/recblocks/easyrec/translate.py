@@ -209,6 +209,9 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
     precision_at: list[tuple[int, str]] = []
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"),
                                        notes, precision_at)
+    if precision_at and model.get("model_class") != "CoMetricLearningI2I":
+        raise ConfigError(precision_at[0][1], "EasyRec's precision_at_topk is the in-batch MAP@K of "
+                          "CoMetricLearningI2I", "model_class CoMetricLearningI2I", model.get("model_class"))
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
@@ -230,9 +233,6 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             model_out["tasks"] = [{**task, **head} for head in model_out["tasks"]]
     if model_out.get("model_class") == "CoMetricLearningI2I":  # in-batch metrics, the label beside the session
         model_out = with_metric_learning_eval(model_out, labels, top_k, [k for k, _ in precision_at], model_where)
-    elif precision_at:
-        raise ConfigError(precision_at[0][1], "EasyRec's precision_at_topk is the in-batch MAP@K of "
-                          "CoMetricLearningI2I", "model_class CoMetricLearningI2I", model.get("model_class"))
     _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes, data)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"), notes)
     if model.get("model_class") == "WideAndDeep" and "embedding_optimizer" in train:
