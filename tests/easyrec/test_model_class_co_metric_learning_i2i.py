@@ -133,3 +133,16 @@ def test_the_shipped_config_translates_validates_builds_and_trains(tmp_path: Pat
     epochs = [json.loads(line) for line in (result.run_dir / "epochs.jsonl").read_text().splitlines()]
     assert math.isfinite(epochs[-1]["train_terms"]["task/circle_loss"])
     assert 0.0 <= result.valid_metrics["map@10"] <= 1.0
+
+
+def test_the_doc_example_runs() -> None:
+    import doctest
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "easyrec-model-classes-multitask-match.md"
+    match = re.search(r"<!-- easyrec-doc: cml -->\s*```pycon\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert match, "the doc has no cml example"
+    test = doctest.DocTestParser().get_doctest(match.group(1), {}, "cml", str(doc), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0, f"{runner.failures} of {runner.tries} examples failed"

@@ -26,8 +26,8 @@ from tests.easyrec.conftest import EASYREC_CONFIGS, need_shipped_configs
 #: measured after the wave of translations of issue 12 (RTP/TFRecord inputs, crossed, vector,
 #: numeric-sequence, weighted and derived features, sequence-group options, variational dropout,
 #: RankModel losses, DropoutNet, DAT, CMBF, UNITER, RocketLaunching, optimizers, samplers, JRC/ZILN...):
-#: 207 of 224 validate with PDN (109 before them), 203 of 224 build (99 before)
-MIN_VALID_SHARE = 207 / 224
+#: 207 of 224 validate with PDN (109 before them), 203 of 224 build (99 before); 208 with CoMetricLearningI2I
+MIN_VALID_SHARE = 208 / 224
 MIN_BUILT_SHARE = 203 / 224
 
 
