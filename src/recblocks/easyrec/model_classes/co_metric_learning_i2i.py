@@ -21,7 +21,7 @@ the ``HighWayTower`` message: one layer, gate bias starting at -1, no dropout (t
 other fields are ignored, as in EasyRec); the input is projected to ``emb_size`` only when the
 widths differ (EasyRec projects always). ``item_id`` is unread in EasyRec and here;
 ``sample_id`` (EasyRec copies that feature into the predictions) has no effect: ``recblocks
-predict`` writes extra columns on request.
+predict --passthrough COLUMN`` copies a column next to the embeddings.
 """
 
 from __future__ import annotations
