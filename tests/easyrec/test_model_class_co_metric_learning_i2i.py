@@ -146,3 +146,20 @@ def test_the_doc_example_runs() -> None:
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(test)
     assert runner.failures == 0 and runner.tries > 0, f"{runner.failures} of {runner.tries} examples failed"
+
+
+def test_a_backbone_is_the_embedding() -> None:
+    text = TEXT.replace('input: "item"\n    highway { input: "side" emb_size: 6 }\n', "").replace(
+        "  loss_type: MULTI_SIMILARITY_LOSS", """  backbone {
+    blocks { name: "fields" inputs { feature_group_name: "item" } input_layer { only_output_feature_list: true } }
+    blocks { name: "senet" inputs { block_name: "fields" } keras_layer { class_name: "SENet" senet {} } }
+    blocks { name: "mlp" inputs { block_name: "senet" } keras_layer { class_name: "MLP" mlp { hidden_units: [8] } } }
+    concat_blocks: "mlp"
+  }
+  loss_type: MULTI_SIMILARITY_LOSS""")
+    run = _run(text)
+    blocks = {b["name"]: b for b in run["model"]["backbone"]["blocks"]}
+    assert list(blocks) == ["fields", "senet", "mlp"]
+    assert blocks["senet"]["keras_layer"]["senet"]["mode"] == "plus"  # EasyRec's SENet form
+    _, rows, _ = plan_rows({k: v for k, v in run.items() if k != "data"}, fit_data=False)
+    assert rows[-2]["output"] == "(B, 8)"

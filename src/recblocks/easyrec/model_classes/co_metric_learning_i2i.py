@@ -104,7 +104,9 @@ def co_metric_learning_i2i(model_config: Mapping[str, Any], features: FeatureFac
     section: dict[str, Any] = {"model_class": "CoMetricLearningI2I", "model_name": "CoMetricLearningI2I",
                                "feature_groups": groups, "model_params": model_params}
     if "backbone" in model_config:  # EasyRec: the backbone's output is the embedding, highway/input/dnn unread
-        section["backbone"] = model_config["backbone"]
+        from recblocks.easyrec.model_section import easyrec_layer_modes  # (model_section imports this package)
+
+        section["backbone"] = easyrec_layer_modes(model_config["backbone"])
     else:
         blocks: list[dict[str, Any]] = []
         sources: list[str] = []
