@@ -83,7 +83,7 @@ def test_errors_name_their_place() -> None:
     with pytest.raises(ConfigError, match=r"^model_config\.metric_learning\.session_id: EasyRec reads the session id "
                                           r"from the labels.*did you mean 'sid'"):
         _run(TEXT.replace('session_id: "sid"', 'session_id: "sidd"'))
-    with pytest.raises(ConfigError, match=r"^model_config\.metric_learning\.highway\[0\]\.input: unknown feature group"):
+    with pytest.raises(ConfigError, match=r"^model_config\.metric_learning\.highway\[0\]\.input: unknown feature "):
         _run(TEXT.replace('input: "side"', 'input: "sides"'))
     with pytest.raises(ConfigError, match=r"^model_config\.metric_learning\.dnn: the DNN is required"):
         _run(TEXT.replace("dnn { hidden_units: [16, 8] dropout_ratio: [0.1, 0.2] }", ""))
@@ -163,3 +163,12 @@ def test_a_backbone_is_the_embedding() -> None:
     assert blocks["senet"]["keras_layer"]["senet"]["mode"] == "plus"  # EasyRec's SENet form
     _, rows, _ = plan_rows({k: v for k, v in run.items() if k != "data"}, fit_data=False)
     assert rows[-2]["output"] == "(B, 8)"
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    from recblocks.easyrec.model_classes import co_metric_learning_i2i
+
+    assert doctest.testmod(co_metric_learning_i2i).attempted > 0
+    assert doctest.testmod(co_metric_learning_i2i).failed == 0

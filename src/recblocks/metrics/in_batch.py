@@ -38,7 +38,8 @@ def same_label_and_session(labels: torch.Tensor | None, sessions: torch.Tensor |
     ``i == j`` only with ``include_self``.
 
     Example:
-        >>> same_label_and_session(torch.tensor([1, 1, 0]), torch.tensor([7, 7, 7]), 3, torch.device("cpu")).int().tolist()
+        >>> labels, sessions = torch.tensor([1, 1, 0]), torch.tensor([7, 7, 7])
+        >>> same_label_and_session(labels, sessions, 3, torch.device("cpu")).int().tolist()
         [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
     """
     same = torch.ones(size, size, dtype=torch.bool, device=device)

@@ -99,8 +99,9 @@ def multi_similarity_loss(embeddings: torch.Tensor, labels: torch.Tensor | None,
     alpha, beta, lamb = float(params.get("alpha", 2.0)), float(params.get("beta", 50.0)), float(params.get("lamb", 1.0))
     cosines, positive, negative = _cosines(embeddings, labels, weights, groups, "multi_similarity_loss")
     similarity = cosines.clamp(min=0.0)
-    pos_exp = torch.where(positive > 0, torch.exp(-alpha * (similarity * positive - lamb)), torch.zeros_like(similarity))
-    neg_exp = torch.where(negative > 0, torch.exp(beta * (similarity * negative - lamb)), torch.zeros_like(similarity))
+    zeros = torch.zeros_like(similarity)
+    pos_exp = torch.where(positive > 0, torch.exp(-alpha * (similarity * positive - lamb)), zeros)
+    neg_exp = torch.where(negative > 0, torch.exp(beta * (similarity * negative - lamb)), zeros)
     pos_term = torch.log1p(pos_exp.sum(dim=1)) / alpha
     neg_term = torch.log1p(neg_exp.sum(dim=1)) / beta
     return (pos_term + neg_term).mean()
