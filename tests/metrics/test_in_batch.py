@@ -59,3 +59,20 @@ def test_the_accumulator_sums_hits_and_averages_rows_over_batches() -> None:
     # k = 2 on two rows: each finds [the other, itself], both relevant: AP (1 + 1) / 2 = 1
     assert result["map@2"] == pytest.approx((1.75 + 2.0) / 7)
     assert InBatchMetrics([5], []).compute() == {"recall@5": 0.0}
+
+
+#: A fixed batch, and what TensorFlow 2.21's ``tf.compat.v1.metrics`` give on it as EasyRec calls them
+#: (printed by ``benchmarks/easyrec_cml_tf_reference.py``, which holds the same literals).
+TF_BATCH = ([[0.0, 0.3, -0.27], [-0.89, -0.45, -0.99], [0.06, 1.34, -0.49], [-0.62, 0.49, 0.36],
+             [0.11, -0.93, -0.03], [0.7, -1.34, -0.46], [-1.9, -1.29, -1.84], [-0.24, -1.27, 0.27],
+             [0.16, -0.19, -2.52], [-0.54, -0.05, 0.11], [-1.53, -0.48, -0.98], [-0.81, 1.06, -0.81]],
+            [0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0, 1], [2, 2, 2, 1, 0, 2, 1, 0, 0, 1, 2, 1])
+TF_VALUES = {"recall@1": 0.3333333333333333, "recall@3": 0.2777777777777778, "recall@5": 0.4166666666666667,
+             "map@1": 0.25, "map@3": 0.15277777777777776, "map@5": 0.15000000000000002}
+
+
+def test_tensorflow_gives_the_same_figures_on_a_fixed_batch() -> None:
+    embeddings, labels, sessions = (torch.tensor(x) for x in TF_BATCH)
+    metrics = InBatchMetrics([1, 3, 5], [1, 3, 5])
+    metrics.update(embeddings, labels, sessions)
+    assert metrics.compute() == pytest.approx(TF_VALUES, abs=1e-12)

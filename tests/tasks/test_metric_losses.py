@@ -98,3 +98,15 @@ def test_registrations_and_refusals() -> None:
         circle_loss(ROWS, LABELS, torch.ones(3), SESSIONS, {})
     with pytest.raises(ConfigError, match=r"^multi_similarity_loss: the loss reads one embedding per row"):
         multi_similarity_loss(torch.ones(3), LABELS, None, SESSIONS, {})
+
+
+def test_tensorflow_gives_the_same_losses_on_a_fixed_batch() -> None:
+    """``benchmarks/easyrec_cml_tf_reference.py`` printed these with TensorFlow 2.21 (EasyRec's formulas);
+    EasyRec's own multi-similarity function broadcasts its pair mask to B x B x B and gives 0.8606 there."""
+    from tests.metrics.test_in_batch import TF_BATCH
+
+    embeddings, labels, sessions = (torch.tensor(x) for x in TF_BATCH)
+    circle = circle_loss(embeddings, labels, None, sessions, {"margin": 0.25, "gamma": 64.0})
+    assert float(circle) == pytest.approx(87.39315032958984, rel=1e-6)
+    assert float(multi_similarity_loss(embeddings, labels, None, sessions, {})) == pytest.approx(1.0324763059616089,
+                                                                                                 rel=1e-6)
