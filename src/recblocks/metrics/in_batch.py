@@ -19,7 +19,9 @@ alone). Both metrics keep EasyRec's (TensorFlow's ``tf.metrics``) definitions, q
   data set: the mean over rows.
 
 Ties are broken as TensorFlow's ``top_k`` breaks them: the lower column first. ``k`` larger
-than the batch is cut to the batch size (TensorFlow would fail on such a batch).
+than the batch is cut to the batch size (TensorFlow would fail on such a batch). They are not in
+``METRICS``, whose entries read one prediction per row over a whole data set: these read the
+embeddings batch by batch (:class:`InBatchMetrics` accumulates them; the model's evaluator feeds it).
 """
 
 from __future__ import annotations
