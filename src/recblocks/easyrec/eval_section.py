@@ -4,7 +4,9 @@
 --kind metric``): ``auc`` -> auc, ``gauc {uid_field}`` -> gauc with ``train.gauc_group`` =
 ``uid_field``, ``max_f1`` -> max_f1, ``accuracy`` -> accuracy, ``mean_absolute_error`` -> mae,
 ``mean_squared_error`` -> mse, ``root_mean_squared_error`` -> rmse, ``recall_at_topk {topk}`` ->
-``recall@<topk>`` (a MatchModel's ``model_params.top_k``). ``session_auc {session_id_field}`` is
+``recall@<topk>`` (a MatchModel's ``model_params.top_k``, a CoMetricLearningI2I's ``recall_top_k``),
+``precision_at_topk {topk}`` -> CoMetricLearningI2I's in-batch ``map@<topk>`` (``map_top_k``: EasyRec
+computes a MAP@K there; the pipeline translation refuses it for other classes). ``session_auc {session_id_field}`` is
 EasyRec's gauc computation keyed by another column (both average per-key AUCs): -> gauc with
 ``train.gauc_group`` = ``session_id_field``, reported as ``gauc`` (a note says so); a gauc and a
 session_auc over different columns are a ConfigError (one group column per run). ``recall`` and
@@ -41,9 +43,12 @@ _NO_METRIC = ("recall", "precision")
 _GROUPED = {"gauc": "uid_field", "session_auc": "session_id_field"}
 
 
-def eval_metrics(metrics_set: list[Mapping[str, Any]], where: str,
-                 notes: list[str] | None = None) -> tuple[list[str], str | None, list[int]]:
+def eval_metrics(metrics_set: list[Mapping[str, Any]], where: str, notes: list[str] | None = None,
+                 precision_at: list[tuple[int, str]] | None = None) -> tuple[list[str], str | None, list[int]]:
     """``metrics_set`` -> (metric names, the gauc group column or None, recall@k cut-offs).
+
+    ``precision_at``, when given, receives ``(topk, config path)`` of each ``precision_at_topk``
+    (an in-batch MAP@K of CoMetricLearningI2I); without it that metric is a ConfigError.
 
     Example:
         >>> eval_metrics([{"auc": {}}, {"gauc": {"uid_field": "user_id"}}, {"max_f1": {}}], "eval_config.metrics_set")
@@ -59,7 +64,11 @@ def eval_metrics(metrics_set: list[Mapping[str, Any]], where: str,
         if kind == "recall_at_topk":
             top_k.append(int(params.get("topk", 5)))
             continue
+        if kind == "precision_at_topk" and precision_at is not None:
+            precision_at.append((int(params.get("topk", 5)), join_path(at, kind)))
+            continue
         known = [*METRIC_NAMES, "session_auc", "recall_at_topk"]
+        known += ["precision_at_topk"] if precision_at is not None else []
         if kind not in METRIC_NAMES and kind != "session_auc":
             raise ConfigError(join_path(at, kind), "metric without a recblocks equivalent",
                               f"one of {sorted(known)}", kind, choices=known)

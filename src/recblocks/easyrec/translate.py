@@ -31,6 +31,7 @@ from recblocks.easyrec.feature_section import (
     translate_features,
 )
 from recblocks.easyrec.model_classes._common import expand_feature_name
+from recblocks.easyrec.model_classes.co_metric_learning_i2i import with_metric_learning_eval
 from recblocks.easyrec.model_classes.towers import with_tower_labels, without_idle_calibration
 from recblocks.easyrec.model_section import BACKBONE_CLASSES, _rank_task, model_section, towers_read_as_multi_task
 from recblocks.easyrec.sequence_combiner import apply_text_cnn, combiner_component
@@ -205,8 +206,12 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
                                    own)
         model = {k: v for k, v in model.items() if k != "ev_params"}
     eval_config = pipeline.get("eval_config", {})
+    precision_at: list[tuple[int, str]] = []
     metrics, group, top_k = eval_metrics(eval_config.get("metrics_set", []), join_path(where, "eval_config.metrics_set"),
-                                       notes)
+                                       notes, precision_at)
+    if precision_at and model.get("model_class") != "CoMetricLearningI2I":
+        raise ConfigError(precision_at[0][1], "EasyRec's precision_at_topk is the in-batch MAP@K of "
+                          "CoMetricLearningI2I", "model_class CoMetricLearningI2I", model.get("model_class"))
     labels = list(data_config.get("label_fields", []))
     model_where = join_path(where, "model_config")
     model = towers_read_as_multi_task(model, notes, model_where)
@@ -226,6 +231,8 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
             # a class with several heads on the one label (RocketLaunching): each named head is that task
             task = _rank_task(model, labels, model_where, metrics)
             model_out["tasks"] = [{**task, **head} for head in model_out["tasks"]]
+    if model_out.get("model_class") == "CoMetricLearningI2I":  # in-batch metrics, the label beside the session
+        model_out = with_metric_learning_eval(model_out, labels, top_k, [k for k, _ in precision_at], model_where)
     _sampled_negatives(data_config, model_out, join_path(where, "data_config"), notes, data)
     train = train_section(pipeline.get("train_config", {}), data_config, join_path(where, "train_config"), notes)
     if model.get("model_class") == "WideAndDeep" and "embedding_optimizer" in train:
@@ -236,6 +243,9 @@ def translate_pipeline(pipeline: Mapping[str, Any], where: str = "", notes: list
         notes.append(f"train_config: {', '.join(ignored)} have no effect in a single-process PyTorch run")
     if data_config.get("eval_batch_size"):
         train["eval_batch_size"] = data_config["eval_batch_size"]
+    elif model_out.get("model_class") == "CoMetricLearningI2I" and "batch_size" in train:
+        # in-batch metrics: EasyRec evaluates batches of batch_size rows (recblocks' default is at least 4096)
+        train["eval_batch_size"] = train["batch_size"]
     if group:
         train["gauc_group"] = group
     if "export_config" in pipeline:

@@ -24,10 +24,17 @@ from recblocks.metrics.functional import (
     multiclass_logloss,
     rmse,
 )
+from recblocks.metrics.in_batch import (
+    InBatchMetrics,
+    in_batch_average_precisions,
+    in_batch_recall_hits,
+    same_label_and_session,
+)
 from recblocks.metrics.retrieval import retrieval_metric_keys, retrieval_metrics
 from recblocks.metrics.stateful import MetricCollection
 
 __all__ = [
+    "InBatchMetrics",
     "METRICS",
     "METRIC_ALIASES",
     "MetricCollection",
@@ -36,6 +43,8 @@ __all__ = [
     "auc",
     "gauc",
     "get_metric",
+    "in_batch_average_precisions",
+    "in_batch_recall_hits",
     "logloss",
     "mae",
     "retrieval_metric_keys",
@@ -48,4 +57,5 @@ __all__ = [
     "multiclass_logloss",
     "resolve_metrics",
     "rmse",
+    "same_label_and_session",
 ]

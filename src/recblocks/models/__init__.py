@@ -15,9 +15,11 @@ from recblocks.models.esmm import ESMM, ESMMParams
 from recblocks.models.towers import MultiTaskModelParams, TaskTowerConfig, TowerLossConfig
 from recblocks.models.match_config import MatchModelParams
 from recblocks.models.match_model import MatchModel, MatchOutput
+from recblocks.models.metric_learning_config import CoMetricLearningParams
+from recblocks.models.metric_learning import CoMetricLearningI2I, InBatchEvaluator, MetricLearningOutput
 from recblocks.models.registry import MODEL_CLASSES, ModelClassSpec
 
-__all__ = ["ESMM", "ESMMParams", "MODEL_CLASSES", "MatchModel", "MatchModelParams", "MatchOutput", "ModelClassSpec",
-           "ModelConfig", "ModelOutput", "ModelParams", "MultiTaskModel", "MultiTaskModelParams", "RankModel",
-           "TaskEvaluator", "TaskHeads", "TaskTowerConfig", "TowerEvaluator", "TowerLossConfig", "build_slots",
-           "parse_model_config"]
+__all__ = ["CoMetricLearningI2I", "CoMetricLearningParams", "ESMM", "ESMMParams", "InBatchEvaluator", "MODEL_CLASSES",
+           "MatchModel", "MatchModelParams", "MatchOutput", "MetricLearningOutput", "ModelClassSpec", "ModelConfig",
+           "ModelOutput", "ModelParams", "MultiTaskModel", "MultiTaskModelParams", "RankModel", "TaskEvaluator",
+           "TaskHeads", "TaskTowerConfig", "TowerEvaluator", "TowerLossConfig", "build_slots", "parse_model_config"]

@@ -16,6 +16,7 @@ from recblocks.tasks.heads import (
     build_tasks,
 )
 from recblocks.tasks.losses import LOSSES, LossSpec
+from recblocks.tasks.metric_losses import circle_loss, multi_similarity_loss
 from recblocks.tasks.registry import TASKS, TaskSpec
 from recblocks.tasks.transforms import LogitsTemperatureScaler
 from recblocks.tasks.ziln import ZilnTask, ZilnTaskConfig
@@ -38,5 +39,7 @@ __all__ = [
     "ZilnTaskConfig",
     "build_task",
     "build_tasks",
+    "circle_loss",
+    "multi_similarity_loss",
     "parse_task_config",
 ]

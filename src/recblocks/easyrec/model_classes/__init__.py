@@ -59,6 +59,7 @@ EASYREC_MODELS: Registry[EasyRecModelEntry] = Registry("EasyRec model class", Ea
 from recblocks.easyrec.model_classes import (  # noqa: E402,F401  (registrations)
     autoint,
     cmbf,
+    co_metric_learning_i2i,
     dat,
     dbmtl,
     dcn,
