@@ -51,7 +51,7 @@ from recblocks.training.devices import (autocast, check_precision, float32_outpu
                                         resolve_device, to_cpu, unscale)
 from recblocks.training.divergence import DivergenceMonitor
 from recblocks.training.history import EpochRecord, History
-from recblocks.training.inference import evaluate_model, predict_model
+from recblocks.training.inference import evaluate_model, model_device, predict_model
 from recblocks.training.loss_window import LossWindow
 from recblocks.training.monitor import resolve_monitor
 from recblocks.training.optimizers import build_optimizer, clip_grad_norm
@@ -117,9 +117,12 @@ class Trainer:
                                   "itself: write a run directory with RunDirCallback(run_dir))",
                                   "a recblocks.training.Callback", type(callback).__name__)
         #: where the model, batches and metrics live (``train.device``), and the autocast dtype
-        self.device = resolve_device(self.config.device)
+        if self.config.device is None:  # where the model is (the CPU for a model a run builds)
+            self.device = model_device(model)
+        else:
+            self.device = resolve_device(self.config.device)
+            model.to(self.device)
         self.autocast_dtype = check_precision(self.config.mixed_precision, self.device)
-        model.to(self.device)
         self.optimizer = build_optimizer(model, self.config, sparse)
         self.scaler = make_grad_scaler(self.device, self.config.mixed_precision)
         self._assigning = assigning_modules(model)  # dynamic vocabularies (recblocks.features.dynamic_vocab)
