@@ -1,0 +1,59 @@
+"""A run with a dynamic-vocabulary feature: trains, keeps its mapping in the run, predicts with it."""
+
+import numpy as np
+import pyarrow as pa
+import torch
+import yaml
+
+from recblocks.runs import load_run, train_run
+from recblocks.training.checkpoint import load_state_dict
+
+CONFIG = """
+data:
+  synthetic: {num_rows: 1000, num_dense: 1, vocab_sizes: [300, 20], seed: 5}
+features:
+  - {name: I1, kind: dense}
+  - name: C1
+    kind: sparse
+    embedding_dim: 4
+    vocabulary: {type: dynamic, max_rows: 64, admit_min_count: 2, evict_after: 20}
+  - {name: C2, kind: sparse, embedding_dim: 4}
+model:
+  feature_groups:
+    - {group_name: all, feature_names: [I1, C1, C2]}
+  backbone:
+    blocks:
+      - {name: deep, inputs: [{feature_group_name: all}], component: {class_name: MLP, params: {hidden_units: [8]}}}
+    concat_blocks: [deep]
+  task: {type: binary, label: label}
+train: {epochs: 2, batch_size: 50, progress: false, tensorboard: false,
+        optimizer: {name: adagrad, lr: 0.05}}
+"""
+
+
+def test_dynamic_vocabulary_trains_bounded_and_predicts_from_the_run(tmp_path):
+    raw = yaml.safe_load(CONFIG)
+    result = train_run(raw, tmp_path / "run")
+    vocab = result.model.embeddings.vocabularies["deep__C1"]
+    summary = vocab.state_summary()
+    assert 0 < summary["step"] <= result.history.global_step  # one mapping step per training batch
+    assert 0 < summary["rows_used"] <= 62  # 300 values, 62 id rows: admitted, evicted, bounded
+    assert result.model.embeddings.fused["dim4"].table.weight.shape[0] == 64 + 22  # C1's 64 rows + C2's
+    saved = load_state_dict(tmp_path / "run" / "model.safetensors")
+    assert {"embeddings.vocabularies.deep__C1.row_ids", "embeddings.vocabularies.deep__C1.step"} <= set(saved)
+    loaded = load_run(tmp_path / "run")
+    held = loaded.module.embeddings.vocabularies["deep__C1"]
+    assert held.state_summary() == summary  # restore_best: the best weights and their own mapping
+    from recblocks.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(**raw["data"]["synthetic"]).slice(0, 200)
+    def scores(data):
+        return next(iter(loaded.predict(data).values()))
+
+    first = scores(table)
+    assert np.array_equal(first, scores(table))  # predicting changes no mapping
+    assert held.state_summary() == summary
+    unseen = table.set_column(table.column_names.index("C1"), "C1", pa.array(["never-seen"] * 200))
+    ids_unknown = loaded.preprocessor.transform(unseen)[0].features["C1"]
+    assert torch.equal(held(ids_unknown), torch.ones(200, dtype=torch.int64))  # unknown ids -> the unknown row
+    assert not np.allclose(scores(unseen), first)
