@@ -57,3 +57,17 @@ def test_dynamic_vocabulary_trains_bounded_and_predicts_from_the_run(tmp_path):
     ids_unknown = loaded.preprocessor.transform(unseen)[0].features["C1"]
     assert torch.equal(held(ids_unknown), torch.ones(200, dtype=torch.int64))  # unknown ids -> the unknown row
     assert not np.allclose(scores(unseen), first)
+
+
+def test_export_refuses_a_dynamic_vocabulary_in_one_line(tmp_path):
+    import pytest
+
+    from recblocks.export.errors import ExportError
+    from recblocks.export.package import export_model
+
+    raw = yaml.safe_load(CONFIG)
+    raw["data"]["synthetic"]["num_rows"] = 200
+    raw["train"]["epochs"] = 1
+    result = train_run(raw, tmp_path / "run")
+    with pytest.raises(ExportError, match=r"^feature 'C1': cannot be exported to onnx: its dynamic vocabulary"):
+        export_model(result.model, result.preprocessor, "onnx", tmp_path / "export")
