@@ -65,7 +65,7 @@ def test_bound_held_under_100k_distinct_ids_and_deterministic():
     second, rows_b = run()
     assert torch.equal(rows_a, rows_b)
     assert len(first) == 998  # the table filled up and stayed within its bound
-    index = first._ensure_index()
+    index = first.mapping()
     assert len(set(index.values())) == len(index)  # no row held by two ids
 
 

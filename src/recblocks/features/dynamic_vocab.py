@@ -75,8 +75,13 @@ class DynamicVocabulary(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         #: rows given to new ids by the last training forward (their weights must be reset)
         self.assigned_rows: list[int] = []
-        self._index: dict[int, int] | None = None  # raw id -> row, rebuilt from the buffers
-        self._candidates: dict[int, list[int]] | None = None  # raw id -> [count, last seen]
+        # lookup: a sorted snapshot (ids, rows) of the table plus the ids admitted since; an entry
+        # counts only while its row still holds its id (eviction needs no index update)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._recent: dict[int, int] = {}
+        # ids waiting for admission: sorted ids, their counts and last-seen steps (None: in the buffers)
+        self._candidates: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- state ------------------------------------------------------------------------------
     def _apply(self, fn: Any, recurse: bool = True) -> "DynamicVocabulary":
@@ -84,107 +89,140 @@ class DynamicVocabulary(nn.Module):
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        self._index = self._candidates = None
+        self._snapshot()
+        self._candidates = None
 
     def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
         self._store_candidates()
         super()._save_to_state_dict(destination, prefix, keep_vars)
 
-    def _ensure_index(self) -> dict[int, int]:
-        if self._index is None:
-            ids = self.row_ids.numpy()
-            rows = np.flatnonzero(ids >= 0)
-            self._index = dict(zip(ids[rows].tolist(), rows.tolist()))
-            cand = self.candidate_ids.numpy()
-            used = np.flatnonzero(cand >= 0)
-            counts, seen = self.candidate_counts.numpy(), self.candidate_last_seen.numpy()
-            self._candidates = {i: [c, s] for i, c, s in zip(cand[used].tolist(), counts[used].tolist(),
-                                                             seen[used].tolist())}
-        return self._index
+    def _snapshot(self) -> None:
+        """Sort the table's (id, row) pairs for vectorized lookups."""
+        ids = self.row_ids.numpy()
+        rows = np.flatnonzero(ids >= 0)
+        order = np.argsort(ids[rows], kind="stable")
+        self._keys, self._rows, self._recent = ids[rows][order], rows[order], {}
+
+    def _waiting(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids sorted, counts, last seen) of the ids waiting for admission."""
+        if self._candidates is None:
+            ids = self.candidate_ids.numpy()
+            used = np.flatnonzero(ids >= 0)
+            order = used[np.argsort(ids[used], kind="stable")]
+            self._candidates = (ids[order].copy(), self.candidate_counts.numpy()[order].copy(),
+                                self.candidate_last_seen.numpy()[order].copy())
+        return self._candidates
 
     def _store_candidates(self) -> None:
         """Write the waiting ids into the fixed-size candidate buffers."""
         if self._candidates is None:
             return
-        items = sorted(self._candidates.items())
-        ids, counts, seen = self.candidate_ids.numpy(), self.candidate_counts.numpy(), self.candidate_last_seen.numpy()
-        ids.fill(MISSING_RAW_ID), counts.fill(0), seen.fill(0)
-        n = len(items)
-        if n:
-            ids[:n] = [i for i, _ in items]
-            counts[:n] = [v[0] for _, v in items]
-            seen[:n] = [v[1] for _, v in items]
+        keys, counts, seen = self._candidates
+        n = len(keys)
+        for buffer, values, empty in ((self.candidate_ids, keys, MISSING_RAW_ID), (self.candidate_counts, counts, 0),
+                                      (self.candidate_last_seen, seen, 0)):
+            array = buffer.numpy()
+            array[:n], array[n:] = values, empty
 
     def __len__(self) -> int:
         """Ids holding a row now."""
-        return len(self._ensure_index())
+        return int(np.count_nonzero(self.row_ids.numpy() >= 0))
+
+    def mapping(self) -> dict[int, int]:
+        """``{raw id: row}`` of every id holding a row (for inspection and tests)."""
+        ids = self.row_ids.numpy()
+        rows = np.flatnonzero(ids >= 0)
+        return dict(zip(ids[rows].tolist(), rows.tolist()))
 
     def state_summary(self) -> dict[str, int]:
         """``{"rows_used", "candidates", "step"}``: how full the table is."""
-        index = self._ensure_index()
-        return {"rows_used": len(index), "candidates": len(self._candidates or {}), "step": int(self.step)}
+        return {"rows_used": len(self), "candidates": len(self._waiting()[0]), "step": int(self.step)}
 
     # -- mapping ----------------------------------------------------------------------------
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         flat = ids.reshape(-1).to("cpu")
-        uniques, inverse, counts = torch.unique(flat, return_inverse=True, return_counts=True)
+        uniques, inverse, counts = torch.unique(flat, sorted=True, return_inverse=True, return_counts=True)
+        raw = uniques.numpy()
+        rows = self._lookup(raw)
         if self.training:
-            rows = self._train_lookup(uniques.tolist(), counts.tolist())
-        else:
-            index = self._ensure_index()
-            rows = [index.get(u, OOV_ID) for u in uniques.tolist()]
-        mapped = torch.tensor(rows, dtype=torch.int64)[inverse] if rows else flat.clone()
+            self._train_update(raw, counts.numpy(), rows)
+        mapped = torch.from_numpy(rows).index_select(0, inverse)  # (far faster than rows[inverse] on the CPU)
         return mapped.reshape(ids.shape).to(ids.device, non_blocking=True)
 
-    def _train_lookup(self, uniques: list[int], counts: list[int]) -> list[int]:
-        index = self._ensure_index()
-        candidates = self._candidates
-        assert candidates is not None
+    def _lookup(self, raw: np.ndarray) -> np.ndarray:
+        """Rows of the sorted unique ``raw`` ids (``OOV_ID`` for ids without one)."""
+        rows = np.full(len(raw), OOV_ID, dtype=np.int64)
+        row_ids = self.row_ids.numpy()
+        if len(self._keys):
+            position = np.minimum(np.searchsorted(self._keys, raw), len(self._keys) - 1)
+            found = self._rows[position]
+            hit = (self._keys[position] == raw) & (row_ids[found] == raw)
+            rows[hit] = found[hit]
+        if self._recent:
+            for i in np.flatnonzero(rows == OOV_ID).tolist():
+                row = self._recent.get(int(raw[i]))
+                if row is not None and row_ids[row] == raw[i]:
+                    rows[i] = row
+        return rows
+
+    def _train_update(self, raw: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> None:
+        """Count the batch's ids, free expired rows, admit the ids that reached their count
+        (``raw`` sorted and unique; ``rows`` is updated in place)."""
         cfg = self.config
         self.step += 1
         step = int(self.step)
         row_ids, row_counts, row_seen = self.row_ids.numpy(), self.row_counts.numpy(), self.row_last_seen.numpy()
+        known = rows != OOV_ID
+        row_counts[rows[known]] += counts[known]  # unique ids: one row each
+        row_seen[rows[known]] = step
         if cfg.evict_after is not None:
             self._free_rows((row_ids >= 0) & (step - row_seen > cfg.evict_after))
-        rows = [OOV_ID] * len(uniques)
-        admitted: list[int] = []  # positions in uniques
-        for position, (raw, count) in enumerate(zip(uniques, counts)):
-            if raw < 0:
-                continue
-            row = index.get(raw)
-            if row is not None:
-                rows[position] = row
-                row_counts[row] += count
-                row_seen[row] = step
-                continue
-            waiting = candidates.get(raw)
-            total = count + (waiting[0] if waiting else 0)
-            if total >= cfg.admit_min_count:
-                admitted.append(position)
-            candidates[raw] = [total, step]
         self.assigned_rows = []
-        if admitted:
-            free = self._allocate(len(admitted), step)
-            for position, row in zip(admitted, free):
-                raw = uniques[position]
-                total = candidates.pop(raw)[0]
-                index[raw] = row
-                row_ids[row], row_counts[row], row_seen[row] = raw, total, step
-                rows[position] = row
-            self.assigned_rows = free
-        if len(candidates) > cfg.candidate_slots:
-            self._forget_candidates(len(candidates) - cfg.candidate_slots)
-        return rows
+        miss = np.flatnonzero(~known & (raw >= 0))
+        if not len(miss):
+            return
+        keys, totals = raw[miss], counts[miss].astype(np.int64)
+        wait_keys, wait_counts, wait_seen = self._waiting()
+        position = np.searchsorted(wait_keys, keys)
+        present = np.zeros(len(keys), dtype=bool)
+        inside = position < len(wait_keys)
+        present[inside] = wait_keys[position[inside]] == keys[inside]
+        totals[present] += wait_counts[position[present]]
+        admitted = np.flatnonzero(totals >= cfg.admit_min_count)
+        free = self._allocate(len(admitted), step) if len(admitted) else []
+        placed = admitted[:len(free)]
+        if len(placed):
+            new_rows = np.asarray(free, dtype=np.int64)
+            row_ids[new_rows], row_counts[new_rows], row_seen[new_rows] = keys[placed], totals[placed], step
+            rows[miss[placed]] = new_rows
+            self._recent.update(zip(keys[placed].tolist(), free))
+            self.assigned_rows = list(free)
+            if len(self._recent) > max(4096, len(self._keys) // 8):
+                self._snapshot()
+        waiting = np.ones(len(keys), dtype=bool)
+        waiting[placed] = False
+        update = present & waiting  # still waiting: new count and last seen
+        wait_counts[position[update]], wait_seen[position[update]] = totals[update], step
+        drop = position[present & ~waiting]
+        if len(drop):
+            keep = np.ones(len(wait_keys), dtype=bool)
+            keep[drop] = False
+            wait_keys, wait_counts, wait_seen = wait_keys[keep], wait_counts[keep], wait_seen[keep]
+        new = waiting & ~present
+        if new.any():
+            at = np.searchsorted(wait_keys, keys[new])
+            wait_keys = np.insert(wait_keys, at, keys[new])
+            wait_counts = np.insert(wait_counts, at, totals[new])
+            wait_seen = np.insert(wait_seen, at, step)
+        self._candidates = (wait_keys, wait_counts, wait_seen)
+        if len(wait_keys) > cfg.candidate_slots:
+            self._forget_candidates(len(wait_keys) - cfg.candidate_slots)
 
     def _free_rows(self, mask: np.ndarray) -> None:
         rows = np.flatnonzero(mask)
-        if not len(rows):
-            return
-        index, row_ids = self._ensure_index(), self.row_ids.numpy()
-        for raw in row_ids[rows].tolist():
-            del index[raw]
-        row_ids[rows] = MISSING_RAW_ID
-        self.row_counts.numpy()[rows] = 0
+        if len(rows):
+            self.row_ids.numpy()[rows] = MISSING_RAW_ID
+            self.row_counts.numpy()[rows] = 0
 
     def _allocate(self, wanted: int, step: int) -> list[int]:
         """Up to ``wanted`` rows for new ids: free rows first (lowest first), then, with
@@ -207,10 +245,8 @@ class DynamicVocabulary(nn.Module):
     def _forget_candidates(self, excess: int) -> None:
         """Drop the ``excess`` least recently seen waiting ids (ties: smallest id), and an eighth of
         ``max_candidates`` more, so that a stream of new ids trims once every many batches."""
-        candidates = self._candidates
-        assert candidates is not None
-        excess += self.config.candidate_slots // 8  # trim a little more, so trims are rare
-        ids = np.fromiter(candidates.keys(), dtype=np.int64, count=len(candidates))
-        seen = np.fromiter((v[1] for v in candidates.values()), dtype=np.int64, count=len(candidates))
-        for raw in ids[np.lexsort((ids, seen))[:excess]].tolist():
-            del candidates[raw]
+        keys, counts, seen = self._waiting()
+        excess += self.config.candidate_slots // 8
+        keep = np.ones(len(keys), dtype=bool)
+        keep[np.lexsort((keys, seen))[:excess]] = False
+        self._candidates = (keys[keep], counts[keep], seen[keep])
