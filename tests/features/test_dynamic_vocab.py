@@ -96,3 +96,10 @@ def test_config_errors_name_feature_and_field():
         Schema([{"name": "user", "kind": "sparse", "min_count": 3, "vocabulary": {"max_rows": 100}}])
     with pytest.raises(ConfigError, match=r"vocabulary\.evict_aftr.*did you mean 'evict_after'"):
         Schema([{"name": "user", "kind": "sparse", "vocabulary": {"max_rows": 100, "evict_aftr": 5}}])
+
+
+def test_planned_table_size_before_fitting_is_max_rows():
+    from recblocks.runs.experiment import placeholder_vocab
+
+    schema = Schema([{"name": "user", "kind": "sparse", "vocabulary": {"max_rows": 1000}}])
+    assert placeholder_vocab(schema) == {"user": 1000}
