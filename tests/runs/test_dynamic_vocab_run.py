@@ -71,3 +71,41 @@ def test_export_refuses_a_dynamic_vocabulary_in_one_line(tmp_path):
     result = train_run(raw, tmp_path / "run")
     with pytest.raises(ExportError, match=r"^feature 'C1': cannot be exported to onnx: its dynamic vocabulary"):
         export_model(result.model, result.preprocessor, "onnx", tmp_path / "export")
+
+
+def test_a_resumed_run_continues_with_the_checkpointed_mapping_bit_identically():
+    import copy
+
+    from recblocks.runs.experiment import Experiment, build_model
+    from recblocks.training import Callback
+    from recblocks.training.trainer import Trainer, seed_everything
+
+    raw = yaml.safe_load(CONFIG)
+    raw["data"]["synthetic"]["num_rows"] = 400
+    raw["train"].update(save_checkpoints_steps=5, restore_best=False, epochs=2)
+    experiment = Experiment.from_raw(raw)
+    experiment.plan()
+    preprocessor = experiment.fit_preprocessor()
+    loader = experiment._train_loader(preprocessor)
+
+    class Grab(Callback):
+        state = None
+
+        def on_checkpoint(self, trainer):
+            if trainer.global_step == 10:  # mid-epoch 2 (7 batches an epoch)
+                self.state = copy.deepcopy(trainer.training_state())
+
+    def fresh():
+        seed_everything(0)
+        return build_model(experiment.config, experiment.schema, preprocessor)
+
+    grab = Grab()
+    whole = Trainer(fresh(), experiment.config.train, [grab])
+    whole.fit(loader)
+    assert grab.state is not None and "embeddings.vocabularies.deep__C1.row_ids" in grab.state.model
+    resumed = Trainer(fresh(), experiment.config.train)
+    resumed.fit(loader, resume=grab.state)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert whole.model.embeddings.vocabularies["deep__C1"].step.item() == whole.global_step == 14
