@@ -143,8 +143,9 @@ def cli() -> None:
 
 
 _DEVICE = click.option(
-    "--device", metavar="cpu|cuda|cuda:N|auto", default=None,
-    help="Where the model runs (train.device for train; predict and evaluate use the CPU by default).")
+    "--device", metavar="DEVICE", default=None,
+    help="cpu, cuda, cuda:N or auto: where the model runs (train.device for train; predict and evaluate use the "
+         "CPU by default).")
 
 
 @cli.command()
