@@ -62,7 +62,7 @@ def test_unknown_device_and_fp16_on_cpu_are_config_errors(tmp_path):
 
 
 def test_explicit_cpu_device_trains_and_checkpoints_are_cpu_tensors(tmp_path):
-    result = train_run(_raw(device="cpu", save_checkpoints_steps=10), tmp_path / "run")
+    result = train_run(_raw(device="cpu", save_checkpoints_steps=5, epochs=1), tmp_path / "run")
     assert next(result.model.parameters()).device.type == "cpu"
     state = read_training_state(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1])
     tensors = list(state.model.values())
@@ -72,8 +72,11 @@ def test_explicit_cpu_device_trains_and_checkpoints_are_cpu_tensors(tmp_path):
 
 
 def test_bf16_autocast_trains_close_to_float32_and_keeps_tables_float32(tmp_path):
-    full = train_run(_raw(device="cpu"), tmp_path / "fp32")
-    half = train_run(_raw(device="cpu", mixed_precision="bf16"), tmp_path / "bf16")
+    raw = _raw(device="cpu", epochs=1)
+    raw["data"]["synthetic"]["num_rows"] = 400
+    full = train_run(copy.deepcopy(raw), tmp_path / "fp32")
+    raw["train"]["mixed_precision"] = "bf16"
+    half = train_run(raw, tmp_path / "bf16")
     loss32, loss16 = full.history.epochs[-1].train_loss, half.history.epochs[-1].train_loss
     assert torch.isfinite(torch.tensor(loss16)) and abs(loss16 - loss32) < 0.02 * loss32, (loss16, loss32)
     assert abs(half.valid_metrics["auc"] - full.valid_metrics["auc"]) < 0.03
