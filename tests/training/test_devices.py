@@ -51,6 +51,8 @@ def test_cuda_without_cuda_is_one_config_error_before_training(tmp_path):
     assert result.exit_code != 0
     assert "--device: CUDA was requested" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "cli").exists()  # refused before the run directory was made
+    resumed = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "no-such-run"), "--device", "cuda"])
+    assert resumed.exit_code != 0 and "--device: CUDA was requested" in resumed.output  # before the run is read
     assert resolve_device("auto").type == "cpu"
 
 
