@@ -124,3 +124,19 @@ def test_predict_and_evaluate_take_a_device(tmp_path):
                                   "-o", str(tmp_path / "p.parquet"), "--device", "cuda"])
         assert out.exit_code != 0 and "--device: CUDA was requested" in out.output
         assert not (tmp_path / "p.parquet").exists()
+
+
+def test_resume_on_another_device_setting(tmp_path):
+    import json
+
+    raw = _raw(save_checkpoints_steps=4, epochs=1)
+    raw["data"]["synthetic"]["num_rows"] = 300
+    train_run(raw, tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    manifest.update(status="failed", error="KeyboardInterrupt: interrupted")  # what Ctrl-C leaves
+    (tmp_path / "run" / "run.json").write_text(json.dumps(manifest))
+    config_before = (tmp_path / "run" / "config.yaml").read_text()
+    result = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "complete"
+    assert (tmp_path / "run" / "config.yaml").read_text() == config_before  # the device is not the run's config
