@@ -84,5 +84,5 @@ def test_fp32_and_bf16_on_cuda_reach_close_losses(tmp_path):
     full = train_run(_raw(save_checkpoints_steps=None), tmp_path / "fp32")
     half = train_run(_raw(save_checkpoints_steps=None, mixed_precision="bf16"), tmp_path / "bf16")
     a, b = full.history.epochs[-1].train_loss, half.history.epochs[-1].train_loss
-    print(f"cuda train loss fp32 {a:.5f} bf16 {b:.5f}")
+    print(f"{DEVICE} train loss fp32 {a:.5f} bf16 {b:.5f}")
     assert abs(a - b) < 0.03 * a
