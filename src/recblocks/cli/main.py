@@ -142,6 +142,12 @@ def cli() -> None:
     logging.getLogger("recblocks").setLevel(logging.INFO)  # epoch summaries and early stopping
 
 
+_DEVICE = click.option(
+    "--device", metavar="DEVICE", default=None,
+    help="cpu, cuda, cuda:N or auto: where the model runs (train.device for train; predict and evaluate use the "
+         "CPU by default).")
+
+
 @cli.command()
 @click.argument("config", required=False)
 @click.option("--demo", is_flag=True, help="Train DeepFM on the built-in synthetic dataset.")
@@ -157,10 +163,11 @@ def cli() -> None:
                    "own config (a CONFIG given too must be the same).")
 @click.option("--init-from", "init_from", metavar="RUN_DIR",
               help="Start from the weights of the finished run RUN_DIR (train.init_from; warm start).")
+@_DEVICE
 @_handle_errors
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
           output: str | None, overrides: tuple[str, ...], overwrite: bool, resume: str | None,
-          init_from: str | None) -> None:
+          init_from: str | None, device: str | None) -> None:
     """Train the model described by CONFIG and save a run directory."""
     from recblocks.runs import resume_run, train_run
 
@@ -178,9 +185,15 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
         _data_options(raw, train_path, valid_path, test_path)
     if init_from:
         raw.setdefault("train", {})["init_from"] = init_from  # type: ignore[union-attr]
+    if device is not None:
+        from recblocks.training.devices import resolve_device
+
+        resolve_device(device, "--device")  # a CUDA request without CUDA fails before any data is read
+        if raw is not None and resume is None:
+            raw.setdefault("train", {})["device"] = device
     with _sigterm_as_interrupt():
         if resume is not None:
-            result = resume_run(resume, raw, command="train")
+            result = resume_run(resume, raw, command="train", device=device)
         else:
             result = train_run(raw, output or default_output(config, demo), overwrite=overwrite,  # type: ignore[arg-type]
                                command="train")
@@ -217,12 +230,13 @@ def _warn(message: str) -> None:
 @click.argument("run_dir")
 @click.option("--data", required=True, help="Data to score (Parquet or CSV).")
 @_ALLOW_UNFINISHED
+@_DEVICE
 @_handle_errors
-def evaluate(run_dir: str, data: str, allow_unfinished: bool) -> None:
+def evaluate(run_dir: str, data: str, allow_unfinished: bool, device: str | None) -> None:
     """Evaluate a trained RUN_DIR on --data with its fitted preprocessing."""
     from recblocks.runs import evaluate_run
 
-    metrics, report = evaluate_run(run_dir, data, allow_unfinished=allow_unfinished, warn=_warn)
+    metrics, report = evaluate_run(run_dir, data, allow_unfinished=allow_unfinished, warn=_warn, device=device)
     click.echo(_fmt(metrics))
     if report:
         click.echo(report)
@@ -235,15 +249,16 @@ def evaluate(run_dir: str, data: str, allow_unfinished: bool) -> None:
 @click.option("--passthrough", multiple=True, help="Input column to copy next to the scores (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier recblocks prediction file (Parquet only).")
 @_ALLOW_UNFINISHED
+@_DEVICE
 @_handle_errors
 def predict(run_dir: str, data: str, output: str, passthrough: tuple[str, ...], overwrite: bool,
-            allow_unfinished: bool) -> None:
+            allow_unfinished: bool, device: str | None) -> None:
     """Score --data with a trained RUN_DIR; one column per task."""
     from recblocks.runs import predict_run
 
     with _sigterm_as_interrupt():  # a terminated predict removes its temporary file
         rows, report = predict_run(run_dir, data, output, list(passthrough) or None, overwrite=overwrite,
-                                   allow_unfinished=allow_unfinished, warn=_warn)
+                                   allow_unfinished=allow_unfinished, warn=_warn, device=device)
     click.echo(f"wrote {rows} rows to {output}")
     if report:
         click.echo(report)

@@ -101,6 +101,10 @@ def export_model(model: torch.nn.Module, preprocessor: Preprocessor, fmt: str, o
     path = _prepare_output(output, overwrite)
     model.eval()
     refuse_unexportable(model, "model", fmt)
+    for feature in preprocessor.schema:
+        if getattr(feature, "vocabulary", None) is not None:  # recblocks.features.dynamic_vocab
+            raise ExportError(f"feature '{feature.name}'", f"cannot be exported to {fmt}: its dynamic vocabulary maps "
+                              "raw ids to rows in Python at batch time; score the run with recblocks predict")
     inputs = plan_inputs(model, preprocessor)
     names = [spec.name for spec in inputs]
     example = example_inputs(inputs, preprocessor, TRACE_ROWS)

@@ -3,6 +3,8 @@
 from recblocks.features.batch import Batch
 from recblocks.features.groups import FeatureGroupConfig, FeatureGroups
 from recblocks.features.columns import encode_extra
+from recblocks.features.dynamic_vocab import DynamicVocabulary
+from recblocks.features.dynamic_vocab_config import DynamicVocabularyConfig
 from recblocks.features.preprocess import LABEL_TYPES, Preprocessor
 from recblocks.features.schema import (
     FIRST_ID,
@@ -25,6 +27,8 @@ __all__ = [
     "Batch",
     "BucketizedFeature",
     "DenseFeature",
+    "DynamicVocabulary",
+    "DynamicVocabularyConfig",
     "FIRST_ID",
     "FeatureConfig",
     "FeatureCounts",

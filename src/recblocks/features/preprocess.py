@@ -32,9 +32,11 @@ from recblocks.features.batch import Batch
 from recblocks.features.columns import (
     FLOAT32_MAX,
     as_array,
+    is_missing_string,
     encode_extra,
     hash_ids,
     lookup_ids,
+    stable_hash,
     pad_lists,
     parse_numbers,
     to_lists,
@@ -43,6 +45,7 @@ from recblocks.features.columns import (
     unusable_numbers,
 )
 from recblocks.features.cross import cross_values
+from recblocks.features.dynamic_vocab import raw_ids
 from recblocks.features.numeric_sequences import encode_numeric_sequence
 from recblocks.features.derived import Expression, evaluate, lookup_values
 from recblocks.features.weighted import encode_weighted_multi, weight_key, weighted_keys
@@ -66,8 +69,10 @@ _VERSION = 1
 
 
 def _mode(feature: Any) -> str:
-    """How a feature becomes numbers: ``vocab``, ``hash``, ``bucket``, ``dense`` or ``numbers`` (a
-    sequence of raw numbers)."""
+    """How a feature becomes numbers: ``vocab``, ``hash``, ``bucket``, ``dense``, ``numbers`` (a
+    sequence of raw numbers) or ``dynamic`` (raw 63-bit ids a model's dynamic vocabulary maps)."""
+    if getattr(feature, "vocabulary", None) is not None:
+        return "dynamic"
     if getattr(feature, "values", "ids") == "numbers":
         return "numbers" if feature.boundaries is None else "bucket"
     if feature.kind == "dense":
@@ -148,6 +153,8 @@ class Preprocessor:
                               "an id feature (sparse, hashed, multi, sequence, bucketized)", "kind 'dense'")
         if mode == "hash":
             return 2 + int(feature.hash_bucket_size)
+        if mode == "dynamic":
+            return int(feature.vocabulary.max_rows)
         self._require_fitted()
         if mode == "vocab":
             return 2 + len(self.vocabularies_[feature.table_name])
@@ -270,6 +277,11 @@ class Preprocessor:
         if mode == "hash":
             ids, missing = hash_ids(to_strings(column, where), feature.hash_bucket_size)
             return _tensor(ids, np.int64), FeatureCounts(n, n, 0, missing)
+        if mode == "dynamic":  # raw ids: the model maps them to rows (recblocks.features.dynamic_vocab)
+            strings = to_strings(column, where)
+            absent = is_missing_string(strings)
+            return _tensor(raw_ids(stable_hash(strings), absent), np.int64), \
+                FeatureCounts(n, n, 0, int(np.count_nonzero(absent)))
         if is_vector(feature):
             return encode_vector(feature, column, self.dense_stats_.get(feature.name), row_offset, kept_rows)
         return self._encode_numbers(feature, column, row_offset, kept_rows)

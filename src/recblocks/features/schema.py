@@ -30,13 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from recblocks.core.errors import ConfigError, SchemaError
 from recblocks.core.limits import MAX_BUCKETS, MAX_EMBEDDING_DIM, MAX_SEQUENCE_LENGTH, MAX_TABLE_ROWS
 from recblocks.core.params import Params, join_path, parse_params
 from recblocks.features.cross import CrossSpec
 from recblocks.features.derived import ExpressionSpec, LookupSpec
+from recblocks.features.dynamic_vocab_config import DynamicVocabularyConfig
 from recblocks.features.text import TextNormalization
 
 __all__ = [
@@ -107,6 +108,18 @@ class SparseFeature(_TextFeature):
     min_count: int = Field(default=1, ge=1)
     max_vocab_size: int | None = Field(default=None, gt=0, le=MAX_TABLE_ROWS,
                                        description=f"largest vocabulary kept, at most {MAX_TABLE_ROWS:,}")
+    #: ``{type: dynamic, max_rows, admit_min_count, evict_after}``: rows given to raw ids while
+    #: training instead of a vocabulary fitted up front (:mod:`recblocks.features.dynamic_vocab`)
+    vocabulary: DynamicVocabularyConfig | None = None
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _fitted_options_unused(cls, value: DynamicVocabularyConfig | None,
+                               info: ValidationInfo) -> DynamicVocabularyConfig | None:
+        if value is not None and (info.data.get("min_count", 1) != 1 or info.data.get("max_vocab_size") is not None):
+            raise ValueError("min_count and max_vocab_size shape a vocabulary fitted up front; a dynamic vocabulary "
+                             "admits ids by vocabulary.admit_min_count and bounds them by vocabulary.max_rows")
+        return value
 
 
 def _check_cross(feature: "_FeatureBase", cross: CrossSpec | None, single: bool) -> None:

@@ -15,11 +15,13 @@ Two namespaces exist: ``deep`` (each feature's own ``embedding_dim``) and ``wide
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from recblocks.core.errors import SchemaError
+from recblocks.features.dynamic_vocab import DynamicVocabulary
 from recblocks.features.schema import PADDING_ID
 from recblocks.features.weighted import weight_key
 
@@ -48,6 +50,8 @@ class EmbeddingSlot:
             padding): an element's vector is the ``pooling`` of its ids' vectors; 0 otherwise.
         weighted: a multi feature whose ids come with weights (``Batch.features[weight_key(feature)]``,
             ``(B, L)``): pooled as ``sum_i w_i e_i`` (``sum``) or divided by ``sum_i w_i`` (``mean``).
+        vocabulary: a :class:`~recblocks.features.dynamic_vocab_config.DynamicVocabularyConfig` when
+            the batch holds raw ids that a dynamic vocabulary maps to the table's rows; None otherwise.
     """
 
     feature: str
@@ -63,6 +67,7 @@ class EmbeddingSlot:
     numeric: bool = False
     element_len: int = 0
     weighted: bool = False
+    vocabulary: Any = field(default=None, compare=False, hash=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -192,6 +197,21 @@ class EmbeddingCollection(nn.Module):
         self.fused = nn.ModuleDict(
             {f"dim{d}": _FusedTable(d, group, sparse, init_std) for d, group in sorted(by_dim.items())}
         )
+        self.init_std = init_std
+        # dynamic vocabularies, one per table (features sharing a table share its mapping)
+        self.vocabularies = nn.ModuleDict()
+        self._vocabulary_features: dict[str, list[str]] = {}
+        self._vocabulary_rows: dict[str, tuple[str, int]] = {}  # vocabulary -> (fused table, row offset)
+        for slot in id_slots:
+            if slot.vocabulary is None:
+                continue
+            key = f"{slot.namespace}__{slot.table}"
+            if key not in self.vocabularies:
+                self.vocabularies[key] = DynamicVocabulary(slot.vocabulary)
+                fused = f"dim{slot.dim}"
+                self._vocabulary_rows[key] = (fused, self.fused[fused].table_offsets[f"{slot.namespace}:{slot.table}"])
+            self._vocabulary_features.setdefault(key, []).append(slot.feature)
+        self._assigned: list[tuple[nn.Parameter, torch.Tensor]] = []
         self.dense_raw = [s for s in slots if s.kind == "dense" and not s.project]
         projected = [s for s in slots if s.kind == "dense" and s.project and s.width == 1]
         # a vector feature projects with its own (N, D) matrix (EasyRec: one D-vector per position)
@@ -222,19 +242,49 @@ class EmbeddingCollection(nn.Module):
         seen: dict[tuple[str, str | None], EmbeddingSlot] = {}
         for slot in slots:
             other = seen.setdefault((slot.namespace, slot.table), slot)
-            if (other.dim, other.num_embeddings) != (slot.dim, slot.num_embeddings):
+            if (other.dim, other.num_embeddings, other.vocabulary) != (slot.dim, slot.num_embeddings,
+                                                                       slot.vocabulary):
                 raise SchemaError(
                     f"feature '{slot.feature}'",
                     f"shares table '{slot.table}' with '{other.feature}' but the sizes differ",
-                    f"dim {other.dim} x {other.num_embeddings} rows",
-                    f"dim {slot.dim} x {slot.num_embeddings} rows",
+                    f"dim {other.dim} x {other.num_embeddings} rows, vocabulary {other.vocabulary}",
+                    f"dim {slot.dim} x {slot.num_embeddings} rows, vocabulary {slot.vocabulary}",
                 )
 
     def table_parameters(self) -> list[nn.Parameter]:
         """The (fused) embedding tables: the parameters that get sparse, row-wise updates."""
         return [t.table.weight for t in self.fused.values()]
 
+    def pop_assigned_rows(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """``(table weight, rows)`` given to new ids by dynamic vocabularies since the last call:
+        their weights were reset to the initializer; the trainer resets their optimizer state."""
+        assigned, self._assigned = self._assigned, []
+        return assigned
+
+    def _map_dynamic_ids(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Raw ids of dynamic-vocabulary features -> table rows (one mapping call per table)."""
+        features = dict(features)
+        if self.training:
+            self._assigned = []  # the trainer took the previous step's rows after its backward
+        for key, vocabulary in self.vocabularies.items():
+            names = self._vocabulary_features[key]
+            raw = [features[name] for name in names]
+            rows = vocabulary(torch.cat([r.reshape(-1) for r in raw]) if len(raw) > 1 else raw[0])
+            for name, part in zip(names, torch.split(rows.reshape(-1), [r.numel() for r in raw])):
+                features[name] = part.reshape(features[name].shape)
+            if self.training and vocabulary.assigned_rows:
+                fused, offset = self._vocabulary_rows[key]
+                weight = self.fused[fused].table.weight
+                global_rows = torch.tensor(vocabulary.assigned_rows, dtype=torch.int64, device=weight.device) + offset
+                with torch.no_grad():  # a recycled row starts again from the initializer
+                    weight[global_rows] = torch.randn(len(global_rows), weight.shape[1], device=weight.device,
+                                                      dtype=weight.dtype) * self.init_std
+                self._assigned.append((weight, global_rows))
+        return features
+
     def forward(self, features: dict[str, torch.Tensor]) -> FeatureEmbeddings:
+        if len(self.vocabularies):
+            features = self._map_dynamic_ids(features)
         out = FeatureEmbeddings({}, {}, {}, [], features)
         for table in self.fused.values():
             table(features, out)

@@ -67,7 +67,8 @@ def build_slots(schema: Schema, groups: FeatureGroups, used: list[str], vocab_si
                 num_embeddings=int(vocab_sizes[name]), pooling=getattr(feature, "pooling", "mean"),
                 max_len=getattr(feature, "max_len", 0),
                 element_len=feature.element_len if getattr(feature, "multi_bucket", False) else 0,
-                weighted=getattr(feature, "weight_separator", None) is not None)
+                weighted=getattr(feature, "weight_separator", None) is not None,
+                vocabulary=getattr(feature, "vocabulary", None))
     return slots
 
 

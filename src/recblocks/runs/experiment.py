@@ -76,6 +76,9 @@ def placeholder_vocab(schema: Schema) -> dict[str, int]:
     for f in schema:
         if not f.is_id:
             continue
+        if getattr(f, "vocabulary", None) is not None:  # a dynamic vocabulary's table has max_rows rows
+            sizes[f.name] = int(f.vocabulary.max_rows)
+            continue
         size = getattr(f, "hash_bucket_size", None) or (len(f.boundaries) + 1 if getattr(f, "boundaries", None) else
                                                         getattr(f, "num_buckets", None) or 1)
         sizes[f.name] = int(size) + 2

@@ -56,9 +56,11 @@ def first_difference(saved: Any, given: Any, path: str = "") -> tuple[str, Any, 
     return None if saved == given else (path or "config", saved, given)
 
 
-def resume_run(path: str | Path, raw: dict[str, Any] | None = None, command: str = "train") -> RunResult:
+def resume_run(path: str | Path, raw: dict[str, Any] | None = None, command: str = "train",
+               device: str | None = None) -> RunResult:
     """Continue the interrupted run at ``path`` (see module docstring); ``raw``: the config the
-    user gave with ``--resume``, which must equal the run's.
+    user gave with ``--resume``, which must equal the run's; ``device``: train on this device
+    instead of the run's ``train.device`` (checkpoints are device-free).
 
     Raises:
         ResumeError: not a run, a complete run, another config or other data.
@@ -75,6 +77,8 @@ def resume_run(path: str | Path, raw: dict[str, Any] | None = None, command: str
                 raise ResumeError(where, "--resume continues a run with its own config and this one differs "
                                   "(train a new run, or --init-from the old one)", f"{old!r} (the run's config.yaml)",
                                   repr(new))
+        if device is not None:
+            saved = {**saved, "train": {**(saved.get("train") or {}), "device": device}}
         experiment = Experiment.from_raw(saved)
         experiment.plan()
         prepared["experiment"] = experiment

@@ -130,7 +130,7 @@ def read_preprocessor_file(path: Path) -> Preprocessor:
 def load_optimizer_file(path: Path, optimizer: Any) -> Any:
     """Load ``optimizer.pt`` (``torch.load``, weights only) into ``optimizer``."""
     try:
-        state = torch.load(path, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # device-free
     except OSError as exc:
         raise file_access_error(exc, path, "read") from None
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, TypeError, KeyError,

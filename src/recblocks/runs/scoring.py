@@ -33,6 +33,7 @@ from recblocks.runs.config import (
 from recblocks.runs.experiment import build_model
 from recblocks.runs.predictions import check_prediction_output, write_predictions
 from recblocks.runs.run_dir import RunDir
+from recblocks.training.devices import resolve_device
 from recblocks.training.config import TrainConfig
 from recblocks.training.trainer import Trainer
 
@@ -82,22 +83,24 @@ def data_batch(data: Any, preprocessor: Preprocessor, labels: Mapping[str, str],
     return batch, table, name
 
 
-def _trainer(model: Any, train: TrainConfig) -> Trainer:
-    return Trainer(model, train.model_copy(update={"progress": False}))
+def _trainer(model: Any, train: TrainConfig, device: str | None = None) -> Trainer:
+    """A trainer that scores in float32 on ``device`` (None: where the model is, not the device
+    the run trained on: a run trained on a GPU scores on a machine without one)."""
+    return Trainer(model, train.model_copy(update={"progress": False, "device": device, "mixed_precision": "none"}))
 
 
-def evaluate_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None
-                   ) -> dict[str, float]:
+def evaluate_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None,
+                   device: str | None = None) -> dict[str, float]:
     """The model's evaluator over ``batch`` (eval mode, no gradients)."""
     size = batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
-    return _trainer(model, train).evaluate(InMemoryLoader(batch, size, shuffle=False), where=where)
+    return _trainer(model, train, device).evaluate(InMemoryLoader(batch, size, shuffle=False), where=where)
 
 
-def predict_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None
-                  ) -> dict[str, np.ndarray]:
+def predict_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None,
+                  device: str | None = None) -> dict[str, np.ndarray]:
     """Activated outputs (and extra outputs) per name, in row order."""
     size = batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
-    return _trainer(model, train).predict(InMemoryLoader(batch, size, shuffle=False), where=where)
+    return _trainer(model, train, device).predict(InMemoryLoader(batch, size, shuffle=False), where=where)
 
 
 def score_columns(scores: Mapping[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -172,55 +175,61 @@ def _source(data: Any, config: RunConfig, where: str) -> Any:
 
 
 def evaluate_data(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
-                  batch_size: int | None = None) -> dict[str, float]:
+                  batch_size: int | None = None, device: str | None = None) -> dict[str, float]:
     """Metrics of ``model`` on ``data`` (a path, a data-source mapping, a pyarrow table or a pandas
     frame) with the run config's labels, extra columns and bad-row limit."""
     labels = label_columns(config.model, config.data.soft_labels)
     batch, _, name = data_batch(_source(data, config, where), preprocessor, labels, run_extras(config),
                                 config.data.max_bad_fraction, where)
-    return evaluate_batch(model, config.train, batch, f"evaluation of {name}", batch_size)
+    return evaluate_batch(model, config.train, batch, f"evaluation of {name}", batch_size, device)
 
 
 def predict_data(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
-                 keep: list[str] | None = None, batch_size: int | None = None
+                 keep: list[str] | None = None, batch_size: int | None = None, device: str | None = None
                  ) -> tuple[dict[str, np.ndarray], pa.Table | None, str]:
     """Activated outputs per name (row order) of ``model`` on ``data``, the table read (holding the
     ``keep`` columns) and the data's name; a row the preprocessing drops is a DataError."""
     batch, table, name = data_batch(_source(data, config, where), preprocessor, {}, [], None, where, keep=keep)
     if preprocessor.report_.bad_rows:
         raise DataError(name, "rows were dropped while predicting", "no dropped rows", preprocessor.report_.bad_rows)
-    return predict_batch(model, config.train, batch, f"prediction of {name}", batch_size), table, name
+    return predict_batch(model, config.train, batch, f"prediction of {name}", batch_size, device), table, name
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_unfinished: bool = False,
-                 warn: Callable[[str], None] | None = None) -> tuple[dict[str, float], str]:
+                 warn: Callable[[str], None] | None = None, device: str | None = None) -> tuple[dict[str, float], str]:
     """Metrics of a trained run on ``data`` with the run's fitted preprocessing.
 
     An unfinished or damaged run is refused unless ``allow_unfinished`` (then ``warn`` - default
-    a log warning - is told why).
+    a log warning - is told why). ``device``: where to score (``cpu | cuda | cuda:N | auto``;
+    None: the CPU, whatever device the run trained on).
     """
+    if device is not None:
+        resolve_device(device, "--device")  # before reading anything
     _, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
-    metrics = evaluate_data(model, config, preprocessor, data, "--data")
+    metrics = evaluate_data(model, config, preprocessor, data, "--data", device=device)
     return metrics, format_report(preprocessor.report_, "data")
 
 
 def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: str | Path,
                 passthrough: list[str] | None = None, overwrite: bool = False, allow_unfinished: bool = False,
-                warn: Callable[[str], None] | None = None) -> tuple[int, str]:
+                warn: Callable[[str], None] | None = None, device: str | None = None) -> tuple[int, str]:
     """Write one score column per task (plus extra outputs and passthrough columns) to
     ``.parquet``, ``.csv`` or ``.tsv``.
 
     The output is checked before any work (:func:`check_prediction_output`: never an input,
     a run file, a folder, or a file recblocks did not write; ``overwrite`` replaces only
     recblocks' own earlier Parquet output) and written through a temporary file renamed into
-    place. A passthrough column named like a score column is a ConfigError.
+    place. A passthrough column named like a score column is a ConfigError. ``device``: as
+    :func:`evaluate_run`'s.
     """
+    if device is not None:
+        resolve_device(device, "--device")  # before reading anything
     path = check_prediction_output(output, [as_source(data, "--data")], Path(run_dir), overwrite)
     run, config, _, preprocessor, model = open_run(run_dir, allow_unfinished, warn)
     where = "--passthrough" if passthrough else "data.passthrough"
     keep = list(dict.fromkeys(passthrough or config.data.passthrough))
     check_passthrough(keep, [task.name for task in getattr(model, "tasks", [])], where)
-    scores, table, _ = predict_data(model, config, preprocessor, data, "--data", keep)
+    scores, table, _ = predict_data(model, config, preprocessor, data, "--data", keep, device=device)
     columns = score_columns(scores)
     check_passthrough(keep, list(columns), where)
     kept = {key: table.column(key) for key in keep} if table is not None else {}

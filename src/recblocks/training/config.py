@@ -16,6 +16,7 @@ from recblocks.metrics.catalog import METRICS, metric_mode
 from recblocks.training import mlflow_callback as _mlflow_callback  # noqa: F401  (registers "mlflow")
 from recblocks.training import tensorboard as _tensorboard  # noqa: F401  (registers "tensorboard")
 from recblocks.training.callback_registry import CallbackParams, parse_callbacks
+from recblocks.training.devices import DEVICE_PATTERN
 from recblocks.training.optimizers import OPTIMIZERS
 from recblocks.training.schedules import ConstantSchedule, Schedule, parse_schedule
 
@@ -175,6 +176,12 @@ class TrainConfig(Params):
             ``[{type: tensorboard, flush_secs: 10}, {type: mlflow, experiment: ctr}]``), made
             by the run (``recblocks train``, ``Model.fit``); a ``Trainer`` made by hand takes
             callback objects instead. A ``tensorboard`` entry replaces the default log.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when torch sees it); None
+            (default): where the model already is, which is the CPU for every model a run builds,
+            so a config without ``device`` trains on the CPU on every machine. CUDA on a machine
+            without it is a ConfigError when the trainer is made. See :mod:`recblocks.training.devices`.
+        mixed_precision: ``none`` | ``bf16`` (CPU or CUDA) | ``fp16`` (CUDA, with a loss scaler):
+            autocast of the forward pass; losses, metrics and parameters stay float32.
     """
 
     epochs: int = Field(default=1, ge=1, le=MAX_EPOCHS, validation_alias=AliasChoices("epochs", "num_epochs"),
@@ -206,6 +213,17 @@ class TrainConfig(Params):
         default=None, gt=0.0, validation_alias=AliasChoices("grad_clip_norm", "gradient_clipping_by_norm"))
     tensorboard: bool = True
     callbacks: list[SerializeAsAny[CallbackParams]] = Field(default_factory=list, max_length=100)
+    device: str | None = Field(default=None, description="cpu | cuda | cuda:N | auto; null: the model's")
+    mixed_precision: Literal["none", "bf16", "fp16"] = "none"
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str | None) -> str | None:
+        if value is not None and not DEVICE_PATTERN.match(value):
+            suggestion = "cuda" if value.lower().startswith("gpu") else did_you_mean(value, ["cpu", "cuda", "auto"])
+            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+            raise PydanticCustomError("device", f"unknown device {value!r}; expected cpu, cuda, cuda:N or auto{hint}")
+        return value
 
     @field_validator("callbacks", mode="before")
     @classmethod

@@ -102,7 +102,7 @@ def write_training_state(folder: Path, state: TrainingState, save: Any) -> list[
 
 def _torch_load(path: Path, what: str) -> Any:
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)  # device-free
     except OSError as exc:
         raise file_access_error(exc, path, "read") from None
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, TypeError, KeyError,

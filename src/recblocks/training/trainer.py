@@ -47,6 +47,8 @@ from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict
 from recblocks.training.checks import check_batch_norm_rows, check_first_loss, has_batch_norm
 from recblocks.training.config import TrainConfig
+from recblocks.training.devices import (autocast, check_precision, float32_outputs, make_grad_scaler, move_batch,
+                                        resolve_device, to_cpu, unscale)
 from recblocks.training.divergence import DivergenceMonitor
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.inference import evaluate_model, model_device, predict_model
@@ -54,6 +56,7 @@ from recblocks.training.loss_window import LossWindow
 from recblocks.training.monitor import resolve_monitor
 from recblocks.training.optimizers import build_optimizer, clip_grad_norm
 from recblocks.training.progress import progress_bar
+from recblocks.training.row_reset import assigning_modules, reset_assigned_rows
 from recblocks.training.protocol import check_evaluator, check_trainable
 from recblocks.training.schedules import ConstantSchedule
 from recblocks.training.train_state import TrainingState, capture_rng, restore_rng
@@ -113,7 +116,16 @@ class Trainer:
                 raise ConfigError(f"Trainer(callbacks[{index}])", "not a Callback (the trainer writes no files "
                                   "itself: write a run directory with RunDirCallback(run_dir))",
                                   "a recblocks.training.Callback", type(callback).__name__)
+        #: where the model, batches and metrics live (``train.device``), and the autocast dtype
+        if self.config.device is None:  # where the model is (the CPU for a model a run builds)
+            self.device = model_device(model)
+        else:
+            self.device = resolve_device(self.config.device)
+            model.to(self.device)
+        self.autocast_dtype = check_precision(self.config.mixed_precision, self.device)
         self.optimizer = build_optimizer(model, self.config, sparse)
+        self.scaler = make_grad_scaler(self.device, self.config.mixed_precision)
+        self._assigning = assigning_modules(model)  # dynamic vocabularies (recblocks.features.dynamic_vocab)
         evaluator = self._evaluator()
         self.metric_keys: list[str] = list(evaluator.keys)
         self.monitor, self.mode = resolve_monitor(evaluator, self.config.early_stopping)
@@ -264,7 +276,9 @@ class Trainer:
                    "term_names": list(self._term_names), "history": self.history.state(),
                    "divergence": [self.divergence.first_loss, self.divergence._warned_epoch],
                    "monitor": self.monitor, "rng": capture_rng()}
-        return TrainingState(self.model.state_dict(), self.optimizer.state_dict(), trainer, self._best_state)
+        if self.scaler is not None:
+            trainer["grad_scaler"] = self.scaler.state_dict()
+        return TrainingState(self.model.state_dict(), to_cpu(self.optimizer.state_dict()), trainer, self._best_state)
 
     def _restore(self, state: TrainingState) -> int:
         """Load a checkpoint's state; returns the epoch in progress (continued by ``_train_epoch``)."""
@@ -274,6 +288,8 @@ class Trainer:
                               repr(t.get("monitor")), repr(self.monitor))
         self.model.load_state_dict(state.model)
         self.optimizer.load_state_dict(state.optimizer)
+        if self.scaler is not None and "grad_scaler" in t:
+            self.scaler.load_state_dict(t["grad_scaler"])
         self._best_state = state.best
         self.global_step, self._bad = int(t["global_step"]), int(t["bad"])
         self.history = History.from_state(t["history"])
@@ -311,8 +327,9 @@ class Trainer:
         max_steps, log_every, clip = cfg.max_steps, cfg.log_every, cfg.grad_clip_norm
         scheduled = not isinstance(cfg.lr_schedule, ConstantSchedule)
         clip_params = list(opt.parameters()) if clip else []
-        device = model_device(model)
+        device, half, scaler, assigning = self.device, self.autocast_dtype, self.scaler, self._assigning
         move = device.type != "cpu"
+        torch_optimizers = list(opt.optimizers.values())
         window = LossWindow()
         totals, rows = window.totals, window.rows
         self._epoch_warnings = []
@@ -332,13 +349,18 @@ class Trainer:
             if max_steps is not None and self.global_step >= max_steps:
                 break
             if move:
-                batch = batch.to(device)
+                batch = move_batch(batch, device)
             rows_in_batch = len(batch)
             if batch_norm and rows_in_batch < 2:
                 check_batch_norm_rows(rows_in_batch, batch_norm_size, self.global_step + 1, epoch)
             if not self._checked:
                 model.check_batch(batch, "train batch")
-            outputs = model(batch)
+            if half is None:
+                outputs = model(batch)
+            else:
+                with autocast(device, half):
+                    outputs = model(batch)
+                outputs = float32_outputs(outputs)  # the loss and its terms in float32
             if not self._checked and check_outputs is not None:
                 check_outputs(outputs, batch, "train batch")
             terms = model.loss(outputs, batch)
@@ -349,13 +371,21 @@ class Trainer:
                 self._term_names = terms.names()
             loss = terms.total
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            if assigning:
+                reset_assigned_rows(assigning, torch_optimizers)
             if not self._checked:
                 opt.check_gradients()
                 self._checked = True
             if clip:
+                unscale(scaler, torch_optimizers)
                 clip_grad_norm(clip_params, clip)
-            opt.step()
+            if scaler is None:
+                opt.step()
+            else:
+                for torch_optimizer in torch_optimizers:
+                    scaler.step(torch_optimizer)
+                scaler.update()
             self.global_step += 1
             steps += 1
             samples += rows_in_batch
