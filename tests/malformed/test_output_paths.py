@@ -422,11 +422,11 @@ def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer puts half a file down, then the device is full."""
     import recblocks.runs.predictions as predictions
 
-    def write(table: pa.Table, path: Path, delimiter: str | None) -> None:
+    def write(path: Path, schema: pa.Schema, delimiter: str | None) -> None:
         path.write_bytes(b"PAR1" + b"\0" * 100)
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(predictions, "_write_table", write)
+    monkeypatch.setattr(predictions, "_open_writer", write)
 
 
 def test_predict_disk_full_leaves_no_truncated_result(hostile: Any, runs: Any, scored: tuple[Path, Path],
@@ -454,10 +454,10 @@ def test_predict_permission_denied_on_write(hostile: Any, runs: Any, scored: tup
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import recblocks.runs.predictions as predictions
 
-    def write(table: pa.Table, path: Path, delimiter: str | None) -> None:
+    def write(path: Path, schema: pa.Schema, delimiter: str | None) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(predictions, "_write_table", write)
+    monkeypatch.setattr(predictions, "_open_writer", write)
     run, data = scored
     before = runs.checksums(hostile.root)
     hostile.expect_error(_predict(hostile, run, data, "scores.csv"), "FileAccessError", "scores.csv",

@@ -2,8 +2,9 @@
 
 * :class:`InMemoryLoader` — the whole transformed dataset is one Batch; each epoch gathers
   rows by a permutation derived from ``(seed, epoch)``.
-* :class:`StreamingLoader` — reads chunks from disk, transforms each, and shuffles inside a
-  buffer; for data larger than memory.
+* :class:`StreamingLoader` — reads Parquet row groups (or file chunks) lazily, transforms each
+  chunk, and shuffles through a bounded buffer; shards by ``shard_index``/``num_shards``; for
+  data larger than memory.
 * :func:`load_batch` — read and transform a whole source at once.
 
 **A last batch of one row is never produced** (unless the whole epoch has one row, or
@@ -15,24 +16,17 @@ mode, never meets one mid-epoch. (With ``drop_last`` the remainder is dropped as
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from recblocks.core.errors import ConfigError
-from recblocks.data.readers import (
-    DataSource,
-    as_source,
-    file_format,
-    iter_file_tables,
-    list_files,
-    naming_source,
-    read_table,
-)
+from recblocks.data.pieces import Piece, plan_pieces, read_piece
+from recblocks.data.readers import DataSource, as_source, list_files, naming_source, read_table
 from recblocks.data.report import check_bad_rows
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
@@ -154,20 +148,34 @@ class InMemoryLoader:
 
 
 class StreamingLoader:
-    """Read, transform and batch a source chunk by chunk (data larger than memory).
+    """Read, transform and batch a source piece by piece (data larger than memory).
 
-    Each chunk of ``rows_per_chunk`` rows is transformed by the (fitted) ``preprocessor``;
-    transformed rows fill a buffer of ``shuffle_buffer_rows`` rows that is shuffled and cut
-    into batches. Every kept row is yielded exactly once per epoch.
+    The source is planned into pieces without reading a row (:mod:`recblocks.data.pieces`):
+    Parquet row groups (a row range of one where a shard boundary cuts it) and whole files
+    of other formats. Shard ``shard_index`` of ``num_shards`` (the rank and world size of a
+    data-parallel run) reads a disjoint part; the shards together read every row once.
+    Each epoch visits the shard's pieces in an order drawn from ``(seed, epoch)`` and reads
+    each in chunks of at most ``rows_per_chunk`` rows, transformed by the fitted
+    ``preprocessor`` as they arrive.
 
-    Limits: shuffling is only within the buffer (plus the order of the files, shuffled per
-    epoch), so rows far apart in one file never meet in a batch unless the buffer holds the
-    whole file. The length is unknown before reading (bad rows are only found then), so the
-    loader has no ``__len__`` (``len()`` raises TypeError); :meth:`estimate_rows` gives an
-    upper bound from parquet metadata. The counters of the last epoch are in ``report_``
-    (and accumulate on ``preprocessor.report_``). Resuming mid-epoch (``recblocks train
-    --resume``) reads and drops the batches already trained: the order depends only on
-    ``(seed, epoch)`` and the files, so the rest of the epoch is the same (when the files are).
+    **Shuffle buffer.** Transformed rows join a pool; whenever it holds more than
+    ``shuffle_buffer_rows`` rows, whole batches are drawn from it at random (without
+    replacement), leaving at least the buffer's rows for later, so a row may wait through
+    several chunks (the mixing of TensorFlow's ``shuffle(buffer_size)``, drawn a batch at a
+    time). At the end of the epoch the pool is drained in random order. The draws come from a
+    generator seeded by ``(seed, epoch, shard_index)``: the same files give the same batches.
+
+    **Memory** is bounded by the buffer plus one chunk: at most ``shuffle_buffer_rows +
+    rows_per_chunk + batch_size`` transformed rows, plus the raw chunk being read (Parquet
+    reads one row group's needed columns at a time). It does not grow with the data.
+
+    Every kept row is yielded exactly once per epoch; a remainder of one row joins the batch
+    before it (module docstring). The length is unknown before reading (bad rows are only
+    found then), so there is no ``__len__`` (``len()`` raises TypeError); :meth:`estimate_rows`
+    gives the shard's rows from Parquet metadata. The counters of the last epoch are in
+    ``report_`` (they accumulate on ``preprocessor.report_`` too). :meth:`skip_batches` resumes
+    mid-epoch: the skipped batches are read and dropped, so the rest is the same as in an
+    uninterrupted epoch (when the files are).
 
     Args:
         source: a :class:`DataSource`, a path or a mapping of its fields.
@@ -175,21 +183,27 @@ class StreamingLoader:
         labels: label column -> ``"float"``/``"long"``.
         extras: passthrough columns.
         batch_size: rows per batch.
-        shuffle: shuffle files and rows within the buffer, by ``(seed, epoch)``.
+        shuffle: shuffle the pieces and the rows (through the buffer), by ``(seed, epoch)``.
         seed: base seed.
         rows_per_chunk: rows read and transformed at a time.
-        shuffle_buffer_rows: rows shuffled together (default: ``rows_per_chunk``).
+        shuffle_buffer_rows: rows held back for shuffling (default: ``rows_per_chunk``).
         drop_last: drop the last incomplete batch of the epoch.
         max_bad_fraction: raise DataError at the end of an epoch if more rows were dropped.
         string_columns: CSV columns read as text instead of inferred (see :func:`id_columns`).
+        shard_index, num_shards: which part of the source this loader reads (rank, world size).
     """
 
     def __init__(self, source: DataSource | str | Path | Mapping[str, Any], preprocessor: Preprocessor,
                  labels: Mapping[str, str] | Sequence[str] | None = None, extras: Sequence[str] = (),
                  batch_size: int = 1024, shuffle: bool = True, seed: int = 0, rows_per_chunk: int = 100_000,
                  shuffle_buffer_rows: int | None = None, drop_last: bool = False,
-                 max_bad_fraction: float | None = None, string_columns: Sequence[str] = ()) -> None:
+                 max_bad_fraction: float | None = None, string_columns: Sequence[str] = (),
+                 shard_index: int = 0, num_shards: int = 1) -> None:
         _check_batch_size(batch_size)
+        if not isinstance(rows_per_chunk, int) or rows_per_chunk <= 0:
+            raise ConfigError("rows_per_chunk", "must be a positive integer", "> 0", rows_per_chunk)
+        if shuffle_buffer_rows is not None and (not isinstance(shuffle_buffer_rows, int) or shuffle_buffer_rows < 0):
+            raise ConfigError("shuffle_buffer_rows", "must be a non-negative integer", ">= 0", shuffle_buffer_rows)
         self.source = as_source(source)
         self.preprocessor = preprocessor
         self.labels = labels
@@ -198,71 +212,77 @@ class StreamingLoader:
         self.shuffle = shuffle
         self.seed = seed
         self.rows_per_chunk = rows_per_chunk
-        self.shuffle_buffer_rows = max(shuffle_buffer_rows or rows_per_chunk, batch_size)
+        self.shuffle_buffer_rows = rows_per_chunk if shuffle_buffer_rows is None else shuffle_buffer_rows
         self.drop_last = drop_last
         self.max_bad_fraction = max_bad_fraction
         self.string_columns = list(string_columns)
+        self.shard_index = shard_index
+        self.num_shards = num_shards
         self.epoch = 0
+        self._skip = 0
         self.report_ = TransformReport()
         self.files = list_files(self.source)
+        self.pieces = plan_pieces(self.source, shard_index, num_shards, self.files)
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next ``iter()`` uses."""
         self.epoch = int(epoch)
 
-    def estimate_rows(self) -> int | None:
-        """Rows in the files before bad rows are dropped (parquet metadata); None for CSV."""
-        total = 0
-        for path in self.files:
-            if file_format(self.source, path)[0] != "parquet":
-                return None
-            total += pq.ParquetFile(path).metadata.num_rows
-        return total
+    def skip_batches(self, count: int) -> None:
+        """The next ``iter()`` starts at batch ``count`` of its epoch (read and dropped; see above)."""
+        self._skip = max(int(count), 0)
 
-    def _cut(self, buffer: Batch, order: torch.Tensor | None, end: int) -> Iterator[Batch]:
-        for start in range(0, end, self.batch_size):
-            stop = start + self.batch_size
-            yield buffer.take(order[start:stop]) if order is not None else buffer.slice(start, stop)
+    def estimate_rows(self) -> int | None:
+        """Rows of this shard before bad rows are dropped (Parquet metadata); None for other formats."""
+        counts = [piece.rows for piece in self.pieces]
+        return None if any(c is None for c in counts) else sum(counts)  # type: ignore[misc]
 
     def __iter__(self) -> Iterator[Batch]:
-        return _merge_single_rows(self._batches(), self.batch_size)
+        skip, self._skip = self._skip, 0
+        return itertools.islice(_merge_single_rows(self._batches(), self.batch_size), skip, None)
+
+    def _chunks(self, pieces: Sequence[Piece]) -> Iterator[Batch]:
+        columns = needed_columns(self.preprocessor, self.labels, self.extras)
+        for piece in pieces:
+            for row, table in read_piece(self.source, piece, columns, self.rows_per_chunk, self.string_columns):
+                with naming_source(piece.path):
+                    batch, report = self.preprocessor.transform(table, self.labels, self.extras, row_offset=row)
+                self.report_ = self.report_.merge(report)
+                if len(batch):
+                    yield batch
 
     def _batches(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         self.report_ = TransformReport()
-        files = list(self.files)
-        if self.shuffle and len(files) > 1:
-            files = [files[i] for i in np.random.default_rng(epoch_seed(self.seed, epoch)).permutation(len(files))]
-        columns = needed_columns(self.preprocessor, self.labels, self.extras)
-        pending: list[Batch] = []
-        pending_rows = 0
-        flushes = 0
-        offsets: dict[Path, int] = {}
-        for path, table in iter_file_tables(self.source, columns, self.rows_per_chunk, files=files,
-                                            string_columns=self.string_columns):
-            offset = offsets.get(path, 0)
-            offsets[path] = offset + table.num_rows
-            with naming_source(path):
-                batch, report = self.preprocessor.transform(table, self.labels, self.extras, row_offset=offset)
-            self.report_ = self.report_.merge(report)
-            if len(batch):
-                pending.append(batch)
-                pending_rows += len(batch)
-            if pending_rows >= self.shuffle_buffer_rows:
-                buffer = Batch.concat(pending)
-                order = _permutation(len(buffer), self.seed, epoch * 1_000_003 + flushes) if self.shuffle else None
-                flushes += 1
-                full = len(buffer) // self.batch_size * self.batch_size
-                yield from self._cut(buffer, order, full)
-                rest = order[full:] if order is not None else torch.arange(full, len(buffer))
-                pending = [buffer.take(rest)] if len(rest) else []
-                pending_rows = len(rest)
-        if pending_rows:
-            buffer = Batch.concat(pending)
-            order = _permutation(len(buffer), self.seed, epoch * 1_000_003 + flushes) if self.shuffle else None
-            end = len(buffer) // self.batch_size * self.batch_size if self.drop_last else len(buffer)
-            yield from self._cut(buffer, order, end)
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF,
+                                                            self.shard_index]))
+        pieces = list(self.pieces)
+        if self.shuffle and len(pieces) > 1:
+            pieces = [pieces[i] for i in rng.permutation(len(pieces))]
+        keep = self.shuffle_buffer_rows if self.shuffle else 0
+        pool: Batch | None = None
+        for chunk in self._chunks(pieces):
+            pool = chunk if pool is None else Batch.concat([pool, chunk])
+            ready = (len(pool) - keep) // self.batch_size * self.batch_size
+            if ready <= 0:
+                continue
+            if self.shuffle:
+                order = torch.from_numpy(rng.permutation(len(pool)))
+                yield from self._cut(pool, order[:ready], ready)
+                pool = pool.take(order[ready:])
+            else:
+                yield from self._cut(pool, None, ready)
+                pool = pool.slice(ready, len(pool))
+        if pool is not None and len(pool):
+            order = torch.from_numpy(rng.permutation(len(pool))) if self.shuffle else None
+            end = len(pool) // self.batch_size * self.batch_size if self.drop_last else len(pool)
+            yield from self._cut(pool, order, end)
         check_bad_rows(self.report_, self.max_bad_fraction, self.source.name)
+
+    def _cut(self, pool: Batch, order: torch.Tensor | None, end: int) -> Iterator[Batch]:
+        for start in range(0, end, self.batch_size):
+            stop = min(start + self.batch_size, end)
+            yield pool.take(order[start:stop]) if order is not None else pool.slice(start, stop)
 
 
 def load_batch(source: DataSource | str | Path | Mapping[str, Any], preprocessor: Preprocessor,

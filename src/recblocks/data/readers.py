@@ -27,7 +27,7 @@ from recblocks.data.tfrecord import record_tables, tfrecord_keys
 from recblocks.features.columns import short_repr
 
 __all__ = ["DataSource", "as_source", "list_files", "file_format", "read_columns", "read_table", "iter_tables",
-           "iter_file_tables", "naming_source", "RtpLayout"]
+           "iter_file_tables", "iter_row_group", "naming_source", "RtpLayout"]
 
 _PARQUET = (".parquet", ".pq")
 _CSV = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -429,6 +429,27 @@ def iter_file_tables(
     for path in list(files) if files is not None else list_files(source):
         for table in _rechunk(_iter_batches(source, path, columns, rows_per_chunk, string_columns), rows_per_chunk):
             yield path, table
+
+
+def iter_row_group(source: DataSource, path: Path, row_group: int, columns: Sequence[str] | None,
+                   rows_per_chunk: int, start: int = 0, stop: int | None = None) -> Iterator[pa.Table]:
+    """Rows ``start:stop`` of one row group of a Parquet file, as tables of at most ``rows_per_chunk``
+    rows; only that row group is read (its needed columns), batch by batch."""
+    columns = _unique(columns)
+    _check_columns(path, read_columns(source, path), columns)
+    offset = 0
+    try:
+        with pq.ParquetFile(path) as reader:
+            for batch in reader.iter_batches(batch_size=rows_per_chunk, row_groups=[row_group], columns=columns):
+                low, high = max(start - offset, 0), batch.num_rows if stop is None else min(stop - offset,
+                                                                                           batch.num_rows)
+                offset += batch.num_rows
+                if low < high:
+                    yield pa.Table.from_batches([batch.slice(low, high - low)])
+                if stop is not None and offset >= stop:
+                    return
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _read_error(source, path, "parquet", ",", exc) from None
 
 
 def _iter_batches(source: DataSource, path: Path, columns: list[str] | None, rows_per_chunk: int,

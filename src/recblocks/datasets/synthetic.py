@@ -22,7 +22,7 @@ only on ``seed`` and the sizes, not on ``num_rows``. Everything is vectorized nu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "feature_columns",
     "DEFAULT_SYNTHETIC",
     "make_synthetic",
+    "iter_synthetic",
     "bayes_auc",
     "synthetic_schema",
     "write_synthetic",
@@ -239,6 +240,32 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides: Any) -> p
     columns: dict[str, pa.Array] = {"label": pa.array(label), **feature_columns(c, raw)}
     columns[TRUE_PROB_COLUMN] = pa.array(prob)
     return pa.table(columns)
+
+
+def iter_synthetic(config: SyntheticConfig, num_rows: int, rows_per_chunk: int = 1_000_000,
+                   stream: int = 0) -> Iterator[pa.Table]:
+    """``num_rows`` rows of ``config``'s planted model (its ``num_rows`` is ignored) as tables of
+    at most ``rows_per_chunk`` rows, generated one at a time: data larger than memory, written
+    chunk by chunk. Chunk ``i`` draws from ``(seed, 4, stream, i)``: another ``stream`` (e.g. a
+    validation split) gives other rows of the same planted model. Multi-task configs are refused.
+
+    Example:
+        >>> c = SyntheticConfig(num_dense=1, vocab_sizes=[5], seed=1)
+        >>> [t.num_rows for t in iter_synthetic(c, 25, rows_per_chunk=10)]
+        [10, 10, 5]
+    """
+    if config.multitask is not None:
+        raise DataError("synthetic.multitask", "chunked generation draws single-task data", "multitask: null",
+                        "a multitask config")
+    planted = _Planted(config)
+    _calibrate(config, planted)
+    for index, start in enumerate(range(0, num_rows, rows_per_chunk)):
+        n = min(rows_per_chunk, num_rows - start)
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 4, stream, index]))
+        raw = _sample(config, planted, n, rng)
+        prob = 1.0 / (1.0 + np.exp(-(planted.bias + planted.scale * (raw["z"] - planted.center))))
+        label = (rng.random(n) < prob).astype(np.int64)
+        yield pa.table({"label": pa.array(label), **feature_columns(config, raw), TRUE_PROB_COLUMN: pa.array(prob)})
 
 
 def feature_columns(c: SyntheticConfig, raw: dict[str, Any]) -> dict[str, pa.Array]:

@@ -233,6 +233,11 @@ class Preprocessor:
                 else:
                     values, _ = to_numbers(self._column(table, f), _where(f))
                     boundaries[f.name] = fit_quantiles(values, f.num_buckets)
+        return self.set_fitted(vocabularies, dense_stats, boundaries)
+
+    def set_fitted(self, vocabularies: dict[str, list[str]], dense_stats: dict[str, dict[str, Any]],
+                   boundaries: dict[str, list[float]]) -> "Preprocessor":
+        """Take fitted state computed elsewhere (a streaming fit: :mod:`recblocks.features.streaming_fit`)."""
         self.vocabularies_, self.dense_stats_, self.boundaries_ = vocabularies, dense_stats, boundaries
         self._value_sets = {}
         self.report_ = TransformReport()

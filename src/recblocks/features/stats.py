@@ -15,6 +15,7 @@ from recblocks.features.columns import FLOAT32_MAX
 
 __all__ = [
     "fit_vocabulary",
+    "vocabulary_from_counts",
     "fit_moments",
     "fit_range",
     "fit_quantiles",
@@ -37,7 +38,13 @@ def fit_vocabulary(arrays: Sequence[pa.Array], min_count: int = 1, max_vocab_siz
         return []
     values = pa.concat_arrays(arrays) if len(arrays) > 1 else arrays[0]
     counted = pc.value_counts(values)
-    table = pa.table({"value": counted.field("values"), "count": counted.field("counts")})
+    return vocabulary_from_counts(pa.table({"value": counted.field("values"), "count": counted.field("counts")}),
+                                  min_count, max_vocab_size)
+
+
+def vocabulary_from_counts(table: pa.Table, min_count: int = 1, max_vocab_size: int | None = None) -> list[str]:
+    """:func:`fit_vocabulary` from a table of distinct ``value``s and their ``count``s (counts
+    merged over chunks by a streaming fit give the same vocabulary as the whole column)."""
     table = table.filter(pc.and_(pc.is_valid(table["value"]), pc.greater(pc.utf8_length(table["value"]), 0)))
     table = table.filter(pc.greater_equal(table["count"], min_count))
     order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("value", "ascending")])

@@ -12,7 +12,7 @@ extra columns, and the check that every column exists.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import Field, field_validator
@@ -37,7 +37,11 @@ class DataConfig(Params):
     """Where the data comes from: files (``train``/``valid``/``test``) or a synthetic generator.
 
     ``passthrough`` columns are carried next to predictions; ``max_bad_fraction`` turns too many
-    dropped rows into a DataError; ``streaming`` reads the train set chunk by chunk;
+    dropped rows into a DataError; ``streaming`` reads the train set chunk by chunk through a
+    shuffle buffer of ``shuffle_buffer_rows``; ``fit_preprocessing`` fits the preprocessing on
+    the whole train set in memory (``memory``, the default), in one streaming pass
+    (``streaming``) or on a uniform sample of ``fit_sample_rows`` rows (``sample``;
+    :mod:`recblocks.features.streaming_fit`);
     ``soft_labels`` lets binary labels be fractional (in [0, 1]) for training and evaluation
     instead of refusing them (see :mod:`recblocks.features.labels`); ``hard_negatives`` is the
     (user, item) edge table of a MatchModel's hard negatives (:mod:`recblocks.runs.hard_negatives`).
@@ -53,6 +57,13 @@ class DataConfig(Params):
     streaming: bool = False
     rows_per_chunk: int = Field(default=262_144, gt=0, le=MAX_ROWS_PER_CHUNK,
                                 description=f"rows read at a time when streaming, at most {MAX_ROWS_PER_CHUNK:,}")
+    shuffle_buffer_rows: int | None = Field(default=None, ge=0, le=MAX_ROWS_PER_CHUNK,
+                                            description="rows held back for shuffling when streaming (default: "
+                                                        "rows_per_chunk; docs/distributed/streaming.md)")
+    fit_preprocessing: Literal["memory", "streaming", "sample"] = "memory"
+    fit_sample_rows: int = Field(default=1_000_000, gt=0, le=MAX_ROWS_PER_CHUNK,
+                                 description="rows of the uniform sample a 'sample' fit reads, and values per "
+                                             "fitted bucket boundary feature in a 'streaming' fit")
     soft_labels: bool = False
     hard_negatives: HardNegativeEdges | None = None
 

@@ -51,6 +51,7 @@ from recblocks.runs.config_paths import absolute_data_paths
 from recblocks.runs.hard_negatives import fit_hard_negatives
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
+from recblocks.runs.streaming import fit_out_of_memory, process_shard
 from recblocks.runs.run_dir import RunDir
 from recblocks.runs.errors import ResumeError
 from recblocks.runs.run_files import jsonable, read_text
@@ -214,6 +215,8 @@ class Experiment:
         preprocessor = Preprocessor(self.schema)
         table = self.tables.get("train")
         origin = "the train table"
+        if self.config.data.fit_preprocessing != "memory":
+            return fit_out_of_memory(self.schema, self.config.data, table, self.config.train.seed)
         if table is None:
             source: DataSource = self.config.data.train  # type: ignore[assignment]  (plan() checked it)
             table, origin = read_table(source, [*preprocessor.required_columns()]), source.name
@@ -239,7 +242,8 @@ class Experiment:
         if data.streaming and data.train is not None and "train" not in self.tables:
             return StreamingLoader(data.train, preprocessor, self.labels, self.extras, batch_size=train.batch_size,
                                    shuffle=True, seed=train.seed, rows_per_chunk=data.rows_per_chunk,
-                                   max_bad_fraction=data.max_bad_fraction)
+                                   max_bad_fraction=data.max_bad_fraction,
+                                   shuffle_buffer_rows=data.shuffle_buffer_rows, **process_shard())
         return InMemoryLoader(self.batch("train", preprocessor), train.batch_size, shuffle=True,  # type: ignore[arg-type]
                               seed=train.seed)
 

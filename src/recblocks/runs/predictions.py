@@ -26,8 +26,9 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -45,6 +46,7 @@ from recblocks.data.readers import DataSource, list_files
 from recblocks.runs.manifest import MANIFEST, is_run_manifest, now
 
 __all__ = ["OUTPUT_FORMATS", "PREDICTIONS_KEY", "check_prediction_output", "write_predictions",
+           "write_prediction_chunks",
            "is_prediction_file"]
 
 #: Output extension -> CSV delimiter (None: Parquet).
@@ -134,14 +136,45 @@ def check_prediction_output(output: str | Path, sources: Sequence[DataSource], r
 
 def write_predictions(table: pa.Table, path: Path, run_dir: Path) -> Path:
     """Write ``table`` to ``path`` (checked by :func:`check_prediction_output`) atomically."""
+    write_prediction_chunks(iter([table]), path, run_dir)
+    return path
+
+
+def _marked(schema: pa.Schema, delimiter: str | None, run_dir: Path) -> pa.Schema:
+    if delimiter is not None:
+        return schema
+    mark = {"recblocks_version": recblocks.__version__, "run": str(run_dir), "written": now()}
+    return schema.with_metadata({**(schema.metadata or {}), PREDICTIONS_KEY: json.dumps(mark).encode()})
+
+
+def write_prediction_chunks(tables: Iterator[pa.Table], path: Path, run_dir: Path) -> int:
+    """Write the ``tables`` (one schema) one after another to ``path`` (checked by
+    :func:`check_prediction_output`) through a temporary file renamed into place; returns the rows.
+
+    Only the table being written is held: Parquet gets a row group per table
+    (``pyarrow.parquet.ParquetWriter``), CSV/TSV appends rows after one header line. An error
+    from ``tables`` (or the disk) leaves no file and no folder it created.
+    """
     delimiter = OUTPUT_FORMATS[path.suffix.lower()]
     created = make_dirs(path.parent)
-    if delimiter is None:
-        mark = {"recblocks_version": recblocks.__version__, "run": str(run_dir), "written": now()}
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               PREDICTIONS_KEY: json.dumps(mark).encode()})
+    rows = [0]
+
+    def write(tmp: Path) -> None:
+        writer: Any = None
+        schema: pa.Schema | None = None
+        try:
+            for table in tables:
+                if writer is None:
+                    schema = _marked(table.schema, delimiter, run_dir)
+                    writer = _open_writer(tmp, schema, delimiter)
+                writer.write_table(table if table.schema.equals(schema) else table.cast(schema))
+                rows[0] += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+
     try:
-        atomic_write(path, lambda tmp: _write_table(table, tmp, delimiter))
+        atomic_write(path, write)
     except BaseException:
         for folder in reversed(created):  # leave no empty folders behind either
             try:
@@ -149,11 +182,11 @@ def write_predictions(table: pa.Table, path: Path, run_dir: Path) -> Path:
             except OSError:
                 break
         raise
-    return path
+    return rows[0]
 
 
-def _write_table(table: pa.Table, path: Path, delimiter: str | None) -> None:
+def _open_writer(path: Path, schema: pa.Schema, delimiter: str | None) -> Any:
+    """A Parquet writer (``delimiter`` None) or a CSV writer appending tables to ``path``."""
     if delimiter is None:
-        pq.write_table(table, path)
-    else:
-        pacsv.write_csv(table, path, pacsv.WriteOptions(delimiter=delimiter))
+        return pq.ParquetWriter(path, schema)
+    return pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(delimiter=delimiter))

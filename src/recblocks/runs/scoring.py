@@ -8,7 +8,7 @@ preprocessing it holds. Both go through :func:`data_batch`, :func:`evaluate_batc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
 from recblocks.data.loader import InMemoryLoader, load_batch
-from recblocks.data.readers import DataSource, as_source, list_files, naming_source, read_table
+from recblocks.data.readers import DataSource, as_source, iter_file_tables, list_files, naming_source, read_table
 from recblocks.data.report import format_report
 from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
@@ -31,14 +31,14 @@ from recblocks.runs.config import (
     run_extras,
 )
 from recblocks.runs.experiment import build_model
-from recblocks.runs.predictions import check_prediction_output, write_predictions
+from recblocks.runs.predictions import check_prediction_output, write_prediction_chunks
 from recblocks.runs.run_dir import RunDir
 from recblocks.training.devices import resolve_device
 from recblocks.training.config import TrainConfig
 from recblocks.training.trainer import Trainer
 
 __all__ = ["as_table", "data_batch", "evaluate_batch", "predict_batch", "score_columns", "open_run", "evaluate_run",
-           "predict_run", "evaluate_data", "predict_data", "read_like_training", "EVAL_BATCH_SIZE"]
+           "predict_run", "evaluate_data", "predict_data", "predict_chunks", "read_like_training", "EVAL_BATCH_SIZE"]
 
 #: Rows per forward pass when scoring, unless the train config sets ``eval_batch_size``.
 EVAL_BATCH_SIZE = 8192
@@ -184,15 +184,64 @@ def evaluate_data(model: Any, config: RunConfig, preprocessor: Preprocessor, dat
     return evaluate_batch(model, config.train, batch, f"evaluation of {name}", batch_size, device)
 
 
+def predict_chunks(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
+                   keep: list[str] | None = None, batch_size: int | None = None, rows_per_chunk: int | None = None,
+                   device: str | None = None) -> Iterator[tuple[pa.Table, dict[str, np.ndarray]]]:
+    """``(the chunk's keep columns, its activated outputs per name)`` of ``data`` (a path, a
+    data-source mapping, a pyarrow table or a pandas frame), chunk by chunk in row order.
+
+    Files are read ``rows_per_chunk`` rows at a time (default ``data.rows_per_chunk``) and only
+    the chunk being scored is held, so data larger than memory streams through. A row the
+    preprocessing drops is a DataError; so is data without rows.
+    """
+    preprocessor.reset_report()
+    keep = list(dict.fromkeys(keep or []))
+    data = _source(data, config, where)
+    size = rows_per_chunk or config.data.rows_per_chunk
+    table = as_table(data)
+    if table is None:
+        source = as_source(data, where)
+        name = source.name
+        check_columns(source, preprocessor, {}, keep)
+        columns = list(dict.fromkeys([*preprocessor.required_columns(), *keep]))
+        chunks: Iterator[tuple[Any, pa.Table]] = iter_file_tables(source, columns, size)
+    else:
+        name = "the table"
+        check_table_columns(table, preprocessor, {}, keep, name)
+        chunks = ((name, table.slice(i, size)) for i in range(0, table.num_rows, size))
+    rows = 0
+    offsets: dict[Any, int] = {}
+    for origin, chunk in chunks:
+        offset = offsets.get(origin, 0)
+        offsets[origin] = offset + chunk.num_rows
+        with naming_source(origin):
+            batch, report = preprocessor.transform(chunk, None, [], row_offset=offset)
+        if report.bad_rows:
+            raise DataError(name, "rows were dropped while predicting", "no dropped rows", report.bad_rows)
+        scores = predict_batch(model, config.train, batch, f"prediction of {name}", batch_size, device)
+        rows += chunk.num_rows
+        yield chunk.select(keep), scores
+    if rows == 0:
+        raise DataError(name, "no rows to score", "at least one data row", "0 rows (an empty or header-only file)")
+
+
 def predict_data(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
                  keep: list[str] | None = None, batch_size: int | None = None, device: str | None = None
                  ) -> tuple[dict[str, np.ndarray], pa.Table | None, str]:
-    """Activated outputs per name (row order) of ``model`` on ``data``, the table read (holding the
-    ``keep`` columns) and the data's name; a row the preprocessing drops is a DataError."""
-    batch, table, name = data_batch(_source(data, config, where), preprocessor, {}, [], None, where, keep=keep)
-    if preprocessor.report_.bad_rows:
-        raise DataError(name, "rows were dropped while predicting", "no dropped rows", preprocessor.report_.bad_rows)
-    return predict_batch(model, config.train, batch, f"prediction of {name}", batch_size, device), table, name
+    """Activated outputs per name (row order) of ``model`` on ``data``, a table of the ``keep``
+    columns and the data's name; a row the preprocessing drops is a DataError. The data is read
+    and scored chunk by chunk (:func:`predict_chunks`): only the outputs and ``keep`` columns are
+    held whole."""
+    kept: list[pa.Table] = []
+    parts: dict[str, list[np.ndarray]] = {}
+    for chunk, scores in predict_chunks(model, config, preprocessor, data, where, keep, batch_size, device=device):
+        kept.append(chunk)
+        for key, values in scores.items():
+            parts.setdefault(key, []).append(values)
+    source = _source(data, config, where)
+    name = "the table" if as_table(source) is not None else as_source(source, where).name
+    table = pa.concat_tables(kept) if keep else None
+    return {key: np.concatenate(values) for key, values in parts.items()}, table, name
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path | dict[str, Any], allow_unfinished: bool = False,
@@ -214,7 +263,8 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
                 passthrough: list[str] | None = None, overwrite: bool = False, allow_unfinished: bool = False,
                 warn: Callable[[str], None] | None = None, device: str | None = None) -> tuple[int, str]:
     """Write one score column per task (plus extra outputs and passthrough columns) to
-    ``.parquet``, ``.csv`` or ``.tsv``.
+    ``.parquet``, ``.csv`` or ``.tsv``, chunk by chunk: the data is read, scored and written
+    ``data.rows_per_chunk`` rows at a time, so memory stays bounded for data of any size.
 
     The output is checked before any work (:func:`check_prediction_output`: never an input,
     a run file, a folder, or a file recblocks did not write; ``overwrite`` replaces only
@@ -229,10 +279,15 @@ def predict_run(run_dir: str | Path, data: str | Path | dict[str, Any], output: 
     where = "--passthrough" if passthrough else "data.passthrough"
     keep = list(dict.fromkeys(passthrough or config.data.passthrough))
     check_passthrough(keep, [task.name for task in getattr(model, "tasks", [])], where)
-    scores, table, _ = predict_data(model, config, preprocessor, data, "--data", keep, device=device)
-    columns = score_columns(scores)
-    check_passthrough(keep, list(columns), where)
-    kept = {key: table.column(key) for key in keep} if table is not None else {}
-    out = pa.table({**kept, **columns})
-    write_predictions(out, path, run.path)
-    return out.num_rows, format_report(preprocessor.report_, "data")
+    checked: list[bool] = []
+
+    def tables() -> Iterator[pa.Table]:
+        for chunk, scores in predict_chunks(model, config, preprocessor, data, "--data", keep, device=device):
+            columns = score_columns(scores)
+            if not checked:
+                check_passthrough(keep, list(columns), where)
+                checked.append(True)
+            yield pa.table({**{key: chunk.column(key) for key in keep}, **columns})
+
+    rows = write_prediction_chunks(tables(), path, run.path)
+    return rows, format_report(preprocessor.report_, "data")
