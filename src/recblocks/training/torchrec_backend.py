@@ -163,7 +163,7 @@ def shard_model(model: nn.Module, train_config: TrainConfig | Mapping[str, Any] 
     require_torchrec()
     import torch.distributed as dist
     from torchrec.distributed.embedding import EmbeddingCollectionSharder
-    from torchrec.distributed.model_parallel import DistributedModelParallel
+    from torchrec.distributed.model_parallel import DefaultDataParallelWrapper, DistributedModelParallel
     from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
     from torchrec.optim.optimizers import in_backward_optimizer_filter
 
@@ -199,7 +199,10 @@ def shard_model(model: nn.Module, train_config: TrainConfig | Mapping[str, Any] 
     group = process_group or dist.group.WORLD
     sharder = EmbeddingCollectionSharder(fused_params=fused)
     plan = _plan(model, sharder, sharding, names, dist.get_world_size(group), group)
-    dmp = DistributedModelParallel(model, device=device, sharders=[sharder], plan=plan)
+    # not DMP's default static graph: its first step all-reduces only through outputs DDP can flatten,
+    # and a recblocks model returns a dataclass (ModelOutput)
+    dmp = DistributedModelParallel(model, device=device, sharders=[sharder], plan=plan,
+                                   data_parallel_wrapper=DefaultDataParallelWrapper(static_graph=False))
     dense = dict(in_backward_optimizer_filter(dmp.named_parameters()))
     optimizers = [("embedding", dmp.fused_optimizer)]
     if dense:
@@ -300,6 +303,9 @@ def load_sharded_checkpoint(sharded: ShardedModel, path: str | Path) -> None:
     """Resume ``sharded`` (model and optimizer state) from :func:`save_sharded_checkpoint`'s folder."""
     import torch.distributed.checkpoint as dcp
 
+    for name, optimizer in sharded.optimizer.optimizers:
+        if name == "dense":  # torch creates optimizer state lazily: create it so the checkpoint has a target
+            optimizer.init_state()
     state = {"model": sharded.dmp.state_dict(), "optimizer": sharded.optimizer.state_dict()}
     dcp.load(state, checkpoint_id=Path(path))
     sharded.dmp.load_state_dict(state["model"])
