@@ -57,8 +57,14 @@ def _local(batch: Any, step: int, rank: int, world: int) -> Any:
     return batch.slice(start, start + size)
 
 
-def _worker(rank: int, world: int, store: Path, out: Path, sharding: str, regularization: float | None) -> None:
-    """One rank: train, checkpoint, resume into a fresh sharded model, train on, predict."""
+#: the two-process runs: table-wise on the zoo DeepFM as configured; column-wise without its embedding
+#: regularization (a sum over the looked-up rows, which any data-parallel run halves: each rank's sum, averaged),
+#: so that run is also compared with one process training on the concatenated global batches
+RUNS = {"table_wise": None, "column_wise": 0.0}
+
+
+def _worker(rank: int, world: int, store: Path, out: Path) -> None:
+    """One rank, for each run: train, checkpoint, resume into a fresh sharded model, train on, predict."""
     import torch.distributed as dist
 
     from recblocks.training.torchrec_backend import (load_sharded_checkpoint, plain_state_dict,
@@ -66,38 +72,45 @@ def _worker(rank: int, world: int, store: Path, out: Path, sharding: str, regula
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
-    model, batches = zoo_deepfm(seed=0, embedding_regularization=regularization)
-    sharded = shard_model(model, TRAIN, sharding=sharding)
-    owned = {layout.name: [tuple(s.metadata.shard_sizes) for s in sharded.dmp.state_dict()[layout.torchrec_key]
-                           .local_shards()] for layout in sharded.layouts}
-    for step in range(STEPS):
-        if step == RESUME_AT:
-            save_sharded_checkpoint(sharded, out / "checkpoint_a")
-        sharded.train_step(_local(batches["train"], step, rank, world))
-    uninterrupted = sharded.predict(batches["test"])["ctr"]
-    fresh, _ = zoo_deepfm(seed=1, embedding_regularization=regularization)  # other initial weights: everything must come from the checkpoint
-    resumed = shard_model(fresh, TRAIN, sharding=sharding)
-    load_sharded_checkpoint(resumed, out / "checkpoint_a")
-    for step in range(RESUME_AT, STEPS):
-        resumed.train_step(_local(batches["train"], step, rank, world))
-    save_sharded_checkpoint(resumed, out / "checkpoint_b")
-    scores = resumed.predict(batches["test"])["ctr"]
-    plain = plain_state_dict(resumed)
-    torch.save({"uninterrupted": uninterrupted, "resumed": scores, "owned": owned,
-                **({"plain": plain} if rank == 0 else {})}, out / f"rank{rank}.pt")
+    for sharding, regularization in RUNS.items():
+        folder = out / sharding
+        model, batches = zoo_deepfm(seed=0, embedding_regularization=regularization)
+        sharded = shard_model(model, TRAIN, sharding=sharding)
+        owned = {layout.name: [tuple(s.metadata.shard_sizes) for s in sharded.dmp.state_dict()[layout.torchrec_key]
+                               .local_shards()] for layout in sharded.layouts}
+        for step in range(STEPS):
+            if step == RESUME_AT:
+                save_sharded_checkpoint(sharded, folder / "checkpoint_a")
+            sharded.train_step(_local(batches["train"], step, rank, world))
+        uninterrupted = sharded.predict(batches["test"])["ctr"]
+        fresh, _ = zoo_deepfm(seed=1, embedding_regularization=regularization)  # other initial weights
+        resumed = shard_model(fresh, TRAIN, sharding=sharding)
+        load_sharded_checkpoint(resumed, folder / "checkpoint_a")
+        for step in range(RESUME_AT, STEPS):
+            resumed.train_step(_local(batches["train"], step, rank, world))
+        save_sharded_checkpoint(resumed, folder / "checkpoint_b")
+        scores = resumed.predict(batches["test"])["ctr"]
+        plain = plain_state_dict(resumed)
+        torch.save({"uninterrupted": uninterrupted, "resumed": scores, "owned": owned,
+                    **({"plain": plain} if rank == 0 else {})}, folder / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
-def _run_ranks(tmp_path: Path, sharding: str, regularization: float | None, world: int = 2) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both runs on two gloo processes (started once: most of their time is importing TorchRec)."""
+    if not CTR.is_file():
+        pytest.skip(f"{CTR} is absent")
+    pytest.importorskip("torchrec", reason=SKIP_REASON)
+    out, world = tmp_path_factory.mktemp("torchrec_ranks"), 2
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, __file__, str(rank), str(world), str(tmp_path / "store"),
-                               str(tmp_path), sharding, repr(regularization)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for rank in range(world)]
+    procs = [subprocess.Popen([sys.executable, __file__, str(rank), str(world), str(out / "store"), str(out)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for rank in range(world)]
     logs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in procs]
     for rank, (proc, log) in enumerate(zip(procs, logs)):
         assert proc.returncode == 0, f"rank {rank} failed:\n{log[-4000:]}"
-    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(world)]
+    return out
 
 
 @pytest.fixture
@@ -129,15 +142,13 @@ def _scores(model: Any, batch: Any) -> torch.Tensor:
         return model.predictions(model(batch))["ctr"]
 
 
-# table-wise: the zoo DeepFM as configured. column-wise: without its embedding regularization, a sum over the
-# looked-up rows that any data-parallel run halves (each rank's sum, averaged), so that the run can also be
-# compared with one process training on the concatenated global batches.
-@pytest.mark.parametrize(("sharding", "regularization"), [("table_wise", None), ("column_wise", 0.0)])
-def test_two_ranks_train_checkpoint_resume_and_predict_like_the_unsharded_model(
-        torchrec: Any, tmp_path: Path, sharding: str, regularization: float | None) -> None:
+@pytest.mark.parametrize("sharding", list(RUNS))
+def test_two_ranks_train_checkpoint_resume_and_predict_like_the_unsharded_model(two_ranks: Path,
+                                                                               sharding: str) -> None:
     from recblocks.training.torchrec_backend import plain_state_dict_from_checkpoint
 
-    ranks = _run_ranks(tmp_path, sharding, regularization)
+    folder, regularization = two_ranks / sharding, RUNS[sharding]
+    ranks = [torch.load(folder / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
     # the tables are really split: table-wise, each table lives whole on one rank and both ranks hold some;
     # column-wise, the 16-wide tables are split into column shards on both ranks
     owned = [{name for name, shards in r["owned"].items() if shards} for r in ranks]
@@ -150,7 +161,7 @@ def test_two_ranks_train_checkpoint_resume_and_predict_like_the_unsharded_model(
     assert torch.allclose(ranks[1]["resumed"], resumed, atol=1e-6)
     assert torch.allclose(ranks[0]["uninterrupted"], resumed, atol=1e-5)  # resuming changes nothing
     unsharded, batches = zoo_deepfm(seed=2, embedding_regularization=regularization)
-    unsharded.load_state_dict(plain_state_dict_from_checkpoint(unsharded, tmp_path / "checkpoint_b"))
+    unsharded.load_state_dict(plain_state_dict_from_checkpoint(unsharded, folder / "checkpoint_b"))
     assert (_scores(unsharded, batches["test"]) - resumed).abs().max().item() < 1e-5
     gathered = ranks[0]["plain"]
     for key, value in unsharded.state_dict().items():
@@ -218,5 +229,4 @@ def test_checkpoint_round_trip_in_one_process(world_of_one: Any, tmp_path: Path)
 
 
 if __name__ == "__main__":  # one rank of the two-process test
-    _worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5],
-            None if sys.argv[6] == "None" else float(sys.argv[6]))
+    _worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
