@@ -125,8 +125,8 @@ def test_every_slot_kind_maps_to_the_same_feature_embeddings(world_of_one: Any) 
 
 
 @pytest.mark.parametrize(("options", "where", "words"), [
-    ({"sharding": "row_wise"}, "train.sharding", "needs CUDA"),
-    ({"sharding": "tabel_wise"}, "train.sharding", "did you mean 'table_wise'"),
+    ({"sharding": "row_wise"}, "train.embedding_sharding", "needs CUDA"),
+    ({"sharding": "tabel_wise"}, "train.embedding_sharding", "did you mean 'table_wise'"),
     ({"train": {"optimizer": {"name": "adam"}}}, "train.optimizer.name", "only on CUDA"),
     ({"train": {"embedding_optimizer": {"name": "ftrl"}}}, "train.embedding_optimizer.name", "no such kind"),
 ])

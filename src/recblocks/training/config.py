@@ -175,6 +175,11 @@ class TrainConfig(Params):
             ``[{type: tensorboard, flush_secs: 10}, {type: mlflow, experiment: ctr}]``), made
             by the run (``recblocks train``, ``Model.fit``); a ``Trainer`` made by hand takes
             callback objects instead. A ``tensorboard`` entry replaces the default log.
+        embedding_backend: ``plain`` (default: the model's own tables) or ``torchrec`` (TorchRec's
+            DistributedModelParallel, tables sharded; the opt-in extra, ``make setup-torchrec``;
+            see :mod:`recblocks.training.torchrec_backend`).
+        embedding_sharding: how the torchrec backend shards tables: ``table_wise`` (default),
+            ``column_wise``, ``table_column_wise``; ``row_wise`` and ``table_row_wise`` need CUDA.
     """
 
     epochs: int = Field(default=1, ge=1, le=MAX_EPOCHS, validation_alias=AliasChoices("epochs", "num_epochs"),
@@ -206,6 +211,9 @@ class TrainConfig(Params):
         default=None, gt=0.0, validation_alias=AliasChoices("grad_clip_norm", "gradient_clipping_by_norm"))
     tensorboard: bool = True
     callbacks: list[SerializeAsAny[CallbackParams]] = Field(default_factory=list, max_length=100)
+    embedding_backend: Literal["plain", "fbgemm", "torchrec"] = "plain"
+    embedding_sharding: Literal["table_wise", "column_wise", "table_column_wise", "row_wise",
+                                "table_row_wise"] = "table_wise"
 
     @field_validator("callbacks", mode="before")
     @classmethod

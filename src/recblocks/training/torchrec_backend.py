@@ -173,10 +173,10 @@ def shard_model(model: nn.Module, train_config: TrainConfig | Mapping[str, Any] 
     config = train_config if isinstance(train_config, TrainConfig) else parse_params(TrainConfig, train_config, "train")
     device = torch.device(device)
     if sharding not in SHARDING_TYPES:
-        raise ConfigError("train.sharding", "unknown TorchRec sharding type", f"one of {sorted(SHARDING_TYPES)}",
+        raise ConfigError("train.embedding_sharding", "unknown TorchRec sharding type", f"one of {sorted(SHARDING_TYPES)}",
                           repr(sharding), choices=sorted(SHARDING_TYPES))
     if device.type != "cuda" and not SHARDING_TYPES[sharding]:
-        raise ConfigError("train.sharding", f"{sharding} sharding needs CUDA (TorchRec's row-wise kernels)",
+        raise ConfigError("train.embedding_sharding", f"{sharding} sharding needs CUDA (TorchRec's row-wise kernels)",
                           f"one of {[k for k, cpu in SHARDING_TYPES.items() if cpu]} on CPU", repr(sharding))
     if not dist.is_initialized():
         raise ConfigError("shard_model", "torch.distributed is not initialized",

@@ -113,7 +113,12 @@ class Trainer:
                 raise ConfigError(f"Trainer(callbacks[{index}])", "not a Callback (the trainer writes no files "
                                   "itself: write a run directory with RunDirCallback(run_dir))",
                                   "a recblocks.training.Callback", type(callback).__name__)
-        self.optimizer = build_optimizer(model, self.config, sparse)
+        if self.config.embedding_backend == "torchrec":  # tables sharded by TorchRec (torchrec_backend_trainer)
+            from recblocks.training.torchrec_backend_trainer import wrap_for_trainer
+
+            self.model, self.optimizer = wrap_for_trainer(model, self.config)
+        else:
+            self.optimizer = build_optimizer(model, self.config, sparse)
         evaluator = self._evaluator()
         self.metric_keys: list[str] = list(evaluator.keys)
         self.monitor, self.mode = resolve_monitor(evaluator, self.config.early_stopping)
@@ -205,6 +210,9 @@ class Trainer:
             self.model.load_state_dict(self._best_state)
         for callback in self.callbacks:
             callback.on_fit_end(self, history)
+        unwrap = getattr(self.model, "unwrap", None)
+        if unwrap is not None:  # a wrapped backend (torchrec): the plain model with the trained weights
+            self.model = unwrap()
         return history
 
     def _consider(self, valid: Mapping[str, float], epoch: int) -> None:
