@@ -168,6 +168,19 @@ def test_two_ranks_train_checkpoint_resume_and_predict_like_the_unsharded_model(
         assert torch.equal(gathered[key], value), key
     if regularization is None:
         return
+    import torch.distributed as dist
+
+    from recblocks.training.torchrec_backend import load_sharded_checkpoint, shard_model
+
+    # the two ranks' checkpoint resumes in a world of one (DCP reshards model and optimizer state)
+    dist.init_process_group("gloo", init_method=f"file://{folder / 'store_one'}", rank=0, world_size=1)
+    try:
+        alone, batches = zoo_deepfm(seed=5, embedding_regularization=regularization)
+        one = shard_model(alone, TRAIN, sharding=sharding)
+        load_sharded_checkpoint(one, folder / "checkpoint_b")
+        assert (one.predict(batches["test"])["ctr"] - resumed).abs().max().item() < 1e-6
+    finally:
+        dist.destroy_process_group()
     reference, batches = _plain_reference(STEPS, regularization)  # one process, concatenated global batches
     assert (_scores(reference, batches["test"]) - resumed).abs().max().item() < 1e-5
 
