@@ -91,6 +91,19 @@ def test_a_trainer_checkpoint_resumes_the_torchrec_run(zoo: Any) -> None:
         assert (expected[key] - value).abs().max().item() < 1e-6, key
 
 
+def test_the_doc_config_trains(zoo: Any) -> None:
+    """docs/distributed/torchrec.md's config block, as written, drives a (short) torchrec run."""
+    import re
+
+    import yaml
+
+    doc = (HERE.parents[1] / "docs" / "distributed" / "torchrec.md").read_text(encoding="utf-8")
+    train = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))["train"]  # type: ignore[union-attr]
+    assert train["embedding_backend"] == "torchrec"
+    trainer, history = _fit(zoo, {**train, "max_steps": 2})
+    assert history.global_step == 2 and not hasattr(trainer.model, "dmp")
+
+
 def test_grad_clipping_is_refused(zoo: Any) -> None:
     with pytest.raises(ConfigError, match="^train.grad_clip_norm: "):
         _fit(zoo, {"optimizer": {"name": "sgd"}, "embedding_backend": "torchrec", "grad_clip_norm": 1.0})
