@@ -104,6 +104,33 @@ def test_the_doc_config_trains(zoo: Any) -> None:
     assert history.global_step == 2 and not hasattr(trainer.model, "dmp")
 
 
+def test_recblocks_train_writes_a_plain_run_directory(zoo: Any, tmp_path: Path) -> None:
+    """``recblocks train`` with the torchrec backend; ``recblocks evaluate`` scores the run unsharded alike."""
+    import json
+
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from recblocks.cli.main import cli
+
+    table = pq.read_table(zoo.CTR)
+    for split, (start, rows) in {"train": (0, 400), "valid": (400, 100), "test": (500, 100)}.items():
+        pq.write_table(table.slice(start, rows), tmp_path / f"{split}.parquet")
+    run = tmp_path / "run"
+    args = ["train", str(zoo.REPO / "configs" / "ml100k_ctr" / "deepfm.yaml"), "-o", str(run),
+            *[f"--{s}={tmp_path / s}.parquet" for s in ("train", "valid", "test")],
+            "--set", "train.epochs=1", "--set", "train.batch_size=100", "--set", "train.embedding_backend=torchrec",
+            "--set", "train.embedding_optimizer={name: adagrad, lr: 0.05}", "--set", "train.save_checkpoints_steps=2",
+            "--set", "train.progress=false", "--set", "train.tensorboard=false"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (run / "model.safetensors").is_file() and any((run / "checkpoints").iterdir())
+    test = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["test"]
+    evaluated = CliRunner().invoke(cli, ["evaluate", str(run), "--data", str(tmp_path / "test.parquet")])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert f"auc={test['auc']:.4f}" in evaluated.output and f"logloss={test['logloss']:.4f}" in evaluated.output
+
+
 def test_grad_clipping_is_refused(zoo: Any) -> None:
     with pytest.raises(ConfigError, match="^train.grad_clip_norm: "):
         _fit(zoo, {"optimizer": {"name": "sgd"}, "embedding_backend": "torchrec", "grad_clip_norm": 1.0})

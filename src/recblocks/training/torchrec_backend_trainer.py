@@ -16,12 +16,14 @@ trainer already uses, so the training loop is unchanged:
   so a trainer checkpoint resumes with any world size.
 
 Both ``state_dict`` methods are collective: every rank calls them (the trainer does, on every
-rank). Without an initialized process group, a world-size-1 gloo group is started.
+rank). Without an initialized process group, the group torchrun describes (``WORLD_SIZE``...) or
+a world-size-1 gloo group is started.
 ``grad_clip_norm`` is refused: the embedding update happens inside the backward pass.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +43,11 @@ __all__ = ["TorchRecTrainable", "TorchRecOptimizer", "wrap_for_trainer"]
 def _ensure_process_group() -> None:
     import torch.distributed as dist
 
-    if not dist.is_initialized():  # one process: a gloo group of one over a file store
+    if dist.is_initialized():
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: its rendezvous variables
+        dist.init_process_group("gloo")
+    else:  # one process: a gloo group of one over a file store
         store = Path(tempfile.mkdtemp(prefix="recblocks-torchrec-")) / "store"
         dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
 
