@@ -135,12 +135,13 @@ def _fused_params(config: TrainConfig, device: torch.device, where: str = "train
     return params
 
 
-def _plan(model: nn.Module, sharder: Any, sharding: str, names: list[str], world: int, group: Any) -> Any:
+def _plan(model: nn.Module, sharder: Any, sharding: str, names: list[str], world: int, group: Any,
+          device: torch.device) -> Any:
     from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
     from torchrec.distributed.planner.types import ParameterConstraints
 
     constraints = {name: ParameterConstraints(sharding_types=[sharding], min_partition=4) for name in names}
-    planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"),
+    planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device=device.type),
                                        constraints=constraints)
     return planner.collective_plan(model, [sharder], group)
 
@@ -198,7 +199,7 @@ def shard_model(model: nn.Module, train_config: TrainConfig | Mapping[str, Any] 
                           "backend needs unique table names", "one embedding collection", f"tables {names}")
     group = process_group or dist.group.WORLD
     sharder = EmbeddingCollectionSharder(fused_params=fused)
-    plan = _plan(model, sharder, sharding, names, dist.get_world_size(group), group)
+    plan = _plan(model, sharder, sharding, names, dist.get_world_size(group), group, device)
     # not DMP's default static graph: its first step all-reduces only through outputs DDP can flatten,
     # and a recblocks model returns a dataclass (ModelOutput)
     dmp = DistributedModelParallel(model, device=device, sharders=[sharder], plan=plan,
