@@ -182,6 +182,11 @@ class TrainConfig(Params):
             without it is a ConfigError when the trainer is made. See :mod:`recblocks.training.devices`.
         mixed_precision: ``none`` | ``bf16`` (CPU or CUDA) | ``fp16`` (CUDA, with a loss scaler):
             autocast of the forward pass; losses, metrics and parameters stay float32.
+        embedding_backend: ``plain`` (default: the model's own tables) or ``torchrec`` (TorchRec's
+            DistributedModelParallel, tables sharded; the opt-in extra, ``make setup-torchrec``;
+            see :mod:`recblocks.training.torchrec_backend`).
+        embedding_sharding: how the torchrec backend shards tables: ``table_wise`` (default),
+            ``column_wise``, ``table_column_wise``; ``row_wise`` and ``table_row_wise`` need CUDA.
     """
 
     epochs: int = Field(default=1, ge=1, le=MAX_EPOCHS, validation_alias=AliasChoices("epochs", "num_epochs"),
@@ -224,6 +229,9 @@ class TrainConfig(Params):
             hint = f"; did you mean '{suggestion}'?" if suggestion else ""
             raise PydanticCustomError("device", f"unknown device {value!r}; expected cpu, cuda, cuda:N or auto{hint}")
         return value
+    embedding_backend: Literal["plain", "fbgemm", "torchrec"] = "plain"
+    embedding_sharding: Literal["table_wise", "column_wise", "table_column_wise", "row_wise",
+                                "table_row_wise"] = "table_wise"
 
     @field_validator("callbacks", mode="before")
     @classmethod

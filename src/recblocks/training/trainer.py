@@ -123,7 +123,12 @@ class Trainer:
             self.device = resolve_device(self.config.device)
             model.to(self.device)
         self.autocast_dtype = check_precision(self.config.mixed_precision, self.device)
-        self.optimizer = build_optimizer(model, self.config, sparse)
+        if self.config.embedding_backend == "torchrec":  # tables sharded by TorchRec (torchrec_backend_trainer)
+            from recblocks.training.torchrec_backend_trainer import wrap_for_trainer
+
+            self.model, self.optimizer = wrap_for_trainer(model, self.config)
+        else:
+            self.optimizer = build_optimizer(model, self.config, sparse)
         self.scaler = make_grad_scaler(self.device, self.config.mixed_precision)
         self._assigning = assigning_modules(model)  # dynamic vocabularies (recblocks.features.dynamic_vocab)
         evaluator = self._evaluator()
@@ -217,6 +222,9 @@ class Trainer:
             self.model.load_state_dict(self._best_state)
         for callback in self.callbacks:
             callback.on_fit_end(self, history)
+        unwrap = getattr(self.model, "unwrap", None)
+        if unwrap is not None:  # a wrapped backend (torchrec): the plain model with the trained weights
+            self.model = unwrap()
         return history
 
     def _consider(self, valid: Mapping[str, float], epoch: int) -> None:
