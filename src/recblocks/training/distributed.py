@@ -33,11 +33,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from recblocks.core.errors import ConfigError
+from recblocks.core.errors import ConfigError, RecBlocksError
 
 __all__ = ["rank", "world_size", "local_rank", "is_main", "is_distributed", "barrier", "launched",
            "init_from_env", "shutdown", "all_gather_rows", "all_reduce_sum", "broadcast_object", "unused_parameters",
-           "wrap_model", "broadcast_buffers", "quiet_other_ranks", "launch_command"]
+           "wrap_model", "broadcast_buffers", "quiet_other_ranks", "launch_command", "GatheredEvaluator",
+           "on_main", "RankFailedError"]
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -121,30 +122,37 @@ def _comm_device() -> torch.device:
     return torch.device("cpu")
 
 
-def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+def all_gather_rows(tensor: torch.Tensor | None) -> torch.Tensor | None:
     """Every rank's ``tensor`` concatenated along dim 0 in rank order; the ranks may hold
-    different numbers of rows (the other dims and the dtype must agree). Returns ``tensor``
-    itself in a single process.
+    different numbers of rows, and a rank with nothing passes ``None`` (the other dims and
+    the dtype come from the ranks that have rows). Returns ``tensor`` itself in a single
+    process, None when no rank has a tensor.
 
     Shape:
         - Input: ``(N_r, ...)`` on rank ``r``.
-        - Output: ``(sum_r N_r, ...)`` on every rank, on the input's device.
+        - Output: ``(sum_r N_r, ...)`` on every rank, on the input's device (CPU for None).
     """
     if not is_distributed():
         return tensor
-    device, source = _comm_device(), tensor.detach()
-    flag = source.dtype == torch.bool
+    meta: list[Any] = [None] * world_size()
+    mine = None if tensor is None else (int(tensor.shape[0]), tuple(tensor.shape[1:]), str(tensor.dtype))
+    torch.distributed.all_gather_object(meta, mine)
+    present = [m for m in meta if m is not None]
+    if not present:
+        return None
+    _, tail, dtype_name = present[0]
+    dtype = getattr(torch, dtype_name.removeprefix("torch."))
+    device = _comm_device()
+    source = tensor.detach() if tensor is not None else torch.zeros((0, *tail), dtype=dtype)
+    flag = dtype == torch.bool
     moved = (source.to(torch.uint8) if flag else source).to(device).contiguous()
-    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world_size())]
-    torch.distributed.all_gather(sizes, torch.tensor([moved.shape[0]], dtype=torch.int64, device=device))
-    counts = [int(size.item()) for size in sizes]
-    longest = max(counts)
-    padded = torch.zeros((longest, *moved.shape[1:]), dtype=moved.dtype, device=device)
+    counts = [m[0] if m is not None else 0 for m in meta]
+    padded = torch.zeros((max(counts), *tail), dtype=moved.dtype, device=device)
     padded[: moved.shape[0]] = moved
     parts = [torch.empty_like(padded) for _ in counts]
     torch.distributed.all_gather(parts, padded)
     joined = torch.cat([part[:count] for part, count in zip(parts, counts)])
-    return (joined.bool() if flag else joined).to(tensor.device)
+    return (joined.bool() if flag else joined).to(tensor.device if tensor is not None else "cpu")
 
 
 def all_reduce_sum(values: Sequence[float]) -> list[float]:
@@ -163,6 +171,32 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     holder = [obj if rank() == src else None]
     torch.distributed.broadcast_object_list(holder, src=src, device=_comm_device())
     return holder[0]
+
+
+class RankFailedError(RecBlocksError):
+    """Raised on the other ranks when a step that rank 0 runs alone (:func:`on_main`) failed there."""
+
+
+def on_main(fn: Callable[[], Any], where: str, share: bool = False) -> Any:
+    """``fn()`` run by rank 0 alone (writing the run directory, fitting the preprocessing), the
+    other ranks waiting for it. An error there stops every rank: rank 0 raises it, the others
+    raise :class:`RankFailedError` quoting it (instead of waiting forever in the next
+    collective). ``share``: every rank returns rank 0's result (pickled); else the others get None.
+    """
+    if not is_distributed():
+        return fn()
+    result, failure, error = None, None, None
+    if is_main():
+        try:
+            result = fn()
+        except BaseException as exc:  # noqa: BLE001  (told to every rank, then raised)
+            failure, error = f"{type(exc).__name__}: {exc}", exc
+    shared = broadcast_object((failure, result if share else None))
+    if shared[0] is not None:
+        if error is not None:
+            raise error
+        raise RankFailedError(where, "rank 0 failed", None, shared[0])
+    return result if is_main() else shared[1]
 
 
 def broadcast_buffers(model: nn.Module, src: int = 0) -> None:
@@ -234,3 +268,29 @@ def launch_command(nproc: int, args: Sequence[str], nnodes: int = 1) -> list[str
         raise ConfigError("--nproc", "the number of processes must be positive", ">= 1", nproc)
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nnodes={nnodes}",
             f"--nproc_per_node={nproc}", "-m", "recblocks.cli.main", *args]
+
+
+class GatheredEvaluator:
+    """An evaluator fed with one rank's shard whose :meth:`compute` first gathers every rank's
+    collected rows (the wrapped evaluator's ``gather(all_gather_rows)``), so the metrics are
+    those of the whole data set. Every other member is the wrapped evaluator's.
+
+    Raises:
+        ConfigError: the evaluator has no ``gather`` (evaluate an unsharded loader instead).
+    """
+
+    def __init__(self, evaluator: Any, where: str = "evaluation") -> None:
+        if not callable(getattr(evaluator, "gather", None)):
+            raise ConfigError(where, "a sharded evaluation needs an evaluator that can gather the ranks' rows",
+                              "an evaluator with gather(all_gather_rows)", type(evaluator).__name__)
+        self.evaluator = evaluator
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.evaluator, name)
+
+    def update(self, outputs: Any, batch: Any) -> None:
+        self.evaluator.update(outputs, batch)
+
+    def compute(self) -> dict[str, float]:
+        self.evaluator.gather(all_gather_rows)
+        return self.evaluator.compute()
