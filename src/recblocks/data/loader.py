@@ -135,7 +135,8 @@ class InMemoryLoader:
     (``tensor_split``: sizes differ by one row at most). ``batch_size`` is therefore per rank,
     every shard yields the same number of batches, the shards are disjoint and together visit
     every row once per epoch, and the shards' batches concatenated in shard order are the
-    batches of a single loader with ``batch_size * W``.
+    batches of a single loader with ``batch_size * W`` (but for the last one, when a remainder
+    of fewer than ``2 * W`` rows joined it).
 
     Example:
         >>> data = Batch({"x": torch.arange(10)})

@@ -358,8 +358,8 @@ class Trainer:
             term_totals, self._epoch_warnings = list(resumed["term_totals"]), list(resumed["warnings"])
             loader = _resume_position(loader, resumed, steps)
             if int(resumed.get("world_size", 1)) != distributed.world_size():  # the ranks' rows add up to the epoch's
-                size, rows = distributed.world_size(), int(resumed.get("global_rows", samples))
-                samples = rows // size + (rows % size if distributed.is_main() else 0)
+                size, done = distributed.world_size(), int(resumed.get("global_rows", samples))
+                samples = done // size + (done % size if distributed.is_main() else 0)
         next_event = self._next_event()
         bar = progress_bar(loader, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress and distributed.is_main())
         forward = self._parallel or model
