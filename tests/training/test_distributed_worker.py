@@ -109,7 +109,7 @@ def main(out: Path) -> None:
 
     # 3. a 2-process run interrupted before its second checkpoint (resumed by 1 process in the test)
     raw = copy.deepcopy(CONFIG)
-    raw["train"].update(max_steps=None, save_checkpoints_steps=7)
+    raw["train"].update(max_steps=None, epochs=1, save_checkpoints_steps=7)
 
     class Interrupt(Callback):
         def on_checkpoint(self, trainer: Any) -> None:
