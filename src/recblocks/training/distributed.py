@@ -38,7 +38,8 @@ from recblocks.core.errors import ConfigError, RecBlocksError
 __all__ = ["rank", "world_size", "local_rank", "is_main", "is_distributed", "barrier", "launched",
            "init_from_env", "shutdown", "all_gather_rows", "all_reduce_sum", "broadcast_object", "unused_parameters",
            "wrap_model", "broadcast_buffers", "quiet_other_ranks", "launch_command", "GatheredEvaluator",
-           "on_main", "RankFailedError"]
+           "on_main", "RankFailedError",
+           "needs_dense_embedding_gradients", "dense_embedding_gradients"]
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -252,6 +253,23 @@ def wrap_model(model: nn.Module, loss_of: Callable[[], torch.Tensor] | None = No
         logging.getLogger("recblocks").info("DDP: parameters the loss does not reach (find_unused_parameters "
                                             "on): %s", unused[:5])
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
+
+
+def needs_dense_embedding_gradients() -> bool:
+    """The process group cannot all-reduce sparse gradients (nccl): tables must give dense ones."""
+    return is_distributed() and torch.distributed.get_backend() == "nccl"
+
+
+def dense_embedding_gradients(model: nn.Module) -> list[str]:
+    """Switch every ``nn.Embedding``/``nn.EmbeddingBag`` built with ``sparse=True`` to dense
+    gradients (before the optimizer is built: the tables then get the dense optimizer form);
+    returns the switched modules' names."""
+    switched = []
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and module.sparse:
+            module.sparse = False
+            switched.append(name)
+    return switched
 
 
 def quiet_other_ranks() -> None:
