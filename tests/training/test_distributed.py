@@ -227,3 +227,31 @@ def test_single_process_answers_without_a_group() -> None:
     command = distributed.launch_command(4, ["train", "c.yaml"])
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert "--nproc_per_node=4" in command and command[-4:] == ["-m", "recblocks.cli.main", "train", "c.yaml"]
+
+
+def test_a_one_process_checkpoint_resumes_with_nproc_2(tmp_path: Path) -> None:
+    from recblocks.runs.experiment import Experiment
+    from recblocks.runs.run_dir import RunDir
+    from recblocks.training.callbacks import Callback
+
+    raw = yaml.safe_load(_tiny_config(tmp_path).read_text())
+
+    class Interrupt(Callback):
+        def on_checkpoint(self, trainer: Any) -> None:
+            if trainer.global_step >= 10:  # before the second checkpoint (step 10) is written
+                raise KeyboardInterrupt("interrupted by the test")
+
+    run = tmp_path / "one"
+    with pytest.raises(KeyboardInterrupt):
+        with RunDir(run) as run_dir:
+            run_dir.write_config(raw)
+            Experiment.from_raw(copy.deepcopy(raw)).train(run_dir, callbacks=[Interrupt()])
+    done = subprocess.run([sys.executable, "-m", "recblocks.cli.main", "train", "--resume", str(run), "--nproc", "2"],
+                          env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((run / "run.json").read_text())
+    assert manifest["status"] == "complete" and manifest["resumes"][0]["checkpoint"] == "step-000005"
+    epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
+    # 5 steps of 8 rows by one process, then rows 40..159 of the same order in global batches
+    # of 2 x 8 (the last of 8 rows): 8 more steps; every row of the epoch once
+    assert [(e["steps"], e["samples"]) for e in epochs] == [(5 + 8, 160)]
