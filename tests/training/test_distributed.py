@@ -153,6 +153,30 @@ def test_a_two_process_checkpoint_resumes_in_one_process(ddp: Path) -> None:
     assert result.history.global_step == 43
 
 
+def test_a_parameter_the_loss_never_reaches_switches_find_unused_parameters_on(ddp: Path) -> None:
+    ranks = [_report(ddp, 0), _report(ddp, 1)]
+    assert [r["find_unused"] for r in ranks] == [True, True] and [r["unused_grad"] for r in ranks] == [None, None]
+    # two backward passes of sum(used(x)): each adds the mean over ranks of the column sums of x
+    expected = 2 * (torch.tensor(ranks[0]["inputs"]).sum(0) + torch.tensor(ranks[1]["inputs"]).sum(0)) / 2
+    for r in ranks:
+        assert torch.allclose(torch.tensor(r["used_grad"])[0], expected, atol=1e-6)
+
+
+def test_the_probe_finds_unused_parameters_and_leaves_the_model_as_it_was() -> None:
+    from test_distributed_worker import PartlyUsed
+
+    model = torch.nn.Sequential(PartlyUsed(), torch.nn.BatchNorm1d(1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(3)
+    unused = distributed.unused_parameters(model, lambda: (model(torch.randn(5, 2)) + torch.rand(1)).sum())
+    assert unused == ["0.unused.weight", "0.unused.bias"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # batch-norm statistics restored
+    assert all(p.grad is None for p in model.parameters())
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(1))  # the random state is the one before the probe
+
+
 def _tiny_config(tmp_path: Path) -> Path:
     raw = copy.deepcopy(CONFIG)
     raw["data"]["synthetic"]["num_rows"] = 200  # 160 training rows: 10 steps of 2 x 8 rows

@@ -57,6 +57,17 @@ def recording_loader(base: type) -> type:
     return Recording
 
 
+class PartlyUsed(torch.nn.Module):
+    """``used(x)``; ``unused`` never takes part."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used, self.unused = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.used(x)
+
+
 def main(out: Path) -> None:
     from recblocks.data.loader import InMemoryLoader
     from recblocks.metrics import MetricCollection
@@ -126,6 +137,16 @@ def main(out: Path) -> None:
             run.train(None, callbacks=[Interrupt()])
     except KeyboardInterrupt:
         report["interrupted"] = True
+    # 4. a model with a parameter its loss never reaches: DDP needs find_unused_parameters
+    torch.manual_seed(0)
+    partly = PartlyUsed()
+    inputs = torch.randn(4, 2) + rank
+    wrapped = distributed.wrap_model(partly, lambda: partly(inputs).sum())
+    for _ in range(2):  # the second backward fails if DDP waited for the unused gradients
+        wrapped(inputs).sum().backward()
+    report["find_unused"] = wrapped.find_unused_parameters
+    report["inputs"], report["used_grad"] = inputs.tolist(), partly.used.weight.grad.tolist()
+    report["unused_grad"] = None if partly.unused.weight.grad is None else partly.unused.weight.grad.tolist()
     (out / f"rank{rank}.json").write_text(json.dumps(report))
     distributed.shutdown()
 

@@ -196,7 +196,7 @@ def on_main(fn: Callable[[], Any], where: str, share: bool = False) -> Any:
     if shared[0] is not None:
         if error is not None:
             raise error
-        raise RankFailedError(where, "rank 0 failed", None, shared[0])
+        raise RankFailedError(where, "rank 0 failed (rank 0 reports the error)", "rank 0 to succeed", shared[0])
     return result if is_main() else shared[1]
 
 
