@@ -160,7 +160,7 @@ def cli() -> None:
 @click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
               help="Data-parallel training in N processes on this machine: runs this command under torchrun "
                    "(python -m torch.distributed.run --standalone --nproc_per_node N); each process trains on its "
-                   "shard, train.batch_size rows per process and step (docs/distributed.md).")
+                   "shard, train.batch_size rows per process and step (docs/distributed/ddp.md).")
 @_handle_errors
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
           output: str | None, overrides: tuple[str, ...], overwrite: bool, resume: str | None,

@@ -143,7 +143,7 @@ class Trainer:
                 raise ConfigError(f"Trainer(callbacks[{index}])", "not a Callback (the trainer writes no files "
                                   "itself: write a run directory with RunDirCallback(run_dir))",
                                   "a recblocks.training.Callback", type(callback).__name__)
-        if distributed.needs_dense_embedding_gradients():  # nccl has no sparse all-reduce (docs/distributed.md)
+        if distributed.needs_dense_embedding_gradients():  # nccl has no sparse all-reduce (docs/distributed/ddp.md)
             distributed.dense_embedding_gradients(model)
         self.optimizer = build_optimizer(model, self.config, sparse)
         evaluator = self._evaluator()
