@@ -164,12 +164,29 @@ _DEVICE = click.option(
 @click.option("--init-from", "init_from", metavar="RUN_DIR",
               help="Start from the weights of the finished run RUN_DIR (train.init_from; warm start).")
 @_DEVICE
+@click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Data-parallel training in N processes on this machine: runs this command under torchrun "
+                   "(python -m torch.distributed.run --standalone --nproc_per_node N); each process trains on its "
+                   "shard, train.batch_size rows per process and step (docs/distributed/ddp.md).")
 @_handle_errors
 def train(config: str | None, demo: bool, train_path: str | None, valid_path: str | None, test_path: str | None,
           output: str | None, overrides: tuple[str, ...], overwrite: bool, resume: str | None,
-          init_from: str | None, device: str | None) -> None:
+          init_from: str | None, device: str | None, nproc: int | None) -> None:
     """Train the model described by CONFIG and save a run directory."""
     from recblocks.runs import resume_run, train_run
+    from recblocks.training import distributed
+
+    if nproc is not None and nproc > 1 and not distributed.launched():
+        import subprocess
+
+        args = [*([config] if config else []), *(["--demo"] if demo else []),
+                *[item for flag, value in (("--train", train_path), ("--valid", valid_path), ("--test", test_path),
+                                           ("--output", output), ("--resume", resume), ("--init-from", init_from),
+                                           ("--device", device))
+                  if value for item in (flag, value)],
+                *[item for override in overrides for item in ("--set", override)],
+                *(["--overwrite"] if overwrite else [])]
+        sys.exit(subprocess.run(distributed.launch_command(nproc, ["train", *args])).returncode)
 
     if resume is not None:
         for flag, value in (("--output", output), ("--overwrite", overwrite), ("--init-from", init_from)):
@@ -197,6 +214,10 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
         else:
             result = train_run(raw, output or default_output(config, demo), overwrite=overwrite,  # type: ignore[arg-type]
                                command="train")
+    main_rank = distributed.is_main()
+    distributed.shutdown()
+    if not main_rank:  # rank 0 reports the run
+        return
     click.echo("")
     if result.init_from:
         from recblocks.runs.warm_start import describe_warm_start

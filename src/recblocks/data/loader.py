@@ -32,7 +32,7 @@ from recblocks.features.batch import Batch
 from recblocks.features.preprocess import Preprocessor
 from recblocks.features.stats import TransformReport
 
-__all__ = ["InMemoryLoader", "StreamingLoader", "load_batch", "batch_bounds", "epoch_seed", "needed_columns",
+__all__ = ["InMemoryLoader", "StreamingLoader", "load_batch", "batch_bounds", "sharded_bounds", "epoch_seed", "needed_columns",
            "id_columns"]
 
 
@@ -65,6 +65,22 @@ def batch_bounds(rows: int, batch_size: int, drop_last: bool = False) -> list[tu
     stop = rows // batch_size * batch_size if drop_last else rows
     bounds = [(start, min(start + batch_size, stop)) for start in range(0, stop, batch_size)]
     if batch_size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return bounds
+
+
+def sharded_bounds(rows: int, batch_size: int, num_shards: int = 1, drop_last: bool = False) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each *global* batch (``num_shards * batch_size`` rows) of an epoch
+    split over ``num_shards`` shards: :func:`batch_bounds` with one more rule for W > 1 shards,
+    a last global batch of fewer than ``2 * W`` rows joins the one before it (so no shard gets
+    an empty batch or one of a single row).
+
+    Example:
+        >>> sharded_bounds(12, 2, 2), sharded_bounds(11, 2, 2), sharded_bounds(11, 2, 2, drop_last=True)
+        ([(0, 4), (4, 8), (8, 12)], [(0, 4), (4, 11)], [(0, 4), (4, 8)])
+    """
+    bounds = batch_bounds(rows, batch_size * num_shards, drop_last)
+    if num_shards > 1 and batch_size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2 * num_shards:
         bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
     return bounds
 
@@ -107,6 +123,15 @@ class InMemoryLoader:
     :meth:`set_epoch` to choose it and :meth:`skip_batches` to start mid-epoch (resuming). A remainder of one row joins the last
     batch (see the module docstring).
 
+    Sharding (data-parallel training, one loader per rank): with ``num_shards`` W > 1 the
+    epoch's order is cut into *global* batches of ``W * batch_size`` rows
+    (:func:`sharded_bounds`) and shard ``shard_index`` takes its contiguous part of each
+    (``tensor_split``: sizes differ by one row at most). ``batch_size`` is therefore per rank,
+    every shard yields the same number of batches, the shards are disjoint and together visit
+    every row once per epoch, and the shards' batches concatenated in shard order are the
+    batches of a single loader with ``batch_size * W`` (but for the last one, when a remainder
+    of fewer than ``2 * W`` rows joined it).
+
     Example:
         >>> data = Batch({"x": torch.arange(10)})
         >>> [len(b) for b in InMemoryLoader(data, batch_size=4, shuffle=False)]
@@ -116,15 +141,25 @@ class InMemoryLoader:
     """
 
     def __init__(self, batch: Batch, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, shard_index: int = 0, num_shards: int = 1) -> None:
         _check_batch_size(batch_size)
+        if not (isinstance(num_shards, int) and num_shards >= 1 and isinstance(shard_index, int)
+                and 0 <= shard_index < num_shards):
+            raise ConfigError("shard_index/num_shards", "the shard must be one of the shards",
+                              "0 <= shard_index < num_shards, num_shards >= 1", (shard_index, num_shards))
+        if len(batch) < num_shards:
+            raise ConfigError("num_shards", "fewer rows than shards: some rank would get no data",
+                              f"at least {num_shards} rows", len(batch))
         self.batch = batch
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        self.shard_index = shard_index
+        self.num_shards = num_shards
         self.epoch = 0
         self._skip = 0
+        self._skip_rows = 0
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next ``iter()`` uses."""
@@ -135,16 +170,31 @@ class InMemoryLoader:
         taken mid-epoch: the batches are those an uninterrupted epoch yields from there)."""
         self._skip = max(int(count), 0)
 
+    def skip_rows(self, count: int) -> None:
+        """The next ``iter()`` starts after the first ``count`` rows of its epoch's (global) order,
+        cut into batches from there: resuming a checkpoint taken under another number of shards
+        (the order depends only on ``(seed, epoch)``, not on the shards)."""
+        self._skip_rows = max(int(count), 0)
+
     def __len__(self) -> int:
-        return len(batch_bounds(len(self.batch), self.batch_size, self.drop_last))
+        return len(sharded_bounds(len(self.batch), self.batch_size, self.num_shards, self.drop_last))
 
     def __iter__(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         skip, self._skip = self._skip, 0
+        offset, self._skip_rows = min(self._skip_rows, len(self.batch)), 0
         n = len(self.batch)
         order = _permutation(n, self.seed, epoch) if self.shuffle else None
-        for start, end in batch_bounds(n, self.batch_size, self.drop_last)[skip:]:
-            yield self.batch.take(order[start:end]) if order is not None else self.batch.slice(start, end)
+        if self.num_shards == 1 and not offset:
+            for start, end in batch_bounds(n, self.batch_size, self.drop_last)[skip:]:
+                yield self.batch.take(order[start:end]) if order is not None else self.batch.slice(start, end)
+            return
+        rows = order if order is not None else torch.arange(n)
+        rows = rows[offset:]
+        if len(rows) < self.num_shards:
+            return
+        for start, end in sharded_bounds(len(rows), self.batch_size, self.num_shards, self.drop_last)[skip:]:
+            yield self.batch.take(rows[start:end].tensor_split(self.num_shards)[self.shard_index])
 
 
 class StreamingLoader:

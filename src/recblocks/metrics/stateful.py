@@ -7,7 +7,7 @@ stay cheap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,16 @@ class MetricCollection:
             self._groups.append(groups.detach() if isinstance(groups, torch.Tensor) else groups)
         self._preds.append(preds)
         self._labels.append(labels)
+
+    def gather(self, gather_rows: Callable[[Any], Any]) -> None:
+        """Replace what was collected by the rows of every process (data-parallel evaluation):
+        ``gather_rows(tensor or None)`` returns the processes' rows concatenated (e.g.
+        :func:`recblocks.training.distributed.all_gather_rows`). The metrics computed afterwards
+        are those of the union, exactly, not an average of per-process metrics."""
+        for parts in (self._preds, self._labels, *([self._groups] if self.needs_groups else [])):
+            local = [p if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p)) for p in parts]
+            joined = gather_rows(torch.cat(local) if local else None)
+            parts[:] = [] if joined is None or not len(joined) else [joined]
 
     def compute(self) -> dict[str, float]:
         """``{name: value}`` over everything collected since the last :meth:`reset`.

@@ -94,6 +94,27 @@ class TaskEvaluator:
             self.collections[j].update(task.metric_predictions(logits), labels, groups)
         self._rows += count
 
+    def gather(self, gather_rows: Any) -> None:
+        """Collect every process's rows (data-parallel evaluation; see
+        :meth:`MetricCollection.gather`): the loss sums and row counts are summed over the
+        processes, the metric collections gather their predictions, labels and groups."""
+        counts = torch.tensor([[*(float(s) for s in self._loss_sums), float(self._rows), *self._extra_counts()]],
+                              dtype=torch.float64)
+        summed = gather_rows(counts).sum(dim=0).tolist()
+        tasks = len(self._loss_sums)
+        self._loss_sums = [torch.tensor(value, dtype=torch.float64) for value in summed[:tasks]]
+        self._rows = int(summed[tasks])
+        self._set_extra_counts([int(value) for value in summed[tasks + 1:]])
+        for collection in self.collections:
+            collection.gather(gather_rows)
+
+    def _extra_counts(self) -> list[float]:
+        """Further per-process counters a subclass sums in :meth:`gather`."""
+        return []
+
+    def _set_extra_counts(self, values: list[int]) -> None:
+        pass
+
     def compute(self) -> dict[str, float]:
         """Every key of :attr:`keys` over the batches given to :meth:`update`."""
         results: dict[str, float] = {}

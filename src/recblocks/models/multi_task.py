@@ -203,6 +203,12 @@ class TowerEvaluator(TaskEvaluator):
             self._space_rows[j] += count
         self._rows += len(batch)
 
+    def _extra_counts(self) -> list[float]:
+        return [float(count) for count in self._space_rows]
+
+    def _set_extra_counts(self, values: list[int]) -> None:
+        self._space_rows = list(values)
+
     def compute(self) -> dict[str, float]:
         results: dict[str, float] = {}
         total = 0.0

@@ -12,8 +12,15 @@ sizes come from it). Writing a run directory is a trainer callback
 Callbacks: those the caller passes, those ``train.callbacks`` declares (made from the
 ``CALLBACKS`` registry) and, for a run directory with ``train.tensorboard`` on (the default)
 and no TensorBoard callback among them, a :class:`~recblocks.training.tensorboard.TensorBoardCallback`
-writing ``tensorboard/`` there. Every :class:`~recblocks.training.TrackingCallback` is told the
+writing ``tensorboard/`` there (rank 0 alone under data-parallel training). Every :class:`~recblocks.training.TrackingCallback` is told the
 run directory and the resolved config before the fit and closed after it, also when it fails.
+
+Data-parallel training (``torchrun``; :mod:`recblocks.training.distributed`): rank 0 fits the
+preprocessing and broadcasts it, every rank trains on its shard of the training split
+(``shard_index``/``num_shards``: the rank and the world size; ``train.batch_size`` rows per
+rank per step) and evaluates its shard of the validation and test splits (the predictions are
+gathered, so the metrics are those of the whole split), and rank 0 alone writes the run
+directory, the logs and the tracking callbacks' output.
 """
 
 from __future__ import annotations
@@ -51,11 +58,12 @@ from recblocks.runs.config_paths import absolute_data_paths
 from recblocks.runs.hard_negatives import fit_hard_negatives
 from recblocks.runs.memory_plan import check_run_memory
 from recblocks.runs.run_callback import RunDirCallback
-from recblocks.runs.streaming import fit_out_of_memory, process_shard
+from recblocks.runs.streaming import fit_out_of_memory
 from recblocks.runs.run_dir import RunDir
 from recblocks.runs.errors import ResumeError
 from recblocks.runs.run_files import jsonable, read_text
 from recblocks.runs.warm_start import warm_start
+from recblocks.training import distributed
 from recblocks.training.callback_registry import CALLBACKS, RunContext, TrackingCallback, build_callback
 from recblocks.training.callbacks import Callback
 from recblocks.training.history import History
@@ -137,6 +145,8 @@ class Experiment:
     """
 
     def __init__(self, config: RunConfig, schema: Schema, tables: Mapping[str, pa.Table] | None = None) -> None:
+        distributed.init_from_env()
+        distributed.quiet_other_ranks()
         unknown = sorted(set(tables or {}) - set(SPLITS))
         if unknown:
             raise ConfigError("tables", "unknown split", f"some of {list(SPLITS)}", unknown, choices=SPLITS)
@@ -243,9 +253,18 @@ class Experiment:
             return StreamingLoader(data.train, preprocessor, self.labels, self.extras, batch_size=train.batch_size,
                                    shuffle=True, seed=train.seed, rows_per_chunk=data.rows_per_chunk,
                                    max_bad_fraction=data.max_bad_fraction,
-                                   shuffle_buffer_rows=data.shuffle_buffer_rows, **process_shard())
+                                   shuffle_buffer_rows=data.shuffle_buffer_rows, **_shards("data.streaming", StreamingLoader))
         return InMemoryLoader(self.batch("train", preprocessor), train.batch_size, shuffle=True,  # type: ignore[arg-type]
-                              seed=train.seed)
+                              seed=train.seed, **_shards("data.train"))
+
+    def _eval_loader(self, batch: Batch | None, size: int, model: Any) -> InMemoryLoader | None:
+        """An evaluation loader; under data-parallel training each rank holds its shard when the
+        model's evaluator can gather the ranks' rows (else every rank evaluates the whole split)."""
+        if batch is None:
+            return None
+        gathers = callable(getattr(model.evaluator(self.config.train.gauc_group), "gather", None))
+        sharded = gathers and len(batch) >= 2 * distributed.world_size()
+        return InMemoryLoader(batch, size, shuffle=False, **(_shards("data") if sharded else {}))
 
     # ------------------------------------------------------------------ training
     def callbacks(self, run_dir: RunDir | None, given: Sequence[Callback] = ()) -> list[Callback]:
@@ -254,6 +273,8 @@ class Experiment:
         train = self.config.train
         made = [build_callback(params, f"train.callbacks[{index}]") for index, params in enumerate(train.callbacks)]
         every: list[Callback] = [*given, *made]
+        if not distributed.is_main():  # rank 0 alone reports to trackers
+            every = [c for c in every if not isinstance(c, TrackingCallback)]
         if run_dir is not None and train.tensorboard and not any(isinstance(c, TensorBoardCallback) for c in every):
             every.append(TensorBoardCallback())
         context = RunContext(run=run_dir, config=jsonable(self.config))
@@ -277,6 +298,10 @@ class Experiment:
         if previous is not None:
             self._load_synthetic()
             preprocessor = previous.preprocessor
+        elif distributed.is_distributed():  # rank 0 fits, every rank uses its fitted state
+            if not distributed.is_main():
+                self._load_synthetic()
+            preprocessor = distributed.on_main(self.fit_preprocessor, "data.train", share=True)
         else:
             preprocessor = self.fit_preprocessor()
         if run_dir is not None:
@@ -306,7 +331,7 @@ class Experiment:
                 add_seen(valid_batch)
         if resume is None and previous is None:  # a resumed model has its edges in its checkpoint
             fit_hard_negatives(model, config.data.hard_negatives, preprocessor)
-        valid_loader = InMemoryLoader(valid_batch, eval_size, shuffle=False) if valid_batch is not None else None
+        valid_loader = self._eval_loader(valid_batch, eval_size, model)
         every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)
         if previous is not None and previous.optimizer_state is not None:
@@ -324,7 +349,8 @@ class Experiment:
         for callback in tracking:
             callback.close()
         valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
-        test = trainer.evaluate(InMemoryLoader(test_batch, eval_size, shuffle=False)) if test_batch is not None else {}
+        test_loader = self._eval_loader(test_batch, eval_size, model)
+        test = trainer.evaluate(test_loader) if test_loader is not None else {}
         report = format_report(preprocessor.report_, "data")
         best_epoch = None if history.best_epoch is None else history.best_epoch + 1  # 1-based, as printed
         speed = getattr(history, "samples_per_second", 0.0) or 0.0
@@ -336,6 +362,19 @@ class Experiment:
         return RunResult(run_dir.path if run_dir is not None else None, valid, test, best_epoch, speed, self.bayes,
                          report, model, preprocessor, history, trainer.optimizer.state_dict(),
                          getattr(self, "warm_start_report", None))
+
+
+def _shards(where: str, loader: Any = InMemoryLoader) -> dict[str, int]:
+    """``shard_index``/``num_shards`` for this rank's loader (nothing in a single process)."""
+    if not distributed.is_distributed():
+        return {}
+    if loader is not InMemoryLoader:
+        import inspect
+
+        if "num_shards" not in inspect.signature(loader).parameters:
+            raise ConfigError(where, "this loader cannot be split between processes", "a loader with shard_index/"
+                              "num_shards (or data.streaming: false)", loader.__name__)
+    return {"shard_index": distributed.rank(), "num_shards": distributed.world_size()}
 
 
 def check_same_preprocessing(run_dir: RunDir, preprocessor: Preprocessor) -> None:
@@ -364,6 +403,9 @@ def train_run(raw: dict[str, Any], output: str | Path, overwrite: bool = False, 
     raw = absolute_data_paths(raw)
     experiment = Experiment.from_raw(raw)
     experiment.plan()
-    with RunDir(output, overwrite=overwrite, command=command) as run_dir:  # complete, or failed on error
-        run_dir.write_config(raw)
+    if not distributed.is_main():  # data-parallel: rank 0 writes the run directory, the others train silently
+        distributed.on_main(lambda: None, str(output))
+        return experiment.train(None)
+    with distributed.on_main(lambda: RunDir(output, overwrite=overwrite, command=command), str(output)) as run_dir:
+        run_dir.write_config(raw)  # complete, or failed on error
         return experiment.train(run_dir)

@@ -13,6 +13,10 @@ restarts from step 0 in the same folder: with the same seed the result is again 
 uninterrupted training would have produced. The manifest goes ``running``/``failed`` ->
 ``running`` -> ``complete`` and records the resume in ``resumes`` (with the checkpoint used,
 or null for a restart from scratch).
+
+Under data-parallel training rank 0 reopens the run and sends its config and checkpoint to
+the other ranks; the checkpoint may come from another world size (see
+:mod:`recblocks.training.trainer`: the epoch continues at the row it had reached).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from recblocks.runs.errors import ResumeError
 from recblocks.runs.experiment import Experiment, RunResult
 from recblocks.runs.run_dir import RunDir
 from recblocks.runs.run_files import jsonable
+from recblocks.training import distributed
 
 __all__ = ["resume_run", "first_difference"]
 
@@ -81,10 +86,16 @@ def resume_run(path: str | Path, raw: dict[str, Any] | None = None, command: str
             saved = {**saved, "train": {**(saved.get("train") or {}), "device": device}}
         experiment = Experiment.from_raw(saved)
         experiment.plan()
-        prepared["experiment"] = experiment
+        prepared["experiment"], prepared["raw"] = experiment, saved
         prepared["checkpoint"] = run.latest_checkpoint()
 
-    run_dir = RunDir.resume(path, command=command, check=check)
+    distributed.init_from_env()
+    if not distributed.is_main():  # rank 0 reopens the run; the others take its config and checkpoint
+        distributed.on_main(lambda: None, str(path))
+        saved, found = distributed.broadcast_object(None)
+        return Experiment.from_raw(saved).train(None, resume=found[1] if found is not None else None)
+    run_dir = distributed.on_main(lambda: RunDir.resume(path, command=command, check=check), str(path))
+    distributed.broadcast_object((prepared["raw"], prepared["checkpoint"]))
     with run_dir:  # complete, or failed on error
         found = prepared["checkpoint"]
         name, state = found if found is not None else (None, None)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
-import torch.distributed as dist
 
 from recblocks.core.errors import DataError
 from recblocks.data.readers import iter_tables, naming_source
@@ -27,15 +26,7 @@ from recblocks.features.schema import Schema
 from recblocks.features.streaming_fit import fit_streaming, sample_rows
 from recblocks.runs.config import DataConfig
 
-__all__ = ["fit_out_of_memory", "process_shard"]
-
-
-def process_shard() -> dict[str, int]:
-    """``shard_index``/``num_shards`` of this process: its rank and the world size in a
-    ``torch.distributed`` run, else shard 0 of 1."""
-    if dist.is_available() and dist.is_initialized():
-        return {"shard_index": dist.get_rank(), "num_shards": dist.get_world_size()}
-    return {"shard_index": 0, "num_shards": 1}
+__all__ = ["fit_out_of_memory"]
 
 
 def fit_out_of_memory(schema: Schema, data: DataConfig, table: pa.Table | None = None, seed: int = 0) -> Preprocessor:

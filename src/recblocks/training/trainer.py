@@ -26,6 +26,18 @@ directory callback refuses them: :class:`NonFiniteWeightsError`); evaluation and
 refuse NaN/inf scores (:class:`NonFiniteScoresError`, naming the output, the count and the
 first row); a training batch of one row for a model with batch norm is a clear error instead
 of torch's.
+
+Data-parallel training (``torchrun``; :mod:`recblocks.training.distributed`): when a process
+group of several ranks is initialised, the training forward goes through
+``DistributedDataParallel`` (made on the first batch; every gradient of ``loss.backward()`` is
+averaged over ranks), while ``loss``, ``predictions``, evaluation and ``state_dict`` use the
+plain model, so checkpoints hold the plain layout. Each rank reads its own shard (its loader's
+business); the logged losses are the mean of the ranks' losses; an evaluation over a sharded
+loader (``num_shards > 1``) gathers every rank's predictions before the metrics are computed
+(the evaluator's ``gather``), so AUC and GAUC are exact over all ranks; the progress bar shows
+on rank 0 only. Rank ``r`` draws its random numbers (dropout) from ``seed + r``. A checkpoint
+records the world size and the global rows trained in the epoch; resumed under another world
+size, a loader with ``skip_rows`` continues at that row of the epoch's (world-size free) order.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ import torch
 
 from recblocks.core.errors import ConfigError, DataError
 from recblocks.core.params import parse_params
+from recblocks.training import distributed
 from recblocks.training.callbacks import Callback
 from recblocks.training.checkpoint import copy_state_dict
 from recblocks.training.checks import check_batch_norm_rows, check_first_loss, has_batch_norm
@@ -83,6 +96,23 @@ def _skip_batches(loader: Iterable[Any], count: int) -> Iterable[Any]:
         loader.skip_batches(count)
         return loader
     return itertools.islice(iter(loader), count, None)
+
+
+def _resume_position(loader: Iterable[Any], progress: Mapping[str, Any], steps: int) -> Iterable[Any]:
+    """``loader`` positioned after the batches a checkpoint's epoch had trained: the same batch
+    under the same world size; under another one, the loader's ``skip_rows`` at the global row
+    the checkpoint recorded (else the nearest whole batch, with a warning)."""
+    then, now = int(progress.get("world_size", 1)), distributed.world_size()
+    if then == now:
+        return _skip_batches(loader, steps)
+    rows = int(progress.get("global_rows", progress["samples"] * then))
+    if hasattr(loader, "skip_rows"):
+        loader.skip_rows(rows)
+        return loader
+    per_step = getattr(loader, "batch_size", 1) * now
+    logger.warning("resuming a checkpoint of %d processes under %d: this loader cannot start at row %d of the "
+                   "epoch; skipping %d whole batches instead", then, now, rows, rows // per_step)
+    return _skip_batches(loader, rows // per_step)
 
 
 class Trainer:
@@ -128,6 +158,8 @@ class Trainer:
 
             self.model, self.optimizer = wrap_for_trainer(model, self.config)
         else:
+            if distributed.needs_dense_embedding_gradients():  # nccl has no sparse all-reduce (docs/distributed/ddp.md)
+                distributed.dense_embedding_gradients(model)
             self.optimizer = build_optimizer(model, self.config, sparse)
         self.scaler = make_grad_scaler(self.device, self.config.mixed_precision)
         self._assigning = assigning_modules(model)  # dynamic vocabularies (recblocks.features.dynamic_vocab)
@@ -147,6 +179,7 @@ class Trainer:
         self._best_state: dict[str, torch.Tensor] | None = None
         self._bad = 0
         self._halt = False
+        self._parallel: torch.nn.Module | None = None  # the DDP wrapper, made on the first training batch
 
     def _evaluator(self) -> Any:
         """A fresh evaluator of the model, checked against the protocol."""
@@ -174,7 +207,7 @@ class Trainer:
         if cfg.eval_steps is not None and valid_loader is None:
             raise ConfigError("train.eval_steps", "evaluation every N steps needs validation data",
                               "a validation loader (data.valid)", "no validation data")
-        seed_everything(cfg.seed)
+        seed_everything(cfg.seed + distributed.rank())  # rank 0 (and a single process) draws from the seed itself
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         if valid_loader is not None:
@@ -268,7 +301,9 @@ class Trainer:
                 self._halt = True
         if cfg.save_checkpoints_steps and step % cfg.save_checkpoints_steps == 0:
             self._progress = {"epoch": epoch, "steps": steps, "samples": samples, "loss_total": loss_total,
-                              "term_totals": list(term_totals), "warnings": [dict(w) for w in self._epoch_warnings]}
+                              "term_totals": list(term_totals), "warnings": [dict(w) for w in self._epoch_warnings],
+                              "world_size": distributed.world_size(),
+                              "global_rows": int(distributed.all_reduce_sum([samples])[0])}
             try:
                 for callback in self.callbacks:
                     callback.on_checkpoint(self)
@@ -348,9 +383,13 @@ class Trainer:
         if resumed is not None:  # continue the epoch a checkpoint was taken in
             steps, samples, loss_total = resumed["steps"], resumed["samples"], resumed["loss_total"]
             term_totals, self._epoch_warnings = list(resumed["term_totals"]), list(resumed["warnings"])
-            loader = _skip_batches(loader, steps)
+            loader = _resume_position(loader, resumed, steps)
+            if int(resumed.get("world_size", 1)) != distributed.world_size():  # the ranks' rows add up to the epoch's
+                size, done = distributed.world_size(), int(resumed.get("global_rows", samples))
+                samples = done // size + (done % size if distributed.is_main() else 0)
         next_event = self._next_event()
-        bar = progress_bar(loader, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
+        bar = progress_bar(loader, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress and distributed.is_main())
+        forward = self._parallel or model
         start = time.perf_counter()
         terms = None
         for batch in loader:
@@ -363,11 +402,13 @@ class Trainer:
                 check_batch_norm_rows(rows_in_batch, batch_norm_size, self.global_step + 1, epoch)
             if not self._checked:
                 model.check_batch(batch, "train batch")
+            if self._parallel is None and distributed.is_distributed() and self.config.embedding_backend != "torchrec":
+                self._parallel = forward = distributed.wrap_model(model, lambda: model.loss(model(batch), batch).total)
             if half is None:
-                outputs = model(batch)
+                outputs = forward(batch)
             else:
                 with autocast(device, half):
-                    outputs = model(batch)
+                    outputs = forward(batch)
                 outputs = float32_outputs(outputs)  # the loss and its terms in float32
             if not self._checked and check_outputs is not None:
                 check_outputs(outputs, batch, "train batch")
@@ -421,6 +462,8 @@ class Trainer:
             raise DataError("train_loader", f"the loader produced no batches in epoch {epoch + 1}{hint}",
                             "at least one batch", "none")
         lrs = opt.learning_rates()
+        if distributed.is_distributed():  # the epoch's rows over every rank
+            samples = int(distributed.all_reduce_sum([samples])[0])
         return EpochRecord(epoch=epoch, steps=steps, samples=samples, train_loss=loss_total / steps,
                            seconds=seconds, samples_per_s=samples / max(seconds, 1e-9),
                            lr=lrs.get("dense", next(iter(lrs.values()))),
@@ -437,6 +480,9 @@ class Trainer:
                               "the same terms every step; report an absent term as 0)", names, last_terms.names())
         count = len(window)
         total, term_sums = window.sync(names, self.global_step, epoch)
+        if distributed.is_distributed():  # the mean of the ranks' losses: every rank logs and checks the same
+            size = distributed.world_size()
+            total, *term_sums = [value / size for value in distributed.all_reduce_sum([total, *term_sums])]
         mean = total / count
         terms = {name: value / count for name, value in zip(names, term_sums)}
         warning = self.divergence.check_loss(mean, self.global_step, epoch)
@@ -458,8 +504,15 @@ class Trainer:
         """The model evaluator's metrics over ``loader`` (eval mode, no gradients).
 
         Raises NonFiniteScoresError (naming ``where``, the output, the count and the first row)
-        when the model predicts NaN/inf for any row."""
-        return evaluate_model(self.model, self._evaluator(), loader, where)
+        when the model predicts NaN/inf for any row. Under data-parallel training every rank
+        calls it: a sharded loader (``num_shards > 1``) is evaluated exactly over the union of
+        the shards (the evaluator's ``gather``), any other loader whole on every rank."""
+        evaluator = self._evaluator()
+        if distributed.is_distributed():
+            distributed.broadcast_buffers(self.model)  # batch-norm statistics: rank 0's everywhere
+            if getattr(loader, "num_shards", 1) > 1:
+                evaluator = distributed.GatheredEvaluator(evaluator, where)
+        return evaluate_model(self.model, evaluator, loader, where)
 
     def predict(self, loader: Iterable[Any], extras: Sequence[str] = (),
                 where: str = "prediction") -> dict[str, np.ndarray]:
