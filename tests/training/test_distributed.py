@@ -279,3 +279,29 @@ def test_a_one_process_checkpoint_resumes_with_nproc_2(tmp_path: Path) -> None:
     # 5 steps of 8 rows by one process, then rows 40..159 of the same order in global batches
     # of 2 x 8 (the last of 8 rows): 8 more steps; every row of the epoch once
     assert [(e["steps"], e["samples"]) for e in epochs] == [(5 + 8, 160)]
+
+
+def test_nproc_checks_the_config_before_starting_any_process(tmp_path: Path) -> None:
+    from recblocks.cli.main import cli
+
+    raw = yaml.safe_load(_tiny_config(tmp_path).read_text())
+    raw["model"]["feature_groups"][0]["feature_names"].append("no_such_feature")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "bad.yaml"), "--nproc", "2",
+                                      "--output", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "no_such_feature" in result.output, result.output
+    assert result.output.count("error (ConfigError)") == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_torchruns_own_failure_report_is_replaced_by_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    from recblocks.cli.main import _run_torchrun
+
+    launcher = ("import sys; sys.stderr.write('error (DataError): data.train: no such file\\n'"
+                "'E1126 11:06:26.893000 7 torch/distributed/elastic/multiprocessing/api.py:1002] failed "
+                "(exitcode: 2) local_rank: 0 (pid: 8) of binary: python\\n'"
+                "'Traceback (most recent call last):\\n  File \"run.py\", line 1\\nChildFailedError:\\n'); sys.exit(1)")
+    assert _run_torchrun([sys.executable, "-c", launcher]) == 1
+    err = capfd.readouterr().err
+    assert "error (DataError): data.train: no such file" in err and "Traceback" not in err
+    assert "a training process failed (exit code 2)" in err

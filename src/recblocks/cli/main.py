@@ -148,6 +148,30 @@ _DEVICE = click.option(
          "CPU by default).")
 
 
+def _run_torchrun(command: list[str]) -> int:
+    """Run torchrun, passing its output through, but not its own report of a failed process
+    (a Python traceback of the launcher): each process has printed its one-line ``error (...)``
+    already, so the launcher's report is replaced by one line. Returns torchrun's exit status."""
+    import re
+    import subprocess
+
+    failed = re.compile(r"^[EW]\d{4} .*torch/distributed/elastic/.*failed \(exitcode: (-?\d+)\)")
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace")
+    assert process.stderr is not None
+    exit_codes: list[str] = []
+    for line in process.stderr:
+        match = failed.match(line)
+        if match:
+            exit_codes.append(match.group(1))
+        if not exit_codes:
+            sys.stderr.write(line)
+    status = process.wait()
+    if exit_codes:
+        click.echo(f"error: a training process failed (exit code {exit_codes[0]}); its message is above "
+                   "(torchrun's own report left out)", err=True)
+    return status
+
+
 @cli.command()
 @click.argument("config", required=False)
 @click.option("--demo", is_flag=True, help="Train DeepFM on the built-in synthetic dataset.")
@@ -177,8 +201,13 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
     from recblocks.training import distributed
 
     if nproc is not None and nproc > 1 and not distributed.launched():
-        import subprocess
+        if resume is None or config or demo:  # a bad config is one error here, not one per process
+            from recblocks.runs import plan_rows
 
+            raw_config = _load(config, demo, overrides)
+            _data_options(raw_config, train_path, valid_path, test_path)
+            plan_rows(raw_config, fit_data=False, output=None if resume else output or default_output(config, demo),
+                      overwrite=overwrite)
         args = [*([config] if config else []), *(["--demo"] if demo else []),
                 *[item for flag, value in (("--train", train_path), ("--valid", valid_path), ("--test", test_path),
                                            ("--output", output), ("--resume", resume), ("--init-from", init_from),
@@ -186,7 +215,7 @@ def train(config: str | None, demo: bool, train_path: str | None, valid_path: st
                   if value for item in (flag, value)],
                 *[item for override in overrides for item in ("--set", override)],
                 *(["--overwrite"] if overwrite else [])]
-        sys.exit(subprocess.run(distributed.launch_command(nproc, ["train", *args])).returncode)
+        sys.exit(_run_torchrun(distributed.launch_command(nproc, ["train", *args])))
 
     if resume is not None:
         for flag, value in (("--output", output), ("--overwrite", overwrite), ("--init-from", init_from)):
