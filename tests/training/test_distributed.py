@@ -305,3 +305,24 @@ def test_torchruns_own_failure_report_is_replaced_by_one_line(capfd: pytest.Capt
     err = capfd.readouterr().err
     assert "error (DataError): data.train: no such file" in err and "Traceback" not in err
     assert "a training process failed (exit code 2)" in err
+
+
+def test_cli_nproc_2_streams_parquet_with_each_rank_on_its_own_rows(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from recblocks.datasets.synthetic import make_synthetic
+
+    synthetic = {k: v for k, v in CONFIG["data"]["synthetic"].items() if k != "num_rows"}
+    pq.write_table(make_synthetic(**synthetic, num_rows=400), tmp_path / "train.parquet", row_group_size=50)
+    pq.write_table(make_synthetic(**{**synthetic, "seed": 9}, num_rows=100), tmp_path / "valid.parquet")
+    raw = copy.deepcopy(CONFIG)
+    raw["data"] = {"train": str(tmp_path / "train.parquet"), "valid": str(tmp_path / "valid.parquet"),
+                   "streaming": True, "rows_per_chunk": 100, "shuffle_buffer_rows": 100}
+    raw["train"].update(max_steps=None, epochs=1, batch_size=20)
+    (tmp_path / "stream.yaml").write_text(yaml.safe_dump(raw))
+    done = subprocess.run([sys.executable, "-m", "recblocks.cli.main", "train", str(tmp_path / "stream.yaml"),
+                           "--nproc", "2", "--output", str(tmp_path / "run")], env=_env(), capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "epochs.jsonl").read_text().splitlines()]
+    assert [(e["steps"], e["samples"]) for e in epochs] == [(10, 400)]  # 200 rows per rank, 20 per step
