@@ -85,3 +85,22 @@ def test_the_zoo_din_is_din_over_ids_plus_the_relative_ratings(bench):
                                                                   "movie_id", "genre"]
     zoo["features"], zoo["model"]["feature_groups"] = ids["features"], ids["model"]["feature_groups"]
     assert zoo == ids
+
+
+def test_early_regime_cuts_the_train_file_in_time_and_reads_nothing_else(bench, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # 8 rows = the first 80% of 10; the cut is the timestamp of row int(0.7 * 10) = 7, ties kept together
+    stamps = [1, 2, 3, 4, 5, 6, 8, 8]
+    pq.write_table(pa.table({"timestamp": stamps, "label": [0, 1] * 4}), tmp_path / "train.parquet")
+    work = bench.early_regime(tmp_path)  # no valid/test file exists: reading one would fail
+    train, valid = (pq.read_table(work / f"{s}.parquet") for s in ("train", "valid"))
+    assert train["timestamp"].to_pylist() == [1, 2, 3, 4, 5, 6]
+    assert valid["timestamp"].to_pylist() == [8, 8]
+    assert sorted(p.name for p in work.iterdir()) == ["train.parquet", "valid.parquet"]
+
+
+def test_regime_is_named_in_the_table_row(bench):
+    record = _record("din", 0, 0.70, True) | {"regime": "early"}
+    assert bench.table([record]).splitlines()[2].startswith("| din | regime=early | 0.7000 ± 0.0000 |")
