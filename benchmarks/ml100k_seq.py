@@ -54,15 +54,20 @@ HISTORY = 20
 EARLY_CUT = 0.7
 
 
-def prepare(work: Path = WORK) -> Path:
-    """The split with histories under ``work`` (written on the first call, reused after)."""
+def prepare(work: Path = WORK, history: int = HISTORY) -> Path:
+    """The split with ``history``-long histories under ``work`` (written on the first call, reused after).
+
+    A history length other than :data:`HISTORY` goes to ``work/history<N>`` (same rows and split;
+    the configs' ``max_len`` must be raised with ``--set features[i].max_len=N`` to use it)."""
+    if history != HISTORY:
+        work = work / f"history{history}"
     import pyarrow.parquet as pq
 
     from recblocks.datasets import prepare_movielens
 
     files = [work / f"{s}.parquet" for s in ("train", "valid", "test")]
     if not all(f.is_file() and "hist_rating_rel" in pq.read_schema(f).names for f in files):
-        prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=HISTORY,
+        prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=history,
                           history_ratings=True, overwrite=True)
     return work
 
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regime", choices=("temporal", "early"), default="temporal",
                         help="temporal: the prepared 80/10/10 split; early: train cut at 70%% of the time, "
                              "validated on the rest of the train file (valid and test unread; implies --select)")
+    parser.add_argument("--history", type=int, default=HISTORY,
+                        help=f"history length of the prepared data (default {HISTORY}; others in _work/ml100k_seq/history<N>)")
     parser.add_argument("--log", type=Path, default=WORK / "runs.jsonl", help="JSON lines, one per run (appended)")
     parser.add_argument("--from-log", type=Path, default=None, help="print the table of this log; train nothing")
     args = parser.parse_args(argv)
@@ -166,14 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     missing = [m for m in args.models if not (args.configs / f"{m}.yaml").is_file()]
     if missing:
         parser.error(f"no config for {missing} in {args.configs}")
-    data = prepare()
+    data = prepare(history=args.history)
     if args.regime == "early":
         data, args.select = early_regime(data), True
     args.log.parent.mkdir(parents=True, exist_ok=True)
     records = []
     for model in args.models:
         for seed in args.seeds:
-            record = run_one(model, data, seed, args.overrides, args.select, args.configs) | {"regime": args.regime}
+            record = run_one(model, data, seed, args.overrides, args.select, args.configs)
+            record |= {"regime": args.regime, "history": args.history}
             records.append(record)
             append_jsonl(args.log, record)
             test = "" if args.select else f" test auc={record['test_auc']:.4f} gauc={record['test_gauc']:.4f}"

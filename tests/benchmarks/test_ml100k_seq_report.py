@@ -57,7 +57,7 @@ def test_rating_variants_differ_from_their_zoo_config_only_by_the_feedback(bench
     from recblocks.runs.config_file import load_config_file
 
     folder = SCRIPT.parent / "ml100k_seq_variants"
-    variants = sorted(p for p in folder.glob("*.yaml") if p.stem != "din_ids")
+    variants = sorted(folder.glob("*_rating*.yaml"))
     assert {p.stem for p in variants} >= {"din_rating", "bst_rating", "dien_rating", "din_rating_pool"}
     for path in variants:
         raw = load_config_file(path)
@@ -104,3 +104,15 @@ def test_early_regime_cuts_the_train_file_in_time_and_reads_nothing_else(bench, 
 def test_regime_is_named_in_the_table_row(bench):
     record = _record("din", 0, 0.70, True) | {"regime": "early"}
     assert bench.table([record]).splitlines()[2].startswith("| din | regime=early | 0.7000 ± 0.0000 |")
+
+
+def test_the_mean_pool_variant_is_the_zoo_din_plus_a_mean_pooled_history(bench):
+    from recblocks.runs.config_file import load_config_file
+
+    zoo = load_config_file(bench.CONFIGS / "din.yaml")
+    raw = load_config_file(SCRIPT.parent / "ml100k_seq_variants" / "din_rel_meanpool.yaml")
+    groups, backbone = raw["model"]["feature_groups"], raw["model"]["backbone"]
+    assert groups.pop() == {"group_name": "hist_mean", "feature_names": ["hist_movie_id", "hist_genre"]}
+    assert backbone["blocks"].pop() == {"name": "hist_mean_in", "inputs": [{"feature_group_name": "hist_mean"}]}
+    assert backbone["concat_blocks"].pop() == "hist_mean_in"
+    assert raw == zoo
