@@ -13,6 +13,11 @@ Usage (from the repository root; opt-in, about a minute per model and seed on a 
 
     nice .venv/bin/python benchmarks/ml100k_seq_users.py --models base,din --seeds 0,1,2 --set train.num_threads=1
     nice .venv/bin/python benchmarks/ml100k_seq_users.py --regime early --models base,din --seeds 0,1,2
+    nice .venv/bin/python benchmarks/ml100k_seq_users.py --describe
+
+``--describe`` trains nothing: it prints, for the valid and test files and the early regime's
+validation file, the rows, users, share of rows from heavy users, from rows with a short history and
+from users seen in training (user ids and history lengths only: no label is read).
 """
 
 from __future__ import annotations
@@ -105,6 +110,23 @@ def report(per_model: dict[str, list[dict[Any, tuple[float, int]]]], groups: dic
     return "\n".join(lines)
 
 
+def describe(splits: dict[str, tuple[Path, Path]]) -> str:
+    """Markdown table of ``name -> (evaluated file, its training file)``: users and history lengths, no labels."""
+    import pandas as pd
+
+    lines = [f"| split | rows | users | rows of users with >= {ROW_BUCKETS[-1]} rows | rows with a history shorter "
+             f"than {bench.HISTORY} | rows of users seen in training |", "|---|---|---|---|---|---|"]
+    for name, (path, train) in splits.items():
+        rows = pd.read_parquet(path, columns=["user_id", "hist_movie_id"])
+        seen = set(pd.read_parquet(train, columns=["user_id"])["user_id"])
+        per_user = rows.groupby("user_id").size()
+        heavy = per_user[per_user >= ROW_BUCKETS[-1]]
+        short = (rows["hist_movie_id"].map(len) < bench.HISTORY).mean()
+        lines.append(f"| {name} | {len(rows):,} | {len(per_user)} | {heavy.sum() / len(rows):.3f} ({len(heavy)} users) | "
+                     f"{short:.3f} | {rows['user_id'].isin(seen).mean():.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=csv_list, default=["base", "din"], help="two config names (default base,din)")
@@ -112,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", type=Path, default=bench.CONFIGS)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--regime", choices=("temporal", "early"), default="temporal")
+    parser.add_argument("--describe", action="store_true", help="print the users and history lengths of the splits")
     args = parser.parse_args(argv)
     if len(args.models) != 2:
         parser.error("--models names two configs")
@@ -121,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     data = bench.prepare()
+    if args.describe:
+        early = bench.early_regime(data)
+        print(describe({"valid": (data / "valid.parquet", data / "train.parquet"),
+                        "test": (data / "test.parquet", data / "train.parquet"),
+                        "early valid": (early / "valid.parquet", early / "train.parquet")}))
+        return 0
     if args.regime == "early":
         data = bench.early_regime(data)
     valid = pd.read_parquet(data / "valid.parquet", columns=["user_id", "label", "hist_movie_id"])

@@ -47,3 +47,11 @@ def test_report_contributions_sum_to_the_gauc_gap(users):
     assert "| 1-19 | 1 | 0.167 | 0.7000 | 0.5000 | -0.0333 |" in text
     assert "| 20-59 | 1 | 0.833 | 0.6000 | 0.6400 | +0.0333 |" in text
     assert text.index("| 1-19 |") < text.index("| 20-59 |")
+
+
+def test_describe_reads_users_and_history_lengths_only(users, tmp_path):
+    valid = pd.DataFrame({"user_id": [1] * 120 + [2] * 5, "hist_movie_id": [[1] * 20] * 120 + [[1] * 3] * 5})
+    valid.to_parquet(tmp_path / "valid.parquet")  # no label column: describe must not need one
+    pd.DataFrame({"user_id": [2]}).to_parquet(tmp_path / "train.parquet")
+    lines = users.describe({"v": (tmp_path / "valid.parquet", tmp_path / "train.parquet")}).splitlines()
+    assert lines[2] == "| v | 125 | 2 | 0.960 (1 users) | 0.040 | 0.040 |"
