@@ -10,12 +10,17 @@ named by ``--models`` is trained for each seed with :func:`recblocks.runs.train_
 function behind ``recblocks train``), best epoch by the config's early-stopping metric on valid
 restored, then scored on test. ``--select`` trains without the test set (``data.test=null``) and
 prints validation AUC and GAUC only: settings are chosen on it, and test is run once at the end.
+``--regime early`` is a second validation regime that never reads valid or test: the train file
+cut in time, its rows before the 70th percentile of all rows' time (:data:`EARLY_CUT`) to train on
+and the rest (about 10,000 rows, another period with other users) to validate on (implies
+``--select``); a default has to win in both regimes.
 
 Usage (from the repository root; opt-in, minutes on a CPU)::
 
     nice .venv/bin/python benchmarks/ml100k_seq.py
     nice .venv/bin/python benchmarks/ml100k_seq.py --models base,din --seeds 0
     nice .venv/bin/python benchmarks/ml100k_seq.py --select --models din --seeds 0,1 --set train.epochs=5
+    nice .venv/bin/python benchmarks/ml100k_seq.py --regime early --models base,din --seeds 0,1,2
 
 Prints a Markdown table, one row per model and overrides: valid AUC and GAUC (by user), and
 without ``--select`` test AUC and GAUC, as mean ± sample std (ddof 1) over the seeds, the
@@ -45,18 +50,50 @@ WORK = ROOT / "benchmarks" / "_work" / "ml100k_seq"
 CONFIGS = ROOT / "configs" / "ml100k_seq"
 MODELS = ("base", "din", "dien", "bst")
 HISTORY = 20
+#: ``--regime early``: the share of all rows (train is the first 0.8) before the cut in time
+EARLY_CUT = 0.7
 
 
-def prepare(work: Path = WORK) -> Path:
-    """The split with histories under ``work`` (written on the first call, reused after)."""
+def prepare(work: Path = WORK, history: int = HISTORY) -> Path:
+    """The split with ``history``-long histories under ``work`` (written on the first call, reused after).
+
+    A history length other than :data:`HISTORY` goes to ``work/history<N>`` (same rows and split;
+    the configs' ``max_len`` must be raised with ``--set features[i].max_len=N`` to use it)."""
+    if history != HISTORY:
+        work = work / f"history{history}"
     import pyarrow.parquet as pq
 
     from recblocks.datasets import prepare_movielens
 
     files = [work / f"{s}.parquet" for s in ("train", "valid", "test")]
     if not all(f.is_file() and "hist_rating_rel" in pq.read_schema(f).names for f in files):
-        prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=HISTORY,
+        prepare_movielens(SOURCE, work, label={"threshold": 4}, split="temporal", history=history,
                           history_ratings=True, overwrite=True)
+    return work
+
+
+def early_regime(data: Path, work: Path | None = None) -> Path:
+    """The second validation regime under ``work`` (default ``data/early``), cut from ``train.parquet`` only.
+
+    Rows of the train file with a timestamp before the one at row ``EARLY_CUT * N`` (``N`` all rows,
+    the train file being the first 80% in time order) train; the later
+    rows of the train file validate (ties stay together, on the validation side). The histories are
+    the prepared ones (strictly earlier ratings), so no column looks past its row.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    work = work or data / "early"
+    files = [work / f"{s}.parquet" for s in ("train", "valid")]
+    if all(f.is_file() for f in files):
+        return work
+    table = pq.read_table(data / "train.parquet")
+    total = table.num_rows / 0.8  # train.parquet is the first 80% of the rows in time
+    cut = table["timestamp"][int(EARLY_CUT * total)].as_py()
+    early = pc.less(table["timestamp"], cut)
+    work.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.filter(early), files[0])
+    pq.write_table(table.filter(pc.invert(early)), files[1])
     return work
 
 
@@ -92,7 +129,8 @@ def table(records: list[dict[str, Any]]) -> str:
     """One Markdown row per (model, overrides); test columns only when no record is a ``--select`` one."""
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
-        rows.setdefault((r["model"], " ".join(r["overrides"])), []).append(r)
+        regime = [f"regime={r['regime']}"] if r.get("regime", "temporal") != "temporal" else []
+        rows.setdefault((r["model"], " ".join(regime + r["overrides"])), []).append(r)
     select = any(r["select"] for r in records)
     head = ["model", "settings", "valid AUC", "valid GAUC"] + ([] if select else ["test AUC", "test GAUC"])
     lines = ["| " + " | ".join(head + ["params", "best epoch / run"]) + " |", "|---" * (len(head) + 2) + "|"]
@@ -118,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override applied to every run (as `recblocks train --set`)")
     parser.add_argument("--select", action="store_true", help="train without the test set; print validation only")
+    parser.add_argument("--regime", choices=("temporal", "early"), default="temporal",
+                        help="temporal: the prepared 80/10/10 split; early: train cut at 70%% of the time, "
+                             "validated on the rest of the train file (valid and test unread; implies --select)")
+    parser.add_argument("--history", type=int, default=HISTORY,
+                        help=f"history length of the prepared data (default {HISTORY}; others in _work/ml100k_seq/history<N>)")
     parser.add_argument("--log", type=Path, default=WORK / "runs.jsonl", help="JSON lines, one per run (appended)")
     parser.add_argument("--from-log", type=Path, default=None, help="print the table of this log; train nothing")
     args = parser.parse_args(argv)
@@ -130,12 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     missing = [m for m in args.models if not (args.configs / f"{m}.yaml").is_file()]
     if missing:
         parser.error(f"no config for {missing} in {args.configs}")
-    data = prepare()
+    data = prepare(history=args.history)
+    if args.regime == "early":
+        data, args.select = early_regime(data), True
     args.log.parent.mkdir(parents=True, exist_ok=True)
     records = []
     for model in args.models:
         for seed in args.seeds:
             record = run_one(model, data, seed, args.overrides, args.select, args.configs)
+            record |= {"regime": args.regime, "history": args.history}
             records.append(record)
             append_jsonl(args.log, record)
             test = "" if args.select else f" test auc={record['test_auc']:.4f} gauc={record['test_gauc']:.4f}"

@@ -57,7 +57,7 @@ def test_rating_variants_differ_from_their_zoo_config_only_by_the_feedback(bench
     from recblocks.runs.config_file import load_config_file
 
     folder = SCRIPT.parent / "ml100k_seq_variants"
-    variants = sorted(p for p in folder.glob("*.yaml") if p.stem != "din_ids")
+    variants = sorted(folder.glob("*_rating*.yaml"))
     assert {p.stem for p in variants} >= {"din_rating", "bst_rating", "dien_rating", "din_rating_pool"}
     for path in variants:
         raw = load_config_file(path)
@@ -85,3 +85,34 @@ def test_the_zoo_din_is_din_over_ids_plus_the_relative_ratings(bench):
                                                                   "movie_id", "genre"]
     zoo["features"], zoo["model"]["feature_groups"] = ids["features"], ids["model"]["feature_groups"]
     assert zoo == ids
+
+
+def test_early_regime_cuts_the_train_file_in_time_and_reads_nothing_else(bench, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # 8 rows = the first 80% of 10; the cut is the timestamp of row int(0.7 * 10) = 7, ties kept together
+    stamps = [1, 2, 3, 4, 5, 6, 8, 8]
+    pq.write_table(pa.table({"timestamp": stamps, "label": [0, 1] * 4}), tmp_path / "train.parquet")
+    work = bench.early_regime(tmp_path)  # no valid/test file exists: reading one would fail
+    train, valid = (pq.read_table(work / f"{s}.parquet") for s in ("train", "valid"))
+    assert train["timestamp"].to_pylist() == [1, 2, 3, 4, 5, 6]
+    assert valid["timestamp"].to_pylist() == [8, 8]
+    assert sorted(p.name for p in work.iterdir()) == ["train.parquet", "valid.parquet"]
+
+
+def test_regime_is_named_in_the_table_row(bench):
+    record = _record("din", 0, 0.70, True) | {"regime": "early"}
+    assert bench.table([record]).splitlines()[2].startswith("| din | regime=early | 0.7000 ± 0.0000 |")
+
+
+def test_the_mean_pool_variant_is_the_zoo_din_plus_a_mean_pooled_history(bench):
+    from recblocks.runs.config_file import load_config_file
+
+    zoo = load_config_file(bench.CONFIGS / "din.yaml")
+    raw = load_config_file(SCRIPT.parent / "ml100k_seq_variants" / "din_rel_meanpool.yaml")
+    groups, backbone = raw["model"]["feature_groups"], raw["model"]["backbone"]
+    assert groups.pop() == {"group_name": "hist_mean", "feature_names": ["hist_movie_id", "hist_genre"]}
+    assert backbone["blocks"].pop() == {"name": "hist_mean_in", "inputs": [{"feature_group_name": "hist_mean"}]}
+    assert backbone["concat_blocks"].pop() == "hist_mean_in"
+    assert raw == zoo
