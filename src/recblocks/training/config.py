@@ -30,7 +30,7 @@ class OptimizerConfig(Params):
     """One optimizer.
 
     Args:
-        name: a registered optimizer (``OPTIMIZERS``): ``adam`` | ``adamw`` | ``adagrad`` | ``sgd``
+        name: a registered optimizer (``OPTIMIZERS``): ``adam`` | ``adamw`` | ``adagrad`` | ``rowwise_adagrad`` | ``sgd``
             | ``sgdw`` | ``ftrl`` (EasyRec's ``adam_optimizer``... accepted).
         lr: base learning rate (``learning_rate`` accepted); a schedule scales it.
         weight_decay: L2 (adam, adagrad, sgd) or decoupled (adamw) decay. Not applied to sparse
