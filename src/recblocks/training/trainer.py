@@ -48,6 +48,7 @@ from recblocks.training.checkpoint import copy_state_dict
 from recblocks.training.checks import check_batch_norm_rows, check_first_loss, has_batch_norm
 from recblocks.training.config import TrainConfig
 from recblocks.training.divergence import DivergenceMonitor
+from recblocks.training.embedding_backend import apply_embedding_backend, uses_fused_tables
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.inference import evaluate_model, model_device, predict_model
 from recblocks.training.loss_window import LossWindow
@@ -114,6 +115,9 @@ class Trainer:
                                   "itself: write a run directory with RunDirCallback(run_dir))",
                                   "a recblocks.training.Callback", type(callback).__name__)
         self.optimizer = build_optimizer(model, self.config, sparse)
+        self._sparse, self._backend_applied = sparse, False
+        if uses_fused_tables(model):  # trained on fbgemm before (Model.fit again): its optimizer has fused state
+            self._apply_backend()
         evaluator = self._evaluator()
         self.metric_keys: list[str] = list(evaluator.keys)
         self.monitor, self.mode = resolve_monitor(evaluator, self.config.early_stopping)
@@ -130,6 +134,13 @@ class Trainer:
         self._best_state: dict[str, torch.Tensor] | None = None
         self._bad = 0
         self._halt = False
+
+    def _apply_backend(self) -> None:
+        """``train.embedding_backend``: swap the tables once, when training starts (evaluation and
+        prediction never need the backend installed)."""
+        if not self._backend_applied:
+            self.optimizer = apply_embedding_backend(self.model, self.config, self._sparse) or self.optimizer
+            self._backend_applied = True
 
     def _evaluator(self) -> Any:
         """A fresh evaluator of the model, checked against the protocol."""
@@ -167,6 +178,7 @@ class Trainer:
         self.stop_training = self._halt = False
         self._best_state: dict[str, torch.Tensor] | None = None
         self._bad = 0
+        self._apply_backend()
         first_epoch = self._restore(resume) if resume is not None else 0
         history = self.history
         # batch norm needs 2+ rows per training batch: the loader's batch size, checked per batch
