@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 from recblocks.layers.embedding_fbgemm import INSTALL_COMMAND
 
@@ -59,10 +60,12 @@ def test_installed_extra_matches_the_pins() -> None:
     assert installed == _pins()
 
 
-def test_readme_fbgemm_line_trains_the_readme_config(tmp_path: Path) -> None:
+def test_readme_fbgemm_line_trains_the_readme_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
     import yaml
 
-    from recblocks.runs import train_run
+    from recblocks.runs import open_run, train_run
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     snippets = {kind: yaml.safe_load(body) for kind, body in
@@ -72,3 +75,12 @@ def test_readme_fbgemm_line_trains_the_readme_config(tmp_path: Path) -> None:
     pytest.importorskip("fbgemm_gpu", reason="fbgemm-gpu-cpu is not installed (opt-in extra: `make setup-torchrec`)")
     result = train_run(raw, tmp_path / "run")
     assert result.test_metrics["auc"] > 0.6
+    trained = {k: v.clone() for k, v in result.model.state_dict().items()} if hasattr(result, "model") else None
+    for module in [m for m in sys.modules if m.startswith("fbgemm_gpu")]:  # the run opens without the extra
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "fbgemm_gpu", None)
+    model = open_run(result.run_dir)[-1]
+    assert not any(hasattr(m, "tbe") for m in model.modules())  # a plain model read the fbgemm run's weights
+    if trained is not None:
+        loaded = model.state_dict()
+        assert list(loaded) == list(trained) and all(torch.equal(loaded[k], trained[k]) for k in trained)

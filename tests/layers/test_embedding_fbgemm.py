@@ -181,3 +181,36 @@ def test_core_never_imports_fbgemm(tmp_path: Path) -> None:
                          env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_resuming_a_fbgemm_checkpoint_continues_exactly(setup: tuple[Any, Any, Any]) -> None:
+    pytest.importorskip("fbgemm_gpu", reason=FBGEMM_REASON)
+    import copy
+
+    from recblocks.training import Callback
+
+    class Keep(Callback):
+        def __init__(self) -> None:
+            self.states: list[Any] = []
+
+        def on_checkpoint(self, trainer: Trainer) -> None:
+            self.states.append(copy.deepcopy(trainer.training_state()))
+
+    experiment, preprocessor, batch = setup
+    config = {"progress": False, "epochs": 2, "max_steps": 10, "seed": 0, "save_checkpoints_steps": 4,
+              "embedding_backend": "fbgemm", "optimizer": {"name": "sgd", "lr": 0.05},
+              "embedding_optimizer": {"name": "rowwise_adagrad", "lr": 0.05}}
+
+    def run(resume: Any = None, keep: Keep | None = None) -> Any:
+        torch.manual_seed(0)
+        model = build_model(experiment.config, experiment.schema, preprocessor)
+        Trainer(model, config, [keep] if keep else []).fit(InMemoryLoader(batch, BATCH, shuffle=True, seed=3),
+                                                          resume=resume)
+        return model.state_dict()
+
+    keep = Keep()
+    straight = run(keep=keep)
+    assert len(keep.states) == 2  # steps 4 and 8 (the epoch has 8 batches: 4 is mid-epoch)
+    resumed = run(resume=keep.states[0])
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=0, msg=name)
