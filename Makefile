@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 # Elsewhere, point at PyTorch's CPU wheel index: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: demo test lint-imports setup clean protos
+.PHONY: demo test lint-imports setup setup-torchrec clean protos
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Opt-in: TorchRec + FBGEMM (CPU) for train.embedding_backend fbgemm / torchrec. Pinned, and each
+# package installed with --no-deps (torchrec's metadata would pull the CUDA fbgemm-gpu wheel built
+# for another torch); needs the core's $(TORCH_PIN). See README "Optional: TorchRec and FBGEMM".
+TORCHREC_PINS := requirements/torchrec.txt
+setup-torchrec: $(STAMP)
+	$(PY) -c "import torch, sys; v = torch.__version__.split('+')[0]; sys.exit(0 if v == '$(TORCH_PIN)'.split('==')[1] else f'setup-torchrec: needs $(TORCH_PIN), found torch {v}')"
+	$(PY) -m pip install --quiet --no-deps -r $(TORCHREC_PINS)
+	$(PY) -c "import torchrec, fbgemm_gpu; print('torchrec', torchrec.__version__, '+ fbgemm_gpu', fbgemm_gpu.__version__, 'installed')"
 
 demo: $(STAMP)
 	$(VENV)/bin/recblocks train --demo --output runs/demo --overwrite

@@ -69,9 +69,18 @@ time of the epoch's quiet windows (the "undisturbed estimate"); ``(raw)`` is the
 figure. On a quiet machine both are the same. A WARNING line says when contention was seen.
 Timed epochs of all repeats are pooled and their median is used.
 
-The final two lines, ``ratio synthetic: X.XX`` and ``ratio ml100k: X.XX``, are recblocks'
+The final lines, ``ratio synthetic: X.XX`` and ``ratio ml100k: X.XX``, are recblocks'
 TRAIN-LOOP samples/s divided by the ceiling's train-loop samples/s (undisturbed estimates, pooled
 medians). Acceptance targets: ratio synthetic >= 0.9, ratio ml100k >= 0.6.
+
+The fbgemm backend (when ``fbgemm_gpu`` is importable: ``make setup-torchrec``; ``--no-fbgemm``
+leaves it out): on the synthetic workload a third system, ``fbgemm``, runs the same recblocks
+config with ``train.embedding_backend: fbgemm`` and ``embedding_optimizer: {name: rowwise_adagrad,
+lr: 0.01}`` (FBGEMM's fused row-wise Adagrad; FBGEMM has no CPU Adam), dense weights on Adam as
+before; it is interleaved with the other two in the same run (three-way baton) and timed the same
+way. ``ratio fbgemm synthetic: X.XX`` is its train-loop samples/s over the SAME ceiling's (the
+ceiling keeps SparseAdam: the figure is what a user gains by switching the backend, optimizer
+included). Target: above 1.2.
 """
 
 from __future__ import annotations
@@ -106,6 +115,8 @@ ML100K_CARDINALITY = {"user_id": 943, "movie_id": 1682, "gender": 2, "age": 7, "
 NUM_GENRES, MAX_GENRES, ML100K_ROWS, ML100K_POSITIVE_RATE = 19, 6, 80_000, 0.553
 REG = 1.0e-5
 QUIET_CORES = 0.25  # CPU used by other processes below which a stretch of training counts as undisturbed
+FBGEMM_LR = 0.01  # row-wise Adagrad learning rate of the fbgemm system (not tuned: a speed benchmark)
+BACKENDS = {"recblocks": "plain", "fbgemm": "fbgemm"}  # recblocks systems -> train.embedding_backend
 
 
 # ------------------------------------------------------------------------------- data files
@@ -210,7 +221,7 @@ def _train_section(batch: int, epochs: int, threads: int) -> dict[str, Any]:
             "num_threads": threads}
 
 
-def synthetic_config(train: Path, epochs: int, threads: int, reg: bool) -> dict[str, Any]:
+def synthetic_config(train: Path, epochs: int, threads: int, reg: bool, backend: str = "plain") -> dict[str, Any]:
     """The recblocks run config of workload (a)."""
     w = WORKLOADS["synthetic"]
     dense = [f"I{i}" for i in range(1, 14)]
@@ -227,8 +238,10 @@ def synthetic_config(train: Path, epochs: int, threads: int, reg: bool) -> dict[
     if reg:
         model["embedding_regularization"] = REG
         model["model_params"] = {"l2_regularization": REG}
-    return {"data": {"train": str(train)}, "features": features, "model": model,
-            "train": _train_section(w["batch"], epochs, threads)}
+    section = _train_section(w["batch"], epochs, threads)
+    if backend == "fbgemm":  # FBGEMM's fused row-wise Adagrad for the tables (it has no CPU Adam); Adam stays dense
+        section.update(embedding_backend="fbgemm", embedding_optimizer={"name": "rowwise_adagrad", "lr": FBGEMM_LR})
+    return {"data": {"train": str(train)}, "features": features, "model": model, "train": section}
 
 
 def ml100k_config(train: Path, epochs: int, threads: int, reg: bool) -> dict[str, Any]:
@@ -251,9 +264,13 @@ def ml100k_config(train: Path, epochs: int, threads: int, reg: bool) -> dict[str
     return raw
 
 
-def run_config(workload: str, train: Path, epochs: int, threads: int, reg: bool) -> dict[str, Any]:
-    make = synthetic_config if workload == "synthetic" else ml100k_config
-    return make(train, epochs, threads, reg)
+def run_config(workload: str, train: Path, epochs: int, threads: int, reg: bool, backend: str = "plain"
+               ) -> dict[str, Any]:
+    if workload == "synthetic":
+        return synthetic_config(train, epochs, threads, reg, backend)
+    if backend != "plain":
+        raise SystemExit(f"the {backend} backend is measured on the synthetic workload only")
+    return ml100k_config(train, epochs, threads, reg)
 
 
 # ----------------------------------------------------------------------------- contention
@@ -459,7 +476,8 @@ def _summary(workload: str, system: str, samples: int, seconds: list[float], e2e
     }
 
 
-def worker_recblocks(workload: str, train: Path, warm: Path, args: argparse.Namespace) -> dict[str, Any]:
+def worker_recblocks(workload: str, train: Path, warm: Path, args: argparse.Namespace,
+                     system: str = "recblocks") -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(args.threads)
@@ -470,7 +488,8 @@ def worker_recblocks(workload: str, train: Path, warm: Path, args: argparse.Name
 
     runs = WORK / "runs"
     # process warm-up: the same code path on 4 batches
-    train_run(run_config(workload, warm, 1, args.threads, args.reg), runs / f"{workload}_recblocks_warm",
+    backend = BACKENDS[system]
+    train_run(run_config(workload, warm, 1, args.threads, args.reg, backend), runs / f"{workload}_{system}_warm",
               overwrite=True)
 
     contention = _Contention(args.wait_idle)
@@ -503,14 +522,14 @@ def worker_recblocks(workload: str, train: Path, warm: Path, args: argparse.Name
     wrap(Trainer, "fit", "fit")
     wrap(Preprocessor, "fit", "pre_fit")
     wrap(Preprocessor, "transform", "transform")
-    raw = run_config(workload, train, _timed_epochs(workload, args.epochs), args.threads, args.reg)
+    raw = run_config(workload, train, _timed_epochs(workload, args.epochs), args.threads, args.reg, backend)
     start = time.perf_counter()
-    result = train_run(raw, runs / f"{workload}_recblocks", overwrite=True)
+    result = train_run(raw, runs / f"{workload}_{system}", overwrite=True)
     e2e = time.perf_counter() - start
     seconds = [s for s, _ in timings["epoch"]]
     records = [r for _, r in timings["epoch"]]
     fit = sum(timings["fit"]) - contention.waited
-    out = _summary(workload, "recblocks", records[0].samples, seconds, e2e, contention, records[-1].train_loss)
+    out = _summary(workload, system, records[0].samples, seconds, e2e, contention, records[-1].train_loss)
     out["reported_sps"] = [r.samples_per_s for r in records]
     out["library_speed"] = result.samples_per_second
     out["breakdown"] = {"read+preprocess fit": sum(timings["pre_fit"]), "transform": sum(timings["transform"]),
@@ -667,7 +686,13 @@ def _code_state() -> str:
     return f"{head or '?'}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else " (clean src/)")
 
 
-def run_workload(workload: str, args: argparse.Namespace) -> float:
+def fbgemm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("fbgemm_gpu") is not None
+
+
+def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
     w = WORKLOADS[workload]
     if workload == "synthetic":
         train, warm = synthetic_data(args.rows)
@@ -678,10 +703,11 @@ def run_workload(workload: str, args: argparse.Namespace) -> float:
         timing = f"median of {args.epochs} epochs after 1 warm-up epoch, per repeat"
     print(f"\n== {workload}: DeepFM dim {w['dim']}, MLP {w['hidden']}, batch {w['batch']}, {source}; "
           f"train loop = {timing}; {args.threads} threads; regularization {'on' if args.reg else 'off'}", flush=True)
-    per_system: dict[str, list[dict[str, Any]]] = {"recblocks": [], "ceiling": []}
+    systems = ["recblocks", "ceiling"] + (["fbgemm"] if workload == "synthetic" and args.fbgemm else [])
+    per_system: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     repeats = args.repeats or (1 if workload == "synthetic" else 3)
     for r in range(repeats):
-        order = ["recblocks", "ceiling"] if r % 2 == 0 else ["ceiling", "recblocks"]
+        order = systems if r % 2 == 0 else systems[::-1]
         if args.interleave:
             for system, result in _spawn_pair(order, workload, train, warm, args).items():
                 per_system[system].append(result)
@@ -697,7 +723,7 @@ def run_workload(workload: str, args: argparse.Namespace) -> float:
               f"{loop_s:>13.2f} {res['e2e_seconds']:>7.1f} {res['train_loss']:>11.4f} {res['peak_rss_mb']:>12,.0f}")
     for system, res in med.items():
         extra = ""
-        if system == "recblocks":
+        if system in BACKENDS:
             note = " (their clocks include the pauses)" if res["paused_all"] > 0 else ""
             extra = (f"; recblocks' own samples/s per epoch{note}: "
                      + ", ".join(f"{x:,.0f}" for x in res["reported_all"]))
@@ -717,7 +743,15 @@ def run_workload(workload: str, args: argparse.Namespace) -> float:
     e2e_ratio = med["recblocks"]["e2e_sps"] / med["ceiling"]["e2e_sps"]
     raw_ratio = med["recblocks"]["loop_sps_raw"] / med["ceiling"]["loop_sps_raw"]
     print(f"  recblocks / ceiling: train loop {ratio:.3f} (raw {raw_ratio:.3f}), end-to-end {e2e_ratio:.3f}", flush=True)
-    return ratio
+    ratios = {workload: ratio}
+    if "fbgemm" in med:
+        fb = med["fbgemm"]
+        ratios[f"fbgemm {workload}"] = fb["loop_sps"] / med["ceiling"]["loop_sps"]
+        print(f"  fbgemm backend / ceiling: train loop {ratios[f'fbgemm {workload}']:.3f} (raw "
+              f"{fb['loop_sps_raw'] / med['ceiling']['loop_sps_raw']:.3f}), end-to-end "
+              f"{fb['e2e_sps'] / med['ceiling']['e2e_sps']:.3f}; fbgemm / plain recblocks: train loop "
+              f"{fb['loop_sps'] / med['recblocks']['loop_sps']:.3f}", flush=True)
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -738,7 +772,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="run the two systems one after the other instead of time-slicing them")
     parser.add_argument("--slice", type=float, default=1.0,
                         help="seconds of training per time slice when interleaving (default 1)")
-    parser.add_argument("--worker", choices=["recblocks", "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument("--no-fbgemm", dest="fbgemm", action="store_false",
+                        help="leave out the fbgemm-backend system (it runs on the synthetic workload when "
+                             "fbgemm is installed: make setup-torchrec)")
+    parser.add_argument("--worker", choices=["recblocks", "ceiling", "fbgemm"], help=argparse.SUPPRESS)
     parser.add_argument("--baton", help=argparse.SUPPRESS)
     parser.add_argument("--train", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warm", type=Path, help=argparse.SUPPRESS)
@@ -747,8 +784,10 @@ def main(argv: list[str] | None = None) -> None:
         global _BATON
         if args.baton:
             _BATON = _Baton(args.baton, args.worker, args.slice)
-        worker = worker_recblocks if args.worker == "recblocks" else worker_ceiling
-        result = worker(args.only, args.train, args.warm, args)
+        if args.worker == "ceiling":
+            result = worker_ceiling(args.only, args.train, args.warm, args)
+        else:
+            result = worker_recblocks(args.only, args.train, args.warm, args, args.worker)
         print(RESULT_MARK + json.dumps(result), flush=True)
         if _BATON is not None:
             _BATON.finish(result)
@@ -759,10 +798,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"recblocks code: {_code_state()}; torch {torch.__version__}; {os.cpu_count()} CPUs; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     workloads = [args.only] if args.only else ["synthetic", "ml100k"]
-    ratios = {name: run_workload(name, args) for name in workloads}
+    if args.fbgemm and not fbgemm_installed():
+        args.fbgemm = False
+        print("fbgemm is not installed (opt-in extra: make setup-torchrec): no 'ratio fbgemm synthetic' line")
+    ratios: dict[str, float] = {}
+    for name in workloads:
+        ratios.update(run_workload(name, args))
     print()
-    for name, ratio in ratios.items():
-        print(f"ratio {name}: {ratio:.2f}")
+    for name in sorted(ratios, key=lambda n: n.startswith("fbgemm")):  # the plain ratios first, as before
+        print(f"ratio {name}: {ratios[name]:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from recblocks.training import (
 
 
 def test_optimizer_facts_live_on_the_registrations():
-    assert OPTIMIZERS.names() == ["adagrad", "adam", "adamw", "ftrl", "sgd", "sgdw"]
+    assert OPTIMIZERS.names() == ["adagrad", "adam", "adamw", "ftrl", "rowwise_adagrad", "sgd", "sgdw"]
     assert OPTIMIZERS.get("Adam_Optimizer").name == "adam"  # EasyRec spelling, any case
     assert all(spec.sparse is not None for spec in OPTIMIZERS.entries())  # each has a row-wise form
     rows = {row["name"]: row for row in OPTIMIZERS.describe()}
@@ -33,7 +33,7 @@ def test_optimizer_facts_live_on_the_registrations():
 
 def test_unknown_optimizer_and_schedule_fail_when_the_config_is_read():
     with pytest.raises(ConfigError, match=r"^train.optimizer.name: unknown optimizer; expected one of "
-                                          r"\['adagrad', 'adam', 'adamw', 'ftrl', 'sgd', 'sgdw'\], got 'adma'; did you mean 'adam'\?"):
+                                          r"\['adagrad', 'adam', 'adamw', 'ftrl', 'rowwise_adagrad', 'sgd', 'sgdw'\], got 'adma'; did you mean 'adam'\?"):
         parse_params(TrainConfig, {"optimizer": {"name": "adma"}}, "train")
     with pytest.raises(ConfigError, match=r"^train.embedding_optimizer.name: .*did you mean 'adagrad'"):
         parse_params(TrainConfig, {"embedding_optimizer": {"name": "adagard"}}, "train")

@@ -129,6 +129,10 @@ class _FusedTable(nn.Module):
             self._offsets_cache[widths] = cached
         return cached
 
+    def lookup(self, rows: torch.Tensor) -> torch.Tensor:
+        """``(B, S)`` global row ids -> ``(B, S, D)`` vectors (another embedding backend overrides this)."""
+        return nn.functional.embedding(rows, self.table.weight, sparse=self.sparse)
+
     def forward(self, features: dict[str, torch.Tensor], out: FeatureEmbeddings) -> None:
         columns = []
         widths = []
@@ -142,7 +146,7 @@ class _FusedTable(nn.Module):
             widths.append(ids.shape[1])
         local = torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]
         offsets = self.slot_offsets(tuple(widths)).to(local.device)
-        vectors = nn.functional.embedding(local + offsets, self.table.weight, sparse=self.sparse)
+        vectors = self.lookup(local + offsets)
         out.looked_up.append(vectors)
         # one split (its backward is a single concat) instead of a slice per feature, whose
         # backward would allocate and fill a full-size zero gradient each

@@ -31,7 +31,7 @@ class OptimizerConfig(Params):
     """One optimizer.
 
     Args:
-        name: a registered optimizer (``OPTIMIZERS``): ``adam`` | ``adamw`` | ``adagrad`` | ``sgd``
+        name: a registered optimizer (``OPTIMIZERS``): ``adam`` | ``adamw`` | ``adagrad`` | ``rowwise_adagrad`` | ``sgd``
             | ``sgdw`` | ``ftrl`` (EasyRec's ``adam_optimizer``... accepted).
         lr: base learning rate (``learning_rate`` accepted); a schedule scales it.
         weight_decay: L2 (adam, adagrad, sgd) or decoupled (adamw) decay. Not applied to sparse
@@ -172,6 +172,10 @@ class TrainConfig(Params):
             :mod:`recblocks.runs.warm_start`.
         tensorboard: write a TensorBoard event log into the run directory (default on; see
             :mod:`recblocks.training.tensorboard`). ``false`` turns it off.
+        embedding_backend: ``plain`` (default), ``fbgemm`` (FBGEMM table-batched embeddings with the
+            embedding optimizer fused into backward: ``sgd``, ``rowwise_adagrad`` or ``adagrad`` on CPU;
+            see :mod:`recblocks.layers.embedding_fbgemm`) or ``torchrec``. Applied by the trainer
+            when ``fit`` starts; checkpoints keep the plain layout.
         callbacks: shipped callbacks by type with their params (the ``CALLBACKS`` registry:
             ``[{type: tensorboard, flush_secs: 10}, {type: mlflow, experiment: ctr}]``), made
             by the run (``recblocks train``, ``Model.fit``); a ``Trainer`` made by hand takes
@@ -232,6 +236,12 @@ class TrainConfig(Params):
     embedding_backend: Literal["plain", "fbgemm", "torchrec"] = "plain"
     embedding_sharding: Literal["table_wise", "column_wise", "table_column_wise", "row_wise",
                                 "table_row_wise"] = "table_wise"
+
+    @model_validator(mode="after")
+    def _check_embedding_backend(self, info: ValidationInfo) -> "TrainConfig":
+        if self.embedding_backend == "fbgemm":
+            check_fbgemm_train_config(self, _where(info))
+        return self
 
     @field_validator("callbacks", mode="before")
     @classmethod
@@ -333,6 +343,28 @@ class TrainConfig(Params):
         from recblocks.training.easyrec import train_config_from_easyrec
 
         return train_config_from_easyrec(train_config, data_config, where)
+
+
+def check_fbgemm_train_config(config: TrainConfig, where: str = "train") -> None:
+    """The options the ``fbgemm`` backend cannot honour, refused where they are set."""
+    from recblocks.layers.embedding_fbgemm import FBGEMM_CPU_OPTIMIZERS
+
+    explicit = config.embedding_optimizer is not None
+    emb = config.embedding_optimizer or config.optimizer
+    section = "embedding_optimizer" if explicit else "optimizer"
+    if emb.name not in FBGEMM_CPU_OPTIMIZERS:
+        derived = "" if explicit else " (no embedding_optimizer: the dense optimizer's kind is used)"
+        raise ConfigError(join_path(where, "embedding_optimizer", "name"),
+                          f"the fbgemm backend fuses only these optimizers into backward on CPU{derived}",
+                          f"one of {sorted(FBGEMM_CPU_OPTIMIZERS)}", repr(emb.name))
+    if explicit and (emb.weight_decay or emb.momentum):
+        option = "weight_decay" if emb.weight_decay else "momentum"
+        raise ConfigError(join_path(where, section, option), "the fbgemm backend's fused update has no "
+                          f"{option}", "0", getattr(emb, option))
+    if config.grad_clip_norm is not None:
+        raise ConfigError(join_path(where, "grad_clip_norm"), "the fbgemm backend updates the tables inside "
+                          "backward, before a global gradient norm could be clipped", "null with fbgemm",
+                          config.grad_clip_norm)
 
 
 def _where(info: ValidationInfo) -> str:

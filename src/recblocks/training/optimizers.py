@@ -11,6 +11,8 @@ dense step:
 * ``adagrad`` -> :class:`torch.optim.Adagrad` (handles sparse gradients; no weight decay).
 * ``sgd`` / ``sgdw`` -> :class:`torch.optim.SGD` without momentum (a momentum buffer would move rows
   that were not looked up, and grow to the full table).
+* ``rowwise_adagrad`` -> :class:`recblocks.training.rowwise_adagrad.RowWiseAdagrad` (one
+  accumulator per row, FBGEMM's ``EXACT_ROWWISE_ADAGRAD``; the same class for dense weights).
 * ``ftrl`` -> :class:`recblocks.training.ftrl.Ftrl`, which updates only the rows a sparse
   gradient holds (dense weights get the same class).
 
@@ -40,6 +42,7 @@ from torch import nn
 from recblocks.core.errors import ConfigError
 from recblocks.core.registry import Registry, RegistryEntry
 from recblocks.training.ftrl import Ftrl
+from recblocks.training.rowwise_adagrad import RowWiseAdagrad
 from recblocks.training.sgdw import SGDW
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,6 +105,10 @@ def _sparse_adagrad(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float)
                                initial_accumulator_value=cfg.initial_accumulator_value)
 
 
+def _rowwise_adagrad(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    return RowWiseAdagrad(params, lr=lr, eps=cfg.eps or 1e-8, initial_accumulator_value=cfg.initial_accumulator_value)
+
+
 def _sgd(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
 
@@ -130,6 +137,11 @@ for _spec in (
                   options=("eps", "weight_decay", "initial_accumulator_value"),
                   sparse_options=("eps", "initial_accumulator_value"), aliases=("adagrad_optimizer",),
                   summary="Adagrad; sparse tables: Adagrad on the looked-up rows (no weight decay)"),
+    OptimizerSpec(name="rowwise_adagrad", dense=_rowwise_adagrad, sparse=_rowwise_adagrad,
+                  options=("eps", "initial_accumulator_value"), sparse_options=("eps", "initial_accumulator_value"),
+                  aliases=("exact_rowwise_adagrad",),
+                  summary="row-wise Adagrad (FBGEMM's EXACT_ROWWISE_ADAGRAD: one accumulator per row, the mean "
+                          "squared gradient of the row); sparse tables: the looked-up rows only"),
     OptimizerSpec(name="sgd", dense=_sgd, sparse=_sparse_sgd, options=("momentum", "nesterov", "weight_decay"),
                   aliases=("sgd_optimizer",),
                   summary="SGD (momentum, Nesterov); sparse tables: plain SGD on the looked-up rows"),

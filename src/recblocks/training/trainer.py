@@ -63,6 +63,7 @@ from recblocks.training.config import TrainConfig
 from recblocks.training.devices import (autocast, check_precision, float32_outputs, make_grad_scaler, move_batch,
                                         resolve_device, to_cpu, unscale)
 from recblocks.training.divergence import DivergenceMonitor
+from recblocks.training.embedding_backend import apply_embedding_backend, uses_fused_tables
 from recblocks.training.history import EpochRecord, History
 from recblocks.training.inference import evaluate_model, model_device, predict_model
 from recblocks.training.loss_window import LossWindow
@@ -163,6 +164,9 @@ class Trainer:
             self.optimizer = build_optimizer(model, self.config, sparse)
         self.scaler = make_grad_scaler(self.device, self.config.mixed_precision)
         self._assigning = assigning_modules(model)  # dynamic vocabularies (recblocks.features.dynamic_vocab)
+        self._sparse, self._backend_applied = sparse, False
+        if uses_fused_tables(model):  # trained on fbgemm before (Model.fit again): its optimizer has fused state
+            self._apply_backend()
         evaluator = self._evaluator()
         self.metric_keys: list[str] = list(evaluator.keys)
         self.monitor, self.mode = resolve_monitor(evaluator, self.config.early_stopping)
@@ -180,6 +184,13 @@ class Trainer:
         self._bad = 0
         self._halt = False
         self._parallel: torch.nn.Module | None = None  # the DDP wrapper, made on the first training batch
+
+    def _apply_backend(self) -> None:
+        """``train.embedding_backend``: swap the tables once, when training starts (evaluation and
+        prediction never need the backend installed)."""
+        if not self._backend_applied:
+            self.optimizer = apply_embedding_backend(self.model, self.config, self._sparse) or self.optimizer
+            self._backend_applied = True
 
     def _evaluator(self) -> Any:
         """A fresh evaluator of the model, checked against the protocol."""
@@ -217,6 +228,7 @@ class Trainer:
         self.stop_training = self._halt = False
         self._best_state: dict[str, torch.Tensor] | None = None
         self._bad = 0
+        self._apply_backend()
         first_epoch = self._restore(resume) if resume is not None else 0
         history = self.history
         # batch norm needs 2+ rows per training batch: the loader's batch size, checked per batch
