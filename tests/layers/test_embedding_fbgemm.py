@@ -167,8 +167,10 @@ def test_missing_fbgemm_or_torchrec_is_one_clear_line(setup: tuple[Any, Any, Any
                                           r"installed .*`make setup-torchrec`") as caught:
         _train(setup, {**sgd, "embedding_backend": "fbgemm"}, steps=1)
     assert "\n" not in str(caught.value)
-    with pytest.raises(ConfigError, match=r"^train.embedding_backend: the torchrec backend is not available"):
+    with pytest.raises(ConfigError, match=r"^train.embedding_backend: the torchrec backend needs the TorchRec "
+                                          r"extra .*make setup-torchrec") as caught:
         _train(setup, {**sgd, "embedding_backend": "torchrec"}, steps=1)
+    assert "\n" not in str(caught.value)
 
 
 def test_core_never_imports_fbgemm(tmp_path: Path) -> None:
@@ -214,3 +216,13 @@ def test_resuming_a_fbgemm_checkpoint_continues_exactly(setup: tuple[Any, Any, A
     resumed = run(resume=keep.states[0])
     for name, value in straight.items():
         torch.testing.assert_close(resumed[name], value, atol=1e-6, rtol=0, msg=name)
+
+
+def test_fbgemm_is_refused_in_a_data_parallel_run(setup: tuple[Any, Any, Any],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from recblocks.training import distributed
+
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    with pytest.raises(ConfigError, match=r"^train.embedding_backend: the fbgemm backend updates each process's "
+                                          r"tables .*expected plain or torchrec under torchrun"):
+        _train(setup, {"embedding_optimizer": {"name": "sgd"}, "embedding_backend": "fbgemm"}, steps=1)
