@@ -221,8 +221,10 @@ def test_resuming_a_fbgemm_checkpoint_continues_exactly(setup: tuple[Any, Any, A
 def test_fbgemm_is_refused_in_a_data_parallel_run(setup: tuple[Any, Any, Any],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from recblocks.training import distributed
+    from recblocks.training.embedding_backend import apply_embedding_backend
 
     monkeypatch.setattr(distributed, "is_distributed", lambda: True)
     with pytest.raises(ConfigError, match=r"^train.embedding_backend: the fbgemm backend updates each process's "
                                           r"tables .*expected plain or torchrec under torchrun"):
-        _train(setup, {"embedding_optimizer": {"name": "sgd"}, "embedding_backend": "fbgemm"}, steps=1)
+        apply_embedding_backend(build_model(setup[0].config, setup[0].schema, setup[1]),
+                                TrainConfig(embedding_backend="fbgemm", embedding_optimizer={"name": "sgd"}))
