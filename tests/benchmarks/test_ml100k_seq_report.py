@@ -116,3 +116,24 @@ def test_the_mean_pool_variant_is_the_zoo_din_plus_a_mean_pooled_history(bench):
     assert backbone["blocks"].pop() == {"name": "hist_mean_in", "inputs": [{"feature_group_name": "hist_mean"}]}
     assert backbone["concat_blocks"].pop() == "hist_mean_in"
     assert raw == zoo
+
+
+@pytest.mark.parametrize("model", ["din", "dien", "bst"])
+def test_each_sequence_zoo_model_is_base_plus_its_sequence_part(bench, model):
+    """Take the sequence features, group and blocks out of din/dien/bst and base is left, top MLP and all."""
+    from recblocks.runs.config_file import load_config_file
+
+    base, raw = (load_config_file(bench.CONFIGS / f"{m}.yaml") for m in ("base", model))
+    assert [f for f in raw["features"] if f["kind"] != "sequence"] == base["features"]
+    assert raw["model"]["feature_groups"][:2] == base["model"]["feature_groups"]
+    base_mlp = base["model"]["backbone"]["blocks"][0]
+    assert base_mlp["inputs"] == [{"feature_group_name": "user"}, {"feature_group_name": "item"}]
+    backbone = raw["model"]["backbone"]
+    assert backbone["top_mlp"] == base_mlp["component"]["params"]  # hidden units and dropout alike
+    assert [b["inputs"] for b in backbone["blocks"][2:]] == [[{"feature_group_name": "user"}],
+                                                              [{"feature_group_name": "item"}]]
+    assert backbone["concat_blocks"] == [backbone["blocks"][1]["name"], "user_in", "item_in"]
+    for key in ("model_name", "feature_groups", "backbone"):
+        raw["model"].pop(key), base["model"].pop(key)
+    raw.pop("features"), base.pop("features")
+    assert raw == base
