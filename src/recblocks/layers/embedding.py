@@ -25,7 +25,7 @@ from recblocks.features.dynamic_vocab import DynamicVocabulary
 from recblocks.features.schema import PADDING_ID
 from recblocks.features.weighted import weight_key
 
-__all__ = ["EmbeddingSlot", "FeatureEmbeddings", "EmbeddingCollection"]
+__all__ = ["EmbeddingSlot", "FeatureEmbeddings", "EmbeddingCollection", "pool_list"]
 
 
 @dataclass(frozen=True)
@@ -156,25 +156,37 @@ class _FusedTable(nn.Module):
             if not slot.is_list:
                 out.pooled[slot.key] = chunk.squeeze(1)
                 continue
-            if slot.element_len:
-                chunk, ids = _pool_elements(slot, chunk, ids)
-            mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
-            if slot.weighted:  # TensorFlow's weighted lookup: the weights scale, and divide for a mean
-                weights = features[weight_key(slot.feature)].to(chunk.dtype).unsqueeze(-1) * mask
-                total = (chunk * weights).sum(dim=1)
-                if slot.pooling == "mean":
-                    sums = weights.sum(dim=1)
-                    total = total / torch.where(sums == 0, torch.ones_like(sums), sums)
-                out.pooled[slot.key] = total
-                continue
-            masked = chunk * mask
-            total = masked.sum(dim=1)
-            if slot.pooling == "mean":
-                total = total / mask.sum(dim=1).clamp_min(1.0)
-            out.pooled[slot.key] = total
-            if slot.kind == "sequence":
-                out.sequences[slot.key] = masked
-                out.lengths[slot.key] = mask.squeeze(-1).sum(dim=1).to(torch.int64)
+            pool_list(slot, chunk, ids, features, out)
+
+
+def pool_list(slot: EmbeddingSlot, chunk: torch.Tensor, ids: torch.Tensor, features: dict[str, torch.Tensor],
+              out: FeatureEmbeddings) -> None:
+    """Pool a multi/sequence feature's looked-up vectors into ``out`` (the embedding backends share it).
+
+    Shape:
+        - Input: ``chunk`` ``(B, W, D)`` (``W = L``, or ``L * K`` for element lists), ``ids`` ``(B, W)``.
+        - Output: ``out.pooled[slot.key]`` ``(B, D)``; for a sequence also ``out.sequences``
+          ``(B, L, D)`` (padding zeroed) and ``out.lengths`` ``(B,)``.
+    """
+    if slot.element_len:
+        chunk, ids = _pool_elements(slot, chunk, ids)
+    mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
+    if slot.weighted:  # TensorFlow's weighted lookup: the weights scale, and divide for a mean
+        weights = features[weight_key(slot.feature)].to(chunk.dtype).unsqueeze(-1) * mask
+        total = (chunk * weights).sum(dim=1)
+        if slot.pooling == "mean":
+            sums = weights.sum(dim=1)
+            total = total / torch.where(sums == 0, torch.ones_like(sums), sums)
+        out.pooled[slot.key] = total
+        return
+    masked = chunk * mask
+    total = masked.sum(dim=1)
+    if slot.pooling == "mean":
+        total = total / mask.sum(dim=1).clamp_min(1.0)
+    out.pooled[slot.key] = total
+    if slot.kind == "sequence":
+        out.sequences[slot.key] = masked
+        out.lengths[slot.key] = mask.squeeze(-1).sum(dim=1).to(torch.int64)
 
 
 class EmbeddingCollection(nn.Module):

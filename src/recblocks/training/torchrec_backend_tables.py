@@ -30,8 +30,7 @@ from torch import nn
 
 from recblocks.core.errors import ConfigError
 from recblocks.features.schema import PADDING_ID
-from recblocks.features.weighted import weight_key
-from recblocks.layers.embedding import EmbeddingSlot, FeatureEmbeddings, _pool_elements
+from recblocks.layers.embedding import EmbeddingSlot, FeatureEmbeddings, pool_list
 
 __all__ = ["TableLayout", "TorchRecTables", "padded_dim", "table_layouts", "torchrec_name"]
 
@@ -147,28 +146,4 @@ class TorchRecTables(nn.Module):
                 out.pooled[slot.key] = rows
                 continue
             chunk = rows.new_zeros((*ids.shape, self.dim)).masked_scatter((ids != PADDING_ID).unsqueeze(-1), rows)
-            _emit_list(slot, chunk, ids, features, out)
-
-
-def _emit_list(slot: EmbeddingSlot, chunk: torch.Tensor, ids: torch.Tensor, features: dict[str, torch.Tensor],
-               out: FeatureEmbeddings) -> None:
-    """Pool a multi/sequence feature's ``(B, W, D)`` vectors exactly as the plain fused table does."""
-    if slot.element_len:
-        chunk, ids = _pool_elements(slot, chunk, ids)
-    mask = (ids != PADDING_ID).unsqueeze(-1).to(chunk.dtype)
-    if slot.weighted:
-        weights = features[weight_key(slot.feature)].to(chunk.dtype).unsqueeze(-1) * mask
-        total = (chunk * weights).sum(dim=1)
-        if slot.pooling == "mean":
-            sums = weights.sum(dim=1)
-            total = total / torch.where(sums == 0, torch.ones_like(sums), sums)
-        out.pooled[slot.key] = total
-        return
-    masked = chunk * mask
-    total = masked.sum(dim=1)
-    if slot.pooling == "mean":
-        total = total / mask.sum(dim=1).clamp_min(1.0)
-    out.pooled[slot.key] = total
-    if slot.kind == "sequence":
-        out.sequences[slot.key] = masked
-        out.lengths[slot.key] = mask.squeeze(-1).sum(dim=1).to(torch.int64)
+            pool_list(slot, chunk, ids, features, out)
