@@ -45,14 +45,16 @@ def ddp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
     command = distributed.launch_command(2, [])[:-2] + [str(HERE / "test_distributed_worker.py"), str(out)]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
-    if done.returncode != 0 and "exitcode: -6" in done.stderr:
-        # Known, rare (1 run in about 10 here): a worker process aborted by the C++ runtime
-        # ("terminate called without an active exception"), not reproduced in isolation and
-        # not yet understood; one fresh try, announced as a warning so it stays visible.
+    for again in range(2):
+        if done.returncode == 0 or "exitcode: -6" not in done.stderr:
+            break
+        # Known: in full clean-clone runs a worker process was aborted by the C++ runtime
+        # ("terminate called without an active exception"; 2 of 4 runs before shutdown() waited
+        # at a barrier), never in isolation; a fresh try, announced as a warning so it stays visible.
         import warnings
 
         warnings.warn(f"the 2-process worker aborted (SIGABRT) and was run again: {done.stderr[-600:]}")
-        out = tmp_path_factory.mktemp("ddp_again")
+        out = tmp_path_factory.mktemp(f"ddp_again{again}")
         command[-1] = str(out)
         done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

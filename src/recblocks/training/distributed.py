@@ -112,8 +112,11 @@ def init_from_env(device: torch.device | str | None = None) -> bool:
 
 
 def shutdown() -> None:
-    """Leave the process group (after the last collective)."""
+    """Leave the process group (after the last collective). Every rank first waits at a barrier,
+    so no rank tears its connections down while another still holds them open (with gloo, a
+    peer closing early can abort the other process from a background thread)."""
     if _group_ready():
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
