@@ -9,9 +9,10 @@ CIN, SENet, AutoInt and the other interaction layers are left out, as in EasyRec
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-__all__ = ["l2_kernels"]
+__all__ = ["l2_kernels", "weight_penalty"]
 
 
 def l2_kernels(model: nn.Module, scope: str) -> list[nn.Parameter]:
@@ -39,3 +40,15 @@ def l2_kernels(model: nn.Module, scope: str) -> list[nn.Parameter]:
                 if p.dim() >= 2:
                     seen.setdefault(id(p), p)
     return list(seen.values())
+
+
+def weight_penalty(kernels: list[nn.Parameter], l2: float, lookups: list[torch.Tensor], embedding_l2: float,
+                   device: torch.device | None = None) -> torch.Tensor:
+    """``0.5 * l2 * sum ||W||^2`` over ``kernels`` plus ``0.5 * embedding_l2 * sum ||e||^2`` over the
+    embedding ``lookups`` of the batch (TensorFlow's ``l2_loss`` convention); a 0-d tensor."""
+    total = torch.zeros((), device=device)
+    if l2 > 0 and kernels:
+        total = total + 0.5 * l2 * sum(p.pow(2).sum() for p in kernels)
+    if embedding_l2 > 0 and lookups:
+        total = total + 0.5 * embedding_l2 * sum(e.pow(2).sum() for e in lookups)
+    return total

@@ -37,7 +37,7 @@ from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.models.catalogue import ItemCatalogue
 from recblocks.models.config import ModelConfig
 from recblocks.models.hard_negatives import HardNegatives
-from recblocks.models.l2 import l2_kernels
+from recblocks.models.l2 import l2_kernels, weight_penalty
 from recblocks.models.match_config import MatchModelParams
 from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.rank_model import _GroupInputs, build_slots
@@ -338,12 +338,7 @@ class MatchModel(EmbeddingAndDenseParameters, nn.Module):
 
     def regularization_loss(self, outputs: MatchOutput) -> torch.Tensor:
         """``l2_regularization`` on dense kernels and embedding regularization of the lookups."""
-        total = torch.zeros((), device=outputs.user.device)
-        if self._l2 > 0 and self._kernels:
-            total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
-        if self._emb_reg > 0 and outputs.lookups:
-            total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in outputs.lookups)
-        return total
+        return weight_penalty(self._kernels, self._l2, outputs.lookups, self._emb_reg, outputs.user.device)
 
     def evaluator(self, gauc_group: str | None = None) -> CatalogueEvaluator:
         """Recall@K, NDCG@K, HitRate@K against the whole catalogue (seen items excluded by default)."""

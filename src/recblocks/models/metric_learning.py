@@ -31,7 +31,7 @@ from recblocks.features.schema import Schema
 from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.metrics.in_batch import InBatchMetrics
 from recblocks.models.config import ModelConfig
-from recblocks.models.l2 import l2_kernels
+from recblocks.models.l2 import l2_kernels, weight_penalty
 from recblocks.models.metric_learning_config import CoMetricLearningParams
 from recblocks.models.outputs import check_extras
 from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
@@ -145,12 +145,7 @@ class CoMetricLearningI2I(EmbeddingAndDenseParameters, nn.Module):
 
     def regularization_loss(self, outputs: MetricLearningOutput) -> torch.Tensor:
         """``l2_regularization`` on dense kernels and embedding regularization of the lookups."""
-        total = torch.zeros((), device=outputs.embedding.device)
-        if self._l2 > 0 and self._kernels:
-            total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
-        if self._emb_reg > 0 and outputs.lookups:
-            total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in outputs.lookups)
-        return total
+        return weight_penalty(self._kernels, self._l2, outputs.lookups, self._emb_reg, outputs.embedding.device)
 
     def evaluator(self, gauc_group: str | None = None) -> "InBatchEvaluator":
         """In-batch ``recall@K`` / ``map@K`` and the pair loss over the evaluation batches."""

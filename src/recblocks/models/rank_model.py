@@ -25,7 +25,7 @@ from recblocks.layers.embedding import EmbeddingCollection, EmbeddingSlot
 from recblocks.layers.input_layer import GroupInput, InputLayerConfig
 from recblocks.models.config import ModelConfig
 from recblocks.models.evaluation import TaskEvaluator
-from recblocks.models.l2 import l2_kernels
+from recblocks.models.l2 import l2_kernels, weight_penalty
 from recblocks.models.outputs import ModelOutput, TaskHeads
 from recblocks.models.parameter_groups import EmbeddingAndDenseParameters
 from recblocks.models.registry import MODEL_CLASSES
@@ -253,13 +253,9 @@ class RankModel(EmbeddingAndDenseParameters, nn.Module):
     def regularization_loss(self, outputs: ModelOutput) -> torch.Tensor:
         """l2 on dense kernels, the components' own penalties (Keras ``kernel_regularizer``...)
         and embedding regularization of the lookups of ``outputs``."""
-        total = torch.zeros(())
+        total = weight_penalty(self._kernels, self._l2, outputs.lookups, self._emb_reg)
         for module in self._penalized:
             total = total + module.regularization_loss()
-        if self._l2 > 0 and self._kernels:
-            total = total + 0.5 * self._l2 * sum(p.pow(2).sum() for p in self._kernels)
-        if self._emb_reg > 0 and outputs.lookups:
-            total = total + 0.5 * self._emb_reg * sum(e.pow(2).sum() for e in outputs.lookups)
         return total
 
     def summary_rows(self) -> list[dict[str, Any]]:
