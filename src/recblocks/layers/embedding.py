@@ -24,6 +24,7 @@ from recblocks.core.errors import SchemaError
 from recblocks.features.dynamic_vocab import DynamicVocabulary
 from recblocks.features.schema import PADDING_ID
 from recblocks.features.weighted import weight_key
+from recblocks.layers.row_sparse_lookup import row_sparse_lookup
 
 __all__ = ["EmbeddingSlot", "FeatureEmbeddings", "EmbeddingCollection", "pool_list"]
 
@@ -130,8 +131,13 @@ class _FusedTable(nn.Module):
         return cached
 
     def lookup(self, rows: torch.Tensor) -> torch.Tensor:
-        """``(B, S)`` global row ids -> ``(B, S, D)`` vectors (another embedding backend overrides this)."""
-        return nn.functional.embedding(rows, self.table.weight, sparse=self.sparse)
+        """``(B, S)`` global row ids -> ``(B, S, D)`` vectors (another embedding backend overrides this).
+
+        Sparse tables get their gradient already coalesced (:func:`row_sparse_lookup`), so the
+        row-wise optimizers do not sort the batch's ids again."""
+        if self.sparse:
+            return row_sparse_lookup(rows, self.table.weight)
+        return nn.functional.embedding(rows, self.table.weight)
 
     def forward(self, features: dict[str, torch.Tensor], out: FeatureEmbeddings) -> None:
         columns = []

@@ -41,6 +41,7 @@ from torch import nn
 
 from recblocks.core.errors import ConfigError
 from recblocks.core.registry import Registry, RegistryEntry
+from recblocks.layers.row_sparse_lookup import mark_coalesced
 from recblocks.training.ftrl import Ftrl
 from recblocks.training.rowwise_adagrad import RowWiseAdagrad
 from recblocks.training.sgdw import SGDW
@@ -267,6 +268,10 @@ class CompositeOptimizer:
 
     def step(self) -> None:
         for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None and p.grad.is_sparse:
+                        mark_coalesced(p.grad)  # rows already distinct and sorted: the optimizer's coalesce is free
             opt.step()
 
     def set_lr_multiplier(self, multiplier: float) -> None:
@@ -328,7 +333,7 @@ def clip_grad_norm(params: Iterable[nn.Parameter], max_norm: float) -> torch.Ten
         if g is None:
             continue
         if g.is_sparse:
-            if not g.is_coalesced():
+            if not mark_coalesced(g).is_coalesced():
                 g = p.grad = g.coalesce()
             grads.append((g, g._values()))
         else:
