@@ -109,3 +109,25 @@ def test_a_resumed_run_continues_with_the_checkpointed_mapping_bit_identically()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
     assert whole.model.embeddings.vocabularies["deep__C1"].step.item() == whole.global_step == 14
+
+
+def test_dynamic_vocabulary_is_refused_where_rows_would_go_wrong(tmp_path, monkeypatch):
+    """Another embedding backend keeps its own weights; data-parallel processes would map ids apart."""
+    import pytest
+
+    from recblocks.core.errors import ConfigError
+    from recblocks.training import distributed
+    from recblocks.training.embedding_backend import _check_dynamic_vocabularies
+
+    raw = yaml.safe_load(CONFIG)
+    raw["train"]["embedding_backend"] = "fbgemm"
+    with pytest.raises(ConfigError, match=r"^features\.C1\.vocabulary: a dynamic vocabulary resets the rows .*"
+                                          r"the fbgemm backend keeps its own copy") as caught:
+        train_run(raw, tmp_path / "fbgemm")
+    assert "\n" not in str(caught.value)
+    raw = yaml.safe_load(CONFIG)
+    raw["train"]["epochs"] = 1
+    model = train_run(raw, tmp_path / "one").model
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)  # the check the trainer makes on its first step
+    with pytest.raises(ConfigError, match=r"^features\.C1\.vocabulary: each data-parallel process would map a new id"):
+        _check_dynamic_vocabularies(model, "plain")

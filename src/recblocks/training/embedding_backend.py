@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recblocks.core.errors import ConfigError
+from recblocks.layers.embedding import EmbeddingCollection
 from recblocks.training import distributed
 from recblocks.training.config import TrainConfig
 from recblocks.training.optimizers import CompositeOptimizer, build_optimizer
@@ -65,16 +66,40 @@ class FusedEmbeddingOptimizer:
         self.param_groups[0].update(state.get("param_groups", [{}])[0])
 
 
+def _dynamic_vocabulary_features(model: Any) -> list[str]:
+    return [name for m in model.modules() if isinstance(m, EmbeddingCollection)
+            for names in m._vocabulary_features.values() for name in names]
+
+
+def _check_dynamic_vocabularies(model: Any, backend: str) -> None:
+    """Dynamic vocabularies hand rows to new ids inside one process's plain tables: refused where
+    that would silently go wrong (before any step)."""
+    dynamic = _dynamic_vocabulary_features(model)
+    if not dynamic:
+        return
+    where = f"features.{dynamic[0]}.vocabulary"
+    if backend != "plain":
+        raise ConfigError(where, f"a dynamic vocabulary resets the rows it gives to new ids in the plain tables; "
+                          f"the {backend} backend keeps its own copy of the weights and optimizer state",
+                          "embedding_backend: plain with a dynamic vocabulary", f"{backend} (dynamic: {dynamic})")
+    if distributed.is_distributed():
+        raise ConfigError(where, "each data-parallel process would map a new id to a row on its own, so one id "
+                          "would get different rows in different processes",
+                          "a fitted vocabulary under torchrun (or one process)", f"type: dynamic ({dynamic})")
+
+
 def apply_embedding_backend(model: Any, config: TrainConfig, sparse: bool | None = None) -> CompositeOptimizer | None:
     """Switch ``model``'s tables to ``config.embedding_backend`` (in place) and return the
     optimizer that trains it; None for ``plain`` (nothing changes) and ``torchrec`` (the trainer
     wraps the model instead: :mod:`recblocks.training.torchrec_backend_trainer`).
 
     Raises:
-        ConfigError: ``fbgemm`` in a data-parallel run, an optimizer FBGEMM cannot fuse on CPU
+        ConfigError: a dynamic vocabulary with another backend than ``plain`` or in a data-parallel
+            run (naming the feature); ``fbgemm`` in a data-parallel run, an optimizer FBGEMM cannot fuse on CPU
             (naming ``train.embedding_optimizer.name``), or FBGEMM missing (naming ``make setup-torchrec``).
     """
     backend = config.embedding_backend
+    _check_dynamic_vocabularies(model, backend)
     if backend in ("plain", "torchrec"):  # torchrec: the trainer wraps the model (torchrec_backend_trainer)
         return None
     if distributed.is_distributed():
