@@ -102,3 +102,42 @@ def test_out_of_memory_fits_give_the_in_memory_preprocessing(files, run, mode, t
     if mode == "sample":  # 100 of 1000 rows: a smaller vocabulary of the same values
         small = train_run({**CONFIG, "data": {**data, "fit_sample_rows": 100}}, tmp_path / "small").preprocessor
         assert set(small.vocabulary("C2")) < set(memory["vocabularies"]["C2"])
+
+
+def test_streaming_runs_evaluate_valid_test_and_evaluate_piece_by_piece(files, tmp_path, monkeypatch):
+    """A data.streaming run reads valid and test through the streaming loader (in file order), and
+    `recblocks evaluate` on it does too: the metrics equal an in-memory evaluation of the same file."""
+    import json
+
+    from recblocks.data import loader as loader_module
+    from recblocks.runs import evaluate_run
+    from recblocks.runs.scoring import evaluate_batch
+
+    data = {"train": str(files / "train.parquet"), "valid": str(files / "test.parquet"),
+            "test": str(files / "test.csv"), "streaming": True, "rows_per_chunk": 300}
+    streamed = []
+    real = loader_module.StreamingLoader.__iter__
+
+    def spy(self):
+        streamed.append((self.source.name.rsplit("/", 1)[-1], self.shuffle))
+        return real(self)
+
+    monkeypatch.setattr(loader_module.StreamingLoader, "__iter__", spy)
+    raw = {**CONFIG, "data": data, "train": {**CONFIG["train"], "eval_batch_size": 100}}
+    train_run(raw, tmp_path / "run")
+    assert ("test.parquet", False) in streamed and ("test.csv", False) in streamed
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    _, config, _, preprocessor, model = open_run(tmp_path / "run")
+    batch, _, _ = data_batch(str(files / "test.csv"), preprocessor, {"label": "float"}, [])
+    whole = evaluate_batch(model, config.train, batch, "whole")
+    for key in ("auc", "logloss"):
+        assert metrics["test"][key] == pytest.approx(whole[key], rel=1e-6)
+        assert metrics["valid"][key] == pytest.approx(whole[key], rel=1e-6)  # the same rows as Parquet
+    streamed.clear()
+    evaluated, _ = evaluate_run(tmp_path / "run", str(files / "test.parquet"))
+    assert streamed == [("test.parquet", False)]
+    assert evaluated["auc"] == pytest.approx(whole["auc"], rel=1e-6)
+    empty = files.parent / "empty_eval.parquet"
+    pq.write_table(pq.read_table(files / "test.parquet").slice(0, 0), empty)
+    with pytest.raises(DataError, match=r"empty_eval.parquet: the data has no rows"):
+        evaluate_run(tmp_path / "run", str(empty))

@@ -326,6 +326,15 @@ def test_cli_nproc_2_streams_parquet_with_each_rank_on_its_own_rows(tmp_path: Pa
     assert done.returncode == 0, done.stderr[-3000:]
     epochs = [json.loads(line) for line in (tmp_path / "run" / "epochs.jsonl").read_text().splitlines()]
     assert [(e["steps"], e["samples"]) for e in epochs] == [(10, 400)]  # 200 rows per rank, 20 per step
+    # valid was streamed too, each rank its own rows, gathered: the metrics of the whole file
+    from recblocks.runs.scoring import data_batch, evaluate_batch, open_run
+
+    _, config, _, preprocessor, model = open_run(tmp_path / "run")
+    batch, _, _ = data_batch(str(tmp_path / "valid.parquet"), preprocessor, {"label": "float"}, [])
+    whole = evaluate_batch(model, config.train, batch, "whole")
+    valid = json.loads((tmp_path / "run" / "metrics.json").read_text())["valid"]
+    assert valid["auc"] == pytest.approx(whole["auc"], rel=1e-6)
+    assert valid["logloss"] == pytest.approx(whole["logloss"], rel=1e-5)
 
 
 def test_joining_a_group_frees_it_at_exit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -257,12 +257,29 @@ class Experiment:
         return InMemoryLoader(self.batch("train", preprocessor), train.batch_size, shuffle=True,  # type: ignore[arg-type]
                               seed=train.seed, **_shards("data.train"))
 
-    def _eval_loader(self, batch: Batch | None, size: int, model: Any) -> InMemoryLoader | None:
+    def _streamed_splits(self) -> set[str]:
+        """The evaluation splits a ``data.streaming`` run reads piece by piece (files, not tables)."""
+        data = self.config.data
+        if not data.streaming or data.synthetic is not None:
+            return set()
+        return {split for split in ("valid", "test") if split not in self.tables and getattr(data, split) is not None}
+
+    def _eval_loader(self, split: str, batch: Batch | None, size: int, model: Any,
+                     stream: Preprocessor | None = None) -> InMemoryLoader | StreamingLoader | None:
         """An evaluation loader; under data-parallel training each rank holds its shard when the
-        model's evaluator can gather the ranks' rows (else every rank evaluates the whole split)."""
+        model's evaluator can gather the ranks' rows (else every rank evaluates the whole split).
+        ``stream``: the fitted preprocessing, to read ``split`` piece by piece in file order
+        instead of ``batch`` (a ``data.streaming`` run: its valid and test files are never held
+        whole either)."""
+        gathers = callable(getattr(model.evaluator(self.config.train.gauc_group), "gather", None))
+        if stream is not None:
+            data = self.config.data
+            return StreamingLoader(getattr(data, split), stream, self.labels, self.extras, batch_size=size,
+                                   shuffle=False, rows_per_chunk=data.rows_per_chunk,
+                                   max_bad_fraction=data.max_bad_fraction,
+                                   **(_shards(f"data.{split}", StreamingLoader) if gathers else {}))
         if batch is None:
             return None
-        gathers = callable(getattr(model.evaluator(self.config.train.gauc_group), "gather", None))
         sharded = gathers and len(batch) >= 2 * distributed.world_size()
         return InMemoryLoader(batch, size, shuffle=False, **(_shards("data") if sharded else {}))
 
@@ -321,17 +338,20 @@ class Experiment:
                 run_dir.write_metrics({"init_from": report})
         eval_size = config.train.eval_batch_size or max(config.train.batch_size, 4096)
         train_loader = self._train_loader(preprocessor)
-        valid_batch, test_batch = self.batch("valid", preprocessor), self.batch("test", preprocessor)
         fit_data = getattr(model, "fit_training_data", None)  # e.g. MatchModel: catalogue, item frequencies
+        add_seen = getattr(model, "add_seen_interactions", None)
+        streamed = self._streamed_splits() if add_seen is None else set()  # retrieval holds valid whole
+        valid_batch, test_batch = (None if split in streamed else self.batch(split, preprocessor)
+                                   for split in ("valid", "test"))
         if fit_data is not None and resume is None and previous is None:
             held = getattr(train_loader, "batch", None)  # a streaming run reads its training split once here
             fit_data(held if held is not None else self.batch("train", preprocessor))
-            add_seen = getattr(model, "add_seen_interactions", None)  # test ranking leaves out valid items
-            if add_seen is not None and valid_batch is not None:
+            if add_seen is not None and valid_batch is not None:  # test ranking leaves out valid items
                 add_seen(valid_batch)
         if resume is None and previous is None:  # a resumed model has its edges in its checkpoint
             fit_hard_negatives(model, config.data.hard_negatives, preprocessor)
-        valid_loader = self._eval_loader(valid_batch, eval_size, model)
+        valid_loader = self._eval_loader("valid", valid_batch, eval_size, model,
+                                         preprocessor if "valid" in streamed else None)
         every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)
         if previous is not None and previous.optimizer_state is not None:
@@ -349,7 +369,8 @@ class Experiment:
         for callback in tracking:
             callback.close()
         valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
-        test_loader = self._eval_loader(test_batch, eval_size, model)
+        test_loader = self._eval_loader("test", test_batch, eval_size, model,
+                                        preprocessor if "test" in streamed else None)
         test = trainer.evaluate(test_loader) if test_loader is not None else {}
         report = format_report(preprocessor.report_, "data")
         best_epoch = None if history.best_epoch is None else history.best_epoch + 1  # 1-based, as printed

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from recblocks.core.errors import ConfigError, DataError, RecBlocksError
-from recblocks.data.loader import InMemoryLoader, load_batch
+from recblocks.data.loader import InMemoryLoader, StreamingLoader, load_batch
 from recblocks.data.readers import DataSource, as_source, iter_file_tables, list_files, naming_source, read_table
 from recblocks.data.report import format_report
 from recblocks.features.batch import Batch
@@ -179,9 +179,24 @@ def evaluate_data(model: Any, config: RunConfig, preprocessor: Preprocessor, dat
     """Metrics of ``model`` on ``data`` (a path, a data-source mapping, a pyarrow table or a pandas
     frame) with the run config's labels, extra columns and bad-row limit."""
     labels = label_columns(config.model, config.data.soft_labels)
-    batch, _, name = data_batch(_source(data, config, where), preprocessor, labels, run_extras(config),
-                                config.data.max_bad_fraction, where)
+    source = _source(data, config, where)
+    if config.data.streaming and as_table(source) is None:
+        return _evaluate_streaming(model, config, preprocessor, as_source(source, where), labels, batch_size, device)
+    batch, _, name = data_batch(source, preprocessor, labels, run_extras(config), config.data.max_bad_fraction, where)
     return evaluate_batch(model, config.train, batch, f"evaluation of {name}", batch_size, device)
+
+
+def _evaluate_streaming(model: Any, config: RunConfig, preprocessor: Preprocessor, source: DataSource,
+                        labels: Mapping[str, str], batch_size: int | None, device: str | None) -> dict[str, float]:
+    """A ``data.streaming`` run's evaluation: the file read, transformed and scored piece by piece
+    (``data.rows_per_chunk`` rows at a time), so its size is not bounded by memory."""
+    preprocessor.reset_report()
+    extras = run_extras(config)
+    check_columns(source, preprocessor, dict(labels), extras)
+    size = batch_size or config.train.eval_batch_size or EVAL_BATCH_SIZE
+    loader = StreamingLoader(source, preprocessor, labels, extras, batch_size=size, shuffle=False,
+                             rows_per_chunk=config.data.rows_per_chunk, max_bad_fraction=config.data.max_bad_fraction)
+    return _trainer(model, config.train, device).evaluate(loader, where=f"evaluation of {source.name}")
 
 
 def predict_chunks(model: Any, config: RunConfig, preprocessor: Preprocessor, data: Any, where: str = "--data",
