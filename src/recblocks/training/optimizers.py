@@ -4,7 +4,8 @@ Embedding tables built with ``sparse=True`` produce sparse gradients holding onl
 looked up in the batch; they get a row-wise optimizer so a 10^6-row table never costs a
 dense step:
 
-* ``adam`` / ``adamw`` -> :class:`torch.optim.SparseAdam` ("lazy Adam": the moments of a row
+* ``adam`` / ``adamw`` -> :class:`~recblocks.training.row_sparse_adam.RowSparseAdam`, torch's SparseAdam rule
+  done by row indexing ("lazy Adam": the moments of a row
   are updated only when the row is looked up). SparseAdam has **no weight decay**; for
   ``adamw`` the decoupled decay is **not applied to tables at all** — regularize tables with
   the model's ``embedding_regularization``, which acts on the looked-up rows (EasyRec's way).
@@ -43,6 +44,7 @@ from recblocks.core.errors import ConfigError
 from recblocks.core.registry import Registry, RegistryEntry
 from recblocks.layers.row_sparse_lookup import mark_coalesced
 from recblocks.training.ftrl import Ftrl
+from recblocks.training.row_sparse_adam import RowSparseAdam
 from recblocks.training.rowwise_adagrad import RowWiseAdagrad
 from recblocks.training.sgdw import SGDW
 
@@ -93,7 +95,7 @@ def _adamw(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch
 
 
 def _sparse_adam(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.SparseAdam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8)
+    return RowSparseAdam(params, lr=lr, betas=cfg.betas, eps=cfg.eps or 1e-8)  # SparseAdam's rule, row-indexed
 
 
 def _adagrad(params: list[nn.Parameter], cfg: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
