@@ -348,7 +348,9 @@ def test_joining_a_group_frees_it_at_exit(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda *a, **k: calls.append("init"))
     monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(distributed, "_EXIT_RELEASE", [])
     distributed.init_from_env()
+    distributed.release_at_exit()  # once only
     assert calls == ["init"] and registered == [distributed._release_at_exit]
     monkeypatch.setattr(distributed, "_group_ready", lambda: True)
     monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append("destroy"))

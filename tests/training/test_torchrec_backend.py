@@ -242,4 +242,7 @@ def test_checkpoint_round_trip_in_one_process(world_of_one: Any, tmp_path: Path)
 
 
 if __name__ == "__main__":  # one rank of the two-process test
+    from recblocks.training import distributed
+
+    distributed.release_at_exit()  # the sharded models hold the group: free it before finalization
     _worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))

@@ -110,8 +110,19 @@ def init_from_env(device: torch.device | str | None = None) -> bool:
     if cuda:
         torch.cuda.set_device(local_rank())
     torch.distributed.init_process_group("nccl" if cuda else "gloo", init_method="env://")
-    atexit.register(_release_at_exit)
+    release_at_exit()
     return is_distributed()
+
+
+def release_at_exit() -> None:
+    """Have the process group freed at interpreter exit while the interpreter is whole
+    (:func:`_release_at_exit`); for every place that joins a group. Registered once."""
+    if not _EXIT_RELEASE:
+        atexit.register(_release_at_exit)
+        _EXIT_RELEASE.append(True)
+
+
+_EXIT_RELEASE: list[bool] = []
 
 
 def _release_at_exit() -> None:

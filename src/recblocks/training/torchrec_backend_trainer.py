@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from recblocks.core.errors import ConfigError
+from recblocks.training import distributed
 from recblocks.training.config import TrainConfig
 from recblocks.training.torchrec_backend import (ShardedModel, load_plain_state_dict, plain_state_dict,
                                                  require_torchrec, shard_model)
@@ -50,6 +51,7 @@ def _ensure_process_group() -> None:
     else:  # one process: a gloo group of one over a file store
         store = Path(tempfile.mkdtemp(prefix="recblocks-torchrec-")) / "store"
         dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
+    distributed.release_at_exit()  # DistributedModelParallel holds the group into interpreter exit
 
 
 def wrap_for_trainer(model: nn.Module, config: TrainConfig) -> tuple["TorchRecTrainable", "TorchRecOptimizer"]:
