@@ -141,3 +141,12 @@ def test_streaming_runs_evaluate_valid_test_and_evaluate_piece_by_piece(files, t
     pq.write_table(pq.read_table(files / "test.parquet").slice(0, 0), empty)
     with pytest.raises(DataError, match=r"empty_eval.parquet: the data has no rows"):
         evaluate_run(tmp_path / "run", str(empty))
+
+
+def test_a_streamed_test_file_that_cannot_be_read_fails_before_training(files, tmp_path):
+    pq.write_table(pq.read_table(files / "test.parquet").slice(0, 0), tmp_path / "empty.parquet")
+    data = {"train": str(files / "train.parquet"), "test": str(tmp_path / "empty.parquet"), "streaming": True,
+            "rows_per_chunk": 300}
+    with pytest.raises(DataError, match=r"empty.parquet: the data has no rows"):
+        train_run({**CONFIG, "data": data}, tmp_path / "run")
+    assert not (tmp_path / "run" / "epochs.jsonl").exists()  # no epoch was trained

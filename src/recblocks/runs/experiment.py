@@ -352,6 +352,12 @@ class Experiment:
             fit_hard_negatives(model, config.data.hard_negatives, preprocessor)
         valid_loader = self._eval_loader("valid", valid_batch, eval_size, model,
                                          preprocessor if "valid" in streamed else None)
+        test_loader = self._eval_loader("test", test_batch, eval_size, model,
+                                        preprocessor if "test" in streamed else None)
+        if "test" in streamed:  # read its first piece now: a test file that cannot be used fails before training
+            first = next(iter(test_loader), None)  # type: ignore[arg-type]
+            if first is not None:
+                model.check_batch(first, "test batch")
         every = self.callbacks(run_dir, callbacks)
         trainer = Trainer(model, config.train, every)
         if previous is not None and previous.optimizer_state is not None:
@@ -369,8 +375,6 @@ class Experiment:
         for callback in tracking:
             callback.close()
         valid = trainer.evaluate(valid_loader) if valid_loader is not None else {}
-        test_loader = self._eval_loader("test", test_batch, eval_size, model,
-                                        preprocessor if "test" in streamed else None)
         test = trainer.evaluate(test_loader) if test_loader is not None else {}
         report = format_report(preprocessor.report_, "data")
         best_epoch = None if history.best_epoch is None else history.best_epoch + 1  # 1-based, as printed
