@@ -273,6 +273,10 @@ class EmbeddingCollection(nn.Module):
                     f"dim {slot.dim} x {slot.num_embeddings} rows, vocabulary {slot.vocabulary}",
                 )
 
+    def dynamic_vocabulary_features(self) -> list[str]:
+        """The features whose ids a dynamic vocabulary maps to table rows, in table order."""
+        return [name for names in self._vocabulary_features.values() for name in names]
+
     def table_parameters(self) -> list[nn.Parameter]:
         """The (fused) embedding tables: the parameters that get sparse, row-wise updates."""
         return [t.table.weight for t in self.fused.values()]

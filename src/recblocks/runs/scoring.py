@@ -89,18 +89,23 @@ def _trainer(model: Any, train: TrainConfig, device: str | None = None) -> Train
     return Trainer(model, train.model_copy(update={"progress": False, "device": device, "mixed_precision": "none"}))
 
 
+def _scoring_batch_size(train: TrainConfig, batch_size: int | None) -> int:
+    """Rows per scoring batch: the caller's, else ``train.eval_batch_size``, else the default."""
+    return batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
+
+
 def evaluate_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None,
                    device: str | None = None) -> dict[str, float]:
     """The model's evaluator over ``batch`` (eval mode, no gradients)."""
-    size = batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
-    return _trainer(model, train, device).evaluate(InMemoryLoader(batch, size, shuffle=False), where=where)
+    loader = InMemoryLoader(batch, _scoring_batch_size(train, batch_size), shuffle=False)
+    return _trainer(model, train, device).evaluate(loader, where=where)
 
 
 def predict_batch(model: Any, train: TrainConfig, batch: Batch, where: str, batch_size: int | None = None,
                   device: str | None = None) -> dict[str, np.ndarray]:
     """Activated outputs (and extra outputs) per name, in row order."""
-    size = batch_size or train.eval_batch_size or EVAL_BATCH_SIZE
-    return _trainer(model, train, device).predict(InMemoryLoader(batch, size, shuffle=False), where=where)
+    loader = InMemoryLoader(batch, _scoring_batch_size(train, batch_size), shuffle=False)
+    return _trainer(model, train, device).predict(loader, where=where)
 
 
 def score_columns(scores: Mapping[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -193,8 +198,8 @@ def _evaluate_streaming(model: Any, config: RunConfig, preprocessor: Preprocesso
     preprocessor.reset_report()
     extras = run_extras(config)
     check_columns(source, preprocessor, dict(labels), extras)
-    size = batch_size or config.train.eval_batch_size or EVAL_BATCH_SIZE
-    loader = StreamingLoader(source, preprocessor, labels, extras, batch_size=size, shuffle=False,
+    loader = StreamingLoader(source, preprocessor, labels, extras, shuffle=False,
+                             batch_size=_scoring_batch_size(config.train, batch_size),
                              rows_per_chunk=config.data.rows_per_chunk, max_bad_fraction=config.data.max_bad_fraction)
     return _trainer(model, config.train, device).evaluate(loader, where=f"evaluation of {source.name}")
 

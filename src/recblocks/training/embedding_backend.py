@@ -68,7 +68,7 @@ class FusedEmbeddingOptimizer:
 
 def _dynamic_vocabulary_features(model: Any) -> list[str]:
     return [name for m in model.modules() if isinstance(m, EmbeddingCollection)
-            for names in m._vocabulary_features.values() for name in names]
+            for name in m.dynamic_vocabulary_features()]
 
 
 def _check_dynamic_vocabularies(model: Any, backend: str) -> None:
